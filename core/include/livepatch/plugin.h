@@ -1,0 +1,136 @@
+// livepatch-agent plugin SDK: what every plugin is and what the host gives it.
+//
+// A plugin is a shared object that contains exactly one class deriving from
+// one of the four role interfaces (transport.h, auth.h, verifier.h,
+// loader.h) and registers it with LIVEPATCH_PLUGIN(ClassName) once, in one
+// source file. The host loads it with Poco::ClassLoader, checks the exported
+// ABI version before creating anything, then calls configure() once.
+//
+// Rules for plugin authors:
+//  * Include only <livepatch/...> SDK headers from this directory.
+//  * Every entry point is noexcept and reports failure as livepatch::Error.
+//  * Never put a token, key or machine-id in a log line or error message.
+//  * Anything touching the network, clock, filesystem root or kernel goes
+//    through what PluginContext provides or what configure() is told, so
+//    tests can substitute it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <Poco/ClassLibrary.h>
+
+#include "livepatch/error.h"
+
+// Bumped whenever any SDK header changes in a binary-incompatible way.
+#define LIVEPATCH_SDK_ABI_VERSION 1
+#define LIVEPATCH_SDK_VERSION "1.0.0"
+
+namespace livepatch {
+
+enum class PluginRole { Transport, Auth, Verifier, Loader };
+
+inline const char* pluginRoleName(PluginRole r) noexcept {
+    switch (r) {
+    case PluginRole::Transport: return "transport";
+    case PluginRole::Auth: return "auth";
+    case PluginRole::Verifier: return "verification";
+    case PluginRole::Loader: return "loading";
+    }
+    return "unknown";
+}
+
+struct PluginInfo {
+    std::string name;         // unique, kebab-case: "transport-https"
+    PluginRole role = PluginRole::Transport;
+    std::string version;      // plugin's own version, "1.0.0"
+    int abiVersion = LIVEPATCH_SDK_ABI_VERSION;
+    std::string description;  // one line
+};
+
+enum class LogLevel { Trace = 0, Debug, Info, Warning, Error };
+
+class Logger {
+public:
+    virtual ~Logger() = default;
+    virtual void log(LogLevel level, const std::string& message) noexcept = 0;
+    void debug(const std::string& m) noexcept { log(LogLevel::Debug, m); }
+    void info(const std::string& m) noexcept { log(LogLevel::Info, m); }
+    void warning(const std::string& m) noexcept { log(LogLevel::Warning, m); }
+    void error(const std::string& m) noexcept { log(LogLevel::Error, m); }
+};
+
+// Cooperative cancellation (SIGTERM, CLI interrupt). Long operations poll it.
+class CancelToken {
+public:
+    void cancel() noexcept { cancelled_.store(true); }
+    bool cancelled() const noexcept { return cancelled_.load(); }
+
+private:
+    std::atomic<bool> cancelled_{false};
+};
+
+// Injected clock: wall time for timestamps, steady time for deadlines, and a
+// cancellable sleep (tests make it return at once and advance time).
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual std::chrono::system_clock::time_point now() const noexcept = 0;
+    virtual std::chrono::steady_clock::time_point steadyNow() const noexcept = 0;
+    // Returns false if cancelled before the duration elapsed.
+    virtual bool sleepFor(std::chrono::milliseconds d, const CancelToken* cancel) noexcept = 0;
+};
+
+// Read-only view of the validated agent configuration. Values are the
+// effective strings (defaults applied); list values are comma-separated.
+class ConfigView {
+public:
+    virtual ~ConfigView() = default;
+    virtual std::optional<std::string> get(const std::string& key) const noexcept = 0;
+    std::string getOr(const std::string& key, const std::string& fallback) const {
+        auto v = get(key);
+        return v && !v->empty() ? *v : fallback;
+    }
+};
+
+struct PluginContext {
+    const ConfigView* config = nullptr;  // never null when passed to configure()
+    Logger* logger = nullptr;            // never null
+    Clock* clock = nullptr;              // never null
+    std::string stateDir;   // root-only (0700) directory the plugin may use
+    std::string cacheDir;   // root-only (0700) cache directory
+    std::string rootDir;    // filesystem root for host data ("/" normally)
+};
+
+// Base of every plugin. Use a role interface, not this, directly.
+class Plugin {
+public:
+    virtual ~Plugin() = default;
+    virtual PluginInfo info() const noexcept = 0;
+    // Called once after loading, and again whenever the config changes. The
+    // context's pointers outlive the plugin.
+    virtual Status configure(const PluginContext& /*ctx*/) noexcept { return {}; }
+};
+
+using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+}  // namespace livepatch
+
+// ---------------------------------------------------------------------------
+// Registration: exactly one per plugin shared object.
+//
+//   LIVEPATCH_PLUGIN(my::HttpsTransport)
+//
+// exports `livepatch_sdk_abi_version` (checked by the host before anything
+// is instantiated) and a Poco ClassLoader manifest for livepatch::Plugin.
+#define LIVEPATCH_PLUGIN(CLASS)                                               \
+    extern "C" __attribute__((visibility("default"))) int                     \
+    livepatch_sdk_abi_version() { return LIVEPATCH_SDK_ABI_VERSION; }         \
+    POCO_BEGIN_MANIFEST(livepatch::Plugin)                                    \
+        POCO_EXPORT_CLASS(CLASS)                                              \
+    POCO_END_MANIFEST

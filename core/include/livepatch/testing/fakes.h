@@ -1,0 +1,93 @@
+// livepatch-agent plugin SDK: test doubles for the injected services.
+// Header-only; vendors may use them in their own plugin tests.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "livepatch/plugin.h"
+
+namespace livepatch::testing {
+
+class MapConfigView : public ConfigView {
+public:
+    MapConfigView() = default;
+    explicit MapConfigView(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+    std::optional<std::string> get(const std::string& key) const noexcept override {
+        auto it = values_.find(key);
+        if (it == values_.end()) return std::nullopt;
+        return it->second;
+    }
+    void set(const std::string& key, const std::string& value) { values_[key] = value; }
+
+private:
+    std::map<std::string, std::string> values_;
+};
+
+class CapturingLogger : public Logger {
+public:
+    void log(LogLevel level, const std::string& message) noexcept override {
+        std::lock_guard<std::mutex> lock(mu_);
+        lines_.push_back({level, message});
+    }
+    std::vector<std::pair<LogLevel, std::string>> lines() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return lines_;
+    }
+    // True if any captured line contains needle (use to prove secrets are absent).
+    bool contains(const std::string& needle) const {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& l : lines_)
+            if (l.second.find(needle) != std::string::npos) return true;
+        return false;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<std::pair<LogLevel, std::string>> lines_;
+};
+
+// A clock that only moves when told to; sleepFor advances it instantly and
+// records the requested durations.
+class ManualClock : public Clock {
+public:
+    std::chrono::system_clock::time_point now() const noexcept override {
+        std::lock_guard<std::mutex> lock(mu_);
+        return wall_;
+    }
+    std::chrono::steady_clock::time_point steadyNow() const noexcept override {
+        std::lock_guard<std::mutex> lock(mu_);
+        return steady_;
+    }
+    bool sleepFor(std::chrono::milliseconds d, const CancelToken* cancel) noexcept override {
+        if (cancel && cancel->cancelled()) return false;
+        std::lock_guard<std::mutex> lock(mu_);
+        sleeps_.push_back(d);
+        wall_ += d;
+        steady_ += d;
+        return true;
+    }
+    void advance(std::chrono::milliseconds d) {
+        std::lock_guard<std::mutex> lock(mu_);
+        wall_ += d;
+        steady_ += d;
+    }
+    void setWall(std::chrono::system_clock::time_point t) {
+        std::lock_guard<std::mutex> lock(mu_);
+        wall_ = t;
+    }
+    std::vector<std::chrono::milliseconds> sleeps() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return sleeps_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::chrono::system_clock::time_point wall_{std::chrono::seconds(1700000000)};
+    std::chrono::steady_clock::time_point steady_{};
+    std::vector<std::chrono::milliseconds> sleeps_;
+};
+
+}  // namespace livepatch::testing

@@ -1,0 +1,63 @@
+// The agent's persisted view of the world: what `status` shows and what the
+// daemon needs after a restart. Stored as JSON inside a StateFile (0600,
+// atomic, integrity-checked) at Paths::stateFile().
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "livepatch/error.h"
+#include "package/patch_package.h"
+
+namespace livepatch {
+
+// Values as in the Canonical client's status output.
+//   CheckState: needs-check | checked | check-failed
+//   PatchState: unapplied | applying | applied | applied-with-bug |
+//               apply-failed | nothing-to-apply | kernel-upgrade-required | unknown
+//   Supported:  supported | kernel-upgrade-required | kernel-end-of-life |
+//               unsupported | unknown
+
+struct AppliedPatchRecord {
+    std::string kernel;        // version signature it was applied to
+    std::string name;          // livepatch name
+    std::string version;
+    std::string tarballSha256;
+    std::string moduleSha256;
+    std::string cachePath;     // verified tarball kept in the cache dir
+    std::string appliedAt;     // RFC 3339
+    std::vector<PatchFix> fixes;
+};
+
+struct AgentState {
+    int format = 1;
+    bool enabled = false;
+    std::string serverUrl;      // server the machine is registered with
+    std::string tier;
+    std::string tokenKind;      // auth-token | resource-token
+
+    std::string lastCheck;      // RFC 3339, "" if never
+    std::string checkState = "needs-check";
+    std::string checkError;     // one line, no server HTML, no secrets
+    std::string etag;           // for If-None-Match
+
+    std::string supported = "unknown";
+    std::string upgradeRequiredDate;
+
+    std::string patchState = "unapplied";
+    std::string patchError;     // one line
+    std::optional<AppliedPatchRecord> applied;  // for the running kernel
+    std::vector<PatchFix> fixes;                // of the applied patch
+
+    // Crash-safety guard: set just before a load, cleared after success.
+    std::string loadingPatch;   // "name version", "" if none
+    std::string loadingBootId;  // boot id at the time of the load
+    std::string loadingAt;      // RFC 3339
+    bool crashGuard = false;    // set when a crash after load was detected
+
+    std::string toJson() const;
+    static Result<AgentState> fromJson(const std::string& json);
+};
+
+}  // namespace livepatch

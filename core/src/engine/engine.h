@@ -1,0 +1,88 @@
+// The patch lifecycle: check -> download -> verify -> unpack -> load -> report.
+//
+// The Engine is the only place that knows the protocol, the state model
+// and the policy (run mode, cutoff-date, patch-delay, rollback, verifier
+// chain, crash guard). Everything with side effects is injected:
+// plugins (network, kernel) via PluginHost, the clock, the random source
+// (jitter), and the paths (filesystem root).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "engine/agent_state.h"
+#include "host/plugin_host.h"
+#include "livepatch/error.h"
+#include "livepatch/plugin.h"
+#include "state/paths.h"
+
+namespace livepatch {
+
+struct EngineDeps {
+    Paths paths;
+    const Config* config = nullptr;
+    PluginHost* host = nullptr;  // already loaded and configured
+    Clock* clock = nullptr;
+    Logger* logger = nullptr;
+    std::function<std::uint64_t()> random;  // uniform 64-bit, for jitter
+};
+
+enum class CycleKind { Scheduled, Refresh, Startup };
+
+struct CycleResult {
+    bool contacted = false;     // reached the server
+    bool notModified = false;   // 304
+    bool applied = false;       // a new patch was loaded
+    std::string summary;        // one line for the CLI
+};
+
+// Progress for `refresh`: phase ("check", "download", "verify", "unpack",
+// "load", "report") and byte counts for downloads.
+using PhaseCallback = std::function<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
+
+class Engine {
+public:
+    explicit Engine(EngineDeps deps);
+    ~Engine();
+
+    // Validate the token locally (auth plugins), register, persist the
+    // credential (0600) and state. AlreadyEnabled (with the fix in the
+    // message) if enabled with a different credential; enabling again with
+    // the same token is a no-op success.
+    Status enable(const std::string& token);
+
+    // Revert applied patches (loader), deregister (best effort), delete the
+    // credential, mark disabled.
+    Status disable(const CancelToken* cancel);
+
+    // One full cycle under the cycle lock.
+    Result<CycleResult> runCycle(CycleKind kind, const PhaseCallback& progress, const CancelToken* cancel);
+
+    // At daemon start: re-apply, from the verified local cache and without
+    // the network, the patch recorded as applied for the running kernel
+    // (unless the crash guard is set).
+    Status reapplyFromCache(const CancelToken* cancel);
+
+    // Delay until the next scheduled check: check-interval with +-10%
+    // jitter, or exponential backoff (with jitter, capped at the interval)
+    // after consecutive failures. nullopt if periodic checks are disabled.
+    std::optional<std::chrono::milliseconds> nextCheckDelay(unsigned consecutiveFailures) const;
+
+    // Post-apply health report (called by the daemon 1, 5, 15 min after load).
+    Status healthPing(const CancelToken* cancel);
+
+    // Clear the crash-safety guard (`livepatch-agent clear-lock`).
+    Status clearCrashGuard();
+
+    Result<AgentState> loadState() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace livepatch

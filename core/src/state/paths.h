@@ -1,0 +1,46 @@
+// Where the agent keeps things.
+//
+//   snap (SNAP_DATA set):  config/state  $SNAP_DATA, cache $SNAP_COMMON/cache,
+//                          run $SNAP_DATA/run
+//   otherwise:             state /var/lib/livepatch-agent,
+//                          cache /var/cache/livepatch-agent,
+//                          run /run/livepatch-agent
+//   LIVEPATCH_AGENT_ROOT=<dir> (or --root-dir): everything under <dir>/{state,cache,run}
+//   LIVEPATCH_AGENT_STATE_DIR / _CACHE_DIR / _RUN_DIR override one each.
+//   LIVEPATCH_AGENT_HOST_ROOT (or --host-root): where host files such as
+//   /etc/machine-id and /proc are read from (default "/").
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "livepatch/error.h"
+
+namespace livepatch {
+
+struct Paths {
+    std::string stateDir;     // 0700
+    std::string cacheDir;     // 0700: verified patches, downloads
+    std::string runDir;       // 0700: socket, locks
+    std::string hostRoot = "/";
+
+    std::string configFile() const { return stateDir + "/config.yaml"; }
+    std::string credentialFile() const { return stateDir + "/credential"; }
+    std::string stateFile() const { return stateDir + "/state"; }
+    std::string socketPath() const { return runDir + "/agent.sock"; }
+    std::string lockFile() const { return runDir + "/agent.lock"; }
+    std::string pluginLockFile() const { return runDir + "/cycle.lock"; }
+
+    // Resolve from an environment map (tests pass their own) and an optional
+    // --root-dir override.
+    static Paths resolve(const std::map<std::string, std::string>& env,
+                         const std::optional<std::string>& rootOverride = std::nullopt);
+    // Current process environment.
+    static std::map<std::string, std::string> processEnvironment();
+
+    // Create every directory 0700 (refusing symlinks).
+    Status ensure() const;
+};
+
+}  // namespace livepatch
