@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages livepatch-agent needs to build and test.
+#   tools/install-deps.sh            build + unit/integration test deps
+#   tools/install-deps.sh --e2e      also what the real-kernel QEMU test needs
+# Installs only what is missing; needs root (apt-get).
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config git ca-certificates openssl
+  libpoco-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-jsonschema python3-yaml
+  tinyproxy binutils clang-14 xz-utils bzip2 gzip procps
+)
+if [[ "${1:-}" == "--e2e" ]]; then
+  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# tinyproxy is started by the tests themselves with their own config.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now tinyproxy >/dev/null 2>&1 || true; fi
+echo "install-deps: ok"
