@@ -24,6 +24,8 @@
 //   unpack-max-entries  default 64; unpack-max-bytes default 268435456
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -62,6 +64,18 @@ public:
 
     // Validate one value without applying it.
     static Status validate(const std::string& key, const std::string& value);
+
+    // "Now" for cutoff-date validation (tests inject a fixed time).
+    static void setNowForTesting(std::function<std::chrono::system_clock::time_point()> now);
+
+    // Effective values for display: secret values (proxy credentials) are
+    // redacted unless showSecrets.
+    std::vector<std::pair<std::string, std::string>> display(bool showSecrets) const;
+
+    // Typed accessors for the core.
+    bool allowInsecureHttp() const;
+    std::vector<std::string> list(const std::string& key) const;  // comma-separated
+    long long number(const std::string& key) const;
 
     // Atomic, 0600.
     Status save(const std::string& path) const;

@@ -1,0 +1,213 @@
+#include "host/plugin_host.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <Poco/ClassLoader.h>
+#include <Poco/Manifest.h>
+#include <Poco/SharedLibrary.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <map>
+
+#include "util/fs.h"
+
+namespace livepatch {
+
+namespace {
+
+Error refuse(const std::string& path, const std::string& why) {
+    return Error(ErrorCode::PluginInvalid, "plugin " + path + " refused: " + why);
+}
+
+std::string modeString(mode_t m) {
+    char buf[8];
+    snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+    return buf;
+}
+
+Status checkOwnership(const std::string& path, bool isDir) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return Error(ErrorCode::PluginInvalid, "cannot stat " + path);
+    const std::string what = isDir ? "its directory " + path : "the file";
+    if (st.st_uid != 0) return Error(ErrorCode::PluginInvalid, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return Error(ErrorCode::PluginInvalid, what + " is group/world-writable (mode " + modeString(st.st_mode) + ")");
+    return {};
+}
+
+std::string dirOf(const std::string& path) {
+    auto pos = path.find_last_of('/');
+    return pos == std::string::npos ? "." : (pos == 0 ? "/" : path.substr(0, pos));
+}
+
+bool roleMatches(Plugin* p, PluginRole role) {
+    switch (role) {
+    case PluginRole::Transport: return dynamic_cast<Transport*>(p) != nullptr;
+    case PluginRole::Auth: return dynamic_cast<Auth*>(p) != nullptr;
+    case PluginRole::Verifier: return dynamic_cast<Verifier*>(p) != nullptr;
+    case PluginRole::Loader: return dynamic_cast<Loader*>(p) != nullptr;
+    }
+    return false;
+}
+
+}  // namespace
+
+struct PluginHost::Impl {
+    Options options;
+    Poco::ClassLoader<Plugin> classLoader;
+    struct Entry {
+        std::unique_ptr<Plugin> object;
+        LoadedPluginInfo info;
+    };
+    std::vector<Entry> entries;  // destroyed before classLoader (declared after)
+    std::vector<LoadedPluginInfo> infos;
+
+    ~Impl() {
+        entries.clear();  // objects first, then libraries
+    }
+};
+
+PluginHost::PluginHost(Options options) : impl_(new Impl) { impl_->options = std::move(options); }
+
+PluginHost::~PluginHost() = default;
+
+std::vector<Error> PluginHost::loadAll() {
+    std::vector<Error> errors;
+    for (const auto& dir : impl_->options.dirs) {
+        struct stat st;
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        auto names = fs::listDir(dir);
+        if (!names) {
+            errors.push_back(names.error());
+            continue;
+        }
+        for (const auto& n : *names) {
+            if (n.size() < 4 || n.compare(n.size() - 3, 3, ".so") != 0) continue;
+            auto s = loadFile(fs::join(dir, n));
+            if (!s) errors.push_back(s.error());
+        }
+    }
+    return errors;
+}
+
+Status PluginHost::loadFile(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return refuse(path, "file not found");
+    if (S_ISLNK(st.st_mode)) return refuse(path, "it is a symlink");
+    if (!S_ISREG(st.st_mode)) return refuse(path, "not a regular file");
+    if (impl_->options.enforceOwnership) {
+        auto s = checkOwnership(dirOf(path), true);
+        if (!s) return refuse(path, s.error().message());
+        s = checkOwnership(path, false);
+        if (!s) return refuse(path, s.error().message());
+    }
+
+    // ABI check before any plugin object exists.
+    try {
+        Poco::SharedLibrary lib(path);
+        if (!lib.hasSymbol("livepatch_sdk_abi_version")) {
+            lib.unload();
+            return refuse(path, "not a livepatch plugin (no livepatch_sdk_abi_version export)");
+        }
+        auto fn = reinterpret_cast<int (*)()>(lib.getSymbol("livepatch_sdk_abi_version"));
+        int abi = fn();
+        lib.unload();
+        if (abi != LIVEPATCH_SDK_ABI_VERSION)
+            return refuse(path, "built for SDK ABI " + std::to_string(abi) + ", this agent has ABI " +
+                                    std::to_string(LIVEPATCH_SDK_ABI_VERSION));
+    } catch (const Poco::Exception& e) {
+        return refuse(path, "cannot load library: " + e.message());
+    }
+
+    std::vector<std::unique_ptr<Plugin>> created;
+    try {
+        impl_->classLoader.loadLibrary(path);
+        const auto* manifest = impl_->classLoader.findManifest(path);
+        if (!manifest || manifest->size() != 1) {
+            impl_->classLoader.unloadLibrary(path);
+            return refuse(path, "must export exactly one plugin class (LIVEPATCH_PLUGIN)");
+        }
+        created.emplace_back(manifest->begin()->create());
+    } catch (const Poco::Exception& e) {
+        return refuse(path, "cannot load library: " + e.displayText());
+    } catch (const std::exception& e) {
+        return refuse(path, std::string("plugin constructor failed: ") + e.what());
+    }
+
+    Plugin* plugin = created.front().get();
+    PluginInfo info = plugin->info();
+    auto reject = [&](const std::string& why) {
+        created.clear();
+        try { impl_->classLoader.unloadLibrary(path); } catch (...) {}
+        return refuse(path, why);
+    };
+    if (info.abiVersion != LIVEPATCH_SDK_ABI_VERSION)
+        return reject("reports SDK ABI " + std::to_string(info.abiVersion) + ", this agent has ABI " +
+                      std::to_string(LIVEPATCH_SDK_ABI_VERSION));
+    if (info.name.empty() || info.name.size() > 64 ||
+        !std::all_of(info.name.begin(), info.name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }))
+        return reject("invalid plugin name \"" + info.name.substr(0, 64) + "\" (use [a-z0-9-])");
+    if (!roleMatches(plugin, info.role))
+        return reject(std::string("declares role ") + pluginRoleName(info.role) + " but does not implement it");
+    for (const auto& e : impl_->entries)
+        if (e.info.info.name == info.name)
+            return reject("duplicate plugin name \"" + info.name + "\" (already loaded from " + e.info.path + ")");
+
+    Impl::Entry entry;
+    entry.object = std::move(created.front());
+    entry.info = LoadedPluginInfo{info, path};
+    impl_->infos.push_back(entry.info);
+    impl_->entries.push_back(std::move(entry));
+    return {};
+}
+
+Status PluginHost::configureAll(const PluginContext& context) {
+    for (auto& e : impl_->entries) {
+        Status s = e.object->configure(context);
+        if (!s) return s.error().wrap("plugin " + e.info.info.name);
+    }
+    return {};
+}
+
+const std::vector<LoadedPluginInfo>& PluginHost::loaded() const noexcept { return impl_->infos; }
+
+Plugin* PluginHost::find(const std::string& name) const noexcept {
+    for (auto& e : impl_->entries)
+        if (e.info.info.name == name) return e.object.get();
+    return nullptr;
+}
+
+Transport* PluginHost::transportFor(const std::string& scheme) const noexcept {
+    for (auto& e : impl_->entries)
+        if (auto* t = dynamic_cast<Transport*>(e.object.get()))
+            if (t->supportsScheme(scheme)) return t;
+    return nullptr;
+}
+
+std::vector<Auth*> PluginHost::auths() const {
+    std::vector<Auth*> out;
+    for (auto& e : impl_->entries)
+        if (auto* a = dynamic_cast<Auth*>(e.object.get())) out.push_back(a);
+    return out;
+}
+
+Verifier* PluginHost::verifier(const std::string& name) const noexcept { return dynamic_cast<Verifier*>(find(name)); }
+
+Loader* PluginHost::loader(const std::string& name) const noexcept { return dynamic_cast<Loader*>(find(name)); }
+
+std::string PluginHost::defaultPluginDir() {
+    if (const char* snap = std::getenv("SNAP"); snap && *snap)
+        return std::string(snap) + "/usr/lib/livepatch-agent/plugins";
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "/usr/" LIVEPATCH_PLUGIN_INSTALL_DIR;
+    buf[n] = '\0';
+    std::string exe(buf);
+    std::string binDir = dirOf(exe);
+    return dirOf(binDir) + "/lib/livepatch-agent/plugins";
+}
+
+}  // namespace livepatch

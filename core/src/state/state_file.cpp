@@ -1,0 +1,47 @@
+#include "state/state_file.h"
+
+#include <sstream>
+
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace livepatch {
+
+namespace {
+constexpr const char* kMagic = "LPSTATE 1 ";
+}
+
+Result<std::optional<std::string>> StateFile::load() const {
+    auto raw = fs::readFile(path_, 64u << 20);
+    if (!raw) {
+        if (raw.error().code() == ErrorCode::NotFound) return std::optional<std::string>();
+        return raw.error();
+    }
+    const std::string& data = *raw;
+    auto corrupt = [&](const std::string& why) {
+        return Error(ErrorCode::StateCorrupt,
+                     path_ + " is corrupt (" + why + "); it was left in place for inspection. "
+                     "Move it away to start over");
+    };
+    auto nl = data.find('\n');
+    if (data.rfind(kMagic, 0) != 0 || nl == std::string::npos) return corrupt("bad header");
+    std::istringstream header(data.substr(10, nl - 10));
+    std::string digest;
+    unsigned long long length = 0;
+    if (!(header >> digest >> length) || digest.size() != 64) return corrupt("bad header");
+    std::string payload = data.substr(nl + 1);
+    if (payload.size() != length)
+        return corrupt("length " + std::to_string(payload.size()) + ", expected " + std::to_string(length));
+    if (!digestEquals(sha256Hex(payload), digest)) return corrupt("checksum mismatch");
+    return std::optional<std::string>(std::move(payload));
+}
+
+Status StateFile::save(std::string_view payload) const {
+    std::string data = kMagic + sha256Hex(payload) + " " + std::to_string(payload.size()) + "\n";
+    data.append(payload);
+    return fs::writeFileAtomic(path_, data, 0600);
+}
+
+Status StateFile::remove() const { return fs::removeFile(path_); }
+
+}  // namespace livepatch

@@ -1,0 +1,70 @@
+#include "util/sha256.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace livepatch {
+namespace {
+
+std::string toHex(const unsigned char* d, unsigned n) {
+    static const char* hex = "0123456789abcdef";
+    std::string s;
+    s.reserve(n * 2);
+    for (unsigned i = 0; i < n; ++i) {
+        s += hex[d[i] >> 4];
+        s += hex[d[i] & 15];
+    }
+    return s;
+}
+
+using MdCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+
+}  // namespace
+
+std::string sha256Hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    return toHex(md, len);
+}
+
+Result<std::string> sha256FileHex(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(errno));
+    MdCtx ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+    std::unique_ptr<char[]> buf(new char[1 << 20]);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.get(), 1 << 20);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            ::close(fd);
+            return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(err));
+        }
+        if (n == 0) break;
+        EVP_DigestUpdate(ctx.get(), buf.get(), static_cast<size_t>(n));
+    }
+    ::close(fd);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), md, &len);
+    return toHex(md, len);
+}
+
+bool digestEquals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    std::string la(a), lb(b);
+    for (auto& c : la) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : lb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return CRYPTO_memcmp(la.data(), lb.data(), la.size()) == 0;
+}
+
+}  // namespace livepatch
