@@ -1,1 +1,1 @@
-set(COMPONENT_DEPS util config state host engine protocol)
+set(COMPONENT_DEPS util config state host engine protocol logging)

@@ -36,6 +36,8 @@ struct AgentState {
     std::string serverUrl;      // server the machine is registered with
     std::string tier;
     std::string tokenKind;      // auth-token | resource-token
+    std::string tokenDigest;    // SHA-256 of the enable token (idempotent re-enable)
+    std::string availableVersion;  // newest offer not applied (no-apply mode, policy)
 
     std::string lastCheck;      // RFC 3339, "" if never
     std::string checkState = "needs-check";
@@ -55,6 +57,10 @@ struct AgentState {
     std::string loadingBootId;  // boot id at the time of the load
     std::string loadingAt;      // RFC 3339
     bool crashGuard = false;    // set when a crash after load was detected
+
+    // Kernel health snapshot taken right after the last load.
+    unsigned long long healthTaint = 0;
+    unsigned long long healthOops = 0;
 
     std::string toJson() const;
     static Result<AgentState> fromJson(const std::string& json);

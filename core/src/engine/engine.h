@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -43,6 +44,12 @@ struct CycleResult {
 // Progress for `refresh`: phase ("check", "download", "verify", "unpack",
 // "load", "report") and byte counts for downloads.
 using PhaseCallback = std::function<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
+
+// The scheduler as a pure function (reused by the fleet benchmark):
+// interval with +-10% jitter, or 30 s * 2^(failures-1) capped at the
+// interval after failures; nullopt when periodic checks are disabled.
+std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures,
+                                                           std::uint64_t random);
 
 class Engine {
 public:

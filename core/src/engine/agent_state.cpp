@@ -1,0 +1,130 @@
+#include "engine/agent_state.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <sstream>
+
+namespace livepatch {
+
+namespace {
+
+Poco::JSON::Array::Ptr fixesToJson(const std::vector<PatchFix>& fixes) {
+    Poco::JSON::Array::Ptr arr(new Poco::JSON::Array);
+    for (const auto& f : fixes) {
+        Poco::JSON::Object::Ptr o(new Poco::JSON::Object);
+        o->set("name", f.name);
+        o->set("description", f.description);
+        o->set("bug", f.bug);
+        o->set("patched", f.patched);
+        arr->add(o);
+    }
+    return arr;
+}
+
+std::vector<PatchFix> fixesFromJson(const Poco::JSON::Array::Ptr& arr) {
+    std::vector<PatchFix> out;
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+        auto o = arr->getObject(static_cast<unsigned>(i));
+        PatchFix f;
+        f.name = o->optValue<std::string>("name", "");
+        f.description = o->optValue<std::string>("description", "");
+        f.bug = o->optValue<std::string>("bug", "");
+        f.patched = o->optValue<bool>("patched", true);
+        out.push_back(f);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string AgentState::toJson() const {
+    Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+    o.set("format", format);
+    o.set("enabled", enabled);
+    o.set("server-url", serverUrl);
+    o.set("tier", tier);
+    o.set("token-kind", tokenKind);
+    o.set("token-digest", tokenDigest);
+    o.set("available-version", availableVersion);
+    o.set("last-check", lastCheck);
+    o.set("check-state", checkState);
+    o.set("check-error", checkError);
+    o.set("etag", etag);
+    o.set("supported", supported);
+    o.set("upgrade-required-date", upgradeRequiredDate);
+    o.set("patch-state", patchState);
+    o.set("patch-error", patchError);
+    if (applied) {
+        Poco::JSON::Object::Ptr a(new Poco::JSON::Object);
+        a->set("kernel", applied->kernel);
+        a->set("name", applied->name);
+        a->set("version", applied->version);
+        a->set("tarball-sha256", applied->tarballSha256);
+        a->set("module-sha256", applied->moduleSha256);
+        a->set("cache-path", applied->cachePath);
+        a->set("applied-at", applied->appliedAt);
+        a->set("fixes", fixesToJson(applied->fixes));
+        o.set("applied", a);
+    }
+    o.set("fixes", fixesToJson(fixes));
+    o.set("loading-patch", loadingPatch);
+    o.set("loading-boot-id", loadingBootId);
+    o.set("loading-at", loadingAt);
+    o.set("crash-guard", crashGuard);
+    o.set("health-taint", healthTaint);
+    o.set("health-oops", healthOops);
+    std::ostringstream out;
+    o.stringify(out, 2);
+    return out.str();
+}
+
+Result<AgentState> AgentState::fromJson(const std::string& json) {
+    try {
+        Poco::JSON::Parser parser;
+        auto o = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
+        AgentState s;
+        s.format = o->getValue<int>("format");
+        if (s.format != 1) return Error(ErrorCode::StateCorrupt, "state format " + std::to_string(s.format) + " is not supported");
+        s.enabled = o->getValue<bool>("enabled");
+        s.serverUrl = o->optValue<std::string>("server-url", "");
+        s.tier = o->optValue<std::string>("tier", "");
+        s.tokenKind = o->optValue<std::string>("token-kind", "");
+        s.tokenDigest = o->optValue<std::string>("token-digest", "");
+        s.availableVersion = o->optValue<std::string>("available-version", "");
+        s.lastCheck = o->optValue<std::string>("last-check", "");
+        s.checkState = o->optValue<std::string>("check-state", "needs-check");
+        s.checkError = o->optValue<std::string>("check-error", "");
+        s.etag = o->optValue<std::string>("etag", "");
+        s.supported = o->optValue<std::string>("supported", "unknown");
+        s.upgradeRequiredDate = o->optValue<std::string>("upgrade-required-date", "");
+        s.patchState = o->optValue<std::string>("patch-state", "unapplied");
+        s.patchError = o->optValue<std::string>("patch-error", "");
+        if (o->has("applied") && !o->isNull("applied")) {
+            auto a = o->getObject("applied");
+            AppliedPatchRecord r;
+            r.kernel = a->getValue<std::string>("kernel");
+            r.name = a->getValue<std::string>("name");
+            r.version = a->getValue<std::string>("version");
+            r.tarballSha256 = a->getValue<std::string>("tarball-sha256");
+            r.moduleSha256 = a->optValue<std::string>("module-sha256", "");
+            r.cachePath = a->getValue<std::string>("cache-path");
+            r.appliedAt = a->optValue<std::string>("applied-at", "");
+            r.fixes = fixesFromJson(a->getArray("fixes"));
+            s.applied = r;
+        }
+        s.fixes = fixesFromJson(o->getArray("fixes"));
+        s.loadingPatch = o->optValue<std::string>("loading-patch", "");
+        s.loadingBootId = o->optValue<std::string>("loading-boot-id", "");
+        s.loadingAt = o->optValue<std::string>("loading-at", "");
+        s.crashGuard = o->optValue<bool>("crash-guard", false);
+        s.healthTaint = o->optValue<unsigned long long>("health-taint", 0);
+        s.healthOops = o->optValue<unsigned long long>("health-oops", 0);
+        return s;
+    } catch (...) {
+        return Error(ErrorCode::StateCorrupt, "state document is not valid agent state JSON");
+    }
+}
+
+}  // namespace livepatch

@@ -1,0 +1,567 @@
+#include "engine/engine.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "protocol/api_client.h"
+#include "protocol/host_facts.h"
+#include "protocol/machine_id.h"
+#include "state/credential_store.h"
+#include "state/state_file.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/timeutil.h"
+
+namespace livepatch {
+
+namespace {
+
+std::string oneLine(const Error& e) {
+    std::string s = e.message();
+    for (auto& c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (s.size() > 300) s = s.substr(0, 297) + "...";
+    return s;
+}
+
+std::string schemeOf(const std::string& url) {
+    auto pos = url.find("://");
+    return pos == std::string::npos ? "" : url.substr(0, pos);
+}
+
+}  // namespace
+
+struct Engine::Impl {
+    EngineDeps d;
+    StateFile stateFile;
+    CredentialStore creds;
+
+    explicit Impl(EngineDeps deps)
+        : d(std::move(deps)), stateFile(d.paths.stateFile()), creds(d.paths.credentialFile()) {}
+
+    std::string now() const { return timeutil::formatRfc3339(d.clock->now()); }
+
+    Result<AgentState> load() const {
+        auto payload = stateFile.load();
+        if (!payload) return payload.error();
+        if (!payload->has_value()) return AgentState{};
+        auto s = AgentState::fromJson(**payload);
+        if (!s) return s.error().wrap(stateFile.path());
+        return s;
+    }
+    Status save(const AgentState& s) const { return stateFile.save(s.toJson()); }
+
+    std::string serverUrl() const { return d.config->getOr("remote-server", ""); }
+
+    Result<Transport*> transport(const std::string& url) const {
+        const std::string scheme = schemeOf(url);
+        if (scheme == "http" && !d.config->allowInsecureHttp())
+            return Error(ErrorCode::InsecureRefused,
+                         "plain http to " + ApiClient::displayUrl(url) + " is refused; set allow-insecure-http=true to allow it");
+        Transport* t = d.host->transportFor(scheme);
+        if (!t) return Error(ErrorCode::PluginInvalid, "no transport plugin handles \"" + scheme + "\" URLs");
+        return t;
+    }
+
+    Result<Loader*> loader() const {
+        const std::string name = d.config->getOr("loader", "loader-klp");
+        Loader* l = d.host->loader(name);
+        if (!l) return Error(ErrorCode::PluginInvalid, "loader plugin \"" + name + "\" is not loaded (see `livepatch-agent plugins`)");
+        return l;
+    }
+
+    Result<ApiClient> api(const std::string& server) const {
+        auto t = transport(server);
+        if (!t) return t.error();
+        auto id = appSpecificMachineId(d.paths.hostRoot, server);
+        if (!id) return id.error().wrap("cannot derive the machine id");
+        return ApiClient(*t, server, *id);
+    }
+
+    Auth* authFor(const std::string& kind) const {
+        for (Auth* a : d.host->auths())
+            if (a->info().name == kind) return a;
+        return nullptr;
+    }
+
+    Result<std::string> authorization(const AgentState& st) const {
+        auto c = creds.load();
+        if (!c) return c.error();
+        if (!c->has_value()) return Error(ErrorCode::NotEnabled, "no credential stored; enable the machine again");
+        Auth* a = authFor(st.tokenKind);
+        if (!a) return Error(ErrorCode::PluginInvalid, "auth plugin \"" + st.tokenKind + "\" is not loaded");
+        return a->requestAuthorization(**c);
+    }
+
+    std::string report(const AgentState& st, const KernelInfo& k, const std::string& checkState) const {
+        Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+        auto facts = readHostFacts(d.paths.hostRoot, std::chrono::duration_cast<std::chrono::seconds>(
+                                                         d.clock->now().time_since_epoch()).count());
+        o.set("kernel", k.versionSignature);
+        o.set("architecture", k.architecture);
+        if (!facts.bootTime.empty()) o.set("boot-time", facts.bootTime);
+        o.set("uptime", facts.uptimeSeconds);
+        o.set("client-version", std::string(LIVEPATCH_AGENT_VERSION));
+        if (st.applied) o.set("patch-version", st.applied->version);
+        o.set("patch-state", st.patchState);
+        o.set("check-state", checkState);
+        auto cutoff = d.config->getOr("cutoff-date", "");
+        if (!cutoff.empty()) o.set("cutoff-date", cutoff);
+        auto delay = d.config->getOr("patch-delay", "");
+        if (!delay.empty()) o.set("patch-delay", delay);
+        Poco::JSON::Object::Ptr h(new Poco::JSON::Object);
+        h->set("taint", st.healthTaint);
+        h->set("oops", st.healthOops);
+        o.set("health", h);
+        std::ostringstream out;
+        o.stringify(out);
+        return out.str();
+    }
+
+    // Policy: may this offer be applied now?
+    Status policyAllows(const PatchOffer& offer) const {
+        auto cutoff = d.config->getOr("cutoff-date", "");
+        auto delay = d.config->getOr("patch-delay", "");
+        if (cutoff.empty() && delay.empty()) return {};
+        auto published = timeutil::parseRfc3339(offer.published);
+        if (!published)
+            return Error(ErrorCode::PolicyRefused, "patch " + offer.version + " has no valid publish date; cutoff-date/patch-delay cannot be checked");
+        if (!cutoff.empty()) {
+            auto c = timeutil::parseRfc3339(cutoff);
+            if (c && *published > *c) return Error(ErrorCode::PolicyRefused, "patch " + offer.version + " was published after cutoff-date " + cutoff);
+        }
+        if (!delay.empty()) {
+            auto dd = timeutil::parseDuration(delay);
+            if (dd && *published + *dd > d.clock->now())
+                return Error(ErrorCode::PolicyRefused, "patch " + offer.version + " is newer than patch-delay " + delay);
+        }
+        return {};
+    }
+
+    // unpack -> metadata checks -> verifier chain -> crash guard -> load.
+    Result<AppliedPatchRecord> verifyAndLoad(const std::string& tarball, const std::string& expectedName,
+                                             const std::string& expectedVersion, const KernelInfo& kernel,
+                                             Loader* loader, AgentState& st, const PhaseCallback& progress,
+                                             const CancelToken* cancel) {
+        const std::string work = fs::join(d.paths.cacheDir, "work-" + sha256Hex(tarball + now()).substr(0, 12));
+        struct Cleanup {
+            std::string dir;
+            ~Cleanup() { (void)fs::removeTree(dir); }
+        } cleanup{work};
+        if (progress) progress("unpack", 0, 0);
+        UnpackLimits limits;
+        limits.maxEntries = static_cast<std::uint64_t>(d.config->number("unpack-max-entries"));
+        limits.maxTotalBytes = static_cast<std::uint64_t>(d.config->number("unpack-max-bytes"));
+        auto pkg = openPatchPackage(tarball, work, limits);
+        if (!pkg) return pkg.error();
+        const auto& md = pkg->metadata;
+        if (md.name != expectedName || md.version != expectedVersion)
+            return Error(ErrorCode::Protocol, "patch metadata (" + md.name + " " + md.version + ") does not match the server's offer (" +
+                                                  expectedName + " " + expectedVersion + ")");
+        if (!md.kernel.empty() && md.kernel != kernel.versionSignature)
+            return Error(ErrorCode::Unsupported, "patch is built for kernel " + md.kernel + ", running " + kernel.versionSignature);
+        if (!md.architecture.empty() && md.architecture != kernel.architecture)
+            return Error(ErrorCode::Unsupported, "patch is built for " + md.architecture + ", running " + kernel.architecture);
+        if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+
+        if (progress) progress("verify", 0, 0);
+        auto bytes = fs::readFile(pkg->modulePath, 512u << 20);
+        if (!bytes) return bytes.error();
+        ModuleImage image{md.name, pkg->modulePath, *bytes};
+        auto names = d.config->list("verifiers");
+        if (names.empty()) return Error(ErrorCode::PolicyRefused, "no verifier configured; refusing to load an unverified patch");
+        for (const auto& n : names) {
+            Verifier* v = d.host->verifier(n);
+            if (!v) return Error(ErrorCode::PluginInvalid, "verifier plugin \"" + n + "\" is not loaded; refusing to load");
+            auto r = v->verify(image);
+            if (!r) return r.error().wrap("verification by " + n + " failed");
+            d.logger->info("patch " + md.name + " " + md.version + " verified by " + n + ": " + r->detail);
+        }
+        if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+
+        if (progress) progress("load", 0, 0);
+        st.loadingPatch = md.name + " " + md.version;
+        st.loadingBootId = kernel.bootId;
+        st.loadingAt = now();
+        st.patchState = "applying";
+        LP_TRY(save(st));
+        PatchSpec spec{md.name, md.version, md.replace};
+        auto loaded = loader->load(image, spec, cancel);
+        st.loadingPatch.clear();
+        st.loadingBootId.clear();
+        st.loadingAt.clear();
+        if (!loaded) return loaded.error();
+        if (auto h = loader->health()) {
+            st.healthTaint = h->taintMask;
+            st.healthOops = h->oopsCount;
+        }
+        AppliedPatchRecord rec;
+        rec.kernel = kernel.versionSignature;
+        rec.name = md.name;
+        rec.version = md.version;
+        rec.moduleSha256 = sha256Hex(*bytes);
+        rec.appliedAt = now();
+        rec.fixes = md.fixes;
+        return rec;
+    }
+
+    void recordFailure(AgentState& st, const Error& e) {
+        st.patchState = "apply-failed";
+        st.patchError = oneLine(e);
+        (void)save(st);
+        d.logger->error("apply failed: " + e.describe());
+    }
+};
+
+Engine::Engine(EngineDeps deps) : impl_(new Impl(std::move(deps))) {}
+Engine::~Engine() = default;
+
+Result<AgentState> Engine::loadState() const { return impl_->load(); }
+
+Status Engine::enable(const std::string& token) {
+    auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
+    auto st = impl_->load();
+    if (!st) return st.error();
+    const std::string digest = sha256Hex(token);
+    Auth* chosen = nullptr;
+    Result<TokenInfo> info = Error(ErrorCode::TokenInvalid, "no auth plugin is loaded");
+    for (Auth* a : d.host->auths()) {
+        auto r = a->inspect(token);
+        if (r) {
+            chosen = a;
+            info = r;
+            break;
+        }
+        info = r;
+    }
+    if (!chosen) {
+        if (d.host->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
+        return Error(ErrorCode::TokenInvalid,
+                     "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon): " + info.error().message());
+    }
+    if (st->enabled) {
+        if (digestEquals(st->tokenDigest, digest) && st->serverUrl == impl_->serverUrl()) return {};
+        return Error(ErrorCode::AlreadyEnabled,
+                     "this machine is already enabled with another token or server; run `livepatch-agent disable` first, then enable again");
+    }
+    const std::string server = impl_->serverUrl();
+    auto api = impl_->api(server);
+    if (!api) return api.error();
+    auto loader = impl_->loader();
+    if (!loader) return loader.error();
+    auto kernel = (*loader)->probe();
+    if (!kernel) return kernel.error();
+    auto header = chosen->registrationAuthorization(token);
+    if (!header) return header.error();
+    Poco::JSON::Object body(Poco::JSON_PRESERVE_KEY_ORDER);
+    body.set("architecture", kernel->architecture);
+    body.set("kernel", kernel->versionSignature);
+    body.set("client-version", std::string(LIVEPATCH_AGENT_VERSION));
+    std::ostringstream out;
+    body.stringify(out);
+    auto reg = api->registerMachine(*header, out.str(), nullptr);
+    if (!reg) return reg.error().wrap("registration failed");
+    auto cred = chosen->credentialFromRegistration(token, *reg);
+    if (!cred) return cred.error();
+    LP_TRY(impl_->creds.save(*cred));
+    AgentState next;
+    next.enabled = true;
+    next.serverUrl = server;
+    next.tier = reg->tier;
+    next.tokenKind = chosen->info().name;
+    next.tokenDigest = digest;
+    LP_TRY(impl_->save(next));
+    d.logger->info("machine enabled with " + info->kind + " (tier " + reg->tier + ")");
+    return {};
+}
+
+Status Engine::disable(const CancelToken* cancel) {
+    auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
+    auto st = impl_->load();
+    if (!st) return st.error();
+    if (!st->enabled) return Error(ErrorCode::NotEnabled, "this machine is not enabled");
+    if (st->applied) {
+        auto loader = impl_->loader();
+        if (!loader) return loader.error();
+        auto s = (*loader)->unload(st->applied->name, cancel);
+        if (!s) return s.error().wrap("cannot revert patch " + st->applied->name);
+        (void)fs::removeTree(fs::join(d.paths.cacheDir, st->applied->kernel));
+    }
+    if (auto api = impl_->api(st->serverUrl.empty() ? impl_->serverUrl() : st->serverUrl)) {
+        auto auth = impl_->authorization(*st);
+        if (auth) {
+            auto s = api->deregister(*auth, cancel);
+            if (!s) d.logger->warning("could not deregister from the server: " + s.error().message());
+        }
+    }
+    LP_TRY(impl_->creds.remove());
+    AgentState next;
+    LP_TRY(impl_->save(next));
+    d.logger->info("machine disabled; live patches reverted");
+    return {};
+}
+
+Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progress, const CancelToken* cancel) {
+    auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
+    auto loaded = impl_->load();
+    if (!loaded) return loaded.error();
+    AgentState st = *loaded;
+    if (!st.enabled) return Error(ErrorCode::NotEnabled, "this machine is not enabled; run `livepatch-agent enable <token>`");
+    CycleResult result;
+    const std::string mode = d.config->getOr("run-mode", "normal");
+    if (mode == "stop") {
+        result.summary = "run-mode is \"stop\": no check, nothing applied";
+        return result;
+    }
+    auto loader = impl_->loader();
+    if (!loader) return loader.error();
+    auto kernel = (*loader)->probe();
+    if (!kernel) return kernel.error();
+    if (!kernel->livepatchSupported) {
+        st.patchState = "unknown";
+        st.patchError = kernel->unsupportedReason;
+        (void)impl_->save(st);
+        return Error(ErrorCode::Unsupported, "this kernel cannot be live patched: " + kernel->unsupportedReason);
+    }
+    if (mode == "no-refresh") {
+        { fs::FileLock release = std::move(*lock); }  // reapplyFromCache takes the lock itself
+        auto s = reapplyFromCache(cancel);
+        if (!s) return s.error();
+        result.summary = "run-mode is \"no-refresh\": cached patches re-applied, server not contacted";
+        return result;
+    }
+
+    if (progress) progress("check", 0, 0);
+    auto api = impl_->api(st.serverUrl);
+    auto auth = api ? impl_->authorization(st) : Result<std::string>(api.error());
+    Result<UpdatesAnswer> answer = auth ? api->updates(*auth, impl_->report(st, *kernel, st.checkState), st.etag, cancel)
+                                        : Result<UpdatesAnswer>(auth.error());
+    st.lastCheck = impl_->now();
+    if (!answer) {
+        st.checkState = "check-failed";
+        st.checkError = oneLine(answer.error());
+        (void)impl_->save(st);
+        return answer.error();
+    }
+    result.contacted = true;
+    st.checkState = "checked";
+    st.checkError.clear();
+    if (answer->notModified) {
+        result.notModified = true;
+        LP_TRY(impl_->save(st));
+        result.summary = "no change on the server";
+        return result;
+    }
+    st.etag = answer->etag;
+    st.supported = answer->supported;
+    st.upgradeRequiredDate = answer->upgradeRequiredDate;
+    if (!answer->tier.empty()) st.tier = answer->tier;
+
+    // Choose the newest offer that passes policy.
+    const PatchOffer* best = nullptr;
+    std::string policyNote;
+    for (const auto& offer : answer->patches) {
+        auto ok = impl_->policyAllows(offer);
+        if (!ok) {
+            policyNote = ok.error().message();
+            continue;
+        }
+        if (!best || compareVersions(offer.version, best->version) > 0) best = &offer;
+    }
+    if (!best) {
+        if (!st.applied)
+            st.patchState = (st.supported == "supported" || st.supported == "unknown") ? "nothing-to-apply" : "kernel-upgrade-required";
+        if (!policyNote.empty()) st.patchError = policyNote;
+        LP_TRY(impl_->save(st));
+        result.summary = policyNote.empty() ? "no patch available for this kernel" : policyNote;
+        return result;
+    }
+    if (st.applied && st.applied->kernel == kernel->versionSignature) {
+        int cmp = compareVersions(best->version, st.applied->version);
+        if (cmp == 0) {
+            LP_TRY(impl_->save(st));
+            result.summary = "patch " + best->version + " is already applied";
+            return result;
+        }
+        if (cmp < 0) {
+            st.patchError = "server offers patch " + best->version + ", lower than applied " + st.applied->version + ": rollback refused";
+            LP_TRY(impl_->save(st));
+            return Error(ErrorCode::Rollback, st.patchError);
+        }
+    }
+    if (mode == "no-apply") {
+        st.availableVersion = best->version;
+        LP_TRY(impl_->save(st));
+        result.summary = "run-mode is \"no-apply\": patch " + best->version + " is available, not applied";
+        return result;
+    }
+    LP_TRY(impl_->save(st));
+
+    // Download and check integrity.
+    const std::string dlDir = fs::join(d.paths.cacheDir, "downloads");
+    LP_TRY(fs::ensurePrivateDir(dlDir));
+    const std::string part = fs::join(dlDir, best->filename + ".part");
+    auto dl = api->download(*best, *auth, part, static_cast<std::uint64_t>(d.config->number("max-download-size")),
+                            [&](std::uint64_t done, std::uint64_t total) { if (progress) progress("download", done, total); },
+                            cancel);
+    if (!dl) {
+        if (dl.error().code() != ErrorCode::Cancelled) (void)fs::removeFile(part);
+        impl_->recordFailure(st, dl.error());
+        return dl.error();
+    }
+    auto digest = sha256FileHex(part);
+    if (!digest || !digestEquals(*digest, best->sha256)) {
+        (void)fs::removeFile(part);
+        Error e = digest ? Error(ErrorCode::ChecksumMismatch, best->filename + ": SHA-256 of the download does not match the server's; download deleted")
+                         : digest.error();
+        impl_->recordFailure(st, e);
+        return e;
+    }
+
+    auto rec = impl_->verifyAndLoad(part, best->name, best->version, *kernel, *loader, st, progress, cancel);
+    if (!rec) {
+        (void)fs::removeFile(part);
+        impl_->recordFailure(st, rec.error());
+        return rec.error();
+    }
+    // Keep the verified tarball for re-apply after restart.
+    const std::string keepDir = fs::join(d.paths.cacheDir, kernel->versionSignature);
+    LP_TRY(fs::ensurePrivateDir(keepDir));
+    const std::string keep = fs::join(keepDir, best->filename);
+    if (::rename(part.c_str(), keep.c_str()) != 0) return Error(ErrorCode::Io, "cannot move the verified patch into " + keepDir);
+    if (st.applied && st.applied->cachePath != keep) (void)fs::removeFile(st.applied->cachePath);
+    rec->tarballSha256 = best->sha256;
+    rec->cachePath = keep;
+    rec->fixes = best->fixes.empty() ? rec->fixes : best->fixes;
+    st.applied = *rec;
+    st.fixes = rec->fixes;
+    st.patchState = "applied";
+    st.patchError.clear();
+    st.availableVersion.clear();
+    st.etag.clear();  // our report changed: the next check must not be a 304
+    LP_TRY(impl_->save(st));
+    result.applied = true;
+    result.summary = "applied patch " + rec->name + " version " + rec->version;
+    d.logger->info(result.summary);
+
+    if (progress) progress("report", 0, 0);
+    auto rep = api->updates(*auth, impl_->report(st, *kernel, st.checkState), "", cancel);
+    if (!rep) d.logger->warning("status report failed: " + rep.error().message());
+    return result;
+}
+
+Status Engine::reapplyFromCache(const CancelToken* cancel) {
+    auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
+    auto loaded = impl_->load();
+    if (!loaded) return loaded.error();
+    AgentState st = *loaded;
+    if (!st.enabled) return {};
+    auto loader = impl_->loader();
+    if (!loader) return loader.error();
+    auto kernel = (*loader)->probe();
+    if (!kernel) return kernel.error();
+    if (st.crashGuard)
+        return Error(ErrorCode::CrashGuard, "crash guard is set; not loading automatically. Run `livepatch-agent clear-lock` after checking the kernel log");
+    if (!st.loadingPatch.empty() && st.loadingBootId != kernel->bootId) {
+        st.crashGuard = true;
+        st.patchState = "apply-failed";
+        st.patchError = "the machine restarted while patch " + st.loadingPatch +
+                        " was being loaded; automatic loading is off until `livepatch-agent clear-lock`";
+        LP_TRY(impl_->save(st));
+        return Error(ErrorCode::CrashGuard, st.patchError);
+    }
+    if (!st.applied || st.applied->kernel != kernel->versionSignature) return {};
+    if (auto list = (*loader)->list()) {
+        for (const auto& p : *list)
+            if (p.name == st.applied->name && p.enabled) return {};
+    }
+    auto digest = sha256FileHex(st.applied->cachePath);
+    if (!digest || !digestEquals(*digest, st.applied->tarballSha256)) {
+        Error e(ErrorCode::ChecksumMismatch, "cached patch " + st.applied->cachePath + " no longer matches its recorded SHA-256; not loading");
+        impl_->recordFailure(st, e);
+        return e;
+    }
+    AppliedPatchRecord prev = *st.applied;
+    auto rec = impl_->verifyAndLoad(prev.cachePath, prev.name, prev.version, *kernel, *loader, st, nullptr, cancel);
+    if (!rec) {
+        impl_->recordFailure(st, rec.error());
+        return rec.error();
+    }
+    st.patchState = "applied";
+    st.patchError.clear();
+    LP_TRY(impl_->save(st));
+    d.logger->info("re-applied cached patch " + prev.name + " version " + prev.version);
+    return {};
+}
+
+std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures) const {
+    return computeCheckDelay(impl_->d.config->number("check-interval"), failures, impl_->d.random ? impl_->d.random() : 0);
+}
+
+std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures, std::uint64_t random) {
+    if (intervalMinutes <= 0) return std::nullopt;
+    const long long intervalMs = intervalMinutes * 60 * 1000;
+    long long base = intervalMs;
+    if (failures > 0) {
+        long long backoff = 30 * 1000LL << std::min(failures - 1, 20u);
+        base = std::min(backoff, intervalMs);
+    }
+    // +-10% jitter so a fleet does not poll in lockstep.
+    const long long span = base / 5;
+    long long jitter = span > 0 ? static_cast<long long>(random % static_cast<std::uint64_t>(span + 1)) - span / 2 : 0;
+    return std::chrono::milliseconds(std::max(1000LL, base + jitter));
+}
+
+Status Engine::healthPing(const CancelToken* cancel) {
+    auto& d = impl_->d;
+    auto loaded = impl_->load();
+    if (!loaded) return loaded.error();
+    AgentState st = *loaded;
+    if (!st.enabled || !st.applied) return {};
+    auto loader = impl_->loader();
+    if (!loader) return loader.error();
+    auto h = (*loader)->health();
+    if (!h) return h.error();
+    if (h->taintMask != st.healthTaint || h->oopsCount > st.healthOops) {
+        d.logger->warning("kernel health changed since patch " + st.applied->version + " was applied (taint " +
+                          std::to_string(h->taintMask) + ", oops " + std::to_string(h->oopsCount) + ")");
+        st.patchState = "applied-with-bug";
+        LP_TRY(impl_->save(st));
+    }
+    auto kernel = (*loader)->probe();
+    if (!kernel) return kernel.error();
+    auto api = impl_->api(st.serverUrl);
+    if (!api) return api.error();
+    auto auth = impl_->authorization(st);
+    if (!auth) return auth.error();
+    AgentState reportState = st;
+    reportState.healthTaint = h->taintMask;
+    reportState.healthOops = h->oopsCount;
+    auto r = api->updates(*auth, impl_->report(reportState, *kernel, st.checkState), "", cancel);
+    return r ? Status{} : Status(r.error());
+}
+
+Status Engine::clearCrashGuard() {
+    auto st = impl_->load();
+    if (!st) return st.error();
+    st->crashGuard = false;
+    st->loadingPatch.clear();
+    st->loadingBootId.clear();
+    st->loadingAt.clear();
+    if (st->patchState == "apply-failed") st->patchState = st->applied ? "applied" : "unapplied";
+    st->patchError.clear();
+    return impl_->save(*st);
+}
+
+}  // namespace livepatch

@@ -1,0 +1,219 @@
+#include "protocol/api_client.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/URI.h>
+
+#include <regex>
+
+namespace livepatch {
+
+namespace {
+
+std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool required, const std::string& ctx) {
+    if (!o->has(key) || o->isNull(key)) {
+        if (required) throw ErrorException(Error(ErrorCode::Protocol, ctx + ": missing field \"" + key + "\""));
+        return "";
+    }
+    auto v = o->get(key);
+    if (!v.isString()) throw ErrorException(Error(ErrorCode::Protocol, ctx + ": field \"" + key + "\" must be a string"));
+    return v.extract<std::string>();
+}
+
+std::string oneLine(std::string s, size_t max = 160) {
+    for (auto& c : s)
+        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (s.size() > max) s = s.substr(0, max - 3) + "...";
+    return s;
+}
+
+}  // namespace
+
+ApiClient::ApiClient(Transport* transport, std::string baseUrl, std::string machineId)
+    : transport_(transport), baseUrl_(std::move(baseUrl)), machineId_(std::move(machineId)) {
+    while (!baseUrl_.empty() && baseUrl_.back() == '/') baseUrl_.pop_back();
+}
+
+std::string ApiClient::resolve(const std::string& url) const {
+    try {
+        Poco::URI base(baseUrl_ + "/");
+        base.resolve(url);
+        return base.toString();
+    } catch (...) {
+        return url;
+    }
+}
+
+std::string ApiClient::displayUrl(const std::string& url) {
+    try {
+        Poco::URI u(url);
+        u.setUserInfo("");
+        u.setRawQuery("");
+        u.setFragment("");
+        return u.toString();
+    } catch (...) {
+        return "<invalid URL>";
+    }
+}
+
+Error ApiClient::httpError(const HttpResponse& r, const std::string& url) const {
+    std::string reason = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));
+    auto ct = r.header("Content-Type").value_or("");
+    if (ct.find("application/json") != std::string::npos && r.body.size() < 4096) {
+        try {
+            Poco::JSON::Parser p;
+            auto o = p.parse(r.body).extract<Poco::JSON::Object::Ptr>();
+            if (o->has("message")) reason = oneLine(o->getValue<std::string>("message"));
+        } catch (...) {
+        }
+    }
+    ErrorCode code = ErrorCode::HttpStatus;
+    if (r.status == 401 || r.status == 403) code = ErrorCode::TokenInvalid;
+    return Error(code, "HTTP " + std::to_string(r.status) + " from " + displayUrl(url) + ": " + reason);
+}
+
+Result<RegistrationResponse> ApiClient::registerMachine(const std::string& authorization, const std::string& requestJson,
+                                                        const CancelToken* cancel) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = baseUrl_ + "/v1/client/" + machineId_;
+    req.headers = {{"Authorization", authorization}, {"Accept", "application/json"}};
+    req.body = requestJson;
+    req.contentType = "application/json";
+    req.maxResponseBytes = 64 * 1024;
+    auto resp = transport_->send(req, cancel);
+    if (!resp) return resp.error();
+    if (resp->status != 200 && resp->status != 201) return httpError(*resp, req.url);
+    try {
+        Poco::JSON::Parser p;
+        auto o = p.parse(resp->body).extract<Poco::JSON::Object::Ptr>();
+        RegistrationResponse r;
+        auto mt = str(o, "machine-token", false, "registration response");
+        if (!mt.empty()) r.machineToken = mt;
+        r.tier = str(o, "tier", false, "registration response");
+        return r;
+    } catch (const ErrorException& e) {
+        return e.error();
+    } catch (...) {
+        return Error(ErrorCode::Protocol, "registration response from " + displayUrl(req.url) + " is not valid JSON");
+    }
+}
+
+Status ApiClient::deregister(const std::string& authorization, const CancelToken* cancel) {
+    HttpRequest req;
+    req.method = "DELETE";
+    req.url = baseUrl_ + "/v1/client/" + machineId_;
+    req.headers = {{"Authorization", authorization}};
+    req.maxResponseBytes = 64 * 1024;
+    auto resp = transport_->send(req, cancel);
+    if (!resp) return resp.error();
+    if (resp->status == 200 || resp->status == 204 || resp->status == 404) return {};
+    return httpError(*resp, req.url);
+}
+
+Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std::string& baseUrl) {
+    try {
+        Poco::JSON::Parser p;
+        auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
+        UpdatesAnswer a;
+        a.supported = str(o, "supported", true, "updates response");
+        static const std::regex supportedRe("^(supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown)$");
+        if (!std::regex_match(a.supported, supportedRe))
+            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value");
+        a.upgradeRequiredDate = str(o, "upgrade-required-date", false, "updates response");
+        a.tier = str(o, "tier", false, "updates response");
+        ApiClient resolver(nullptr, baseUrl, "");
+        if (o->has("patches") && !o->isNull("patches")) {
+            auto arr = o->getArray("patches");
+            if (!arr) return Error(ErrorCode::Protocol, "updates response: \"patches\" must be an array");
+            static const std::regex hexRe("^[0-9a-f]{64}$");
+            static const std::regex nameRe("^[a-z0-9_]{1,55}$");
+            static const std::regex fileRe("^[A-Za-z0-9._+-]{1,200}$");
+            for (size_t i = 0; i < arr->size(); ++i) {
+                auto po = arr->getObject(static_cast<unsigned>(i));
+                const std::string ctx = "updates response: patches[" + std::to_string(i) + "]";
+                if (!po) return Error(ErrorCode::Protocol, ctx + " must be an object");
+                PatchOffer off;
+                off.version = str(po, "version", true, ctx);
+                off.name = str(po, "name", true, ctx);
+                off.filename = str(po, "filename", true, ctx);
+                off.url = resolver.resolve(str(po, "url", true, ctx));
+                off.sha256 = str(po, "sha256", true, ctx);
+                off.published = str(po, "published", false, ctx);
+                if (!std::regex_match(off.sha256, hexRe)) return Error(ErrorCode::Protocol, ctx + ": sha256 must be 64 lowercase hex digits");
+                if (!std::regex_match(off.name, nameRe)) return Error(ErrorCode::Protocol, ctx + ": invalid patch name");
+                if (!std::regex_match(off.filename, fileRe)) return Error(ErrorCode::Protocol, ctx + ": invalid file name");
+                if (po->has("size")) {
+                    auto sz = po->get("size");
+                    if (!sz.isInteger()) return Error(ErrorCode::Protocol, ctx + ": size must be an integer");
+                    off.size = sz.convert<std::uint64_t>();
+                }
+                if (po->has("replace")) off.replace = po->getValue<bool>("replace");
+                if (po->has("fixes") && !po->isNull("fixes")) {
+                    auto fixes = po->getArray("fixes");
+                    for (size_t j = 0; fixes && j < fixes->size(); ++j) {
+                        auto fo = fixes->getObject(static_cast<unsigned>(j));
+                        if (!fo) continue;
+                        PatchFix f;
+                        f.name = str(fo, "name", true, ctx + ".fixes");
+                        f.description = str(fo, "description", false, ctx + ".fixes");
+                        f.bug = str(fo, "bug", false, ctx + ".fixes");
+                        f.patched = fo->has("patched") ? fo->getValue<bool>("patched") : true;
+                        off.fixes.push_back(f);
+                    }
+                }
+                a.patches.push_back(off);
+            }
+        }
+        return a;
+    } catch (const ErrorException& e) {
+        return e.error();
+    } catch (...) {
+        return Error(ErrorCode::Protocol, "updates response is not valid JSON");
+    }
+}
+
+Result<UpdatesAnswer> ApiClient::updates(const std::string& authorization, const std::string& reportJson,
+                                         const std::string& etag, const CancelToken* cancel) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = baseUrl_ + "/v1/client/" + machineId_ + "/updates";
+    req.headers = {{"Authorization", authorization}, {"Accept", "application/json"}};
+    if (!etag.empty()) req.headers.emplace_back("If-None-Match", etag);
+    req.body = reportJson;
+    req.contentType = "application/json";
+    req.maxResponseBytes = 1u << 20;
+    auto resp = transport_->send(req, cancel);
+    if (!resp) return resp.error();
+    if (resp->status == 304) {
+        UpdatesAnswer a;
+        a.notModified = true;
+        a.etag = etag;
+        return a;
+    }
+    if (resp->status != 200) return httpError(*resp, req.url);
+    auto ct = resp->header("Content-Type").value_or("");
+    if (ct.find("application/json") == std::string::npos)
+        return Error(ErrorCode::Protocol, "updates response from " + displayUrl(req.url) + " has content type \"" +
+                                              oneLine(ct, 60) + "\", expected application/json");
+    auto a = parseUpdates(resp->body, baseUrl_);
+    if (!a) return a.error();
+    a->etag = resp->header("ETag").value_or("");
+    return a;
+}
+
+Result<DownloadResult> ApiClient::download(const PatchOffer& offer, const std::string& authorization,
+                                           const std::string& destination, std::uint64_t maxBytes,
+                                           const ProgressCallback& progress, const CancelToken* cancel) {
+    DownloadRequest req;
+    req.url = offer.url;
+    req.headers = {{"Authorization", authorization}};
+    req.destinationPath = destination;
+    req.expectedSize = offer.size;
+    req.maxBytes = maxBytes;
+    return transport_->download(req, progress, cancel);
+}
+
+}  // namespace livepatch

@@ -1,0 +1,1 @@
+set(COMPONENT_DEPS util config state)
