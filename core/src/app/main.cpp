@@ -1,2 +1,3 @@
-// Placeholder entry point replaced by the CLI application (issue 2).
-int main() { return 70; }
+#include "app/agent_app.h"
+
+int main(int argc, char** argv) { return livepatch::app::runAgent(argc, argv); }

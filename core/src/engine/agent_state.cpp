@@ -48,6 +48,8 @@ std::string AgentState::toJson() const {
     o.set("token-kind", tokenKind);
     o.set("token-digest", tokenDigest);
     o.set("available-version", availableVersion);
+    o.set("kernel", kernel);
+    o.set("architecture", architecture);
     o.set("last-check", lastCheck);
     o.set("check-state", checkState);
     o.set("check-error", checkError);
@@ -93,6 +95,8 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.tokenKind = o->optValue<std::string>("token-kind", "");
         s.tokenDigest = o->optValue<std::string>("token-digest", "");
         s.availableVersion = o->optValue<std::string>("available-version", "");
+        s.kernel = o->optValue<std::string>("kernel", "");
+        s.architecture = o->optValue<std::string>("architecture", "");
         s.lastCheck = o->optValue<std::string>("last-check", "");
         s.checkState = o->optValue<std::string>("check-state", "needs-check");
         s.checkError = o->optValue<std::string>("check-error", "");

@@ -39,6 +39,8 @@ struct AgentState {
     std::string tokenDigest;    // SHA-256 of the enable token (idempotent re-enable)
     std::string availableVersion;  // newest offer not applied (no-apply mode, policy)
 
+    std::string kernel;         // running kernel (version signature) at the last check
+    std::string architecture;   // its architecture
     std::string lastCheck;      // RFC 3339, "" if never
     std::string checkState = "needs-check";
     std::string checkError;     // one line, no server HTML, no secrets

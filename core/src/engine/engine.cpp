@@ -275,6 +275,8 @@ Status Engine::enable(const std::string& token) {
     next.tier = reg->tier;
     next.tokenKind = chosen->info().name;
     next.tokenDigest = digest;
+    next.kernel = kernel->versionSignature;
+    next.architecture = kernel->architecture;
     LP_TRY(impl_->save(next));
     d.logger->info("machine enabled with " + info->kind + " (tier " + reg->tier + ")");
     return {};
@@ -340,6 +342,8 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         return result;
     }
 
+    st.kernel = kernel->versionSignature;
+    st.architecture = kernel->architecture;
     if (progress) progress("check", 0, 0);
     auto api = impl_->api(st.serverUrl);
     auto auth = api ? impl_->authorization(st) : Result<std::string>(api.error());

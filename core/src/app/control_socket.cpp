@@ -1,0 +1,174 @@
+#include "app/control_socket.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace livepatch::app {
+
+namespace {
+
+bool writeAll(int fd, const std::string& s) {
+    const char* p = s.data();
+    size_t left = s.size();
+    while (left) {
+        ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool readLine(int fd, std::string& buffer, std::string& line, int timeoutMs) {
+    for (;;) {
+        auto nl = buffer.find('\n');
+        if (nl != std::string::npos) {
+            line = buffer.substr(0, nl);
+            buffer.erase(0, nl + 1);
+            return true;
+        }
+        if (buffer.size() > 65536) return false;
+        struct pollfd pfd{fd, POLLIN, 0};
+        int r = ::poll(&pfd, 1, timeoutMs);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        char buf[4096];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return false;
+        buffer.append(buf, static_cast<size_t>(n));
+    }
+}
+
+std::string clean(std::string s) {
+    for (auto& c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    return s;
+}
+
+}  // namespace
+
+std::string progressLine(const std::string& phase, unsigned long long done, unsigned long long total) {
+    return "progress " + clean(phase) + " " + std::to_string(done) + " " + std::to_string(total) + "\n";
+}
+
+std::string doneLine(int code, const std::string& message) { return "done " + std::to_string(code) + " " + clean(message) + "\n"; }
+
+bool parseDoneLine(const std::string& line, int& code, std::string& message) {
+    if (line.rfind("done ", 0) != 0) return false;
+    auto sp = line.find(' ', 5);
+    try {
+        code = std::stoi(line.substr(5, sp == std::string::npos ? std::string::npos : sp - 5));
+    } catch (...) {
+        return false;
+    }
+    message = sp == std::string::npos ? "" : line.substr(sp + 1);
+    return true;
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+Status ControlServer::start(const std::string& path, Handler handler) {
+    path_ = path;
+    handler_ = std::move(handler);
+    struct sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::InvalidArgument, "socket path too long: " + path);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return Error(ErrorCode::Permission, path + " exists and is not a socket; refusing to replace it");
+        // A live daemon answers; a stale socket is replaced.
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+        bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(probe);
+        if (live) return Error(ErrorCode::Busy, "another livepatch-agent daemon is running (" + path + ")");
+        ::unlink(path.c_str());
+    }
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return Error(ErrorCode::Io, std::string("cannot create control socket: ") + std::strerror(errno));
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    mode_t old = ::umask(0177);
+    int rc = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (rc != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd_, 8) != 0) {
+        int err = errno;
+        ::close(fd_);
+        fd_ = -1;
+        return Error(ErrorCode::Io, "cannot listen on " + path + ": " + std::strerror(err));
+    }
+    stopping_ = false;
+    thread_ = std::thread([this] { loop(); });
+    return {};
+}
+
+void ControlServer::stop() {
+    stopping_ = true;
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+        ::unlink(path_.c_str());
+    }
+}
+
+void ControlServer::loop() {
+    while (!stopping_) {
+        struct pollfd pfd{fd_, POLLIN, 0};
+        int r = ::poll(&pfd, 1, 500);
+        if (r <= 0) continue;
+        int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        struct ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != ::geteuid())) {
+            writeAll(c, doneLine(3, "permission denied: only root may control the agent"));
+            ::close(c);
+            continue;
+        }
+        std::string buffer, line;
+        if (readLine(c, buffer, line, 5000)) {
+            auto result = handler_(line, [c](const std::string& l) { writeAll(c, l); });
+            writeAll(c, doneLine(result.first, result.second));
+        }
+        ::close(c);
+    }
+}
+
+Result<std::pair<int, std::string>> sendControl(const std::string& path, const std::string& command,
+                                                const std::function<void(const std::string&)>& onLine) {
+    struct sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::DaemonUnavailable, "socket path too long");
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return Error(ErrorCode::DaemonUnavailable, "the livepatch-agent daemon is not running (" + path + ")");
+    }
+    writeAll(fd, clean(command) + "\n");
+    std::string buffer, line;
+    while (readLine(fd, buffer, line, 30 * 60 * 1000)) {
+        int code;
+        std::string msg;
+        if (parseDoneLine(line, code, msg)) {
+            ::close(fd);
+            return std::make_pair(code, msg);
+        }
+        if (onLine) onLine(line);
+    }
+    ::close(fd);
+    return Error(ErrorCode::DaemonUnavailable, "the daemon closed the connection without an answer");
+}
+
+}  // namespace livepatch::app

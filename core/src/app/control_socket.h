@@ -1,0 +1,48 @@
+// Root-only control socket between the CLI and the daemon.
+//
+// Line protocol: the client sends one command line ("refresh", "reload");
+// the daemon answers with zero or more "progress <phase> <done> <total>"
+// lines and one final "done <exit-code> <one-line message>".
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "livepatch/error.h"
+
+namespace livepatch::app {
+
+class ControlServer {
+public:
+    // handler(command, emit) -> (exit code, message); emit writes a progress line.
+    using Handler = std::function<std::pair<int, std::string>(const std::string& command,
+                                                              const std::function<void(const std::string&)>& emit)>;
+    ControlServer() = default;
+    ~ControlServer();
+    // Socket is created 0600 inside the 0700 run dir; peers must be uid 0
+    // (or our own uid, for tests running unprivileged).
+    Status start(const std::string& path, Handler handler);
+    void stop();
+
+private:
+    void loop();
+    std::string path_;
+    Handler handler_;
+    int fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
+
+// Send a command; onLine gets every progress line; returns the final line's
+// (code, message). DaemonUnavailable if nobody listens.
+Result<std::pair<int, std::string>> sendControl(const std::string& path, const std::string& command,
+                                                const std::function<void(const std::string&)>& onLine);
+
+// Encoding helpers (tested).
+std::string progressLine(const std::string& phase, unsigned long long done, unsigned long long total);
+std::string doneLine(int code, const std::string& message);
+bool parseDoneLine(const std::string& line, int& code, std::string& message);
+
+}  // namespace livepatch::app

@@ -1,0 +1,160 @@
+#include "app/status_render.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
+
+#include "util/timeutil.h"
+
+namespace livepatch::app {
+
+namespace {
+
+std::string uptimeText(long long s) {
+    std::ostringstream o;
+    if (s >= 86400) o << s / 86400 << "d";
+    if (s >= 3600) o << (s % 86400) / 3600 << "h";
+    o << (s % 3600) / 60 << "m" << s % 60 << "s";
+    return o.str();
+}
+
+// Canonical-compatible structure, built once and rendered as JSON or YAML.
+Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const StatusOptions& opt) {
+    Poco::JSON::Object::Ptr root(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+    root->set("Client-Version", f.clientVersion);
+    root->set("Machine-Id", f.machineId);
+    root->set("Architecture", st.architecture.empty() ? f.architecture : st.architecture);
+    root->set("CPU-Model", f.cpuModel);
+    root->set("Last-Check", st.lastCheck);
+    root->set("Boot-Time", f.bootTime);
+    root->set("Uptime", uptimeText(f.uptimeSeconds));
+    root->set("tier", st.tier);
+    Poco::JSON::Array::Ptr kernels(new Poco::JSON::Array);
+    if (st.enabled) {
+        Poco::JSON::Object::Ptr k(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        k->set("Kernel", st.kernel.empty() ? f.runningKernel : st.kernel);
+        k->set("Running", st.kernel.empty() || st.kernel == f.runningKernel || f.runningKernel.empty());
+        k->set("Supported", st.supported);
+        k->set("UpgradeRequiredDate", st.upgradeRequiredDate);
+        Poco::JSON::Object::Ptr lp(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        lp->set("CheckState", st.checkState);
+        lp->set("State", st.patchState);
+        lp->set("Version", st.applied ? st.applied->version : std::string());
+        Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array);
+        for (const auto& fx : st.fixes) {
+            Poco::JSON::Object::Ptr o(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+            o->set("Name", fx.name);
+            o->set("Description", fx.description);
+            o->set("Bug", fx.bug);
+            o->set("Patched", fx.patched);
+            fixes->add(o);
+        }
+        lp->set("Fixes", fixes);
+        k->set("Livepatch", lp);
+        kernels->add(k);
+    }
+    root->set("Status", kernels);
+    if (opt.verbose) {
+        Poco::JSON::Object::Ptr v(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        v->set("Enabled", st.enabled);
+        v->set("Server", st.serverUrl);
+        v->set("Token-Kind", st.tokenKind);
+        v->set("Check-Error", st.checkError);
+        v->set("Patch-Error", st.patchError);
+        v->set("Available-Version", st.availableVersion);
+        v->set("Crash-Guard", st.crashGuard);
+        if (st.applied) {
+            v->set("Patch-Name", st.applied->name);
+            v->set("Patch-SHA256", st.applied->tarballSha256);
+            v->set("Module-SHA256", st.applied->moduleSha256);
+            v->set("Cache-Path", st.applied->cachePath);
+            v->set("Applied-At", st.applied->appliedAt);
+        }
+        root->set("Verbose", v);
+    }
+    if (opt.showSecrets) root->set("Credential", opt.secret);
+    return root;
+}
+
+void toYaml(YAML::Emitter& out, const Poco::Dynamic::Var& v) {
+    if (v.type() == typeid(Poco::JSON::Object::Ptr)) {
+        auto o = v.extract<Poco::JSON::Object::Ptr>();
+        out << YAML::BeginMap;
+        for (const auto& key : o->getNames()) {
+            out << YAML::Key << key << YAML::Value;
+            toYaml(out, o->get(key));
+        }
+        out << YAML::EndMap;
+    } else if (v.type() == typeid(Poco::JSON::Array::Ptr)) {
+        auto a = v.extract<Poco::JSON::Array::Ptr>();
+        out << YAML::BeginSeq;
+        for (size_t i = 0; i < a->size(); ++i) toYaml(out, a->get(static_cast<unsigned>(i)));
+        out << YAML::EndSeq;
+    } else if (v.isBoolean()) {
+        out << v.convert<bool>();
+    } else if (v.isEmpty()) {
+        out << YAML::Null;
+    } else {
+        out << YAML::DoubleQuoted << v.convert<std::string>();
+    }
+}
+
+}  // namespace
+
+std::string renderJson(const AgentState& st, const StatusFacts& f, const StatusOptions& o) {
+    std::ostringstream out;
+    build(st, f, o)->stringify(out, 2);
+    return out.str() + "\n";
+}
+
+std::string renderYaml(const AgentState& st, const StatusFacts& f, const StatusOptions& o) {
+    YAML::Emitter out;
+    toYaml(out, Poco::Dynamic::Var(build(st, f, o)));
+    return std::string(out.c_str()) + "\n";
+}
+
+std::string renderHumane(const AgentState& st, const StatusFacts& f, const StatusOptions& o) {
+    std::ostringstream out;
+    out << "client version: " << f.clientVersion << "\n";
+    out << "machine id: " << f.machineId << "\n";
+    out << "architecture: " << (st.architecture.empty() ? f.architecture : st.architecture) << "\n";
+    out << "cpu model: " << f.cpuModel << "\n";
+    out << "boot time: " << f.bootTime << "\n";
+    out << "last check: " << (st.lastCheck.empty() ? "never" : st.lastCheck) << "\n";
+    out << "tier: " << st.tier << "\n";
+    out << "kernel: " << (st.kernel.empty() ? f.runningKernel : st.kernel) << "\n";
+    out << "server check-in: " << st.checkState;
+    if (!st.checkError.empty()) out << " (" << st.checkError << ")";
+    out << "\n";
+    out << "kernel support: " << st.supported;
+    if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << st.upgradeRequiredDate << ")";
+    out << "\n";
+    out << "patch state: " << st.patchState;
+    if (!st.patchError.empty()) out << " (" << st.patchError << ")";
+    out << "\n";
+    out << "patch version: " << (st.applied ? st.applied->version : "none") << "\n";
+    if (!st.fixes.empty()) {
+        out << "fixes:\n";
+        for (const auto& fx : st.fixes)
+            out << "  " << (fx.patched ? "* " : "- ") << fx.name << (fx.description.empty() ? "" : ": " + fx.description) << "\n";
+    }
+    if (st.crashGuard) out << "crash guard: set; automatic loading is off until `livepatch-agent clear-lock`\n";
+    if (o.verbose) {
+        out << "server: " << st.serverUrl << "\n";
+        out << "token kind: " << st.tokenKind << "\n";
+        if (!st.availableVersion.empty()) out << "available version: " << st.availableVersion << "\n";
+        if (st.applied) {
+            out << "patch name: " << st.applied->name << "\n";
+            out << "patch sha256: " << st.applied->tarballSha256 << "\n";
+            out << "module sha256: " << st.applied->moduleSha256 << "\n";
+            out << "cached at: " << st.applied->cachePath << "\n";
+            out << "applied at: " << st.applied->appliedAt << "\n";
+        }
+    }
+    if (o.showSecrets) out << "credential: " << o.secret << "\n";
+    return out.str();
+}
+
+}  // namespace livepatch::app
