@@ -1,0 +1,114 @@
+#include "resource_token.h"
+
+#include <macaroons.h>
+
+#include <ctime>
+#include <memory>
+#include <regex>
+#include <sstream>
+
+namespace livepatch::plugins {
+
+namespace {
+
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& s) {
+    static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$)");
+    std::smatch m;
+    if (!std::regex_match(s, m, re)) return std::nullopt;
+    struct tm tm = {};
+    tm.tm_year = std::stoi(m[1]) - 1900;
+    tm.tm_mon = std::stoi(m[2]) - 1;
+    tm.tm_mday = std::stoi(m[3]);
+    tm.tm_hour = std::stoi(m[4]);
+    tm.tm_min = std::stoi(m[5]);
+    tm.tm_sec = std::stoi(m[6]);
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+Result<MacaroonFacts> parseMacaroon(const std::string& token) {
+    if (token.empty() || token.size() > 16384)
+        return Error(ErrorCode::TokenInvalid, "not a resource token: wrong size");
+    for (char c : token)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' || c == '+' || c == '/'))
+            return Error(ErrorCode::TokenInvalid, "not a resource token: unexpected characters");
+    macaroon_returncode err = MACAROON_SUCCESS;
+    std::unique_ptr<macaroon, decltype(&macaroon_destroy)> m(macaroon_deserialize(token.c_str(), &err), &macaroon_destroy);
+    if (!m || err != MACAROON_SUCCESS) return Error(ErrorCode::TokenInvalid, "not a resource token: the macaroon is malformed");
+    if (macaroon_validate(m.get()) != 0) return Error(ErrorCode::TokenInvalid, "not a resource token: the macaroon is malformed");
+    MacaroonFacts facts;
+    const unsigned char* loc = nullptr;
+    size_t locSz = 0;
+    macaroon_location(m.get(), &loc, &locSz);
+    facts.location.assign(reinterpret_cast<const char*>(loc), locSz);
+    // libmacaroons 0.3 has no caveat accessor; macaroon_inspect lists the
+    // first-party caveats as "cid <predicate>" lines.
+    std::string text(macaroon_inspect_size_hint(m.get()), '\0');
+    if (macaroon_inspect(m.get(), text.data(), text.size(), &err) < 0)
+        return Error(ErrorCode::TokenInvalid, "not a resource token: cannot read its caveats");
+    text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("cid ", 0) != 0) continue;
+        std::string caveat = line.substr(4);
+        facts.caveats.push_back(caveat);
+        for (const char* prefix : {"time < ", "expires = "}) {
+            if (caveat.rfind(prefix, 0) == 0) {
+                std::string when = caveat.substr(std::string(prefix).size());
+                if (!parseTime(when)) return Error(ErrorCode::TokenInvalid, "resource token has an unreadable expiry caveat");
+                if (!facts.expires || when < *facts.expires) facts.expires = when;
+            }
+        }
+    }
+    return facts;
+}
+
+PluginInfo ResourceTokenPlugin::info() const noexcept {
+    return {"auth-resource-token", PluginRole::Auth, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
+            "resource token (macaroon) sent as the credential"};
+}
+
+Status ResourceTokenPlugin::configure(const PluginContext& ctx) noexcept {
+    clock_ = ctx.clock;
+    return {};
+}
+
+Result<TokenInfo> ResourceTokenPlugin::inspect(const std::string& token) const noexcept {
+    try {
+        auto facts = parseMacaroon(token);
+        if (!facts) return facts.error();
+        TokenInfo info{"resource-token", facts->expires, "resource token (macaroon)"};
+        if (facts->expires) {
+            auto when = parseTime(*facts->expires);
+            auto now = clock_ ? clock_->now() : std::chrono::system_clock::now();
+            if (when && *when <= now)
+                return Error(ErrorCode::TokenInvalid, "the resource token expired at " + *facts->expires + "; ask for a new one");
+            info.summary += ", expires " + *facts->expires;
+        }
+        return info;
+    } catch (...) {
+        return Error(ErrorCode::TokenInvalid, "not a resource token");
+    }
+}
+
+Result<std::string> ResourceTokenPlugin::registrationAuthorization(const std::string& token) const noexcept {
+    auto i = inspect(token);
+    if (!i) return i.error();
+    return "Macaroon " + token;
+}
+
+Result<Credential> ResourceTokenPlugin::credentialFromRegistration(const std::string& token,
+                                                                   const RegistrationResponse&) const noexcept {
+    auto i = inspect(token);
+    if (!i) return i.error();
+    return Credential{"resource-token", token, i->expires};
+}
+
+Result<std::string> ResourceTokenPlugin::requestAuthorization(const Credential& credential) const noexcept {
+    if (credential.secret.empty()) return Error(ErrorCode::NotEnabled, "no resource token stored");
+    return "Macaroon " + credential.secret;
+}
+
+}  // namespace livepatch::plugins

@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+#include <macaroons.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include "resource_token.h"
+
+using namespace livepatch;
+using namespace livepatch::plugins;
+
+namespace {
+
+std::string makeMacaroon(const std::vector<std::string>& caveats) {
+    const std::string loc = "https://livepatch.test", key = "root-key-for-tests", id = "id-1";
+    macaroon_returncode err;
+    macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
+                                  reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                                  reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
+    for (const auto& c : caveats) {
+        macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
+        macaroon_destroy(m);
+        m = n;
+    }
+    std::string out(macaroon_serialize_size_hint(m), '\0');
+    macaroon_serialize(m, out.data(), out.size(), &err);
+    macaroon_destroy(m);
+    out.resize(out.find('\0'));
+    return out;
+}
+
+}  // namespace
+
+TEST(ResourceToken, ParsesCaveatsAndExpiry) {
+    auto token = makeMacaroon({"tier = stable", "time < 2030-01-01T00:00:00Z"});
+    auto facts = parseMacaroon(token);
+    ASSERT_TRUE(facts) << facts.error().message();
+    EXPECT_EQ(facts->location, "https://livepatch.test");
+    ASSERT_EQ(facts->caveats.size(), 2u);
+    EXPECT_EQ(*facts->expires, "2030-01-01T00:00:00Z");
+}
+
+TEST(ResourceToken, RejectsMalformedBeforeAnyNetwork) {
+    ResourceTokenPlugin p;
+    for (const std::string& bad : std::vector<std::string>{"", "abc", "!!!!", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", std::string(20000, 'A')}) {
+        auto r = p.inspect(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    }
+    auto token = makeMacaroon({});
+    auto truncated = token.substr(0, token.size() / 2);
+    EXPECT_FALSE(p.inspect(truncated));
+}
+
+TEST(ResourceToken, ExpiredTokenRefusedWithInjectedClock) {
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    ctx.clock = &clock;
+    ctx.config = &cfg;
+    ctx.logger = &log;
+    ResourceTokenPlugin p;
+    ASSERT_TRUE(p.configure(ctx));
+    auto token = makeMacaroon({"time < 2025-01-01T00:00:00Z"});
+    clock.setWall(std::chrono::system_clock::from_time_t(1700000000));  // 2023
+    auto ok = p.inspect(token);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(*ok->expires, "2025-01-01T00:00:00Z");
+    clock.setWall(std::chrono::system_clock::from_time_t(1800000000));  // 2027
+    auto expired = p.inspect(token);
+    ASSERT_FALSE(expired);
+    EXPECT_NE(expired.error().message().find("expired"), std::string::npos);
+    EXPECT_EQ(expired.error().message().find(token), std::string::npos);
+}
+
+TEST(ResourceToken, CredentialIsTheMacaroon) {
+    ResourceTokenPlugin p;
+    auto token = makeMacaroon({"tier = stable"});
+    EXPECT_EQ(*p.registrationAuthorization(token), "Macaroon " + token);
+    auto cred = p.credentialFromRegistration(token, RegistrationResponse{});
+    ASSERT_TRUE(cred);
+    EXPECT_EQ(cred->secret, token);
+    EXPECT_EQ(*p.requestAuthorization(*cred), "Macaroon " + token);
+}
