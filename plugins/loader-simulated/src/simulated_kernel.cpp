@@ -1,0 +1,257 @@
+#include "simulated_kernel.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+
+namespace livepatch::plugins {
+
+namespace fsys = std::filesystem;
+
+namespace {
+
+std::string readText(const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+bool writeText(const std::string& p, const std::string& text) {
+    std::error_code ec;
+    fsys::create_directories(fsys::path(p).parent_path(), ec);
+    std::ofstream out(p, std::ios::trunc);
+    out << text;
+    return static_cast<bool>(out);
+}
+
+std::string newUuid() {
+    std::mt19937_64 rng{std::random_device{}()};
+    char buf[40];
+    auto a = rng(), b = rng();
+    snprintf(buf, sizeof buf, "%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(a >> 32),
+             (unsigned long long)((a >> 16) & 0xffff), (unsigned long long)(a & 0xfff),
+             (unsigned long long)(0x8000 | ((b >> 48) & 0x3fff)), (unsigned long long)(b & 0xffffffffffffULL));
+    return buf;
+}
+
+const std::regex kNameRe("^[a-z0-9_]{1,55}$");
+
+}  // namespace
+
+PluginInfo SimulatedKernelLoader::info() const noexcept {
+    return {"loader-simulated", PluginRole::Loader, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
+            "simulated kernel in a directory (demos, tests)"};
+}
+
+Status SimulatedKernelLoader::initializeRoot(const std::string& root) {
+    try {
+        fsys::create_directories(root);
+        ::chmod(root.c_str(), 0700);
+        auto p = [&](const std::string& rel) { return root + "/" + rel; };
+        if (!fsys::exists(p("proc/version_signature")))
+            writeText(p("proc/version_signature"), "Ubuntu 5.15.0-100.110-generic 5.15.149\n");
+        if (!fsys::exists(p("proc/sys/kernel/osrelease"))) writeText(p("proc/sys/kernel/osrelease"), "5.15.0-100-generic\n");
+        if (!fsys::exists(p("proc/sys/kernel/random/boot_id"))) writeText(p("proc/sys/kernel/random/boot_id"), newUuid() + "\n");
+        if (!fsys::exists(p("proc/sys/kernel/tainted"))) writeText(p("proc/sys/kernel/tainted"), "0\n");
+        if (!fsys::exists(p("proc/cmdline"))) writeText(p("proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+        if (!fsys::exists(p("kmsg.log"))) writeText(p("kmsg.log"), "");
+        fsys::create_directories(p("sys/kernel/livepatch"));
+        fsys::create_directories(p("sys/module"));
+        fsys::create_directories(p("modules"));
+        fsys::create_directories(p("control"));
+        return {};
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::Io, std::string("cannot initialise simulated kernel: ") + e.what());
+    }
+}
+
+Status SimulatedKernelLoader::configure(const PluginContext& ctx) noexcept {
+    clock_ = ctx.clock;
+    logger_ = ctx.logger;
+    root_ = ctx.config->getOr("simulated-kernel-root", "");
+    auto t = ctx.config->getOr("transition-timeout", "60");
+    try {
+        timeoutSeconds_ = std::stoll(t);
+    } catch (...) {
+        return Error(ErrorCode::ConfigInvalid, "transition-timeout: expected seconds, got \"" + t + "\"");
+    }
+    return {};
+}
+
+Result<KernelInfo> SimulatedKernelLoader::probe() noexcept {
+    if (root_.empty())
+        return Error(ErrorCode::ConfigInvalid, "loader-simulated needs simulated-kernel-root (livepatch-agent config simulated-kernel-root=/dir)");
+    LP_TRY(initializeRoot(root_));
+    KernelInfo k;
+    std::istringstream sig(readText(path("proc/version_signature")));
+    std::string distro;
+    sig >> distro >> k.versionSignature;
+    k.release = readText(path("proc/sys/kernel/osrelease"));
+    k.bootId = readText(path("proc/sys/kernel/random/boot_id"));
+    k.architecture = "x86_64";
+#if defined(__aarch64__)
+    k.architecture = "aarch64";
+#endif
+    k.livepatchSupported = !fsys::exists(path("control/no-livepatch"));
+    if (!k.livepatchSupported) k.unsupportedReason = "kernel built without CONFIG_LIVEPATCH (no /sys/kernel/livepatch)";
+    return k;
+}
+
+void SimulatedKernelLoader::kmsg(const std::string& line) {
+    std::ofstream out(path("kmsg.log"), std::ios::app);
+    out << line << "\n";
+}
+
+void SimulatedKernelLoader::updateCmdline() {
+    bool anyEnabled = false;
+    std::error_code ec;
+    for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec))
+        if (readText(e.path().string() + "/enabled") == "1") anyEnabled = true;
+    const std::string orig = path("state/cmdline.orig");
+    if (anyEnabled) {
+        if (!fsys::exists(orig)) writeText(orig, readText(path("proc/cmdline")) + "\n");
+        writeText(path("proc/cmdline"), "this has been live patched\n");
+    } else if (fsys::exists(orig)) {
+        writeText(path("proc/cmdline"), readText(orig) + "\n");
+        fsys::remove(orig, ec);
+    }
+}
+
+Status SimulatedKernelLoader::removePatch(const std::string& name) {
+    std::error_code ec;
+    fsys::remove_all(path("sys/kernel/livepatch/" + name), ec);
+    fsys::remove_all(path("sys/module/" + name), ec);
+    fsys::remove(path("modules/" + name + ".ko"), ec);
+    kmsg("livepatch: module " + name + " unloaded");
+    updateCmdline();
+    return {};
+}
+
+Status SimulatedKernelLoader::waitTransition(const std::string& name, const CancelToken* cancel) {
+    const std::string dir = path("sys/kernel/livepatch/" + name);
+    long long delayMs = 0;
+    if (fsys::exists(path("control/transition-delay-ms"))) {
+        try {
+            delayMs = std::stoll(readText(path("control/transition-delay-ms")));
+        } catch (...) {
+        }
+    }
+    const bool stall = fsys::exists(path("control/stall"));
+    auto start = clock_->steadyNow();
+    const auto timeout = std::chrono::seconds(timeoutSeconds_);
+    for (;;) {
+        auto elapsed = clock_->steadyNow() - start;
+        if (!stall && elapsed >= std::chrono::milliseconds(delayMs)) {
+            writeText(dir + "/transition", "0\n");
+            return {};
+        }
+        if (elapsed >= timeout) {
+            std::string target = readText(dir + "/enabled") == "1" ? "patched" : "unpatched";
+            return Error(ErrorCode::TransitionStalled, "livepatch " + name + " stuck in transition to " + target + " after " +
+                                                           std::to_string(timeoutSeconds_) + "s");
+        }
+        if (!clock_->sleepFor(std::chrono::milliseconds(100), cancel))
+            return Error(ErrorCode::Cancelled, "cancelled while waiting for the transition of " + name);
+    }
+}
+
+Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept {
+    try {
+        auto k = probe();
+        if (!k) return k.error();
+        if (!k->livepatchSupported) return Error(ErrorCode::Unsupported, k->unsupportedReason);
+        if (!std::regex_match(spec.name, kNameRe)) return Error(ErrorCode::LoadFailed, "invalid livepatch name");
+        if (fsys::exists(path("control/refuse-load")))
+            return Error(ErrorCode::LoadFailed, "kernel refused the module: " + readText(path("control/refuse-load")));
+        const std::string dir = path("sys/kernel/livepatch/" + spec.name);
+        if (fsys::exists(dir) && readText(dir + "/enabled") == "1" && readText(dir + "/transition") == "0") return {};
+        std::ofstream ko(path("modules/" + spec.name + ".ko"), std::ios::binary | std::ios::trunc);
+        ko.write(image.bytes.data(), static_cast<std::streamsize>(image.bytes.size()));
+        ko.close();
+        writeText(path("sys/module/" + spec.name + "/refcnt"), "0\n");
+        writeText(dir + "/enabled", "1\n");
+        writeText(dir + "/transition", "1\n");
+        kmsg("livepatch: enabling patch '" + spec.name + "'");
+        auto s = waitTransition(spec.name, cancel);
+        if (!s) {
+            // Policy: revert a stalled transition rather than leave the kernel half-patched.
+            writeText(dir + "/enabled", "0\n");
+            (void)removePatch(spec.name);
+            kmsg("livepatch: '" + spec.name + "': reverted after a stalled transition");
+            return s;
+        }
+        kmsg("livepatch: '" + spec.name + "': patching complete");
+        if (spec.replace) {
+            std::error_code ec;
+            std::vector<std::string> others;
+            for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec))
+                if (e.path().filename() != spec.name) others.push_back(e.path().filename().string());
+            for (const auto& o : others) (void)removePatch(o);  // replaced: disabled by the kernel, unloaded by us
+        }
+        updateCmdline();
+        return {};
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::LoadFailed, std::string("simulated kernel error: ") + e.what());
+    }
+}
+
+Status SimulatedKernelLoader::unload(const std::string& name, const CancelToken* cancel) noexcept {
+    try {
+        auto k = probe();
+        if (!k) return k.error();
+        const std::string dir = path("sys/kernel/livepatch/" + name);
+        if (!fsys::exists(dir)) {
+            if (fsys::exists(path("sys/module/" + name))) return removePatch(name);  // already disabled
+            return {};
+        }
+        writeText(dir + "/enabled", "0\n");
+        writeText(dir + "/transition", "1\n");
+        auto s = waitTransition(name, cancel);
+        if (!s) return s;
+        kmsg("livepatch: '" + name + "': unpatching complete");
+        return removePatch(name);
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::LoadFailed, std::string("simulated kernel error: ") + e.what());
+    }
+}
+
+Result<std::vector<LoadedPatch>> SimulatedKernelLoader::list() noexcept {
+    auto k = probe();
+    if (!k) return k.error();
+    std::vector<LoadedPatch> out;
+    std::error_code ec;
+    for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) {
+        LoadedPatch p;
+        p.name = e.path().filename().string();
+        p.enabled = readText(e.path().string() + "/enabled") == "1";
+        p.transitioning = readText(e.path().string() + "/transition") == "1";
+        out.push_back(p);
+    }
+    return out;
+}
+
+Result<KernelHealth> SimulatedKernelLoader::health() noexcept {
+    auto k = probe();
+    if (!k) return k.error();
+    KernelHealth h;
+    try {
+        h.taintMask = std::stoull(readText(path("proc/sys/kernel/tainted")));
+    } catch (...) {
+    }
+    std::ifstream in(path("kmsg.log"));
+    std::string line;
+    static const std::regex oops(R"((Oops|BUG:|WARNING:|Call Trace))");
+    while (std::getline(in, line))
+        if (std::regex_search(line, oops)) ++h.oopsCount;
+    return h;
+}
+
+}  // namespace livepatch::plugins

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "simulated_kernel.h"
+
+using namespace livepatch;
+using livepatch::plugins::SimulatedKernelLoader;
+namespace fsys = std::filesystem;
+
+namespace {
+
+std::string slurp(const fsys::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+class SimKernel : public ::testing::Test {
+protected:
+    void SetUp() override {
+        root = fsys::temp_directory_path() / ("simk-" + std::to_string(::getpid()) + "-" +
+                                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(root);
+        cfg.set("simulated-kernel-root", root.string());
+        cfg.set("transition-timeout", "5");
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        ASSERT_TRUE(loader.configure(ctx));
+    }
+    void TearDown() override { fsys::remove_all(root); }
+    Status load(const std::string& name, const std::string& bytes, bool replace = true) {
+        ModuleImage img{name, "", bytes};
+        return loader.load(img, PatchSpec{name, "1", replace}, nullptr);
+    }
+    fsys::path root;
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    SimulatedKernelLoader loader;
+};
+
+}  // namespace
+
+TEST_F(SimKernel, ProbeInitialisesDefaultKernel) {
+    auto k = loader.probe();
+    ASSERT_TRUE(k) << k.error().message();
+    EXPECT_EQ(k->versionSignature, "5.15.0-100.110-generic");
+    EXPECT_EQ(k->release, "5.15.0-100-generic");
+    EXPECT_TRUE(k->livepatchSupported);
+    EXPECT_EQ(k->bootId.size(), 36u);
+}
+
+TEST_F(SimKernel, LoadEnablesPatchKeepsExactBytesAndPatchesCmdline) {
+    ASSERT_TRUE(load("lp_a", std::string("\x7f" "ELF-bytes\0x", 12)));
+    EXPECT_EQ(slurp(root / "modules/lp_a.ko"), std::string("\x7f" "ELF-bytes\0x", 12));
+    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/enabled"), "1\n");
+    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
+    EXPECT_EQ(slurp(root / "proc/cmdline"), "this has been live patched\n");
+    auto l = loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_TRUE((*l)[0].enabled);
+    ASSERT_TRUE(loader.unload("lp_a", nullptr));
+    EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));
+    EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
+    EXPECT_EQ(slurp(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+}
+
+TEST_F(SimKernel, ReplaceUnloadsOlderPatches) {
+    ASSERT_TRUE(load("lp_1", "one"));
+    ASSERT_TRUE(load("lp_2", "two", true));
+    EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_1"));
+    EXPECT_FALSE(fsys::exists(root / "modules/lp_1.ko"));
+    EXPECT_TRUE(fsys::exists(root / "sys/kernel/livepatch/lp_2"));
+    ASSERT_TRUE(load("lp_3", "three", false));
+    EXPECT_TRUE(fsys::exists(root / "sys/kernel/livepatch/lp_2"));
+}
+
+TEST_F(SimKernel, SlowTransitionWaitsOnInjectedClock) {
+    ASSERT_TRUE(loader.probe());
+    std::ofstream(root / "control/transition-delay-ms") << "1500";
+    ASSERT_TRUE(load("lp_slow", "x"));
+    EXPECT_GE(clock.sleeps().size(), 15u);
+}
+
+TEST_F(SimKernel, StalledTransitionIsReportedAndReverted) {
+    ASSERT_TRUE(loader.probe());
+    std::ofstream(root / "control/stall") << "1";
+    auto s = load("lp_stuck", "x");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
+    EXPECT_NE(s.error().message().find("stuck in transition to patched"), std::string::npos);
+    EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_stuck"));
+    EXPECT_EQ(slurp(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+}
+
+TEST_F(SimKernel, RefusedLoadAndUnsupportedKernel) {
+    ASSERT_TRUE(loader.probe());
+    std::ofstream(root / "control/refuse-load") << "Key was rejected by service";
+    auto s = load("lp_x", "x");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
+    fsys::remove(root / "control/refuse-load");
+    std::ofstream(root / "control/no-livepatch") << "1";
+    auto k = loader.probe();
+    ASSERT_TRUE(k);
+    EXPECT_FALSE(k->livepatchSupported);
+    EXPECT_EQ(load("lp_x", "x").error().code(), ErrorCode::Unsupported);
+}
+
+TEST_F(SimKernel, UnloadOfDisabledButPresentModule) {
+    ASSERT_TRUE(load("lp_a", "x"));
+    fsys::remove_all(root / "sys/kernel/livepatch/lp_a");  // kernel already disabled it
+    ASSERT_TRUE(loader.unload("lp_a", nullptr));
+    EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
+}
+
+TEST_F(SimKernel, HealthCountsOopsLines) {
+    ASSERT_TRUE(loader.probe());
+    auto h0 = loader.health();
+    ASSERT_TRUE(h0);
+    std::ofstream(root / "kmsg.log", std::ios::app) << "BUG: unable to handle page fault\n";
+    std::ofstream(root / "proc/sys/kernel/tainted") << "32768\n";
+    auto h1 = loader.health();
+    EXPECT_EQ(h1->oopsCount, h0->oopsCount + 1);
+    EXPECT_EQ(h1->taintMask, 32768u);
+}
