@@ -1,0 +1,459 @@
+#include "https_transport.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <Poco/Base64Encoder.h>
+#include <Poco/Delegate.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPBasicCredentials.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/Net/SecureStreamSocket.h>
+#include <Poco/Net/VerificationErrorArgs.h>
+#include <Poco/URI.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+extern char** environ;
+
+namespace livepatch::plugins {
+
+using namespace livepatch::plugins::https;
+
+namespace {
+
+thread_local int tVerifyError = 0;
+
+std::string urlDecode(const std::string& in) {
+    std::string out;
+    Poco::URI::decode(in, out);
+    return out;
+}
+
+void onVerifyError(const void*, Poco::Net::VerificationErrorArgs& args) {
+    if (tVerifyError == 0) tVerifyError = args.errorNumber();
+    args.setIgnoreError(false);
+}
+
+std::mutex gSubscribeMu;
+int gSubscribers = 0;
+
+void subscribe() {
+    std::lock_guard<std::mutex> l(gSubscribeMu);
+    if (gSubscribers++ == 0) Poco::Net::SSLManager::instance().ClientVerificationError += Poco::delegate(&onVerifyError);
+}
+void unsubscribe() {
+    std::lock_guard<std::mutex> l(gSubscribeMu);
+    if (--gSubscribers == 0) Poco::Net::SSLManager::instance().ClientVerificationError -= Poco::delegate(&onVerifyError);
+}
+
+std::string oneLine(std::string s) {
+    for (auto& c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (s.size() > 200) s = s.substr(0, 197) + "...";
+    return s;
+}
+
+std::string spkiPin(X509* cert) {
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
+    if (len <= 0) return "";
+    unsigned char md[32];
+    unsigned int mdLen = 0;
+    EVP_Digest(der, static_cast<size_t>(len), md, &mdLen, EVP_sha256(), nullptr);
+    OPENSSL_free(der);
+    std::ostringstream out;
+    Poco::Base64Encoder enc(out);
+    enc.write(reinterpret_cast<const char*>(md), mdLen);
+    enc.close();
+    return out.str();
+}
+
+Error tlsError(const std::string& url, const std::string& pocoText) {
+    const std::string where = " (" + displayUrl(url) + ")";
+    if (tVerifyError != 0) return Error(ErrorCode::Tls, describeVerifyError(tVerifyError) + where);
+    if (pocoText.find("Unacceptable certificate") != std::string::npos || pocoText.find("application verification failure") != std::string::npos)
+        return Error(ErrorCode::Tls, "the server certificate does not match the host name" + where);
+    if (pocoText.find("unsupported protocol") != std::string::npos || pocoText.find("no protocols available") != std::string::npos ||
+        pocoText.find("wrong version number") != std::string::npos || pocoText.find("protocol version") != std::string::npos)
+        return Error(ErrorCode::Tls, "the server does not support TLS 1.2 or newer" + where);
+    return Error(ErrorCode::Tls, "TLS handshake failed: " + oneLine(pocoText) + where);
+}
+
+}  // namespace
+
+struct HttpsTransport::Tls {
+    Poco::Net::Context::Ptr context;
+};
+
+struct HttpsTransport::Exchange {
+    std::unique_ptr<Poco::Net::HTTPClientSession> session;
+    Poco::Net::HTTPResponse response;
+    std::istream* body = nullptr;
+    std::string url;
+};
+
+HttpsTransport::HttpsTransport() : tls_(new Tls) {
+    subscribe();
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    random_ = [rng] { return (*rng)(); };
+}
+
+HttpsTransport::~HttpsTransport() { unsubscribe(); }
+
+PluginInfo HttpsTransport::info() const noexcept {
+    return {"transport-https", PluginRole::Transport, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
+            "HTTPS (TLS 1.2+, CA pool + ca-certs, pins, proxies, retries)"};
+}
+
+bool HttpsTransport::supportsScheme(const std::string& scheme) const noexcept { return scheme == "https" || scheme == "http"; }
+
+Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
+    try {
+        clock_ = ctx.clock;
+        logger_ = ctx.logger;
+        const ConfigView& c = *ctx.config;
+        allowInsecure_ = c.getOr("allow-insecure-http", "false") == "true";
+        pins_ = parsePins(c.getOr("server-pins", ""));
+        proxyConfig_ = ProxySettings{c.getOr("http-proxy", ""), c.getOr("https-proxy", ""), c.getOr("no-proxy", "")};
+        dialTimeout_ = std::stoll(c.getOr("dial-timeout", "10"));
+        requestTimeout_ = std::stoll(c.getOr("request-timeout", "300"));
+        if (!envSet_) {
+            env_.clear();
+            for (char** e = environ; e && *e; ++e) {
+                std::string kv = *e;
+                auto eq = kv.find('=');
+                if (eq != std::string::npos) env_.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+            }
+        }
+        Poco::Net::Context::Params params;
+        params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;  // client: verify the peer
+        params.loadDefaultCAs = true;
+        params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
+        tls_->context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+        tls_->context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+        const std::string extra = c.getOr("ca-certs", "");
+        if (!extra.empty()) {
+            X509_STORE* store = SSL_CTX_get_cert_store(tls_->context->sslContext());
+            BIO* bio = BIO_new_mem_buf(extra.data(), static_cast<int>(extra.size()));
+            int added = 0;
+            while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+                X509_STORE_add_cert(store, cert);
+                X509_free(cert);
+                ++added;
+            }
+            BIO_free(bio);
+            if (added == 0) return Error(ErrorCode::ConfigInvalid, "ca-certs: no PEM certificate found");
+        }
+        return {};
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, std::string("transport-https: ") + e.what());
+    }
+}
+
+Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std::string& method, const std::string& url,
+                                                                      const HeaderList& headers, const std::string& body,
+                                                                      const std::string& contentType,
+                                                                      std::uint64_t rangeStart) noexcept {
+    auto target = parseUrl(url);
+    if (!target) return target.error();
+    LP_TRY(checkScheme(url, allowInsecure_));
+    if (!tls_->context) return Error(ErrorCode::Internal, "transport-https is not configured");
+    auto ex = std::make_unique<Exchange>();
+    ex->url = url;
+    const auto proxies = effectiveProxies(proxyConfig_, env_);
+    const auto proxy = proxyFor(*target, proxies);
+    const Poco::Timespan dial(dialTimeout_, 0), io(requestTimeout_, 0);
+    tVerifyError = 0;
+    try {
+        std::optional<ParsedUrl> proxyUrl;
+        if (proxy) {
+            auto p = parseUrl(*proxy);
+            if (!p) return Error(ErrorCode::ConfigInvalid, "invalid proxy URL");
+            proxyUrl = *p;
+        }
+        if (target->scheme == "https") {
+            Poco::Net::StreamSocket plain;
+            if (proxyUrl) {
+                Poco::Net::HTTPClientSession tunnel(proxyUrl->host, proxyUrl->port);
+                tunnel.setTimeout(dial);
+                const std::string authority = target->host + ":" + std::to_string(target->port);
+                Poco::Net::HTTPRequest connect("CONNECT", authority, Poco::Net::HTTPMessage::HTTP_1_1);
+                connect.setHost(target->host, target->port);
+                if (!proxyUrl->userInfo.empty()) {
+                    auto colon = proxyUrl->userInfo.find(':');
+                    Poco::Net::HTTPBasicCredentials creds(urlDecode(proxyUrl->userInfo.substr(0, colon)),
+                                                          colon == std::string::npos ? "" : urlDecode(proxyUrl->userInfo.substr(colon + 1)));
+                    creds.proxyAuthenticate(connect);
+                }
+                tunnel.sendRequest(connect);
+                Poco::Net::HTTPResponse resp;
+                tunnel.receiveResponse(resp);
+                if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
+                    return Error(ErrorCode::Network, "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " +
+                                                         std::to_string(resp.getStatus()) + " " + oneLine(resp.getReason()));
+                plain = tunnel.detachSocket();
+            } else {
+                plain.connect(Poco::Net::SocketAddress(target->host, target->port), dial);
+            }
+            plain.setReceiveTimeout(io);
+            plain.setSendTimeout(io);
+            Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(plain, target->host, tls_->context);
+            if (!pins_.empty()) {
+                auto cert = secure.peerCertificate();
+                const std::string pin = spkiPin(const_cast<X509*>(cert.certificate()));
+                bool ok = false;
+                for (const auto& p : pins_) ok = ok || p == pin;
+                if (!ok) return Error(ErrorCode::Tls, "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
+            }
+            ex->session = std::make_unique<Poco::Net::HTTPSClientSession>(secure);
+        } else {
+            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(target->host, target->port);
+            if (proxyUrl) {
+                auto colon = proxyUrl->userInfo.find(':');
+                ex->session->setProxy(proxyUrl->host, proxyUrl->port);
+                if (!proxyUrl->userInfo.empty())
+                    ex->session->setProxyCredentials(urlDecode(proxyUrl->userInfo.substr(0, colon)),
+                                                     colon == std::string::npos ? "" : urlDecode(proxyUrl->userInfo.substr(colon + 1)));
+            }
+            ex->session->setTimeout(dial);
+        }
+        ex->session->setTimeout(io);
+        Poco::Net::HTTPRequest req(method, target->pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
+        req.setHost(target->host, target->port);
+        req.set("User-Agent", "livepatch-agent/" LIVEPATCH_SDK_VERSION);
+        for (const auto& h : headers) req.set(h.first, h.second);
+        if (rangeStart > 0) req.set("Range", "bytes=" + std::to_string(rangeStart) + "-");
+        if (!body.empty() || method == "POST" || method == "PUT") {
+            req.setContentLength(static_cast<std::streamsize>(body.size()));
+            if (!contentType.empty()) req.setContentType(contentType);
+        }
+        std::ostream& out = ex->session->sendRequest(req);
+        out << body;
+        ex->body = &ex->session->receiveResponse(ex->response);
+        return ex;
+    } catch (const Poco::Net::SSLException& e) {
+        return tlsError(url, e.displayText());
+    } catch (const Poco::TimeoutException&) {
+        return Error(ErrorCode::Timeout, "timed out talking to " + displayUrl(url));
+    } catch (const Poco::Net::ConnectionRefusedException&) {
+        return Error(ErrorCode::Network, "connection refused by " + displayUrl(url));
+    } catch (const Poco::Net::HostNotFoundException&) {
+        return Error(ErrorCode::Network, "cannot resolve the host of " + displayUrl(url));
+    } catch (const Poco::Net::NetException& e) {
+        if (tVerifyError) return tlsError(url, e.displayText());
+        return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
+    } catch (const Poco::Exception& e) {
+        if (tVerifyError) return tlsError(url, e.displayText());
+        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.what()));
+    }
+}
+
+Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(const std::string& method, std::string url,
+                                                                               const HeaderList& headers, const std::string& body,
+                                                                               const std::string& contentType,
+                                                                               std::uint64_t rangeStart, std::string& finalUrl) noexcept {
+    for (int hop = 0; hop < 6; ++hop) {
+        auto ex = open(method, url, headers, body, contentType, rangeStart);
+        if (!ex) return ex.error();
+        const int status = (*ex)->response.getStatus();
+        if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+            if (!(*ex)->response.has("Location")) return Error(ErrorCode::Protocol, "redirect without Location from " + displayUrl(url));
+            Poco::URI next(url);
+            next.resolve((*ex)->response.get("Location"));
+            LP_TRY(checkRedirect(url, next.toString(), allowInsecure_));
+            // Credentials go only to the same origin.
+            auto a = parseUrl(url), b = parseUrl(next.toString());
+            if (!a || !b || a->host != b->host || a->port != b->port || a->scheme != b->scheme) {
+                HeaderList stripped;
+                for (const auto& h : headers)
+                    if (Poco::icompare(h.first, "Authorization") != 0) stripped.push_back(h);
+                const_cast<HeaderList&>(headers) = stripped;
+            }
+            url = next.toString();
+            continue;
+        }
+        finalUrl = url;
+        return ex;
+    }
+    return Error(ErrorCode::Protocol, "too many redirects from " + displayUrl(url));
+}
+
+bool HttpsTransport::waitBeforeRetry(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter,
+                                     const CancelToken* cancel) {
+    auto delay = retryAfter ? *retryAfter : backoffDelay(attempt, random_());
+    if (logger_) logger_->info("retrying in " + std::to_string(delay.count()) + " ms");
+    return clock_->sleepFor(delay, cancel);
+}
+
+Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const CancelToken* cancel) noexcept {
+    try {
+        const auto deadline = clock_->steadyNow() + std::chrono::seconds(requestTimeout_);
+        for (unsigned attempt = 0;; ++attempt) {
+            if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+            std::string finalUrl;
+            HeaderList headers = request.headers;
+            auto ex = openFollowing(request.method, request.url, headers, request.body, request.contentType, 0, finalUrl);
+            std::optional<std::chrono::milliseconds> retryAfter;
+            Error failure;
+            bool retry = false;
+            if (!ex) {
+                failure = ex.error();
+                retry = failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout;
+            } else {
+                HttpResponse r;
+                r.status = (*ex)->response.getStatus();
+                r.finalUrl = finalUrl;
+                for (const auto& h : (*ex)->response) r.headers.emplace_back(h.first, h.second);
+                std::string body;
+                char buf[16384];
+                while ((*ex)->body->good()) {
+                    (*ex)->body->read(buf, sizeof buf);
+                    body.append(buf, static_cast<size_t>((*ex)->body->gcount()));
+                    if (body.size() > request.maxResponseBytes)
+                        return Error(ErrorCode::TooLarge, "response from " + displayUrl(finalUrl) + " is larger than " +
+                                                              std::to_string(request.maxResponseBytes) + " bytes");
+                }
+                if ((*ex)->response.getContentLength() >= 0 &&
+                    body.size() < static_cast<size_t>((*ex)->response.getContentLength())) {
+                    failure = Error(ErrorCode::Network, "response from " + displayUrl(finalUrl) + " was truncated");
+                    retry = true;
+                } else if (retryableStatus(r.status) && attempt + 1 < maxAttempts_) {
+                    if (auto ra = r.header("Retry-After")) retryAfter = parseRetryAfter(*ra, clock_->now());
+                    failure = Error(ErrorCode::HttpStatus, "HTTP " + std::to_string(r.status) + " from " + displayUrl(finalUrl));
+                    retry = true;
+                } else {
+                    r.body = std::move(body);
+                    return r;
+                }
+            }
+            if (!retry || attempt + 1 >= maxAttempts_ || clock_->steadyNow() >= deadline) return failure;
+            if (!waitBeforeRetry(attempt, retryAfter, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+        }
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::Network, std::string("transport-https: ") + e.what());
+    }
+}
+
+Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, const ProgressCallback& progress,
+                                                const CancelToken* cancel) noexcept {
+    try {
+        for (unsigned attempt = 0;; ++attempt) {
+            if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+            int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
+            struct stat st;
+            ::fstat(fd, &st);
+            std::uint64_t have = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+            std::string finalUrl;
+            auto ex = openFollowing("GET", request.url, request.headers, "", "", have, finalUrl);
+            Error failure;
+            bool retry = false;
+            std::optional<std::chrono::milliseconds> retryAfter;
+            if (!ex) {
+                ::close(fd);
+                failure = ex.error();
+                retry = failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout;
+            } else {
+                const int status = (*ex)->response.getStatus();
+                if (status == 206 && have > 0) {
+                    // Resume only if the server continues exactly where we stopped.
+                    const std::string range = (*ex)->response.get("Content-Range", "");
+                    if (range.rfind("bytes " + std::to_string(have) + "-", 0) != 0) {
+                        ::ftruncate(fd, 0);
+                        ::close(fd);
+                        failure = Error(ErrorCode::Protocol, "server resumed at the wrong offset; restarting the download");
+                        retry = true;
+                        goto next;
+                    }
+                    ::lseek(fd, 0, SEEK_END);
+                } else if (status == 200) {
+                    ::ftruncate(fd, 0);
+                    ::lseek(fd, 0, SEEK_SET);
+                    have = 0;
+                } else {
+                    ::close(fd);
+                    const std::string reason = (*ex)->response.getReason();
+                    failure = Error(status == 401 || status == 403 ? ErrorCode::TokenInvalid : ErrorCode::HttpStatus,
+                                    "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " + oneLine(reason));
+                    if (status == 416) ::truncate(request.destinationPath.c_str(), 0);
+                    if (retryableStatus(status) || status == 416) {
+                        retry = true;
+                        if ((*ex)->response.has("Retry-After"))
+                            retryAfter = parseRetryAfter((*ex)->response.get("Retry-After"), clock_->now());
+                    }
+                    goto next;
+                }
+                {
+                    const std::int64_t len = (*ex)->response.getContentLength64();
+                    const std::uint64_t total = len >= 0 ? have + static_cast<std::uint64_t>(len) : request.expectedSize;
+                    if (total > request.maxBytes) {
+                        ::close(fd);
+                        ::truncate(request.destinationPath.c_str(), 0);
+                        return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
+                                                              std::to_string(request.maxBytes) + " bytes");
+                    }
+                    std::uint64_t got = have;
+                    char buf[65536];
+                    bool ok = true;
+                    while ((*ex)->body->good()) {
+                        if (cancel && cancel->cancelled()) {
+                            ::fsync(fd);
+                            ::close(fd);
+                            return Error(ErrorCode::Cancelled, "download cancelled; it will resume next time");
+                        }
+                        (*ex)->body->read(buf, sizeof buf);
+                        auto n = (*ex)->body->gcount();
+                        if (n <= 0) break;
+                        got += static_cast<std::uint64_t>(n);
+                        if (got > request.maxBytes) {
+                            ::close(fd);
+                            ::truncate(request.destinationPath.c_str(), 0);
+                            return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
+                                                                  std::to_string(request.maxBytes) + " bytes");
+                        }
+                        if (::write(fd, buf, static_cast<size_t>(n)) != n) {
+                            ok = false;
+                            break;
+                        }
+                        if (progress) progress(got, total);
+                    }
+                    ::fsync(fd);
+                    ::close(fd);
+                    if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath);
+                    if (len >= 0 && got < have + static_cast<std::uint64_t>(len)) {
+                        failure = Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +
+                                                                std::to_string(got) + " of " + std::to_string(have + len) + " bytes)");
+                        retry = true;  // resumes from what we have
+                    } else {
+                        return DownloadResult{got, finalUrl};
+                    }
+                }
+            }
+        next:
+            if (!retry || attempt + 1 >= maxAttempts_) return failure;
+            if (!waitBeforeRetry(attempt, retryAfter, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+        }
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::Network, std::string("transport-https: ") + e.what());
+    }
+}
+
+}  // namespace livepatch::plugins

@@ -1,0 +1,65 @@
+// transport-https: HTTPS (and, only when allowed, HTTP) with Poco NetSSL.
+//
+// TLS 1.2 minimum; peer verification against the host CA pool plus the
+// `ca-certs` config; host name verification; optional SPKI SHA-256 pins
+// (`server-pins`) checked after the handshake and before any request byte
+// (so a token never reaches an unpinned server); proxies from config, then
+// environment, with CONNECT tunnels and Basic proxy auth; dial timeout,
+// overall deadline, response size limit; retries with full-jitter
+// exponential backoff honouring Retry-After, all sleeps on the injected
+// clock. Errors carry status, URL (no userinfo/query) and a one-line
+// reason, never a response body.
+#pragma once
+
+#include <livepatch/transport.h>
+
+#include <functional>
+#include <memory>
+
+#include "policy.h"
+
+namespace livepatch::plugins {
+
+class HttpsTransport : public Transport {
+public:
+    HttpsTransport();
+    ~HttpsTransport() override;
+    PluginInfo info() const noexcept override;
+    Status configure(const PluginContext& ctx) noexcept override;
+    bool supportsScheme(const std::string& scheme) const noexcept override;
+    Result<HttpResponse> send(const HttpRequest& request, const CancelToken* cancel) noexcept override;
+    Result<DownloadResult> download(const DownloadRequest& request, const ProgressCallback& progress,
+                                    const CancelToken* cancel) noexcept override;
+
+    // Test seams.
+    void setRandom(std::function<std::uint64_t()> random) { random_ = std::move(random); }
+    void setMaxAttempts(unsigned n) { maxAttempts_ = n; }
+    void setEnvironment(std::vector<std::pair<std::string, std::string>> env) { env_ = std::move(env); envSet_ = true; }
+
+private:
+    struct Exchange;
+    Result<std::unique_ptr<Exchange>> open(const std::string& method, const std::string& url, const HeaderList& headers,
+                                           const std::string& body, const std::string& contentType,
+                                           std::uint64_t rangeStart) noexcept;
+    Result<std::unique_ptr<Exchange>> openFollowing(const std::string& method, std::string url, const HeaderList& headers,
+                                                    const std::string& body, const std::string& contentType,
+                                                    std::uint64_t rangeStart, std::string& finalUrl) noexcept;
+    bool waitBeforeRetry(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter,
+                         const CancelToken* cancel);
+
+    struct Tls;
+    std::unique_ptr<Tls> tls_;
+    Clock* clock_ = nullptr;
+    Logger* logger_ = nullptr;
+    bool allowInsecure_ = false;
+    std::vector<std::string> pins_;
+    https::ProxySettings proxyConfig_;
+    std::vector<std::pair<std::string, std::string>> env_;
+    bool envSet_ = false;
+    long long dialTimeout_ = 10;
+    long long requestTimeout_ = 300;
+    unsigned maxAttempts_ = 4;
+    std::function<std::uint64_t()> random_;
+};
+
+}  // namespace livepatch::plugins
