@@ -1,0 +1,49 @@
+// <data-dir>/catalogue.yaml: per kernel + architecture, its support status
+// and its cumulative patches (tarballs in <data-dir>/patches/). Re-read on
+// every request so tests and operators can edit it live.
+//
+// kernels:
+//   - kernel: 5.15.0-100.110-generic
+//     architecture: x86_64
+//     supported: supported            # | kernel-upgrade-required | kernel-end-of-life | unsupported
+//     upgrade-required-date: ""       # optional RFC 3339
+//     patches:
+//       - file: lp_sample-1.tar.xz
+//         name: lp_sample
+//         version: "1"
+//         published: 2026-11-01T00:00:00Z
+//         tier: stable                 # optional; stable patches reach every tier
+//         replace: true
+//         fixes: [{name: cve-2023-6270, description: "...", bug: "lp#1", patched: true}]
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "livepatch/error.h"
+
+namespace lpserver {
+
+struct CatalogueFix {
+    std::string name, description, bug;
+    bool patched = true;
+};
+
+struct CataloguePatch {
+    std::string file, name, version, published, tier;
+    bool replace = true;
+    std::vector<CatalogueFix> fixes;
+};
+
+struct CatalogueKernel {
+    std::string kernel, architecture, supported = "supported", upgradeRequiredDate;
+    std::vector<CataloguePatch> patches;
+};
+
+livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string& path);
+
+// SHA-256 and size of a patch file (cached by path + mtime + size).
+livepatch::Result<std::pair<std::string, std::uint64_t>> fileDigest(const std::string& path);
+
+}  // namespace lpserver

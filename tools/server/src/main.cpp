@@ -1,0 +1,87 @@
+// livepatch-server: the reference patch server. See tools/server/README.md.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "server.h"
+
+namespace {
+const char* kUsage =
+    "livepatch-server --data-dir DIR [--listen HOST:PORT] (--tls-cert PEM --tls-key PEM | --plain)\n"
+    "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
+    "                 [--max-request-bytes N]\n"
+    "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
+}
+
+int main(int argc, char** argv) {
+    lpserver::ServerOptions opt;
+    std::string portFile;
+    if (argc >= 2 && std::strcmp(argv[1], "hash-password") == 0) {
+        std::string pw;
+        std::getline(std::cin, pw);
+        std::cout << lpserver::hashAdminPassword(pw) << "\n";
+        return 0;
+    }
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::cerr << "missing value for " << a << "\n" << kUsage;
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--data-dir") opt.dataDir = next();
+        else if (a == "--listen") {
+            std::string v = next();
+            auto colon = v.rfind(':');
+            opt.host = v.substr(0, colon);
+            opt.port = static_cast<unsigned short>(std::stoi(v.substr(colon + 1)));
+        } else if (a == "--tls-cert") opt.tlsCert = next();
+        else if (a == "--tls-key") opt.tlsKey = next();
+        else if (a == "--plain") opt.plain = true;
+        else if (a == "--port-file") portFile = next();
+        else if (a == "--record-dir") opt.recordDir = next();
+        else if (a == "--tls-max-version") opt.tlsMaxVersion = next();
+        else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
+        else if (a == "--fault") {
+            auto s = lpserver::applyFault(opt.faults, next());
+            if (!s) {
+                std::cerr << s.error().message() << "\n";
+                return 2;
+            }
+        } else {
+            std::cerr << kUsage;
+            return a == "--help" ? 0 : 2;
+        }
+    }
+    if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty()))) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    lpserver::Server server(opt);
+    auto s = server.start();
+    if (!s) {
+        std::cerr << s.error().message() << "\n";
+        return 1;
+    }
+    std::cout << "listening on " << server.baseUrl() << std::endl;
+    if (!portFile.empty()) {
+        std::ofstream tmp(portFile + ".tmp");
+        tmp << server.port() << "\n";
+        tmp.close();
+        std::rename((portFile + ".tmp").c_str(), portFile.c_str());
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.stop();
+    return 0;
+}

@@ -1,0 +1,563 @@
+#include "server.h"
+
+#include <argon2.h>
+#include <macaroons.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "catalogue.h"
+#include "store.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace lpserver {
+
+using livepatch::Error;
+using livepatch::ErrorCode;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+livepatch::Status applyFault(Faults& f, const std::string& spec) {
+    auto eq = spec.find('=');
+    std::string name = spec.substr(0, eq), value = eq == std::string::npos ? "" : spec.substr(eq + 1);
+    auto num = [&](int def) {
+        try {
+            return value.empty() ? def : std::stoi(value);
+        } catch (...) {
+            return def;
+        }
+    };
+    if (name == "slow") f.slowMs = num(2000);
+    else if (name == "truncate") f.truncate = true;
+    else if (name == "wrong-checksum") f.wrongChecksum = true;
+    else if (name == "html-5xx") f.htmlError = num(502);
+    else if (name == "redirect-http") f.redirectHttp = true;
+    else if (name == "redirect") f.redirect = true;
+    else if (name == "oversized") f.oversized = true;
+    else if (name == "wrong-content-type") f.wrongContentType = true;
+    else if (name == "retry-after") f.retryAfter = num(1);
+    else if (name == "none") f = Faults{};
+    else return Error(ErrorCode::InvalidArgument, "unknown fault \"" + name + "\" (slow[=ms], truncate, wrong-checksum, html-5xx[=code], "
+                                                   "redirect-http, redirect, oversized, wrong-content-type, retry-after[=s], none)");
+    return {};
+}
+
+std::string hashAdminPassword(const std::string& password) {
+    unsigned char salt[16];
+    RAND_bytes(salt, sizeof salt);
+    char encoded[256];
+    argon2id_hash_encoded(2, 1 << 15, 1, password.data(), password.size(), salt, sizeof salt, 32, encoded, sizeof encoded);
+    return encoded;
+}
+
+bool verifyAdminPassword(const std::string& encoded, const std::string& password) {
+    return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;  // constant time inside
+}
+
+namespace {
+
+const char* kHtml502 =
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n";
+
+std::string nowRfc3339() {
+    time_t t = time(nullptr);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+struct Shared {
+    ServerOptions opt;
+    std::mutex faultMu;
+    Store store;
+    std::atomic<unsigned> seq{0};
+    std::string macaroonKey;
+    std::string adminHash;
+    std::string baseUrl;
+    explicit Shared(ServerOptions o) : opt(std::move(o)), store(opt.dataDir + "/state.json") {}
+    Faults faults() {
+        std::lock_guard<std::mutex> l(faultMu);
+        return opt.faults;
+    }
+    void record(const std::string& endpoint, const std::string& direction, const std::string& body) {
+        if (opt.recordDir.empty() || body.empty()) return;
+        char name[64];
+        snprintf(name, sizeof name, "%05u", seq.fetch_add(1));
+        std::ofstream(opt.recordDir + "/" + name + "-" + endpoint + "-" + direction + ".json") << body;
+    }
+};
+
+void sendJson(HTTPServerResponse& resp, int status, const std::string& body, const std::string& etag = "") {
+    resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+    resp.setContentType("application/json");
+    if (!etag.empty()) resp.set("ETag", etag);
+    resp.setContentLength(static_cast<std::streamsize>(body.size()));
+    resp.send() << body;
+}
+
+void sendError(HTTPServerResponse& resp, int status, const std::string& code, const std::string& message, Shared* sh = nullptr) {
+    Poco::JSON::Object o;
+    o.set("error", code);
+    o.set("message", message);
+    std::ostringstream out;
+    o.stringify(out);
+    if (sh) sh->record("error", "response", out.str());
+    sendJson(resp, status, out.str());
+}
+
+int checkMacaroonCaveat(void* tierOut, const unsigned char* pred, size_t sz) {
+    std::string p(reinterpret_cast<const char*>(pred), sz);
+    if (p.rfind("time < ", 0) == 0) return p.substr(7) > nowRfc3339() ? 0 : -1;
+    if (p.rfind("tier = ", 0) == 0) {
+        *static_cast<std::string*>(tierOut) = p.substr(7);
+        return 0;
+    }
+    return -1;
+}
+
+class Handler : public Poco::Net::HTTPRequestHandler {
+public:
+    explicit Handler(Shared* sh) : sh_(sh) {}
+
+    void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+        try {
+            handle(req, resp);
+        } catch (const std::exception& e) {
+            if (!resp.sent()) sendError(resp, 500, "internal", "internal server error");
+        }
+    }
+
+private:
+    Shared* sh_;
+
+    // Resource token: verified macaroon -> tier.
+    std::optional<std::string> verifyMacaroon(const std::string& token) {
+        macaroon_returncode err;
+        macaroon* m = macaroon_deserialize(token.c_str(), &err);
+        if (!m) return std::nullopt;
+        macaroon_verifier* v = macaroon_verifier_create();
+        std::string tier = "stable";
+        macaroon_verifier_satisfy_general(v, &checkMacaroonCaveat, &tier, &err);
+        int rc = macaroon_verify(v, m, reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
+                                 nullptr, 0, &err);
+        macaroon_verifier_destroy(v);
+        macaroon_destroy(m);
+        if (rc != 0) return std::nullopt;
+        return tier;
+    }
+
+    // Authenticated machine for /v1/client/{id}/... ; tier out.
+    bool authenticate(HTTPServerRequest& req, const std::string& id, std::string& tier) {
+        const std::string auth = req.get("Authorization", "");
+        if (auth.rfind("Bearer ", 0) == 0) {
+            auto m = sh_->store.machineByToken(id, auth.substr(7));
+            if (!m) return false;
+            tier = m->tier;
+            return true;
+        }
+        if (auth.rfind("Macaroon ", 0) == 0) {
+            auto t = verifyMacaroon(auth.substr(9));
+            if (!t || !sh_->store.machine(id)) return false;
+            tier = *t;
+            return true;
+        }
+        return false;
+    }
+
+    bool readBody(HTTPServerRequest& req, HTTPServerResponse& resp, std::string& body) {
+        if (req.getContentLength() > static_cast<std::streamsize>(sh_->opt.maxRequestBytes)) {
+            sendError(resp, 413, "too-large", "request body too large");
+            return false;
+        }
+        char buf[8192];
+        while (req.stream().good()) {
+            req.stream().read(buf, sizeof buf);
+            body.append(buf, static_cast<size_t>(req.stream().gcount()));
+            if (body.size() > sh_->opt.maxRequestBytes) {
+                sendError(resp, 413, "too-large", "request body too large");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        Faults f = sh_->faults();
+        if (f.slowMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.slowMs));
+        Poco::URI uri(req.getURI());
+        const std::string path = uri.getPath();
+        static const std::regex clientRe("^/v1/client/([0-9a-f]{32})$");
+        static const std::regex updatesRe("^/v1/client/([0-9a-f]{32})/updates$");
+        static const std::regex patchRe("^/v1/(patches|files)/([A-Za-z0-9._+-]{1,200})$");
+        std::smatch m;
+        if (path.rfind("/admin/", 0) == 0) return admin(req, resp, path);
+        if (f.htmlError && path.rfind("/v1/client", 0) == 0) {
+            resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(f.htmlError));
+            resp.setContentType("text/html");
+            resp.setContentLength(static_cast<std::streamsize>(std::strlen(kHtml502)));
+            resp.send() << kHtml502;
+            return;
+        }
+        if (f.retryAfter >= 0 && path.rfind("/v1/client", 0) == 0) {
+            {
+                std::lock_guard<std::mutex> l(sh_->faultMu);
+                sh_->opt.faults.retryAfter = -1;  // once
+            }
+            resp.set("Retry-After", std::to_string(f.retryAfter));
+            sendError(resp, 503, "unavailable", "try again later");
+            return;
+        }
+        std::string body;
+        if (std::regex_match(path, m, clientRe)) {
+            if (!readBody(req, resp, body)) return;
+            if (req.getMethod() == "POST") return registerMachine(req, resp, m[1], body);
+            if (req.getMethod() == "DELETE") {
+                std::string tier;
+                if (!authenticate(req, m[1], tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
+                sh_->store.removeMachine(m[1]);
+                resp.setStatus(HTTPResponse::HTTP_NO_CONTENT);
+                resp.send();
+                return;
+            }
+        } else if (std::regex_match(path, m, updatesRe) && req.getMethod() == "POST") {
+            if (!readBody(req, resp, body)) return;
+            return updates(req, resp, m[1], body, f);
+        } else if (std::regex_match(path, m, patchRe) && req.getMethod() == "GET") {
+            return download(req, resp, m[1], m[2], f);
+        } else if (path == "/v1/api/kernels/supported" && req.getMethod() == "GET") {
+            return supported(uri, resp);
+        }
+        sendError(resp, 404, "not-found", "no such endpoint");
+    }
+
+    void registerMachine(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body) {
+        sh_->record("register", "request", body);
+        const std::string auth = req.get("Authorization", "");
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        if (auth.rfind("Bearer ", 0) == 0) {
+            auto tier = sh_->store.tierForAuthToken(auth.substr(7));
+            if (!tier) return sendError(resp, 401, "unauthorized", "unknown auth token", sh_);
+            auto token = sh_->store.registerWithAuthToken(id, *tier);
+            if (!token) return sendError(resp, 500, "internal", "cannot store registration", sh_);
+            out.set("machine-token", *token);
+            out.set("tier", *tier);
+        } else if (auth.rfind("Macaroon ", 0) == 0) {
+            auto tier = verifyMacaroon(auth.substr(9));
+            if (!tier) return sendError(resp, 401, "unauthorized", "invalid resource token", sh_);
+            if (!sh_->store.registerResource(id, *tier)) return sendError(resp, 500, "internal", "cannot store registration", sh_);
+            out.set("tier", *tier);
+        } else {
+            return sendError(resp, 401, "unauthorized", "missing credentials", sh_);
+        }
+        std::ostringstream s;
+        out.stringify(s);
+        sh_->record("register", "response", s.str());
+        sendJson(resp, 200, s.str());
+    }
+
+    void updates(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body, const Faults& f) {
+        std::string tier;
+        if (!authenticate(req, id, tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
+        sh_->record("updates", "request", body);
+        std::string kernel, arch;
+        try {
+            Poco::JSON::Parser p;
+            auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
+            kernel = o->getValue<std::string>("kernel");
+            arch = o->getValue<std::string>("architecture");
+        } catch (...) {
+            return sendError(resp, 400, "bad-request", "report must be JSON with kernel and architecture", sh_);
+        }
+        (void)sh_->store.setReport(id, body);
+        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        Poco::JSON::Array::Ptr patches(new Poco::JSON::Array);
+        std::string supportedState = "unsupported", upgradeDate;
+        for (const auto& k : *cat) {
+            if (k.kernel != kernel || k.architecture != arch) continue;
+            supportedState = k.supported;
+            upgradeDate = k.upgradeRequiredDate;
+            for (const auto& p : k.patches) {
+                if (!p.tier.empty() && p.tier != "stable" && p.tier != tier) continue;
+                auto d = fileDigest(sh_->opt.dataDir + "/patches/" + p.file);
+                if (!d) continue;
+                Poco::JSON::Object::Ptr po(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+                po->set("version", p.version);
+                po->set("name", p.name);
+                po->set("filename", p.file);
+                po->set("url", "/v1/patches/" + p.file);
+                po->set("sha256", f.wrongChecksum ? livepatch::sha256Hex("wrong" + d->first) : d->first);
+                po->set("size", d->second);
+                if (!p.published.empty()) po->set("published", p.published);
+                po->set("replace", p.replace);
+                Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array);
+                for (const auto& fx : p.fixes) {
+                    Poco::JSON::Object::Ptr fo(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+                    fo->set("name", fx.name);
+                    fo->set("description", fx.description);
+                    fo->set("bug", fx.bug);
+                    fo->set("patched", fx.patched);
+                    fixes->add(fo);
+                }
+                po->set("fixes", fixes);
+                patches->add(po);
+            }
+        }
+        out.set("supported", supportedState);
+        if (upgradeDate.empty()) out.set("upgrade-required-date", Poco::Dynamic::Var());
+        else out.set("upgrade-required-date", upgradeDate);
+        out.set("tier", tier);
+        out.set("patches", patches);
+        std::ostringstream s;
+        out.stringify(s);
+        std::string json = s.str();
+        if (f.oversized) json.insert(json.size() - 1, ",\"padding\":\"" + std::string(9u << 20, 'x') + "\"");
+        const std::string etag = "\"" + livepatch::sha256Hex(json).substr(0, 32) + "\"";
+        if (req.get("If-None-Match", "") == etag) {
+            resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
+            resp.set("ETag", etag);
+            resp.send();
+            return;
+        }
+        if (!f.oversized) sh_->record("updates", "response", json);
+        if (f.wrongContentType) {
+            resp.setStatus(HTTPResponse::HTTP_OK);
+            resp.setContentType("text/html");
+            resp.setContentLength(static_cast<std::streamsize>(json.size()));
+            resp.send() << json;
+            return;
+        }
+        sendJson(resp, 200, json, etag);
+    }
+
+    void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file, const Faults& f) {
+        const std::string path = sh_->opt.dataDir + "/patches/" + file;
+        if (kind == "patches" && (f.redirectHttp || f.redirect)) {
+            std::string target = f.redirectHttp ? "http://" + sh_->opt.host + ":" + std::to_string(req.serverAddress().port()) + "/v1/files/" + file
+                                                : "/v1/files/" + file;
+            resp.redirect(target, HTTPResponse::HTTP_FOUND);
+            return;
+        }
+        auto text = livepatch::fs::readFile(path, 512u << 20);
+        if (!text) return sendError(resp, 404, "not-found", "no such patch");
+        std::string data = *text;
+        std::size_t start = 0;
+        const std::string range = req.get("Range", "");
+        static const std::regex rangeRe("^bytes=([0-9]+)-$");
+        std::smatch m;
+        resp.setContentType("application/octet-stream");
+        if (std::regex_match(range, m, rangeRe)) {
+            start = std::stoull(m[1]);
+            if (start >= data.size()) {
+                resp.setStatus(HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE);
+                resp.send();
+                return;
+            }
+            resp.setStatus(HTTPResponse::HTTP_PARTIAL_CONTENT);
+            resp.set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(data.size() - 1) + "/" + std::to_string(data.size()));
+        }
+        resp.setContentLength(static_cast<std::streamsize>(data.size() - start));
+        std::ostream& out = resp.send();
+        if (f.truncate) {
+            out.write(data.data() + start, static_cast<std::streamsize>((data.size() - start) / 2));
+            out.flush();
+            throw std::runtime_error("truncated on purpose");  // closes the connection
+        }
+        out.write(data.data() + start, static_cast<std::streamsize>(data.size() - start));
+    }
+
+    void supported(const Poco::URI& uri, HTTPServerResponse& resp) {
+        std::string kernel, flavour, arch, codename;
+        for (const auto& kv : uri.getQueryParameters()) {
+            if (kv.first == "kernel-version") kernel = kv.second;
+            else if (kv.first == "flavour") flavour = kv.second;
+            else if (kv.first == "architecture") arch = kv.second;
+            else if (kv.first == "codename") codename = kv.second;
+        }
+        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        std::string state = "unknown";
+        if (cat)
+            for (const auto& k : *cat)
+                if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) && (arch.empty() || k.architecture == arch)) state = k.supported;
+        Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+        o.set("kernel-version", kernel);
+        o.set("flavour", flavour);
+        o.set("architecture", arch);
+        o.set("codename", codename);
+        o.set("supported", state);
+        std::ostringstream s;
+        o.stringify(s);
+        sh_->record("kernels-supported", "response", s.str());
+        sendJson(resp, 200, s.str());
+    }
+
+    void admin(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& path) {
+        std::string user, pass;
+        const std::string auth = req.get("Authorization", "");
+        if (auth.rfind("Basic ", 0) == 0) {
+            std::istringstream in(auth.substr(6));
+            Poco::Base64Decoder dec(in);
+            std::string decoded((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
+            auto colon = decoded.find(':');
+            if (colon != std::string::npos) {
+                user = decoded.substr(0, colon);
+                pass = decoded.substr(colon + 1);
+            }
+        }
+        if (sh_->adminHash.empty() || user != "admin" || !verifyAdminPassword(sh_->adminHash, pass)) {
+            resp.set("WWW-Authenticate", "Basic realm=\"livepatch-server admin\"");
+            return sendError(resp, 401, "unauthorized", "admin credentials required");
+        }
+        std::string body;
+        if (!readBody(req, resp, body)) return;
+        try {
+            Poco::JSON::Parser p;
+            auto o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : p.parse(body).extract<Poco::JSON::Object::Ptr>();
+            if (path == "/admin/tokens" && req.getMethod() == "POST") {
+                std::string token = o->optValue<std::string>("token", "");
+                if (token.empty()) {
+                    unsigned char r[16];
+                    RAND_bytes(r, 16);
+                    r[6] = (r[6] & 0x0F) | 0x40;
+                    r[8] = (r[8] & 0x3F) | 0x80;
+                    char buf[40];
+                    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+                             r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+                    token = buf;
+                }
+                (void)sh_->store.addAuthToken(token, o->optValue<std::string>("tier", "stable"));
+                Poco::JSON::Object out;
+                out.set("token", token);
+                std::ostringstream s;
+                out.stringify(s);
+                return sendJson(resp, 201, s.str());
+            }
+            if (path == "/admin/faults" && req.getMethod() == "POST") {
+                std::lock_guard<std::mutex> l(sh_->faultMu);
+                Faults next = sh_->opt.faults;
+                auto s = applyFault(next, o->getValue<std::string>("fault"));
+                if (!s) return sendError(resp, 400, "bad-request", s.error().message());
+                sh_->opt.faults = next;
+                return sendJson(resp, 200, "{}");
+            }
+            if (path == "/admin/patches" && req.getMethod() == "POST") {
+                // {"file": name, "content-base64": ...}; the catalogue entry is edited separately.
+                std::string name = o->getValue<std::string>("file");
+                static const std::regex fileRe("^[A-Za-z0-9._+-]{1,200}$");
+                if (!std::regex_match(name, fileRe)) return sendError(resp, 400, "bad-request", "invalid file name");
+                std::istringstream in(o->getValue<std::string>("content-base64"));
+                Poco::Base64Decoder dec(in);
+                std::string data((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
+                auto s = livepatch::fs::writeFileAtomic(sh_->opt.dataDir + "/patches/" + name, data, 0644);
+                if (!s) return sendError(resp, 500, "internal", "cannot store patch");
+                return sendJson(resp, 201, "{}");
+            }
+        } catch (...) {
+            return sendError(resp, 400, "bad-request", "invalid admin request");
+        }
+        sendError(resp, 404, "not-found", "no such admin endpoint");
+    }
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    explicit Factory(Shared* sh) : sh_(sh) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override { return new Handler(sh_); }
+
+private:
+    Shared* sh_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    std::unique_ptr<Shared> shared;
+    std::unique_ptr<Poco::Net::ServerSocket> socket;
+    std::unique_ptr<Poco::Net::HTTPServer> http;
+};
+
+Server::Server(ServerOptions options) : impl_(new Impl) { impl_->shared = std::make_unique<Shared>(std::move(options)); }
+
+Server::~Server() { stop(); }
+
+livepatch::Status Server::start() {
+    auto& sh = *impl_->shared;
+    LP_TRY(sh.store.load());
+    if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
+    if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 4096)) {
+        sh.adminHash = *h;
+        while (!sh.adminHash.empty() && (sh.adminHash.back() == '\n' || sh.adminHash.back() == ' ')) sh.adminHash.pop_back();
+    }
+    try {
+        Poco::Net::SocketAddress addr(sh.opt.host, sh.opt.port);
+        if (sh.opt.plain) {
+            impl_->socket = std::make_unique<Poco::Net::ServerSocket>(addr);
+        } else {
+            Poco::Net::Context::Params params;
+            params.privateKeyFile = sh.opt.tlsKey;
+            params.certificateFile = sh.opt.tlsCert;
+            params.verificationMode = Poco::Net::Context::VERIFY_NONE;
+            params.loadDefaultCAs = false;
+            params.cipherList = "ALL:@SECLEVEL=0";
+            Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+            if (sh.opt.tlsMaxVersion == "1.1" || sh.opt.tlsMaxVersion == "1.0") {
+                SSL_CTX_set_security_level(ctx->sslContext(), 0);
+                SSL_CTX_set_min_proto_version(ctx->sslContext(), TLS1_VERSION);
+                SSL_CTX_set_max_proto_version(ctx->sslContext(), sh.opt.tlsMaxVersion == "1.0" ? TLS1_VERSION : TLS1_1_VERSION);
+            } else {
+                SSL_CTX_set_min_proto_version(ctx->sslContext(), TLS1_2_VERSION);
+            }
+            impl_->socket = std::make_unique<Poco::Net::SecureServerSocket>(addr, 64, ctx);
+        }
+        auto* params = new Poco::Net::HTTPServerParams;
+        params->setMaxThreads(8);
+        params->setKeepAlive(false);
+        impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
+        impl_->http->start();
+        sh.baseUrl = std::string(sh.opt.plain ? "http" : "https") + "://" + sh.opt.host + ":" + std::to_string(port());
+        return {};
+    } catch (const Poco::Exception& e) {
+        return Error(ErrorCode::Io, "cannot start server: " + e.displayText());
+    }
+}
+
+void Server::stop() {
+    if (impl_->http) {
+        impl_->http->stopAll(true);
+        impl_->http.reset();
+    }
+}
+
+unsigned short Server::port() const { return impl_->socket ? impl_->socket->address().port() : 0; }
+
+std::string Server::baseUrl() const { return impl_->shared->baseUrl; }
+
+}  // namespace lpserver

@@ -1,0 +1,60 @@
+// The reference patch server (protocol: schemas/api/README.md).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "livepatch/error.h"
+
+namespace lpserver {
+
+// Fault injection switches (see tools/server/README.md).
+struct Faults {
+    int slowMs = 0;                 // delay every response
+    bool truncate = false;          // announce Content-Length, send half the download
+    bool wrongChecksum = false;     // announce a wrong sha256 in updates
+    int htmlError = 0;              // answer every API call with this 5xx and an HTML page
+    bool redirectHttp = false;      // downloads 302 to a plain http:// URL
+    bool oversized = false;         // updates response padded beyond 8 MiB
+    bool wrongContentType = false;  // updates answered as text/html
+    int retryAfter = -1;            // first N... : 503 with Retry-After: <value> once per setting
+    bool redirect = false;          // downloads 302 to /v1/files/<name> on the same server
+};
+
+struct ServerOptions {
+    std::string dataDir;
+    std::string host = "127.0.0.1";
+    unsigned short port = 0;        // 0: any free port
+    bool plain = false;             // HTTP instead of HTTPS
+    std::string tlsCert, tlsKey;
+    std::string tlsMaxVersion;      // "1.1" for a legacy-only server (fault)
+    std::string recordDir;
+    std::size_t maxRequestBytes = 1u << 20;
+    Faults faults;
+};
+
+// Parse "name" or "name=value" into faults; error names the switch.
+livepatch::Status applyFault(Faults& faults, const std::string& spec);
+
+class Server {
+public:
+    explicit Server(ServerOptions options);
+    ~Server();
+    livepatch::Status start();      // binds, starts threads
+    void stop();
+    unsigned short port() const;
+    std::string baseUrl() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// argon2id hash for the admin password file (<data-dir>/admin-password).
+std::string hashAdminPassword(const std::string& password);
+bool verifyAdminPassword(const std::string& encoded, const std::string& password);
+
+}  // namespace lpserver
