@@ -82,7 +82,11 @@ Result<Runtime*> makeRuntime(Runtime& rt, const std::optional<std::string>& root
     auto cfg = Config::load(rt.paths.configFile());
     if (!cfg) return cfg.error();
     rt.config = *cfg;
-    rt.logger = std::make_unique<AgentLogger>(AgentLogger::defaultSink(), parseLogLevel(rt.config.getOr("log-level", "info")));
+    // Interactive commands print their own result; the log only adds warnings
+    // unless the operator asked for debug output.
+    LogLevel level = parseLogLevel(rt.config.getOr("log-level", "info"));
+    if (level == LogLevel::Info) level = LogLevel::Warning;
+    rt.logger = std::make_unique<AgentLogger>(AgentLogger::defaultSink(), level);
     if (!withPlugins) return &rt;
     PluginHost::Options opts;
     opts.dirs.push_back(PluginHost::defaultPluginDir());

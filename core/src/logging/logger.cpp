@@ -47,7 +47,7 @@ AgentLogger::AgentLogger(Sink sink, LogLevel level) : impl_(new Impl), level_(le
         fmt = new Poco::PatternFormatter("%t");
     } else {
         channel = new Poco::ConsoleChannel;  // stderr
-        fmt = new Poco::PatternFormatter("%p: %t");
+        fmt = new Poco::PatternFormatter("livepatch-agent: %q: %t");
     }
     Poco::AutoPtr<Poco::FormattingChannel> fc(new Poco::FormattingChannel(fmt, channel));
     impl_->logger = &Poco::Logger::get(sink == Sink::Syslog ? "livepatch-agent.syslog" : "livepatch-agent.term");

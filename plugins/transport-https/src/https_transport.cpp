@@ -221,7 +221,10 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 for (const auto& p : pins_) ok = ok || p == pin;
                 if (!ok) return Error(ErrorCode::Tls, "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
             }
-            ex->session = std::make_unique<Poco::Net::HTTPSClientSession>(secure);
+            // A plain HTTPClientSession over the already-verified TLS socket:
+            // HTTPSClientSession(socket) would try to reset the port of a
+            // connected session.
+            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(secure);
         } else {
             ex->session = std::make_unique<Poco::Net::HTTPClientSession>(target->host, target->port);
             if (proxyUrl) {

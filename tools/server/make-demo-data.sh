@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make-demo-data.sh OUTDIR [KERNEL] [ARCH]
+# A complete server data dir + agent keyring for demos and integration tests:
+#   OUTDIR/server/            --data-dir for livepatch-server (catalogue with patch v1,
+#                             state with one auth token, admin password "admin-demo", macaroon key)
+#   OUTDIR/server/patches/    lp_demo-1.tar.xz and lp_demo-2.tar.xz (2 is cumulative, not yet
+#                             in the catalogue: add it with add-demo-patch2)
+#   OUTDIR/keyring/           trusted signing certificate for verify-module-signature
+#   OUTDIR/untrusted-patch.tar.xz   same patch signed by a key not in the keyring
+#   OUTDIR/auth-token         the auth token (UUIDv4)
+#   OUTDIR/tls/               test PKI (make-test-certs.sh)
+# Needs: livepatch-pack and livepatch-server on PATH or in $LIVEPATCH_BIN.
+set -euo pipefail
+out=${1:?usage: make-demo-data.sh OUTDIR [KERNEL] [ARCH]}
+kernel=${2:-5.15.0-100.110-generic}
+arch=${3:-$(uname -m)}
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${LIVEPATCH_BIN:-}
+pack=${bin:+$bin/}livepatch-pack
+server=${bin:+$bin/}livepatch-server
+mkdir -p "$out"/{server/patches,keyring,work,tls}
+chmod 700 "$out" "$out/keyring"
+q() { "$@" >/dev/null 2>&1; }
+"$here/make-test-certs.sh" "$out/tls" >/dev/null
+q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=livepatch demo signing key" \
+  -keyout "$out/work/signing.key" -out "$out/keyring/signing.pem"
+q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=someone else" \
+  -keyout "$out/work/rogue.key" -out "$out/work/rogue.pem"
+chmod 600 "$out/work/"*.key
+# A small ELF object stands in for a kernel module on the simulated kernel.
+cat > "$out/work/lp_demo.c" <<'EOC'
+const char livepatch_demo_text[] = "this has been live patched";
+int livepatch_demo_version(void) { return 1; }
+EOC
+cat > "$out/work/fixes1.yaml" <<'EOF2'
+- {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
+EOF2
+cat > "$out/work/fixes2.yaml" <<'EOF2'
+- {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
+- {name: cve-2023-6270, description: "aoe: use-after-free in aoecmd_cfg_pkts", bug: "lp#2056789", patched: true}
+EOF2
+for v in 1 2; do
+  cc -c -O1 -DLP_VERSION=$v -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
+  "$pack" sign --key "$out/work/signing.key" --cert "$out/keyring/signing.pem" "$out/work/lp_demo.ko"
+  "$pack" pack --name lp_demo --version $v --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
+    --fixes "$out/work/fixes$v.yaml" -o "$out/server/patches/lp_demo-$v.tar.xz"
+done
+cc -c -O1 -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
+"$pack" sign --key "$out/work/rogue.key" --cert "$out/work/rogue.pem" "$out/work/lp_demo.ko"
+"$pack" pack --name lp_demo --version 3 --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
+  -o "$out/untrusted-patch.tar.xz"
+cat > "$out/server/catalogue.yaml" <<EOF2
+kernels:
+  - kernel: $kernel
+    architecture: $arch
+    supported: supported
+    patches:
+      - file: lp_demo-1.tar.xz
+        name: lp_demo
+        version: "1"
+        published: 2026-01-01T00:00:00Z
+        fixes:
+          - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
+EOF2
+token=$(cat /proc/sys/kernel/random/uuid)
+echo "$token" > "$out/auth-token"
+chmod 600 "$out/auth-token"
+cat > "$out/server/state.json" <<EOF2
+{"auth-tokens": {"$token": "stable"}, "machines": {}}
+EOF2
+chmod 600 "$out/server/state.json"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$out/server/macaroon-key"
+echo admin-demo | "$server" hash-password > "$out/server/admin-password"
+chmod 600 "$out/server/macaroon-key" "$out/server/admin-password"
+echo "demo data in $out (kernel $kernel, arch $arch)"
