@@ -3,10 +3,10 @@
 # A complete server data dir + agent keyring for demos and integration tests:
 #   OUTDIR/server/            --data-dir for livepatch-server (catalogue with patch v1,
 #                             state with one auth token, admin password "admin-demo", macaroon key)
-#   OUTDIR/server/patches/    lp_demo-1.tar.xz and lp_demo-2.tar.xz (2 is cumulative, not yet
-#                             in the catalogue: add it with add-demo-patch2)
+#   OUTDIR/server/patches/    lp_demo-{1,2,3}.tar.xz cumulative patches (only 1 is
+#                             in the catalogue; tests add the others)
 #   OUTDIR/keyring/           trusted signing certificate for verify-module-signature
-#   OUTDIR/untrusted-patch.tar.xz   same patch signed by a key not in the keyring
+#   OUTDIR/server/patches/lp_demo-3-untrusted.tar.xz  version 3 signed by a key not in the keyring
 #   OUTDIR/auth-token         the auth token (UUIDv4)
 #   OUTDIR/tls/               test PKI (make-test-certs.sh)
 # Needs: livepatch-pack and livepatch-server on PATH or in $LIVEPATCH_BIN.
@@ -35,11 +35,16 @@ EOC
 cat > "$out/work/fixes1.yaml" <<'EOF2'
 - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
 EOF2
+cat > "$out/work/fixes3.yaml" <<'EOF2'
+- {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
+- {name: cve-2023-6270, description: "aoe: use-after-free in aoecmd_cfg_pkts", bug: "lp#2056789", patched: true}
+- {name: cve-2024-26581, description: "netfilter: nft_set_rbtree: skip end interval element from gc", bug: "lp#2060000", patched: true}
+EOF2
 cat > "$out/work/fixes2.yaml" <<'EOF2'
 - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
 - {name: cve-2023-6270, description: "aoe: use-after-free in aoecmd_cfg_pkts", bug: "lp#2056789", patched: true}
 EOF2
-for v in 1 2; do
+for v in 1 2 3; do
   cc -c -O1 -DLP_VERSION=$v -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
   "$pack" sign --key "$out/work/signing.key" --cert "$out/keyring/signing.pem" "$out/work/lp_demo.ko"
   "$pack" pack --name lp_demo --version $v --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
@@ -48,7 +53,7 @@ done
 cc -c -O1 -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
 "$pack" sign --key "$out/work/rogue.key" --cert "$out/work/rogue.pem" "$out/work/lp_demo.ko"
 "$pack" pack --name lp_demo --version 3 --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
-  -o "$out/untrusted-patch.tar.xz"
+  -o "$out/server/patches/lp_demo-3-untrusted.tar.xz"
 cat > "$out/server/catalogue.yaml" <<EOF2
 kernels:
   - kernel: $kernel

@@ -209,6 +209,7 @@ struct Engine::Impl {
     }
 
     void recordFailure(AgentState& st, const Error& e) {
+        st.etag.clear();  // the next check must fetch the offer again, not get a 304
         st.patchState = "apply-failed";
         st.patchError = oneLine(e);
         (void)save(st);

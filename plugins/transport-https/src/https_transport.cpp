@@ -22,6 +22,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <Poco/Net/IPAddress.h>
 
 #include <cerrno>
 #include <cstring>
@@ -214,6 +216,18 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
             plain.setReceiveTimeout(io);
             plain.setSendTimeout(io);
             Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(plain, target->host, tls_->context);
+            {
+                // Host name check with OpenSSL (DNS and IP SANs); Poco only does
+                // it with "extended verification" on, and we want it explicit.
+                auto cert = secure.peerCertificate();
+                X509* x = const_cast<X509*>(cert.certificate());
+                Poco::Net::IPAddress ip;
+                const bool isIp = Poco::Net::IPAddress::tryParse(target->host, ip);
+                const int match = isIp ? X509_check_ip_asc(x, target->host.c_str(), 0)
+                                       : X509_check_host(x, target->host.c_str(), target->host.size(), 0, nullptr);
+                if (match != 1)
+                    return Error(ErrorCode::Tls, "the server certificate does not match the host name " + target->host + " (" + displayUrl(url) + ")");
+            }
             if (!pins_.empty()) {
                 auto cert = secure.peerCertificate();
                 const std::string pin = spkiPin(const_cast<X509*>(cert.certificate()));

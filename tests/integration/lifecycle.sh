@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The issue-5 flow: enable -> first patch applied -> newer cumulative patch
+# replaces it -> faults leave the applied patch intact -> server says
+# kernel-upgrade-required -> daemon restart re-applies from cache with the
+# server down -> disable reverts. Every protocol body is schema-checked.
+source "$(dirname "$0")/lib.sh"
+
+catalogue 1
+start_server
+configure_agent
+
+step "never enabled: status exits 1 with a hint, JSON still valid"
+set +e; out=$(agent status 2>&1); rc=$?; set -e
+[[ $rc == 1 && "$out" == *"livepatch-agent enable"* ]] || fail "status before enable: rc=$rc $out"
+validate_status_schema
+
+step "enable with a malformed token is refused locally"
+set +e; out=$(agent enable not-a-token 2>&1); rc=$?; set -e
+[[ $rc == 2 && "$out" == *"neither an auth token"* && "$out" != *not-a-token* ]] || fail "bad token: rc=$rc $out"
+
+step "enable -> patch 1 applied"
+token=$(cat "$WORK/demo/auth-token")
+agent enable - <<< "$token" | tee "$WORK/enable.out"
+assert_state applied 1
+grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "simulated cmdline not patched"
+validate_status_schema
+! grep -rq "$token" "$ROOT/state/state" "$WORK/enable.out" || fail "token leaked into state or output"
+[[ $(stat -c %a "$ROOT/state/credential") == 600 && $(stat -c %a "$ROOT/state") == 700 ]] || fail "state modes"
+
+step "same token again is a no-op; refresh with nothing new is a 304"
+agent enable "$token" > /dev/null
+agent refresh | tee "$WORK/refresh.out"
+grep -q "no change on the server" "$WORK/refresh.out" || fail "expected a 304 no-change refresh"
+
+step "newer cumulative patch 2 replaces 1"
+catalogue 1 2
+agent refresh
+assert_state applied 2
+[[ -d "$SIM/sys/kernel/livepatch/lp_demo" ]] || fail "patch not in simulated sysfs"
+
+step "untrusted signature is refused; patch 2 stays"
+catalogue 1 2 3-untrusted
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 6 && "$out" == *"not in keyring"* ]] || fail "untrusted: rc=$rc $out"
+assert_state apply-failed 2
+grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "old patch lost"
+
+step "wrong checksum from the server: download deleted, patch 2 stays"
+catalogue 1 2 3
+fault wrong-checksum
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 6 && "$out" == *"SHA-256"* ]] || fail "checksum: rc=$rc $out"
+[[ -z "$(ls "$ROOT/cache/downloads")" ]] || fail "mismatching download kept"
+assert_state apply-failed 2
+
+step "HTML 502: one line, no HTML in output or status"
+fault none; fault html-5xx
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 && "$out" == *"HTTP 502"* && "$out" != *"<html"* ]] || fail "html 5xx: rc=$rc $out"
+agent status --verbose | grep -q "check-failed" || fail "check-failed not shown"
+! agent status --verbose | grep -qi "<html" || fail "server HTML leaked into status"
+
+step "truncated download and oversized response are refused"
+fault none; fault truncate
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 && "$out" == *"truncated"* ]] || fail "truncate: rc=$rc $out"
+fault none; fault oversized
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 && "$out" == *"larger than"* ]] || fail "oversized: rc=$rc $out"
+fault none; fault wrong-content-type
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 && "$out" == *"content type"* ]] || fail "content type: rc=$rc $out"
+fault none; fault redirect-http
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 && "$out" == *"insecure"* ]] || fail "redirect to http: rc=$rc $out"
+assert_state apply-failed 2
+
+step "faults cleared: patch 3 applies (server redirect within https is fine)"
+fault none; fault redirect
+agent refresh
+assert_state applied 3
+fault none
+
+step "rollback protection: server offers only 2 now"
+catalogue 1 2
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 6 && "$out" == *"rollback refused"* ]] || fail "rollback: rc=$rc $out"
+
+step "kernel-upgrade-required"
+agent kernel-upgrade-required || fail "no upgrade expected yet"
+catalogue 1 2 3 --supported kernel-upgrade-required
+agent refresh > /dev/null
+set +e; out=$(agent kernel-upgrade-required); rc=$?; set -e
+[[ $rc == 1 && "$out" == *"kernel upgrade is required"* ]] || fail "kernel-upgrade-required: rc=$rc $out"
+validate_status_schema
+
+step "daemon restart re-applies from the verified cache with the server down"
+stop_server
+# Simulate a reboot: fresh kernel state, new boot id.
+rm -rf "$SIM/sys/kernel/livepatch/"* "$SIM/sys/module/"* "$SIM/modules/"*
+cp "$SIM/state/cmdline.orig" "$SIM/proc/cmdline"; rm -f "$SIM/state/cmdline.orig"
+cat /proc/sys/kernel/random/uuid > "$SIM/proc/sys/kernel/random/boot_id"
+"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do grep -q "this has been live patched" "$SIM/proc/cmdline" && break; sleep 0.1; done
+grep -q "this has been live patched" "$SIM/proc/cmdline" || { cat "$WORK/daemon.log"; fail "daemon did not re-apply from cache"; }
+[[ -S "$ROOT/run/agent.sock" && $(stat -c %a "$ROOT/run/agent.sock") == 600 ]] || fail "control socket missing or not 0600"
+step "refresh through the daemon socket reports the (down) server as a one-line error"
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 5 ]] || fail "refresh via daemon with server down: rc=$rc $out"
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || fail "daemon did not stop cleanly on SIGTERM"
+DAEMON_PID=
+[[ ! -e "$ROOT/run/agent.sock" ]] || fail "socket left behind"
+
+step "disable reverts"
+start_server
+agent config remote-server="https://127.0.0.1:$PORT" > /dev/null
+agent disable
+grep -q "this has been live patched" "$SIM/proc/cmdline" && fail "cmdline still patched after disable"
+[[ ! -e "$ROOT/state/credential" ]] || fail "credential kept after disable"
+set +e; agent status > /dev/null 2>&1; rc=$?; set -e
+[[ $rc == 1 ]] || fail "status after disable: rc=$rc"
+
+step "every recorded protocol body matches schemas/api"
+$PY "$SRC/tools/server/validate-recordings.py" "$WORK/rec" "$SRC/schemas/api"
+echo "lifecycle: 1 passed, 0 failed"
