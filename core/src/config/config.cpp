@@ -253,7 +253,7 @@ Result<Config> Config::parse(const std::string& yamlText, const std::string& ori
             return Error(ErrorCode::ConfigInvalid, origin + ": every value must be a scalar");
         std::string key = kv.first.as<std::string>();
         std::string value = kv.second.IsNull() ? "" : kv.second.as<std::string>();
-        auto s = validate(key, value);
+        auto s = value.empty() ? (findSpec(key) ? Status{} : Status(unknownKey(key))) : validate(key, value);
         if (!s) return s.error().wrap(origin);
         if (!value.empty()) c.values_[key] = value;
     }
@@ -279,7 +279,11 @@ Status Config::apply(const std::vector<std::string>& assignments) {
             return Error(ErrorCode::ConfigInvalid, "expected key=value, got \"" + a.substr(0, 40) + "\"");
         std::string key = a.substr(0, eq);
         std::string value = a.substr(eq + 1);
-        LP_TRY(validate(key, value));
+        if (value.empty()) {
+            if (!findSpec(key)) return unknownKey(key);  // "key=" clears back to the default
+        } else {
+            LP_TRY(validate(key, value));
+        }
         if (value.empty())
             next.erase(key);
         else

@@ -1,0 +1,165 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.h"
+#include "util/fs.h"
+
+using namespace livepatch;
+namespace fsys = std::filesystem;
+
+namespace {
+std::string messageOf(const std::vector<std::string>& a) {
+    Config c;
+    auto s = c.apply(a);
+    return s ? "" : s.error().message();
+}
+const char* kCa =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBszCCAVmgAwIBAgIUJ0VnT3d8Yl5p4Ckx3t5Hk9nF8p0wCgYIKoZIzj0EAwIw\n"
+    "LzEtMCsGA1UEAwwkbGl2ZXBhdGNoLWFnZW50IGNvbmZpZyB0ZXN0IGNlcnRpZmlj\n"
+    "YXRlMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFowLzEtMCsGA1UEAwwk\n"
+    "-----END CERTIFICATE-----\n";
+}  // namespace
+
+TEST(Config, DefaultsWhenFileMissing) {
+    auto c = Config::load("/nonexistent/livepatch/config.yaml");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(*c->get("check-interval"), "60");
+    EXPECT_EQ(*c->get("allow-insecure-http"), "false");
+    EXPECT_EQ(*c->get("verifiers"), "verify-module-signature");
+    EXPECT_FALSE(c->get("no-such-key"));
+}
+
+TEST(Config, PreciseMessagesPerKey) {
+    EXPECT_EQ(messageOf({"check-interval=abc"}), "check-interval: expected minutes >= 0, got \"abc\"");
+    EXPECT_EQ(messageOf({"check-interval=-1"}), "check-interval: expected minutes >= 0, got \"-1\"");
+    EXPECT_NE(messageOf({"bogus=1"}).find("unknown config key \"bogus\""), std::string::npos);
+    EXPECT_NE(messageOf({"remote-server=ftp://x"}).find("remote-server: expected an http(s) URL"), std::string::npos);
+    EXPECT_NE(messageOf({"remote-server=http://x"}).find("allow-insecure-http"), std::string::npos);
+    EXPECT_EQ(messageOf({"remote-server=http://x", "allow-insecure-http=true"}), "");
+    EXPECT_NE(messageOf({"log-level=loud"}).find("trace|debug|info|warning|error"), std::string::npos);
+    EXPECT_NE(messageOf({"cutoff-date=tomorrow"}).find("RFC 3339"), std::string::npos);
+    EXPECT_NE(messageOf({"patch-delay=3x"}).find("duration"), std::string::npos);
+    EXPECT_NE(messageOf({"keyring-dir=relative"}).find("absolute path"), std::string::npos);
+    EXPECT_NE(messageOf({"signature-hashes=md5"}).find("sha512"), std::string::npos);
+    EXPECT_NE(messageOf({"run-mode=fast"}).find("normal|no-apply|no-refresh|stop"), std::string::npos);
+    EXPECT_NE(messageOf({"server-pins=short"}).find("pins"), std::string::npos);
+    EXPECT_NE(messageOf({"ca-certs=not pem"}).find("PEM"), std::string::npos);
+    EXPECT_NE(messageOf({"http-proxy=proxy:3128"}).find("proxy URL"), std::string::npos);
+    EXPECT_NE(messageOf({"dial-timeout=0"}).find("seconds > 0"), std::string::npos);
+    EXPECT_NE(messageOf({"verifiers=,"}).find("plugin names"), std::string::npos) << "an empty verifier list is refused";
+    EXPECT_NE(messageOf({"noequals"}).find("key=value"), std::string::npos);
+}
+
+TEST(Config, CutoffDateMustBeInThePast) {
+    Config::setNowForTesting([] { return std::chrono::system_clock::from_time_t(1700000000); });  // 2023-11-14
+    EXPECT_EQ(messageOf({"cutoff-date=2023-01-01T00:00:00Z"}), "");
+    EXPECT_NE(messageOf({"cutoff-date=2024-01-01T00:00:00Z"}).find("in the past"), std::string::npos);
+    Config::setNowForTesting(nullptr);
+}
+
+TEST(Config, ApplyIsAllOrNothingAndEmptyClears) {
+    Config c;
+    ASSERT_TRUE(c.apply({"check-interval=5", "log-level=debug"}));
+    auto s = c.apply({"check-interval=10", "log-level=nope"});
+    ASSERT_FALSE(s);
+    EXPECT_EQ(*c.get("check-interval"), "5");
+    EXPECT_EQ(*c.get("log-level"), "debug");
+    ASSERT_TRUE(c.apply({"log-level="}));
+    EXPECT_EQ(*c.get("log-level"), "info");
+    EXPECT_FALSE(c.isSet("log-level"));
+}
+
+TEST(Config, VerifiersClearReturnsDefault) {
+    Config c;
+    ASSERT_TRUE(c.apply({"verifiers=verify-module-signature,verify-elf-note"}));
+    EXPECT_EQ(c.list("verifiers").size(), 2u);
+    ASSERT_TRUE(c.apply({"verifiers="}));
+    EXPECT_EQ(c.list("verifiers"), std::vector<std::string>{"verify-module-signature"});
+}
+
+TEST(Config, SecretsRedactedForDisplay) {
+    Config c;
+    ASSERT_TRUE(c.apply({"https-proxy=http://user:pa55@proxy.example:3128"}));
+    for (const auto& kv : c.display(false))
+        if (kv.first == "https-proxy") EXPECT_EQ(kv.second, "http://***@proxy.example:3128");
+    for (const auto& kv : c.display(true))
+        if (kv.first == "https-proxy") EXPECT_EQ(kv.second, "http://user:pa55@proxy.example:3128");
+}
+
+class ConfigFile : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = fsys::temp_directory_path() / ("lpcfg-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(dir);
+        fsys::create_directories(dir);
+    }
+    void TearDown() override { fsys::remove_all(dir); }
+    bool schemaAccepts(const fsys::path& yaml) {
+        const std::string cmd = "/usr/bin/python3 -c 'import json,sys,yaml,jsonschema; "
+                                "jsonschema.validate(yaml.safe_load(open(sys.argv[1])) or {}, json.load(open(sys.argv[2])))' " +
+                                yaml.string() + " " LIVEPATCH_SOURCE_DIR "/schemas/config.schema.json >/dev/null 2>&1";
+        return std::system(cmd.c_str()) == 0;
+    }
+    fsys::path dir;
+};
+
+TEST_F(ConfigFile, SaveLoadRoundTripIs0600) {
+    Config c;
+    ASSERT_TRUE(c.apply({"check-interval=15", "remote-server=https://patches.example.com", "patch-delay=3d"}));
+    auto p = (dir / "config.yaml").string();
+    ASSERT_TRUE(c.save(p));
+    struct stat st;
+    ::stat(p.c_str(), &st);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto back = Config::load(p);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back->get("check-interval"), "15");
+    EXPECT_EQ(*back->get("patch-delay"), "3d");
+}
+
+TEST_F(ConfigFile, CorruptFileIsAnErrorNamingTheFile) {
+    auto p = dir / "config.yaml";
+    std::ofstream(p) << "check-interval: [unclosed\n";
+    auto c = Config::load(p.string());
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::ConfigInvalid);
+    EXPECT_NE(c.error().message().find(p.string()), std::string::npos);
+    std::ofstream(p, std::ios::trunc) << "check-interval: abc\n";
+    auto d = Config::load(p.string());
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().message().find("check-interval: expected minutes >= 0"), std::string::npos);
+}
+
+TEST_F(ConfigFile, WrittenConfigsValidateAgainstTheSchema) {
+    if (std::system("/usr/bin/python3 -c 'import yaml, jsonschema' >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "python3-yaml / python3-jsonschema not installed";
+    const std::vector<std::vector<std::string>> valid = {
+        {},
+        {"check-interval=0", "log-level=debug", "run-mode=no-apply"},
+        {"remote-server=http://127.0.0.1:8080", "allow-insecure-http=true", "patch-delay=2w", "cutoff-date=2020-01-01T00:00:00Z"},
+        {"server-pins=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "verifiers=verify-module-signature,verify-elf-note",
+         "keyring-dir=/etc/livepatch/keys", "signature-hashes=sha512,sha256", "https-proxy=http://u:p@proxy:3128"},
+    };
+    int i = 0;
+    for (const auto& a : valid) {
+        Config c;
+        ASSERT_TRUE(c.apply(a));
+        auto p = dir / ("c" + std::to_string(i++) + ".yaml");
+        ASSERT_TRUE(c.save(p.string()));
+        EXPECT_TRUE(schemaAccepts(p)) << p;
+    }
+    // Invalid documents are refused by both the agent and the schema.
+    for (const std::string bad : {"check-interval: abc\n", "bogus-key: \"1\"\n", "log-level: loud\n", "run-mode: fast\n"}) {
+        auto p = dir / "bad.yaml";
+        std::ofstream(p, std::ios::trunc) << bad;
+        EXPECT_FALSE(Config::load(p.string())) << bad;
+        EXPECT_FALSE(schemaAccepts(p)) << bad;
+    }
+}

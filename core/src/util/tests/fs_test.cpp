@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/timeutil.h"
+
+using namespace livepatch;
+namespace fsys = std::filesystem;
+
+namespace {
+class Fs : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = fsys::temp_directory_path() / ("lpfs-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(dir);
+        fsys::create_directories(dir);
+    }
+    void TearDown() override { fsys::remove_all(dir); }
+    mode_t modeOf(const fsys::path& p) {
+        struct stat st;
+        ::lstat(p.c_str(), &st);
+        return st.st_mode & 07777;
+    }
+    fsys::path dir;
+};
+}  // namespace
+
+TEST_F(Fs, AtomicWriteIs0600AndReplaces) {
+    auto p = (dir / "state").string();
+    ASSERT_TRUE(fs::writeFileAtomic(p, "one"));
+    EXPECT_EQ(modeOf(p), 0600u);
+    ASSERT_TRUE(fs::writeFileAtomic(p, "two"));
+    EXPECT_EQ(*fs::readFile(p), "two");
+    EXPECT_EQ(fsys::directory_iterator(dir) == fsys::directory_iterator(), false);
+    int files = 0;
+    for (auto& e : fsys::directory_iterator(dir)) files += e.is_regular_file();
+    EXPECT_EQ(files, 1) << "no temp files left behind";
+}
+
+TEST_F(Fs, RefusesSymlinksAndLeavesTheirTargetAlone) {
+    std::ofstream(dir / "target") << "precious";
+    fsys::create_symlink(dir / "target", dir / "link");
+    auto w = fs::writeFileAtomic((dir / "link").string(), "evil");
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code(), ErrorCode::Permission);
+    EXPECT_EQ(*fs::readFile((dir / "target").string()), "precious");
+    auto r = fs::readFile((dir / "link").string());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Permission);
+}
+
+TEST_F(Fs, ReadFileBoundsAndTypes) {
+    std::ofstream(dir / "big") << std::string(100, 'x');
+    EXPECT_EQ(fs::readFile((dir / "big").string(), 10).error().code(), ErrorCode::TooLarge);
+    EXPECT_EQ(fs::readFile((dir / "missing").string()).error().code(), ErrorCode::NotFound);
+    EXPECT_FALSE(fs::readFile(dir.string()));
+}
+
+TEST_F(Fs, PrivateDirsAre0700AndSymlinkedDirsRefused) {
+    auto p = (dir / "a/b/c").string();
+    ASSERT_TRUE(fs::ensurePrivateDir(p));
+    EXPECT_EQ(modeOf(dir / "a"), 0700u);
+    EXPECT_EQ(modeOf(p), 0700u);
+    ::chmod(p.c_str(), 0755);
+    ASSERT_TRUE(fs::ensurePrivateDir(p));
+    EXPECT_EQ(modeOf(p), 0700u) << "loose mode tightened";
+    fsys::create_directories(dir / "elsewhere");
+    fsys::create_directory_symlink(dir / "elsewhere", dir / "sym");
+    auto s = fs::ensurePrivateDir((dir / "sym").string());
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Permission);
+    EXPECT_FALSE(fs::ensurePrivateDir("relative/path"));
+}
+
+TEST_F(Fs, RemoveTreeDoesNotFollowSymlinks) {
+    fsys::create_directories(dir / "keep");
+    std::ofstream(dir / "keep/file") << "x";
+    fsys::create_directories(dir / "tree/sub");
+    fsys::create_directory_symlink(dir / "keep", dir / "tree/sub/link");
+    ASSERT_TRUE(fs::removeTree((dir / "tree").string()));
+    EXPECT_FALSE(fsys::exists(dir / "tree"));
+    EXPECT_TRUE(fsys::exists(dir / "keep/file"));
+}
+
+TEST_F(Fs, FileLockIsExclusiveAcrossProcesses) {
+    auto path = (dir / "lock").string();
+    auto held = fs::FileLock::acquire(path, false);
+    ASSERT_TRUE(held);
+    pid_t pid = fork();
+    if (pid == 0) {
+        auto other = fs::FileLock::acquire(path, false);
+        _exit(!other && other.error().code() == ErrorCode::Busy ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(Sha256, KnownVectorsAndConstantTimeCompare) {
+    EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_TRUE(digestEquals("ABCDEF", "abcdef"));
+    EXPECT_FALSE(digestEquals("abcdef", "abcdee"));
+    EXPECT_FALSE(digestEquals("abc", "abcd"));
+}
+
+TEST(TimeUtil, Rfc3339AndDurations) {
+    auto t = timeutil::parseRfc3339("2024-01-31T12:00:00Z");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(timeutil::formatRfc3339(*t), "2024-01-31T12:00:00Z");
+    EXPECT_EQ(timeutil::formatRfc3339(*timeutil::parseRfc3339("2024-01-31T14:00:00+02:00")), "2024-01-31T12:00:00Z");
+    EXPECT_FALSE(timeutil::parseRfc3339("2024-02-30T00:00:00Z"));
+    EXPECT_FALSE(timeutil::parseRfc3339("yesterday"));
+    EXPECT_EQ(timeutil::parseDuration("3d")->count(), 3 * 86400);
+    EXPECT_EQ(timeutil::parseDuration("2w")->count(), 14 * 86400);
+    EXPECT_EQ(timeutil::parseDuration("0")->count(), 0);
+    EXPECT_FALSE(timeutil::parseDuration("5"));
+    EXPECT_FALSE(timeutil::parseDuration("5y"));
+}
