@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "host/plugin_host.h"
+
+using namespace livepatch;
+namespace fsys = std::filesystem;
+
+namespace {
+
+const fsys::path kFixtures = LIVEPATCH_BINARY_DIR "/test-fixtures";
+
+class Host : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = fsys::temp_directory_path() / ("lphost-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(dir);
+        fsys::create_directories(dir);
+        ::chmod(dir.c_str(), 0755);
+        if (!fsys::exists(kFixtures / "fixture-good.so")) GTEST_SKIP() << "fixtures not built";
+    }
+    void TearDown() override { fsys::remove_all(dir); }
+    fsys::path put(const std::string& fixture, const std::string& as, mode_t mode = 0644) {
+        fsys::copy_file(kFixtures / fixture, dir / as, fsys::copy_options::overwrite_existing);
+        ::chmod((dir / as).c_str(), mode);
+        return dir / as;
+    }
+    std::vector<Error> loadAll(bool enforce = true) {
+        host = std::make_unique<PluginHost>(PluginHost::Options{{dir.string()}, enforce});
+        return host->loadAll();
+    }
+    static void expectOneError(const std::vector<Error>& errors, const fsys::path& file, const std::string& why) {
+        ASSERT_EQ(errors.size(), 1u);
+        EXPECT_EQ(errors[0].code(), ErrorCode::PluginInvalid);
+        EXPECT_NE(errors[0].message().find(file.string()), std::string::npos) << errors[0].message();
+        EXPECT_NE(errors[0].message().find(why), std::string::npos) << errors[0].message();
+    }
+    fsys::path dir;
+    std::unique_ptr<PluginHost> host;
+};
+
+}  // namespace
+
+TEST_F(Host, LoadsAGoodPluginWithRoleAndVersion) {
+    auto p = put("fixture-good.so", "good.so");
+    auto errors = loadAll();
+    EXPECT_TRUE(errors.empty());
+    ASSERT_EQ(host->loaded().size(), 1u);
+    EXPECT_EQ(host->loaded()[0].info.name, "fixture-good");
+    EXPECT_EQ(host->loaded()[0].info.version, "9.9.9");
+    EXPECT_EQ(host->loaded()[0].info.role, PluginRole::Verifier);
+    EXPECT_EQ(host->loaded()[0].path, p.string());
+    Verifier* v = host->verifier("fixture-good");
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(v->verify(ModuleImage{"m", "", "x"}));
+    EXPECT_EQ(host->loader("fixture-good"), nullptr);
+}
+
+TEST_F(Host, RefusesAbiMismatchBeforeCreatingAnything) {
+    auto p = put("fixture-bad-abi.so", "bad-abi.so");
+    expectOneError(loadAll(), p, "built for SDK ABI 999");
+    EXPECT_TRUE(host->loaded().empty());
+}
+
+TEST_F(Host, RefusesAPluginReportingAnotherAbi) {
+    auto p = put("fixture-info-abi.so", "info-abi.so");
+    expectOneError(loadAll(), p, "reports SDK ABI");
+}
+
+TEST_F(Host, RefusesALibraryThatIsNoPlugin) {
+    auto p = put("fixture-no-abi.so", "plain.so");
+    expectOneError(loadAll(), p, "not a livepatch plugin");
+}
+
+TEST_F(Host, RefusesACorruptLibrary) {
+    std::ofstream(dir / "corrupt.so") << std::string("\x7f" "ELF garbage that will not load", 30);
+    ::chmod((dir / "corrupt.so").c_str(), 0644);
+    expectOneError(loadAll(), dir / "corrupt.so", "cannot load library");
+}
+
+TEST_F(Host, RefusesDuplicateNamesNamingBothFiles) {
+    auto a = put("fixture-good.so", "a.so");
+    auto b = put("fixture-dup.so", "b.so");
+    auto errors = loadAll();
+    expectOneError(errors, b, "duplicate plugin name \"fixture-good\"");
+    EXPECT_NE(errors[0].message().find(a.string()), std::string::npos);
+    EXPECT_EQ(host->loaded().size(), 1u);
+}
+
+TEST_F(Host, RefusesARoleMismatch) {
+    auto p = put("fixture-wrong-role.so", "role.so");
+    expectOneError(loadAll(), p, "declares role loading but does not implement it");
+}
+
+TEST_F(Host, RefusesWorldWritableFileAndGroupWritableDir) {
+    auto p = put("fixture-good.so", "good.so", 0666);
+    expectOneError(loadAll(), p, "group/world-writable");
+    ::chmod(p.c_str(), 0644);
+    ::chmod(dir.c_str(), 0775);
+    expectOneError(loadAll(), p, "its directory");
+    ::chmod(dir.c_str(), 0755);
+    EXPECT_TRUE(loadAll().empty());
+    ::chmod(p.c_str(), 0666);
+    EXPECT_TRUE(loadAll(false).empty()) << "checks apply only when running as root";
+}
+
+TEST_F(Host, RefusesFilesNotOwnedByRoot) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+    auto p = put("fixture-good.so", "good.so");
+    ASSERT_EQ(::chown(p.c_str(), 65534, 65534), 0);
+    expectOneError(loadAll(), p, "owned by uid 65534, not root");
+}
+
+TEST_F(Host, RefusesSymlinks) {
+    auto p = put("fixture-good.so", "real.bin");
+    fsys::create_symlink(p, dir / "link.so");
+    expectOneError(loadAll(), dir / "link.so", "symlink");
+}
+
+TEST_F(Host, OneBadPluginDoesNotStopTheOthers) {
+    put("fixture-good.so", "good.so");
+    put("fixture-no-abi.so", "plain.so");
+    auto errors = loadAll();
+    EXPECT_EQ(errors.size(), 1u);
+    EXPECT_EQ(host->loaded().size(), 1u);
+}
