@@ -1,0 +1,166 @@
+// Malicious tarballs are built in the test with libarchive's writer.
+#include <archive.h>
+#include <archive_entry.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "package/patch_package.h"
+#include "util/fs.h"
+
+using namespace livepatch;
+namespace fsys = std::filesystem;
+
+namespace {
+
+struct Entry {
+    std::string name;
+    std::string data;
+    unsigned type = AE_IFREG;
+    std::string link;  // symlink target or hardlink
+    bool hardlink = false;
+};
+
+void writeTar(const std::string& path, const std::vector<Entry>& entries, const std::string& filter = "") {
+    archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    if (filter == "xz") archive_write_add_filter_xz(a);
+    if (filter == "gz") archive_write_add_filter_gzip(a);
+    if (filter == "bz2") archive_write_add_filter_bzip2(a);
+    archive_write_open_filename(a, path.c_str());
+    for (const auto& e : entries) {
+        archive_entry* en = archive_entry_new();
+        archive_entry_set_pathname(en, e.name.c_str());
+        archive_entry_set_filetype(en, e.type);
+        archive_entry_set_perm(en, 0644);
+        if (e.hardlink) archive_entry_set_hardlink(en, e.link.c_str());
+        else if (!e.link.empty()) archive_entry_set_symlink(en, e.link.c_str());
+        archive_entry_set_size(en, e.type == AE_IFREG && !e.hardlink ? static_cast<la_int64_t>(e.data.size()) : 0);
+        archive_write_header(a, en);
+        if (e.type == AE_IFREG && !e.hardlink) archive_write_data(a, e.data.data(), e.data.size());
+        archive_entry_free(en);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
+const char* kMeta = R"({"format":1,"name":"lp_t","version":"2","module":"lp_t.ko","kernel":"5.15.0-100.110-generic","architecture":"x86_64","replace":true,"fixes":[{"name":"cve-2024-1","description":"d","bug":"b","patched":true}]})";
+
+class Package : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = fsys::temp_directory_path() / ("lppkg-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(dir);
+        fsys::create_directories(dir / "out");
+        fsys::create_directories(dir / "outside");
+    }
+    void TearDown() override { fsys::remove_all(dir); }
+    Status unpack(const std::vector<Entry>& entries, UnpackLimits limits = {}) {
+        writeTar((dir / "t.tar").string(), entries);
+        return safeUnpack((dir / "t.tar").string(), (dir / "out").string(), limits);
+    }
+    bool outEmpty() { return fsys::is_empty(dir / "out"); }
+    fsys::path dir;
+};
+
+}  // namespace
+
+TEST_F(Package, AllCompressionsOpen) {
+    for (const std::string f : {"", "gz", "xz", "bz2"}) {
+        const auto tar = (dir / ("p.tar." + f)).string();
+        writeTar(tar, {{"livepatch.json", kMeta}, {"lp_t.ko", "\x7f" "ELF..."}}, f);
+        auto pkg = openPatchPackage(tar, (dir / ("w" + f)).string(), {});
+        ASSERT_TRUE(pkg) << f << ": " << pkg.error().message();
+        EXPECT_EQ(pkg->metadata.version, "2");
+        EXPECT_EQ(*fs::readFile(pkg->modulePath), "\x7f" "ELF...");
+    }
+}
+
+TEST_F(Package, RefusesEscapesLinksAndDevices) {
+    struct Case {
+        std::vector<Entry> entries;
+        std::string why;
+    };
+    std::vector<Case> cases = {
+        {{{"/etc/evil", "x"}}, "absolute path"},
+        {{{"../outside/evil", "x"}}, "\"..\""},
+        {{{"a/../../outside/evil", "x"}}, "\"..\""},
+        {{{"link", "", AE_IFLNK, "/etc/passwd"}}, "symbolic link"},
+        {{{"x", "data"}, {"hard", "", AE_IFREG, "x", true}}, "hard link"},
+        {{{"dev", "", AE_IFCHR}}, "device"},
+        {{{"fifo", "", AE_IFIFO}}, "device, fifo or socket"},
+        {{{"dup", "1"}, {"./dup", "2"}}, "duplicate"},
+    };
+    for (const auto& c : cases) {
+        auto s = unpack(c.entries);
+        ASSERT_FALSE(s) << c.why;
+        EXPECT_EQ(s.error().code(), ErrorCode::UnsafeArchive) << c.why;
+        EXPECT_NE(s.error().message().find(c.why), std::string::npos) << s.error().message();
+        EXPECT_TRUE(outEmpty()) << c.why;
+        EXPECT_TRUE(fsys::is_empty(dir / "outside"));
+    }
+}
+
+TEST_F(Package, LimitsStopBombs) {
+    UnpackLimits few;
+    few.maxEntries = 3;
+    std::vector<Entry> many;
+    for (int i = 0; i < 5; ++i) many.push_back({"f" + std::to_string(i), "x"});
+    auto s = unpack(many, few);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TooLarge);
+    EXPECT_TRUE(outEmpty());
+    // 64 MiB of zeros compresses to a few KiB: counted while writing, not trusted from headers.
+    writeTar((dir / "bomb.tar.xz").string(), {{"zeros", std::string(64u << 20, '\0')}}, "xz");
+    EXPECT_LT(fsys::file_size(dir / "bomb.tar.xz"), 64u << 10);
+    UnpackLimits small;
+    small.maxTotalBytes = 1u << 20;
+    auto b = safeUnpack((dir / "bomb.tar.xz").string(), (dir / "out").string(), small);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().code(), ErrorCode::TooLarge);
+    EXPECT_TRUE(outEmpty());
+}
+
+TEST_F(Package, CorruptAndTruncatedArchives) {
+    std::ofstream(dir / "junk.tar") << "this is not a tar archive at all";
+    EXPECT_EQ(safeUnpack((dir / "junk.tar").string(), (dir / "out").string(), {}).error().code(), ErrorCode::UnsafeArchive);
+    writeTar((dir / "t.tar.gz").string(), {{"livepatch.json", kMeta}, {"lp_t.ko", std::string(100000, 'k')}}, "gz");
+    auto size = fsys::file_size(dir / "t.tar.gz");
+    fsys::resize_file(dir / "t.tar.gz", size / 2);
+    EXPECT_FALSE(safeUnpack((dir / "t.tar.gz").string(), (dir / "out").string(), {}));
+    EXPECT_TRUE(outEmpty());
+}
+
+TEST_F(Package, MetadataValidation) {
+    EXPECT_TRUE(parsePatchMetadata(kMeta));
+    auto bad = [](const std::string& json, const std::string& why) {
+        auto r = parsePatchMetadata(json);
+        ASSERT_FALSE(r) << json;
+        EXPECT_NE(r.error().message().find(why), std::string::npos) << r.error().message();
+    };
+    bad("[]", "JSON object");
+    bad("{", "JSON object");
+    bad(R"({"format":2})", "\"format\" must be 1");
+    bad(R"({"format":1,"name":"Bad-Name","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64"})", "\"name\"");
+    bad(R"({"format":1,"name":"a","version":"1a","module":"a.ko","kernel":"k","architecture":"x86_64"})", "\"version\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"../a.ko","kernel":"k","architecture":"x86_64"})", "\"module\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"vax"})", "\"architecture\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64","fixes":[{"name":"CVE-1"}]})", "lowercase");
+}
+
+TEST_F(Package, PackageNeedsItsModule) {
+    writeTar((dir / "p.tar").string(), {{"livepatch.json", kMeta}});
+    auto r = openPatchPackage((dir / "p.tar").string(), (dir / "w").string(), {});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("does not contain the module"), std::string::npos);
+}
+
+TEST(Versions, NumericDottedCompare) {
+    EXPECT_LT(compareVersions("9", "10"), 0);
+    EXPECT_GT(compareVersions("95.2", "95.1"), 0);
+    EXPECT_EQ(compareVersions("007", "7"), 0);
+    EXPECT_LT(compareVersions("1", "1.1"), 0);
+}
