@@ -85,6 +85,12 @@ step "rollback protection: server offers only 2 now"
 catalogue 1 2
 set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 [[ $rc == 6 && "$out" == *"rollback refused"* ]] || fail "rollback: rc=$rc $out"
+assert_state applied 3
+agent refresh --allow-rollback > /dev/null
+assert_state applied 2
+catalogue 1 2 3
+agent refresh > /dev/null
+assert_state applied 3
 
 step "kernel-upgrade-required"
 agent kernel-upgrade-required || fail "no upgrade expected yet"

@@ -397,6 +397,7 @@ int AgentApplication::main(const std::vector<std::string>& args) {
         auto r = makeRuntime(rt, rootDir_, true, true, true);
         if (!r) return fail(r.error());
         CancelToken cancel;
+        if (allowRollback_) rt.engine->allowRollbackOnce();
         auto cycle = rt.engine->runCycle(CycleKind::Refresh, show, &cancel);
         if (tty) std::cout << "\n";
         if (!cycle) return fail(cycle.error());

@@ -120,6 +120,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         }
         if (command.rfind("refresh", 0) == 0) {
             std::lock_guard<std::mutex> lock(engineMu);
+            if (command == "refresh allow-rollback") rt.engine->allowRollbackOnce();
             auto r = rt.engine->runCycle(CycleKind::Refresh,
                                          [&](const std::string& phase, std::uint64_t done, std::uint64_t total) {
                                              emit(progressLine(phase, done, total));

@@ -38,6 +38,7 @@ struct Engine::Impl {
     EngineDeps d;
     StateFile stateFile;
     CredentialStore creds;
+    bool allowRollback = false;
 
     explicit Impl(EngineDeps deps)
         : d(std::move(deps)), stateFile(d.paths.stateFile()), creds(d.paths.credentialFile()) {}
@@ -311,8 +312,14 @@ Status Engine::disable(const CancelToken* cancel) {
     return {};
 }
 
+void Engine::allowRollbackOnce() noexcept { impl_->allowRollback = true; }
+
 Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progress, const CancelToken* cancel) {
     auto& d = impl_->d;
+    struct ResetRollback {
+        bool& flag;
+        ~ResetRollback() { flag = false; }
+    } resetRollback{impl_->allowRollback};
     auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
     if (!lock) return lock.error();
     auto loaded = impl_->load();
@@ -397,8 +404,12 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
             result.summary = "patch " + best->version + " is already applied";
             return result;
         }
-        if (cmp < 0) {
-            st.patchError = "server offers patch " + best->version + ", lower than applied " + st.applied->version + ": rollback refused";
+        if (cmp < 0 && impl_->allowRollback) {
+            d.logger->warning("operator allowed rollback from " + st.applied->version + " to " + best->version);
+        } else if (cmp < 0) {
+            st.patchError = "server offers patch " + best->version + ", lower than applied " + st.applied->version +
+                            ": rollback refused (use `refresh --allow-rollback` to accept it)";
+            st.etag.clear();  // so an operator override is not answered with a 304
             LP_TRY(impl_->save(st));
             return Error(ErrorCode::Rollback, st.patchError);
         }

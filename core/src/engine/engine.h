@@ -87,6 +87,10 @@ public:
 
     Result<AgentState> loadState() const;
 
+    // Operator override for the next cycle only: allow a lower version than
+    // the applied one (`refresh --allow-rollback`).
+    void allowRollbackOnce() noexcept;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
