@@ -180,6 +180,8 @@ const std::vector<KeySpec>& specs() {
          enumOf({"normal", "no-apply", "no-refresh", "stop"})},
         {{"transition-timeout", "60", "seconds to wait for a livepatch transition before reverting"},
          number(1, 3600, "seconds > 0")},
+        {{"allow-force-transition", "false", "write `force` to a stalled transition (makes the module unremovable)"},
+         enumOf({"true", "false"})},
         {{"simulated-kernel-root", "", "root directory of the simulated kernel (loader-simulated)"}, absPath()},
         {{"max-download-size", "268435456", "largest patch download, bytes"}, number(1, 1LL << 34, "bytes > 0")},
         {{"unpack-max-entries", "64", "most entries in a patch tarball"}, number(1, 100000, "a number > 0")},

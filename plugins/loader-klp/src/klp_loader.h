@@ -1,0 +1,51 @@
+// loader-klp: real Linux livepatch loading.
+//
+// load:   finit_module(memfd of the verified bytes), retrying EBUSY while
+//         another transition runs; then follow
+//         /sys/kernel/livepatch/<name>/{enabled,transition} until the
+//         transition completes. A transition still running after
+//         `transition-timeout` seconds is reported with the state it is
+//         stuck in and reverted (enabled=0, wait, delete_module). `force`
+//         is never written unless `allow-force-transition=true`. On
+//         kernels before 5.1 a `signal` attribute, if present, is poked once.
+// replace: cumulative patches disable the ones they replace; those modules
+//         stay loaded with no livepatch directory and are unloaded here.
+// unload: enabled=0, wait for the transition, delete_module; a module with
+//         no `enabled` file (already disabled) is just unloaded.
+#pragma once
+
+#include <livepatch/loader.h>
+
+#include <memory>
+
+#include "kernel_interface.h"
+
+namespace livepatch::plugins::klp {
+
+class KlpLoader : public Loader {
+public:
+    KlpLoader();  // real kernel, created at configure() under PluginContext::rootDir
+    explicit KlpLoader(std::shared_ptr<KernelInterface> kernel);  // tests
+    PluginInfo info() const noexcept override;
+    Status configure(const PluginContext& ctx) noexcept override;
+    Result<KernelInfo> probe() noexcept override;
+    Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept override;
+    Status unload(const std::string& name, const CancelToken* cancel) noexcept override;
+    Result<std::vector<LoadedPatch>> list() noexcept override;
+    Result<KernelHealth> health() noexcept override;
+
+private:
+    enum class Wait { Done, Stalled, Cancelled };
+    Wait waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn);
+    Status removeModule(const std::string& name, const CancelToken* cancel);
+    std::string dir(const std::string& name) const { return "/sys/kernel/livepatch/" + name; }
+
+    std::shared_ptr<KernelInterface> kernel_;
+    bool injected_ = false;
+    Clock* clock_ = nullptr;
+    Logger* logger_ = nullptr;
+    long long timeoutSeconds_ = 60;
+    bool allowForce_ = false;
+};
+
+}  // namespace livepatch::plugins::klp

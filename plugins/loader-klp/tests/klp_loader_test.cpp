@@ -1,0 +1,239 @@
+// The loader's state machine against a fake kernel that behaves like
+// kernel/livepatch: a loaded patch starts in transition, completes after a
+// few polls (or never, when stalled), replace disables older patches.
+#include <gtest/gtest.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include <cerrno>
+#include <map>
+#include <set>
+
+#include "klp_loader.h"
+
+using namespace livepatch;
+using namespace livepatch::plugins::klp;
+
+namespace {
+
+class FakeKernel : public KernelInterface {
+public:
+    std::map<std::string, std::string> files;
+    int busyLoads = 0;          // EBUSY for this many finit_module calls
+    int loadErrno = 0;          // fail every load with this
+    bool stall = false;         // transitions never complete
+    int pollsToComplete = 3;
+    std::vector<std::string> loads, unloads;
+    std::map<std::string, int> pending;  // patch -> polls left
+    std::map<std::string, bool> replaces;
+
+    FakeKernel() {
+        files["/sys/kernel/livepatch"] = "";
+        files["/proc/sys/kernel/random/boot_id"] = "boot-1";
+        files["/proc/sys/kernel/tainted"] = "0";
+    }
+    // Module bytes in tests: "<name>" or "<name>+replace".
+    int loadModule(std::string_view bytes) override {
+        std::string b(bytes);
+        if (busyLoads > 0) { --busyLoads; return EBUSY; }
+        if (loadErrno) return loadErrno;
+        bool replace = b.size() > 8 && b.substr(b.size() - 8) == "+replace";
+        std::string name = replace ? b.substr(0, b.size() - 8) : b;
+        if (files.count("/sys/module/" + name)) return EEXIST;
+        loads.push_back(name);
+        files["/sys/module/" + name] = "";
+        files["/sys/kernel/livepatch/" + name] = "";
+        files["/sys/kernel/livepatch/" + name + "/enabled"] = "1";
+        files["/sys/kernel/livepatch/" + name + "/transition"] = "1";
+        pending[name] = pollsToComplete;
+        replaces[name] = replace;
+        return 0;
+    }
+    int unloadModule(const std::string& name) override {
+        if (!files.count("/sys/module/" + name)) return ENOENT;
+        if (files.count("/sys/kernel/livepatch/" + name)) return EBUSY;  // still a live patch
+        unloads.push_back(name);
+        files.erase("/sys/module/" + name);
+        return 0;
+    }
+    std::optional<std::string> read(const std::string& path) override {
+        tick(path);
+        auto it = files.find(path);
+        if (it == files.end()) return std::nullopt;
+        return it->second;
+    }
+    bool write(const std::string& path, const std::string& value) override {
+        if (!files.count(path)) return false;
+        files[path] = value;
+        const std::string prefix = "/sys/kernel/livepatch/";
+        if (path.size() > prefix.size() && path.substr(path.size() - 8) == "/enabled" && value == "0") {
+            std::string name = path.substr(prefix.size(), path.size() - prefix.size() - 8);
+            files[prefix + name + "/transition"] = "1";
+            pending[name] = pollsToComplete;
+        }
+        return true;
+    }
+    bool exists(const std::string& path) override { return files.count(path) > 0; }
+    std::vector<std::string> list(const std::string& dir) override {
+        std::set<std::string> out;
+        for (const auto& f : files)
+            if (f.first.size() > dir.size() + 1 && f.first.compare(0, dir.size() + 1, dir + "/") == 0)
+                out.insert(f.first.substr(dir.size() + 1, f.first.find('/', dir.size() + 1) - dir.size() - 1));
+        return {out.begin(), out.end()};
+    }
+    std::string release() override { return "6.1.0-99-amd64"; }
+    std::string machine() override { return "x86_64"; }
+    std::string kernelLog() override { return files["kmsg"]; }
+
+private:
+    void tick(const std::string& path) {
+        for (auto& p : pending) {
+            if (path != "/sys/kernel/livepatch/" + p.first + "/transition" || stall) continue;
+            if (--p.second > 0) continue;
+            const std::string d = "/sys/kernel/livepatch/" + p.first;
+            files[d + "/transition"] = "0";
+            if (files[d + "/enabled"] == "0") {
+                for (auto it = files.begin(); it != files.end();)
+                    it = it->first.compare(0, d.size(), d) == 0 ? files.erase(it) : std::next(it);
+            } else if (replaces[p.first]) {
+                for (const auto& other : list("/sys/kernel/livepatch")) {
+                    if (other == p.first) continue;
+                    const std::string od = "/sys/kernel/livepatch/" + other;
+                    for (auto it = files.begin(); it != files.end();)
+                        it = it->first.compare(0, od.size(), od) == 0 ? files.erase(it) : std::next(it);
+                }
+            }
+        }
+    }
+};
+
+struct Fixture {
+    std::shared_ptr<FakeKernel> kernel = std::make_shared<FakeKernel>();
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    KlpLoader loader{kernel};
+    Fixture() {
+        cfg.set("transition-timeout", "10");
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        EXPECT_TRUE(loader.configure(ctx));
+    }
+    Status load(const std::string& bytes, const std::string& name, bool replace = true) {
+        return loader.load(ModuleImage{name, "", bytes}, PatchSpec{name, "1", replace}, nullptr);
+    }
+};
+
+}  // namespace
+
+TEST(KlpLoader, ProbeReportsSupportAndUnsupported) {
+    Fixture f;
+    auto k = f.loader.probe();
+    ASSERT_TRUE(k);
+    EXPECT_TRUE(k->livepatchSupported);
+    EXPECT_EQ(k->versionSignature, "6.1.0-99-amd64");
+    EXPECT_EQ(k->bootId, "boot-1");
+    f.kernel->files.erase("/sys/kernel/livepatch");
+    auto u = f.loader.probe();
+    EXPECT_FALSE(u->livepatchSupported);
+    EXPECT_NE(u->unsupportedReason.find("CONFIG_LIVEPATCH"), std::string::npos);
+    EXPECT_EQ(f.load("lp_a", "lp_a").error().code(), ErrorCode::Unsupported);
+}
+
+TEST(KlpLoader, LoadWaitsForTheTransition) {
+    Fixture f;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/transition"], "0");
+    EXPECT_FALSE(f.clock.sleeps().empty());
+    auto l = f.loader.list();
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_TRUE((*l)[0].enabled);
+}
+
+TEST(KlpLoader, RetriesEbusyWhileAnotherTransitionRuns) {
+    Fixture f;
+    f.kernel->busyLoads = 3;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->loads.size(), 1u);
+    f.kernel->busyLoads = 1000;
+    auto s = f.load("lp_b", "lp_b");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Busy);
+}
+
+TEST(KlpLoader, StalledTransitionIsReportedAndReverted) {
+    Fixture f;
+    f.kernel->stall = true;
+    f.kernel->files["/sys/kernel/livepatch/lp_a/force"] = "0";
+    auto s = f.load("lp_a", "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
+    EXPECT_NE(s.error().message().find("stuck in transition to patched after 10s"), std::string::npos);
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "0") << "reverted";
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/force"], "0") << "force never written without the operator flag";
+}
+
+TEST(KlpLoader, ForceOnlyWithExplicitOperatorFlag) {
+    Fixture f;
+    f.kernel->stall = true;
+    f.cfg.set("allow-force-transition", "true");
+    ASSERT_TRUE(f.loader.configure(f.ctx));
+    f.kernel->files["/sys/kernel/livepatch/lp_a/force"] = "0";
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/force"], "1");
+}
+
+TEST(KlpLoader, ReplaceUnloadsTheReplacedModules) {
+    Fixture f;
+    ASSERT_TRUE(f.load("lp_1", "lp_1"));
+    ASSERT_TRUE(f.load("lp_2+replace", "lp_2"));
+    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_1"));
+    EXPECT_FALSE(f.kernel->exists("/sys/module/lp_1")) << "replaced module unloaded";
+    EXPECT_EQ(f.kernel->unloads, std::vector<std::string>{"lp_1"});
+    EXPECT_TRUE(f.kernel->exists("/sys/kernel/livepatch/lp_2"));
+}
+
+TEST(KlpLoader, UnloadDisablesWaitsAndRemoves) {
+    Fixture f;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    ASSERT_TRUE(f.loader.unload("lp_a", nullptr));
+    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_a"));
+    EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a"));
+}
+
+TEST(KlpLoader, UnloadOfAlreadyDisabledModule) {
+    Fixture f;
+    f.kernel->files["/sys/module/lp_old"] = "";  // no enabled file: already disabled
+    ASSERT_TRUE(f.loader.unload("lp_old", nullptr));
+    EXPECT_EQ(f.kernel->unloads, std::vector<std::string>{"lp_old"});
+    EXPECT_TRUE(f.loader.unload("lp_never_loaded", nullptr));
+}
+
+TEST(KlpLoader, ErrnoBecomesAnActionableMessage) {
+    Fixture f;
+    f.kernel->loadErrno = EKEYREJECTED;
+    auto s = f.load("lp_a", "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
+    EXPECT_NE(s.error().message().find("signature"), std::string::npos);
+    f.kernel->loadErrno = ENOEXEC;
+    EXPECT_NE(f.load("lp_a", "lp_a").error().message().find("another kernel"), std::string::npos);
+}
+
+TEST(KlpLoader, AlreadyAppliedIsANoOp) {
+    Fixture f;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->loads.size(), 1u);
+}
+
+TEST(KlpLoader, HealthCountsOopsAndTaint) {
+    Fixture f;
+    f.kernel->files["kmsg"] = "ok\nBUG: kernel NULL pointer dereference\nWARNING: CPU: 0 PID: 1\n";
+    f.kernel->files["/proc/sys/kernel/tainted"] = "4096";
+    auto h = f.loader.health();
+    EXPECT_EQ(h->oopsCount, 2u);
+    EXPECT_EQ(h->taintMask, 4096u);
+}
