@@ -1,0 +1,49 @@
+#!/bin/sh
+# PID 1 of the e2e guest: run the agent against the real kernel.
+export PATH=/bin:/sbin:/opt/lp/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+ip link set lo up
+result() { echo "E2E-RESULT: $*"; poweroff -f; sleep 5; }
+check() { echo "e2e: $*"; }
+orig=$(cat /proc/cmdline)
+check "kernel $(cat /proc/sys/kernel/osrelease), livepatch sysfs: $(ls -d /sys/kernel/livepatch 2>&1)"
+
+livepatch-server --data-dir /data/server --listen 127.0.0.1:8443 --tls-cert /data/server.pem \
+  --tls-key /data/server.key --port-file /tmp/port > /tmp/server.log 2>&1 &
+for i in $(seq 100); do [ -s /tmp/port ] && break; sleep 0.1; done
+[ -s /tmp/port ] || result "FAIL server did not start: $(cat /tmp/server.log)"
+
+A=livepatch-agent
+$A config remote-server=https://127.0.0.1:8443 keyring-dir=/data/keyring loader=loader-klp check-interval=0 >/dev/null || result "FAIL config"
+$A config ca-certs=@stdin < /data/ca.pem > /dev/null || result "FAIL ca-certs"
+$A plugins
+out=$($A enable - < /data/auth-token 2>&1); rc=$?
+check "enable rc=$rc: $out"
+[ $rc = 0 ] || result "FAIL enable: $out"
+now=$(cat /proc/cmdline)
+check "cmdline after enable: $now"
+[ "$now" = "this has been live patched" ] || result "FAIL cmdline not patched ($(dmesg | tail -5 | tr '\n' ' '))"
+$A status --format json > /tmp/status.json
+grep -q '"State": "applied"' /tmp/status.json || result "FAIL status not applied: $(cat /tmp/status.json)"
+check "livepatch sysfs: $(ls /sys/kernel/livepatch) enabled=$(cat /sys/kernel/livepatch/lp_e2e/enabled)"
+
+out=$($A disable 2>&1); rc=$?
+check "disable rc=$rc: $out"
+[ $rc = 0 ] || result "FAIL disable: $out"
+[ "$(cat /proc/cmdline)" = "$orig" ] || result "FAIL cmdline not restored: $(cat /proc/cmdline)"
+[ ! -d /sys/module/lp_e2e ] || result "FAIL module still loaded after disable"
+
+# The untrusted patch: refused, kernel untouched.
+mv /data/server/catalogue-untrusted.yaml /data/server/catalogue.yaml
+$A enable - < /data/auth-token > /tmp/enable2.log 2>&1
+out=$($A refresh 2>&1); rc=$?
+check "refresh with untrusted patch rc=$rc: $out"
+[ $rc = 6 ] || result "FAIL untrusted patch not refused (rc=$rc): $out"
+echo "$out" | grep -q "not in keyring" || result "FAIL wrong refusal: $out"
+[ "$(cat /proc/cmdline)" = "$orig" ] || result "FAIL kernel touched by untrusted patch"
+[ ! -d /sys/module/lp_e2e ] || result "FAIL untrusted module loaded"
+result PASS

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# run-qemu-e2e.sh BUILD_DIR SOURCE_DIR
+# 1. build tests/e2e/module (a livepatch replacing cmdline_proc_show) against
+#    the installed Debian kernel headers, sign it with a test key (kernel's
+#    sign-file), and sign a copy with a key the agent does not trust;
+# 2. pack both with livepatch-pack, make a server data dir;
+# 3. build a busybox initramfs with the agent, plugins, server and libraries;
+# 4. boot /boot/vmlinuz-<ver> under qemu-system-x86_64 -accel tcg; inside, the
+#    guest enables, refreshes, checks /proc/cmdline and status, disables, then
+#    is offered the untrusted patch and must refuse it with the kernel untouched;
+# 5. read "E2E-RESULT: PASS" (or FAIL <reason>) from the serial console.
+# Exit 77 (skip) only if qemu, the kernel image or matching headers are absent.
+set -euo pipefail
+BUILD=$(cd "${1:?build dir}" && pwd)
+SRC=$(cd "${2:?source dir}" && pwd)
+BIN=$BUILD/bin
+
+hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | grep -v common | sort -V | tail -1 || true)
+ver=${hdr#/usr/src/linux-headers-}
+signfile=$(ls /usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null | head -1 || true)
+if [[ -z "$hdr" || ! -f /boot/vmlinuz-$ver || -z "$(command -v qemu-system-x86_64)" || -z "$signfile" || ! -x /bin/busybox ]]; then
+  echo "SKIP: needs qemu-system-x86, linux-image-amd64 + matching linux-headers-amd64, busybox-static"
+  exit 77
+fi
+[[ -d /lib/modules/$ver/build ]] || { echo "FAIL: /lib/modules/$ver/build missing"; exit 1; }
+W=$(mktemp -d /tmp/lp-e2e.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+echo "kernel $ver, work dir $W"
+
+# 1. the module
+cp -r "$SRC/tests/e2e/module" "$W/module"
+make -s -C "/lib/modules/$ver/build" M="$W/module" modules > "$W/kbuild.log" 2>&1 || { cat "$W/kbuild.log"; exit 1; }
+LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" "$ver" x86_64 > /dev/null
+openssl x509 -in "$W/demo/keyring/signing.pem" -outform DER -out "$W/signing.der"
+openssl x509 -in "$W/demo/work/rogue.pem" -outform DER -out "$W/rogue.der"
+cp "$W/module/lp_e2e.ko" "$W/good.ko"; cp "$W/module/lp_e2e.ko" "$W/rogue.ko"
+mkdir -p "$W/good" "$W/rogue"
+"$signfile" sha512 "$W/demo/work/signing.key" "$W/signing.der" "$W/good.ko"
+"$signfile" sha512 "$W/demo/work/rogue.key" "$W/rogue.der" "$W/rogue.ko"
+mv "$W/good.ko" "$W/good/lp_e2e.ko"; mv "$W/rogue.ko" "$W/rogue/lp_e2e.ko"
+srv=$W/demo/server
+rm -f "$srv/patches/"*
+"$BIN/livepatch-pack" pack --name lp_e2e --version 1 --kernel "$ver" --arch x86_64 --module "$W/good/lp_e2e.ko" -o "$srv/patches/lp_e2e-1.tar.xz"
+"$BIN/livepatch-pack" pack --name lp_e2e --version 2 --kernel "$ver" --arch x86_64 --module "$W/rogue/lp_e2e.ko" -o "$srv/patches/lp_e2e-2.tar.xz"
+cat > "$srv/catalogue.yaml" <<EOC
+kernels:
+  - kernel: $ver
+    architecture: x86_64
+    supported: supported
+    patches:
+      - {file: lp_e2e-1.tar.xz, name: lp_e2e, version: "1", published: 2026-01-01T00:00:00Z,
+         fixes: [{name: cve-2099-0001, description: e2e test patch, bug: e2e, patched: true}]}
+EOC
+cat > "$srv/catalogue-untrusted.yaml" <<EOC
+kernels:
+  - kernel: $ver
+    architecture: x86_64
+    supported: supported
+    patches:
+      - {file: lp_e2e-2.tar.xz, name: lp_e2e, version: "2", published: 2026-01-02T00:00:00Z}
+EOC
+
+# 3. initramfs
+R=$W/root
+mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,var/lib,opt/lp/bin,opt/lp/lib/livepatch-agent/plugins,lib64,lib/x86_64-linux-gnu,data}
+cp /bin/busybox "$R/bin/busybox"
+for app in sh mount mkdir cat grep sleep ip poweroff echo ls kill cp mv rm chmod seq sed tr head tail wc; do ln -s busybox "$R/bin/$app"; done
+cp "$BIN/livepatch-agent" "$BIN/livepatch-server" "$R/opt/lp/bin/"
+cp "$BUILD/lib/livepatch-agent/plugins/"{transport-https,auth-token,verify-module-signature,loader-klp}.so "$R/opt/lp/lib/livepatch-agent/plugins/"
+for f in "$R/opt/lp/bin/"* "$R/opt/lp/lib/livepatch-agent/plugins/"*; do
+  ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/lib64\// {print $1}'
+done | sort -u | while read -r lib; do
+  case "$lib" in /lib64/*) cp -L "$lib" "$R/lib64/" ;; *) cp -L "$lib" "$R/lib/x86_64-linux-gnu/" ;; esac
+done
+cp -r "$srv" "$R/data/server"
+cp -r "$W/demo/keyring" "$R/data/keyring"
+cp "$W/demo/tls/ca.pem" "$W/demo/tls/server.pem" "$W/demo/tls/server.key" "$R/data/"
+cp "$W/demo/auth-token" "$R/data/auth-token"
+echo 0123456789abcdef0123456789abcdef > "$R/etc/machine-id"
+cp "$SRC/tests/e2e/guest-init.sh" "$R/init"
+chmod 755 "$R/init"
+chmod -R go-w "$R"
+(cd "$R" && find . | cpio -o -H newc -R 0:0 2>/dev/null | gzip -1) > "$W/initrd.gz"
+
+# 4. boot
+start=$(date +%s)
+timeout 600 qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+  -kernel "/boot/vmlinuz-$ver" -initrd "$W/initrd.gz" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=3" > "$W/console.log" 2>&1 || true
+end=$(date +%s)
+grep -E "^(E2E|e2e)" "$W/console.log" | tr -d '\r' || true
+echo "guest ran for $((end - start)) s"
+if grep -q "E2E-RESULT: PASS" "$W/console.log"; then
+  echo "e2e: 1 passed, 0 failed"
+  exit 0
+fi
+echo "---- console (tail) ----"; tail -60 "$W/console.log" | tr -d '\r'
+exit 1
