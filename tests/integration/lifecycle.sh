@@ -32,8 +32,18 @@ agent enable "$token" > /dev/null
 agent refresh | tee "$WORK/refresh.out"
 grep -q "no change on the server" "$WORK/refresh.out" || fail "expected a 304 no-change refresh"
 
-step "newer cumulative patch 2 replaces 1"
+step "verifier chain: every configured verifier must pass"
 catalogue 1 2
+agent config verifiers=verify-module-signature,verify-elf-note > /dev/null
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc == 6 && "$out" == *"verify-elf-note"* && "$out" == *"no .note.Xen.signature"* ]] || fail "chain: rc=$rc $out"
+agent config verifiers=verify-module-signature,no-such-verifier > /dev/null
+set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+[[ $rc != 0 && "$out" == *'verifier plugin "no-such-verifier" is not loaded'* ]] || fail "missing verifier: rc=$rc $out"
+assert_state apply-failed 1
+agent config verifiers= > /dev/null
+
+step "newer cumulative patch 2 replaces 1"
 agent refresh
 assert_state applied 2
 [[ -d "$SIM/sys/kernel/livepatch/lp_demo" ]] || fail "patch not in simulated sysfs"
