@@ -121,8 +121,13 @@ auto nameList(bool allowEmpty) {
 
 const std::vector<KeySpec>& specs() {
     static const std::vector<KeySpec> table = {
-        {{"remote-server", "https://livepatch.example.invalid", "patch server base URL (https; http only with allow-insecure-http)"},
-         url({"https", "http"}, "an http(s) URL")},
+        {{"remote-server", "https://livepatch.example.invalid",
+          "patch server base URL (https; http only with allow-insecure-http; file:///dir for an air-gapped mirror)"},
+         [](const std::string& key, const std::string& v) -> Status {
+             if (v.rfind("file:///", 0) == 0 && v.size() > 8 && v.find("..") == std::string::npos) return {};
+             if (validUrl(v, {"https", "http"})) return {};
+             return bad(key, "an http(s) URL or file:///path", v);
+         }},
         {{"check-interval", "60", "minutes between checks; 0 disables periodic checks"},
          number(0, 525600, "minutes >= 0")},
         {{"ca-certs", "", "extra trusted CA certificates (PEM) for the server; set with ca-certs=@stdin"}, validatePem},
@@ -237,6 +242,11 @@ const std::vector<ConfigKeyInfo>& Config::keys() {
 Status Config::validate(const std::string& key, const std::string& value) {
     const KeySpec* spec = findSpec(key);
     if (!spec) return unknownKey(key);
+    // Only PEM bundles span lines; a newline anywhere else is an injection
+    // (a URL with a newline passed Poco::URI; found by fuzz-config).
+    if (key != "ca-certs")
+        for (char c : value)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad(key, "a single line without control characters", value);
     return spec->check(key, value);
 }
 

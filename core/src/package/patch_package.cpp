@@ -23,6 +23,13 @@ namespace livepatch {
 
 namespace {
 
+// libarchive may have no error string; never build a std::string from NULL
+// (found by fuzz-unpack).
+std::string archiveError(struct archive* a) {
+    const char* e = archive_error_string(a);
+    return e ? e : "unreadable archive";
+}
+
 Error unsafe(const std::string& entry, const std::string& why) {
     std::string shown = entry.size() > 120 ? entry.substr(0, 117) + "..." : entry;
     for (auto& c : shown)
@@ -83,7 +90,7 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return Error(ErrorCode::UnsafeArchive, std::string("not a valid patch archive: ") + archive_error_string(a));
+            return Error(ErrorCode::UnsafeArchive, "not a valid patch archive: " + archiveError(a));
         const char* rawName = archive_entry_pathname(e);
         std::string name = rawName ? rawName : "";
         if (++entries > limits.maxEntries)
@@ -157,7 +164,7 @@ Status safeUnpack(const std::string& archivePath, const std::string& destDir, co
     FdGuard g;
     g.fd = fd;
     if (archive_read_open_fd(a.get(), fd, 65536) != ARCHIVE_OK)
-        return Error(ErrorCode::UnsafeArchive, std::string("not a valid patch archive: ") + archive_error_string(a.get()));
+        return Error(ErrorCode::UnsafeArchive, "not a valid patch archive: " + archiveError(a.get()));
     Status s = unpackInto(a.get(), destDir, limits);
     if (!s) (void)emptyDir(destDir);
     return s;

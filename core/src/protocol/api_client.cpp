@@ -37,6 +37,9 @@ ApiClient::ApiClient(Transport* transport, std::string baseUrl, std::string mach
 }
 
 std::string ApiClient::resolve(const std::string& url) const {
+    // Server-absolute paths are relative to the configured base, which may
+    // itself have a path (https://host/livepatch, file:///srv/mirror).
+    if (url.size() > 1 && url[0] == '/' && url[1] != '/') return baseUrl_ + url;
     try {
         Poco::URI base(baseUrl_ + "/");
         base.resolve(url);

@@ -39,7 +39,7 @@ TEST(Config, PreciseMessagesPerKey) {
     EXPECT_EQ(messageOf({"check-interval=abc"}), "check-interval: expected minutes >= 0, got \"abc\"");
     EXPECT_EQ(messageOf({"check-interval=-1"}), "check-interval: expected minutes >= 0, got \"-1\"");
     EXPECT_NE(messageOf({"bogus=1"}).find("unknown config key \"bogus\""), std::string::npos);
-    EXPECT_NE(messageOf({"remote-server=ftp://x"}).find("remote-server: expected an http(s) URL"), std::string::npos);
+    EXPECT_NE(messageOf({"remote-server=ftp://x"}).find("remote-server: expected an http(s) URL or file:///path"), std::string::npos);
     EXPECT_NE(messageOf({"remote-server=http://x"}).find("allow-insecure-http"), std::string::npos);
     EXPECT_EQ(messageOf({"remote-server=http://x", "allow-insecure-http=true"}), "");
     EXPECT_NE(messageOf({"log-level=loud"}).find("trace|debug|info|warning|error"), std::string::npos);
@@ -54,6 +54,9 @@ TEST(Config, PreciseMessagesPerKey) {
     EXPECT_NE(messageOf({"dial-timeout=0"}).find("seconds > 0"), std::string::npos);
     EXPECT_NE(messageOf({"verifiers=,"}).find("plugin names"), std::string::npos) << "an empty verifier list is refused";
     EXPECT_NE(messageOf({"noequals"}).find("key=value"), std::string::npos);
+    // Regression (fuzz-config): a URL spanning lines used to pass validation.
+    EXPECT_NE(messageOf({"remote-server=https://x.ex\n\nnterval: 25"}).find("single line"), std::string::npos);
+    EXPECT_NE(messageOf({"log-level=debug\r"}).find("single line"), std::string::npos);
 }
 
 TEST(Config, CutoffDateMustBeInThePast) {

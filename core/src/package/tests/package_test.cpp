@@ -134,6 +134,14 @@ TEST_F(Package, CorruptAndTruncatedArchives) {
     EXPECT_TRUE(outEmpty());
 }
 
+// Regression (fuzz-unpack): libarchive returned no error string and we built
+// a std::string from NULL.
+TEST_F(Package, ArchiveWithoutErrorStringIsAnErrorNotACrash) {
+    auto s = safeUnpack(LIVEPATCH_SOURCE_DIR "/core/src/package/tests/data/fuzz-null-error-string.tar", (dir / "out").string(), {});
+    ASSERT_FALSE(s);
+    EXPECT_TRUE(outEmpty());
+}
+
 TEST_F(Package, MetadataValidation) {
     EXPECT_TRUE(parsePatchMetadata(kMeta));
     auto bad = [](const std::string& json, const std::string& why) {

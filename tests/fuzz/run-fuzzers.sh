@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# run-fuzzers.sh BUILD_DIR SECONDS: run every fuzz target for a bounded time
+# over its checked-in seed corpus (tests/fuzz/<target>/corpus). A crash
+# fails the run and leaves the reproducer in BUILD_DIR/fuzz-artifacts/.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+seconds=${2:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$build/fuzz-artifacts"
+failed=0 passed=0
+for target in module-signature elf-note patch-metadata unpack config updates; do
+  bin=$build/bin/fuzz-$target
+  [[ -x $bin ]] || { echo "missing $bin"; exit 1; }
+  work=$build/fuzz-corpus/$target
+  mkdir -p "$work"
+  echo "== fuzz-$target for ${seconds}s"
+  if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="$build/fuzz-artifacts/$target-" "$work" "$here/$target/corpus" > "$build/fuzz-$target.log" 2>&1; then
+    passed=$((passed + 1))
+    grep -E "stat::number_of_executed_units|Done" "$build/fuzz-$target.log" | tail -2
+  else
+    failed=$((failed + 1))
+    tail -40 "$build/fuzz-$target.log"
+  fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[[ $failed == 0 ]]
