@@ -1,0 +1,110 @@
+// transport-https against the in-process reference server's fault switches,
+// with the injected clock: Retry-After is honoured exactly, a slow server
+// hits the deadline, HTML error bodies never reach the error message.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "https_transport.h"
+#include "server.h"
+
+using namespace livepatch;
+namespace fsys = std::filesystem;
+
+namespace {
+struct Env {
+    fsys::path dir = fsys::temp_directory_path() / ("lptls-" + std::to_string(::getpid()));
+    std::unique_ptr<lpserver::Server> server;
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    plugins::HttpsTransport t;
+    explicit Env(lpserver::Faults faults) {
+        fsys::remove_all(dir);
+        fsys::create_directories(dir / "patches");
+        std::ofstream(dir / "catalogue.yaml") << "kernels: []\n";
+        lpserver::ServerOptions o;
+        o.dataDir = dir.string();
+        o.plain = true;
+        o.faults = faults;
+        server = std::make_unique<lpserver::Server>(o);
+        EXPECT_TRUE(server->start());
+        cfg.set("allow-insecure-http", "true");
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        t.setEnvironment({});
+    }
+    ~Env() {
+        server.reset();
+        fsys::remove_all(dir);
+    }
+    Result<HttpResponse> post(const std::string& path) {
+        HttpRequest r;
+        r.method = "POST";
+        r.url = server->baseUrl() + path;
+        r.body = "{}";
+        r.contentType = "application/json";
+        r.headers = {{"Authorization", "Bearer secret-machine-token"}};
+        return t.send(r, nullptr);
+    }
+};
+const std::string kUpdates = "/v1/client/0123456789abcdef0123456789abcdef/updates";
+}  // namespace
+
+TEST(ServerFaults, RetryAfterIsHonouredOnTheInjectedClock) {
+    lpserver::Faults f;
+    f.retryAfter = 7;
+    Env e(f);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.post(kUpdates);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 401);  // after the one 503, the real answer (no such machine)
+    ASSERT_EQ(e.clock.sleeps().size(), 1u);
+    EXPECT_EQ(e.clock.sleeps()[0].count(), 7000);
+}
+
+TEST(ServerFaults, SlowServerHitsTheDeadline) {
+    lpserver::Faults f;
+    f.slowMs = 2500;
+    Env e(f);
+    e.cfg.set("request-timeout", "1");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.t.setMaxAttempts(1);
+    auto r = e.post(kUpdates);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout);
+}
+
+TEST(ServerFaults, HtmlErrorBodyIsNeverInTheMessage) {
+    lpserver::Faults f;
+    f.htmlError = 502;
+    Env e(f);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.t.setMaxAttempts(2);
+    auto r = e.post(kUpdates);
+    ASSERT_TRUE(r);  // transport returns the status; the API client turns it into one line
+    EXPECT_EQ(r->status, 502);
+    ASSERT_EQ(e.clock.sleeps().size(), 1u) << "5xx is retried with backoff";
+    EXPECT_FALSE(e.log.contains("<html")) << "no body in logs";
+    EXPECT_FALSE(e.log.contains("secret-machine-token"));
+}
+
+TEST(ServerFaults, OversizedResponseIsRefused) {
+    lpserver::Faults f;
+    f.oversized = true;
+    Env e(f);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    HttpRequest r;
+    r.method = "GET";
+    r.url = e.server->baseUrl() + "/v1/api/kernels/supported?kernel-version=" + std::string(10, 'x');
+    r.maxResponseBytes = 50;
+    auto res = e.t.send(r, nullptr);
+    ASSERT_FALSE(res);
+    EXPECT_EQ(res.error().code(), ErrorCode::TooLarge);
+}
