@@ -1,5 +1,6 @@
 #include "app/control_socket.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -107,14 +108,20 @@ Status ControlServer::start(const std::string& path, Handler handler) {
         return Error(ErrorCode::Io, "cannot listen on " + path + ": " + std::strerror(err));
     }
     stopping_ = false;
+    if (::pipe2(wakePipe_, O_CLOEXEC) != 0) return Error(ErrorCode::Io, "cannot create wake pipe");
     thread_ = std::thread([this] { loop(); });
     return {};
 }
 
 void ControlServer::stop() {
     stopping_ = true;
-    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    if (wakePipe_[1] >= 0) (void)!::write(wakePipe_[1], "x", 1);
     if (thread_.joinable()) thread_.join();
+    for (int& p : wakePipe_)
+        if (p >= 0) {
+            ::close(p);
+            p = -1;
+        }
     if (fd_ >= 0) {
         ::close(fd_);
         fd_ = -1;
@@ -124,9 +131,9 @@ void ControlServer::stop() {
 
 void ControlServer::loop() {
     while (!stopping_) {
-        struct pollfd pfd{fd_, POLLIN, 0};
-        int r = ::poll(&pfd, 1, 500);
-        if (r <= 0) continue;
+        struct pollfd pfds[2] = {{fd_, POLLIN, 0}, {wakePipe_[0], POLLIN, 0}};
+        int r = ::poll(pfds, 2, -1);
+        if (r <= 0 || stopping_ || (pfds[1].revents & POLLIN)) continue;
         int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) continue;
         struct ucred cred{};

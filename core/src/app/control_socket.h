@@ -31,6 +31,7 @@ private:
     std::string path_;
     Handler handler_;
     int fd_ = -1;
+    int wakePipe_[2] = {-1, -1};  // stop() writes here; the loop sleeps in poll() without timeouts
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

@@ -148,6 +148,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     }
 
     unsigned failures = 0;
+    bool firstCycle = true;
     std::deque<std::chrono::steady_clock::time_point> healthDue;
     auto scheduleHealth = [&] {
         auto now = std::chrono::steady_clock::now();
@@ -190,7 +191,8 @@ int runDaemon(const std::optional<std::string>& rootDir) {
                     ++failures;  // e.g. no network yet at boot: retry with backoff
                     log.warning("check failed: " + r.error().message());
                 }
-                delay = rt.engine->nextCheckDelay(failures);
+                delay = rt.engine->nextCheckDelay(failures, firstCycle);
+                firstCycle = false;
             }
             nextCheck = delay ? std::chrono::steady_clock::now() + *delay : std::chrono::steady_clock::time_point::max();
         }

@@ -521,13 +521,17 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     return {};
 }
 
-std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures) const {
-    return computeCheckDelay(impl_->d.config->number("check-interval"), failures, impl_->d.random ? impl_->d.random() : 0);
+std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures, bool firstAfterStart) const {
+    return computeCheckDelay(impl_->d.config->number("check-interval"), failures, impl_->d.random ? impl_->d.random() : 0,
+                             firstAfterStart);
 }
 
-std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures, std::uint64_t random) {
+std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures, std::uint64_t random,
+                                                           bool firstAfterStart) {
     if (intervalMinutes <= 0) return std::nullopt;
     const long long intervalMs = intervalMinutes * 60 * 1000;
+    if (firstAfterStart && failures == 0)
+        return std::chrono::milliseconds(intervalMs / 2 + static_cast<long long>(random % static_cast<std::uint64_t>(intervalMs + 1)));
     long long base = intervalMs;
     if (failures > 0) {
         long long backoff = 30 * 1000LL << std::min(failures - 1, 20u);

@@ -48,8 +48,11 @@ using PhaseCallback = std::function<void(const std::string& phase, std::uint64_t
 // The scheduler as a pure function (reused by the fleet benchmark):
 // interval with +-10% jitter, or 30 s * 2^(failures-1) capped at the
 // interval after failures; nullopt when periodic checks are disabled.
+// firstAfterStart: the first delay after a daemon start is uniform in
+// [0.5, 1.5] x interval, so a fleet rebooted together spreads out within
+// one interval instead of polling in lockstep.
 std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures,
-                                                           std::uint64_t random);
+                                                           std::uint64_t random, bool firstAfterStart = false);
 
 class Engine {
 public:
@@ -77,7 +80,7 @@ public:
     // Delay until the next scheduled check: check-interval with +-10%
     // jitter, or exponential backoff (with jitter, capped at the interval)
     // after consecutive failures. nullopt if periodic checks are disabled.
-    std::optional<std::chrono::milliseconds> nextCheckDelay(unsigned consecutiveFailures) const;
+    std::optional<std::chrono::milliseconds> nextCheckDelay(unsigned consecutiveFailures, bool firstAfterStart = false) const;
 
     // Post-apply health report (called by the daemon 1, 5, 15 min after load).
     Status healthPing(const CancelToken* cancel);

@@ -60,3 +60,17 @@ TEST(AgentStateJson, GarbageIsStateCorrupt) {
         EXPECT_EQ(r.error().code(), ErrorCode::StateCorrupt);
     }
 }
+
+TEST(Scheduler, FirstDelayAfterStartSpreadsAcrossTheInterval) {
+    const long long base = 60LL * 60 * 1000;
+    long long lo = base * 2, hi = 0;
+    for (std::uint64_t r = 0; r < 5000; ++r) {
+        long long d = computeCheckDelay(60, 0, r * 0x9E3779B97F4A7C15ull, true)->count();
+        lo = std::min(lo, d);
+        hi = std::max(hi, d);
+    }
+    EXPECT_GE(lo, base / 2);
+    EXPECT_LE(hi, base * 3 / 2);
+    EXPECT_LT(lo, base * 6 / 10);
+    EXPECT_GT(hi, base * 14 / 10);
+}
