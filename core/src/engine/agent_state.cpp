@@ -54,6 +54,7 @@ std::string AgentState::toJson() const {
     o.set("check-state", checkState);
     o.set("check-error", checkError);
     o.set("etag", etag);
+    o.set("etag-policy", etagPolicy);
     o.set("supported", supported);
     o.set("upgrade-required-date", upgradeRequiredDate);
     o.set("patch-state", patchState);
@@ -101,6 +102,7 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.checkState = o->optValue<std::string>("check-state", "needs-check");
         s.checkError = o->optValue<std::string>("check-error", "");
         s.etag = o->optValue<std::string>("etag", "");
+        s.etagPolicy = o->optValue<std::string>("etag-policy", "");
         s.supported = o->optValue<std::string>("supported", "unknown");
         s.upgradeRequiredDate = o->optValue<std::string>("upgrade-required-date", "");
         s.patchState = o->optValue<std::string>("patch-state", "unapplied");

@@ -45,6 +45,7 @@ struct AgentState {
     std::string checkState = "needs-check";
     std::string checkError;     // one line, no server HTML, no secrets
     std::string etag;           // for If-None-Match
+    std::string etagPolicy;     // fingerprint of the policy config the etag was taken under
 
     std::string supported = "unknown";
     std::string upgradeRequiredDate;

@@ -122,6 +122,16 @@ struct Engine::Impl {
         return out.str();
     }
 
+    // A 304 is only meaningful if we would decide the same way as when the
+    // ETag was taken: any change to the policy keys invalidates it.
+    std::string policyFingerprint() const {
+        std::string f;
+        for (const char* k : {"cutoff-date", "patch-delay", "run-mode", "verifiers", "signature-hashes", "loader", "keyring-dir",
+                              "remote-server"})
+            f += std::string(k) + "=" + d.config->getOr(k, "") + "\n";
+        return sha256Hex(f).substr(0, 16);
+    }
+
     // Policy: may this offer be applied now?
     Status policyAllows(const PatchOffer& offer) const {
         auto cutoff = d.config->getOr("cutoff-date", "");
@@ -355,7 +365,9 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     if (progress) progress("check", 0, 0);
     auto api = impl_->api(st.serverUrl);
     auto auth = api ? impl_->authorization(st) : Result<std::string>(api.error());
-    Result<UpdatesAnswer> answer = auth ? api->updates(*auth, impl_->report(st, *kernel, st.checkState), st.etag, cancel)
+    const std::string fingerprint = impl_->policyFingerprint();
+    const std::string etag = st.etagPolicy == fingerprint ? st.etag : std::string();
+    Result<UpdatesAnswer> answer = auth ? api->updates(*auth, impl_->report(st, *kernel, st.checkState), etag, cancel)
                                         : Result<UpdatesAnswer>(auth.error());
     st.lastCheck = impl_->now();
     if (!answer) {
@@ -374,6 +386,7 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         return result;
     }
     st.etag = answer->etag;
+    st.etagPolicy = fingerprint;
     st.supported = answer->supported;
     st.upgradeRequiredDate = answer->upgradeRequiredDate;
     if (!answer->tier.empty()) st.tier = answer->tier;
