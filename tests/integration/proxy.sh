@@ -20,7 +20,7 @@ Allow 127.0.0.1
 EOC
 tinyproxy -d -c "$WORK/tinyproxy.conf" > /dev/null 2>&1 &
 PROXY_PID=$!
-trap 'kill $PROXY_PID 2>/dev/null; cleanup' EXIT
+trap 'kill $PROXY_PID 2>/dev/null || true; cleanup' EXIT
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$pport) 2>/dev/null && break; sleep 0.1; done
 configure_agent
 token=$(cat "$WORK/demo/auth-token")

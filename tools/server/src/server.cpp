@@ -98,6 +98,8 @@ struct Shared {
     std::mutex faultMu;
     Store store;
     std::atomic<unsigned> seq{0};
+    std::atomic<int> active{0};         // handlers running now
+    std::atomic<bool> stopping{false};  // server is shutting down
     std::string macaroonKey;
     std::string adminHash;
     std::string baseUrl;
@@ -147,6 +149,13 @@ public:
     explicit Handler(Shared* sh) : sh_(sh) {}
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+        // Server::stop() waits for this count to drop to zero before the
+        // shared state goes away (ASan caught a slow handler outliving it).
+        struct Active {
+            std::atomic<int>& n;
+            explicit Active(std::atomic<int>& c) : n(c) { ++n; }
+            ~Active() { --n; }
+        } active(sh_->active);
         try {
             handle(req, resp);
         } catch (const std::exception& e) {
@@ -210,7 +219,8 @@ private:
 
     void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
         Faults f = sh_->faults();
-        if (f.slowMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.slowMs));
+        for (int waited = 0; waited < f.slowMs && !sh_->stopping; waited += 20)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
         Poco::URI uri(req.getURI());
         const std::string path = uri.getPath();
         static const std::regex clientRe("^/v1/client/([0-9a-f]{32})$");
@@ -551,7 +561,9 @@ livepatch::Status Server::start() {
 
 void Server::stop() {
     if (impl_->http) {
+        impl_->shared->stopping = true;
         impl_->http->stopAll(true);
+        for (int i = 0; i < 500 && impl_->shared->active > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         impl_->http.reset();
     }
 }
