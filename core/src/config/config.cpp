@@ -185,6 +185,8 @@ const std::vector<KeySpec>& specs() {
          enumOf({"normal", "no-apply", "no-refresh", "stop"})},
         {{"transition-timeout", "60", "seconds to wait for a livepatch transition before reverting"},
          number(1, 3600, "seconds > 0")},
+        {{"stalled-transition-policy", "revert", "revert|wait: what to do when a transition outlasts transition-timeout"},
+         enumOf({"revert", "wait"})},
         {{"allow-force-transition", "false", "write `force` to a stalled transition (makes the module unremovable)"},
          enumOf({"true", "false"})},
         {{"simulated-kernel-root", "", "root directory of the simulated kernel (loader-simulated)"}, absPath()},

@@ -48,6 +48,7 @@ Status KlpLoader::configure(const PluginContext& ctx) noexcept {
         return Error(ErrorCode::ConfigInvalid, "transition-timeout: expected seconds");
     }
     allowForce_ = ctx.config->getOr("allow-force-transition", "false") == "true";
+    waitOnStall_ = ctx.config->getOr("stalled-transition-policy", "revert") == "wait";
     return {};
 }
 
@@ -71,7 +72,7 @@ Result<KernelInfo> KlpLoader::probe() noexcept {
 KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn) {
     const auto start = clock_->steadyNow();
     const auto timeout = std::chrono::seconds(timeoutSeconds_);
-    bool signalled = false;
+    bool signalled = false, warnedStall = false;
     for (;;) {
         auto transition = kernel_->read(dir(name) + "/transition");
         if (!transition || *transition == "0") return Wait::Done;  // gone (freed) or finished
@@ -82,7 +83,12 @@ KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const Canc
         }
         if (elapsed >= timeout) {
             stuckIn = kernel_->read(dir(name) + "/enabled").value_or("") == "1" ? "patched" : "unpatched";
-            return Wait::Stalled;
+            if (!waitOnStall_) return Wait::Stalled;
+            if (!warnedStall) {
+                if (logger_) logger_->warning("livepatch " + name + " stuck in transition to " + stuckIn + " after " +
+                                              std::to_string(timeoutSeconds_) + "s; waiting (stalled-transition-policy=wait)");
+                warnedStall = true;
+            }
         }
         if (!clock_->sleepFor(std::chrono::milliseconds(100), cancel)) return Wait::Cancelled;
     }

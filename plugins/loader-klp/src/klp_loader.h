@@ -5,7 +5,9 @@
 //         /sys/kernel/livepatch/<name>/{enabled,transition} until the
 //         transition completes. A transition still running after
 //         `transition-timeout` seconds is reported with the state it is
-//         stuck in and reverted (enabled=0, wait, delete_module). `force`
+//         stuck in and, by `stalled-transition-policy`, reverted (revert,
+//         the default: enabled=0, wait, delete_module) or waited for (wait:
+//         until it completes or the operation is cancelled). `force`
 //         is never written unless `allow-force-transition=true`. On
 //         kernels before 5.1 a `signal` attribute, if present, is poked once.
 // replace: cumulative patches disable the ones they replace; those modules
@@ -46,6 +48,7 @@ private:
     Logger* logger_ = nullptr;
     long long timeoutSeconds_ = 60;
     bool allowForce_ = false;
+    bool waitOnStall_ = false;  // stalled-transition-policy=wait
 };
 
 }  // namespace livepatch::plugins::klp

@@ -22,6 +22,7 @@ public:
     int busyLoads = 0;          // EBUSY for this many finit_module calls
     int loadErrno = 0;          // fail every load with this
     bool stall = false;         // transitions never complete
+    int stallPolls = -1;        // with stall: complete after this many polls (-1 = never)
     int pollsToComplete = 3;
     std::vector<std::string> loads, unloads;
     std::map<std::string, int> pending;  // patch -> polls left
@@ -88,7 +89,11 @@ public:
 private:
     void tick(const std::string& path) {
         for (auto& p : pending) {
-            if (path != "/sys/kernel/livepatch/" + p.first + "/transition" || stall) continue;
+            if (path != "/sys/kernel/livepatch/" + p.first + "/transition") continue;
+            if (stall && stallPolls != 0) {
+                if (stallPolls > 0) --stallPolls;
+                continue;
+            }
             if (--p.second > 0) continue;
             const std::string d = "/sys/kernel/livepatch/" + p.first;
             files[d + "/transition"] = "0";
@@ -173,6 +178,17 @@ TEST(KlpLoader, StalledTransitionIsReportedAndReverted) {
     EXPECT_NE(s.error().message().find("stuck in transition to patched after 10s"), std::string::npos);
     EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "0") << "reverted";
     EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/force"], "0") << "force never written without the operator flag";
+}
+
+TEST(KlpLoader, WaitPolicyKeepsWaitingForAStalledTransition) {
+    Fixture f;
+    f.cfg.set("stalled-transition-policy", "wait");
+    ASSERT_TRUE(f.loader.configure(f.ctx));
+    f.kernel->stall = true;
+    f.kernel->stallPolls = 250;  // 25 s of 100 ms polls, past the 10 s timeout
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "1") << "not reverted";
+    EXPECT_TRUE(f.log.contains("stalled-transition-policy=wait"));
 }
 
 TEST(KlpLoader, ForceOnlyWithExplicitOperatorFlag) {
