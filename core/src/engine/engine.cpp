@@ -242,6 +242,7 @@ Status Engine::enable(const std::string& token) {
     const std::string digest = sha256Hex(token);
     Auth* chosen = nullptr;
     Result<TokenInfo> info = Error(ErrorCode::TokenInvalid, "no auth plugin is loaded");
+    std::optional<Error> specific;  // "this is my kind of token, but it is bad" (e.g. expired)
     for (Auth* a : d.host->auths()) {
         auto r = a->inspect(token);
         if (r) {
@@ -249,12 +250,14 @@ Status Engine::enable(const std::string& token) {
             info = r;
             break;
         }
-        info = r;
+        // Convention of the auth plugins: "not a/an ..." means "not my kind".
+        if (r.error().message().rfind("not ", 0) != 0 && !specific) specific = r.error();
     }
     if (!chosen) {
         if (d.host->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
+        if (specific) return *specific;
         return Error(ErrorCode::TokenInvalid,
-                     "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon): " + info.error().message());
+                     "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon)");
     }
     if (st->enabled) {
         if (digestEquals(st->tokenDigest, digest) && st->serverUrl == impl_->serverUrl()) return {};

@@ -470,6 +470,35 @@ private:
                 out.stringify(s);
                 return sendJson(resp, 201, s.str());
             }
+            if (path == "/admin/resource-tokens" && req.getMethod() == "POST") {
+                // A macaroon bound to this server's root key, with first-party
+                // caveats "tier = X" and optionally "time < RFC3339".
+                if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
+                unsigned char rid[16];
+                RAND_bytes(rid, sizeof rid);
+                std::string id = livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
+                const std::string loc = "livepatch-server";
+                macaroon_returncode err;
+                macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
+                                              reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
+                                              reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
+                std::vector<std::string> caveats = {"tier = " + o->optValue<std::string>("tier", "stable")};
+                if (o->has("expires")) caveats.push_back("time < " + o->getValue<std::string>("expires"));
+                for (const auto& c : caveats) {
+                    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
+                    macaroon_destroy(m);
+                    m = n;
+                }
+                std::string out(macaroon_serialize_size_hint(m), '\0');
+                macaroon_serialize(m, &out[0], out.size(), &err);
+                macaroon_destroy(m);
+                out.resize(out.find('\0'));
+                Poco::JSON::Object res;
+                res.set("token", out);
+                std::ostringstream js;
+                res.stringify(js);
+                return sendJson(resp, 201, js.str());
+            }
             if (path == "/admin/faults" && req.getMethod() == "POST") {
                 std::lock_guard<std::mutex> l(sh_->faultMu);
                 Faults next = sh_->opt.faults;
