@@ -17,6 +17,7 @@
 #include "app/control_socket.h"
 #include "app/daemon.h"
 #include "app/exit_codes.h"
+#include "app/runtime.h"
 #include "app/status_render.h"
 #include "app/system_clock.h"
 #include "config/config.h"
@@ -55,17 +56,6 @@ const char* kUsage =
     "  2 usage or invalid value; 3 permission; 4 daemon unavailable; 5 network/server;\n"
     "  6 verification/policy refused; 7 load failed; 8 state corrupt.\n";
 
-struct Runtime {
-    Paths paths;
-    Config config;
-    std::unique_ptr<AgentLogger> logger;
-    SystemClock clock;
-    std::unique_ptr<PluginHost> host;
-    PluginContext context;
-    std::vector<Error> pluginErrors;
-    std::unique_ptr<Engine> engine;
-};
-
 bool testRootActive(const std::optional<std::string>& rootDir) {
     return rootDir.has_value() || std::getenv("LIVEPATCH_AGENT_ROOT") != nullptr;
 }
@@ -75,44 +65,12 @@ int fail(const Error& e) {
     return exitCodeFor(e.code());
 }
 
-Result<Runtime*> makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool withPlugins, bool withEngine,
-                             bool createDirs) {
-    rt.paths = Paths::resolve(Paths::processEnvironment(), rootDir);
-    if (createDirs) LP_TRY(rt.paths.ensure());
-    auto cfg = Config::load(rt.paths.configFile());
-    if (!cfg) return cfg.error();
-    rt.config = *cfg;
-    // Interactive commands print their own result; the log only adds warnings
-    // unless the operator asked for debug output.
-    LogLevel level = parseLogLevel(rt.config.getOr("log-level", "info"));
-    if (level == LogLevel::Info) level = LogLevel::Warning;
-    rt.logger = std::make_unique<AgentLogger>(AgentLogger::defaultSink(), level);
-    if (!withPlugins) return &rt;
-    PluginHost::Options opts;
-    opts.dirs.push_back(PluginHost::defaultPluginDir());
-    for (const auto& d : rt.config.list("plugin-dirs")) opts.dirs.push_back(d);
-    opts.enforceOwnership = ::geteuid() == 0;
-    rt.host = std::make_unique<PluginHost>(opts);
-    rt.pluginErrors = rt.host->loadAll();
-    for (const auto& e : rt.pluginErrors) rt.logger->warning(e.message());
-    rt.context.config = &rt.config;
-    rt.context.logger = rt.logger.get();
-    rt.context.clock = &rt.clock;
-    rt.context.stateDir = rt.paths.stateDir;
-    rt.context.cacheDir = rt.paths.cacheDir;
-    rt.context.rootDir = rt.paths.hostRoot;
-    LP_TRY(rt.host->configureAll(rt.context));
-    if (!withEngine) return &rt;
-    EngineDeps deps;
-    deps.paths = rt.paths;
-    deps.config = &rt.config;
-    deps.host = rt.host.get();
-    deps.clock = &rt.clock;
-    deps.logger = rt.logger.get();
-    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
-    deps.random = [rng] { return (*rng)(); };
-    rt.engine = std::make_unique<Engine>(deps);
-    return &rt;
+Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool withPlugins, bool withEngine, bool createDirs) {
+    RuntimeOptions o;
+    o.plugins = withPlugins;
+    o.engine = withEngine;
+    o.createDirs = createDirs;
+    return rt.build(rootDir, o);
 }
 
 Result<AgentState> readState(const Paths& paths) {

@@ -12,6 +12,7 @@
 
 #include "app/control_socket.h"
 #include "app/exit_codes.h"
+#include "app/runtime.h"
 #include "app/system_clock.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -23,53 +24,10 @@ namespace livepatch::app {
 
 namespace {
 
-struct DaemonRuntime {
-    Paths paths;
-    Config config;
-    std::unique_ptr<AgentLogger> logger;
-    SystemClock clock;
-    std::unique_ptr<PluginHost> host;
-    PluginContext context;
-    std::unique_ptr<Engine> engine;
-    std::mt19937_64 rng{std::random_device{}()};
-    std::mutex rngMu;
-};
-
-Status build(DaemonRuntime& rt, const std::optional<std::string>& rootDir) {
-    rt.paths = Paths::resolve(Paths::processEnvironment(), rootDir);
-    LP_TRY(rt.paths.ensure());
-    auto cfg = Config::load(rt.paths.configFile());
-    if (!cfg) return cfg.error();
-    rt.config = *cfg;
-    if (!rt.logger) rt.logger = std::make_unique<AgentLogger>(AgentLogger::defaultSink(), parseLogLevel(rt.config.getOr("log-level", "info")));
-    else rt.logger->setLevel(parseLogLevel(rt.config.getOr("log-level", "info")));
-    rt.engine.reset();
-    rt.host.reset();
-    PluginHost::Options opts;
-    opts.dirs.push_back(PluginHost::defaultPluginDir());
-    for (const auto& d : rt.config.list("plugin-dirs")) opts.dirs.push_back(d);
-    opts.enforceOwnership = ::geteuid() == 0;
-    rt.host = std::make_unique<PluginHost>(opts);
-    for (const auto& e : rt.host->loadAll()) rt.logger->warning(e.message());
-    rt.context.config = &rt.config;
-    rt.context.logger = rt.logger.get();
-    rt.context.clock = &rt.clock;
-    rt.context.stateDir = rt.paths.stateDir;
-    rt.context.cacheDir = rt.paths.cacheDir;
-    rt.context.rootDir = rt.paths.hostRoot;
-    LP_TRY(rt.host->configureAll(rt.context));
-    EngineDeps deps;
-    deps.paths = rt.paths;
-    deps.config = &rt.config;
-    deps.host = rt.host.get();
-    deps.clock = &rt.clock;
-    deps.logger = rt.logger.get();
-    deps.random = [&rt] {
-        std::lock_guard<std::mutex> l(rt.rngMu);
-        return rt.rng();
-    };
-    rt.engine = std::make_unique<Engine>(deps);
-    return {};
+Status build(Runtime& rt, const std::optional<std::string>& rootDir) {
+    RuntimeOptions o;
+    o.interactive = false;
+    return rt.build(rootDir, o);
 }
 
 }  // namespace
@@ -83,7 +41,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-    DaemonRuntime rt;
+    Runtime rt;
     auto built = build(rt, rootDir);
     if (!built) {
         std::cerr << "error: " << built.error().message() << " [" << built.error().codeName() << "]\n";

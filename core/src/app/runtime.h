@@ -1,0 +1,44 @@
+// Everything a command or the daemon needs, assembled in one place: paths,
+// validated config, logger, clock, loaded + configured plugins, engine.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "app/system_clock.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "host/plugin_host.h"
+#include "logging/logger.h"
+#include "state/paths.h"
+
+namespace livepatch::app {
+
+struct RuntimeOptions {
+    bool plugins = true;      // load and configure plugins
+    bool engine = true;       // build the Engine (needs plugins)
+    bool createDirs = true;   // create the 0700 state layout
+    bool interactive = true;  // CLI: log warnings only unless log-level is debug/trace
+};
+
+struct Runtime {
+    Paths paths;
+    Config config;
+    std::unique_ptr<AgentLogger> logger;
+    SystemClock clock;
+    std::unique_ptr<PluginHost> host;
+    PluginContext context;
+    std::vector<Error> pluginErrors;  // refused plugins (each already logged)
+    std::unique_ptr<Engine> engine;
+    std::mt19937_64 rng{std::random_device{}()};
+    std::mutex rngMu;
+
+    // (Re)build from the current config; safe to call again to reload.
+    Status build(const std::optional<std::string>& rootDir, const RuntimeOptions& options);
+};
+
+}  // namespace livepatch::app
