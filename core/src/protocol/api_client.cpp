@@ -1,5 +1,7 @@
 #include "protocol/api_client.h"
 
+#include "livepatch/url.h"
+
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -49,17 +51,7 @@ std::string ApiClient::resolve(const std::string& url) const {
     }
 }
 
-std::string ApiClient::displayUrl(const std::string& url) {
-    try {
-        Poco::URI u(url);
-        u.setUserInfo("");
-        u.setRawQuery("");
-        u.setFragment("");
-        return u.toString();
-    } catch (...) {
-        return "<invalid URL>";
-    }
-}
+std::string ApiClient::displayUrl(const std::string& url) { return livepatch::displayUrl(url); }
 
 Error ApiClient::httpError(const HttpResponse& r, const std::string& url) const {
     std::string reason = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));

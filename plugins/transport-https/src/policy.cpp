@@ -1,5 +1,7 @@
 #include "policy.h"
 
+#include <livepatch/url.h>
+
 #include <Poco/DateTimeParser.h>
 #include <Poco/URI.h>
 #include <openssl/x509_vfy.h>
@@ -44,17 +46,7 @@ Result<ParsedUrl> parseUrl(const std::string& url) {
     }
 }
 
-std::string displayUrl(const std::string& url) {
-    try {
-        Poco::URI u(url);
-        u.setUserInfo("");
-        u.setRawQuery("");
-        u.setFragment("");
-        return u.toString();
-    } catch (...) {
-        return "<invalid URL>";
-    }
-}
+std::string displayUrl(const std::string& url) { return livepatch::displayUrl(url); }
 
 Status checkScheme(const std::string& url, bool allowInsecureHttp) {
     auto p = parseUrl(url);
