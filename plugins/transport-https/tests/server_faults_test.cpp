@@ -108,3 +108,39 @@ TEST(ServerFaults, OversizedResponseIsRefused) {
     ASSERT_FALSE(res);
     EXPECT_EQ(res.error().code(), ErrorCode::TooLarge);
 }
+
+TEST(ServerFaults, InterruptedDownloadResumesWithRange) {
+    lpserver::Faults f;
+    f.truncate = true;
+    Env e(f);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    std::string payload;
+    for (int i = 0; i < 20000; ++i) payload += static_cast<char>('a' + i % 26);
+    std::ofstream(e.dir / "patches/p.tar.xz") << payload;
+    DownloadRequest d;
+    d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.destinationPath = (e.dir / "dl.part").string();
+    e.t.setMaxAttempts(1);
+    auto first = e.t.download(d, nullptr, nullptr);
+    ASSERT_FALSE(first);
+    EXPECT_NE(first.error().message().find("truncated"), std::string::npos);
+    const auto partial = fsys::file_size(e.dir / "dl.part");
+    EXPECT_GT(partial, 0u);
+    EXPECT_LT(partial, payload.size());
+    // The server recovers; the next download continues from `partial` (206).
+    e.server.reset();
+    lpserver::ServerOptions o;
+    o.dataDir = e.dir.string();
+    o.plain = true;
+    e.server = std::make_unique<lpserver::Server>(o);
+    ASSERT_TRUE(e.server->start());
+    d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    std::uint64_t firstProgress = 0;
+    auto second = e.t.download(d, [&](std::uint64_t done, std::uint64_t) { if (!firstProgress) firstProgress = done; }, nullptr);
+    ASSERT_TRUE(second) << second.error().message();
+    EXPECT_EQ(second->bytes, payload.size());
+    EXPECT_GT(firstProgress, partial) << "continued after the partial bytes";
+    std::ifstream in(e.dir / "dl.part", std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, payload);
+}
