@@ -68,4 +68,15 @@ DAEMON_PID=$!
 for _ in $(seq 50); do grep -q "live patched" "$SIM/proc/cmdline" && break; sleep 0.1; done
 grep -q "live patched" "$SIM/proc/cmdline" || { cat "$WORK/daemon2.log"; fail "not re-applied after clear-lock"; }
 kill -TERM $DAEMON_PID; wait $DAEMON_PID || true; DAEMON_PID=
+step "SIGTERM in the middle of a slow cycle: clean exit, state intact"
+start_server --fault slow=3000
+agent config remote-server="https://127.0.0.1:$PORT" > /dev/null
+"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon3.log" 2>&1 &
+DAEMON_PID=$!
+sleep 1   # the start-up check is now waiting on the slow server
+kill -TERM $DAEMON_PID
+set +e; wait $DAEMON_PID; rc=$?; set -e
+DAEMON_PID=
+[[ $rc == 0 ]] || { cat "$WORK/daemon3.log"; fail "daemon exit code $rc after SIGTERM"; }
+agent status > /dev/null || fail "state unreadable after SIGTERM"
 echo "policy: 1 passed, 0 failed"
