@@ -330,12 +330,16 @@ int AgentApplication::main(const std::vector<std::string>& args) {
         if (!noArgs()) return kExitUsage;
         if (!needRoot()) return kExitPermission;
         const bool tty = ::isatty(STDOUT_FILENO);
-        auto show = [tty](const std::string& phase, unsigned long long done, unsigned long long total) {
+        std::string lastPhase;
+        auto show = [tty, &lastPhase](const std::string& phase, unsigned long long done, unsigned long long total) {
+            const bool newPhase = phase != lastPhase;
+            if (newPhase && tty && lastPhase == "download") std::cout << "\n";
+            lastPhase = phase;
             if (phase == "download" && tty) {
-                std::cout << progressBar(phase, done, total) << std::flush;
-            } else if (phase != "download" || done == 0) {
-                if (tty) std::cout << "\n";
-                std::cout << phase << "...\n" << std::flush;
+                std::cout << progressBar(phase, done, total) << std::flush;  // redrawn in place
+            } else if (newPhase) {
+                std::cout << phase << "..." << (phase == "download" && total ? " (" + std::to_string(total / 1024) + " KiB)" : "")
+                          << "\n" << std::flush;
             }
         };
         Paths paths = Paths::resolve(Paths::processEnvironment(), rootDir_);
@@ -347,7 +351,7 @@ int AgentApplication::main(const std::vector<std::string>& args) {
             if (word == "progress") show(phase, done, total);
         });
         if (viaDaemon) {
-            if (tty) std::cout << "\n";
+            if (tty && lastPhase == "download") std::cout << "\n";
             (viaDaemon->first == 0 ? std::cout : std::cerr) << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
             return viaDaemon->first;
         }
@@ -357,7 +361,7 @@ int AgentApplication::main(const std::vector<std::string>& args) {
         CancelToken cancel;
         if (allowRollback_) rt.engine->allowRollbackOnce();
         auto cycle = rt.engine->runCycle(CycleKind::Refresh, show, &cancel);
-        if (tty) std::cout << "\n";
+        if (tty && lastPhase == "download") std::cout << "\n";
         if (!cycle) return fail(cycle.error());
         std::cout << cycle->summary << "\n";
         return kExitOk;
