@@ -1,5 +1,7 @@
 #include "elf_note.h"
 
+#include <livepatch/trusted_files.h>
+
 #include <elf.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -119,22 +121,14 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
         auto note = findSignatureNote(image.bytes);
         if (!note) return note.error();
         namespace fsys = std::filesystem;
-        struct stat st;
-        if (keyringDir_.empty() || ::lstat(keyringDir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-            return Error(ErrorCode::ConfigInvalid, "keyring-dir is not set to a directory");
-        if (enforceOwnership_ && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))
-            return Error(ErrorCode::Permission, "keyring " + keyringDir_ + " must be root-owned and not group/world-writable");
+        auto files = listTrustedFiles(keyringDir_, {".pem"}, enforceOwnership_);
+        if (!files) return files.error();
         std::string copy(image.bytes);
         const std::string sig = copy.substr(note->signatureOffset, note->signatureSize);
         std::fill(copy.begin() + static_cast<long>(note->signatureOffset),
                   copy.begin() + static_cast<long>(note->signatureOffset + note->signatureSize), '\0');
-        std::vector<std::string> files;
-        std::error_code ec;
-        for (auto& e : fsys::directory_iterator(keyringDir_, ec)) files.push_back(e.path().string());
-        std::sort(files.begin(), files.end());
         int keys = 0;
-        for (const auto& f : files) {
-            if (fsys::path(f).extension() != ".pem" || ::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        for (const auto& f : *files) {
             std::ifstream in(f);
             std::stringstream ss;
             ss << in.rdbuf();

@@ -130,3 +130,12 @@ TEST_F(XenSign, SizeAndStructureBounds) {
     ASSERT_FALSE(two);
     EXPECT_NE(two.error().message().find("more than one"), std::string::npos);
 }
+
+TEST_F(XenSign, UnsafeKeyringRefused) {
+    if (::geteuid() != 0) GTEST_SKIP() << "ownership rules apply when running as root";
+    ::chmod((dir / "keyring/good.pub.pem").c_str(), 0666);
+    auto r = check(slurp(dir / "final.o"));
+    ::chmod((dir / "keyring/good.pub.pem").c_str(), 0644);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Permission);
+}

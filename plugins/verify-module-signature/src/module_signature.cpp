@@ -1,5 +1,7 @@
 #include "module_signature.h"
 
+#include <livepatch/trusted_files.h>
+
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -35,34 +37,16 @@ std::string nameOf(const X509_NAME* n) {
     return buf;
 }
 
-Status checkOwner(const std::string& path, const struct stat& st) {
-    if (st.st_uid != 0) return Error(ErrorCode::Permission, "keyring " + path + " is not owned by root");
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) return Error(ErrorCode::Permission, "keyring " + path + " is group/world-writable");
-    return {};
-}
-
 Status loadKeyring(const std::string& dir, bool enforce, CertStack& out) {
-    namespace fsys = std::filesystem;
-    struct stat st;
-    if (dir.empty()) return Error(ErrorCode::ConfigInvalid, "no keyring-dir configured; cannot verify module signatures");
-    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        return Error(ErrorCode::ConfigInvalid, "keyring-dir " + dir + " is not a directory");
-    if (enforce) LP_TRY(checkOwner(dir, st));
-    std::vector<std::string> files;
-    std::error_code ec;
-    for (auto& e : fsys::directory_iterator(dir, ec)) files.push_back(e.path().string());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-        auto ext = fsys::path(f).extension().string();
-        if (ext != ".pem" && ext != ".crt" && ext != ".der") continue;
-        if (::lstat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // symlinks ignored
-        if (enforce) LP_TRY(checkOwner(f, st));
+    auto files = listTrustedFiles(dir, {".pem", ".crt", ".der"}, enforce);
+    if (!files) return files.error();
+    for (const auto& f : *files) {
         std::ifstream in(f, std::ios::binary);
         std::stringstream ss;
         ss << in.rdbuf();
         std::string data = ss.str();
         std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())), &BIO_free);
-        if (ext == ".der") {
+        if (f.size() > 4 && f.compare(f.size() - 4, 4, ".der") == 0) {
             if (X509* c = d2i_X509_bio(bio.get(), nullptr)) sk_X509_push(out.certs, c);
         } else {
             while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) sk_X509_push(out.certs, c);
