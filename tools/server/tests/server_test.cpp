@@ -159,6 +159,17 @@ TEST_F(ServerTest, FaultSwitchesAreObservable) {
     EXPECT_EQ(call(server->port(), "POST", "/admin/faults", "{\"fault\":\"bogus\"}", {}, "s3cret").status, 400);
 }
 
+TEST_F(ServerTest, AdminUploadsPatchesWithValidatedNames) {
+    // "new patch" base64 -> bmV3IHBhdGNo
+    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"lp_b-1.tar.xz","content-base64":"bmV3IHBhdGNo"})", {}, "s3cret").status, 201);
+    std::ifstream in(dir / "patches/lp_b-1.tar.xz");
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, "new patch");
+    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"../evil","content-base64":"eA=="})", {}, "s3cret").status, 400);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"x.tar.xz","content-base64":"eA=="})", {}, "nope").status, 401);
+    EXPECT_FALSE(fsys::exists(dir / "x.tar.xz"));
+}
+
 TEST_F(ServerTest, KernelsSupportedNeedsNoAuth) {
     auto r = call(server->port(), "GET", "/v1/api/kernels/supported?kernel-version=5.15.0-100.110&flavour=generic&architecture=x86_64&codename=jammy");
     EXPECT_EQ(r.status, 200);
