@@ -48,11 +48,18 @@ Result<MacaroonFacts> parseMacaroon(const std::string& token) {
     if (macaroon_inspect(m.get(), text.data(), text.size(), &err) < 0)
         return Error(ErrorCode::TokenInvalid, "not a resource token: cannot read its caveats");
     text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("cid ", 0) != 0) continue;
-        std::string caveat = line.substr(4);
+    // A third-party caveat is printed as "cid", then "vid" and "cl"; only
+    // first-party caveats (a "cid" not followed by "vid") are predicates.
+    std::vector<std::string> lines;
+    {
+        std::istringstream in(text);
+        std::string line;
+        while (std::getline(in, line)) lines.push_back(line);
+    }
+    for (size_t i = 0; i < lines.size(); ++i) {
+        if (lines[i].rfind("cid ", 0) != 0) continue;
+        if (i + 1 < lines.size() && lines[i + 1].rfind("vid ", 0) == 0) continue;
+        std::string caveat = lines[i].substr(4);
         facts.caveats.push_back(caveat);
         for (const char* prefix : {"time < ", "expires = "}) {
             if (caveat.rfind(prefix, 0) == 0) {

@@ -82,3 +82,48 @@ TEST(ResourceToken, CredentialIsTheMacaroon) {
     EXPECT_EQ(cred->secret, token);
     EXPECT_EQ(*p.requestAuthorization(*cred), "Macaroon " + token);
 }
+
+TEST(ResourceToken, ExpiresCaveatFormAndEarliestWins) {
+    auto token = makeMacaroon({"expires = 2026-12-31T00:00:00Z", "time < 2026-06-30T00:00:00Z"});
+    auto facts = parseMacaroon(token);
+    ASSERT_TRUE(facts) << facts.error().message();
+    EXPECT_EQ(*facts->expires, "2026-06-30T00:00:00Z");
+    auto only = parseMacaroon(makeMacaroon({"expires = 2026-12-31T00:00:00Z"}));
+    ASSERT_TRUE(only);
+    EXPECT_EQ(*only->expires, "2026-12-31T00:00:00Z");
+}
+
+TEST(ResourceToken, UnreadableExpiryIsRefusedWithoutEchoingTheToken) {
+    ResourceTokenPlugin p;
+    auto token = makeMacaroon({"time < next tuesday"});
+    auto r = p.inspect(token);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    EXPECT_NE(r.error().message().find("expiry"), std::string::npos);
+    EXPECT_EQ(r.error().message().find(token), std::string::npos);
+}
+
+TEST(ResourceToken, ThirdPartyCaveatsAreNotPredicates) {
+    const std::string loc = "https://livepatch.test", key = "root-key-for-tests", id = "id-1";
+    macaroon_returncode err;
+    macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
+                                  reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                                  reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
+    const std::string first = "tier = stable", tpLoc = "https://auth.test", tpKey = "third-party-key", tpId = "time < 2000-01-01T00:00:00Z";
+    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(first.data()), first.size(), &err);
+    macaroon_destroy(m);
+    macaroon* t = macaroon_add_third_party_caveat(n, reinterpret_cast<const unsigned char*>(tpLoc.data()), tpLoc.size(),
+                                                  reinterpret_cast<const unsigned char*>(tpKey.data()), tpKey.size(),
+                                                  reinterpret_cast<const unsigned char*>(tpId.data()), tpId.size(), &err);
+    macaroon_destroy(n);
+    ASSERT_NE(t, nullptr);
+    std::string out(macaroon_serialize_size_hint(t), '\0');
+    macaroon_serialize(t, out.data(), out.size(), &err);
+    macaroon_destroy(t);
+    out.resize(out.find('\0'));
+    auto facts = parseMacaroon(out);
+    ASSERT_TRUE(facts) << facts.error().message();
+    ASSERT_EQ(facts->caveats.size(), 1u);
+    EXPECT_EQ(facts->caveats[0], "tier = stable");
+    EXPECT_FALSE(facts->expires) << "a third-party caveat id is not an expiry";
+}
