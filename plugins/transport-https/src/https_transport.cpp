@@ -71,6 +71,13 @@ std::string oneLine(std::string s) {
     return s;
 }
 
+// The standard phrase for a status, never the server's own text (which a
+// hostile or broken server controls; ours says "404 OK").
+std::string standardReason(int status) {
+    const std::string r = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    return r == "???" ? "unexpected status" : r;
+}
+
 std::string spkiPin(X509* cert) {
     unsigned char* der = nullptr;
     int len = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
@@ -144,7 +151,8 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
             }
         }
         Poco::Net::Context::Params params;
-        params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;  // client: verify the peer
+        // Client side: STRICT = SSL_VERIFY_PEER (+ fail without a peer cert).
+        params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
         params.loadDefaultCAs = true;
         params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
         tls_->context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
@@ -208,7 +216,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 tunnel.receiveResponse(resp);
                 if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
                     return Error(ErrorCode::Network, "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " +
-                                                         std::to_string(resp.getStatus()) + " " + oneLine(resp.getReason()));
+                                                         std::to_string(resp.getStatus()) + " " + standardReason(resp.getStatus()));
                 plain = tunnel.detachSocket();
             } else {
                 plain.connect(Poco::Net::SocketAddress(target->host, target->port), dial);
@@ -248,9 +256,9 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                     ex->session->setProxyCredentials(urlDecode(proxyUrl->userInfo.substr(0, colon)),
                                                      colon == std::string::npos ? "" : urlDecode(proxyUrl->userInfo.substr(colon + 1)));
             }
-            ex->session->setTimeout(dial);
+            ex->session->setTimeout(dial, io, io);  // connect, send, receive
         }
-        ex->session->setTimeout(io);
+        if (target->scheme == "https") ex->session->setTimeout(io);
         Poco::Net::HTTPRequest req(method, target->pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
         req.setHost(target->host, target->port);
         req.set("User-Agent", "livepatch-agent/" LIVEPATCH_SDK_VERSION);
@@ -284,7 +292,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
 }
 
 Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(const std::string& method, std::string url,
-                                                                               const HeaderList& headers, const std::string& body,
+                                                                               HeaderList headers, const std::string& body,
                                                                                const std::string& contentType,
                                                                                std::uint64_t rangeStart, std::string& finalUrl) noexcept {
     for (int hop = 0; hop < 6; ++hop) {
@@ -302,7 +310,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(
                 HeaderList stripped;
                 for (const auto& h : headers)
                     if (Poco::icompare(h.first, "Authorization") != 0) stripped.push_back(h);
-                const_cast<HeaderList&>(headers) = stripped;
+                headers = std::move(stripped);
             }
             url = next.toString();
             continue;
@@ -313,22 +321,26 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(
     return Error(ErrorCode::Protocol, "too many redirects from " + displayUrl(url));
 }
 
-bool HttpsTransport::waitBeforeRetry(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter,
-                                     const CancelToken* cancel) {
-    auto delay = retryAfter ? *retryAfter : backoffDelay(attempt, random_());
+std::chrono::milliseconds HttpsTransport::retryDelay(unsigned attempt,
+                                                    const std::optional<std::chrono::milliseconds>& retryAfter) {
+    return retryAfter ? *retryAfter : backoffDelay(attempt, random_());
+}
+
+bool HttpsTransport::waitBeforeRetry(std::chrono::milliseconds delay, const CancelToken* cancel) {
     if (logger_) logger_->info("retrying in " + std::to_string(delay.count()) + " ms");
     return clock_->sleepFor(delay, cancel);
 }
 
 Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const CancelToken* cancel) noexcept {
     try {
+        // Overall deadline on the injected clock: no retry wait may end past it.
         const auto deadline = clock_->steadyNow() + std::chrono::seconds(requestTimeout_);
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
             std::string finalUrl;
-            HeaderList headers = request.headers;
-            auto ex = openFollowing(request.method, request.url, headers, request.body, request.contentType, 0, finalUrl);
+            auto ex = openFollowing(request.method, request.url, request.headers, request.body, request.contentType, 0, finalUrl);
             std::optional<std::chrono::milliseconds> retryAfter;
+            std::optional<HttpResponse> retryableResponse;  // returned as is when retries run out
             Error failure;
             bool retry = false;
             if (!ex) {
@@ -348,21 +360,29 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
                         return Error(ErrorCode::TooLarge, "response from " + displayUrl(finalUrl) + " is larger than " +
                                                               std::to_string(request.maxResponseBytes) + " bytes");
                 }
-                if ((*ex)->response.getContentLength() >= 0 &&
-                    body.size() < static_cast<size_t>((*ex)->response.getContentLength())) {
+                const std::int64_t announced = (*ex)->response.getContentLength64();
+                if (announced >= 0 && body.size() < static_cast<std::uint64_t>(announced)) {
                     failure = Error(ErrorCode::Network, "response from " + displayUrl(finalUrl) + " was truncated");
-                    retry = true;
-                } else if (retryableStatus(r.status) && attempt + 1 < maxAttempts_) {
-                    if (auto ra = r.header("Retry-After")) retryAfter = parseRetryAfter(*ra, clock_->now());
-                    failure = Error(ErrorCode::HttpStatus, "HTTP " + std::to_string(r.status) + " from " + displayUrl(finalUrl));
                     retry = true;
                 } else {
                     r.body = std::move(body);
-                    return r;
+                    if (!retryableStatus(r.status)) return r;
+                    if (auto ra = r.header("Retry-After")) retryAfter = parseRetryAfter(*ra, clock_->now());
+                    retryableResponse = std::move(r);
+                    retry = true;
                 }
             }
-            if (!retry || attempt + 1 >= maxAttempts_ || clock_->steadyNow() >= deadline) return failure;
-            if (!waitBeforeRetry(attempt, retryAfter, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+            const auto giveUp = [&]() -> Result<HttpResponse> {
+                if (retryableResponse) return std::move(*retryableResponse);
+                return failure;
+            };
+            if (!retry || attempt + 1 >= maxAttempts_) return giveUp();
+            const auto delay = retryDelay(attempt, retryAfter);
+            if (clock_->steadyNow() + delay >= deadline) {
+                if (logger_) logger_->info("not retrying " + displayUrl(request.url) + ": request-timeout would pass");
+                return giveUp();
+            }
+            if (!waitBeforeRetry(delay, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
         }
     } catch (const std::exception& e) {
         return Error(ErrorCode::Network, std::string("transport-https: ") + e.what());
@@ -374,11 +394,17 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
     try {
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
-            int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+            // O_NOFOLLOW: never write through a planted symlink; O_NONBLOCK:
+            // a planted FIFO fails instead of blocking (no effect on files).
+            int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
             if (fd < 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
             struct stat st;
-            ::fstat(fd, &st);
-            std::uint64_t have = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+            if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+                ::close(fd);
+                return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": not a regular file");
+            }
+            ::fchmod(fd, 0600);
+            std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
             std::string finalUrl;
             auto ex = openFollowing("GET", request.url, request.headers, "", "", have, finalUrl);
             Error failure;
@@ -407,7 +433,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     have = 0;
                 } else {
                     ::close(fd);
-                    const std::string reason = (*ex)->response.getReason();
+                    const std::string reason = standardReason(status);
                     failure = Error(status == 401 || status == 403 ? ErrorCode::TokenInvalid : ErrorCode::HttpStatus,
                                     "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " + oneLine(reason));
                     if (status == 416) ::truncate(request.destinationPath.c_str(), 0);
@@ -466,7 +492,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
             }
         next:
             if (!retry || attempt + 1 >= maxAttempts_) return failure;
-            if (!waitBeforeRetry(attempt, retryAfter, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+            if (!waitBeforeRetry(retryDelay(attempt, retryAfter), cancel)) return Error(ErrorCode::Cancelled, "cancelled");
         }
     } catch (const std::exception& e) {
         return Error(ErrorCode::Network, std::string("transport-https: ") + e.what());

@@ -41,11 +41,11 @@ private:
     Result<std::unique_ptr<Exchange>> open(const std::string& method, const std::string& url, const HeaderList& headers,
                                            const std::string& body, const std::string& contentType,
                                            std::uint64_t rangeStart) noexcept;
-    Result<std::unique_ptr<Exchange>> openFollowing(const std::string& method, std::string url, const HeaderList& headers,
+    Result<std::unique_ptr<Exchange>> openFollowing(const std::string& method, std::string url, HeaderList headers,
                                                     const std::string& body, const std::string& contentType,
                                                     std::uint64_t rangeStart, std::string& finalUrl) noexcept;
-    bool waitBeforeRetry(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter,
-                         const CancelToken* cancel);
+    std::chrono::milliseconds retryDelay(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter);
+    bool waitBeforeRetry(std::chrono::milliseconds delay, const CancelToken* cancel);
 
     struct Tls;
     std::unique_ptr<Tls> tls_;

@@ -1,0 +1,187 @@
+// transport-https against the reference server over real TLS on 127.0.0.1,
+// with a test PKI made by the openssl CLI at test time. Each TLS failure is
+// refused with its own message, is not retried, and never leaks the token.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include "https_transport.h"
+#include "server.h"
+#include "test_support.h"
+
+using namespace livepatch;
+using lptest::fsys::path;
+
+namespace {
+
+const std::string kSecret = "Bearer 7d9f0c2e-5b1a-4c3d-9e8f-0a1b2c3d4e5f-secret";
+
+struct TlsEnv {
+    path dir = lptest::fsys::temp_directory_path() / ("lph4-tls-" + std::to_string(::getpid()));
+    std::unique_ptr<lpserver::Server> server;
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    plugins::HttpsTransport t;
+
+    // cert: a name from make-test-certs.sh ("server", "expired", ...).
+    explicit TlsEnv(const std::string& cert, const std::string& maxVersion = "", lpserver::Faults faults = {}) {
+        lptest::fsys::remove_all(dir);
+        lptest::fsys::create_directories(dir / "patches");
+        std::ofstream(dir / "catalogue.yaml") << "kernels: []\n";
+        std::ofstream(dir / "patches/p.tar.xz") << std::string(5000, 'p');
+        lpserver::ServerOptions o;
+        o.dataDir = dir.string();
+        o.tlsCert = (lptest::pki() / (cert + ".pem")).string();
+        o.tlsKey = (lptest::pki() / (cert + ".key")).string();
+        o.tlsMaxVersion = maxVersion;
+        o.faults = faults;
+        server = std::make_unique<lpserver::Server>(o);
+        auto st = server->start();
+        EXPECT_TRUE(st) << (st ? "" : st.error().message());
+        cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        t.setEnvironment({});
+    }
+    ~TlsEnv() {
+        server.reset();
+        lptest::fsys::remove_all(dir);
+    }
+    Result<HttpResponse> get(const std::string& pathAndQuery = "/v1/api/kernels/supported?kernel-version=6.1.0-1-amd64") {
+        HttpRequest r;
+        r.url = server->baseUrl() + pathAndQuery;
+        r.headers = {{"Authorization", kSecret}};
+        return t.send(r, nullptr);
+    }
+    // The refusal is a Tls error with `expected` in it, not retried, no secret anywhere.
+    void expectRefused(const std::string& expected) {
+        auto r = get();
+        ASSERT_FALSE(r) << "accepted; status " << r->status;
+        EXPECT_EQ(r.error().code(), ErrorCode::Tls) << r.error().message();
+        EXPECT_NE(r.error().message().find(expected), std::string::npos) << r.error().message();
+        EXPECT_NE(r.error().message().find(server->baseUrl()), std::string::npos) << "names the server";
+        EXPECT_TRUE(clock.sleeps().empty()) << "TLS refusals are not retried";
+        EXPECT_EQ(r.error().message().find("secret"), std::string::npos);
+        EXPECT_FALSE(log.contains("secret"));
+    }
+};
+
+}  // namespace
+
+TEST(Tls, TrustedByCaCertsAndHostVerified) {
+    TlsEnv e("server");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST(Tls, LocalhostNameIsCheckedToo) {
+    TlsEnv e("server");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    HttpRequest req;
+    req.url = "https://localhost:" + std::to_string(e.server->port()) + "/v1/api/kernels/supported?kernel-version=x";
+    auto r = e.t.send(req, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+}
+
+TEST(Tls, UnknownCaWithoutCaCerts) {
+    TlsEnv e("server");
+    e.cfg.set("ca-certs", "");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("unknown certificate authority");
+}
+
+TEST(Tls, CertificateFromAnotherCa) {
+    TlsEnv e("untrusted");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("unknown certificate authority");
+}
+
+TEST(Tls, ExpiredCertificate) {
+    TlsEnv e("expired");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("has expired");
+}
+
+TEST(Tls, WrongHostName) {
+    TlsEnv e("wronghost");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("does not match the host name");
+}
+
+TEST(Tls, ServerWithOnlyTls11) {
+    TlsEnv e("server", "1.1");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("does not support TLS 1.2 or newer");
+}
+
+TEST(Tls, PinMismatchThenMatch) {
+    TlsEnv e("server");
+    e.cfg.set("server-pins", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("server-pins");
+    const std::string pin = lptest::spkiPinOf(lptest::pki() / "server.pem");
+    ASSERT_EQ(pin.size(), 44u);
+    e.cfg.set("server-pins", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=, " + pin);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST(Tls, PinOfTheCaIsNotEnough) {
+    // Pins are checked against the leaf key only.
+    TlsEnv e("server");
+    e.cfg.set("server-pins", lptest::spkiPinOf(lptest::pki() / "ca.pem"));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("server-pins");
+}
+
+TEST(Tls, DownloadRedirectToHttpIsRefusedEvenWhenHttpIsAllowed) {
+    lpserver::Faults f;
+    f.redirectHttp = true;
+    TlsEnv e("server", "", f);
+    e.cfg.set("allow-insecure-http", "true");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    DownloadRequest d;
+    d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.headers = {{"Authorization", kSecret}};
+    d.destinationPath = (e.dir / "dl").string();
+    auto r = e.t.download(d, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::InsecureRefused);
+    EXPECT_NE(r.error().message().find("redirect"), std::string::npos) << r.error().message();
+    EXPECT_EQ(r.error().message().find("secret"), std::string::npos);
+}
+
+TEST(Tls, DownloadSameServerRedirectIsFollowed) {
+    lpserver::Faults f;
+    f.redirect = true;
+    TlsEnv e("server", "", f);
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    DownloadRequest d;
+    d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.destinationPath = (e.dir / "dl").string();
+    auto r = e.t.download(d, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->bytes, 5000u);
+    EXPECT_NE(r->finalUrl.find("/v1/files/"), std::string::npos) << r->finalUrl;
+}
+
+TEST(Tls, DownloadHttpErrorSaysStatusUrlReasonWithoutSecrets) {
+    TlsEnv e("server");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    DownloadRequest d;
+    const std::string port = std::to_string(e.server->port());
+    d.url = "https://user:pw@127.0.0.1:" + port + "/v1/patches/missing.tar.xz?signature=abcdef";
+    d.destinationPath = (e.dir / "dl").string();
+    auto r = e.t.download(d, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::HttpStatus);
+    EXPECT_EQ(r.error().message(), "HTTP 404 from https://127.0.0.1:" + port + "/v1/patches/missing.tar.xz: Not Found");
+}
