@@ -216,7 +216,10 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 tunnel.receiveResponse(resp);
                 if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
                     return Error(ErrorCode::Network, "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " +
-                                                         std::to_string(resp.getStatus()) + " " + standardReason(resp.getStatus()));
+                                                         std::to_string(resp.getStatus()) + " " + standardReason(resp.getStatus()) +
+                                                         (resp.getStatus() == 407 || resp.getStatus() == 401
+                                                              ? " (check the user and password in https-proxy)"
+                                                              : ""));
                 plain = tunnel.detachSocket();
             } else {
                 plain.connect(Poco::Net::SocketAddress(target->host, target->port), dial);

@@ -1,0 +1,150 @@
+// transport-https through a real tinyproxy on 127.0.0.1 with Basic auth:
+// CONNECT tunnel to a TLS server (certificate still verified end to end),
+// 407 on wrong credentials (one line, no password), proxy from the
+// environment, no-proxy bypass, and plain http via an absolute-URI request.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <livepatch/testing/fakes.h>
+
+#include "https_transport.h"
+#include "server.h"
+#include "test_support.h"
+
+using namespace livepatch;
+
+namespace {
+
+const std::string kUser = "lpuser", kPass = "lp-proxy-pass-7731";
+
+struct ProxyEnv {
+    lptest::fsys::path dir = lptest::fsys::temp_directory_path() / ("lph4-px-" + std::to_string(::getpid()));
+    std::unique_ptr<lpserver::Server> server;
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    plugins::HttpsTransport t;
+    explicit ProxyEnv(bool plain = false) {
+        lptest::fsys::remove_all(dir);
+        lptest::fsys::create_directories(dir / "patches");
+        std::ofstream(dir / "catalogue.yaml") << "kernels: []\n";
+        lpserver::ServerOptions o;
+        o.dataDir = dir.string();
+        o.plain = plain;
+        o.tlsCert = (lptest::pki() / "server.pem").string();
+        o.tlsKey = (lptest::pki() / "server.key").string();
+        server = std::make_unique<lpserver::Server>(o);
+        EXPECT_TRUE(server->start());
+        cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
+        if (plain) cfg.set("allow-insecure-http", "true");
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        t.setEnvironment({});
+    }
+    ~ProxyEnv() {
+        server.reset();
+        lptest::fsys::remove_all(dir);
+    }
+    Result<HttpResponse> get() {
+        HttpRequest r;
+        r.url = server->baseUrl() + "/v1/api/kernels/supported?kernel-version=6.1.0-1-amd64";
+        return t.send(r, nullptr);
+    }
+    static std::string proxyUrl(const lptest::Tinyproxy& p, const std::string& pass) {
+        return "http://" + kUser + ":" + pass + "@127.0.0.1:" + std::to_string(p.port());
+    }
+};
+
+}  // namespace
+
+class Proxy : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_TRUE(lptest::haveTinyproxy()) << "tinyproxy is needed (tools/install-deps.sh installs it)"; }
+};
+
+TEST_F(Proxy, ConnectTunnelWithBasicAuth) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.cfg.set("https-proxy", ProxyEnv::proxyUrl(proxy, kPass));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(proxy.log().find("CONNECT"), std::string::npos) << "did not go through the proxy";
+}
+
+TEST_F(Proxy, TlsIsStillVerifiedThroughTheTunnel) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.cfg.set("https-proxy", ProxyEnv::proxyUrl(proxy, kPass));
+    e.cfg.set("ca-certs", "");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Tls);
+    EXPECT_NE(r.error().message().find("unknown certificate authority"), std::string::npos) << r.error().message();
+}
+
+TEST_F(Proxy, WrongCredentialsGiveAOneLine407WithoutThePassword) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.cfg.set("https-proxy", ProxyEnv::proxyUrl(proxy, "wrong-secret-pw"));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.t.setMaxAttempts(1);
+    auto r = e.get();
+    ASSERT_FALSE(r);
+    const std::string& m = r.error().message();
+    // RFC 9110 says 407; tinyproxy 1.11 answers a CONNECT with 401.
+    EXPECT_TRUE(m.find("refused the tunnel: HTTP 407 Proxy Authentication Required") != std::string::npos ||
+                m.find("refused the tunnel: HTTP 401 Unauthorized") != std::string::npos)
+        << m;
+    EXPECT_NE(m.find("check the user and password in https-proxy"), std::string::npos) << m;
+    EXPECT_EQ(m.find("wrong-secret-pw"), std::string::npos) << m;
+    EXPECT_EQ(m.find(kUser + ":"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos);
+    EXPECT_FALSE(e.log.contains("wrong-secret-pw"));
+}
+
+TEST_F(Proxy, FromTheEnvironmentAndBypassedByNoProxy) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.t.setEnvironment({{"https_proxy", ProxyEnv::proxyUrl(proxy, kPass)}});
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    ASSERT_TRUE(e.get());
+    EXPECT_NE(proxy.log().find("CONNECT"), std::string::npos);
+    proxy.stop();
+    EXPECT_FALSE(e.get()) << "proxy gone: must fail when it is used";
+    e.t.setEnvironment({{"https_proxy", ProxyEnv::proxyUrl(proxy, kPass)}, {"NO_PROXY", "localhost,127.0.0.1"}});
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << "no-proxy must bypass the stopped proxy: " << r.error().message();
+}
+
+TEST_F(Proxy, ConfigWinsOverTheEnvironment) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.t.setEnvironment({{"HTTPS_PROXY", "http://127.0.0.1:1"}});  // nothing listens there
+    e.cfg.set("https-proxy", ProxyEnv::proxyUrl(proxy, kPass));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+}
+
+TEST_F(Proxy, PlainHttpGoesThroughTheProxyWithAuth) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e(/*plain=*/true);
+    e.cfg.set("http-proxy", ProxyEnv::proxyUrl(proxy, kPass));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(proxy.log().find("GET http://127.0.0.1"), std::string::npos) << proxy.log();
+}
