@@ -5,6 +5,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <sstream>
+#include <stdexcept>
 
 namespace livepatch {
 
@@ -27,6 +28,7 @@ std::vector<PatchFix> fixesFromJson(const Poco::JSON::Array::Ptr& arr) {
     std::vector<PatchFix> out;
     for (size_t i = 0; arr && i < arr->size(); ++i) {
         auto o = arr->getObject(static_cast<unsigned>(i));
+        if (!o) throw std::runtime_error("fix is not an object");
         PatchFix f;
         f.name = o->optValue<std::string>("name", "");
         f.description = o->optValue<std::string>("description", "");
@@ -68,6 +70,7 @@ std::string AgentState::toJson() const {
         a->set("module-sha256", applied->moduleSha256);
         a->set("cache-path", applied->cachePath);
         a->set("applied-at", applied->appliedAt);
+        a->set("boot-id", applied->bootId);
         a->set("fixes", fixesToJson(applied->fixes));
         o.set("applied", a);
     }
@@ -109,6 +112,7 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.patchError = o->optValue<std::string>("patch-error", "");
         if (o->has("applied") && !o->isNull("applied")) {
             auto a = o->getObject("applied");
+            if (!a) throw std::runtime_error("applied is not an object");
             AppliedPatchRecord r;
             r.kernel = a->getValue<std::string>("kernel");
             r.name = a->getValue<std::string>("name");
@@ -117,6 +121,7 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
             r.moduleSha256 = a->optValue<std::string>("module-sha256", "");
             r.cachePath = a->getValue<std::string>("cache-path");
             r.appliedAt = a->optValue<std::string>("applied-at", "");
+            r.bootId = a->optValue<std::string>("boot-id", "");
             r.fixes = fixesFromJson(a->getArray("fixes"));
             s.applied = r;
         }

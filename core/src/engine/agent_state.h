@@ -27,6 +27,7 @@ struct AppliedPatchRecord {
     std::string moduleSha256;
     std::string cachePath;     // verified tarball kept in the cache dir
     std::string appliedAt;     // RFC 3339
+    std::string bootId;        // boot id of the kernel it was (last) loaded into
     std::vector<PatchFix> fixes;
 };
 

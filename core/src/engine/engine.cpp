@@ -32,16 +32,35 @@ std::string schemeOf(const std::string& url) {
     return pos == std::string::npos ? "" : url.substr(0, pos);
 }
 
+// PluginHost seen through the Engine's seam.
+class HostDirectory : public PluginDirectory {
+public:
+    explicit HostDirectory(PluginHost* host) : host_(host) {}
+    Transport* transportFor(const std::string& scheme) const override { return host_ ? host_->transportFor(scheme) : nullptr; }
+    std::vector<Auth*> auths() const override { return host_ ? host_->auths() : std::vector<Auth*>{}; }
+    Verifier* verifier(const std::string& name) const override { return host_ ? host_->verifier(name) : nullptr; }
+    Loader* loader(const std::string& name) const override { return host_ ? host_->loader(name) : nullptr; }
+
+private:
+    PluginHost* host_;
+};
+
 }  // namespace
 
 struct Engine::Impl {
     EngineDeps d;
+    HostDirectory hostDirectory;
+    PluginDirectory* plugins;
     StateFile stateFile;
     CredentialStore creds;
     bool allowRollback = false;
 
     explicit Impl(EngineDeps deps)
-        : d(std::move(deps)), stateFile(d.paths.stateFile()), creds(d.paths.credentialFile()) {}
+        : d(std::move(deps)),
+          hostDirectory(d.host),
+          plugins(d.plugins ? d.plugins : &hostDirectory),
+          stateFile(d.paths.stateFile()),
+          creds(d.paths.credentialFile()) {}
 
     std::string now() const { return timeutil::formatRfc3339(d.clock->now()); }
 
@@ -62,14 +81,14 @@ struct Engine::Impl {
         if (scheme == "http" && !d.config->allowInsecureHttp())
             return Error(ErrorCode::InsecureRefused,
                          "plain http to " + ApiClient::displayUrl(url) + " is refused; set allow-insecure-http=true to allow it");
-        Transport* t = d.host->transportFor(scheme);
+        Transport* t = plugins->transportFor(scheme);
         if (!t) return Error(ErrorCode::PluginInvalid, "no transport plugin handles \"" + scheme + "\" URLs");
         return t;
     }
 
     Result<Loader*> loader() const {
         const std::string name = d.config->getOr("loader", "loader-klp");
-        Loader* l = d.host->loader(name);
+        Loader* l = plugins->loader(name);
         if (!l) return Error(ErrorCode::PluginInvalid, "loader plugin \"" + name + "\" is not loaded (see `livepatch-agent plugins`)");
         return l;
     }
@@ -83,7 +102,7 @@ struct Engine::Impl {
     }
 
     Auth* authFor(const std::string& kind) const {
-        for (Auth* a : d.host->auths())
+        for (Auth* a : plugins->auths())
             if (a->info().name == kind) return a;
         return nullptr;
     }
@@ -106,7 +125,7 @@ struct Engine::Impl {
         if (!facts.bootTime.empty()) o.set("boot-time", facts.bootTime);
         o.set("uptime", facts.uptimeSeconds);
         o.set("client-version", std::string(LIVEPATCH_AGENT_VERSION));
-        if (st.applied) o.set("patch-version", st.applied->version);
+        if (st.applied && st.applied->kernel == k.versionSignature) o.set("patch-version", st.applied->version);
         o.set("patch-state", st.patchState);
         o.set("check-state", checkState);
         auto cutoff = d.config->getOr("cutoff-date", "");
@@ -185,7 +204,7 @@ struct Engine::Impl {
         auto names = d.config->list("verifiers");
         if (names.empty()) return Error(ErrorCode::PolicyRefused, "no verifier configured; refusing to load an unverified patch");
         for (const auto& n : names) {
-            Verifier* v = d.host->verifier(n);
+            Verifier* v = plugins->verifier(n);
             if (!v) return Error(ErrorCode::PluginInvalid, "verifier plugin \"" + n + "\" is not loaded; refusing to load");
             auto r = v->verify(image);
             if (!r) return r.error().wrap("verification by " + n + " failed");
@@ -215,8 +234,63 @@ struct Engine::Impl {
         rec.version = md.version;
         rec.moduleSha256 = sha256Hex(*bytes);
         rec.appliedAt = now();
+        rec.bootId = kernel.bootId;
         rec.fixes = md.fixes;
         return rec;
+    }
+
+    // The crash-safety guard. True (and st updated with the reason) if
+    // automatic loading must not happen on this boot.
+    bool crashGuardActive(AgentState& st, const KernelInfo& kernel) const {
+        if (st.crashGuard) return true;
+        std::string why;
+        if (!st.loadingPatch.empty()) {
+            if (st.loadingBootId != kernel.bootId) {
+                why = "the machine restarted while patch " + st.loadingPatch + " was being loaded";
+            } else {
+                // Same boot: an agent process was stopped mid-load (not a
+                // crash of the machine). Forget the marker.
+                st.loadingPatch.clear();
+                st.loadingBootId.clear();
+                st.loadingAt.clear();
+                if (st.patchState == "applying") st.patchState = st.applied ? "applied" : "unapplied";
+            }
+        } else if (st.applied && st.applied->kernel == kernel.versionSignature && !st.applied->bootId.empty() &&
+                   st.applied->bootId != kernel.bootId) {
+            // Same kernel, new boot: did the previous boot end within the
+            // window after the load? The current boot began at now - uptime.
+            const auto nowTp = d.clock->now();
+            auto facts = readHostFacts(d.paths.hostRoot,
+                                       std::chrono::duration_cast<std::chrono::seconds>(nowTp.time_since_epoch()).count());
+            auto appliedAt = timeutil::parseRfc3339(st.applied->appliedAt);
+            auto bootedAt = timeutil::parseRfc3339(facts.bootTime);
+            if (appliedAt && bootedAt && *bootedAt >= *appliedAt && *bootedAt <= *appliedAt + kCrashGuardWindow)
+                why = "the machine restarted less than " + std::to_string(kCrashGuardWindow.count()) +
+                      " minutes after patch " + st.applied->name + " " + st.applied->version + " was loaded (possible crash)";
+        }
+        if (why.empty()) return false;
+        st.crashGuard = true;
+        st.patchState = "apply-failed";
+        st.patchError = why + "; automatic loading is off until `livepatch-agent clear-lock`";
+        d.logger->error(st.patchError);
+        return true;
+    }
+
+    Error crashGuardError(const AgentState& st) const {
+        return Error(ErrorCode::CrashGuard,
+                     (st.patchError.empty() ? std::string("the crash-safety guard is set") : st.patchError) +
+                         (st.patchError.find("clear-lock") == std::string::npos
+                              ? "; not loading automatically. Run `livepatch-agent clear-lock` after checking the kernel log"
+                              : ""));
+    }
+
+    // Is the patch present and enabled in the running kernel?
+    bool loadedInKernel(Loader* loader, const std::string& name) const {
+        auto list = loader->list();
+        if (!list) return false;
+        for (const auto& p : *list)
+            if (p.name == name && p.enabled) return true;
+        return false;
     }
 
     void recordFailure(AgentState& st, const Error& e) {
@@ -243,7 +317,7 @@ Status Engine::enable(const std::string& token) {
     Auth* chosen = nullptr;
     Result<TokenInfo> info = Error(ErrorCode::TokenInvalid, "no auth plugin is loaded");
     std::optional<Error> specific;  // "this is my kind of token, but it is bad" (e.g. expired)
-    for (Auth* a : d.host->auths()) {
+    for (Auth* a : impl_->plugins->auths()) {
         auto r = a->inspect(token);
         if (r) {
             chosen = a;
@@ -254,7 +328,7 @@ Status Engine::enable(const std::string& token) {
         if (r.error().message().rfind("not ", 0) != 0 && !specific) specific = r.error();
     }
     if (!chosen) {
-        if (d.host->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
+        if (impl_->plugins->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
         if (specific) return *specific;
         return Error(ErrorCode::TokenInvalid,
                      "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon)");
@@ -365,6 +439,9 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
 
     st.kernel = kernel->versionSignature;
     st.architecture = kernel->architecture;
+    // Check in even when the guard is set (the server learns the state and
+    // status stays current), but load nothing.
+    const bool guarded = impl_->crashGuardActive(st, *kernel);
     if (progress) progress("check", 0, 0);
     auto api = impl_->api(st.serverUrl);
     auto auth = api ? impl_->authorization(st) : Result<std::string>(api.error());
@@ -415,9 +492,12 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     }
     if (st.applied && st.applied->kernel == kernel->versionSignature) {
         int cmp = compareVersions(best->version, st.applied->version);
-        if (cmp == 0) {
+        // Recorded as applied but not in the kernel (e.g. rebooted into the
+        // same kernel without the daemon): load it again, verified as new.
+        if (cmp == 0 && (guarded || impl_->loadedInKernel(*loader, st.applied->name))) {
             LP_TRY(impl_->save(st));
-            result.summary = "patch " + best->version + " is already applied";
+            result.summary = guarded ? "patch " + best->version + " is recorded as applied; " + impl_->crashGuardError(st).message()
+                                     : "patch " + best->version + " is already applied";
             return result;
         }
         if (cmp < 0 && impl_->allowRollback) {
@@ -436,7 +516,13 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         result.summary = "run-mode is \"no-apply\": patch " + best->version + " is available, not applied";
         return result;
     }
+    if (guarded) {
+        st.availableVersion = best->version;
+        LP_TRY(impl_->save(st));
+        return impl_->crashGuardError(st);
+    }
     LP_TRY(impl_->save(st));
+    if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
 
     // Download and check integrity.
     const std::string dlDir = fs::join(d.paths.cacheDir, "downloads");
@@ -503,21 +589,15 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     if (!loader) return loader.error();
     auto kernel = (*loader)->probe();
     if (!kernel) return kernel.error();
-    if (st.crashGuard)
-        return Error(ErrorCode::CrashGuard, "crash guard is set; not loading automatically. Run `livepatch-agent clear-lock` after checking the kernel log");
-    if (!st.loadingPatch.empty() && st.loadingBootId != kernel->bootId) {
-        st.crashGuard = true;
-        st.patchState = "apply-failed";
-        st.patchError = "the machine restarted while patch " + st.loadingPatch +
-                        " was being loaded; automatic loading is off until `livepatch-agent clear-lock`";
-        LP_TRY(impl_->save(st));
-        return Error(ErrorCode::CrashGuard, st.patchError);
+    const bool wasGuarded = st.crashGuard;
+    const std::string loadingBefore = st.loadingPatch;
+    if (impl_->crashGuardActive(st, *kernel)) {
+        if (!wasGuarded) LP_TRY(impl_->save(st));
+        return impl_->crashGuardError(st);
     }
+    if (st.loadingPatch != loadingBefore) LP_TRY(impl_->save(st));  // stale marker cleared
     if (!st.applied || st.applied->kernel != kernel->versionSignature) return {};
-    if (auto list = (*loader)->list()) {
-        for (const auto& p : *list)
-            if (p.name == st.applied->name && p.enabled) return {};
-    }
+    if (impl_->loadedInKernel(*loader, st.applied->name)) return {};
     auto digest = sha256FileHex(st.applied->cachePath);
     if (!digest || !digestEquals(*digest, st.applied->tarballSha256)) {
         Error e(ErrorCode::ChecksumMismatch, "cached patch " + st.applied->cachePath + " no longer matches its recorded SHA-256; not loading");
@@ -530,6 +610,9 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
         impl_->recordFailure(st, rec.error());
         return rec.error();
     }
+    st.applied->appliedAt = rec->appliedAt;
+    st.applied->bootId = rec->bootId;
+    st.applied->moduleSha256 = rec->moduleSha256;
     st.patchState = "applied";
     st.patchError.clear();
     LP_TRY(impl_->save(st));
@@ -561,22 +644,29 @@ std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMin
 
 Status Engine::healthPing(const CancelToken* cancel) {
     auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
     auto loaded = impl_->load();
     if (!loaded) return loaded.error();
     AgentState st = *loaded;
     if (!st.enabled || !st.applied) return {};
     auto loader = impl_->loader();
     if (!loader) return loader.error();
-    auto h = (*loader)->health();
-    if (!h) return h.error();
-    if (h->taintMask != st.healthTaint || h->oopsCount > st.healthOops) {
-        d.logger->warning("kernel health changed since patch " + st.applied->version + " was applied (taint " +
-                          std::to_string(h->taintMask) + ", oops " + std::to_string(h->oopsCount) + ")");
-        st.patchState = "applied-with-bug";
-        LP_TRY(impl_->save(st));
-    }
     auto kernel = (*loader)->probe();
     if (!kernel) return kernel.error();
+    if (st.applied->kernel != kernel->versionSignature) return {};  // nothing of ours in this kernel
+    auto h = (*loader)->health();
+    if (!h) return h.error();
+    // New taint bits or new oops/BUG/WARN lines since the snapshot taken
+    // right after the load.
+    if ((h->taintMask & ~st.healthTaint) != 0 || h->oopsCount > st.healthOops) {
+        d.logger->warning("kernel health changed since patch " + st.applied->version + " was applied (taint " +
+                          std::to_string(h->taintMask) + ", oops " + std::to_string(h->oopsCount) + ")");
+        if (st.patchState != "applied-with-bug") {
+            st.patchState = "applied-with-bug";
+            LP_TRY(impl_->save(st));
+        }
+    }
     auto api = impl_->api(st.serverUrl);
     if (!api) return api.error();
     auto auth = impl_->authorization(st);
@@ -589,12 +679,16 @@ Status Engine::healthPing(const CancelToken* cancel) {
 }
 
 Status Engine::clearCrashGuard() {
+    auto lock = fs::FileLock::acquire(impl_->d.paths.pluginLockFile(), true);
+    if (!lock) return lock.error();
     auto st = impl_->load();
     if (!st) return st.error();
     st->crashGuard = false;
     st->loadingPatch.clear();
     st->loadingBootId.clear();
     st->loadingAt.clear();
+    // The restart that raised the guard must not raise it again.
+    if (st->applied) st->applied->bootId.clear();
     if (st->patchState == "apply-failed") st->patchState = st->applied ? "applied" : "unapplied";
     st->patchError.clear();
     return impl_->save(*st);

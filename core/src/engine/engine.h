@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "engine/agent_state.h"
+#include "engine/plugin_directory.h"
 #include "host/plugin_host.h"
 #include "livepatch/error.h"
 #include "livepatch/plugin.h"
@@ -27,10 +28,19 @@ struct EngineDeps {
     Paths paths;
     const Config* config = nullptr;
     PluginHost* host = nullptr;  // already loaded and configured
+    // Optional: used instead of `host` when set (unit tests with in-process
+    // fake plugins, embedders). One of host/plugins must be set.
+    PluginDirectory* plugins = nullptr;
     Clock* clock = nullptr;
     Logger* logger = nullptr;
     std::function<std::uint64_t()> random;  // uniform 64-bit, for jitter
 };
+
+// Crash-safety window: a restart of the machine (a new boot id on the same
+// kernel) that happened while a patch was being loaded, or within this time
+// after it was loaded, is treated as a possible crash caused by the patch:
+// automatic loading stops until `livepatch-agent clear-lock`.
+constexpr std::chrono::minutes kCrashGuardWindow{10};
 
 enum class CycleKind { Scheduled, Refresh, Startup };
 

@@ -8,7 +8,11 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/URI.h>
 
+#include <Poco/String.h>
+
 #include <regex>
+
+#include "util/timeutil.h"
 
 namespace livepatch {
 
@@ -24,11 +28,59 @@ std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool r
     return v.extract<std::string>();
 }
 
+// One printable line: control characters (newlines, terminal escapes) from
+// a server never reach the user's terminal.
 std::string oneLine(std::string s, size_t max = 160) {
     for (auto& c : s)
-        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     if (s.size() > max) s = s.substr(0, max - 3) + "...";
     return s;
+}
+
+[[noreturn]] void protocolError(const std::string& message) { throw ErrorException(Error(ErrorCode::Protocol, message)); }
+
+bool boolean(const Poco::JSON::Object::Ptr& o, const std::string& key, bool fallback, const std::string& ctx) {
+    if (!o->has(key) || o->isNull(key)) return fallback;
+    auto v = o->get(key);
+    if (!v.isBoolean()) protocolError(ctx + ": field \"" + key + "\" must be true or false");
+    return v.extract<bool>();
+}
+
+std::uint64_t count(const Poco::JSON::Object::Ptr& o, const std::string& key, const std::string& ctx) {
+    if (!o->has(key) || o->isNull(key)) return 0;
+    auto v = o->get(key);
+    if (!v.isInteger()) protocolError(ctx + ": field \"" + key + "\" must be an integer");
+    if (v.isSigned() && v.convert<long long>() < 0) protocolError(ctx + ": field \"" + key + "\" must not be negative");
+    return v.convert<std::uint64_t>();
+}
+
+Poco::JSON::Array::Ptr array(const Poco::JSON::Object::Ptr& o, const std::string& key, const std::string& ctx) {
+    if (!o->has(key) || o->isNull(key)) return nullptr;
+    auto arr = o->getArray(key);
+    if (!arr) protocolError(ctx + ": field \"" + key + "\" must be an array");
+    return arr;
+}
+
+Poco::JSON::Object::Ptr parseObject(const std::string& body, const std::string& what) {
+    Poco::Dynamic::Var v;
+    try {
+        Poco::JSON::Parser p;
+        v = p.parse(body);
+    } catch (...) {
+        protocolError(what + " is not valid JSON");
+    }
+    if (v.type() != typeid(Poco::JSON::Object::Ptr)) protocolError(what + " must be a JSON object");
+    return v.extract<Poco::JSON::Object::Ptr>();
+}
+
+// scheme://host:port, lowercased, default ports made explicit.
+std::string originOf(const std::string& url) {
+    try {
+        Poco::URI u(url);
+        return u.getScheme() + "://" + Poco::toLower(u.getHost()) + ":" + std::to_string(u.getPort());
+    } catch (...) {
+        return "";
+    }
 }
 
 }  // namespace
@@ -82,8 +134,7 @@ Result<RegistrationResponse> ApiClient::registerMachine(const std::string& autho
     if (!resp) return resp.error();
     if (resp->status != 200 && resp->status != 201) return httpError(*resp, req.url);
     try {
-        Poco::JSON::Parser p;
-        auto o = p.parse(resp->body).extract<Poco::JSON::Object::Ptr>();
+        auto o = parseObject(resp->body, "registration response from " + displayUrl(req.url));
         RegistrationResponse r;
         auto mt = str(o, "machine-token", false, "registration response");
         if (!mt.empty()) r.machineToken = mt;
@@ -110,22 +161,23 @@ Status ApiClient::deregister(const std::string& authorization, const CancelToken
 
 Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std::string& baseUrl) {
     try {
-        Poco::JSON::Parser p;
-        auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
+        auto o = parseObject(body, "updates response");
         UpdatesAnswer a;
         a.supported = str(o, "supported", true, "updates response");
         static const std::regex supportedRe("^(supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown)$");
         if (!std::regex_match(a.supported, supportedRe))
-            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value");
+            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value \"" + oneLine(a.supported, 40) + "\"");
         a.upgradeRequiredDate = str(o, "upgrade-required-date", false, "updates response");
+        if (!a.upgradeRequiredDate.empty() && !timeutil::parseRfc3339(a.upgradeRequiredDate))
+            return Error(ErrorCode::Protocol, "updates response: \"upgrade-required-date\" is not an RFC 3339 date");
         a.tier = str(o, "tier", false, "updates response");
         ApiClient resolver(nullptr, baseUrl, "");
-        if (o->has("patches") && !o->isNull("patches")) {
-            auto arr = o->getArray("patches");
-            if (!arr) return Error(ErrorCode::Protocol, "updates response: \"patches\" must be an array");
+        const std::string baseScheme = Poco::toLower(baseUrl.substr(0, baseUrl.find("://")));
+        if (auto arr = array(o, "patches", "updates response")) {
             static const std::regex hexRe("^[0-9a-f]{64}$");
             static const std::regex nameRe("^[a-z0-9_]{1,55}$");
-            static const std::regex fileRe("^[A-Za-z0-9._+-]{1,200}$");
+            static const std::regex fileRe("^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$");
+            static const std::regex versionRe("^[A-Za-z0-9][A-Za-z0-9.+~_-]{0,63}$");
             for (size_t i = 0; i < arr->size(); ++i) {
                 auto po = arr->getObject(static_cast<unsigned>(i));
                 const std::string ctx = "updates response: patches[" + std::to_string(i) + "]";
@@ -134,28 +186,35 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
                 off.version = str(po, "version", true, ctx);
                 off.name = str(po, "name", true, ctx);
                 off.filename = str(po, "filename", true, ctx);
-                off.url = resolver.resolve(str(po, "url", true, ctx));
+                const std::string rawUrl = str(po, "url", true, ctx);
                 off.sha256 = str(po, "sha256", true, ctx);
                 off.published = str(po, "published", false, ctx);
+                if (!std::regex_match(off.version, versionRe)) return Error(ErrorCode::Protocol, ctx + ": invalid version");
                 if (!std::regex_match(off.sha256, hexRe)) return Error(ErrorCode::Protocol, ctx + ": sha256 must be 64 lowercase hex digits");
                 if (!std::regex_match(off.name, nameRe)) return Error(ErrorCode::Protocol, ctx + ": invalid patch name");
                 if (!std::regex_match(off.filename, fileRe)) return Error(ErrorCode::Protocol, ctx + ": invalid file name");
-                if (po->has("size")) {
-                    auto sz = po->get("size");
-                    if (!sz.isInteger()) return Error(ErrorCode::Protocol, ctx + ": size must be an integer");
-                    off.size = sz.convert<std::uint64_t>();
-                }
-                if (po->has("replace")) off.replace = po->getValue<bool>("replace");
-                if (po->has("fixes") && !po->isNull("fixes")) {
-                    auto fixes = po->getArray("fixes");
-                    for (size_t j = 0; fixes && j < fixes->size(); ++j) {
+                if (!off.published.empty() && !timeutil::parseRfc3339(off.published))
+                    return Error(ErrorCode::Protocol, ctx + ": \"published\" is not an RFC 3339 date");
+                off.url = resolver.resolve(rawUrl);
+                // A patch is fetched the way the server was reached: an
+                // https server cannot send the agent to plain http (or to a
+                // local file) for the download.
+                const std::string scheme = Poco::toLower(off.url.substr(0, off.url.find("://")));
+                if (off.url.find("://") == std::string::npos || scheme != baseScheme)
+                    return Error(ErrorCode::Protocol, ctx + ": url " + displayUrl(off.url) + " does not use the server's scheme \"" +
+                                                          baseScheme + "\"");
+                off.size = count(po, "size", ctx);
+                off.replace = boolean(po, "replace", true, ctx);
+                if (auto fixes = array(po, "fixes", ctx)) {
+                    for (size_t j = 0; j < fixes->size(); ++j) {
+                        const std::string fctx = ctx + ".fixes[" + std::to_string(j) + "]";
                         auto fo = fixes->getObject(static_cast<unsigned>(j));
-                        if (!fo) continue;
+                        if (!fo) return Error(ErrorCode::Protocol, fctx + " must be an object");
                         PatchFix f;
-                        f.name = str(fo, "name", true, ctx + ".fixes");
-                        f.description = str(fo, "description", false, ctx + ".fixes");
-                        f.bug = str(fo, "bug", false, ctx + ".fixes");
-                        f.patched = fo->has("patched") ? fo->getValue<bool>("patched") : true;
+                        f.name = str(fo, "name", true, fctx);
+                        f.description = str(fo, "description", false, fctx);
+                        f.bug = str(fo, "bug", false, fctx);
+                        f.patched = boolean(fo, "patched", true, fctx);
                         off.fixes.push_back(f);
                     }
                 }
@@ -166,7 +225,7 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
     } catch (const ErrorException& e) {
         return e.error();
     } catch (...) {
-        return Error(ErrorCode::Protocol, "updates response is not valid JSON");
+        return Error(ErrorCode::Protocol, "updates response does not have the expected structure");
     }
 }
 
@@ -204,7 +263,8 @@ Result<DownloadResult> ApiClient::download(const PatchOffer& offer, const std::s
                                            const ProgressCallback& progress, const CancelToken* cancel) {
     DownloadRequest req;
     req.url = offer.url;
-    req.headers = {{"Authorization", authorization}};
+    // The credential goes only to the server it belongs to.
+    if (originOf(offer.url) == originOf(baseUrl_)) req.headers = {{"Authorization", authorization}};
     req.destinationPath = destination;
     req.expectedSize = offer.size;
     req.maxBytes = maxBytes;
