@@ -24,6 +24,14 @@ TEST(MachineId, AppSpecificIdIsStableUuidV4AndPerServer) {
     EXPECT_EQ(a.find("00112233445566778899aabbccddeeff"), std::string::npos);
 }
 
+TEST(MachineId, KnownAnswerFromAnIndependentHmac) {
+    // Computed with Python's hmac module from the definition in
+    // schemas/api/README.md (key = machine id bytes 0x00,0x11,..,0xff).
+    std::array<std::uint8_t, 16> raw{};
+    for (int i = 0; i < 16; ++i) raw[i] = static_cast<std::uint8_t>(i * 17);
+    EXPECT_EQ(appSpecificMachineId(raw, "https://one.example"), "d73472fe8f6f4d87a190041c072a77cc");
+}
+
 TEST(MachineId, ReadsAndValidatesEtcMachineId) {
     fsys::path root = fsys::temp_directory_path() / ("lpmid-" + std::to_string(::getpid()));
     fsys::create_directories(root / "etc");
@@ -72,4 +80,115 @@ TEST(HostFacts, UptimeAndCpu) {
     EXPECT_EQ(f.bootTime, "2023-11-14T22:13:20Z");
     EXPECT_EQ(f.cpuModel, "Test CPU @ 1GHz");
     fsys::remove_all(root);
+}
+
+namespace {
+const std::string kSha(64, 'a');
+std::string offerJson(const std::string& fields) {
+    return R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"lp_a-2.tar.xz","sha256":")" + kSha +
+           R"(",)" + fields + "}]}";
+}
+void expectProtocolError(const std::string& body, const std::string& why, const std::string& base = "https://srv.example") {
+    auto r = ApiClient::parseUpdates(body, base);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code(), ErrorCode::Protocol);
+    EXPECT_NE(r.error().message().find(why), std::string::npos) << r.error().message();
+}
+
+class RecordingTransport : public Transport {
+public:
+    PluginInfo info() const noexcept override { return {"rec", PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
+    bool supportsScheme(const std::string&) const noexcept override { return true; }
+    Result<HttpResponse> send(const HttpRequest& r, const CancelToken*) noexcept override {
+        last = r;
+        return response;
+    }
+    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback&, const CancelToken*) noexcept override {
+        lastDownload = r;
+        return DownloadResult{0, r.url};
+    }
+    HttpRequest last;
+    DownloadRequest lastDownload;
+    HttpResponse response;
+};
+}  // namespace
+
+TEST(UpdatesParsing, EveryFieldIsTypeCheckedWithAPreciseMessage) {
+    expectProtocolError("[1,2]", "must be a JSON object");
+    expectProtocolError(R"({"supported":"supported","patches":{}})", "\"patches\" must be an array");
+    expectProtocolError(R"({"supported":"supported","patches":[1]})", "patches[0] must be an object");
+    expectProtocolError(offerJson(R"("url":"/p","replace":"yes")"), "\"replace\" must be true or false");
+    expectProtocolError(offerJson(R"("url":"/p","size":-1)"), "\"size\" must not be negative");
+    expectProtocolError(offerJson(R"("url":"/p","size":"10")"), "\"size\" must be an integer");
+    expectProtocolError(offerJson(R"("url":"/p","published":"yesterday")"), "\"published\" is not an RFC 3339 date");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":["cve-1"])"), "patches[0].fixes[0] must be an object");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","patched":1}])"), "\"patched\" must be true or false");
+    expectProtocolError(offerJson(R"("url":5)"), "field \"url\" must be a string");
+    expectProtocolError(R"({"supported":"supported","upgrade-required-date":"soon"})", "upgrade-required-date");
+    expectProtocolError(R"({"supported":"supported","patches":[{"version":"../2","name":"lp_a","filename":"f","url":"/p","sha256":")" +
+                            kSha + R"("}]})",
+                        "invalid version");
+    expectProtocolError(R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"..","url":"/p","sha256":")" +
+                            kSha + R"("}]})",
+                        "invalid file name");
+}
+
+TEST(UpdatesParsing, PatchUrlsKeepTheServersScheme) {
+    expectProtocolError(offerJson(R"("url":"http://srv.example/v1/patches/lp_a-2.tar.xz")"), "does not use the server's scheme \"https\"");
+    expectProtocolError(offerJson(R"("url":"file:///etc/shadow")"), "does not use the server's scheme");
+    auto ok = ApiClient::parseUpdates(offerJson(R"("url":"https://cdn.example/lp_a-2.tar.xz")"), "https://srv.example");
+    ASSERT_TRUE(ok) << ok.error().message();
+    auto mirror = ApiClient::parseUpdates(offerJson(R"("url":"/v1/patches/lp_a-2.tar.xz")"), "file:///srv/mirror");
+    ASSERT_TRUE(mirror) << mirror.error().message();
+    EXPECT_EQ(mirror->patches[0].url, "file:///srv/mirror/v1/patches/lp_a-2.tar.xz");
+}
+
+TEST(ApiClientDownload, CredentialGoesOnlyToTheServersOrigin) {
+    RecordingTransport t;
+    ApiClient api(&t, "https://srv.example", "id");
+    PatchOffer same;
+    same.url = "https://SRV.example:443/v1/patches/x.tar.xz";
+    ASSERT_TRUE(api.download(same, "Bearer secret", "/tmp/x", 10, nullptr, nullptr));
+    EXPECT_EQ(findHeader(t.lastDownload.headers, "Authorization"), "Bearer secret");
+    PatchOffer other;
+    other.url = "https://cdn.example/x.tar.xz";
+    ASSERT_TRUE(api.download(other, "Bearer secret", "/tmp/x", 10, nullptr, nullptr));
+    EXPECT_FALSE(findHeader(t.lastDownload.headers, "Authorization")) << "credential leaked to another origin";
+}
+
+TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
+    RecordingTransport t;
+    ApiClient api(&t, "https://u:pw@srv.example", "id");
+    t.response.status = 502;
+    t.response.headers = {{"Content-Type", "text/html"}};
+    t.response.body = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    auto r = api.updates("Bearer s", "{}", "", nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::HttpStatus);
+    EXPECT_EQ(r.error().message(), "HTTP 502 from https://srv.example/v1/client/id/updates: Bad Gateway");
+
+    t.response.status = 401;
+    t.response.headers = {{"Content-Type", "application/json"}};
+    t.response.body = "{\"error\":\"x\",\"message\":\"token revoked\\u001b[31m\\nsecond line\"}";
+    r = api.updates("Bearer s", "{}", "", nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    EXPECT_EQ(r.error().message().find('\x1b'), std::string::npos);
+    EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+    EXPECT_NE(r.error().message().find("token revoked"), std::string::npos);
+
+    t.response.status = 304;
+    r = api.updates("Bearer s", "{}", "\"e1\"", nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->notModified);
+    EXPECT_EQ(findHeader(t.last.headers, "If-None-Match"), "\"e1\"");
+
+    t.response.status = 200;
+    t.response.headers = {{"Content-Type", "application/json"}, {"ETag", "\"e2\""}};
+    t.response.body = R"({"supported":"kernel-upgrade-required","upgrade-required-date":"2026-12-01T00:00:00Z"})";
+    r = api.updates("Bearer s", "{}", "", nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->etag, "\"e2\"");
+    EXPECT_EQ(r->supported, "kernel-upgrade-required");
+    EXPECT_FALSE(findHeader(t.last.headers, "If-None-Match"));
 }

@@ -1,0 +1,722 @@
+// The Engine driven end to end with in-process fake plugins (through the
+// PluginDirectory seam): real state files, real tarballs, real unpacking and
+// SHA-256, a fake server, a fake kernel and a fake verifier.
+#include <archive.h>
+#include <archive_entry.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "livepatch/testing/fakes.h"
+#include "state/state_file.h"
+#include "util/sha256.h"
+#include "util/timeutil.h"
+
+using namespace livepatch;
+using namespace std::chrono_literals;
+namespace fsys = std::filesystem;
+
+namespace {
+
+const std::string kKernel = "5.15.0-100.110-generic";
+const std::string kToken = "good-0123456789-secret";
+const std::string kMachineToken = "mt-secret-xyz";
+
+std::string tarball(const std::string& name, const std::string& version, const std::string& module,
+                    const std::string& kernel = kKernel) {
+    std::ostringstream md;
+    md << R"({"format":1,"name":")" << name << R"(","version":")" << version << R"(","module":")" << name
+       << R"(.ko","kernel":")" << kernel << R"(","architecture":"x86_64","replace":true,)"
+       << R"("fixes":[{"name":"cve-2024-)" << version << R"(","description":"d","bug":"b","patched":true}]})";
+    std::vector<std::pair<std::string, std::string>> files = {{"livepatch.json", md.str()}, {name + ".ko", module}};
+    std::string out(1 << 20, '\0');
+    size_t used = 0;
+    archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    archive_write_open_memory(a, out.data(), out.size(), &used);
+    for (const auto& f : files) {
+        archive_entry* e = archive_entry_new();
+        archive_entry_set_pathname(e, f.first.c_str());
+        archive_entry_set_size(e, static_cast<la_int64_t>(f.second.size()));
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_write_header(a, e);
+        archive_write_data(a, f.second.data(), f.second.size());
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    out.resize(used);
+    return out;
+}
+
+struct Offer {
+    std::string name = "lp_test";
+    std::string version;
+    std::string bytes;       // tarball served
+    std::string sha256;      // announced ("" = correct)
+    std::string published = "2026-01-01T00:00:00Z";
+};
+
+// The server: answers register/updates/deregister, serves tarballs, and
+// records every request.
+class FakeTransport : public Transport {
+public:
+    PluginInfo info() const noexcept override { return {"fake-transport", PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
+    bool supportsScheme(const std::string& s) const noexcept override { return s == "https"; }
+
+    Result<HttpResponse> send(const HttpRequest& r, const CancelToken*) noexcept override {
+        requests.push_back(r);
+        if (down) return Error(ErrorCode::Network, "connection refused");
+        HttpResponse resp;
+        resp.headers = {{"Content-Type", "application/json"}};
+        if (r.method == "DELETE") {
+            resp.status = 204;
+        } else if (r.url.size() > 8 && r.url.compare(r.url.size() - 8, 8, "/updates") == 0) {
+            if (htmlError) {
+                resp.status = 502;
+                resp.headers = {{"Content-Type", "text/html"}};
+                resp.body = "<html><body>Bad gateway from the proxy</body></html>";
+                return resp;
+            }
+            resp.status = 200;
+            resp.body = updatesBody();
+            resp.headers.emplace_back("ETag", "\"e1\"");
+        } else {
+            if (findHeader(r.headers, "Authorization") != "Bearer " + kToken) {
+                resp.status = 401;
+                resp.body = R"({"error":"unauthorized","message":"bad token"})";
+                return resp;
+            }
+            resp.status = 200;
+            resp.body = R"({"machine-token":")" + kMachineToken + R"(","tier":"stable"})";
+        }
+        return resp;
+    }
+
+    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress,
+                                    const CancelToken* cancel) noexcept override {
+        downloads.push_back(r);
+        if (cancelDuringDownload && cancel) const_cast<CancelToken*>(cancel)->cancel();
+        for (const auto& o : offers)
+            if (r.url == "https://srv.test/v1/patches/" + o.name + "-" + o.version + ".tar.gz") {
+                std::ofstream(r.destinationPath, std::ios::binary) << o.bytes;
+                if (progress) progress(o.bytes.size(), o.bytes.size());
+                if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+                return DownloadResult{o.bytes.size(), r.url};
+            }
+        return Error(ErrorCode::HttpStatus, "HTTP 404 from " + r.url + ": Not Found");
+    }
+
+    std::string updatesBody() const {
+        Poco::JSON::Object o;
+        o.set("supported", supported);
+        o.set("tier", "stable");
+        Poco::JSON::Array::Ptr arr(new Poco::JSON::Array);
+        for (const auto& off : offers) {
+            Poco::JSON::Object::Ptr p(new Poco::JSON::Object);
+            p->set("version", off.version);
+            p->set("name", off.name);
+            p->set("filename", off.name + "-" + off.version + ".tar.gz");
+            p->set("url", "/v1/patches/" + off.name + "-" + off.version + ".tar.gz");
+            p->set("sha256", off.sha256.empty() ? sha256Hex(off.bytes) : off.sha256);
+            p->set("size", off.bytes.size());
+            p->set("published", off.published);
+            p->set("replace", true);
+            arr->add(p);
+        }
+        o.set("patches", arr);
+        std::ostringstream out;
+        o.stringify(out);
+        return out.str();
+    }
+
+    // The last updates request body, parsed.
+    Poco::JSON::Object::Ptr lastReport() const {
+        for (auto it = requests.rbegin(); it != requests.rend(); ++it)
+            if (it->url.find("/updates") != std::string::npos) {
+                Poco::JSON::Parser p;
+                return p.parse(it->body).extract<Poco::JSON::Object::Ptr>();
+            }
+        return nullptr;
+    }
+    size_t count(const std::string& method) const {
+        size_t n = 0;
+        for (const auto& r : requests) n += r.method == method;
+        return n;
+    }
+
+    std::vector<Offer> offers;
+    std::string supported = "supported";
+    bool down = false;
+    bool htmlError = false;
+    bool cancelDuringDownload = false;
+    std::vector<HttpRequest> requests;
+    std::vector<DownloadRequest> downloads;
+};
+
+class FakeAuth : public Auth {
+public:
+    PluginInfo info() const noexcept override { return {"auth-token", PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
+    Result<TokenInfo> inspect(const std::string& t) const noexcept override {
+        if (t.rfind("good-", 0) != 0) return Error(ErrorCode::TokenInvalid, "not an auth token");
+        return TokenInfo{"auth-token", std::nullopt, "auth token"};
+    }
+    Result<std::string> registrationAuthorization(const std::string& t) const noexcept override { return "Bearer " + t; }
+    Result<Credential> credentialFromRegistration(const std::string&, const RegistrationResponse& r) const noexcept override {
+        return Credential{"auth-token", r.machineToken.value_or(""), std::nullopt};
+    }
+    Result<std::string> requestAuthorization(const Credential& c) const noexcept override { return "Bearer " + c.secret; }
+};
+
+// Accepts modules whose bytes end with "SIGNED".
+class FakeVerifier : public Verifier {
+public:
+    explicit FakeVerifier(std::string name) : name_(std::move(name)) {}
+    PluginInfo info() const noexcept override { return {name_, PluginRole::Verifier, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
+    Result<VerifyReport> verify(const ModuleImage& image) noexcept override {
+        ++calls;
+        const std::string b(image.bytes);
+        if (b.size() < 6 || b.compare(b.size() - 6, 6, "SIGNED") != 0)
+            return Error(ErrorCode::Unsigned, "module is not signed");
+        return VerifyReport{name_, "CN=test", "rsa-sha512", "signed by CN=test"};
+    }
+    int calls = 0;
+
+private:
+    std::string name_;
+};
+
+class FakeLoader : public Loader {
+public:
+    PluginInfo info() const noexcept override { return {"fake-loader", PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
+    Result<KernelInfo> probe() noexcept override { return KernelInfo{"5.15.0-100-generic", kernel, "x86_64", bootId, true, ""}; }
+    Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
+        if (failLoad) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
+        if (spec.replace) loaded.clear();
+        loaded[spec.name] = spec.version;
+        loadedBytes = std::string(image.bytes);
+        ++loads;
+        return {};
+    }
+    Status unload(const std::string& name, const CancelToken*) noexcept override {
+        loaded.erase(name);
+        return {};
+    }
+    Result<std::vector<LoadedPatch>> list() noexcept override {
+        std::vector<LoadedPatch> v;
+        for (const auto& p : loaded) v.push_back({p.first, true, false});
+        return v;
+    }
+    Result<KernelHealth> health() noexcept override { return health_; }
+
+    std::string kernel = kKernel;
+    std::string bootId = "boot-1";
+    std::map<std::string, std::string> loaded;  // name -> version
+    std::string loadedBytes;
+    KernelHealth health_;
+    bool failLoad = false;
+    int loads = 0;
+};
+
+class FakeDirectory : public PluginDirectory {
+public:
+    Transport* transportFor(const std::string& s) const override { return transport->supportsScheme(s) ? transport : nullptr; }
+    std::vector<Auth*> auths() const override { return {auth}; }
+    Verifier* verifier(const std::string& n) const override {
+        for (auto* v : verifiers)
+            if (v->info().name == n) return v;
+        return nullptr;
+    }
+    Loader* loader(const std::string& n) const override { return n == "fake-loader" ? loader_ : nullptr; }
+    Transport* transport = nullptr;
+    Auth* auth = nullptr;
+    std::vector<Verifier*> verifiers;
+    Loader* loader_ = nullptr;
+};
+
+class EngineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        root = fsys::temp_directory_path() /
+               ("lpengine-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(root);
+        paths.stateDir = (root / "state").string();
+        paths.cacheDir = (root / "cache").string();
+        paths.runDir = (root / "run").string();
+        paths.hostRoot = (root / "host").string();
+        ASSERT_TRUE(paths.ensure());
+        fsys::create_directories(root / "host/etc");
+        fsys::create_directories(root / "host/proc");
+        std::ofstream(root / "host/etc/machine-id") << "00112233445566778899aabbccddeeff\n";
+        setUptime(86400);  // booted a day ago
+        clock.setWall(*timeutil::parseRfc3339("2026-06-01T12:00:00Z"));
+        Config::setNowForTesting([this] { return clock.now(); });
+        ASSERT_TRUE(config.apply({"remote-server=https://srv.test", "loader=fake-loader", "verifiers=fake-verify"}));
+        dir.transport = &transport;
+        dir.auth = &auth;
+        dir.verifiers = {&verifier, &verifier2};
+        dir.loader_ = &loader;
+        makeEngine();
+    }
+    void TearDown() override {
+        Config::setNowForTesting(nullptr);
+        fsys::remove_all(root);
+    }
+    void makeEngine() {
+        EngineDeps deps;
+        deps.paths = paths;
+        deps.config = &config;
+        deps.plugins = &dir;
+        deps.clock = &clock;
+        deps.logger = &logger;
+        deps.random = [] { return std::uint64_t(42); };
+        engine = std::make_unique<Engine>(deps);
+    }
+    void setUptime(long long seconds) { std::ofstream(root / "host/proc/uptime", std::ios::trunc) << seconds << ".00 1.00\n"; }
+    Offer offer(const std::string& version, const std::string& module = "") {
+        Offer o;
+        o.version = version;
+        o.bytes = tarball(o.name, version, module.empty() ? "module v" + version + " SIGNED" : module);
+        return o;
+    }
+    AgentState state() {
+        auto s = engine->loadState();
+        EXPECT_TRUE(s) << (s ? "" : s.error().message());
+        return s ? *s : AgentState{};
+    }
+    void enableAndApply(const std::string& version) {
+        transport.offers = {offer(version)};
+        ASSERT_TRUE(engine->enable(kToken));
+        auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+        ASSERT_TRUE(r) << r.error().message();
+        ASSERT_TRUE(r->applied);
+    }
+    // A reboot into the same kernel, `uptime` seconds ago.
+    void reboot(long long uptime) {
+        loader.loaded.clear();
+        loader.bootId = "boot-" + std::to_string(++boots);
+        setUptime(uptime);
+    }
+
+    fsys::path root;
+    Paths paths;
+    Config config;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger logger;
+    FakeTransport transport;
+    FakeAuth auth;
+    FakeVerifier verifier{"fake-verify"};
+    FakeVerifier verifier2{"second-verify"};
+    FakeLoader loader;
+    FakeDirectory dir;
+    std::unique_ptr<Engine> engine;
+    int boots = 1;
+};
+
+TEST_F(EngineTest, EnableRegistersStoresCredentialPrivatelyAndNeverLogsTheToken) {
+    ASSERT_TRUE(engine->enable(kToken));
+    auto st = state();
+    EXPECT_TRUE(st.enabled);
+    EXPECT_EQ(st.tokenKind, "auth-token");
+    EXPECT_EQ(st.tokenDigest, sha256Hex(kToken));
+    EXPECT_EQ(fsys::status(paths.credentialFile()).permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
+    ASSERT_EQ(transport.count("POST"), 1u);
+    const auto& reg = transport.requests[0];
+    EXPECT_NE(reg.url.find("/v1/client/"), std::string::npos);
+    EXPECT_EQ(reg.url.find("00112233445566778899aabbccddeeff"), std::string::npos) << "raw machine id sent";
+    EXPECT_FALSE(logger.contains(kToken));
+    EXPECT_FALSE(logger.contains(kMachineToken));
+    std::ifstream in(paths.stateFile());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(text.find(kToken), std::string::npos);
+}
+
+TEST_F(EngineTest, EnableIsIdempotentForTheSameTokenAndRefusesAnother) {
+    ASSERT_TRUE(engine->enable(kToken));
+    ASSERT_TRUE(engine->enable(kToken));
+    EXPECT_EQ(transport.count("POST"), 1u) << "same token: no second registration";
+    auto other = engine->enable("good-another-token");
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error().code(), ErrorCode::AlreadyEnabled);
+    EXPECT_NE(other.error().message().find("livepatch-agent disable"), std::string::npos);
+    EXPECT_EQ(other.error().message().find("good-another-token"), std::string::npos);
+}
+
+TEST_F(EngineTest, MalformedTokenIsRefusedLocallyWithoutEchoOrNetwork) {
+    auto r = engine->enable("garbage-secret-value");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    EXPECT_EQ(r.error().message().find("garbage-secret-value"), std::string::npos);
+    EXPECT_TRUE(transport.requests.empty());
+}
+
+TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
+    transport.offers = {offer("1"), offer("3"), offer("2")};
+    ASSERT_TRUE(engine->enable(kToken));
+    std::vector<std::string> phases;
+    auto r = engine->runCycle(CycleKind::Refresh, [&](const std::string& p, std::uint64_t, std::uint64_t) {
+        if (phases.empty() || phases.back() != p) phases.push_back(p);
+    }, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(r->applied);
+    EXPECT_EQ(loader.loaded["lp_test"], "3");
+    EXPECT_EQ(loader.loadedBytes, "module v3 SIGNED") << "the loader gets exactly the verified bytes";
+    EXPECT_EQ(phases, (std::vector<std::string>{"check", "download", "unpack", "verify", "load", "report"}));
+    auto st = state();
+    EXPECT_EQ(st.patchState, "applied");
+    ASSERT_TRUE(st.applied);
+    EXPECT_EQ(st.applied->version, "3");
+    EXPECT_EQ(st.applied->bootId, "boot-1");
+    EXPECT_TRUE(fsys::exists(st.applied->cachePath)) << "verified tarball kept for re-apply";
+    EXPECT_EQ(fsys::path(st.applied->cachePath).parent_path().filename(), kKernel);
+    auto report = transport.lastReport();
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->getValue<std::string>("patch-version"), "3");
+    EXPECT_EQ(report->getValue<std::string>("patch-state"), "applied");
+    EXPECT_EQ(report->getValue<std::string>("kernel"), kKernel);
+    EXPECT_EQ(findHeader(transport.requests.back().headers, "Authorization"), "Bearer " + kMachineToken);
+    // No work directory is left behind.
+    for (const auto& e : fsys::directory_iterator(paths.cacheDir))
+        EXPECT_EQ(e.path().filename().string().rfind("work-", 0), std::string::npos) << e.path();
+}
+
+TEST_F(EngineTest, ChecksumMismatchDeletesTheDownloadAndKeepsTheOldPatch) {
+    enableAndApply("1");
+    auto bad = offer("2");
+    bad.sha256 = std::string(64, 'a');
+    transport.offers = {offer("1"), bad};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::ChecksumMismatch);
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+    auto st = state();
+    EXPECT_EQ(st.patchState, "apply-failed");
+    EXPECT_NE(st.patchError.find("SHA-256"), std::string::npos);
+    EXPECT_EQ(st.applied->version, "1");
+    EXPECT_TRUE(fsys::is_empty(fsys::path(paths.cacheDir) / "downloads"));
+    EXPECT_EQ(verifier.calls, 1) << "nothing unverified goes further than the checksum";
+}
+
+TEST_F(EngineTest, EveryConfiguredVerifierMustExistAndPass) {
+    enableAndApply("1");
+    transport.offers = {offer("2")};
+    ASSERT_TRUE(config.apply({"verifiers=fake-verify,missing-verify"}));
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("\"missing-verify\" is not loaded"), std::string::npos);
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+
+    transport.offers = {offer("2", "module v2 unsigned")};
+    ASSERT_TRUE(config.apply({"verifiers=fake-verify,second-verify"}));
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Unsigned);
+    EXPECT_NE(r.error().message().find("verification by fake-verify failed"), std::string::npos);
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+    EXPECT_EQ(state().patchState, "apply-failed");
+
+    transport.offers = {offer("2")};
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+    EXPECT_GE(verifier2.calls, 1);
+}
+
+TEST_F(EngineTest, MetadataMustMatchTheServersOffer) {
+    ASSERT_TRUE(engine->enable(kToken));
+    Offer o = offer("2");
+    o.bytes = tarball("lp_test", "1", "module SIGNED");  // server says 2, tarball says 1
+    transport.offers = {o};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("does not match the server's offer"), std::string::npos);
+    EXPECT_TRUE(loader.loaded.empty());
+
+    o.bytes = tarball("lp_test", "2", "module SIGNED", "6.1.0-other");
+    transport.offers = {o};
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("built for kernel 6.1.0-other"), std::string::npos);
+    EXPECT_TRUE(loader.loaded.empty());
+}
+
+TEST_F(EngineTest, RollbackIsRefusedUnlessTheOperatorAllowsItOnce) {
+    enableAndApply("3");
+    transport.offers = {offer("2")};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Rollback);
+    EXPECT_EQ(loader.loaded["lp_test"], "3");
+    engine->allowRollbackOnce();
+    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+    transport.offers = {offer("1")};
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r) << "the override is for one cycle only";
+    EXPECT_EQ(r.error().code(), ErrorCode::Rollback);
+}
+
+TEST_F(EngineTest, CutoffDateAndPatchDelayAreEnforcedOnThePublishDate) {
+    ASSERT_TRUE(engine->enable(kToken));
+    Offer old = offer("1"), recent = offer("2");
+    old.published = "2026-05-01T00:00:00Z";
+    recent.published = "2026-05-31T00:00:00Z";  // 36 h before "now"
+    transport.offers = {old, recent};
+    ASSERT_TRUE(config.apply({"patch-delay=3d"}));
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+    auto report = transport.lastReport();
+    EXPECT_EQ(report->getValue<std::string>("patch-delay"), "3d");
+
+    ASSERT_TRUE(config.apply({"patch-delay=", "cutoff-date=2026-04-01T00:00:00Z"}));
+    transport.offers = {recent};
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->summary.find("published after cutoff-date"), std::string::npos) << r->summary;
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+}
+
+TEST_F(EngineTest, RunModes) {
+    ASSERT_TRUE(engine->enable(kToken));
+    transport.offers = {offer("1")};
+    ASSERT_TRUE(config.apply({"run-mode=stop"}));
+    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->contacted);
+    EXPECT_EQ(transport.count("POST"), 1u) << "stop: only the registration";
+
+    ASSERT_TRUE(config.apply({"run-mode=no-apply"}));
+    r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->contacted);
+    EXPECT_TRUE(loader.loaded.empty());
+    EXPECT_EQ(state().availableVersion, "1");
+
+    ASSERT_TRUE(config.apply({"run-mode=no-refresh"}));
+    const auto before = transport.requests.size();
+    r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(transport.requests.size(), before) << "no-refresh never contacts the server";
+}
+
+TEST_F(EngineTest, ServerErrorsBecomeOneLineWithoutTheBody) {
+    ASSERT_TRUE(engine->enable(kToken));
+    transport.htmlError = true;
+    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("HTTP 502"), std::string::npos);
+    EXPECT_EQ(r.error().message().find("<html"), std::string::npos);
+    auto st = state();
+    EXPECT_EQ(st.checkState, "check-failed");
+    EXPECT_EQ(st.checkError.find("<html"), std::string::npos);
+}
+
+TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
+    enableAndApply("1");
+    loader.failLoad = true;
+    transport.offers = {offer("2")};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::LoadFailed);
+    auto st = state();
+    EXPECT_EQ(st.patchState, "apply-failed");
+    EXPECT_EQ(st.applied->version, "1");
+    EXPECT_TRUE(st.loadingPatch.empty());
+    EXPECT_TRUE(fsys::exists(st.applied->cachePath));
+}
+
+TEST_F(EngineTest, CancelledDownloadLoadsNothing) {
+    ASSERT_TRUE(engine->enable(kToken));
+    transport.offers = {offer("1")};
+    transport.cancelDuringDownload = true;
+    CancelToken cancel;
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    EXPECT_TRUE(loader.loaded.empty());
+    EXPECT_EQ(verifier.calls, 0);
+}
+
+TEST_F(EngineTest, ReapplyFromCacheAfterRebootWithoutTheNetwork) {
+    enableAndApply("2");
+    reboot(3600);  // an hour after boot: well after the load window
+    clock.advance(24h);
+    transport.down = true;
+    const auto requests = transport.requests.size();
+    const int verified = verifier.calls;
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+    EXPECT_EQ(transport.requests.size(), requests) << "no network at re-apply";
+    EXPECT_EQ(verifier.calls, verified + 1) << "the cached tarball is verified again";
+    EXPECT_EQ(state().applied->bootId, loader.bootId);
+    // Already in the kernel: nothing to do.
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    EXPECT_EQ(loader.loads, 2);
+}
+
+TEST_F(EngineTest, TamperedCacheIsNotLoaded) {
+    enableAndApply("2");
+    auto st = state();
+    std::ofstream(st.applied->cachePath, std::ios::app) << "x";
+    reboot(3600);
+    clock.advance(24h);
+    auto r = engine->reapplyFromCache(nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::ChecksumMismatch);
+    EXPECT_TRUE(loader.loaded.empty());
+}
+
+TEST_F(EngineTest, CrashGuardWhenTheMachineRestartedDuringALoad) {
+    enableAndApply("1");
+    // What a crash inside finit_module leaves behind.
+    {
+        auto st = state();
+        st.loadingPatch = "lp_test 2";
+        st.loadingBootId = loader.bootId;
+        st.loadingAt = timeutil::formatRfc3339(clock.now());
+        ASSERT_TRUE(StateFile(paths.stateFile()).save(st.toJson()));
+    }
+    reboot(3600);
+    auto r = engine->reapplyFromCache(nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::CrashGuard);
+    EXPECT_NE(r.error().message().find("livepatch-agent clear-lock"), std::string::npos);
+    EXPECT_TRUE(loader.loaded.empty());
+    EXPECT_TRUE(state().crashGuard);
+
+    // A refresh does not load either, but still checks in.
+    transport.offers = {offer("2")};
+    const auto posts = transport.count("POST");
+    auto c = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::CrashGuard);
+    EXPECT_EQ(transport.count("POST"), posts + 1);
+    EXPECT_TRUE(loader.loaded.empty());
+
+    ASSERT_TRUE(engine->clearCrashGuard());
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+}
+
+TEST_F(EngineTest, CrashGuardWhenTheMachineRestartedSoonAfterALoad) {
+    enableAndApply("1");
+    clock.advance(5min);
+    reboot(60);  // booted a minute ago, i.e. 4 minutes after the load
+    auto r = engine->reapplyFromCache(nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::CrashGuard);
+    EXPECT_NE(r.error().message().find("possible crash"), std::string::npos);
+    EXPECT_TRUE(loader.loaded.empty());
+    ASSERT_TRUE(engine->clearCrashGuard());
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr)) << "clear-lock is enough; the same restart does not re-raise it";
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+}
+
+TEST_F(EngineTest, RestartLongAfterALoadIsNotACrash) {
+    enableAndApply("1");
+    clock.advance(2h);
+    reboot(60);  // booted 1h59m after the load
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+}
+
+TEST_F(EngineTest, ProcessKilledMidLoadOnTheSameBootIsNotACrash) {
+    enableAndApply("1");
+    auto st = state();
+    st.loadingPatch = "lp_test 2";
+    st.loadingBootId = loader.bootId;
+    st.patchState = "applying";
+    ASSERT_TRUE(StateFile(paths.stateFile()).save(st.toJson()));
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    auto after = state();
+    EXPECT_FALSE(after.crashGuard);
+    EXPECT_TRUE(after.loadingPatch.empty());
+    EXPECT_EQ(after.patchState, "applied");
+}
+
+TEST_F(EngineTest, RefreshReloadsAPatchRecordedAsAppliedButMissingFromTheKernel) {
+    enableAndApply("1");
+    clock.advance(3h);
+    reboot(60);
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+    // And when it is loaded, a refresh changes nothing.
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->applied);
+}
+
+TEST_F(EngineTest, KernelUpgradeRequiredIsRecordedAndReportedPatchBelongsToTheRunningKernel) {
+    enableAndApply("1");
+    transport.supported = "kernel-upgrade-required";
+    transport.offers.clear();
+    ASSERT_TRUE(engine->runCycle(CycleKind::Scheduled, nullptr, nullptr));
+    EXPECT_EQ(state().supported, "kernel-upgrade-required");
+    // Booted into another kernel: the old patch is not reported as applied to it.
+    loader.kernel = "5.15.0-101.111-generic";
+    reboot(3600);
+    ASSERT_TRUE(engine->runCycle(CycleKind::Scheduled, nullptr, nullptr));
+    auto report = transport.lastReport();
+    EXPECT_FALSE(report->has("patch-version"));
+    EXPECT_EQ(report->getValue<std::string>("kernel"), "5.15.0-101.111-generic");
+}
+
+TEST_F(EngineTest, HealthPingReportsNewTaintAsAppliedWithBug) {
+    enableAndApply("1");
+    ASSERT_TRUE(engine->healthPing(nullptr));
+    EXPECT_EQ(state().patchState, "applied");
+    loader.health_.oopsCount = 1;
+    loader.health_.taintMask = 1u << 7;  // D: died recently
+    ASSERT_TRUE(engine->healthPing(nullptr));
+    EXPECT_EQ(state().patchState, "applied-with-bug");
+    auto report = transport.lastReport();
+    EXPECT_EQ(report->getValue<std::string>("patch-state"), "applied-with-bug");
+    EXPECT_EQ(report->getObject("health")->getValue<int>("oops"), 1);
+}
+
+TEST_F(EngineTest, DisableRevertsDeregistersAndForgetsTheCredential) {
+    enableAndApply("1");
+    ASSERT_TRUE(engine->disable(nullptr));
+    EXPECT_TRUE(loader.loaded.empty());
+    EXPECT_EQ(transport.count("DELETE"), 1u);
+    EXPECT_FALSE(fsys::exists(paths.credentialFile()));
+    auto st = state();
+    EXPECT_FALSE(st.enabled);
+    EXPECT_EQ(st.patchState, "unapplied");
+    // Enabling again with a different token is now fine.
+    ASSERT_TRUE(engine->enable(kToken));
+}
+
+TEST_F(EngineTest, DisableWorksWithTheServerDown) {
+    enableAndApply("1");
+    transport.down = true;
+    ASSERT_TRUE(engine->disable(nullptr));
+    EXPECT_TRUE(loader.loaded.empty());
+    EXPECT_FALSE(state().enabled);
+}
+
+TEST_F(EngineTest, CorruptStateIsReportedNotReset) {
+    ASSERT_TRUE(engine->enable(kToken));
+    std::ofstream(paths.stateFile(), std::ios::trunc) << "garbage";
+    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::StateCorrupt);
+    std::ifstream in(paths.stateFile());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(text, "garbage");
+}
+
+}  // namespace
