@@ -20,8 +20,10 @@ bin=$(cd "$build/bin" && pwd)
 work=$(mktemp -d /tmp/livepatch-demo.XXXXXX)
 chmod 700 "$work"
 server_pid=
-trap '[[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[[ -n "$server_pid" ]] && { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo FAILED: $*" >&2; exit 1; }
+orig_cmdline=
 
 say "making demo data: test CA, signing key, signed patches v1 and v2 for the simulated kernel"
 LIVEPATCH_BIN=$bin tools/server/make-demo-data.sh "$work/demo"
@@ -48,6 +50,8 @@ agent plugins
 say "enable with the auth token (read from stdin, so it is not in ps or shell history)"
 agent enable - < "$work/demo/auth-token"
 echo "simulated /proc/cmdline: $(cat "$work/sim/proc/cmdline")"
+grep -q "live patched" "$work/sim/proc/cmdline" || die "patch 1 was not applied to the simulated kernel"
+orig_cmdline=$(cat "$work/sim/state/cmdline.orig" 2>/dev/null || true)
 
 say "status"
 agent status
@@ -66,8 +70,16 @@ agent refresh
 
 say "status --format json (what Ubuntu Pro / Landscape style tooling parses)"
 agent status --format json
+"$bin/livepatch-agent" --root-dir "$work/agent" status --format json > "$work/status.json"
+/usr/bin/python3 - "$work/status.json" <<'PYEOF' || die "status --format json does not say patch 2 is applied"
+import json, sys
+lp = json.load(open(sys.argv[1]))["Status"][0]["Livepatch"]
+sys.exit(0 if (lp["State"], lp["Version"]) == ("applied", "2") else 1)
+PYEOF
 
 say "disable: the patch is reverted"
 agent disable
 echo "simulated /proc/cmdline: $(cat "$work/sim/proc/cmdline")"
+grep -q "live patched" "$work/sim/proc/cmdline" && die "the patch is still applied after disable"
+[[ -z "$orig_cmdline" || "$(cat "$work/sim/proc/cmdline")" == "$orig_cmdline" ]] || die "the original cmdline was not restored"
 say "demo finished"
