@@ -293,6 +293,33 @@ struct Engine::Impl {
         return false;
     }
 
+    // Load the applied patch again from its cached tarball: SHA-256 as
+    // recorded, unpacked and verified by the whole chain again, no network.
+    Result<bool> reloadCached(AgentState& st, const KernelInfo& kernel, Loader* loader, const PhaseCallback& progress,
+                              const CancelToken* cancel) {
+        auto digest = sha256FileHex(st.applied->cachePath);
+        if (!digest || !digestEquals(*digest, st.applied->tarballSha256)) {
+            Error e(ErrorCode::ChecksumMismatch,
+                    "cached patch " + st.applied->cachePath + " no longer matches its recorded SHA-256; not loading");
+            recordFailure(st, e);
+            return e;
+        }
+        AppliedPatchRecord prev = *st.applied;
+        auto rec = verifyAndLoad(prev.cachePath, prev.name, prev.version, kernel, loader, st, progress, cancel);
+        if (!rec) {
+            recordFailure(st, rec.error());
+            return rec.error();
+        }
+        st.applied->appliedAt = rec->appliedAt;
+        st.applied->bootId = rec->bootId;
+        st.applied->moduleSha256 = rec->moduleSha256;
+        st.patchState = "applied";
+        st.patchError.clear();
+        LP_TRY(save(st));
+        d.logger->info("re-applied cached patch " + prev.name + " version " + prev.version);
+        return true;
+    }
+
     void recordFailure(AgentState& st, const Error& e) {
         st.etag.clear();  // the next check must fetch the offer again, not get a 304
         st.patchState = "apply-failed";
@@ -459,10 +486,20 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     result.contacted = true;
     st.checkState = "checked";
     st.checkError.clear();
+    const bool missingFromKernel = st.applied && st.applied->kernel == kernel->versionSignature &&
+                                   !impl_->loadedInKernel(*loader, st.applied->name);
     if (answer->notModified) {
         result.notModified = true;
         LP_TRY(impl_->save(st));
         result.summary = "no change on the server";
+        if (!missingFromKernel || mode == "no-apply") return result;
+        if (guarded) return impl_->crashGuardError(st);
+        // Same offer as before, but our patch is not in the kernel (a
+        // restart without the daemon): load it again from the cache.
+        auto r = impl_->reloadCached(st, *kernel, *loader, progress, cancel);
+        if (!r) return r.error();
+        result.applied = true;
+        result.summary = "re-applied patch " + st.applied->name + " version " + st.applied->version + " from the cache";
         return result;
     }
     st.etag = answer->etag;
@@ -494,11 +531,24 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         int cmp = compareVersions(best->version, st.applied->version);
         // Recorded as applied but not in the kernel (e.g. rebooted into the
         // same kernel without the daemon): load it again, verified as new.
-        if (cmp == 0 && (guarded || impl_->loadedInKernel(*loader, st.applied->name))) {
+        if (cmp == 0 && !missingFromKernel) {
             LP_TRY(impl_->save(st));
-            result.summary = guarded ? "patch " + best->version + " is recorded as applied; " + impl_->crashGuardError(st).message()
-                                     : "patch " + best->version + " is already applied";
+            result.summary = "patch " + best->version + " is already applied";
             return result;
+        }
+        if (cmp == 0 && guarded) {
+            LP_TRY(impl_->save(st));
+            return impl_->crashGuardError(st);
+        }
+        if (cmp == 0 && mode != "no-apply") {
+            // In the cache already: no need to download it again.
+            auto r = impl_->reloadCached(st, *kernel, *loader, progress, cancel);
+            if (r) {
+                result.applied = true;
+                result.summary = "re-applied patch " + st.applied->name + " version " + st.applied->version + " from the cache";
+                return result;
+            }
+            d.logger->warning("cached patch unusable, downloading it again: " + r.error().message());
         }
         if (cmp < 0 && impl_->allowRollback) {
             d.logger->warning("operator allowed rollback from " + st.applied->version + " to " + best->version);
@@ -598,26 +648,8 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     if (st.loadingPatch != loadingBefore) LP_TRY(impl_->save(st));  // stale marker cleared
     if (!st.applied || st.applied->kernel != kernel->versionSignature) return {};
     if (impl_->loadedInKernel(*loader, st.applied->name)) return {};
-    auto digest = sha256FileHex(st.applied->cachePath);
-    if (!digest || !digestEquals(*digest, st.applied->tarballSha256)) {
-        Error e(ErrorCode::ChecksumMismatch, "cached patch " + st.applied->cachePath + " no longer matches its recorded SHA-256; not loading");
-        impl_->recordFailure(st, e);
-        return e;
-    }
-    AppliedPatchRecord prev = *st.applied;
-    auto rec = impl_->verifyAndLoad(prev.cachePath, prev.name, prev.version, *kernel, *loader, st, nullptr, cancel);
-    if (!rec) {
-        impl_->recordFailure(st, rec.error());
-        return rec.error();
-    }
-    st.applied->appliedAt = rec->appliedAt;
-    st.applied->bootId = rec->bootId;
-    st.applied->moduleSha256 = rec->moduleSha256;
-    st.patchState = "applied";
-    st.patchError.clear();
-    LP_TRY(impl_->save(st));
-    d.logger->info("re-applied cached patch " + prev.name + " version " + prev.version);
-    return {};
+    auto r = impl_->reloadCached(st, *kernel, *loader, nullptr, cancel);
+    return r ? Status{} : Status(r.error());
 }
 
 std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures, bool firstAfterStart) const {
