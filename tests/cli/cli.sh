@@ -10,12 +10,25 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 a() { "$BIN/livepatch-agent" --root-dir "$W/root" "$@"; }
 run() { set +e; OUT=$(a "$@" 2>&1); RC=$?; set -e; }
 
+# The front-end stays light: `status` and the idle daemon must not load the
+# TLS stack, libarchive or Poco Net (tests/bench/RESULTS.md); those belong to
+# the engine binary it execs for enable/disable/refresh/config changes.
+needed=$(readelf -d "$BIN/livepatch-agent" | awk '/NEEDED/ {print $NF}')
+for heavy in libcrypto libssl libarchive libPocoNet libPocoCrypto; do
+  [[ $needed != *"[$heavy"* ]] || fail "livepatch-agent links $heavy; keep it in livepatch-agent-engine"
+done
+engine=$BIN/../lib/livepatch-agent/livepatch-agent-engine
+[[ -x $engine ]] || fail "engine binary missing at $engine"
+[[ $(readelf -d "$engine" | awk '/NEEDED/ {print $NF}') == *"[libcrypto"* ]] || fail "engine does not link libcrypto?"
+
 run version
 [[ $RC == 0 && $OUT == "livepatch-agent "* ]] || fail "version: $RC $OUT"
 run --help
 [[ $RC == 0 && $OUT == *"Exit codes"* ]] || fail "--help: $RC"
 run frobnicate
 [[ $RC == 2 && $OUT == *'unknown command "frobnicate"'* ]] || fail "unknown command: $RC $OUT"
+run __worker scheduled   # the daemon's worker jobs exist only in the engine binary
+[[ $RC == 2 && $OUT == *'unknown command "__worker"'* ]] || fail "__worker reachable from the front-end: $RC $OUT"
 run status --format xml
 [[ $RC == 2 && $OUT == *"expected humane|json|yaml"* ]] || fail "bad format: $RC $OUT"
 

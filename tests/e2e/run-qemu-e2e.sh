@@ -66,8 +66,9 @@ mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,var/lib,opt/lp/bin,opt/lp/lib/l
 cp /bin/busybox "$R/bin/busybox"
 for app in sh mount mkdir cat grep sleep ip poweroff echo ls kill cp mv rm chmod seq sed tr head tail wc; do ln -s busybox "$R/bin/$app"; done
 cp "$BIN/livepatch-agent" "$BIN/livepatch-server" "$R/opt/lp/bin/"
+cp "$BUILD/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/lib/livepatch-agent/"
 cp "$BUILD/lib/livepatch-agent/plugins/"{transport-https,auth-token,verify-module-signature,loader-klp}.so "$R/opt/lp/lib/livepatch-agent/plugins/"
-for f in "$R/opt/lp/bin/"* "$R/opt/lp/lib/livepatch-agent/plugins/"*; do
+for f in "$R/opt/lp/bin/"* "$R/opt/lp/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/lib/livepatch-agent/plugins/"*; do
   ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/lib64\// {print $1}'
 done | sort -u | while read -r lib; do
   case "$lib" in /lib64/*) cp -L "$lib" "$R/lib64/" ;; *) cp -L "$lib" "$R/lib/x86_64-linux-gnu/" ;; esac

@@ -37,6 +37,8 @@ doc = yaml.safe_load(open(sys.argv[1]))
 for name, app in doc["apps"].items():
     path = os.path.join(sys.argv[2], app["command"].split()[0])
     assert os.path.isfile(path) and os.access(path, os.X_OK), f"{name}: {path} missing or not executable"
+engine = os.path.join(sys.argv[2], "usr/lib/livepatch-agent/livepatch-agent-engine")
+assert os.path.isfile(engine) and os.access(engine, os.X_OK), f"engine binary missing: {engine}"
 plugins = os.path.join(sys.argv[2], "usr/lib/livepatch-agent/plugins")
 found = sorted(f for f in os.listdir(plugins) if f.endswith(".so"))
 for need in ("transport-https.so", "auth-token.so", "verify-module-signature.so", "loader-klp.so"):

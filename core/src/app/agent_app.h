@@ -1,18 +1,53 @@
-// livepatch-agent: the Poco Util application behind the CLI and the daemon.
+// The Poco Util application shared by the two binaries:
+//   livepatch-agent         light front-end: version, status, config (read),
+//                           kernel-upgrade-required, the daemon supervisor,
+//                           refresh through the daemon; everything else is
+//                           exec'd into the engine binary.
+//   livepatch-agent-engine  (lib/livepatch-agent/) loads plugins, the network
+//                           stack and the engine: enable, disable, refresh,
+//                           config changes, plugins, clear-lock, and the
+//                           daemon's per-cycle worker jobs.
+// The split keeps `status` and the idle daemon free of OpenSSL, libarchive and
+// Poco Net (tests/bench/RESULTS.md), and runs every parser of network input in
+// a short-lived process.
 #pragma once
 
 #include <Poco/Util/Application.h>
 #include <Poco/Util/OptionSet.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "livepatch/error.h"
+
 namespace livepatch::app {
+
+// One parsed command line.
+struct CommandLine {
+    std::string command;
+    std::vector<std::string> args;  // after the command
+    std::string format = "humane";
+    bool verbose = false;
+    bool showSecrets = false;
+    bool allowRollback = false;
+    std::optional<std::string> rootDir;
+    std::vector<std::string> argv;  // as given, argv[0] included (for exec)
+
+    // Root, or a test root (--root-dir / LIVEPATCH_AGENT_ROOT) is active.
+    bool privileged() const;
+    // Print the standard refusal and return false unless privileged().
+    bool requireRoot() const;
+    // Print the standard refusal and return false if arguments were given.
+    bool requireNoArgs() const;
+};
+
+using CommandHandler = std::function<int(const CommandLine&)>;
 
 class AgentApplication : public Poco::Util::Application {
 public:
-    AgentApplication();
+    AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv);
 
 protected:
     void defineOptions(Poco::Util::OptionSet& options) override;
@@ -20,20 +55,28 @@ protected:
     int main(const std::vector<std::string>& args) override;
 
 private:
-    void handleHelp(const std::string& name, const std::string& value);
+    CommandHandler handler_;
+    CommandLine line_;
     bool helpRequested_ = false;
-    std::string format_ = "humane";
-    bool verbose_ = false;
-    bool showSecrets_ = false;
-    bool allowRollback_ = false;
-    std::optional<std::string> rootDir_;
 };
 
 // Turn "--opt value" into "--opt=value" for options that take a value, so
 // both spellings work with Poco's option processor.
 std::vector<std::string> normalizeArguments(const std::vector<std::string>& args);
 
-// Entry point used by main(): returns the process exit code.
+// Parse argv with AgentApplication and run handler; returns the exit code.
+int runApplication(int argc, char** argv, const CommandHandler& handler);
+
+// Print "error: <message> [<code>]" and return the documented exit code.
+int fail(const Error& e);
+
+// The usage text shown by --help.
+extern const char* const kUsage;
+
+// Front-end commands (livepatch-agent's handler).
+int frontEndCommand(const CommandLine& line);
+
+// Entry point of livepatch-agent.
 int runAgent(int argc, char** argv);
 
 }  // namespace livepatch::app

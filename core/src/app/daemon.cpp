@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <iostream>
 #include <mutex>
@@ -11,29 +12,19 @@
 #include <thread>
 
 #include "app/control_socket.h"
+#include "app/engine_process.h"
 #include "app/exit_codes.h"
-#include "app/runtime.h"
 #include "app/system_clock.h"
 #include "config/config.h"
-#include "engine/engine.h"
-#include "host/plugin_host.h"
+#include "engine/schedule.h"
 #include "logging/logger.h"
 #include "state/paths.h"
 
 namespace livepatch::app {
 
-namespace {
-
-Status build(Runtime& rt, const std::optional<std::string>& rootDir) {
-    RuntimeOptions o;
-    o.interactive = false;
-    return rt.build(rootDir, o);
-}
-
-}  // namespace
-
 int runDaemon(const std::optional<std::string>& rootDir) {
     // Signals are taken by one thread with sigwait; all others block them.
+    // (Workers are spawned with an empty mask and default handlers.)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -41,16 +32,26 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-    Runtime rt;
-    auto built = build(rt, rootDir);
-    if (!built) {
-        std::cerr << "error: " << built.error().message() << " [" << built.error().codeName() << "]\n";
-        return exitCodeFor(built.error().code());
-    }
-    Logger& log = *rt.logger;
+    auto startupError = [](const Error& e) {
+        std::cerr << "error: " << e.message() << " [" << e.codeName() << "]\n";
+        return exitCodeFor(e.code());
+    };
+    const Paths paths = Paths::resolve(Paths::processEnvironment(), rootDir);
+    if (auto s = paths.ensure(); !s) return startupError(s.error());
+    auto loaded = Config::load(paths.configFile());
+    if (!loaded) return startupError(loaded.error());
+    Config config = *loaded;
+    AgentLogger log(AgentLogger::defaultSink(), parseLogLevel(config.getOr("log-level", "info")));
+    auto engine = locateEngine(::geteuid() == 0);
+    if (!engine) return startupError(engine.error());
+    std::vector<std::string> baseArgs;
+    if (rootDir) baseArgs.push_back("--root-dir=" + *rootDir);
+    WorkerRunner workers(*engine, baseArgs);
+
+    SystemClock clock;
     CancelToken stop;
-    std::mutex engineMu;  // guards rt.engine/host/config against reload
-    bool reloadRequested = false, refreshRequested = false;
+    std::mutex jobMu;  // one job at a time, whoever asks (timer or control socket)
+    std::atomic<bool> reloadRequested{false}, appliedByRefresh{false};
 
     std::thread signals([&] {
         for (;;) {
@@ -58,35 +59,38 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             if (sigwait(&set, &sig) != 0) continue;
             if (sig == SIGHUP) {
                 reloadRequested = true;
-                rt.clock.wake();
+                clock.wake();
                 continue;
             }
             log.info("received signal " + std::to_string(sig) + "; stopping");
             stop.cancel();
-            rt.clock.wake();
+            workers.cancel();
+            clock.wake();
             return;
         }
     });
 
+    auto runJob = [&](const std::string& job, const std::function<void(const std::string&)>& onProgress) {
+        std::lock_guard<std::mutex> lock(jobMu);
+        return workers.run(job, onProgress);
+    };
+
     ControlServer control;
-    auto started = control.start(rt.paths.socketPath(), [&](const std::string& command,
-                                                           const std::function<void(const std::string&)>& emit) -> std::pair<int, std::string> {
+    auto started = control.start(paths.socketPath(), [&](const std::string& command,
+                                                         const std::function<void(const std::string&)>& emit) -> std::pair<int, std::string> {
         if (command == "reload") {
             reloadRequested = true;
-            rt.clock.wake();
+            clock.wake();
             return {0, "reload scheduled"};
         }
-        if (command.rfind("refresh", 0) == 0) {
-            std::lock_guard<std::mutex> lock(engineMu);
-            if (command == "refresh allow-rollback") rt.engine->allowRollbackOnce();
-            auto r = rt.engine->runCycle(CycleKind::Refresh,
-                                         [&](const std::string& phase, std::uint64_t done, std::uint64_t total) {
-                                             emit(progressLine(phase, done, total));
-                                         },
-                                         &stop);
-            if (!r) return {exitCodeFor(r.error().code()), r.error().message()};
-            if (r->applied) refreshRequested = true;  // schedule health pings
-            return {0, r->summary};
+        if (command == "refresh" || command == "refresh allow-rollback") {
+            auto o = runJob(command == "refresh" ? "refresh" : "refresh-allow-rollback",
+                            [&](const std::string& line) { emit(line + "\n"); });
+            if (o.exitCode == 0 && o.applied) {
+                appliedByRefresh = true;  // schedule health checks
+                clock.wake();
+            }
+            return {o.exitCode, o.message};
         }
         return {kExitUsage, "unknown control command"};
     });
@@ -99,12 +103,10 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     }
     log.info(std::string("livepatch-agent daemon ") + LIVEPATCH_AGENT_VERSION + " started");
 
-    {
-        std::lock_guard<std::mutex> lock(engineMu);
-        auto s = rt.engine->reapplyFromCache(&stop);
-        if (!s) log.warning("re-applying cached patches: " + s.error().message());
-    }
+    if (auto o = runJob("start", nullptr); o.exitCode != 0 && o.errorCode != "cancelled")
+        log.warning("re-applying cached patches: " + o.message);
 
+    std::mt19937_64 rng{std::random_device{}()};
     unsigned failures = 0;
     bool firstCycle = true;
     std::deque<std::chrono::steady_clock::time_point> healthDue;
@@ -115,43 +117,38 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     auto nextCheck = std::chrono::steady_clock::now();  // check at start
     while (!stop.cancelled()) {
         auto now = std::chrono::steady_clock::now();
-        if (reloadRequested) {
-            reloadRequested = false;
-            std::lock_guard<std::mutex> lock(engineMu);
-            auto s = build(rt, rootDir);
-            if (!s) log.error("reload failed: " + s.error().message());
-            else log.info("configuration reloaded");
+        if (reloadRequested.exchange(false)) {
+            auto fresh = Config::load(paths.configFile());
+            if (!fresh) {
+                log.error("reload failed: " + fresh.error().message());
+            } else {
+                config = *fresh;
+                log.setLevel(parseLogLevel(config.getOr("log-level", "info")));
+                if (auto e = locateEngine(::geteuid() == 0)) workers.setEnginePath(*e);  // e.g. after a package upgrade
+                log.info("configuration reloaded");
+            }
             nextCheck = now;
         }
-        if (refreshRequested) {
-            refreshRequested = false;
-            scheduleHealth();
-        }
+        if (appliedByRefresh.exchange(false)) scheduleHealth();
         if (!healthDue.empty() && healthDue.front() <= now) {
             healthDue.pop_front();
-            std::lock_guard<std::mutex> lock(engineMu);
-            auto s = rt.engine->healthPing(&stop);
-            if (!s) log.warning("health report: " + s.error().message());
+            auto o = runJob("health", nullptr);
+            if (o.exitCode != 0 && o.errorCode != "cancelled") log.warning("health report: " + o.message);
         }
         if (nextCheck <= now) {
-            Result<CycleResult> r = Error(ErrorCode::Internal, "not run");
-            std::optional<std::chrono::milliseconds> delay;
-            {
-                std::lock_guard<std::mutex> lock(engineMu);
-                r = rt.engine->runCycle(CycleKind::Scheduled, nullptr, &stop);
-                if (r) {
-                    failures = 0;
-                    log.info(r->summary);
-                    if (r->applied) scheduleHealth();
-                } else if (r.error().code() == ErrorCode::NotEnabled) {
-                    failures = 0;  // nothing to do until enabled
-                } else if (r.error().code() != ErrorCode::Cancelled) {
-                    ++failures;  // e.g. no network yet at boot: retry with backoff
-                    log.warning("check failed: " + r.error().message());
-                }
-                delay = rt.engine->nextCheckDelay(failures, firstCycle);
-                firstCycle = false;
+            auto o = runJob("scheduled", nullptr);
+            if (o.exitCode == 0) {
+                failures = 0;
+                log.info(o.message);
+                if (o.applied) scheduleHealth();
+            } else if (o.errorCode == "not-enabled") {
+                failures = 0;  // nothing to do until enabled
+            } else if (o.errorCode != "cancelled") {
+                ++failures;  // e.g. no network yet at boot: retry with backoff
+                log.warning("check failed: " + o.message);
             }
+            auto delay = computeCheckDelay(config.number("check-interval"), failures, rng(), firstCycle);
+            firstCycle = false;
             nextCheck = delay ? std::chrono::steady_clock::now() + *delay : std::chrono::steady_clock::time_point::max();
         }
         auto wakeAt = nextCheck;
@@ -159,7 +156,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         auto sleep = wakeAt == std::chrono::steady_clock::time_point::max()
                          ? std::chrono::milliseconds(24 * 3600 * 1000)
                          : std::chrono::duration_cast<std::chrono::milliseconds>(wakeAt - std::chrono::steady_clock::now());
-        if (sleep.count() > 0) rt.clock.sleepFor(sleep, &stop);
+        if (sleep.count() > 0) clock.sleepFor(sleep, &stop);
     }
     control.stop();
     signals.join();

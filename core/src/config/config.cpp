@@ -1,9 +1,8 @@
 #include "config/config.h"
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
 
+#include <Poco/Base64Decoder.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -58,18 +57,34 @@ bool validUrl(const std::string& v, const std::set<std::string>& schemes) {
 
 bool isAbsolutePath(const std::string& v) { return !v.empty() && v[0] == '/' && v.find('\0') == std::string::npos; }
 
+// Structural check: one or more CERTIFICATE blocks whose bodies are base64
+// of a DER SEQUENCE, and no private key. It runs wherever config is loaded,
+// including `status`, which must not load libcrypto; `config ca-certs=...`
+// additionally parses every certificate with OpenSSL before saving
+// (runner/certificates.cpp), and the transport plugin parses them for use.
 Status validatePem(const std::string& key, const std::string& v) {
     if (v.empty()) return {};
-    BIO* bio = BIO_new_mem_buf(v.data(), static_cast<int>(v.size()));
-    int count = 0;
-    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-        ++count;
-        X509_free(cert);
-    }
-    BIO_free(bio);
-    if (count == 0) return bad(key, "one or more PEM certificates", v);
     if (v.find("PRIVATE KEY") != std::string::npos)
         return Error(ErrorCode::ConfigInvalid, key + ": contains a private key; give certificates only");
+    static const std::string begin = "-----BEGIN CERTIFICATE-----", end = "-----END CERTIFICATE-----";
+    int count = 0;
+    for (size_t pos = v.find(begin); pos != std::string::npos; pos = v.find(begin, pos)) {
+        size_t bodyStart = pos + begin.size();
+        size_t stop = v.find(end, bodyStart);
+        if (stop == std::string::npos) return bad(key, "one or more PEM certificates", v);
+        std::istringstream body(v.substr(bodyStart, stop - bodyStart));
+        Poco::Base64Decoder decoder(body);
+        std::string der;
+        try {
+            der.assign(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
+        } catch (...) {
+            return bad(key, "one or more PEM certificates", v);
+        }
+        if (der.size() < 64 || static_cast<unsigned char>(der[0]) != 0x30) return bad(key, "one or more PEM certificates", v);
+        ++count;
+        pos = stop + end.size();
+    }
+    if (count == 0) return bad(key, "one or more PEM certificates", v);
     return {};
 }
 

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "engine/agent_state.h"
+#include "engine/schedule.h"
 #include "engine/plugin_directory.h"
 #include "host/plugin_host.h"
 #include "livepatch/error.h"
@@ -54,15 +55,6 @@ struct CycleResult {
 // Progress for `refresh`: phase ("check", "download", "verify", "unpack",
 // "load", "report") and byte counts for downloads.
 using PhaseCallback = std::function<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
-
-// The scheduler as a pure function (reused by the fleet benchmark):
-// interval with +-10% jitter, or 30 s * 2^(failures-1) capped at the
-// interval after failures; nullopt when periodic checks are disabled.
-// firstAfterStart: the first delay after a daemon start is uniform in
-// [0.5, 1.5] x interval, so a fleet rebooted together spreads out within
-// one interval instead of polling in lockstep.
-std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures,
-                                                           std::uint64_t random, bool firstAfterStart = false);
 
 class Engine {
 public:

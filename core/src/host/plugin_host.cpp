@@ -13,6 +13,7 @@
 #include <map>
 
 #include "util/fs.h"
+#include "util/layout.h"
 
 namespace livepatch {
 
@@ -198,16 +199,6 @@ Verifier* PluginHost::verifier(const std::string& name) const noexcept { return 
 
 Loader* PluginHost::loader(const std::string& name) const noexcept { return dynamic_cast<Loader*>(find(name)); }
 
-std::string PluginHost::defaultPluginDir() {
-    if (const char* snap = std::getenv("SNAP"); snap && *snap)
-        return std::string(snap) + "/usr/lib/livepatch-agent/plugins";
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return "/usr/" LIVEPATCH_PLUGIN_INSTALL_DIR;
-    buf[n] = '\0';
-    std::string exe(buf);
-    std::string binDir = dirOf(exe);
-    return dirOf(binDir) + "/lib/livepatch-agent/plugins";
-}
+std::string PluginHost::defaultPluginDir() { return agentLibDir() + "/plugins"; }
 
 }  // namespace livepatch

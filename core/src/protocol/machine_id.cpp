@@ -1,7 +1,7 @@
 #include "protocol/machine_id.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <Poco/HMACEngine.h>
+#include <Poco/SHA2Engine.h>
 
 #include <cctype>
 
@@ -12,6 +12,13 @@ namespace livepatch {
 namespace {
 const std::uint8_t kAppId[16] = {0x9e, 0x1b, 0x4c, 0x7f, 0x2d, 0x8a, 0x4f, 0x06,
                                  0xb5, 0xc3, 0xe1, 0xd7, 0xa2, 0xf4, 0x8b, 0x60};
+// Poco's HMACEngine needs the block and digest sizes as members. Poco (not
+// OpenSSL) keeps `status` and the idle daemon free of libcrypto.
+class HmacSha256Engine : public Poco::SHA2Engine {
+public:
+    enum { BLOCK_SIZE = 64, DIGEST_SIZE = 32 };
+    HmacSha256Engine() : Poco::SHA2Engine(Poco::SHA2Engine::SHA_256) {}
+};
 int hexVal(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -39,9 +46,9 @@ Result<std::array<std::uint8_t, 16>> readMachineId(const std::string& hostRoot) 
 std::string appSpecificMachineId(const std::array<std::uint8_t, 16>& machineId, const std::string& serverUrl) {
     std::string data(reinterpret_cast<const char*>(kAppId), 16);
     data += serverUrl;
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), machineId.data(), 16, reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+    Poco::HMACEngine<HmacSha256Engine> hmac(reinterpret_cast<const char*>(machineId.data()), machineId.size());
+    hmac.update(data);
+    Poco::DigestEngine::Digest mac = hmac.digest();
     mac[6] = (mac[6] & 0x0F) | 0x40;  // version 4
     mac[8] = (mac[8] & 0x3F) | 0x80;  // variant 10
     static const char* hex = "0123456789abcdef";

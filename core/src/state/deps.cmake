@@ -1,1 +1,2 @@
 set(COMPONENT_DEPS util)
+set(COMPONENT_LIBS Poco::JSON Poco::Foundation)

@@ -1,5 +1,8 @@
 #include "state/state_file.h"
 
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
+
 #include <sstream>
 
 #include "util/fs.h"
@@ -9,6 +12,15 @@ namespace livepatch {
 
 namespace {
 constexpr const char* kMagic = "LPSTATE 1 ";
+
+// State files are a few KiB: Poco's SHA-256 is plenty, and it keeps `status`
+// and the idle daemon (which read state) free of libcrypto. Bulk hashing of
+// downloads and modules uses OpenSSL (util/sha256.h).
+std::string checksumHex(std::string_view payload) {
+    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    engine.update(payload.data(), static_cast<unsigned>(payload.size()));
+    return Poco::DigestEngine::digestToHex(engine.digest());
+}
 }
 
 Result<std::optional<std::string>> StateFile::load() const {
@@ -32,12 +44,12 @@ Result<std::optional<std::string>> StateFile::load() const {
     std::string payload = data.substr(nl + 1);
     if (payload.size() != length)
         return corrupt("length " + std::to_string(payload.size()) + ", expected " + std::to_string(length));
-    if (!digestEquals(sha256Hex(payload), digest)) return corrupt("checksum mismatch");
+    if (!digestEquals(checksumHex(payload), digest)) return corrupt("checksum mismatch");
     return std::optional<std::string>(std::move(payload));
 }
 
 Status StateFile::save(std::string_view payload) const {
-    std::string data = kMagic + sha256Hex(payload) + " " + std::to_string(payload.size()) + "\n";
+    std::string data = kMagic + checksumHex(payload) + " " + std::to_string(payload.size()) + "\n";
     data.append(payload);
     return fs::writeFileAtomic(path_, data, 0600);
 }

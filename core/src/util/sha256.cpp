@@ -1,7 +1,6 @@
 #include "util/sha256.h"
 
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,14 +56,6 @@ Result<std::string> sha256FileHex(const std::string& path) {
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), md, &len);
     return toHex(md, len);
-}
-
-bool digestEquals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    std::string la(a), lb(b);
-    for (auto& c : la) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (auto& c : lb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return CRYPTO_memcmp(la.data(), lb.data(), la.size()) == 0;
 }
 
 }  // namespace livepatch

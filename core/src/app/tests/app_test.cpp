@@ -109,3 +109,124 @@ TEST(StatusRender, YamlAndHumane) {
     EXPECT_NE(h.find("server check-in: check-failed (HTTP 502 from https://x/v1: Bad Gateway)"), std::string::npos) << h;
     EXPECT_NE(h.find("patch version: 2"), std::string::npos);
 }
+
+// ---- daemon workers (app/engine_process.h) ---------------------------------
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "app/engine_process.h"
+
+namespace {
+// A stand-in engine binary: a shell script playing one worker behaviour.
+struct FakeEngine {
+    std::filesystem::path dir;
+    explicit FakeEngine(const std::string& body, const std::string& interpreter = "/bin/sh") {
+        char tmpl[] = "/tmp/lp-worker-test.XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        std::ofstream(dir / "engine") << "#!" << interpreter << "\n" << body << "\n";
+        ::chmod((dir / "engine").c_str(), 0700);
+    }
+    ~FakeEngine() { std::filesystem::remove_all(dir); }
+    std::string path() const { return (dir / "engine").string(); }
+};
+}  // namespace
+
+TEST(WorkerProtocol, ResultLineRoundTrip) {
+    WorkerOutcome o;
+    o.exitCode = 6;
+    o.errorCode = "signature-invalid";
+    o.applied = false;
+    o.message = "bad\nsignature";
+    const std::string line = workerResultLine(o);
+    EXPECT_EQ(line, "result 6 signature-invalid 0 bad signature");
+    WorkerOutcome back;
+    ASSERT_TRUE(parseWorkerResultLine(line, back));
+    EXPECT_EQ(back.exitCode, 6);
+    EXPECT_EQ(back.errorCode, "signature-invalid");
+    EXPECT_FALSE(back.applied);
+    EXPECT_EQ(back.message, "bad signature");
+    EXPECT_FALSE(parseWorkerResultLine("result x ok 0 m", back));
+    EXPECT_FALSE(parseWorkerResultLine("result 0 ok 2 m", back));
+    EXPECT_FALSE(parseWorkerResultLine("progress download 1 2", back));
+}
+
+TEST(WorkerRunner, RelaysProgressAndReadsTheResult) {
+    FakeEngine engine(R"(echo "progress download 10 20"; echo "noise"; echo "progress verify 0 0"; echo "result 0 ok 1 args: $*")");
+    WorkerRunner runner(engine.path(), {"--root-dir=/x"});
+    std::vector<std::string> progress;
+    auto o = runner.run("refresh", [&](const std::string& l) { progress.push_back(l); });
+    EXPECT_EQ(o.exitCode, 0);
+    EXPECT_TRUE(o.applied);
+    EXPECT_EQ(o.message, "args: --root-dir=/x __worker refresh");
+    EXPECT_EQ(progress, (std::vector<std::string>{"progress download 10 20", "progress verify 0 0"}));
+}
+
+TEST(WorkerRunner, ACrashedWorkerIsAnInternalFailureNotADaemonCrash) {
+    FakeEngine engine("echo 'progress download 1 2'; kill -SEGV $$");
+    WorkerRunner runner(engine.path(), {});
+    auto o = runner.run("scheduled", nullptr);
+    EXPECT_EQ(o.exitCode, kExitFailure);
+    EXPECT_EQ(o.errorCode, "internal");
+    EXPECT_NE(o.message.find("killed by signal 11"), std::string::npos) << o.message;
+
+    FakeEngine silent("exit 3");
+    WorkerRunner runner2(silent.path(), {});
+    o = runner2.run("scheduled", nullptr);
+    EXPECT_EQ(o.errorCode, "internal");
+    EXPECT_NE(o.message.find("exited with code 3 without a result"), std::string::npos) << o.message;
+}
+
+TEST(WorkerRunner, WorkersStartWithNoSignalBlocked) {
+    // The daemon blocks SIGTERM/SIGINT/SIGHUP in every thread (one thread
+    // takes them with sigwait). A worker inheriting that mask would ignore
+    // the daemon's SIGTERM. awk, unlike sh, leaves its mask as it found it.
+    FakeEngine engine(R"(BEGIN { while ((getline l < "/proc/self/status") > 0) if (l ~ /^SigBlk:/) { split(l, f, "\t"); m = f[2] }
+                                print "result 0 ok 0 " m })",
+                      "/usr/bin/awk -f");
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    WorkerRunner runner(engine.path(), {});
+    auto o = runner.run("scheduled", nullptr);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ASSERT_EQ(o.exitCode, 0) << o.message;
+    EXPECT_EQ(o.message, "0000000000000000");
+}
+
+TEST(WorkerRunner, CancelStopsTheRunningWorker) {
+    FakeEngine engine("trap 'echo \"result 1 cancelled 0 stopped\"; exit 1' TERM; echo 'progress check 0 0'; "
+                      "while :; do sleep 0.05; done");
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    WorkerRunner runner(engine.path(), {});
+    std::thread canceller;
+    auto o = runner.run("scheduled", [&](const std::string&) {
+        canceller = std::thread([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            runner.cancel();
+        });
+    });
+    canceller.join();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    EXPECT_EQ(o.errorCode, "cancelled");
+    EXPECT_EQ(o.message, "stopped");
+    // After cancel() no new worker starts.
+    EXPECT_EQ(runner.run("scheduled", nullptr).errorCode, "cancelled");
+}
+
+TEST(WorkerRunner, MissingEngineIsReportedNotThrown) {
+    WorkerRunner runner("/nonexistent/livepatch-agent-engine", {});
+    auto o = runner.run("start", nullptr);
+    EXPECT_EQ(o.errorCode, "internal");
+    EXPECT_NE(o.message.find("/nonexistent/livepatch-agent-engine"), std::string::npos) << o.message;
+}

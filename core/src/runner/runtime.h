@@ -16,7 +16,9 @@
 #include "logging/logger.h"
 #include "state/paths.h"
 
-namespace livepatch::app {
+namespace livepatch::runner {
+
+using app::SystemClock;
 
 struct RuntimeOptions {
     bool plugins = true;      // load and configure plugins
@@ -41,4 +43,4 @@ struct Runtime {
     Status build(const std::optional<std::string>& rootDir, const RuntimeOptions& options);
 };
 
-}  // namespace livepatch::app
+}  // namespace livepatch::runner

@@ -1,8 +1,8 @@
-#include "app/runtime.h"
+#include "runner/runtime.h"
 
 #include <unistd.h>
 
-namespace livepatch::app {
+namespace livepatch::runner {
 
 Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOptions& options) {
     paths = Paths::resolve(Paths::processEnvironment(), rootDir);
@@ -48,4 +48,4 @@ Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOp
     return {};
 }
 
-}  // namespace livepatch::app
+}  // namespace livepatch::runner

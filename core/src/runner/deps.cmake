@@ -1,0 +1,2 @@
+set(COMPONENT_DEPS app util config state host engine protocol logging)
+set(COMPONENT_LIBS OpenSSL::Crypto)

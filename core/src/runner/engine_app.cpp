@@ -1,0 +1,226 @@
+#include "runner/engine_app.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "app/control_socket.h"
+#include "app/engine_process.h"
+#include "app/exit_codes.h"
+#include "app/progress.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "host/plugin_host.h"
+#include "runner/certificates.h"
+#include "runner/runtime.h"
+#include "state/paths.h"
+
+namespace livepatch::runner {
+
+using namespace livepatch::app;
+
+namespace {
+
+Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool withPlugins, bool withEngine, bool createDirs,
+                   bool interactive = true) {
+    RuntimeOptions o;
+    o.plugins = withPlugins;
+    o.engine = withEngine;
+    o.createDirs = createDirs;
+    o.interactive = interactive;
+    return rt.build(rootDir, o);
+}
+
+// The first SIGTERM/SIGINT cancels `token`: the engine stops at its next
+// safe point instead of dying in the middle of a write or a load. A second
+// one ends the process (e.g. Ctrl-C twice while waiting for a token on stdin).
+void cancelOnSignals(CancelToken& token) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set, &token]() mutable {
+        int sig = 0;
+        while (sigwait(&set, &sig) != 0) {
+        }
+        token.cancel();
+        while (sigwait(&set, &sig) != 0) {
+        }
+        ::_exit(128 + sig);
+    }).detach();
+}
+
+}  // namespace
+
+int engineCommand(const CommandLine& line) {
+    const std::string& cmd = line.command;
+    if (cmd == "__worker") {
+        if (line.args.size() != 1) return kExitUsage;
+        return runWorkerJob(line, line.args[0]);
+    }
+    static CancelToken& cancel = *new CancelToken;  // never destroyed: the signal thread may still hold it
+    cancelOnSignals(cancel);
+
+    if (cmd == "config") {
+        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
+        auto cfg = Config::load(paths.configFile());
+        if (!cfg) return fail(cfg.error());
+        if (!line.requireRoot()) return kExitPermission;
+        std::vector<std::string> assignments;
+        for (const auto& a : line.args) {
+            auto eq = a.find('=');
+            if (eq != std::string::npos && a.substr(eq + 1) == "@stdin") {
+                std::stringstream in;
+                in << std::cin.rdbuf();
+                assignments.push_back(a.substr(0, eq + 1) + in.str());
+            } else {
+                assignments.push_back(a);
+            }
+        }
+        auto s = cfg->apply(assignments);
+        if (!s) return fail(s.error());
+        s = parseCertificates("ca-certs", cfg->getOr("ca-certs", ""));
+        if (!s) return fail(s.error());
+        auto ensured = paths.ensure();
+        if (!ensured) return fail(ensured.error());
+        s = cfg->save(paths.configFile());
+        if (!s) return fail(s.error());
+        (void)sendControl(paths.socketPath(), "reload", nullptr);  // a running daemon picks it up
+        std::cout << "configuration updated\n";
+        return kExitOk;
+    }
+
+    if (cmd == "plugins") {
+        if (!line.requireNoArgs()) return kExitUsage;
+        Runtime rt;
+        auto r = makeRuntime(rt, line.rootDir, true, false, false);
+        if (!r && !rt.host) return fail(r.error());
+        for (const auto& p : rt.host->loaded())
+            std::cout << p.info.name << "\t" << pluginRoleName(p.info.role) << "\t" << p.info.version << "\t" << p.path << "\n";
+        for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
+        if (!r) return fail(r.error());
+        return rt.pluginErrors.empty() ? kExitOk : kExitFailure;
+    }
+
+    if (cmd == "clear-lock") {
+        if (!line.requireNoArgs()) return kExitUsage;
+        if (!line.requireRoot()) return kExitPermission;
+        Runtime rt;
+        auto r = makeRuntime(rt, line.rootDir, true, true, true);
+        if (!r) return fail(r.error());
+        auto s = rt.engine->clearCrashGuard();
+        if (!s) return fail(s.error());
+        std::cout << "crash guard cleared; the next check will load patches again\n";
+        return kExitOk;
+    }
+
+    if (cmd == "enable") {
+        if (line.args.size() != 1) {
+            std::cerr << "error: usage: livepatch-agent enable TOKEN (or '-' to read it from stdin) [invalid-argument]\n";
+            return kExitUsage;
+        }
+        if (!line.requireRoot()) return kExitPermission;
+        std::string token = line.args[0];
+        if (token == "-") std::getline(std::cin, token);
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+        Runtime rt;
+        auto r = makeRuntime(rt, line.rootDir, true, true, true);
+        if (!r) return fail(r.error());
+        auto s = rt.engine->enable(token);
+        if (!s) return fail(s.error());
+        std::cout << "Successfully enabled; checking for patches.\n";
+        auto cycle = rt.engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
+        if (!cycle) {
+            std::cerr << "warning: first check failed: " << cycle.error().message() << "\n";
+            return kExitOk;  // enabled; the daemon retries
+        }
+        std::cout << cycle->summary << "\n";
+        (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
+        return kExitOk;
+    }
+
+    if (cmd == "disable") {
+        if (!line.requireNoArgs()) return kExitUsage;
+        if (!line.requireRoot()) return kExitPermission;
+        Runtime rt;
+        auto r = makeRuntime(rt, line.rootDir, true, true, true);
+        if (!r) return fail(r.error());
+        auto s = rt.engine->disable(&cancel);
+        if (!s) return fail(s.error());
+        (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
+        std::cout << "Machine disabled; live patches reverted.\n";
+        return kExitOk;
+    }
+
+    if (cmd == "refresh") {
+        if (!line.requireNoArgs()) return kExitUsage;
+        if (!line.requireRoot()) return kExitPermission;
+        ProgressPrinter progress;
+        Runtime rt;
+        auto r = makeRuntime(rt, line.rootDir, true, true, true);
+        if (!r) return fail(r.error());
+        if (line.allowRollback) rt.engine->allowRollbackOnce();
+        auto cycle = rt.engine->runCycle(
+            CycleKind::Refresh, [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
+            &cancel);
+        progress.finish();
+        if (!cycle) return fail(cycle.error());
+        std::cout << cycle->summary << "\n";
+        return kExitOk;
+    }
+
+    std::cerr << "error: `" << cmd.substr(0, 40) << "` is not an engine command; use livepatch-agent " << cmd.substr(0, 40)
+              << " [invalid-argument]\n";
+    return kExitUsage;
+}
+
+int runWorkerJob(const CommandLine& line, const std::string& job) {
+    static CancelToken& cancel = *new CancelToken;  // never destroyed: the signal thread may still hold it
+    cancelOnSignals(cancel);
+    auto report = [](const WorkerOutcome& o) {
+        std::cout << workerResultLine(o) << "\n" << std::flush;
+        return o.exitCode;
+    };
+    auto fromError = [](const Error& e) {
+        WorkerOutcome o;
+        o.exitCode = exitCodeFor(e.code());
+        o.errorCode = e.codeName();
+        o.message = e.message();
+        return o;
+    };
+    static const char* const jobs[] = {"start", "scheduled", "refresh", "refresh-allow-rollback", "health"};
+    if (std::find(std::begin(jobs), std::end(jobs), job) == std::end(jobs))
+        return report(fromError(Error(ErrorCode::InvalidArgument, "unknown worker job \"" + job.substr(0, 40) + "\"")));
+    Runtime rt;
+    auto built = makeRuntime(rt, line.rootDir, true, true, true, false);
+    if (!built) return report(fromError(built.error()));
+    WorkerOutcome ok;
+    if (job == "start") {
+        auto s = rt.engine->reapplyFromCache(&cancel);
+        return report(s ? ok : fromError(s.error()));
+    }
+    if (job == "health") {
+        auto s = rt.engine->healthPing(&cancel);
+        return report(s ? ok : fromError(s.error()));
+    }
+    if (job == "refresh-allow-rollback") rt.engine->allowRollbackOnce();
+    auto progress = [](const std::string& phase, std::uint64_t done, std::uint64_t total) {
+        std::cout << progressLine(phase, done, total) << std::flush;
+    };
+    auto r = rt.engine->runCycle(job == "scheduled" ? CycleKind::Scheduled : CycleKind::Refresh,
+                                 job == "scheduled" ? PhaseCallback() : PhaseCallback(progress), &cancel);
+    if (!r) return report(fromError(r.error()));
+    ok.applied = r->applied;
+    ok.message = r->summary;
+    return report(ok);
+}
+
+int runEngine(int argc, char** argv) { return runApplication(argc, argv, engineCommand); }
+
+}  // namespace livepatch::runner
