@@ -18,12 +18,15 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/VerificationErrorArgs.h>
 #include <Poco/URI.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <Poco/Net/IPAddress.h>
+
+#include <dirent.h>
 
 #include <cerrno>
 #include <cstring>
@@ -104,6 +107,56 @@ Error tlsError(const std::string& url, const std::string& pocoText) {
     return Error(ErrorCode::Tls, "TLS handshake failed: " + oneLine(pocoText) + where);
 }
 
+// True if `dir` holds OpenSSL subject-hash names (e.g. 9d66eef0.0), i.e.
+// it can be searched lazily by X509_LOOKUP_hash_dir.
+bool hasHashLinks(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return false;
+    bool found = false;
+    while (auto* e = ::readdir(d)) {
+        const char* n = e->d_name;
+        size_t len = std::strlen(n);
+        if (len >= 10 && n[8] == '.' && std::strspn(n, "0123456789abcdef") == 8 && std::strspn(n + 9, "0123456789") == len - 9) {
+            found = true;
+            break;
+        }
+    }
+    ::closedir(d);
+    return found;
+}
+
+std::string envOr(const std::vector<std::pair<std::string, std::string>>& env, const char* name, const char* fallback) {
+    for (const auto& kv : env)
+        if (kv.first == name && !kv.second.empty()) return kv.second;
+    return fallback ? fallback : "";
+}
+
+bool envHas(const std::vector<std::pair<std::string, std::string>>& env, const char* name) {
+    for (const auto& kv : env)
+        if (kv.first == name && !kv.second.empty()) return true;
+    return false;
+}
+
+// The host's CA pool, as OpenSSL would find it (SSL_CERT_FILE / SSL_CERT_DIR
+// override the built-in locations). A hashed directory (Debian's
+// /etc/ssl/certs) is searched lazily, one file per issuer at verification
+// time; parsing the whole bundle up front instead costs ~20 ms of OpenSSL 3
+// decoding on every start (tests/bench/RESULTS.md). The bundle file is read
+// when there is no hashed directory, or when SSL_CERT_FILE names one.
+Status loadHostCaPool(X509_STORE* store, const std::vector<std::pair<std::string, std::string>>& env) {
+    const std::string dir = envOr(env, X509_get_default_cert_dir_env(), X509_get_default_cert_dir());
+    const std::string file = envOr(env, X509_get_default_cert_file_env(), X509_get_default_cert_file());
+    const bool lazyDir = hasHashLinks(dir);
+    if (lazyDir && X509_STORE_load_path(store, dir.c_str()) != 1)
+        return Error(ErrorCode::ConfigInvalid, "cannot use the host CA directory " + dir);
+    if (!lazyDir || envHas(env, X509_get_default_cert_file_env())) {
+        if (::access(file.c_str(), R_OK) == 0 && X509_STORE_load_file(store, file.c_str()) != 1)
+            return Error(ErrorCode::ConfigInvalid, "cannot read the host CA bundle " + file);
+    }
+    ERR_clear_error();
+    return {};
+}
+
 }  // namespace
 
 struct HttpsTransport::Tls {
@@ -153,13 +206,14 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
         Poco::Net::Context::Params params;
         // Client side: STRICT = SSL_VERIFY_PEER (+ fail without a peer cert).
         params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
-        params.loadDefaultCAs = true;
+        params.loadDefaultCAs = false;  // loadHostCaPool() below, lazily where possible
         params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
         tls_->context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
         tls_->context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+        X509_STORE* store = SSL_CTX_get_cert_store(tls_->context->sslContext());
+        LP_TRY(loadHostCaPool(store, env_));
         const std::string extra = c.getOr("ca-certs", "");
         if (!extra.empty()) {
-            X509_STORE* store = SSL_CTX_get_cert_store(tls_->context->sslContext());
             BIO* bio = BIO_new_mem_buf(extra.data(), static_cast<int>(extra.size()));
             int added = 0;
             while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {

@@ -185,3 +185,43 @@ TEST(Tls, DownloadHttpErrorSaysStatusUrlReasonWithoutSecrets) {
     EXPECT_EQ(r.error().code(), ErrorCode::HttpStatus);
     EXPECT_EQ(r.error().message(), "HTTP 404 from https://127.0.0.1:" + port + "/v1/patches/missing.tar.xz: Not Found");
 }
+
+// The host CA pool, found the way OpenSSL finds it (SSL_CERT_DIR /
+// SSL_CERT_FILE override the built-in locations). No ca-certs here: only the
+// host pool can make the test CA trusted.
+TEST(Tls, HostCaPoolFromAHashedDirectory) {
+    TlsEnv e("server");
+    e.cfg.set("ca-certs", "");
+    const path dir = e.dir / "host-certs";
+    lptest::fsys::create_directories(dir);
+    const std::string hash = lptest::run("openssl x509 -noout -subject_hash -in " + (lptest::pki() / "ca.pem").string());
+    lptest::fsys::copy_file(lptest::pki() / "ca.pem", dir / (hash.substr(0, 8) + ".0"));
+    e.t.setEnvironment({{"SSL_CERT_DIR", dir.string()}, {"SSL_CERT_FILE", (e.dir / "no-bundle.pem").string()}});
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST(Tls, HostCaPoolFromABundleWhenTheDirectoryIsNotHashed) {
+    TlsEnv e("server");
+    e.cfg.set("ca-certs", "");
+    const path dir = e.dir / "unhashed";
+    lptest::fsys::create_directories(dir);
+    lptest::fsys::copy_file(lptest::pki() / "ca.pem", dir / "ca.pem");  // not found by hash lookup
+    e.t.setEnvironment({{"SSL_CERT_DIR", dir.string()}, {"SSL_CERT_FILE", (lptest::pki() / "ca.pem").string()}});
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto r = e.get();
+    ASSERT_TRUE(r) << r.error().message();
+}
+
+TEST(Tls, HostCaPoolWithoutOurCaRefuses) {
+    TlsEnv e("server");
+    e.cfg.set("ca-certs", "");
+    const path dir = e.dir / "unhashed";
+    lptest::fsys::create_directories(dir);
+    lptest::fsys::copy_file(lptest::pki() / "ca.pem", dir / "ca.pem");  // not a hash name: never looked up
+    e.t.setEnvironment({{"SSL_CERT_DIR", dir.string()}, {"SSL_CERT_FILE", (e.dir / "no-bundle.pem").string()}});
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    e.expectRefused("unknown certificate authority");
+}
