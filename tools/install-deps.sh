@@ -10,7 +10,7 @@ pkgs=(
   libpoco-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
-  tinyproxy binutils clang-14 xz-utils bzip2 gzip procps
+  tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
 )
 if [[ "${1:-}" == "--e2e" ]]; then
   pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod)
