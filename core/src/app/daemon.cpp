@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -14,6 +13,7 @@
 #include "app/control_socket.h"
 #include "app/engine_process.h"
 #include "app/exit_codes.h"
+#include "app/job_schedule.h"
 #include "app/system_clock.h"
 #include "config/config.h"
 #include "engine/schedule.h"
@@ -109,12 +109,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     std::mt19937_64 rng{std::random_device{}()};
     unsigned failures = 0;
     bool firstCycle = true;
-    std::deque<std::chrono::steady_clock::time_point> healthDue;
-    auto scheduleHealth = [&] {
-        auto now = std::chrono::steady_clock::now();
-        healthDue = {now + std::chrono::minutes(1), now + std::chrono::minutes(5), now + std::chrono::minutes(15)};
-    };
-    auto nextCheck = std::chrono::steady_clock::now();  // check at start
+    JobSchedule schedule(std::chrono::steady_clock::now());
     while (!stop.cancelled()) {
         auto now = std::chrono::steady_clock::now();
         if (reloadRequested.exchange(false)) {
@@ -127,33 +122,36 @@ int runDaemon(const std::optional<std::string>& rootDir) {
                 if (auto e = locateEngine(::geteuid() == 0)) workers.setEnginePath(*e);  // e.g. after a package upgrade
                 log.info("configuration reloaded");
             }
-            nextCheck = now;
+            schedule.checkNow(now);
         }
-        if (appliedByRefresh.exchange(false)) scheduleHealth();
-        if (!healthDue.empty() && healthDue.front() <= now) {
-            healthDue.pop_front();
+        if (appliedByRefresh.exchange(false)) schedule.patchApplied(now);
+        switch (schedule.take(now)) {
+        case JobSchedule::Job::Health: {
             auto o = runJob("health", nullptr);
             if (o.exitCode != 0 && o.errorCode != "cancelled") log.warning("health report: " + o.message);
+            continue;  // a check may be due too
         }
-        if (nextCheck <= now) {
+        case JobSchedule::Job::Check: {
             auto o = runJob("scheduled", nullptr);
             if (o.exitCode == 0) {
                 failures = 0;
                 log.info(o.message);
-                if (o.applied) scheduleHealth();
+                if (o.applied) schedule.patchApplied(std::chrono::steady_clock::now());
             } else if (o.errorCode == "not-enabled") {
                 failures = 0;  // nothing to do until enabled
             } else if (o.errorCode != "cancelled") {
                 ++failures;  // e.g. no network yet at boot: retry with backoff
                 log.warning("check failed: " + o.message);
             }
-            auto delay = computeCheckDelay(config.number("check-interval"), failures, rng(), firstCycle);
+            schedule.checked(std::chrono::steady_clock::now(),
+                             computeCheckDelay(config.number("check-interval"), failures, rng(), firstCycle));
             firstCycle = false;
-            nextCheck = delay ? std::chrono::steady_clock::now() + *delay : std::chrono::steady_clock::time_point::max();
+            continue;
         }
-        auto wakeAt = nextCheck;
-        if (!healthDue.empty()) wakeAt = std::min(wakeAt, healthDue.front());
-        auto sleep = wakeAt == std::chrono::steady_clock::time_point::max()
+        case JobSchedule::Job::None: break;
+        }
+        const auto wakeAt = schedule.wakeAt();
+        auto sleep = wakeAt == JobSchedule::TimePoint::max()
                          ? std::chrono::milliseconds(24 * 3600 * 1000)
                          : std::chrono::duration_cast<std::chrono::milliseconds>(wakeAt - std::chrono::steady_clock::now());
         if (sleep.count() > 0) clock.sleepFor(sleep, &stop);
