@@ -117,7 +117,7 @@ struct Shared {
 };
 
 void sendJson(HTTPServerResponse& resp, int status, const std::string& body, const std::string& etag = "") {
-    resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+    resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
     resp.setContentType("application/json");
     if (!etag.empty()) resp.set("ETag", etag);
     resp.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -229,7 +229,7 @@ private:
         std::smatch m;
         if (path.rfind("/admin/", 0) == 0) return admin(req, resp, path);
         if (f.htmlError && path.rfind("/v1/client", 0) == 0) {
-            resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(f.htmlError));
+            resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(f.htmlError));
             resp.setContentType("text/html");
             resp.setContentLength(static_cast<std::streamsize>(std::strlen(kHtml502)));
             resp.send() << kHtml502;
@@ -252,7 +252,7 @@ private:
                 std::string tier;
                 if (!authenticate(req, m[1], tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
                 sh_->store.removeMachine(m[1]);
-                resp.setStatus(HTTPResponse::HTTP_NO_CONTENT);
+                resp.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
                 resp.send();
                 return;
             }
@@ -352,14 +352,14 @@ private:
         if (f.oversized) json.insert(json.size() - 1, ",\"padding\":\"" + std::string(9u << 20, 'x') + "\"");
         const std::string etag = "\"" + livepatch::sha256Hex(json).substr(0, 32) + "\"";
         if (req.get("If-None-Match", "") == etag) {
-            resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
+            resp.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
             resp.set("ETag", etag);
             resp.send();
             return;
         }
         if (!f.oversized) sh_->record("updates", "response", json);
         if (f.wrongContentType) {
-            resp.setStatus(HTTPResponse::HTTP_OK);
+            resp.setStatusAndReason(HTTPResponse::HTTP_OK);
             resp.setContentType("text/html");
             resp.setContentLength(static_cast<std::streamsize>(json.size()));
             resp.send() << json;
@@ -387,11 +387,11 @@ private:
         if (std::regex_match(range, m, rangeRe)) {
             start = std::stoull(m[1]);
             if (start >= data.size()) {
-                resp.setStatus(HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE);
+                resp.setStatusAndReason(HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE);
                 resp.send();
                 return;
             }
-            resp.setStatus(HTTPResponse::HTTP_PARTIAL_CONTENT);
+            resp.setStatusAndReason(HTTPResponse::HTTP_PARTIAL_CONTENT);
             resp.set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(data.size() - 1) + "/" + std::to_string(data.size()));
         }
         resp.setContentLength(static_cast<std::streamsize>(data.size() - start));

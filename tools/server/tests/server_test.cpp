@@ -22,7 +22,7 @@ namespace {
 
 struct Reply {
     int status;
-    std::string body, etag, contentType;
+    std::string body, etag, contentType, reason;
 };
 
 Reply call(unsigned short port, const std::string& method, const std::string& path, const std::string& body = "",
@@ -37,7 +37,7 @@ Reply call(unsigned short port, const std::string& method, const std::string& pa
     Poco::Net::HTTPResponse resp;
     std::istream& in = s.receiveResponse(resp);
     std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType()};
+    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason()};
 }
 
 class ServerTest : public ::testing::Test {
@@ -105,6 +105,7 @@ TEST_F(ServerTest, RegisterUpdatesEtagAndDownload) {
     auto again = call(server->port(), "POST", "/v1/client/" + id + "/updates", report,
                       {{"Authorization", "Bearer " + mt}, {"If-None-Match", u.etag}});
     EXPECT_EQ(again.status, 304);
+    EXPECT_EQ(again.reason, "Not Modified");  // not Poco's default "OK" for every status
     EXPECT_TRUE(again.body.empty());
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer nope"}}).status, 401);
     auto d = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz");
@@ -112,7 +113,11 @@ TEST_F(ServerTest, RegisterUpdatesEtagAndDownload) {
     EXPECT_EQ(d.body, "pretend tarball");
     auto r = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Range", "bytes=8-"}});
     EXPECT_EQ(r.status, 206);
+    EXPECT_EQ(r.reason, "Partial Content");
     EXPECT_EQ(r.body, "tarball");
+    auto missing = call(server->port(), "GET", "/v1/patches/lp_nope-1.tar.xz");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(missing.reason, "Not Found");
 }
 
 TEST_F(ServerTest, RegistrationsSurviveRestart) {
