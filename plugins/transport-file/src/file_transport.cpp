@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <regex>
 
 namespace livepatch::plugins {
@@ -61,6 +62,59 @@ Result<std::string> readBounded(const std::string& path, std::uint64_t max) {
     }
     ::close(fd);
     return out;
+}
+
+// Stream `from` into the download destination (0600, never through a
+// symlink) in 1 MiB steps: bounded memory whatever the patch size, progress
+// and cancellation between steps, every write and the fsync checked.
+Result<DownloadResult> copyFile(const std::string& from, const DownloadRequest& request, const ProgressCallback& progress,
+                                const CancelToken* cancel) {
+    int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) return Error(ErrorCode::Io, "cannot read " + from + ": " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(in);
+        return Error(ErrorCode::NotFound, "mirror entry " + from + " is not a file");
+    }
+    const auto total = static_cast<std::uint64_t>(st.st_size);
+    if (request.maxBytes && total > request.maxBytes) {
+        ::close(in);
+        return Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes");
+    }
+    int out = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        int err = errno;
+        ::close(in);
+        return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(err));
+    }
+    auto finish = [&](Error e) -> Result<DownloadResult> {
+        ::close(in);
+        ::close(out);
+        return e;
+    };
+    std::unique_ptr<char[]> buf(new char[1 << 20]);
+    std::uint64_t done = 0;
+    for (;;) {
+        if (cancel && cancel->cancelled()) return finish(Error(ErrorCode::Cancelled, "cancelled"));
+        ssize_t n = ::read(in, buf.get(), 1 << 20);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return finish(Error(ErrorCode::Io, "cannot read " + from + ": " + std::strerror(errno)));
+        if (n == 0) break;
+        done += static_cast<std::uint64_t>(n);
+        if (request.maxBytes && done > request.maxBytes)  // the file grew while we copied
+            return finish(Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes"));
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = ::write(out, buf.get() + off, static_cast<size_t>(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return finish(Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno)));
+            off += w;
+        }
+        if (progress) progress(done, total);
+    }
+    if (::fsync(out) != 0) return finish(Error(ErrorCode::Io, "cannot sync " + request.destinationPath + ": " + std::strerror(errno)));
+    ::close(in);
+    if (::close(out) != 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
+    return DownloadResult{done, request.url};
 }
 
 }  // namespace
@@ -133,17 +187,7 @@ Result<DownloadResult> FileTransport::download(const DownloadRequest& request, c
         if (!rel) return rel.error();
         auto file = resolveInside(parts->first, *rel);
         if (!file) return file.error();
-        if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
-        auto data = readBounded(*file, request.maxBytes);
-        if (!data) return data.error();
-        int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
-        bool ok = ::write(fd, data->data(), data->size()) == static_cast<ssize_t>(data->size());
-        ::fsync(fd);
-        ::close(fd);
-        if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath);
-        if (progress) progress(data->size(), data->size());
-        return DownloadResult{data->size(), request.url};
+        return copyFile(*file, request, progress, cancel);
     } catch (const std::exception& e) {
         return Error(ErrorCode::Io, std::string("transport-file: ") + e.what());
     }

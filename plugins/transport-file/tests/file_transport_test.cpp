@@ -73,3 +73,34 @@ TEST_F(FileTransportTest, RefusesEscapesAndLimits) {
     missing.body = R"({"kernel":"k","architecture":"x86_64"})";
     EXPECT_EQ(t.send(missing, nullptr)->status, 404);
 }
+
+TEST_F(FileTransportTest, LargePatchesAreStreamedWithProgressAndCancel) {
+    std::string big((3u << 20) + 17, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+    std::ofstream(dir / "mirror/v1/patches/big.tar.xz", std::ios::binary) << big;
+    DownloadRequest d;
+    d.url = url("/v1/patches/big.tar.xz");
+    d.destinationPath = (dir / "dl").string();
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
+    auto res = t.download(d, [&](std::uint64_t done, std::uint64_t total) { seen.emplace_back(done, total); }, nullptr);
+    ASSERT_TRUE(res) << res.error().message();
+    EXPECT_EQ(res->bytes, big.size());
+    std::ifstream in(dir / "dl", std::ios::binary);
+    EXPECT_TRUE(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == big) << "byte-exact copy";
+    ASSERT_GE(seen.size(), 4u) << "progress per 1 MiB step";
+    for (size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i].first, seen[i - 1].first);
+    EXPECT_EQ(seen.back(), std::make_pair(std::uint64_t(big.size()), std::uint64_t(big.size())));
+
+    CancelToken cancel;
+    auto r = t.download(d, [&](std::uint64_t, std::uint64_t) { cancel.cancel(); }, &cancel);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+
+    fsys::remove(dir / "dl");
+    fsys::create_symlink(dir / "outside/secret", dir / "dl");
+    r = t.download(d, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Io);
+    std::ifstream secret(dir / "outside/secret");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>()), "secret") << "not written through";
+}
