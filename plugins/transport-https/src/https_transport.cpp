@@ -449,8 +449,18 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
 Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, const ProgressCallback& progress,
                                                 const CancelToken* cancel) noexcept {
     try {
+        // request-timeout bounds the whole download, retries included, on the
+        // injected clock: a server dripping bytes just under the socket's
+        // idle timeout cannot hold a check forever. What arrived is kept and
+        // resumed (Range) at the next check.
+        const auto deadline = clock_->steadyNow() + std::chrono::seconds(requestTimeout_);
+        auto pastDeadline = [&](const std::string& url) {
+            return Error(ErrorCode::Timeout, "download from " + displayUrl(url) + " did not finish within " +
+                                                 std::to_string(requestTimeout_) + " s (request-timeout); it will resume next time");
+        };
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+            if (clock_->steadyNow() >= deadline) return pastDeadline(request.url);
             // O_NOFOLLOW: never write through a planted symlink; O_NONBLOCK:
             // a planted FIFO fails instead of blocking (no effect on files).
             int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
@@ -534,6 +544,11 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                             break;
                         }
                         if (progress) progress(got, total);
+                        if (clock_->steadyNow() >= deadline) {
+                            ::fsync(fd);
+                            ::close(fd);
+                            return pastDeadline(finalUrl);
+                        }
                     }
                     ::fsync(fd);
                     ::close(fd);
@@ -549,7 +564,9 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
             }
         next:
             if (!retry || attempt + 1 >= maxAttempts_) return failure;
-            if (!waitBeforeRetry(retryDelay(attempt, retryAfter), cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+            const auto delay = retryDelay(attempt, retryAfter);
+            if (clock_->steadyNow() + delay >= deadline) return failure;  // no wait that ends past the deadline
+            if (!waitBeforeRetry(delay, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
         }
     } catch (const std::exception& e) {
         return Error(ErrorCode::Network, std::string("transport-https: ") + e.what());

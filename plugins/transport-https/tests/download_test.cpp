@@ -317,3 +317,31 @@ TEST(Send, RedirectLoopsEnd) {
     EXPECT_EQ(res.error().code(), ErrorCode::Protocol);
     EXPECT_NE(res.error().message().find("too many redirects"), std::string::npos);
 }
+
+TEST(Download, RequestTimeoutBoundsTheWholeDownloadAndKeepsWhatArrived) {
+    // Each 64 KiB read "takes" 100 s on the injected clock: a server that
+    // drips just under the socket idle timeout. request-timeout=300 ends the
+    // download after the third read; the bytes so far stay for a resume.
+    Env e;
+    e.cfg.set("request-timeout", "300");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    const std::string big(1 << 20, 'x');
+    lptest::ScriptedServer s([&](auto&, auto& resp, int) {
+        resp.setContentLength(static_cast<std::streamsize>(big.size()));
+        resp.send() << big;
+    });
+    int reads = 0;
+    auto r = e.t.download(e.request(s), [&](std::uint64_t, std::uint64_t) {
+        ++reads;
+        e.clock.advance(std::chrono::seconds(100));
+    }, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout);
+    EXPECT_NE(r.error().message().find("did not finish within 300 s (request-timeout); it will resume next time"), std::string::npos)
+        << r.error().message();
+    EXPECT_EQ(reads, 3);
+    const auto kept = lptest::readAll(e.dest()).size();
+    EXPECT_GT(kept, 0u);
+    EXPECT_LT(kept, big.size());
+    EXPECT_EQ(s.seen().size(), 1u) << "not retried past the deadline";
+}
