@@ -268,12 +268,16 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 tunnel.sendRequest(connect);
                 Poco::Net::HTTPResponse resp;
                 tunnel.receiveResponse(resp);
-                if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
-                    return Error(ErrorCode::Network, "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " +
-                                                         std::to_string(resp.getStatus()) + " " + standardReason(resp.getStatus()) +
-                                                         (resp.getStatus() == 407 || resp.getStatus() == 401
-                                                              ? " (check the user and password in https-proxy)"
-                                                              : ""));
+                if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
+                    // Wrong proxy credentials will not get better by retrying:
+                    // a configuration error, reported at once. 5xx from the
+                    // proxy (upstream down, overloaded) stays retryable.
+                    const int code = resp.getStatus();
+                    const bool credentials = code == 407 || code == 401;
+                    return Error(credentials ? ErrorCode::ConfigInvalid : code >= 500 ? ErrorCode::Network : ErrorCode::HttpStatus,
+                                 "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " + std::to_string(code) + " " +
+                                     standardReason(code) + (credentials ? " (check the user and password in https-proxy)" : ""));
+                }
                 plain = tunnel.detachSocket();
             } else {
                 plain.connect(Poco::Net::SocketAddress(target->host, target->port), dial);
