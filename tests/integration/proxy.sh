@@ -28,7 +28,7 @@ token=$(cat "$WORK/demo/auth-token")
 step "wrong proxy password: refused with the proxy's status, one line"
 agent config https-proxy="http://lpuser:wrong@127.0.0.1:$pport" > /dev/null
 set +e; out=$(agent enable "$token" 2>&1); rc=$?; set -e
-[[ $rc == 5 && "$out" =~ "refused the tunnel: HTTP 40"[17] ]] || fail "wrong proxy auth: rc=$rc $out"
+[[ $rc == 2 && "$out" =~ "refused the tunnel: HTTP 40"[17] ]] || fail "wrong proxy auth: rc=$rc $out"
 [[ "$out" != *wrong* ]] || fail "proxy password in error"
 
 step "right credentials: CONNECT tunnel, enable and apply"
