@@ -22,6 +22,7 @@
 #include <Poco/URI.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <regex>
@@ -32,6 +33,7 @@
 #include "store.h"
 #include "util/fs.h"
 #include "util/sha256.h"
+#include "util/timeutil.h"
 
 namespace lpserver {
 
@@ -84,14 +86,6 @@ const char* kHtml502 =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n";
 
-std::string nowRfc3339() {
-    time_t t = time(nullptr);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 struct Shared {
     ServerOptions opt;
@@ -136,7 +130,14 @@ void sendError(HTTPServerResponse& resp, int status, const std::string& code, co
 
 int checkMacaroonCaveat(void* tierOut, const unsigned char* pred, size_t sz) {
     std::string p(reinterpret_cast<const char*>(pred), sz);
-    if (p.rfind("time < ", 0) == 0) return p.substr(7) > nowRfc3339() ? 0 : -1;
+    // Expiry, in either spelling the agent accepts; compared as instants, so
+    // offsets and fractions of a second mean what they say.
+    for (const char* prefix : {"time < ", "expires = "}) {
+        const size_t n = std::strlen(prefix);
+        if (p.compare(0, n, prefix) != 0) continue;
+        auto when = livepatch::timeutil::parseRfc3339(p.substr(n));
+        return when && std::chrono::system_clock::now() < *when ? 0 : -1;
+    }
     if (p.rfind("tier = ", 0) == 0) {
         *static_cast<std::string*>(tierOut) = p.substr(7);
         return 0;
@@ -482,6 +483,10 @@ private:
                 macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
                                               reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
                                               reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
+                if (o->has("expires") && !livepatch::timeutil::parseRfc3339(o->getValue<std::string>("expires"))) {
+                    macaroon_destroy(m);
+                    return sendError(resp, 400, "invalid-request", "expires: expected an RFC 3339 time");
+                }
                 std::vector<std::string> caveats = {"tier = " + o->optValue<std::string>("tier", "stable")};
                 if (o->has("expires")) caveats.push_back("time < " + o->getValue<std::string>("expires"));
                 for (const auto& c : caveats) {

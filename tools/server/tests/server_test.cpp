@@ -56,6 +56,7 @@ protected:
                                                  "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", published: 2026-01-01T00:00:00Z,\n"
                                                  "         fixes: [{name: cve-2023-1, description: d, bug: b, patched: true}]}\n";
         std::ofstream(dir / "admin-password") << hashAdminPassword("s3cret") << "\n";
+        std::ofstream(dir / "macaroon-key") << "server-test-macaroon-root-key-0123456789";
         start();
     }
     void start(Faults f = {}) {
@@ -179,4 +180,34 @@ TEST_F(ServerTest, KernelsSupportedNeedsNoAuth) {
     auto r = call(server->port(), "GET", "/v1/api/kernels/supported?kernel-version=5.15.0-100.110&flavour=generic&architecture=x86_64&codename=jammy");
     EXPECT_EQ(r.status, 200);
     EXPECT_NE(r.body.find("\"supported\":\"supported\""), std::string::npos);
+}
+
+TEST_F(ServerTest, ResourceTokenExpiryIsAnInstantNotAString) {
+    // Offsets must be honoured: a past instant written with +08:00 reads
+    // "later" than now as text, a future one with -08:00 reads "earlier".
+    auto mint = [&](const std::string& expires) {
+        auto t = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"" + expires + "\"}", {},
+                      "s3cret");
+        EXPECT_EQ(t.status, 201) << t.body;
+        return Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    };
+    auto inZone = [](std::chrono::system_clock::time_point t, int hours) {
+        std::time_t tt = std::chrono::system_clock::to_time_t(t + std::chrono::hours(hours));
+        std::tm tm{};
+        ::gmtime_r(&tt, &tm);
+        char buf[40];
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        char off[8];
+        std::snprintf(off, sizeof off, "%c%02d:00", hours < 0 ? '-' : '+', std::abs(hours));
+        return std::string(buf) + off;
+    };
+    const auto now = std::chrono::system_clock::now();
+    auto reg = [&](const std::string& token) {
+        return call(server->port(), "POST", "/v1/client/" + id, "{\"kernel\":\"k\",\"architecture\":\"x86_64\"}",
+                    {{"Authorization", "Macaroon " + token}}).status;
+    };
+    EXPECT_EQ(reg(mint(inZone(now - std::chrono::hours(1), 8))), 401) << "expired an hour ago";
+    EXPECT_EQ(reg(mint(inZone(now + std::chrono::hours(1), -8))), 200) << "valid for another hour";
+    auto bad = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"tomorrow\"}", {}, "s3cret");
+    EXPECT_EQ(bad.status, 400);
 }
