@@ -47,6 +47,12 @@ step "newer cumulative patch 2 replaces 1"
 agent refresh
 assert_state applied 2
 [[ -d "$SIM/sys/kernel/livepatch/lp_demo" ]] || fail "patch not in simulated sysfs"
+# Same livepatch name, new version: the kernel must now hold version 2's
+# module, not still version 1's with the state saying 2.
+tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" lp_demo.ko | cmp -s - "$SIM/modules/lp_demo.ko" ||
+  fail "state says 2 but the simulated kernel still holds another module"
+tar -xOf "$WORK/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko | cmp -s - "$SIM/modules/lp_demo.ko" &&
+  fail "version 1's module is still loaded"
 
 step "untrusted signature is refused; patch 2 stays"
 catalogue 1 2 3-untrusted

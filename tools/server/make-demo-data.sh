@@ -30,7 +30,10 @@ chmod 600 "$out/work/"*.key
 # A small ELF object stands in for a kernel module on the simulated kernel.
 cat > "$out/work/lp_demo.c" <<'EOC'
 const char livepatch_demo_text[] = "this has been live patched";
-int livepatch_demo_version(void) { return 1; }
+#ifndef LP_VERSION
+#define LP_VERSION 0
+#endif
+int livepatch_demo_version(void) { return LP_VERSION; }
 EOC
 cat > "$out/work/fixes1.yaml" <<'EOF2'
 - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}

@@ -213,6 +213,22 @@ struct Engine::Impl {
         if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
 
         if (progress) progress("load", 0, 0);
+        // A new version under the livepatch name already in the kernel: the
+        // kernel cannot hold two modules of one name, so there is no atomic
+        // replace. Revert the old version first (a short window without
+        // either, logged), and if the new one then fails, load the old one
+        // again from the cache. Patches with a new name per version (as
+        // kpatch and Canonical build them) are replaced atomically instead.
+        std::optional<AppliedPatchRecord> sameName;
+        if (st.applied && st.applied->name == md.name && st.applied->version != md.version &&
+            st.applied->kernel == kernel.versionSignature && loadedInKernel(loader, md.name)) {
+            sameName = *st.applied;
+            d.logger->warning("patch " + md.name + " version " + md.version + " has the same livepatch name as the applied version " +
+                              sameName->version + "; the kernel cannot hold both, so version " + sameName->version +
+                              " is reverted first (give each version its own name for an atomic replace)");
+            auto u = loader->unload(md.name, cancel);
+            if (!u) return u.error().wrap("reverting " + md.name + " version " + sameName->version + " before loading version " + md.version);
+        }
         st.loadingPatch = md.name + " " + md.version;
         st.loadingBootId = kernel.bootId;
         st.loadingAt = now();
@@ -223,6 +239,19 @@ struct Engine::Impl {
         st.loadingPatch.clear();
         st.loadingBootId.clear();
         st.loadingAt.clear();
+        if (!loaded && sameName) {
+            auto digest = sha256FileHex(sameName->cachePath);
+            auto back = digest && digestEquals(*digest, sameName->tarballSha256)
+                            ? verifyAndLoad(sameName->cachePath, sameName->name, sameName->version, kernel, loader, st, nullptr, nullptr)
+                            : Result<AppliedPatchRecord>(Error(ErrorCode::ChecksumMismatch, "its cached tarball changed"));
+            if (back) {
+                st.applied->appliedAt = back->appliedAt;
+                st.applied->bootId = back->bootId;
+                return loaded.error().wrap("version " + sameName->version + " restored; loading version " + md.version + " failed");
+            }
+            return loaded.error().wrap("loading version " + md.version + " failed and version " + sameName->version +
+                                       " could not be restored (" + back.error().message() + "); the next check retries");
+        }
         if (!loaded) return loaded.error();
         if (auto h = loader->health()) {
             st.healthTaint = h->taintMask;

@@ -202,7 +202,10 @@ public:
     PluginInfo info() const noexcept override { return {"fake-loader", PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
     Result<KernelInfo> probe() noexcept override { return KernelInfo{"5.15.0-100-generic", kernel, "x86_64", bootId, true, ""}; }
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
-        if (failLoad) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
+        if (failLoad || spec.version == failVersion) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
+        // Like the kernel (and loader-klp): one module per name; an enabled
+        // livepatch of that name counts as already applied.
+        if (loaded.count(spec.name)) return {};
         if (spec.replace) loaded.clear();
         loaded[spec.name] = spec.version;
         loadedBytes = std::string(image.bytes);
@@ -226,6 +229,7 @@ public:
     std::string loadedBytes;
     KernelHealth health_;
     bool failLoad = false;
+    std::string failVersion;  // refuse only this version
     int loads = 0;
 };
 
@@ -525,16 +529,45 @@ TEST_F(EngineTest, ServerErrorsBecomeOneLineWithoutTheBody) {
 
 TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
     enableAndApply("1");
-    loader.failLoad = true;
+    loader.failVersion = "2";
     transport.offers = {offer("2")};
     auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::LoadFailed);
+    EXPECT_NE(r.error().message().find("version 1 restored; loading version 2 failed"), std::string::npos) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "1") << "same name: 1 had to be reverted for 2, and is back";
     auto st = state();
     EXPECT_EQ(st.patchState, "apply-failed");
     EXPECT_EQ(st.applied->version, "1");
     EXPECT_TRUE(st.loadingPatch.empty());
     EXPECT_TRUE(fsys::exists(st.applied->cachePath));
+}
+
+TEST_F(EngineTest, SameNameUpgradeRevertsTheOldVersionThenLoadsTheNew) {
+    enableAndApply("1");
+    ASSERT_EQ(loader.loadedBytes, "module v1 SIGNED");
+    transport.offers = {offer("2")};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+    EXPECT_EQ(loader.loadedBytes, "module v2 SIGNED") << "the kernel holds version 2's module, not 1's";
+    EXPECT_TRUE(logger.contains("has the same livepatch name as the applied version 1"));
+    EXPECT_EQ(state().applied->version, "2");
+}
+
+TEST_F(EngineTest, SameNameUpgradeThatCannotRestoreSaysSoAndTheNextCheckRecovers) {
+    enableAndApply("1");
+    loader.failLoad = true;  // neither 2 nor 1 loads
+    transport.offers = {offer("2")};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("loading version 2 failed and version 1 could not be restored"), std::string::npos)
+        << r.error().message();
+    EXPECT_TRUE(loader.loaded.empty());
+    loader.failLoad = false;
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
 }
 
 TEST_F(EngineTest, CancelledDownloadLoadsNothing) {
