@@ -31,11 +31,28 @@ $A status --format json > /tmp/status.json
 grep -q '"State": "applied"' /tmp/status.json || result "FAIL status not applied: $(cat /tmp/status.json)"
 check "livepatch sysfs: $(ls /sys/kernel/livepatch) enabled=$(cat /sys/kernel/livepatch/lp_e2e/enabled)"
 
+# v2 under the same livepatch name: the old one must really be replaced.
+mv /data/server/catalogue-v2.yaml /data/server/catalogue.yaml
+out=$($A refresh 2>&1); rc=$?
+check "refresh to v2 (same name) rc=$rc: $out"
+[ $rc = 0 ] || result "FAIL refresh to v2: $out"
+[ "$(cat /proc/cmdline)" = "this has been live patched (v2)" ] || result "FAIL v2 not running: $(cat /proc/cmdline)"
+$A status --format json | grep -q '"Version": "2"' || result "FAIL status does not say 2"
+
+# v3 under a new name: atomic replace; v2's module is unloaded afterwards.
+mv /data/server/catalogue-v3.yaml /data/server/catalogue.yaml
+out=$($A refresh 2>&1); rc=$?
+check "refresh to v3 (new name, atomic replace) rc=$rc: $out"
+[ $rc = 0 ] || result "FAIL refresh to v3: $out"
+[ "$(cat /proc/cmdline)" = "this has been live patched (v3)" ] || result "FAIL v3 not running: $(cat /proc/cmdline)"
+[ "$(ls /sys/kernel/livepatch)" = "lp_e2e_v3" ] || result "FAIL livepatches after replace: $(ls /sys/kernel/livepatch)"
+[ ! -d /sys/module/lp_e2e ] || result "FAIL replaced module lp_e2e still loaded"
+
 out=$($A disable 2>&1); rc=$?
 check "disable rc=$rc: $out"
 [ $rc = 0 ] || result "FAIL disable: $out"
 [ "$(cat /proc/cmdline)" = "$orig" ] || result "FAIL cmdline not restored: $(cat /proc/cmdline)"
-[ ! -d /sys/module/lp_e2e ] || result "FAIL module still loaded after disable"
+[ ! -d /sys/module/lp_e2e ] && [ ! -d /sys/module/lp_e2e_v3 ] || result "FAIL module still loaded after disable"
 
 # The untrusted patch: refused, kernel untouched.
 mv /data/server/catalogue-untrusted.yaml /data/server/catalogue.yaml

@@ -6,8 +6,11 @@
 # 2. pack both with livepatch-pack, make a server data dir;
 # 3. build a busybox initramfs with the agent, plugins, server and libraries;
 # 4. boot /boot/vmlinuz-<ver> under qemu-system-x86_64 -accel tcg; inside, the
-#    guest enables, refreshes, checks /proc/cmdline and status, disables, then
-#    is offered the untrusted patch and must refuse it with the kernel untouched;
+#    guest enables (v1), upgrades to v2 under the same livepatch name (old one
+#    reverted, new one loaded), then to v3 under a new name (atomic replace,
+#    v2's module unloaded), checking /proc/cmdline and status at each step,
+#    disables, then is offered the untrusted patch and must refuse it with the
+#    kernel untouched;
 # 5. read "E2E-RESULT: PASS" (or FAIL <reason>) from the serial console.
 # Exit 77 (skip) only if qemu, the kernel image or matching headers are absent.
 set -euo pipefail
@@ -30,6 +33,13 @@ echo "kernel $ver, work dir $W"
 # 1. the module
 cp -r "$SRC/tests/e2e/module" "$W/module"
 make -s -C "/lib/modules/$ver/build" M="$W/module" modules > "$W/kbuild.log" 2>&1 || { cat "$W/kbuild.log"; exit 1; }
+# v2: same name; v3: a new name (lp_e2e_v3), cumulative with .replace = true.
+cp -r "$SRC/tests/e2e/module" "$W/module2"
+make -s -C "/lib/modules/$ver/build" M="$W/module2" KCFLAGS=-DLP_E2E_VERSION=2 modules > "$W/kbuild2.log" 2>&1 || { cat "$W/kbuild2.log"; exit 1; }
+mkdir -p "$W/module3"
+cp "$SRC/tests/e2e/module/lp_e2e.c" "$W/module3/lp_e2e_v3.c"
+echo "obj-m := lp_e2e_v3.o" > "$W/module3/Kbuild"
+make -s -C "/lib/modules/$ver/build" M="$W/module3" KCFLAGS=-DLP_E2E_VERSION=3 modules > "$W/kbuild3.log" 2>&1 || { cat "$W/kbuild3.log"; exit 1; }
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" "$ver" x86_64 > /dev/null
 openssl x509 -in "$W/demo/keyring/signing.pem" -outform DER -out "$W/signing.der"
 openssl x509 -in "$W/demo/work/rogue.pem" -outform DER -out "$W/rogue.der"
@@ -38,10 +48,16 @@ mkdir -p "$W/good" "$W/rogue"
 "$signfile" sha512 "$W/demo/work/signing.key" "$W/signing.der" "$W/good.ko"
 "$signfile" sha512 "$W/demo/work/rogue.key" "$W/rogue.der" "$W/rogue.ko"
 mv "$W/good.ko" "$W/good/lp_e2e.ko"; mv "$W/rogue.ko" "$W/rogue/lp_e2e.ko"
+mkdir -p "$W/v2" "$W/v3"
+cp "$W/module2/lp_e2e.ko" "$W/v2/lp_e2e.ko"; cp "$W/module3/lp_e2e_v3.ko" "$W/v3/lp_e2e_v3.ko"
+"$signfile" sha512 "$W/demo/work/signing.key" "$W/signing.der" "$W/v2/lp_e2e.ko"
+"$signfile" sha512 "$W/demo/work/signing.key" "$W/signing.der" "$W/v3/lp_e2e_v3.ko"
 srv=$W/demo/server
 rm -f "$srv/patches/"*
 "$BIN/livepatch-pack" pack --name lp_e2e --version 1 --kernel "$ver" --arch x86_64 --module "$W/good/lp_e2e.ko" -o "$srv/patches/lp_e2e-1.tar.xz"
-"$BIN/livepatch-pack" pack --name lp_e2e --version 2 --kernel "$ver" --arch x86_64 --module "$W/rogue/lp_e2e.ko" -o "$srv/patches/lp_e2e-2.tar.xz"
+"$BIN/livepatch-pack" pack --name lp_e2e --version 2 --kernel "$ver" --arch x86_64 --module "$W/v2/lp_e2e.ko" -o "$srv/patches/lp_e2e-2.tar.xz"
+"$BIN/livepatch-pack" pack --name lp_e2e_v3 --version 3 --kernel "$ver" --arch x86_64 --module "$W/v3/lp_e2e_v3.ko" -o "$srv/patches/lp_e2e_v3-3.tar.xz"
+"$BIN/livepatch-pack" pack --name lp_e2e --version 9 --kernel "$ver" --arch x86_64 --module "$W/rogue/lp_e2e.ko" -o "$srv/patches/lp_e2e-9-rogue.tar.xz"
 cat > "$srv/catalogue.yaml" <<EOC
 kernels:
   - kernel: $ver
@@ -57,8 +73,14 @@ kernels:
     architecture: x86_64
     supported: supported
     patches:
-      - {file: lp_e2e-2.tar.xz, name: lp_e2e, version: "2", published: 2026-01-02T00:00:00Z}
+      - {file: lp_e2e-9-rogue.tar.xz, name: lp_e2e, version: "9", published: 2026-01-09T00:00:00Z}
 EOC
+for step in 2 3; do
+  { echo "kernels:"; echo "  - kernel: $ver"; echo "    architecture: x86_64"; echo "    supported: supported"; echo "    patches:"
+    echo "      - {file: lp_e2e-2.tar.xz, name: lp_e2e, version: \"2\", published: 2026-01-02T00:00:00Z}"
+    [[ $step == 3 ]] && echo "      - {file: lp_e2e_v3-3.tar.xz, name: lp_e2e_v3, version: \"3\", published: 2026-01-03T00:00:00Z}"
+  } > "$srv/catalogue-v$step.yaml"
+done
 
 # 3. initramfs
 R=$W/root

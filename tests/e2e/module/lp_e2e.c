@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // A minimal live patch for the end-to-end test: replaces cmdline_proc_show
-// so that /proc/cmdline reads "this has been live patched".
+// so that /proc/cmdline reads "this has been live patched". Built again with
+// KCFLAGS=-DLP_E2E_VERSION=N (N >= 2) it reads "... (vN)", so the test can
+// tell which version the kernel runs.
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
@@ -8,7 +10,11 @@
 
 static int lp_e2e_cmdline_proc_show(struct seq_file *m, void *v)
 {
+#if defined(LP_E2E_VERSION) && LP_E2E_VERSION >= 2
+	seq_printf(m, "this has been live patched (v%d)\n", LP_E2E_VERSION);
+#else
 	seq_puts(m, "this has been live patched\n");
+#endif
 	return 0;
 }
 
