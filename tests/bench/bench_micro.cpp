@@ -10,7 +10,7 @@
 
 #include "module_signature.h"
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 
 namespace {
 std::string gModule, gKeyring;

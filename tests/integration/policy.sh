@@ -32,7 +32,7 @@ step "patch-delay and cutoff-date are enforced locally and sent to the server"
 agent config run-mode=normal patch-delay=1000w > /dev/null
 agent refresh | grep -q "newer than patch-delay" || fail "patch-delay not enforced"
 agent config patch-delay= cutoff-date=2025-06-01T00:00:00Z > /dev/null
-agent refresh | grep -q "published after cutoff-date" || fail "cutoff-date not enforced"
+agent refresh > "$WORK/cut.out" 2>&1 || { cat "$WORK/cut.out"; fail "cutoff refresh rc"; }; grep -q "published after cutoff-date" "$WORK/cut.out" || fail "cutoff-date not enforced"
 grep -l '"cutoff-date":"2025-06-01T00:00:00Z"' "$WORK/rec/"*updates-request.json > /dev/null || fail "cutoff-date not reported"
 grep -l '"patch-delay":"1000w"' "$WORK/rec/"*updates-request.json > /dev/null || fail "patch-delay not reported"
 agent config cutoff-date= > /dev/null

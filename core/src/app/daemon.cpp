@@ -16,7 +16,7 @@
 #include "app/job_schedule.h"
 #include "app/system_clock.h"
 #include "config/config.h"
-#include "engine/schedule.h"
+#include "schedule/schedule.h"
 #include "logging/logger.h"
 #include "state/paths.h"
 

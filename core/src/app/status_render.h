@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "engine/agent_state.h"
+#include "state/agent_state.h"
 
 namespace livepatch::app {
 

@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "protocol/api_client.h"
-#include "protocol/host_facts.h"
-#include "protocol/machine_id.h"
+#include "identity/host_facts.h"
+#include "identity/machine_id.h"
 #include "state/credential_store.h"
 #include "state/state_file.h"
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 #include "util/timeutil.h"
 
 namespace livepatch {

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "config/config.h"
-#include "engine/agent_state.h"
-#include "engine/schedule.h"
+#include "state/agent_state.h"
+#include "schedule/schedule.h"
 #include "engine/plugin_directory.h"
 #include "host/plugin_host.h"
 #include "livepatch/error.h"

@@ -1,2 +1,2 @@
-set(COMPONENT_DEPS util config state)
+set(COMPONENT_DEPS util config state identity)
 set(COMPONENT_LIBS Poco::JSON Poco::Net Poco::Foundation)

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "util/digest.h"
 
 namespace livepatch {
 

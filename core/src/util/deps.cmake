@@ -1,2 +1,2 @@
 set(COMPONENT_DEPS)
-set(COMPONENT_LIBS Poco::Foundation OpenSSL::Crypto)
+set(COMPONENT_LIBS Poco::Foundation)

@@ -1,8 +1,7 @@
-// Kept apart from sha256.cpp (OpenSSL) so that code comparing small digests,
-// like the state file, does not pull libcrypto into the front-end binary.
-#include <cctype>
+#include "util/digest.h"
 
-#include "util/sha256.h"
+#include <cctype>
+#include <cstddef>
 
 namespace livepatch {
 

@@ -30,7 +30,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <thread>
 #include <random>
 #include <sstream>
 
@@ -42,7 +44,22 @@ using namespace livepatch::plugins::https;
 
 namespace {
 
-thread_local int tVerifyError = 0;
+// The certificate verification error of the handshake running on each
+// thread: Poco reports it through one process-wide event. A map, not a
+// thread_local: TLS in a dlopen'd plugin lands in dynamic TLS, which GCC 12's
+// LeakSanitizer mis-scans at exit (it crashed the sanitizer test run).
+std::mutex gVerifyMu;
+std::map<std::thread::id, int> gVerifyErrors;
+
+int verifyError() {
+    std::lock_guard<std::mutex> l(gVerifyMu);
+    auto it = gVerifyErrors.find(std::this_thread::get_id());
+    return it == gVerifyErrors.end() ? 0 : it->second;
+}
+void clearVerifyError() {
+    std::lock_guard<std::mutex> l(gVerifyMu);
+    gVerifyErrors.erase(std::this_thread::get_id());
+}
 
 std::string urlDecode(const std::string& in) {
     std::string out;
@@ -51,7 +68,8 @@ std::string urlDecode(const std::string& in) {
 }
 
 void onVerifyError(const void*, Poco::Net::VerificationErrorArgs& args) {
-    if (tVerifyError == 0) tVerifyError = args.errorNumber();
+    std::lock_guard<std::mutex> l(gVerifyMu);
+    gVerifyErrors.emplace(std::this_thread::get_id(), args.errorNumber());  // the first error wins
     args.setIgnoreError(false);
 }
 
@@ -98,7 +116,7 @@ std::string spkiPin(X509* cert) {
 
 Error tlsError(const std::string& url, const std::string& pocoText) {
     const std::string where = " (" + displayUrl(url) + ")";
-    if (tVerifyError != 0) return Error(ErrorCode::Tls, describeVerifyError(tVerifyError) + where);
+    if (int v = verifyError(); v != 0) return Error(ErrorCode::Tls, describeVerifyError(v) + where);
     if (pocoText.find("Unacceptable certificate") != std::string::npos || pocoText.find("application verification failure") != std::string::npos)
         return Error(ErrorCode::Tls, "the server certificate does not match the host name" + where);
     if (pocoText.find("unsupported protocol") != std::string::npos || pocoText.find("no protocols available") != std::string::npos ||
@@ -243,7 +261,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     const auto proxies = effectiveProxies(proxyConfig_, env_);
     const auto proxy = proxyFor(*target, proxies);
     const Poco::Timespan dial(dialTimeout_, 0), io(requestTimeout_, 0);
-    tVerifyError = 0;
+    clearVerifyError();
     try {
         std::optional<ParsedUrl> proxyUrl;
         if (proxy) {
@@ -342,10 +360,10 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     } catch (const Poco::Net::HostNotFoundException&) {
         return Error(ErrorCode::Network, "cannot resolve the host of " + displayUrl(url));
     } catch (const Poco::Net::NetException& e) {
-        if (tVerifyError) return tlsError(url, e.displayText());
+        if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
     } catch (const Poco::Exception& e) {
-        if (tVerifyError) return tlsError(url, e.displayText());
+        if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
     } catch (const std::exception& e) {
         return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.what()));

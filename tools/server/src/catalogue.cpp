@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 
 namespace lpserver {
 

@@ -32,7 +32,7 @@
 #include "catalogue.h"
 #include "store.h"
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 #include "util/timeutil.h"
 
 namespace lpserver {

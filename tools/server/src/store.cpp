@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 
 namespace lpserver {
 

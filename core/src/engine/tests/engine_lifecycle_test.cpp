@@ -18,7 +18,7 @@
 #include "engine/engine.h"
 #include "livepatch/testing/fakes.h"
 #include "state/state_file.h"
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 #include "util/timeutil.h"
 
 using namespace livepatch;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "engine/agent_state.h"
+#include "state/agent_state.h"
 #include "engine/engine.h"
 
 using namespace livepatch;

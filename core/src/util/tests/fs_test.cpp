@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "util/fs.h"
-#include "util/sha256.h"
+#include "util/digest.h"
 #include "util/timeutil.h"
 
 using namespace livepatch;
@@ -103,8 +103,7 @@ TEST_F(Fs, FileLockIsExclusiveAcrossProcesses) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-TEST(Sha256, KnownVectorsAndConstantTimeCompare) {
-    EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+TEST(Digest, ConstantTimeCompare) {
     EXPECT_TRUE(digestEquals("ABCDEF", "abcdef"));
     EXPECT_FALSE(digestEquals("abcdef", "abcdee"));
     EXPECT_FALSE(digestEquals("abc", "abcd"));

@@ -1,4 +1,4 @@
-#include "protocol/host_facts.h"
+#include "identity/host_facts.h"
 
 #include <chrono>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "protocol/machine_id.h"
+#include "identity/machine_id.h"
 
 #include <Poco/HMACEngine.h>
 #include <Poco/SHA2Engine.h>

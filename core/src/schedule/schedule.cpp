@@ -1,6 +1,6 @@
 // The check scheduler, apart from engine.cpp so the daemon supervisor (which
 // never loads plugins or the network stack) can link it alone.
-#include "engine/schedule.h"
+#include "schedule/schedule.h"
 
 #include <algorithm>
 

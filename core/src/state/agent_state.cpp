@@ -1,4 +1,4 @@
-#include "engine/agent_state.h"
+#include "state/agent_state.h"
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>

@@ -1,4 +1,4 @@
-#include "util/sha256.h"
+#include "crypto/sha256.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

@@ -1,10 +1,13 @@
-// SHA-256 with OpenSSL EVP (hardware-accelerated where available).
+// SHA-256 with OpenSSL EVP (hardware-accelerated where available), for
+// downloads, modules and tokens. Its own component so that code which only
+// compares digests (util/digest.h) does not link libcrypto.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "livepatch/error.h"
+#include "util/digest.h"
 
 namespace livepatch {
 
@@ -13,8 +16,5 @@ std::string sha256Hex(std::string_view data);
 
 // Stream a file (O_NOFOLLOW) through SHA-256; lowercase hex.
 Result<std::string> sha256FileHex(const std::string& path);
-
-// Constant-time comparison of two hex digests (case-insensitive).
-bool digestEquals(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace livepatch
