@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/engine.h"
+#include "schedule/schedule.h"
 
 static void simulate(const char* scenario, bool synchronized, long agents, long hours) {
     const long minutes = hours * 60;
