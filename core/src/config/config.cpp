@@ -74,12 +74,13 @@ Status validatePem(const std::string& key, const std::string& v) {
         if (stop == std::string::npos) return bad(key, "one or more PEM certificates", v);
         std::istringstream body(v.substr(bodyStart, stop - bodyStart));
         Poco::Base64Decoder decoder(body);
+        // istream::read turns the decoder's DataFormatException into badbit.
+        // (Reading through istreambuf_iterator let it escape mid-copy and
+        // leaked the partial string: found by fuzz-config.)
         std::string der;
-        try {
-            der.assign(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
-        } catch (...) {
-            return bad(key, "one or more PEM certificates", v);
-        }
+        char chunk[1024];
+        while (decoder.read(chunk, sizeof chunk), decoder.gcount() > 0) der.append(chunk, static_cast<size_t>(decoder.gcount()));
+        if (decoder.bad()) return bad(key, "one or more PEM certificates", v);
         if (der.size() < 64 || static_cast<unsigned char>(der[0]) != 0x30) return bad(key, "one or more PEM certificates", v);
         ++count;
         pos = stop + end.size();
