@@ -21,9 +21,9 @@ PY=/usr/bin/python3
 json_get() { # json_get 'expr on d' < json
   $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
-start_server() { # start_server [extra args...]
+start_server() { # start_server [extra args...]; SERVER_PORT=N to come back on the port the agent registered with
   rm -f "$WORK/port"
-  "$BIN/livepatch-server" --data-dir "$WORK/demo/server" --listen 127.0.0.1:0 \
+  "$BIN/livepatch-server" --data-dir "$WORK/demo/server" --listen "127.0.0.1:${SERVER_PORT:-0}" \
     --tls-cert "$WORK/demo/tls/${SERVER_CERT:-server}.pem" --tls-key "$WORK/demo/tls/${SERVER_CERT:-server}.key" \
     --port-file "$WORK/port" --record-dir "$WORK/rec" "$@" > "$WORK/server.log" 2>&1 &
   SERVER_PID=$!

@@ -69,8 +69,7 @@ for _ in $(seq 50); do grep -q "live patched" "$SIM/proc/cmdline" && break; slee
 grep -q "live patched" "$SIM/proc/cmdline" || { cat "$WORK/daemon2.log"; fail "not re-applied after clear-lock"; }
 kill -TERM $DAEMON_PID; wait $DAEMON_PID || true; DAEMON_PID=
 step "SIGTERM in the middle of a slow cycle: clean exit, state intact"
-start_server --fault slow=3000
-agent config remote-server="https://127.0.0.1:$PORT" > /dev/null
+SERVER_PORT=$PORT start_server --fault slow=3000   # the agent is registered with this port
 "$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon3.log" 2>&1 &
 DAEMON_PID=$!
 sleep 1   # the start-up check is now waiting on the slow server
@@ -79,4 +78,20 @@ set +e; wait $DAEMON_PID; rc=$?; set -e
 DAEMON_PID=
 [[ $rc == 0 ]] || { cat "$WORK/daemon3.log"; fail "daemon exit code $rc after SIGTERM"; }
 agent status > /dev/null || fail "state unreadable after SIGTERM"
+stop_server
+
+step "SIGTERM while a worker waits out a Retry-After: the wait is cut short"
+SERVER_PORT=$PORT start_server --fault retry-after=120
+"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon4.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do grep -q "retrying in 120000 ms" "$WORK/daemon4.log" && break; sleep 0.1; done
+grep -q "retrying in 120000 ms" "$WORK/daemon4.log" || { cat "$WORK/daemon4.log"; fail "the check never waited for Retry-After"; }
+kill -TERM $DAEMON_PID
+# Far below the 120 s wait: a worker that only noticed the cancel when its
+# sleep ended would still be waiting when this gives up.
+for _ in $(seq 150); do kill -0 $DAEMON_PID 2>/dev/null || break; sleep 0.1; done
+kill -0 $DAEMON_PID 2>/dev/null && { cat "$WORK/daemon4.log"; fail "daemon still waiting 15 s after SIGTERM"; }
+set +e; wait $DAEMON_PID; rc=$?; set -e
+DAEMON_PID=
+[[ $rc == 0 ]] || { cat "$WORK/daemon4.log"; fail "daemon exit code $rc after SIGTERM"; }
 echo "policy: 1 passed, 0 failed"

@@ -36,24 +36,39 @@ Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool 
     return rt.build(rootDir, o);
 }
 
-// The first SIGTERM/SIGINT cancels `token`: the engine stops at its next
-// safe point instead of dying in the middle of a write or a load. A second
-// one ends the process (e.g. Ctrl-C twice while waiting for a token on stdin).
-void cancelOnSignals(CancelToken& token) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([set, &token]() mutable {
-        int sig = 0;
-        while (sigwait(&set, &sig) != 0) {
-        }
-        token.cancel();
-        while (sigwait(&set, &sig) != 0) {
-        }
-        ::_exit(128 + sig);
-    }).detach();
+// What a signal reaches in this process: the token every command passes to
+// the engine, and the clock every Runtime sleeps on. The first SIGTERM/SIGINT
+// cancels the token and wakes sleepers (a Retry-After or backoff wait ends at
+// once), so the engine stops at its next safe point instead of dying in the
+// middle of a write or a load; a second one ends the process (e.g. Ctrl-C
+// twice while waiting for a token on stdin). Never destroyed: the signal
+// thread may use it until exit.
+struct ProcessSignals {
+    CancelToken cancel;
+    SystemClock clock;
+};
+
+ProcessSignals& processSignals() {
+    static ProcessSignals& p = *[] {
+        auto* created = new ProcessSignals;
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        std::thread([set, created]() mutable {
+            int sig = 0;
+            while (sigwait(&set, &sig) != 0) {
+            }
+            created->cancel.cancel();
+            created->clock.wake();
+            while (sigwait(&set, &sig) != 0) {
+            }
+            ::_exit(128 + sig);
+        }).detach();
+        return created;
+    }();
+    return p;
 }
 
 }  // namespace
@@ -64,8 +79,8 @@ int engineCommand(const CommandLine& line) {
         if (line.args.size() != 1) return kExitUsage;
         return runWorkerJob(line, line.args[0]);
     }
-    static CancelToken& cancel = *new CancelToken;  // never destroyed: the signal thread may still hold it
-    cancelOnSignals(cancel);
+    ProcessSignals& signals = processSignals();
+    CancelToken& cancel = signals.cancel;
 
     if (cmd == "config") {
         Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
@@ -98,7 +113,7 @@ int engineCommand(const CommandLine& line) {
 
     if (cmd == "plugins") {
         if (!line.requireNoArgs()) return kExitUsage;
-        Runtime rt;
+        Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, false, false);
         if (!r && !rt.host) return fail(r.error());
         for (const auto& p : rt.host->loaded())
@@ -111,7 +126,7 @@ int engineCommand(const CommandLine& line) {
     if (cmd == "clear-lock") {
         if (!line.requireNoArgs()) return kExitUsage;
         if (!line.requireRoot()) return kExitPermission;
-        Runtime rt;
+        Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, true, true);
         if (!r) return fail(r.error());
         auto s = rt.engine->clearCrashGuard();
@@ -129,7 +144,7 @@ int engineCommand(const CommandLine& line) {
         std::string token = line.args[0];
         if (token == "-") std::getline(std::cin, token);
         while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-        Runtime rt;
+        Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, true, true);
         if (!r) return fail(r.error());
         auto s = rt.engine->enable(token);
@@ -148,7 +163,7 @@ int engineCommand(const CommandLine& line) {
     if (cmd == "disable") {
         if (!line.requireNoArgs()) return kExitUsage;
         if (!line.requireRoot()) return kExitPermission;
-        Runtime rt;
+        Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, true, true);
         if (!r) return fail(r.error());
         auto s = rt.engine->disable(&cancel);
@@ -162,7 +177,7 @@ int engineCommand(const CommandLine& line) {
         if (!line.requireNoArgs()) return kExitUsage;
         if (!line.requireRoot()) return kExitPermission;
         ProgressPrinter progress;
-        Runtime rt;
+        Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, true, true);
         if (!r) return fail(r.error());
         if (line.allowRollback) rt.engine->allowRollbackOnce();
@@ -181,8 +196,8 @@ int engineCommand(const CommandLine& line) {
 }
 
 int runWorkerJob(const CommandLine& line, const std::string& job) {
-    static CancelToken& cancel = *new CancelToken;  // never destroyed: the signal thread may still hold it
-    cancelOnSignals(cancel);
+    ProcessSignals& signals = processSignals();
+    CancelToken& cancel = signals.cancel;
     auto report = [](const WorkerOutcome& o) {
         std::cout << workerResultLine(o) << "\n" << std::flush;
         return o.exitCode;
@@ -197,7 +212,7 @@ int runWorkerJob(const CommandLine& line, const std::string& job) {
     static const char* const jobs[] = {"start", "scheduled", "refresh", "refresh-allow-rollback", "health"};
     if (std::find(std::begin(jobs), std::end(jobs), job) == std::end(jobs))
         return report(fromError(Error(ErrorCode::InvalidArgument, "unknown worker job \"" + job.substr(0, 40) + "\"")));
-    Runtime rt;
+    Runtime rt(signals.clock);
     auto built = makeRuntime(rt, line.rootDir, true, true, true, false);
     if (!built) return report(fromError(built.error()));
     WorkerOutcome ok;

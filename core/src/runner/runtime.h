@@ -28,10 +28,14 @@ struct RuntimeOptions {
 };
 
 struct Runtime {
+    // The clock is the process's: whoever cancels on a signal must be able
+    // to wake a sleeper on it (runner/engine_app.cpp).
+    explicit Runtime(SystemClock& processClock) : clock(processClock) {}
+
     Paths paths;
     Config config;
     std::unique_ptr<AgentLogger> logger;
-    SystemClock clock;
+    SystemClock& clock;
     std::unique_ptr<PluginHost> host;
     PluginContext context;
     std::vector<Error> pluginErrors;  // refused plugins (each already logged)
