@@ -42,4 +42,12 @@ set +e; wait "$DAEMON_PID"; rc=$?; set -e
 DAEMON_PID=
 [[ $rc == 0 ]] || fail "daemon exit code $rc after SIGTERM"
 grep -q "daemon stopped" "$W/daemon.log" || fail "no clean stop"
+
+# As root the engine binary must be root-only, like a plugin.
+if [[ $(id -u) == 0 ]]; then
+  chmod 775 "$P/lib/livepatch-agent/livepatch-agent-engine"
+  set +e; out=$(a enable 00000000-0000-4000-8000-000000000000 2>&1); rc=$?; set -e
+  [[ $rc == 3 && $out == *"refusing to run $P/lib/livepatch-agent/livepatch-agent-engine as root: the binary is group/world-writable (mode 0775)"* ]] ||
+    fail "writable engine binary: rc=$rc $out"
+fi
 echo "worker-crash: 1 passed, 0 failed"

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "app/exit_codes.h"
+#include "util/fs.h"
 #include "util/layout.h"
 
 extern char** environ;
@@ -21,15 +22,6 @@ namespace livepatch::app {
 namespace {
 
 constexpr const char* kEngineName = "livepatch-agent-engine";
-
-Status checkRootOnly(const std::string& path, const std::string& what) {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return Error(ErrorCode::NotFound, what + " " + path + " not found: " + std::strerror(errno));
-    if (st.st_uid != 0) return Error(ErrorCode::Permission, what + " " + path + " is not owned by root; refusing to run it as root");
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return Error(ErrorCode::Permission, what + " " + path + " is group/world-writable; refusing to run it as root");
-    return {};
-}
 
 std::vector<char*> cArgv(std::vector<std::string>& args) {
     std::vector<char*> out;
@@ -49,8 +41,10 @@ Result<std::string> locateEngine(bool enforceOwnership) {
                                               "); reinstall livepatch-agent");
     if (!S_ISREG(st.st_mode)) return Error(ErrorCode::Permission, "the engine binary " + path + " is not a regular file");
     if (enforceOwnership) {
-        LP_TRY(checkRootOnly(dir, "directory"));
-        LP_TRY(checkRootOnly(path, "the engine binary"));
+        for (const auto& [p, what] : {std::pair<std::string, std::string>{dir, "its directory " + dir}, {path, "the binary"}}) {
+            auto s = fs::checkRootOnly(p, what, ErrorCode::Permission);
+            if (!s) return s.error().wrap("refusing to run " + path + " as root");
+        }
     }
     return path;
 }

@@ -23,22 +23,6 @@ Error refuse(const std::string& path, const std::string& why) {
     return Error(ErrorCode::PluginInvalid, "plugin " + path + " refused: " + why);
 }
 
-std::string modeString(mode_t m) {
-    char buf[8];
-    snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
-    return buf;
-}
-
-Status checkOwnership(const std::string& path, bool isDir) {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return Error(ErrorCode::PluginInvalid, "cannot stat " + path);
-    const std::string what = isDir ? "its directory " + path : "the file";
-    if (st.st_uid != 0) return Error(ErrorCode::PluginInvalid, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root");
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return Error(ErrorCode::PluginInvalid, what + " is group/world-writable (mode " + modeString(st.st_mode) + ")");
-    return {};
-}
-
 std::string dirOf(const std::string& path) {
     auto pos = path.find_last_of('/');
     return pos == std::string::npos ? "." : (pos == 0 ? "/" : path.substr(0, pos));
@@ -100,9 +84,9 @@ Status PluginHost::loadFile(const std::string& path) {
     if (S_ISLNK(st.st_mode)) return refuse(path, "it is a symlink");
     if (!S_ISREG(st.st_mode)) return refuse(path, "not a regular file");
     if (impl_->options.enforceOwnership) {
-        auto s = checkOwnership(dirOf(path), true);
+        auto s = fs::checkRootOnly(dirOf(path), "its directory " + dirOf(path), ErrorCode::PluginInvalid);
         if (!s) return refuse(path, s.error().message());
-        s = checkOwnership(path, false);
+        s = fs::checkRootOnly(path, "the file", ErrorCode::PluginInvalid);
         if (!s) return refuse(path, s.error().message());
     }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -250,6 +251,18 @@ Result<FileLock> FileLock::acquire(const std::string& path, bool wait) {
     FileLock lock;
     lock.fd_ = fd;
     return lock;
+}
+
+Status checkRootOnly(const std::string& path, const std::string& what, ErrorCode code) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return Error(code, "cannot stat " + path + ": " + std::strerror(errno));
+    if (st.st_uid != 0) return Error(code, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root");
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return Error(code, what + " is group/world-writable (mode " + mode + ")");
+    }
+    return {};
 }
 
 }  // namespace livepatch::fs

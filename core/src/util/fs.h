@@ -25,6 +25,13 @@ Status writeFileAtomic(const std::string& path, std::string_view data, mode_t mo
 // and files over maxBytes (TooLarge). NotFound if absent.
 Result<std::string> readFile(const std::string& path, std::uint64_t maxBytes = 64u << 20);
 
+// What the agent runs or loads as root (plugins, the engine binary) must not
+// be replaceable by anyone else: `path` itself (not followed if a symlink)
+// owned by root and not group/world-writable. The error, with `code`, reads
+// "<what> is owned by uid N, not root" or "<what> is group/world-writable
+// (mode 0775)"; "cannot stat <path>" if it does not exist.
+Status checkRootOnly(const std::string& path, const std::string& what, ErrorCode code);
+
 // Create `path` and missing parents with `mode` (0700). Refuses if any
 // existing component we create into is a symlink; tightens the mode of an
 // existing final directory if it is looser than `mode`.

@@ -122,3 +122,27 @@ TEST(TimeUtil, Rfc3339AndDurations) {
     EXPECT_FALSE(timeutil::parseDuration("5"));
     EXPECT_FALSE(timeutil::parseDuration("5y"));
 }
+
+TEST(RootOnly, OwnerAndModeWithTheCallersErrorCode) {
+    const std::string dir = "/tmp/lp-rootonly-" + std::to_string(::getpid());
+    ASSERT_TRUE(fs::ensurePrivateDir(dir));
+    const std::string f = dir + "/bin";
+    ASSERT_TRUE(fs::writeFileAtomic(f, "x", 0755));
+    if (::geteuid() == 0) EXPECT_TRUE(fs::checkRootOnly(f, "the file", ErrorCode::Permission));
+    ::chmod(f.c_str(), 0775);
+    auto s = fs::checkRootOnly(f, "the file", ErrorCode::Permission);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Permission);
+    EXPECT_EQ(s.error().message(), ::geteuid() == 0 ? "the file is group/world-writable (mode 0775)"
+                                                    : "the file is owned by uid " + std::to_string(::geteuid()) + ", not root");
+    if (::geteuid() == 0) {
+        ::chmod(f.c_str(), 0755);
+        ASSERT_EQ(::chown(f.c_str(), 65534, 65534), 0);
+        s = fs::checkRootOnly(f, "the file", ErrorCode::PluginInvalid);
+        ASSERT_FALSE(s);
+        EXPECT_EQ(s.error().code(), ErrorCode::PluginInvalid);
+        EXPECT_EQ(s.error().message(), "the file is owned by uid 65534, not root");
+    }
+    EXPECT_FALSE(fs::checkRootOnly(dir + "/missing", "x", ErrorCode::Permission));
+    std::filesystem::remove_all(dir);
+}
