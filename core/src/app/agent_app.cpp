@@ -244,18 +244,16 @@ int frontEndCommand(const CommandLine& line) {
     }
 
     if (cmd == "config") {
+        if (!line.args.empty()) return runInEngine(line);  // changes are validated and saved by the engine binary
         Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
         auto cfg = Config::load(paths.configFile());
         if (!cfg) return fail(cfg.error());
-        if (line.args.empty()) {
-            for (const auto& kv : cfg->display(false)) {
-                std::string v = kv.second;
-                if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
-                std::cout << kv.first << ": " << v << "\n";
-            }
-            return kExitOk;
+        for (const auto& kv : cfg->display(false)) {
+            std::string v = kv.second;
+            if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
+            std::cout << kv.first << ": " << v << "\n";
         }
-        return runInEngine(line);  // changes are validated and saved by the engine binary
+        return kExitOk;
     }
 
     if (cmd == "refresh") {

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "app/agent_app.h"
 #include "app/control_socket.h"
 #include "app/engine_process.h"
 #include "app/exit_codes.h"
@@ -32,18 +33,14 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-    auto startupError = [](const Error& e) {
-        std::cerr << "error: " << e.message() << " [" << e.codeName() << "]\n";
-        return exitCodeFor(e.code());
-    };
     const Paths paths = Paths::resolve(Paths::processEnvironment(), rootDir);
-    if (auto s = paths.ensure(); !s) return startupError(s.error());
+    if (auto s = paths.ensure(); !s) return fail(s.error());
     auto loaded = Config::load(paths.configFile());
-    if (!loaded) return startupError(loaded.error());
+    if (!loaded) return fail(loaded.error());
     Config config = *loaded;
     AgentLogger log(AgentLogger::defaultSink(), parseLogLevel(config.getOr("log-level", "info")));
     auto engine = locateEngine(::geteuid() == 0);
-    if (!engine) return startupError(engine.error());
+    if (!engine) return fail(engine.error());
     std::vector<std::string> baseArgs;
     if (rootDir) baseArgs.push_back("--root-dir=" + *rootDir);
     WorkerRunner workers(*engine, baseArgs);

@@ -4,7 +4,6 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>

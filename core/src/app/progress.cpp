@@ -8,6 +8,8 @@
 
 namespace livepatch::app {
 
+namespace {
+
 std::string progressBar(const std::string& phase, unsigned long long done, unsigned long long total) {
     std::ostringstream o;
     o << "\r" << phase << ": ";
@@ -19,6 +21,8 @@ std::string progressBar(const std::string& phase, unsigned long long done, unsig
     o << done / 1024 << " KiB";
     return o.str();
 }
+
+}  // namespace
 
 ProgressPrinter::ProgressPrinter() : tty_(::isatty(STDOUT_FILENO) == 1) {}
 

@@ -22,6 +22,4 @@ private:
     std::string lastPhase_;
 };
 
-std::string progressBar(const std::string& phase, unsigned long long done, unsigned long long total);
-
 }  // namespace livepatch::app

@@ -240,10 +240,8 @@ struct Engine::Impl {
         st.loadingBootId.clear();
         st.loadingAt.clear();
         if (!loaded && sameName) {
-            auto digest = sha256FileHex(sameName->cachePath);
-            auto back = digest && digestEquals(*digest, sameName->tarballSha256)
-                            ? verifyAndLoad(sameName->cachePath, sameName->name, sameName->version, kernel, loader, st, nullptr, nullptr)
-                            : Result<AppliedPatchRecord>(Error(ErrorCode::ChecksumMismatch, "its cached tarball changed"));
+            // Not cancellable: even when stopping, put the old version back.
+            auto back = loadFromCache(*sameName, kernel, loader, st, nullptr, nullptr);
             if (back) {
                 st.applied->appliedAt = back->appliedAt;
                 st.applied->bootId = back->bootId;
@@ -322,19 +320,24 @@ struct Engine::Impl {
         return false;
     }
 
-    // Load the applied patch again from its cached tarball: SHA-256 as
-    // recorded, unpacked and verified by the whole chain again, no network.
+    // The verified tarball kept for `rec`, loaded again: its SHA-256 must
+    // still be the recorded one, then it is unpacked and verified by the whole
+    // chain as if just downloaded. No network.
+    Result<AppliedPatchRecord> loadFromCache(const AppliedPatchRecord& rec, const KernelInfo& kernel, Loader* loader,
+                                             AgentState& st, const PhaseCallback& progress, const CancelToken* cancel) {
+        auto digest = sha256FileHex(rec.cachePath);
+        if (!digest || !digestEquals(*digest, rec.tarballSha256))
+            return Error(ErrorCode::ChecksumMismatch,
+                         "cached patch " + rec.cachePath + " no longer matches its recorded SHA-256; not loading");
+        return verifyAndLoad(rec.cachePath, rec.name, rec.version, kernel, loader, st, progress, cancel);
+    }
+
+    // The applied patch, loaded again from the cache and recorded as applied
+    // (or the failure recorded).
     Result<bool> reloadCached(AgentState& st, const KernelInfo& kernel, Loader* loader, const PhaseCallback& progress,
                               const CancelToken* cancel) {
-        auto digest = sha256FileHex(st.applied->cachePath);
-        if (!digest || !digestEquals(*digest, st.applied->tarballSha256)) {
-            Error e(ErrorCode::ChecksumMismatch,
-                    "cached patch " + st.applied->cachePath + " no longer matches its recorded SHA-256; not loading");
-            recordFailure(st, e);
-            return e;
-        }
         AppliedPatchRecord prev = *st.applied;
-        auto rec = verifyAndLoad(prev.cachePath, prev.name, prev.version, kernel, loader, st, progress, cancel);
+        auto rec = loadFromCache(prev, kernel, loader, st, progress, cancel);
         if (!rec) {
             recordFailure(st, rec.error());
             return rec.error();

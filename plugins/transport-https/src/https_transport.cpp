@@ -149,11 +149,6 @@ std::string envOr(const std::vector<std::pair<std::string, std::string>>& env, c
     return fallback ? fallback : "";
 }
 
-bool envHas(const std::vector<std::pair<std::string, std::string>>& env, const char* name) {
-    for (const auto& kv : env)
-        if (kv.first == name && !kv.second.empty()) return true;
-    return false;
-}
 
 // The host's CA pool, as OpenSSL would find it (SSL_CERT_FILE / SSL_CERT_DIR
 // override the built-in locations). A hashed directory (Debian's
@@ -167,7 +162,7 @@ Status loadHostCaPool(X509_STORE* store, const std::vector<std::pair<std::string
     const bool lazyDir = hasHashLinks(dir);
     if (lazyDir && X509_STORE_load_path(store, dir.c_str()) != 1)
         return Error(ErrorCode::ConfigInvalid, "cannot use the host CA directory " + dir);
-    if (!lazyDir || envHas(env, X509_get_default_cert_file_env())) {
+    if (!lazyDir || !envOr(env, X509_get_default_cert_file_env(), nullptr).empty()) {
         if (::access(file.c_str(), R_OK) == 0 && X509_STORE_load_file(store, file.c_str()) != 1)
             return Error(ErrorCode::ConfigInvalid, "cannot read the host CA bundle " + file);
     }
