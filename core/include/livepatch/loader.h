@@ -31,6 +31,11 @@ struct PatchSpec {
 
 struct LoadedPatch {
     std::string name;
+    // The version the module itself declares in its signed .modinfo
+    // ("version=", i.e. MODULE_VERSION; /sys/module/<name>/version on the
+    // real kernel). Empty when the module declares none. Status and
+    // reconciliation trust this, never a recorded or offered version.
+    std::string version;
     bool enabled = false;
     bool transitioning = false;
 };

@@ -28,8 +28,8 @@
 #include "livepatch/error.h"
 
 // Bumped whenever any SDK header changes in a binary-incompatible way.
-#define LIVEPATCH_SDK_ABI_VERSION 1
-#define LIVEPATCH_SDK_VERSION "1.0.0"
+#define LIVEPATCH_SDK_ABI_VERSION 2
+#define LIVEPATCH_SDK_VERSION "2.0.0"
 
 namespace livepatch {
 
