@@ -194,6 +194,9 @@ Result<std::vector<LoadedPatch>> KlpLoader::list() noexcept {
     for (const auto& n : kernel_->list("/sys/kernel/livepatch")) {
         LoadedPatch p;
         p.name = n;
+        // MODULE_VERSION of the loaded module, as the kernel read it from the
+        // module's own .modinfo; absent when the module declares none.
+        p.version = kernel_->read("/sys/module/" + n + "/version").value_or("");
         p.enabled = kernel_->read(dir(n) + "/enabled").value_or("") == "1";
         p.transitioning = kernel_->read(dir(n) + "/transition").value_or("") == "1";
         out.push_back(p);

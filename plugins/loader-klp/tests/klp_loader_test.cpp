@@ -3,7 +3,9 @@
 // few polls (or never, when stalled), replace disables older patches.
 #include <gtest/gtest.h>
 
+#include <livepatch/modinfo.h>
 #include <livepatch/testing/fakes.h>
+#include <livepatch/testing/module_image.h>
 
 #include <cerrno>
 #include <map>
@@ -33,16 +35,23 @@ public:
         files["/proc/sys/kernel/random/boot_id"] = "boot-1";
         files["/proc/sys/kernel/tainted"] = "0";
     }
-    // Module bytes in tests: "<name>" or "<name>+replace".
+    // Module bytes in tests: "<name>" or "<name>+replace", or an ELF image
+    // whose .modinfo gives the name and version (as the kernel reads them).
     int loadModule(std::string_view bytes) override {
         std::string b(bytes);
         if (busyLoads > 0) { --busyLoads; return EBUSY; }
         if (loadErrno) return loadErrno;
         bool replace = b.size() > 8 && b.substr(b.size() - 8) == "+replace";
-        std::string name = replace ? b.substr(0, b.size() - 8) : b;
+        std::string name = replace ? b.substr(0, b.size() - 8) : b, version;
+        if (auto info = parseModInfo(bytes)) {
+            name = info->values("name").at(0);
+            auto v = info->values("version");
+            if (!v.empty()) version = v[0];
+        }
         if (files.count("/sys/module/" + name)) return EEXIST;
         loads.push_back(name);
         files["/sys/module/" + name] = "";
+        if (!version.empty()) files["/sys/module/" + name + "/version"] = version;
         files["/sys/kernel/livepatch/" + name] = "";
         files["/sys/kernel/livepatch/" + name + "/enabled"] = "1";
         files["/sys/kernel/livepatch/" + name + "/transition"] = "1";
@@ -55,6 +64,7 @@ public:
         if (files.count("/sys/kernel/livepatch/" + name)) return EBUSY;  // still a live patch
         unloads.push_back(name);
         files.erase("/sys/module/" + name);
+        files.erase("/sys/module/" + name + "/version");
         return 0;
     }
     std::optional<std::string> read(const std::string& path) override {
@@ -252,4 +262,17 @@ TEST(KlpLoader, HealthCountsOopsAndTaint) {
     auto h = f.loader.health();
     EXPECT_EQ(h->oopsCount, 2u);
     EXPECT_EQ(h->taintMask, 4096u);
+}
+
+TEST(KlpLoader, ListReportsTheVersionFromSysModule) {
+    Fixture f;
+    using livepatch::testing::livepatchModinfo;
+    using livepatch::testing::makeModuleImage;
+    ASSERT_TRUE(f.load(makeModuleImage(livepatchModinfo("lp_a", "5", "6.1.0-99-amd64")), "lp_a", false));
+    ASSERT_TRUE(f.load(makeModuleImage(livepatchModinfo("lp_b", "", "6.1.0-99-amd64")), "lp_b", false));
+    EXPECT_EQ(f.kernel->files["/sys/module/lp_a/version"], "5");
+    auto l = f.loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 2u);
+    for (const auto& p : *l) EXPECT_EQ(p.version, p.name == "lp_a" ? "5" : "") << p.name;
 }

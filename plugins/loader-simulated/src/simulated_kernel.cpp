@@ -1,5 +1,6 @@
 #include "simulated_kernel.h"
 
+#include <livepatch/modinfo.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,19 @@ std::string newUuid() {
 const std::regex kNameRe("^[a-z0-9_]{1,55}$");
 
 }  // namespace
+
+// What the real kernel shows in /sys/module/<name>/version: the module's
+// own MODULE_VERSION, read here from the bytes the simulated kernel keeps.
+std::string SimulatedKernelLoader::moduleVersion(const std::string& name) const {
+    std::ifstream in(path("modules/" + name + ".ko"), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string bytes = ss.str();
+    auto info = parseModInfo(bytes);
+    if (!info) return "";
+    auto v = info->unique("version");
+    return v && *v ? **v : "";
+}
 
 PluginInfo SimulatedKernelLoader::info() const noexcept {
     return {"loader-simulated", PluginRole::Loader, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
@@ -231,6 +245,7 @@ Result<std::vector<LoadedPatch>> SimulatedKernelLoader::list() noexcept {
     for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) {
         LoadedPatch p;
         p.name = e.path().filename().string();
+        p.version = moduleVersion(p.name);
         p.enabled = readText(e.path().string() + "/enabled") == "1";
         p.transitioning = readText(e.path().string() + "/transition") == "1";
         out.push_back(p);

@@ -8,7 +8,8 @@
 //   proc/cmdline                      reads "this has been live patched" while a patch is enabled
 //   sys/kernel/livepatch/<name>/{enabled,transition}
 //   sys/module/<name>/refcnt
-//   modules/<name>.ko                 the exact bytes the agent loaded
+//   modules/<name>.ko                 the exact bytes the agent loaded (list() reads
+//                                     its .modinfo version= like /sys/module/<name>/version)
 //   kmsg.log                          kernel log lines
 //   control/transition-delay-ms       simulate a slow transition
 //   control/stall                     transition never completes
@@ -44,6 +45,7 @@ private:
     Status removePatch(const std::string& name);
     void updateCmdline();
     void kmsg(const std::string& line);
+    std::string moduleVersion(const std::string& name) const;
 
     std::string root_;
     Clock* clock_ = nullptr;

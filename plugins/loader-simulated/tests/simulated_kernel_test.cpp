@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <livepatch/testing/fakes.h>
+#include <livepatch/testing/module_image.h>
 
 #include <filesystem>
 #include <fstream>
@@ -132,4 +133,15 @@ TEST_F(SimKernel, HealthCountsOopsLines) {
     auto h1 = loader.health();
     EXPECT_EQ(h1->oopsCount, h0->oopsCount + 1);
     EXPECT_EQ(h1->taintMask, 32768u);
+}
+
+TEST_F(SimKernel, ListReportsTheVersionTheModuleDeclares) {
+    using livepatch::testing::livepatchModinfo;
+    using livepatch::testing::makeModuleImage;
+    ASSERT_TRUE(load("lp_a", makeModuleImage(livepatchModinfo("lp_a", "4", "5.15.0-100-generic")), false));
+    ASSERT_TRUE(load("lp_b", makeModuleImage(livepatchModinfo("lp_b", "", "5.15.0-100-generic")), false));
+    auto l = loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 2u);
+    for (const auto& p : *l) EXPECT_EQ(p.version, p.name == "lp_a" ? "4" : "") << p.name;
 }

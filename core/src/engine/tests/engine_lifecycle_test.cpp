@@ -218,7 +218,7 @@ public:
     }
     Result<std::vector<LoadedPatch>> list() noexcept override {
         std::vector<LoadedPatch> v;
-        for (const auto& p : loaded) v.push_back({p.first, true, false});
+        for (const auto& p : loaded) v.push_back({p.first, p.second, true, false});
         return v;
     }
     Result<KernelHealth> health() noexcept override { return health_; }
