@@ -205,10 +205,13 @@ const std::vector<KeySpec>& specs() {
          enumOf({"revert", "wait"})},
         {{"allow-force-transition", "false", "write `force` to a stalled transition (makes the module unremovable)"},
          enumOf({"true", "false"})},
+        {{"allow-unversioned-modules", "false",
+          "accept modules without a signed version= in .modinfo (rollback protection then trusts unsigned metadata)"},
+         enumOf({"true", "false"})},
         {{"simulated-kernel-root", "", "root directory of the simulated kernel (loader-simulated)"}, absPath()},
         {{"max-download-size", "268435456", "largest patch download, bytes"}, number(1, 1LL << 34, "bytes > 0")},
         {{"unpack-max-entries", "64", "most entries in a patch tarball"}, number(1, 100000, "a number > 0")},
-        {{"unpack-max-bytes", "268435456", "most bytes unpacked from a patch tarball"}, number(1, 1LL << 34, "bytes > 0")},
+        {{"unpack-max-bytes", "268435456", "most bytes decompressed from a patch tarball (the whole tar stream)"}, number(1, 1LL << 34, "bytes > 0")},
     };
     return table;
 }

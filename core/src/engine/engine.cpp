@@ -11,6 +11,7 @@
 #include "identity/machine_id.h"
 #include "state/credential_store.h"
 #include "state/state_file.h"
+#include "package/module_identity.h"
 #include "util/fs.h"
 #include "crypto/sha256.h"
 #include "util/timeutil.h"
@@ -146,7 +147,7 @@ struct Engine::Impl {
     std::string policyFingerprint() const {
         std::string f;
         for (const char* k : {"cutoff-date", "patch-delay", "run-mode", "verifiers", "signature-hashes", "loader", "keyring-dir",
-                              "remote-server"})
+                              "remote-server", "allow-unversioned-modules"})
             f += std::string(k) + "=" + d.config->getOr(k, "") + "\n";
         return sha256Hex(f).substr(0, 16);
     }
@@ -210,6 +211,18 @@ struct Engine::Impl {
             if (!r) return r.error().wrap("verification by " + n + " failed");
             d.logger->info("patch " + md.name + " " + md.version + " verified by " + n + ": " + r->detail);
         }
+        // Only the module bytes are signed: its .modinfo, not livepatch.json
+        // or the offer, says what is being loaded and which version it is.
+        IdentityPolicy identityPolicy;
+        identityPolicy.kernelRelease = kernel.release;
+        identityPolicy.allowUnversioned = d.config->getOr("allow-unversioned-modules", "false") == "true";
+        if (st.applied && st.applied->kernel == kernel.versionSignature) identityPolicy.appliedVersion = st.applied->version;
+        identityPolicy.allowRollback = allowRollback;
+        auto identity = checkModuleIdentity(*bytes, md, identityPolicy);
+        if (!identity) return identity.error();
+        if (identity->version.empty())
+            d.logger->warning("patch " + md.name + " " + md.version + ": the module declares no signed version; accepted because "
+                              "allow-unversioned-modules=true, so rollback protection rests on unsigned metadata");
         if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
 
         if (progress) progress("load", 0, 0);

@@ -1,5 +1,7 @@
 #include "klp_loader.h"
 
+#include <livepatch/modinfo.h>
+
 #include <cerrno>
 #include <cstring>
 #include <regex>
@@ -69,7 +71,8 @@ Result<KernelInfo> KlpLoader::probe() noexcept {
     return k;
 }
 
-KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn) {
+KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn,
+                                             bool honourWaitPolicy) {
     const auto start = clock_->steadyNow();
     const auto timeout = std::chrono::seconds(timeoutSeconds_);
     bool signalled = false, warnedStall = false;
@@ -83,7 +86,7 @@ KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const Canc
         }
         if (elapsed >= timeout) {
             stuckIn = kernel_->read(dir(name) + "/enabled").value_or("") == "1" ? "patched" : "unpatched";
-            if (!waitOnStall_) return Wait::Stalled;
+            if (!waitOnStall_ || !honourWaitPolicy) return Wait::Stalled;
             if (!warnedStall) {
                 if (logger_) logger_->warning("livepatch " + name + " stuck in transition to " + stuckIn + " after " +
                                               std::to_string(timeoutSeconds_) + "s; waiting (stalled-transition-policy=wait)");
@@ -105,12 +108,42 @@ Status KlpLoader::removeModule(const std::string& name, const CancelToken* cance
     return Error(ErrorCode::Busy, "module " + name + " is still in use; not unloaded");
 }
 
+Error KlpLoader::undoLoad(const std::string& module, const Error& why) {
+    // Not cancellable and never waiting forever: what finit_module put in
+    // the kernel must not stay there, untracked, because we were asked to stop.
+    std::string problem;
+    if (kernel_->read(dir(module) + "/enabled").value_or("") == "1") {
+        std::string stuckIn;
+        if (!kernel_->write(dir(module) + "/enabled", "0"))
+            problem = "cannot disable livepatch " + module;
+        else if (waitForTransition(module, nullptr, stuckIn, false) != Wait::Done)
+            problem = "livepatch " + module + " stuck in transition to " + stuckIn + " while reverting";
+    }
+    if (problem.empty()) {
+        auto removed = removeModule(module, nullptr);
+        if (removed) return Error(why.code(), why.message() + "; module " + module + " removed again");
+        problem = removed.error().message();
+    }
+    if (logger_) logger_->error("module " + module + " could not be taken out after a failed load: " + problem);
+    // A cancel that leaves a module behind is a load failure, not a quiet stop.
+    return Error(why.code() == ErrorCode::Cancelled ? ErrorCode::LoadFailed : why.code(),
+                 why.message() + "; " + problem + ": module " + module + " is still in the kernel");
+}
+
 Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept {
     try {
         auto k = probe();
         if (!k) return k.error();
         if (!k->livepatchSupported) return Error(ErrorCode::Unsupported, k->unsupportedReason);
         if (!std::regex_match(spec.name, kNameRe)) return Error(ErrorCode::LoadFailed, "invalid livepatch name");
+        // The kernel names the module from its own bytes; a module that is
+        // not the patch asked for is never handed to finit_module.
+        auto info = parseModInfo(image.bytes);
+        if (!info) return info.error().wrap("module " + spec.name);
+        auto declared = info->unique("name");
+        if (!declared) return declared.error().wrap("module " + spec.name);
+        if (declared->value_or(spec.name) != spec.name)
+            return Error(ErrorCode::LoadFailed, "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
         if (kernel_->read(dir(spec.name) + "/enabled").value_or("") == "1" &&
             kernel_->read(dir(spec.name) + "/transition").value_or("1") == "0")
             return {};  // already applied
@@ -131,12 +164,16 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
         } else if (e != 0) {
             return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": " + errnoHint(e));
         }
+        // From here on the module is in the kernel: every failure takes out
+        // again what this call loaded (not a module that was there before: EEXIST).
+        const bool loadedHere = e == 0;
+        auto fail = [&](const Error& why) { return loadedHere ? undoLoad(spec.name, why) : why; };
         if (!kernel_->exists(dir(spec.name)))
-            return Error(ErrorCode::LoadFailed, "module " + spec.name + " loaded but registered no livepatch (is it a livepatch module?)");
+            return fail(Error(ErrorCode::LoadFailed, "module " + spec.name + " loaded but registered no livepatch (is it a livepatch module?)"));
 
         std::string stuckIn;
         auto w = waitForTransition(spec.name, cancel, stuckIn);
-        if (w == Wait::Cancelled) return Error(ErrorCode::Cancelled, "cancelled while waiting for the transition");
+        if (w == Wait::Cancelled) return fail(Error(ErrorCode::Cancelled, "cancelled while waiting for the transition"));
         if (w == Wait::Stalled) {
             const std::string what = "livepatch " + spec.name + " stuck in transition to " + stuckIn + " after " +
                                      std::to_string(timeoutSeconds_) + "s";
@@ -147,11 +184,7 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
                 return {};
             }
             if (logger_) logger_->error(what + "; reverting");
-            kernel_->write(dir(spec.name) + "/enabled", "0");
-            std::string ignored;
-            waitForTransition(spec.name, cancel, ignored);
-            (void)removeModule(spec.name, cancel);
-            return Error(ErrorCode::TransitionStalled, what + "; reverted");
+            return undoLoad(spec.name, Error(ErrorCode::TransitionStalled, what + "; reverted"));
         }
         if (spec.replace) {
             // Replaced patches: the kernel disabled them and removed their

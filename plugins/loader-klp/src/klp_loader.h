@@ -12,6 +12,10 @@
 //         kernels before 5.1 a `signal` attribute, if present, is poked once.
 // replace: cumulative patches disable the ones they replace; those modules
 //         stay loaded with no livepatch directory and are unloaded here.
+// failure: on any failure after finit_module (no livepatch registered,
+//         stalled transition, cancel) the module is disabled and deleted
+//         again, so nothing untracked stays in the kernel; if that fails
+//         too, the error says the module is still loaded.
 // unload: enabled=0, wait for the transition, delete_module; a module with
 //         no `enabled` file (already disabled) is just unloaded.
 #pragma once
@@ -38,7 +42,11 @@ public:
 
 private:
     enum class Wait { Done, Stalled, Cancelled };
-    Wait waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn);
+    // honourWaitPolicy=false: stop at transition-timeout even under stalled-transition-policy=wait.
+    Wait waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn, bool honourWaitPolicy = true);
+    // After a failure past finit_module: disable, wait, delete_module; `why`
+    // with what was undone, or LoadFailed naming what is still in the kernel.
+    Error undoLoad(const std::string& module, const Error& why);
     Status removeModule(const std::string& name, const CancelToken* cancel);
     std::string dir(const std::string& name) const { return "/sys/kernel/livepatch/" + name; }
 

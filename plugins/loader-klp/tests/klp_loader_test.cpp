@@ -26,6 +26,9 @@ public:
     bool stall = false;         // transitions never complete
     int stallPolls = -1;        // with stall: complete after this many polls (-1 = never)
     int pollsToComplete = 3;
+    bool registersNoLivepatch = false;  // the module loads but creates no /sys/kernel/livepatch entry
+    int unloadErrno = 0;                // fail every delete_module with this
+    CancelToken* cancelOnPoll = nullptr;  // cancelled at the first poll of a transition
     std::vector<std::string> loads, unloads;
     std::map<std::string, int> pending;  // patch -> polls left
     std::map<std::string, bool> replaces;
@@ -35,23 +38,23 @@ public:
         files["/proc/sys/kernel/random/boot_id"] = "boot-1";
         files["/proc/sys/kernel/tainted"] = "0";
     }
-    // Module bytes in tests: "<name>" or "<name>+replace", or an ELF image
-    // whose .modinfo gives the name and version (as the kernel reads them).
+    // Module bytes: an ELF image whose .modinfo gives the name and version
+    // (as the kernel reads them), "+replace" appended for a cumulative patch.
     int loadModule(std::string_view bytes) override {
         std::string b(bytes);
         if (busyLoads > 0) { --busyLoads; return EBUSY; }
         if (loadErrno) return loadErrno;
         bool replace = b.size() > 8 && b.substr(b.size() - 8) == "+replace";
-        std::string name = replace ? b.substr(0, b.size() - 8) : b, version;
-        if (auto info = parseModInfo(bytes)) {
-            name = info->values("name").at(0);
-            auto v = info->values("version");
-            if (!v.empty()) version = v[0];
-        }
+        auto info = parseModInfo(bytes);
+        if (!info) return ENOEXEC;
+        std::string name = info->values("name").at(0), version;
+        auto v = info->values("version");
+        if (!v.empty()) version = v[0];
         if (files.count("/sys/module/" + name)) return EEXIST;
         loads.push_back(name);
         files["/sys/module/" + name] = "";
         if (!version.empty()) files["/sys/module/" + name + "/version"] = version;
+        if (registersNoLivepatch) return 0;  // a plain module, or a livepatch whose init failed to register
         files["/sys/kernel/livepatch/" + name] = "";
         files["/sys/kernel/livepatch/" + name + "/enabled"] = "1";
         files["/sys/kernel/livepatch/" + name + "/transition"] = "1";
@@ -61,6 +64,7 @@ public:
     }
     int unloadModule(const std::string& name) override {
         if (!files.count("/sys/module/" + name)) return ENOENT;
+        if (unloadErrno) return unloadErrno;
         if (files.count("/sys/kernel/livepatch/" + name)) return EBUSY;  // still a live patch
         unloads.push_back(name);
         files.erase("/sys/module/" + name);
@@ -98,6 +102,7 @@ public:
 
 private:
     void tick(const std::string& path) {
+        if (cancelOnPoll && path.size() > 11 && path.compare(path.size() - 11, 11, "/transition") == 0) cancelOnPoll->cancel();
         for (auto& p : pending) {
             if (path != "/sys/kernel/livepatch/" + p.first + "/transition") continue;
             if (stall && stallPolls != 0) {
@@ -136,8 +141,17 @@ struct Fixture {
         ctx.logger = &log;
         EXPECT_TRUE(loader.configure(ctx));
     }
-    Status load(const std::string& bytes, const std::string& name, bool replace = true) {
-        return loader.load(ModuleImage{name, "", bytes}, PatchSpec{name, "1", replace}, nullptr);
+    // A livepatch module called `name`; "+replace" after the ELF data tells
+    // the fake kernel it is a cumulative (atomic replace) patch.
+    static std::string module(const std::string& name, bool replace = false) {
+        return livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo(name, "1", "6.1.0-99-amd64")) +
+               (replace ? "+replace" : "");
+    }
+    // `bytes`: an ELF image, or a shorthand "<name>[+replace]" for module().
+    Status load(const std::string& bytes, const std::string& name, bool replace = true, const CancelToken* cancel = nullptr) {
+        const bool shorthand = bytes.compare(0, 4, "\x7f" "ELF") != 0;
+        const bool cumulative = bytes.size() > 8 && bytes.compare(bytes.size() - 8, 8, "+replace") == 0;
+        return loader.load(ModuleImage{name, "", shorthand ? module(name, cumulative) : bytes}, PatchSpec{name, "1", replace}, cancel);
     }
 };
 
@@ -181,13 +195,71 @@ TEST(KlpLoader, RetriesEbusyWhileAnotherTransitionRuns) {
 TEST(KlpLoader, StalledTransitionIsReportedAndReverted) {
     Fixture f;
     f.kernel->stall = true;
+    f.kernel->stallPolls = 150;  // the 10 s timeout passes, then the revert completes
     f.kernel->files["/sys/kernel/livepatch/lp_a/force"] = "0";
     auto s = f.load("lp_a", "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
-    EXPECT_NE(s.error().message().find("stuck in transition to patched after 10s"), std::string::npos);
-    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "0") << "reverted";
-    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/force"], "0") << "force never written without the operator flag";
+    EXPECT_NE(s.error().message().find("stuck in transition to patched after 10s; reverted; module lp_a removed again"),
+              std::string::npos) << s.error().message();
+    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_a/force")) << "force never written without the operator flag";
+    EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a")) << "reverted and deleted";
+}
+
+TEST(KlpLoader, ARevertThatStallsTooSaysTheModuleIsStillLoaded) {
+    Fixture f;
+    f.kernel->stall = true;  // forever: the revert cannot complete either
+    auto s = f.load("lp_a", "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
+    EXPECT_NE(s.error().message().find("stuck in transition to unpatched while reverting: module lp_a is still in the kernel"),
+              std::string::npos) << s.error().message();
+}
+
+// Whatever fails after finit_module, nothing untracked stays in the kernel.
+TEST(KlpLoader, AModuleThatRegistersNoLivepatchIsDeletedAgain) {
+    Fixture f;
+    f.kernel->registersNoLivepatch = true;
+    auto s = f.load(livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("lp_a", "1", "6.1.0-99-amd64")), "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
+    EXPECT_NE(s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
+              std::string::npos) << s.error().message();
+    EXPECT_EQ(f.kernel->unloads, std::vector<std::string>{"lp_a"});
+    EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a"));
+}
+
+TEST(KlpLoader, AFailedDeleteAfterAFailedLoadIsSurfaced) {
+    Fixture f;
+    f.kernel->registersNoLivepatch = true;
+    f.kernel->unloadErrno = EPERM;
+    auto s = f.load("lp_a", "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
+    EXPECT_NE(s.error().message().find("cannot unload module lp_a: Operation not permitted: module lp_a is still in the kernel"),
+              std::string::npos) << s.error().message();
+    EXPECT_TRUE(f.log.contains("could not be taken out after a failed load"));
+}
+
+TEST(KlpLoader, CancelDuringTheTransitionRevertsAndDeletes) {
+    Fixture f;
+    CancelToken cancel;
+    f.kernel->cancelOnPoll = &cancel;
+    auto s = f.load("lp_a", "lp_a", true, &cancel);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Cancelled);
+    EXPECT_NE(s.error().message().find("module lp_a removed again"), std::string::npos) << s.error().message();
+    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_a"));
+    EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a"));
+}
+
+TEST(KlpLoader, AModuleNamingItselfOtherwiseIsNeverLoaded) {
+    Fixture f;
+    auto s = f.load(livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("e1000e", "1", "6.1.0-99-amd64")), "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
+    EXPECT_NE(s.error().message().find("names itself otherwise"), std::string::npos);
+    EXPECT_TRUE(f.kernel->loads.empty());
 }
 
 TEST(KlpLoader, WaitPolicyKeepsWaitingForAStalledTransition) {

@@ -187,10 +187,30 @@ Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& sp
             return Error(ErrorCode::LoadFailed, "kernel refused the module: " + readText(path("control/refuse-load")));
         const std::string dir = path("sys/kernel/livepatch/" + spec.name);
         if (fsys::exists(dir) && readText(dir + "/enabled") == "1" && readText(dir + "/transition") == "0") return {};
+        // What the real kernel decides from the module's own bytes.
+        auto info = parseModInfo(image.bytes);
+        if (!info) return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": not a valid module (" + info.error().message() + ")");
+        auto declared = info->unique("name");
+        if (!declared || declared->value_or(spec.name) != spec.name)
+            return Error(ErrorCode::LoadFailed, "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
+        auto vermagic = info->unique("vermagic");
+        const std::string magic = vermagic && *vermagic ? **vermagic : "";
+        if (magic.substr(0, magic.find(' ')) != k->release)
+            return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": its version magic is not for kernel " + k->release);
+        auto livepatch = info->unique("livepatch");
+        const bool registers = livepatch && *livepatch && **livepatch == "Y";
         std::ofstream ko(path("modules/" + spec.name + ".ko"), std::ios::binary | std::ios::trunc);
         ko.write(image.bytes.data(), static_cast<std::streamsize>(image.bytes.size()));
         ko.close();
         writeText(path("sys/module/" + spec.name + "/refcnt"), "0\n");
+        kmsg("module " + spec.name + " loaded");
+        if (!registers) {
+            // Like loader-klp after finit_module: nothing untracked stays behind.
+            (void)removePatch(spec.name);
+            return Error(ErrorCode::LoadFailed, "module " + spec.name +
+                                                    " loaded but registered no livepatch (is it a livepatch module?); module " +
+                                                    spec.name + " removed again");
+        }
         writeText(dir + "/enabled", "1\n");
         writeText(dir + "/transition", "1\n");
         kmsg("livepatch: enabling patch '" + spec.name + "'");

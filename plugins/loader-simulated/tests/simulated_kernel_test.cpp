@@ -36,9 +36,15 @@ protected:
         ASSERT_TRUE(loader.configure(ctx));
     }
     void TearDown() override { fsys::remove_all(root); }
+    // `bytes`: an ELF image, or any other string as shorthand for a livepatch
+    // module called `name` built for the simulated kernel.
     Status load(const std::string& name, const std::string& bytes, bool replace = true) {
-        ModuleImage img{name, "", bytes};
+        const std::string image = bytes.compare(0, 4, "\x7f" "ELF") == 0 ? bytes : module(name);
+        ModuleImage img{name, "", image};
         return loader.load(img, PatchSpec{name, "1", replace}, nullptr);
+    }
+    static std::string module(const std::string& name, const std::string& version = "1") {
+        return livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo(name, version, "5.15.0-100-generic"));
     }
     fsys::path root;
     livepatch::testing::MapConfigView cfg;
@@ -60,8 +66,9 @@ TEST_F(SimKernel, ProbeInitialisesDefaultKernel) {
 }
 
 TEST_F(SimKernel, LoadEnablesPatchKeepsExactBytesAndPatchesCmdline) {
-    ASSERT_TRUE(load("lp_a", std::string("\x7f" "ELF-bytes\0x", 12)));
-    EXPECT_EQ(slurp(root / "modules/lp_a.ko"), std::string("\x7f" "ELF-bytes\0x", 12));
+    const std::string bytes = module("lp_a") + std::string("sig\0nature", 10);
+    ASSERT_TRUE(load("lp_a", bytes));
+    EXPECT_EQ(slurp(root / "modules/lp_a.ko"), bytes);
     EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/enabled"), "1\n");
     EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
     EXPECT_EQ(slurp(root / "proc/cmdline"), "this has been live patched\n");
@@ -144,4 +151,42 @@ TEST_F(SimKernel, ListReportsTheVersionTheModuleDeclares) {
     ASSERT_TRUE(l);
     ASSERT_EQ(l->size(), 2u);
     for (const auto& p : *l) EXPECT_EQ(p.version, p.name == "lp_a" ? "4" : "") << p.name;
+}
+
+// Like the real kernel: the module's own bytes decide what it is.
+TEST_F(SimKernel, ModulesAreJudgedByTheirOwnModinfo) {
+    using livepatch::testing::livepatchModinfo;
+    using livepatch::testing::makeModuleImage;
+    auto s = load("lp_a", std::string("\x7f" "ELF-bytes\0x", 12));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("not a valid module"), std::string::npos) << s.error().message();
+
+    s = load("lp_a", makeModuleImage(livepatchModinfo("e1000e", "1", "5.15.0-100-generic")));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("names itself otherwise"), std::string::npos) << s.error().message();
+
+    s = load("lp_a", makeModuleImage(livepatchModinfo("lp_a", "1", "6.1.0-18-amd64")));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("version magic"), std::string::npos) << s.error().message();
+
+    // Loads, but a plain module registers no livepatch: it is deleted again.
+    s = load("lp_a", makeModuleImage({{"name", "lp_a"}, {"vermagic", "5.15.0-100-generic SMP "}}));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
+              std::string::npos) << s.error().message();
+    EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
+    EXPECT_FALSE(fsys::exists(root / "modules/lp_a.ko"));
+    EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));
+}
+
+TEST_F(SimKernel, CancelDuringTheTransitionRevertsAndDeletes) {
+    ASSERT_TRUE(loader.probe());
+    std::ofstream(root / "control/transition-delay-ms") << "1500";
+    CancelToken cancel;
+    cancel.cancel();
+    auto s = loader.load(ModuleImage{"lp_a", "", module("lp_a")}, PatchSpec{"lp_a", "1", true}, &cancel);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Cancelled);
+    EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
+    EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));
 }

@@ -17,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "livepatch/testing/fakes.h"
+#include "livepatch/testing/module_image.h"
 #include "state/state_file.h"
 #include "crypto/sha256.h"
 #include "util/timeutil.h"
@@ -28,6 +29,13 @@ namespace fsys = std::filesystem;
 namespace {
 
 const std::string kKernel = "5.15.0-100.110-generic";
+const std::string kRelease = "5.15.0-100-generic";  // the fake kernel's uname -r
+
+// A module as livepatch-pack makes them: .modinfo with livepatch=Y, the
+// name, this kernel's vermagic and the version; "SIGNED" for the fake verifier.
+std::string signedModule(const std::string& name, const std::string& version, const std::string& release = kRelease) {
+    return livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo(name, version, release)) + "SIGNED";
+}
 const std::string kToken = "good-0123456789-secret";
 const std::string kMachineToken = "mt-secret-xyz";
 
@@ -200,7 +208,7 @@ private:
 class FakeLoader : public Loader {
 public:
     PluginInfo info() const noexcept override { return {"fake-loader", PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    Result<KernelInfo> probe() noexcept override { return KernelInfo{"5.15.0-100-generic", kernel, "x86_64", bootId, true, ""}; }
+    Result<KernelInfo> probe() noexcept override { return KernelInfo{kRelease, kernel, "x86_64", bootId, true, ""}; }
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
         if (failLoad || spec.version == failVersion) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
         // Like the kernel (and loader-klp): one module per name; an enabled
@@ -291,7 +299,7 @@ protected:
     Offer offer(const std::string& version, const std::string& module = "") {
         Offer o;
         o.version = version;
-        o.bytes = tarball(o.name, version, module.empty() ? "module v" + version + " SIGNED" : module);
+        o.bytes = tarball(o.name, version, module.empty() ? signedModule(o.name, version) : module);
         return o;
     }
     AgentState state() {
@@ -375,7 +383,7 @@ TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_TRUE(r->applied);
     EXPECT_EQ(loader.loaded["lp_test"], "3");
-    EXPECT_EQ(loader.loadedBytes, "module v3 SIGNED") << "the loader gets exactly the verified bytes";
+    EXPECT_EQ(loader.loadedBytes, signedModule("lp_test", "3")) << "the loader gets exactly the verified bytes";
     EXPECT_EQ(phases, (std::vector<std::string>{"check", "download", "unpack", "verify", "load", "report"}));
     auto st = state();
     EXPECT_EQ(st.patchState, "applied");
@@ -471,6 +479,89 @@ TEST_F(EngineTest, RollbackIsRefusedUnlessTheOperatorAllowsItOnce) {
     EXPECT_EQ(r.error().code(), ErrorCode::Rollback);
 }
 
+// Only the module bytes are signed. Each case below is a validly "signed"
+// module whose unsigned livepatch.json (and the offer) lie about it.
+class ModuleIdentityTest : public EngineTest {
+protected:
+    // Offer `version` whose signed module has these .modinfo fields.
+    Result<CycleResult> offerModule(const std::string& version, const std::vector<std::pair<std::string, std::string>>& modinfo) {
+        transport.offers = {offer(version, livepatch::testing::makeModuleImage(modinfo) + "SIGNED")};
+        return engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    }
+    void expectRefused(const Result<CycleResult>& r, ErrorCode code, const std::string& text, const std::string& keptVersion) {
+        ASSERT_FALSE(r) << "loaded a module whose signed identity disagrees";
+        EXPECT_EQ(r.error().code(), code) << r.error().describe();
+        EXPECT_NE(r.error().message().find(text), std::string::npos) << r.error().message();
+        EXPECT_EQ(state().patchState, "apply-failed");
+        if (keptVersion.empty()) {
+            EXPECT_TRUE(loader.loaded.empty());
+        } else {
+            EXPECT_EQ(loader.loaded["lp_test"], keptVersion);
+            EXPECT_EQ(state().applied->version, keptVersion);
+        }
+    }
+    using Fields = std::vector<std::pair<std::string, std::string>>;
+};
+
+TEST_F(ModuleIdentityTest, AModuleNamedOtherwiseThanTheMetadataIsRefused) {
+    ASSERT_TRUE(engine->enable(kToken));
+    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("e1000e", "1", kRelease)), ErrorCode::PolicyRefused,
+                  "the signed module is named \"e1000e\" but the patch metadata says \"lp_test\"", "");
+}
+
+TEST_F(ModuleIdentityTest, AnOldSignedModuleSoldAsANewVersionIsARollback) {
+    enableAndApply("2");
+    // The attack: an older, validly signed module packed as "999".
+    expectRefused(offerModule("999", livepatch::testing::livepatchModinfo("lp_test", "1", kRelease)), ErrorCode::Rollback,
+                  "the signed module is version \"1\", lower than the applied \"2\"", "2");
+}
+
+TEST_F(ModuleIdentityTest, ASignedVersionOtherThanTheMetadataIsRefused) {
+    ASSERT_TRUE(engine->enable(kToken));
+    expectRefused(offerModule("3", livepatch::testing::livepatchModinfo("lp_test", "2", kRelease)), ErrorCode::PolicyRefused,
+                  "the signed module is version \"2\" but the patch metadata says \"3\"", "");
+}
+
+TEST_F(ModuleIdentityTest, AModuleThatIsNotALivepatchIsRefused) {
+    ASSERT_TRUE(engine->enable(kToken));
+    expectRefused(offerModule("1", Fields{{"version", "1"}, {"name", "lp_test"}, {"vermagic", kRelease + " SMP "}}),
+                  ErrorCode::PolicyRefused, "not a livepatch module", "");
+}
+
+TEST_F(ModuleIdentityTest, AModuleForAnotherKernelIsRefused) {
+    ASSERT_TRUE(engine->enable(kToken));
+    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("lp_test", "1", "6.1.0-18-amd64")), ErrorCode::PolicyRefused,
+                  "built for kernel \"6.1.0-18-amd64\", running \"" + kRelease + "\"", "");
+}
+
+TEST_F(ModuleIdentityTest, BytesThatAreNoModuleAreRefused) {
+    ASSERT_TRUE(engine->enable(kToken));
+    transport.offers = {offer("1", "module v1 SIGNED")};
+    expectRefused(engine->runCycle(CycleKind::Refresh, nullptr, nullptr), ErrorCode::SignatureInvalid,
+                  "module identity: malformed module: not an ELF file", "");
+}
+
+TEST_F(ModuleIdentityTest, ValuesFromTheModuleAreEscapedInMessages) {
+    ASSERT_TRUE(engine->enable(kToken));
+    auto r = offerModule("1", livepatch::testing::livepatchModinfo("lp\x1b]0;pwned\x07", "1", kRelease));
+    expectRefused(r, ErrorCode::PolicyRefused, "named \"lp\\x1b]0;pwned\\x07\"", "");
+    EXPECT_EQ(r.error().message().find('\x1b'), std::string::npos);
+}
+
+TEST_F(ModuleIdentityTest, AnUnversionedModuleNeedsTheOperatorsExplicitConsent) {
+    ASSERT_TRUE(engine->enable(kToken));
+    const auto unversioned = livepatch::testing::livepatchModinfo("lp_test", "", kRelease);
+    expectRefused(offerModule("1", unversioned), ErrorCode::PolicyRefused, "declares no version (MODULE_VERSION)", "");
+    ASSERT_TRUE(config.apply({"allow-unversioned-modules=true"}));
+    auto r = offerModule("1", unversioned);
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(loader.loaded["lp_test"], "1");
+    EXPECT_TRUE(logger.contains("declares no signed version; accepted because allow-unversioned-modules=true"));
+    // The key accepts a missing version, never a different one.
+    expectRefused(offerModule("2", livepatch::testing::livepatchModinfo("lp_test", "5", kRelease)), ErrorCode::PolicyRefused,
+                  "the signed module is version \"5\" but the patch metadata says \"2\"", "1");
+}
+
 TEST_F(EngineTest, CutoffDateAndPatchDelayAreEnforcedOnThePublishDate) {
     ASSERT_TRUE(engine->enable(kToken));
     Offer old = offer("1"), recent = offer("2");
@@ -545,12 +636,12 @@ TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
 
 TEST_F(EngineTest, SameNameUpgradeRevertsTheOldVersionThenLoadsTheNew) {
     enableAndApply("1");
-    ASSERT_EQ(loader.loadedBytes, "module v1 SIGNED");
+    ASSERT_EQ(loader.loadedBytes, signedModule("lp_test", "1"));
     transport.offers = {offer("2")};
     auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "2");
-    EXPECT_EQ(loader.loadedBytes, "module v2 SIGNED") << "the kernel holds version 2's module, not 1's";
+    EXPECT_EQ(loader.loadedBytes, signedModule("lp_test", "2")) << "the kernel holds version 2's module, not 1's";
     EXPECT_TRUE(logger.contains("has the same livepatch name as the applied version 1"));
     EXPECT_EQ(state().applied->version, "2");
 }
