@@ -84,13 +84,22 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
     root.fd = ::open(destDir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root.fd < 0) return Error(ErrorCode::Io, "cannot open " + destDir + ": " + std::strerror(errno));
     std::set<std::string> seen;
-    std::uint64_t entries = 0, total = 0;
+    std::uint64_t entries = 0;
+    // The limit applies to everything decompressed: archive_filter_bytes(a, 0)
+    // is the uncompressed tar stream consumed so far (index -1 would be the
+    // compressed file bytes), so bodies libarchive skips by itself (a GNU
+    // dumpdir 'D' entry's) count too, not only what we write.
+    auto tooLarge = [&] {
+        return static_cast<std::uint64_t>(archive_filter_bytes(a, 0)) > limits.maxTotalBytes;
+    };
+    const Error tooLargeError(ErrorCode::TooLarge, "archive expands to more than " + std::to_string(limits.maxTotalBytes) + " bytes");
     struct archive_entry* e;
     for (;;) {
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return Error(ErrorCode::UnsafeArchive, "not a valid patch archive: " + archiveError(a));
+        if (tooLarge()) return tooLargeError;
         const char* rawName = archive_entry_pathname(e);
         std::string name = rawName ? rawName : "";
         if (++entries > limits.maxEntries)
@@ -102,6 +111,11 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
         if (archive_entry_hardlink(e)) return unsafe(name, "hard link");
         mode_t type = archive_entry_filetype(e);
         if (type == AE_IFLNK) return unsafe(name, "symbolic link");
+        // Only regular files carry data. A directory with a body (GNU
+        // dumpdir 'D') would have libarchive decompress and skip that body
+        // at the next header: refuse it before that happens.
+        if (type != AE_IFREG && archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+            return unsafe(name, "a non-regular entry with " + std::to_string(archive_entry_size(e)) + " bytes of data");
         if (type == AE_IFDIR) {
             auto parent = openParent(root.fd, *parts, name);
             if (!parent) return parent.error();
@@ -130,9 +144,7 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
             if (rr != ARCHIVE_OK && rr != ARCHIVE_WARN)
                 return Error(ErrorCode::UnsafeArchive, "archive is truncated or corrupt at \"" + norm + "\"");
             if (static_cast<std::uint64_t>(offset) != written) return unsafe(name, "sparse entries are not allowed");
-            total += size;
-            if (total > limits.maxTotalBytes)
-                return Error(ErrorCode::TooLarge, "archive expands to more than " + std::to_string(limits.maxTotalBytes) + " bytes");
+            if (tooLarge()) return tooLargeError;
             const char* p = static_cast<const char*>(buf);
             size_t left = size;
             while (left) {
@@ -170,6 +182,11 @@ Status safeUnpack(const std::string& archivePath, const std::string& destDir, co
     return s;
 }
 
+bool isPatchVersion(const std::string& v) {
+    static const std::regex versionRe("^[0-9]{1,9}(\\.[0-9]{1,9}){0,3}$");
+    return std::regex_match(v, versionRe);
+}
+
 Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
     if (json.size() > 1u << 20) return Error(ErrorCode::TooLarge, "livepatch.json is larger than 1 MiB");
     Poco::JSON::Object::Ptr o;
@@ -197,7 +214,6 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
         return Error(ErrorCode::Protocol, "livepatch.json: missing \"format\"");
     }
     static const std::regex nameRe("^[a-z0-9_]{1,55}$");
-    static const std::regex versionRe("^[0-9]{1,9}(\\.[0-9]{1,9}){0,3}$");
     static const std::regex moduleRe("^[A-Za-z0-9_-]{1,60}\\.ko$");
     static const std::regex archRe("^(x86_64|aarch64|s390x|ppc64le|riscv64|i686|armv7l)$");
     static const std::regex fixRe("^[a-z0-9][a-z0-9._-]{0,63}$");
@@ -206,7 +222,7 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
     if (!std::regex_match(*name, nameRe)) return Error(ErrorCode::Protocol, "livepatch.json: \"name\" must match [a-z0-9_]{1,55}");
     auto version = field("version", true);
     if (!version) return version.error();
-    if (!std::regex_match(*version, versionRe)) return Error(ErrorCode::Protocol, "livepatch.json: \"version\" must be dotted numbers");
+    if (!isPatchVersion(*version)) return Error(ErrorCode::Protocol, "livepatch.json: \"version\" must be dotted numbers");
     auto module = field("module", true);
     if (!module) return module.error();
     if (!std::regex_match(*module, moduleRe)) return Error(ErrorCode::Protocol, "livepatch.json: \"module\" must be a plain .ko file name");

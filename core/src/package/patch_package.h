@@ -46,6 +46,9 @@ struct PatchMetadata {
     std::vector<PatchFix> fixes;
 };
 
+// A patch version: 1 to 4 dotted numbers ("3", "95.1").
+bool isPatchVersion(const std::string& v);
+
 // Strict JSON parse + validation; Protocol error naming the bad field.
 Result<PatchMetadata> parsePatchMetadata(std::string_view json);
 

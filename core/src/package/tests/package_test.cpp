@@ -172,3 +172,82 @@ TEST(Versions, NumericDottedCompare) {
     EXPECT_EQ(compareVersions("007", "7"), 0);
     EXPECT_LT(compareVersions("1", "1.1"), 0);
 }
+
+namespace {
+
+// One 512-byte tar header (GNU magic) with any type flag.
+std::string tarHeader(const std::string& name, char type, std::uint64_t size) {
+    std::string h(512, '\0');
+    h.replace(0, name.size(), name);
+    auto octal = [&](size_t off, size_t width, std::uint64_t v) {
+        char buf[24];
+        std::snprintf(buf, sizeof buf, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
+        h.replace(off, width - 1, buf);
+    };
+    octal(100, 8, 0755);
+    octal(108, 8, 0);
+    octal(116, 8, 0);
+    octal(124, 12, size);
+    octal(136, 12, 0);
+    h[156] = type;
+    h.replace(257, 8, std::string("ustar  \0", 8));
+    h.replace(148, 8, std::string(8, ' '));
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    char chk[8];
+    std::snprintf(chk, sizeof chk, "%06o", sum);
+    h.replace(148, 7, std::string(chk, 6) + '\0');
+    return h;
+}
+
+// The raw bytes `tar`, xz-compressed by libarchive (fast preset).
+void writeXz(const std::string& path, const std::string& tar) {
+    archive* a = archive_write_new();
+    archive_write_set_format_raw(a);
+    archive_write_add_filter_xz(a);
+    archive_write_set_filter_option(a, "xz", "compression-level", "0");
+    archive_write_open_filename(a, path.c_str());
+    archive_entry* en = archive_entry_new();
+    archive_entry_set_filetype(en, AE_IFREG);
+    archive_entry_set_size(en, static_cast<la_int64_t>(tar.size()));
+    archive_write_header(a, en);
+    archive_write_data(a, tar.data(), tar.size());
+    archive_entry_free(en);
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
+}  // namespace
+
+// A GNU dumpdir ('D') entry is a directory whose body libarchive skips inside
+// archive_read_next_header, unseen by a count of written bytes: a small .tar.xz
+// with a 48 MiB 'D' entry unpacked "OK" under a 1 MiB limit.
+TEST_F(Package, ADumpdirEntryWithABodyIsRefusedBeforeItIsDecompressed) {
+    const std::uint64_t body = 48u << 20;
+    std::string tar = tarHeader("dumpdir", 'D', body) + std::string(body, '\0');
+    tar += tarHeader("livepatch.json", '0', 5) + "hello" + std::string(507, '\0') + std::string(1024, '\0');
+    writeXz((dir / "d.tar.xz").string(), tar);
+    EXPECT_LT(fsys::file_size(dir / "d.tar.xz"), 64u << 10);
+    UnpackLimits small;
+    small.maxTotalBytes = 1u << 20;
+    auto s = safeUnpack((dir / "d.tar.xz").string(), (dir / "out").string(), small);
+    ASSERT_FALSE(s) << "unpacked a 48 MiB archive under a 1 MiB limit";
+    EXPECT_EQ(s.error().code(), ErrorCode::UnsafeArchive) << s.error().describe();
+    EXPECT_NE(s.error().message().find("\"dumpdir\" refused: a non-regular entry with 50331648 bytes of data"), std::string::npos)
+        << s.error().message();
+    EXPECT_TRUE(outEmpty());
+}
+
+// What the limit counts is the whole decompressed stream, headers and all:
+// 40 directory headers (20 KiB) pass a limit the 5 data bytes never would.
+TEST_F(Package, TheLimitCountsTheDecompressedStreamNotOnlyWrittenData) {
+    std::vector<Entry> entries;
+    for (int i = 0; i < 40; ++i) entries.push_back({"d" + std::to_string(i), "", AE_IFDIR});
+    entries.push_back({"f", "hello"});
+    UnpackLimits limits;
+    limits.maxTotalBytes = 8u << 10;  // the data is 5 bytes; the stream over 20 KiB
+    auto s = unpack(entries, limits);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TooLarge);
+    EXPECT_TRUE(outEmpty());
+}
