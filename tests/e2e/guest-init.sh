@@ -63,4 +63,24 @@ check "refresh with untrusted patch rc=$rc: $out"
 echo "$out" | grep -q "not in keyring" || result "FAIL wrong refusal: $out"
 [ "$(cat /proc/cmdline)" = "$orig" ] || result "FAIL kernel touched by untrusted patch"
 [ ! -d /sys/module/lp_e2e ] || result "FAIL untrusted module loaded"
+
+# Validly signed modules whose unsigned livepatch.json lies: refused from
+# the signed .modinfo before finit_module, nothing left in the kernel.
+for liar in name version; do
+  mv /data/server/catalogue-liar-$liar.yaml /data/server/catalogue.yaml
+  out=$($A refresh 2>&1); rc=$?
+  check "refresh with metadata lying about the $liar rc=$rc: $out"
+  [ $rc = 6 ] || result "FAIL $liar liar not refused (rc=$rc): $out"
+  case $liar in
+    name) want='the signed module is named "lp_e2e_v3" but the patch metadata says "lp_e2e"' ;;
+    version) want='the signed module is version "1" but the patch metadata says "9"' ;;
+  esac
+  echo "$out" | grep -qF "$want" || result "FAIL wrong refusal of the $liar liar: $out"
+  [ -z "$(ls /sys/kernel/livepatch)" ] || result "FAIL livepatch left by the $liar liar: $(ls /sys/kernel/livepatch)"
+  [ ! -d /sys/module/lp_e2e ] && [ ! -d /sys/module/lp_e2e_v3 ] || result "FAIL module left by the $liar liar"
+  mods=$(cat /proc/modules)
+  case "$mods" in *lp_e2e*) result "FAIL /proc/modules after the $liar liar: $mods" ;; esac
+  [ "$(cat /proc/cmdline)" = "$orig" ] || result "FAIL kernel patched by the $liar liar"
+done
+check "lying metadata refused; /proc/modules: $(cat /proc/modules | wc -l) modules, none lp_e2e*"
 result PASS

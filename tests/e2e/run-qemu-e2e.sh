@@ -10,7 +10,9 @@
 #    reverted, new one loaded), then to v3 under a new name (atomic replace,
 #    v2's module unloaded), checking /proc/cmdline and status at each step,
 #    disables, then is offered the untrusted patch and must refuse it with the
-#    kernel untouched;
+#    kernel untouched, then two validly signed modules whose (unsigned)
+#    livepatch.json lies about the name / the version: both refused, nothing
+#    left in the kernel;
 # 5. read "E2E-RESULT: PASS" (or FAIL <reason>) from the serial console.
 # Exit 77 (skip) only if qemu, the kernel image or matching headers are absent.
 set -euo pipefail
@@ -57,7 +59,28 @@ rm -f "$srv/patches/"*
 "$BIN/livepatch-pack" pack --name lp_e2e --version 1 --kernel "$ver" --arch x86_64 --module "$W/good/lp_e2e.ko" -o "$srv/patches/lp_e2e-1.tar.xz"
 "$BIN/livepatch-pack" pack --name lp_e2e --version 2 --kernel "$ver" --arch x86_64 --module "$W/v2/lp_e2e.ko" -o "$srv/patches/lp_e2e-2.tar.xz"
 "$BIN/livepatch-pack" pack --name lp_e2e_v3 --version 3 --kernel "$ver" --arch x86_64 --module "$W/v3/lp_e2e_v3.ko" -o "$srv/patches/lp_e2e_v3-3.tar.xz"
-"$BIN/livepatch-pack" pack --name lp_e2e --version 9 --kernel "$ver" --arch x86_64 --module "$W/rogue/lp_e2e.ko" -o "$srv/patches/lp_e2e-9-rogue.tar.xz"
+# Hand-made tarballs, as an attacker with a server or mirror would make them
+# (livepatch-pack refuses to pack a module whose .modinfo disagrees).
+handmade() { "$SRC/tests/handmade-patch.sh" "$1" "$2" "$3" "$ver" x86_64 "$4"; }
+if "$BIN/livepatch-pack" pack --name lp_e2e --version 9 --kernel "$ver" --arch x86_64 --module "$W/good/lp_e2e.ko" -o "$W/x.tar.xz" 2> "$W/pack.err"; then
+  echo "FAIL: livepatch-pack packed version 1's module as version 9"; exit 1
+fi
+grep -q "says version=1, but --version is 9" "$W/pack.err" || { echo "FAIL: livepatch-pack: $(cat "$W/pack.err")"; exit 1; }
+handmade lp_e2e 9 "$W/rogue/lp_e2e.ko" "$srv/patches/lp_e2e-9-rogue.tar.xz"
+# Trusted signatures, lying metadata: v3's module (named lp_e2e_v3) sold as
+# lp_e2e, and v1's module sold as version 9.
+handmade lp_e2e 3 "$W/v3/lp_e2e_v3.ko" "$srv/patches/lp_e2e-3-liar-name.tar.xz"
+handmade lp_e2e 9 "$W/good/lp_e2e.ko" "$srv/patches/lp_e2e-9-liar-version.tar.xz"
+for liar in name:3 version:9; do
+  cat > "$srv/catalogue-liar-${liar%:*}.yaml" <<EOC
+kernels:
+  - kernel: $ver
+    architecture: x86_64
+    supported: supported
+    patches:
+      - {file: lp_e2e-${liar#*:}-liar-${liar%:*}.tar.xz, name: lp_e2e, version: "${liar#*:}", published: 2026-01-10T00:00:00Z}
+EOC
+done
 cat > "$srv/catalogue.yaml" <<EOC
 kernels:
   - kernel: $ver

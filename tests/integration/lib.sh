@@ -83,3 +83,5 @@ validate_status_schema() {
   status_json > "$WORK/status.json" || true
   $PY -m jsonschema -i "$WORK/status.json" "$SRC/schemas/status.schema.json" || fail "status JSON does not match schemas/status.schema.json"
 }
+# handmade NAME VERSION MODULE OUT: lying metadata around MODULE (tests/handmade-patch.sh).
+handmade() { "$SRC/tests/handmade-patch.sh" "$1" "$2" "$3" 5.15.0-100.110-generic "$(uname -m)" "$4"; }

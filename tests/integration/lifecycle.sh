@@ -61,6 +61,26 @@ set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 assert_state apply-failed 2
 grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "old patch lost"
 
+step "validly signed modules whose metadata lies: refused from the signed .modinfo; patch 2 stays"
+refused_liar() { # refused_liar VERSION-TAG EXPECTED: offer lp_demo-TAG.tar.xz, expect refusal (6) with EXPECTED
+  catalogue 1 2 "$1"
+  set +e; out=$(agent refresh 2>&1); rc=$?; set -e
+  [[ $rc == 6 && "$out" == *"$2"* ]] || fail "liar $1: rc=$rc $out"
+  assert_state apply-failed 2
+}
+# Version 1's module sold as version 4: a rollback, whatever the metadata says.
+tar -xOf "$WORK/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko > "$WORK/v1.ko"
+handmade lp_demo 4 "$WORK/v1.ko" "$WORK/demo/server/patches/lp_demo-4-liar.tar.xz"
+refused_liar 4-liar 'the signed module is version "1", lower than the applied "2": rollback refused'
+# Another module signed with the trusted key (say, a distro driver) sold as lp_demo 5.
+sed 's/name=lp_demo/name=e1000e/' "$WORK/demo/work/lp_demo.c" > "$WORK/e1000e.c"
+cc -c -DLP_VERSION=5 -DLP_RELEASE='"5.15.0-100-generic"' -o "$WORK/e1000e.ko" "$WORK/e1000e.c"
+"$BIN/livepatch-pack" sign --version 5 --key "$WORK/demo/work/signing.key" --cert "$WORK/demo/keyring/signing.pem" "$WORK/e1000e.ko"
+handmade lp_demo 5 "$WORK/e1000e.ko" "$WORK/demo/server/patches/lp_demo-5-liar.tar.xz"
+refused_liar 5-liar 'the signed module is named "e1000e" but the patch metadata says "lp_demo"'
+[[ ! -e "$SIM/sys/module/e1000e" && ! -e "$SIM/modules/e1000e.ko" ]] || fail "the liar's module reached the kernel"
+tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" lp_demo.ko | cmp -s - "$SIM/modules/lp_demo.ko" || fail "patch 2 lost"
+
 step "wrong checksum from the server: download deleted, patch 2 stays"
 catalogue 1 2 3
 fault wrong-checksum

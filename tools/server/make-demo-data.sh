@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make-demo-data.sh OUTDIR [KERNEL] [ARCH]
+# make-demo-data.sh OUTDIR [KERNEL] [ARCH] [RELEASE]
 # A complete server data dir + agent keyring for demos and integration tests:
 #   OUTDIR/server/            --data-dir for livepatch-server (catalogue with patch v1,
 #                             state with one auth token, admin password "admin-demo", macaroon key)
@@ -9,11 +9,14 @@
 #   OUTDIR/server/patches/lp_demo-3-untrusted.tar.xz  version 3 signed by a key not in the keyring
 #   OUTDIR/auth-token         the auth token (UUIDv4)
 #   OUTDIR/tls/               test PKI (make-test-certs.sh)
+# KERNEL is the version signature the patches target, RELEASE the uname -r
+# their vermagic names (default: the simulated kernel's 5.15.0-100-generic).
 # Needs: livepatch-pack and livepatch-server on PATH or in $LIVEPATCH_BIN.
 set -euo pipefail
-out=${1:?usage: make-demo-data.sh OUTDIR [KERNEL] [ARCH]}
+out=${1:?usage: make-demo-data.sh OUTDIR [KERNEL] [ARCH] [RELEASE]}
 kernel=${2:-5.15.0-100.110-generic}
 arch=${3:-$(uname -m)}
+release=${4:-5.15.0-100-generic}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${LIVEPATCH_BIN:-}
 pack=${bin:+$bin/}livepatch-pack
@@ -27,14 +30,24 @@ q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=livepatch demo s
 q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=someone else" \
   -keyout "$out/work/rogue.key" -out "$out/work/rogue.pem"
 chmod 600 "$out/work/"*.key
-# A small ELF object stands in for a kernel module on the simulated kernel.
+# A small ELF object stands in for a kernel module on the simulated kernel:
+# a relocatable object with the .modinfo strings kbuild gives a livepatch
+# module (name= and vermagic= from modpost, livepatch=Y from
+# MODULE_INFO). version= is added by `livepatch-pack sign --version`.
 cat > "$out/work/lp_demo.c" <<'EOC'
+#define MODINFO(id, s) __attribute__((section(".modinfo"), used, aligned(1))) static const char id[] = s;
+MODINFO(lp_name, "name=lp_demo")
+MODINFO(lp_livepatch, "livepatch=Y")
+MODINFO(lp_vermagic, "vermagic=" LP_RELEASE " SMP mod_unload modversions ")
 const char livepatch_demo_text[] = "this has been live patched";
 #ifndef LP_VERSION
 #define LP_VERSION 0
 #endif
 int livepatch_demo_version(void) { return LP_VERSION; }
 EOC
+build_module() {  # build_module VERSION: lp_demo.ko for RELEASE
+  cc -c -O1 -DLP_VERSION="$1" -DLP_RELEASE="\"$release\"" -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
+}
 cat > "$out/work/fixes1.yaml" <<'EOF2'
 - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
 EOF2
@@ -48,13 +61,13 @@ cat > "$out/work/fixes2.yaml" <<'EOF2'
 - {name: cve-2023-6270, description: "aoe: use-after-free in aoecmd_cfg_pkts", bug: "lp#2056789", patched: true}
 EOF2
 for v in 1 2 3; do
-  cc -c -O1 -DLP_VERSION=$v -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
-  "$pack" sign --key "$out/work/signing.key" --cert "$out/keyring/signing.pem" "$out/work/lp_demo.ko"
+  build_module $v
+  "$pack" sign --version $v --key "$out/work/signing.key" --cert "$out/keyring/signing.pem" "$out/work/lp_demo.ko"
   "$pack" pack --name lp_demo --version $v --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
     --fixes "$out/work/fixes$v.yaml" -o "$out/server/patches/lp_demo-$v.tar.xz"
 done
-cc -c -O1 -o "$out/work/lp_demo.ko" "$out/work/lp_demo.c"
-"$pack" sign --key "$out/work/rogue.key" --cert "$out/work/rogue.pem" "$out/work/lp_demo.ko"
+build_module 3
+"$pack" sign --version 3 --key "$out/work/rogue.key" --cert "$out/work/rogue.pem" "$out/work/lp_demo.ko"
 "$pack" pack --name lp_demo --version 3 --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
   -o "$out/server/patches/lp_demo-3-untrusted.tar.xz"
 cat > "$out/server/catalogue.yaml" <<EOF2

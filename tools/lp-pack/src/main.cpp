@@ -1,4 +1,5 @@
-// livepatch-pack sign --key KEY.pem --cert CERT.(pem|der) [--hash sha512|sha256] MODULE.ko
+// livepatch-pack sign --key KEY.pem --cert CERT.(pem|der) [--hash sha512|sha256] [--version V] MODULE.ko
+//   --version V: the module's .modinfo must say version=V; added before signing when absent.
 // livepatch-pack pack --name N --version V --kernel K --arch A --module M.ko [--fixes F.yaml] [--no-replace] -o OUT.tar.xz
 #include <iostream>
 #include <map>
@@ -22,7 +23,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "sign") {
         if (pos.size() != 1 || !o.count("--key") || !o.count("--cert")) {
-            std::cerr << "usage: livepatch-pack sign --key KEY.pem --cert CERT [--hash sha512] MODULE.ko\n";
+            std::cerr << "usage: livepatch-pack sign --key KEY.pem --cert CERT [--hash sha512] [--version V] MODULE.ko\n";
             return 2;
         }
         auto mod = livepatch::fs::readFile(pos[0], 512u << 20);
@@ -31,6 +32,14 @@ int main(int argc, char** argv) {
         if (!mod || !key || !cert) {
             std::cerr << "error: cannot read module, key or certificate\n";
             return 1;
+        }
+        if (o.count("--version")) {
+            auto versioned = lppack::embedVersion(*mod, o["--version"]);
+            if (!versioned) {
+                std::cerr << "error: " << pos[0] << ": " << versioned.error().message() << "\n";
+                return 1;
+            }
+            mod = std::move(*versioned);
         }
         auto signedMod = lppack::signModule(*mod, *key, *cert, o.count("--hash") ? o["--hash"] : "sha512");
         if (!signedMod) {

@@ -12,15 +12,115 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 
+#include "livepatch/modinfo.h"
+#include "package/patch_package.h"
 #include "util/fs.h"
+
+extern char** environ;
 
 namespace lppack {
 
 using livepatch::Error;
 using livepatch::ErrorCode;
+
+namespace {
+
+const std::string kSignatureMagic = "~Module signature appended~\n";
+
+bool isSigned(const std::string& module) {
+    return module.size() >= kSignatureMagic.size() &&
+           module.compare(module.size() - kSignatureMagic.size(), kSignatureMagic.size(), kSignatureMagic) == 0;
+}
+
+// Runs objcopy with these arguments (no shell); true on exit status 0.
+bool objcopy(std::vector<std::string> args) {
+    args.insert(args.begin(), "objcopy");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid;
+    if (posix_spawnp(&pid, "objcopy", nullptr, nullptr, argv.data(), environ) != 0) return false;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// The .modinfo value of `key`, nullopt when absent; errors name the module problem.
+livepatch::Result<std::optional<std::string>> modinfoValue(const std::string& module, const char* key) {
+    auto info = livepatch::parseModInfo(module);
+    if (!info) return Error(ErrorCode::InvalidArgument, "not a kernel module: " + info.error().message());
+    auto v = info->unique(key);
+    if (!v) return Error(ErrorCode::InvalidArgument, v.error().message());
+    return *v;
+}
+
+}  // namespace
+
+livepatch::Result<std::string> embedVersion(const std::string& module, const std::string& version) {
+    if (!livepatch::isPatchVersion(version)) return Error(ErrorCode::InvalidArgument, "--version must be dotted numbers like 3 or 95.1");
+    auto current = modinfoValue(module, "version");
+    if (!current) return current.error();
+    if (*current && **current == version) return module;
+    if (*current)
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says version=" + **current + ", not " + version +
+                                                     "; rebuild it with MODULE_VERSION(\"" + version + "\")");
+    if (isSigned(module))
+        return Error(ErrorCode::InvalidArgument, "the module is already signed and its .modinfo has no version=; adding version=" +
+                                                     version + " would break the signature: sign the unsigned module with "
+                                                     "`livepatch-pack sign --version " + version + "`, or build it with MODULE_VERSION(\"" +
+                                                     version + "\")");
+    char tmpl[] = "/tmp/lppack-XXXXXX";
+    if (!::mkdtemp(tmpl)) return Error(ErrorCode::Io, "cannot create a temporary directory");
+    const std::string dir = tmpl, in = dir + "/in.ko", section = dir + "/modinfo", out = dir + "/out.ko";
+    struct Cleanup {
+        std::string dir;
+        ~Cleanup() { (void)livepatch::fs::removeTree(dir); }
+    } cleanup{dir};
+    LP_TRY(livepatch::fs::writeFileAtomic(in, module, 0600));
+    if (!objcopy({"--dump-section", ".modinfo=" + section, in}))
+        return Error(ErrorCode::InvalidArgument, "objcopy cannot read the module's .modinfo section");
+    auto strings = livepatch::fs::readFile(section, 16u << 20);
+    if (!strings) return strings.error();
+    LP_TRY(livepatch::fs::writeFileAtomic(section, *strings + "version=" + version + std::string(1, '\0'), 0600));
+    // Appended at the end: the offsets of the existing strings (and the
+    // symbols that point at them) stay valid.
+    if (!objcopy({"--update-section", ".modinfo=" + section, in, out}))
+        return Error(ErrorCode::InvalidArgument, "objcopy cannot update the module's .modinfo section");
+    auto updated = livepatch::fs::readFile(out, 512u << 20);
+    if (!updated) return updated.error();
+    auto check = modinfoValue(*updated, "version");
+    if (!check || !*check || **check != version) return Error(ErrorCode::Internal, "objcopy did not add version=" + version);
+    return *updated;
+}
+
+livepatch::Status checkModuleMatches(const std::string& module, const std::string& name, const std::string& version) {
+    auto declared = modinfoValue(module, "name");
+    if (!declared) return declared.error();
+    if (*declared && **declared != name)
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says name=" + **declared + ", not " + name +
+                                                     "; the agent refuses a module named otherwise than its patch");
+    auto livepatch = modinfoValue(module, "livepatch");
+    if (!livepatch) return livepatch.error();
+    if (!*livepatch || **livepatch != "Y")
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo has no livepatch=Y: it is not a livepatch module");
+    auto signedVersion = modinfoValue(module, "version");
+    if (!signedVersion) return signedVersion.error();
+    if (!*signedVersion)
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo has no version=; the agent trusts only the signed version: "
+                                                 "sign it with `livepatch-pack sign --version " + version +
+                                                 "` (which adds it before signing) or build it with MODULE_VERSION(\"" + version + "\")");
+    if (**signedVersion != version)
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says version=" + **signedVersion + ", but --version is " + version);
+    return {};
+}
 
 livepatch::Result<std::string> signModule(const std::string& module, const std::string& keyPem, const std::string& cert,
                                           const std::string& hash) {
@@ -62,6 +162,7 @@ livepatch::Result<std::string> signModule(const std::string& module, const std::
 livepatch::Status packPatch(const PackSpec& spec, const std::string& outPath) {
     auto module = livepatch::fs::readFile(spec.modulePath, 512u << 20);
     if (!module) return module.error();
+    if (auto matches = checkModuleMatches(*module, spec.name, spec.version); !matches) return matches.error().wrap(spec.modulePath);
     std::string moduleName = spec.modulePath.substr(spec.modulePath.find_last_of('/') + 1);
     Poco::JSON::Object md(Poco::JSON_PRESERVE_KEY_ORDER);
     md.set("format", 1);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "livepatch/modinfo.h"
 #include "pack.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
@@ -38,8 +39,14 @@ protected:
         dir = fsys::temp_directory_path() / ("lppack-" + std::to_string(::getpid()));
         fsys::create_directories(dir);
         d = dir.string();
-        std::ofstream(dir / "m.c") << "int f(void) { return 42; }\n";
-        ASSERT_EQ(sh("cc -c -o " + d + "/m.ko " + d + "/m.c"), 0);
+        // Like a kbuild livepatch module: modpost's name= and vermagic=, MODULE_INFO(livepatch, "Y").
+        std::ofstream(dir / "m.c") << "#define MI(n, s) __attribute__((section(\".modinfo\"), used, aligned(1))) "
+                                      "static const char n[] = s;\n"
+                                      "MI(a, \"name=lp_test\") MI(b, \"livepatch=Y\") MI(c, \"vermagic=5.15.0-100-generic SMP \")\n"
+                                      "int f(void) { return 42; }\n";
+        ASSERT_EQ(sh("cc -c -o " + d + "/unversioned.ko " + d + "/m.c"), 0);
+        std::ofstream(dir / "v3.c") << "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char v[] = \"version=3\";\n";
+        ASSERT_EQ(sh("cc -c -o " + d + "/v3.o " + d + "/v3.c && ld -r -o " + d + "/m.ko " + d + "/unversioned.ko " + d + "/v3.o"), 0);
         ASSERT_EQ(sh("openssl req -new -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=pack-test -keyout " + d + "/k.pem -out " + d + "/c.pem"), 0);
         ASSERT_EQ(sh("openssl x509 -in " + d + "/c.pem -outform DER -out " + d + "/c.der"), 0);
     }
@@ -90,4 +97,61 @@ TEST_F(Pack, PackedTarballOpensWithTheAgentsUnpacker) {
         EXPECT_EQ(pkg->metadata.fixes[0].name, "cve-2024-1086");
         EXPECT_EQ(slurp(pkg->modulePath), slurp(dir / "m.ko"));
     }
+}
+
+std::string modinfoVersion(const std::string& module) {
+    auto info = livepatch::parseModInfo(module);
+    if (!info) return "<" + info.error().message() + ">";
+    auto v = info->unique("version");
+    return v && *v ? **v : "<none>";
+}
+
+TEST_F(Pack, SignWithVersionAddsItToTheModinfoBeforeSigning) {
+    const std::string plain = slurp(dir / "unversioned.ko");
+    ASSERT_EQ(modinfoVersion(plain), "<none>");
+    auto versioned = lppack::embedVersion(plain, "7");
+    ASSERT_TRUE(versioned) << versioned.error().message();
+    EXPECT_EQ(modinfoVersion(*versioned), "7");
+    auto info = livepatch::parseModInfo(*versioned);
+    EXPECT_EQ(info->values("name"), std::vector<std::string>{"lp_test"}) << "the other strings are kept";
+    // The signature covers the added string.
+    auto signedMod = lppack::signModule(*versioned, slurp(dir / "k.pem"), slurp(dir / "c.pem"), "sha512");
+    ASSERT_TRUE(signedMod);
+    EXPECT_EQ(modinfoVersion(*signedMod), "7");
+    EXPECT_EQ(signedMod->compare(0, versioned->size(), *versioned), 0);
+    // A module already saying that version is left as it is.
+    auto same = lppack::embedVersion(slurp(dir / "m.ko"), "3");
+    ASSERT_TRUE(same);
+    EXPECT_EQ(*same, slurp(dir / "m.ko"));
+}
+
+TEST_F(Pack, SignRefusesAnotherVersionASignedModuleAndANonModule) {
+    auto other = lppack::embedVersion(slurp(dir / "m.ko"), "4");
+    ASSERT_FALSE(other);
+    EXPECT_NE(other.error().message().find("says version=3, not 4"), std::string::npos) << other.error().message();
+    auto signedPlain = lppack::signModule(slurp(dir / "unversioned.ko"), slurp(dir / "k.pem"), slurp(dir / "c.pem"), "sha512");
+    ASSERT_TRUE(signedPlain);
+    auto r = lppack::embedVersion(*signedPlain, "4");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("already signed"), std::string::npos) << r.error().message();
+    r = lppack::embedVersion("int f;", "4");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("not a kernel module"), std::string::npos) << r.error().message();
+    EXPECT_FALSE(lppack::embedVersion(slurp(dir / "unversioned.ko"), "1;rm"));
+}
+
+TEST_F(Pack, PackRefusesAModuleWhoseModinfoDisagrees) {
+    auto packWith = [&](const std::string& module, const std::string& name, const std::string& version) {
+        lppack::PackSpec spec{name, version, "5.15.0-100.110-generic", "x86_64", module, "", true};
+        auto s = lppack::packPatch(spec, d + "/out.tar.xz");
+        return s ? std::string("packed") : s.error().message();
+    };
+    EXPECT_EQ(packWith(d + "/m.ko", "lp_test", "3"), "packed");
+    EXPECT_NE(packWith(d + "/m.ko", "lp_test", "999").find("says version=3, but --version is 999"), std::string::npos);
+    EXPECT_NE(packWith(d + "/m.ko", "lp_other", "3").find("says name=lp_test, not lp_other"), std::string::npos);
+    EXPECT_NE(packWith(d + "/unversioned.ko", "lp_test", "3").find("has no version=; the agent trusts only the signed version"),
+              std::string::npos);
+    std::ofstream(dir / "plain.c") << "int g(void) { return 1; }\n";
+    ASSERT_EQ(sh("cc -c -o " + d + "/plain.ko " + d + "/plain.c"), 0);
+    EXPECT_NE(packWith(d + "/plain.ko", "lp_test", "3").find("not a kernel module"), std::string::npos);
 }
