@@ -72,7 +72,11 @@ Result<SignatureNote> findSignatureNote(std::string_view elf) {
     if (sh.sh_size < sizeof nh || !readAt(elf, sh.sh_offset, nh)) return invalid("section too small for a note");
     const std::size_t nameOff = sh.sh_offset + sizeof nh;
     const std::size_t descOff = nameOff + align4(nh.n_namesz);
-    if (nh.n_namesz != 4 || std::memcmp(elf.data() + nameOff, "Xen\0", 4) != 0) return invalid("note name is not \"Xen\"");
+    if (nh.n_namesz != 4) return invalid("note name is not \"Xen\"");
+    // The name must lie inside the section (and so inside the file) before
+    // it is compared: a 12-15 byte section at the end of the file has none.
+    if (sh.sh_size - sizeof nh < align4(nh.n_namesz)) return invalid("note name outside the section");
+    if (std::memcmp(elf.data() + nameOff, "Xen\0", 4) != 0) return invalid("note name is not \"Xen\"");
     if (nh.n_descsz > sh.sh_size || descOff + nh.n_descsz > sh.sh_offset + sh.sh_size) return invalid("descriptor exceeds the section");
     if (sh.sh_offset + sh.sh_size - (descOff + align4(nh.n_descsz)) != 0) return invalid("more than one note in the section");
     SignatureNote n;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <livepatch/testing/fakes.h>
+#include <livepatch/testing/module_image.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -138,4 +139,21 @@ TEST_F(XenSign, UnsafeKeyringRefused) {
     ::chmod((dir / "keyring/good.pub.pem").c_str(), 0644);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Permission);
+}
+
+// A note section of 12-15 bytes ending at the end of the file holds a note
+// header but no name: the name was compared 4 bytes past the input (an ASan
+// heap over-read). The bytes after the view here are "Xen\0", so the old
+// code also gave the wrong answer without ASan. Also in the fuzz corpus
+// (tests/fuzz/elf-note/corpus/regression-note-name-at-eof.o).
+TEST(XenNote, ANoteNameBeyondTheSectionIsNeverRead) {
+    const std::string header("\x04\0\0\0" "\0\0\0\0" "\x01\0\0\0", 12);  // namesz 4, descsz 0, type 1
+    for (size_t extra = 0; extra < 4; ++extra) {
+        const std::string elf =
+            livepatch::testing::makeElfImage({{".note.Xen.signature", 7 /* SHT_NOTE */, header + std::string(extra, 'X')}});
+        const std::string buffer = elf + std::string("Xen\0", 4);
+        auto r = findSignatureNote(std::string_view(buffer.data(), elf.size()));
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().message().find("note name outside the section"), std::string::npos) << extra << ": " << r.error().message();
+    }
 }

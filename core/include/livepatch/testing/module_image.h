@@ -5,6 +5,7 @@
 // file whose only content sections are .modinfo (the given key=value strings,
 // NUL-separated, as modpost writes them) and .shstrtab: enough for
 // livepatch::parseModInfo and for the simulated kernel, not for a real one.
+// makeElfImage builds any such file from named sections (parser tests).
 #pragma once
 
 #include <cstdint>
@@ -37,23 +38,35 @@ inline std::vector<std::pair<std::string, std::string>> livepatchModinfo(const s
     return f;
 }
 
-inline std::string makeModuleImageRaw(const std::string& modinfoBody, ModuleImageOptions o = {}) {
+struct ElfSection {
+    std::string name;
+    std::uint32_t type = 1;  // SHT_PROGBITS; 7 = SHT_NOTE
+    std::string contents;
+};
+
+// An ET_REL ELF file: header, section header table (null section, `sections`,
+// .shstrtab), .shstrtab, then each section's contents in order, so the last
+// one ends exactly at the end of the file.
+inline std::string makeElfImage(const std::vector<ElfSection>& sections, ModuleImageOptions o = {}) {
     const bool w = o.elfClass == ElfClass::Elf64;
     const bool be = o.endian == Endian::Big;
-    const std::size_t ehsize = w ? 64 : 52, shentsize = w ? 64 : 40;
-    const std::string shstrtab = std::string("\0.modinfo\0.shstrtab\0", 20);
-    std::string out(ehsize, '\0');
+    const std::size_t ehsize = w ? 64 : 52, shentsize = w ? 64 : 40, count = sections.size() + 2;
     auto put = [&](std::string& s, std::size_t off, std::uint64_t v, unsigned width) {
         if (s.size() < off + width) s.resize(off + width, '\0');
         for (unsigned i = 0; i < width; ++i)
             s[off + (be ? width - 1 - i : i)] = static_cast<char>((v >> (8 * i)) & 0xff);
     };
-    const std::size_t modinfoOff = out.size();
-    out += modinfoBody;
-    const std::size_t strOff = out.size();
+    std::string shstrtab(1, '\0');
+    std::vector<std::size_t> nameOffsets;
+    for (const auto& sec : sections) {
+        nameOffsets.push_back(shstrtab.size());
+        shstrtab += sec.name + '\0';
+    }
+    const std::size_t strtabName = shstrtab.size();
+    shstrtab += std::string(".shstrtab") + '\0';
+    const std::size_t shoff = ehsize, strOff = shoff + count * shentsize;
+    std::string out(strOff, '\0');
     out += shstrtab;
-    while (out.size() % 8) out += '\0';
-    const std::size_t shoff = out.size();
     out[0] = 0x7f, out[1] = 'E', out[2] = 'L', out[3] = 'F';
     out[4] = static_cast<char>(w ? 2 : 1);
     out[5] = static_cast<char>(be ? 2 : 1);
@@ -64,20 +77,26 @@ inline std::string makeModuleImageRaw(const std::string& modinfoBody, ModuleImag
     put(out, w ? 0x28 : 0x20, shoff, w ? 8 : 4);
     put(out, w ? 0x34 : 0x28, ehsize, 2);
     put(out, w ? 0x3a : 0x2e, shentsize, 2);
-    put(out, w ? 0x3c : 0x30, 3, 2);   // null, .modinfo, .shstrtab
-    put(out, w ? 0x3e : 0x32, 2, 2);
-    std::string table(3 * shentsize, '\0');
-    auto section = [&](std::size_t i, std::uint32_t name, std::uint32_t type, std::uint64_t off, std::uint64_t size) {
-        const std::size_t b = i * shentsize;
-        put(table, b, name, 4);
-        put(table, b + 4, type, 4);
-        put(table, b + (w ? 0x18 : 0x10), off, w ? 8 : 4);
-        put(table, b + (w ? 0x20 : 0x14), size, w ? 8 : 4);
-        put(table, b + (w ? 0x30 : 0x20), 1, w ? 8 : 4);  // sh_addralign
+    put(out, w ? 0x3c : 0x30, count, 2);
+    put(out, w ? 0x3e : 0x32, count - 1, 2);
+    auto header = [&](std::size_t i, std::uint64_t name, std::uint32_t type, std::uint64_t off, std::uint64_t size) {
+        const std::size_t b = shoff + i * shentsize;
+        put(out, b, name, 4);
+        put(out, b + 4, type, 4);
+        put(out, b + (w ? 0x18 : 0x10), off, w ? 8 : 4);
+        put(out, b + (w ? 0x20 : 0x14), size, w ? 8 : 4);
+        put(out, b + (w ? 0x30 : 0x20), 1, w ? 8 : 4);  // sh_addralign
     };
-    section(1, 1, 1 /* PROGBITS */, modinfoOff, modinfoBody.size());
-    section(2, 10, 3 /* STRTAB */, strOff, shstrtab.size());
-    return out + table;
+    for (std::size_t i = 0; i < sections.size(); ++i) {
+        header(i + 1, nameOffsets[i], sections[i].type, out.size(), sections[i].contents.size());
+        out += sections[i].contents;
+    }
+    header(count - 1, strtabName, 3 /* SHT_STRTAB */, strOff, shstrtab.size());
+    return out;
+}
+
+inline std::string makeModuleImageRaw(const std::string& modinfoBody, ModuleImageOptions o = {}) {
+    return makeElfImage({{".modinfo", 1, modinfoBody}}, o);
 }
 
 inline std::string makeModuleImage(const std::vector<std::pair<std::string, std::string>>& fields, ModuleImageOptions o = {}) {

@@ -9,6 +9,7 @@
 
 using namespace livepatch;
 using namespace livepatch::testing;
+using namespace std::string_literals;
 
 namespace {
 
@@ -82,9 +83,9 @@ TEST(ModInfo, RefusesMalformedImagesWithAReason) {
     std::string renamed = good;
     renamed.replace(renamed.find(".modinfo"), 8, ".modinfX");
     EXPECT_NE(reason(renamed).find("no .modinfo section"), std::string::npos);
-    std::string twice = good;
-    twice.replace(twice.find(".shstrtab"), 9, ".modinfo\0", 9);
-    EXPECT_NE(reason(twice).find("more than one .modinfo"), std::string::npos);
+    EXPECT_NE(reason(makeElfImage({{".modinfo", 1, "a=b"s + '\0'}, {".modinfo", 1, "c=d"s + '\0'}})).find("more than one .modinfo"),
+              std::string::npos);
+    EXPECT_NE(reason(makeElfImage({{".modinfo", 8 /* NOBITS */, "a=b"s + '\0'}})).find("no contents"), std::string::npos);
 }
 
 TEST(ModInfo, SectionBoundsAreCheckedAgainstTheFile) {
