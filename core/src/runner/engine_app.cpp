@@ -8,6 +8,7 @@
 #include <Poco/JSON/Object.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "app/exit_codes.h"
 #include "app/host_notices.h"
 #include "app/progress.h"
+#include "app/status_views.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "host/plugin_host.h"
@@ -73,6 +75,31 @@ ProcessSignals& processSignals() {
         return created;
     }();
     return p;
+}
+
+// `plugins` into a pipe: one tab-separated line per plugin (name, role,
+// version, file), the form scripts already parse.
+std::string pluginsTabSeparated(const PluginHost& host) {
+    std::ostringstream out;
+    for (const auto& p : host.loaded())
+        out << p.info.name << "\t" << pluginRoleName(p.info.role) << "\t" << p.info.version << "\t" << p.path << "\n";
+    return out.str();
+}
+
+// `plugins` on a terminal: grouped by directory, so lines stay under 80
+// columns however deep the plugin directory is.
+std::string pluginsTable(const PluginHost& host) {
+    std::ostringstream out;
+    std::string dir;
+    for (const auto& p : host.loaded()) {
+        const std::string here = p.path.substr(0, p.path.rfind('/') + 1);
+        if (here != dir) out << (dir.empty() ? "" : "\n") << (dir = here) << "\n";
+        char line[256];
+        std::snprintf(line, sizeof line, "  %-26s %-13s %-10s %s", p.info.name.c_str(), pluginRoleName(p.info.role),
+                      p.info.version.c_str(), p.path.substr(here.size()).c_str());
+        out << terminalSafe(line, 79) << "\n";
+    }
+    return out.str();
 }
 
 // `plugins --format json`, described by schemas/plugins.schema.json.
@@ -168,8 +195,7 @@ int engineCommand(const CommandLine& line) {
         if (line.format == "json") {
             std::cout << pluginsJson(*rt.host, rt.pluginErrors);
         } else {
-            for (const auto& p : rt.host->loaded())
-                std::cout << p.info.name << "\t" << pluginRoleName(p.info.role) << "\t" << p.info.version << "\t" << p.path << "\n";
+            std::cout << (::isatty(STDOUT_FILENO) == 1 ? pluginsTable(*rt.host) : pluginsTabSeparated(*rt.host));
             for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
         }
         if (!r) return fail(r.error());
