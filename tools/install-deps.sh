@@ -11,6 +11,7 @@ pkgs=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
+  libsystemd-dev scdoc prometheus bash-completion util-linux systemd
 )
 if [[ "${1:-}" == "--e2e" ]]; then
   pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod)
@@ -33,5 +34,8 @@ if ((${#missing[@]})); then
   apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
 fi
 # tinyproxy is started by the tests themselves with their own config.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now tinyproxy >/dev/null 2>&1 || true; fi
+# prometheus is installed for promtool only (tests/admin); its server is not needed.
+if command -v systemctl >/dev/null 2>&1; then
+  for unit in tinyproxy prometheus prometheus-node-exporter; do systemctl disable --now "$unit" >/dev/null 2>&1 || true; done
+fi
 echo "install-deps: ok"

@@ -11,55 +11,27 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/command_table.h"
 #include "app/control_socket.h"
 #include "app/daemon.h"
 #include "app/engine_process.h"
 #include "app/exit_codes.h"
+#include "app/host_notices.h"
 #include "app/progress.h"
 #include "app/status_render.h"
+#include "app/status_views.h"
 #include "config/config.h"
 #include "state/agent_state.h"
 #include "identity/host_facts.h"
 #include "identity/machine_id.h"
 #include "state/credential_store.h"
 #include "state/paths.h"
-#include "state/state_file.h"
 #include "util/fs.h"
 #include "util/timeutil.h"
 
 namespace livepatch::app {
 
-const char* const kUsage =
-    "livepatch-agent [global options] COMMAND [arguments]\n"
-    "\n"
-    "Commands:\n"
-    "  enable TOKEN|-            register with the server (auth token UUID or resource token; '-' reads stdin)\n"
-    "  disable                   revert live patches and deregister\n"
-    "  status [--verbose] [--format humane|json|yaml] [--show-secrets]\n"
-    "                            show state (reads local state only; never blocks on the network)\n"
-    "  config [key=value ...]    print all config, or set keys (all-or-nothing; key= clears; ca-certs=@stdin)\n"
-    "  refresh                   check, download, verify and apply now (via the daemon if running)\n"
-    "  kernel-upgrade-required   exit 1 if the server said the kernel needs an upgrade\n"
-    "  plugins                   list loaded plugins and refused ones\n"
-    "  clear-lock                clear the crash-safety guard after a crash during a load\n"
-    "  version                   print the version\n"
-    "  daemon                    run the periodic checker (systemd / snap service)\n"
-    "\n"
-    "Exit codes: 0 ok; 1 failure / not enabled (status) / upgrade required (kernel-upgrade-required);\n"
-    "  2 usage or invalid value; 3 permission; 4 daemon unavailable; 5 network/server;\n"
-    "  6 verification/policy refused; 7 load failed; 8 state corrupt.\n";
-
 namespace {
-
-Result<AgentState> readState(const Paths& paths) {
-    StateFile file(paths.stateFile());
-    auto payload = file.load();
-    if (!payload) return payload.error();
-    if (!payload->has_value()) return AgentState{};
-    auto st = AgentState::fromJson(**payload);
-    if (!st) return st.error().wrap(paths.stateFile());
-    return st;
-}
 
 StatusFacts gatherFacts(const Paths& paths, const AgentState& st, const Config& cfg) {
     StatusFacts f;
@@ -114,7 +86,12 @@ int fail(const Error& e) {
 }
 
 std::vector<std::string> normalizeArguments(const std::vector<std::string>& args) {
-    static const std::vector<std::string> withValue = {"--format", "--root-dir"};
+    static const std::vector<std::string> withValue = [] {
+        std::vector<std::string> v;
+        for (const auto& f : flagTable())
+            if (!f.argument.empty()) v.push_back("--" + f.name);
+        return v;
+    }();
     std::vector<std::string> out;
     for (size_t i = 0; i < args.size(); ++i) {
         bool joined = false;
@@ -138,31 +115,48 @@ AgentApplication::AgentApplication(CommandHandler handler, std::vector<std::stri
 
 void AgentApplication::defineOptions(Poco::Util::OptionSet& options) {
     using Poco::Util::Option;
-    options.addOption(Option("help", "h", "show help").required(false).repeatable(false));
-    options.addOption(Option("format", "", "status format: humane, json or yaml").required(false).argument("FORMAT"));
-    options.addOption(Option("verbose", "v", "more detail in status").required(false));
-    options.addOption(Option("show-secrets", "", "include the credential in status (root only)").required(false));
-    options.addOption(Option("root-dir", "", "keep all state under DIR (tests)").required(false).argument("DIR"));
-    options.addOption(Option("allow-rollback", "", "refresh: allow applying a lower patch version").required(false));
+    for (const auto& f : flagTable()) {
+        Option o(f.name, f.shortName, f.summary);
+        o.required(false).repeatable(false);
+        if (!f.argument.empty()) o.argument(f.argument);
+        options.addOption(o);
+    }
 }
 
 void AgentApplication::handleOption(const std::string& name, const std::string& value) {
     Application::handleOption(name, value);
     if (name == "help") helpRequested_ = true;
+    else if (name == "version") versionRequested_ = true;
     else if (name == "format") line_.format = value;
     else if (name == "verbose") line_.verbose = true;
     else if (name == "show-secrets") line_.showSecrets = true;
     else if (name == "root-dir") line_.rootDir = value;
     else if (name == "allow-rollback") line_.allowRollback = true;
+    else if (name == "cves") line_.cves = true;
+    else if (name == "cve") line_.cve = value;
 }
 
 int AgentApplication::main(const std::vector<std::string>& args) {
+    if (versionRequested_ && !helpRequested_) {
+        line_.command = "version";  // --version is `version` (what sos report and similar collectors call)
+        line_.args = args;
+        return handler_(line_);
+    }
     if (helpRequested_ || args.empty()) {
-        std::cout << kUsage;
+        std::cout << usageText();
         return args.empty() && !helpRequested_ ? kExitUsage : kExitOk;
     }
     line_.command = args[0];
     line_.args.assign(args.begin() + 1, args.end());
+    if (const CommandInfo* c = findCommand(line_.command); c && line_.format != "humane") {
+        if (std::find(c->formats.begin(), c->formats.end(), line_.format) == c->formats.end()) {
+            std::string allowed;
+            for (const auto& f : c->formats) allowed += (allowed.empty() ? "" : "|") + f;
+            std::cerr << "error: --format: " << (allowed.empty() ? "`" + c->name + "` has no --format" : "expected " + allowed)
+                      << ", got \"" << line_.format.substr(0, 40) << "\" [invalid-argument]\n";
+            return kExitUsage;
+        }
+    }
     return handler_(line_);
 }
 
@@ -201,10 +195,20 @@ int frontEndCommand(const CommandLine& line) {
         return kExitOk;
     }
 
+    if (cmd == "completion") {
+        if (line.args.size() != 1 || line.args[0] != "bash") {
+            std::cerr << "error: usage: livepatch-agent completion bash [invalid-argument]\n";
+            return kExitUsage;
+        }
+        std::cout << bashCompletion();
+        return kExitOk;
+    }
+
     if (cmd == "status" || cmd == "kernel-upgrade-required") {
         if (!line.requireNoArgs()) return kExitUsage;
-        if (line.format != "humane" && line.format != "json" && line.format != "yaml") {
-            std::cerr << "error: --format: expected humane|json|yaml, got \"" << line.format << "\" [invalid-argument]\n";
+        if (line.cve && !isCveId(*line.cve)) {
+            std::cerr << "error: --cve: expected an id like CVE-2024-1086, got \"" << terminalSafe(*line.cve, 40)
+                      << "\" [invalid-argument]\n";
             return kExitUsage;
         }
         if (line.showSecrets && !line.privileged()) {
@@ -212,15 +216,34 @@ int frontEndCommand(const CommandLine& line) {
             return kExitPermission;
         }
         Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto st = readState(paths);
+        auto st = AgentState::load(paths.stateFile());
+        if (!st && line.format == "motd") {
+            // The login notice never fails a login; it says where to look.
+            std::cout << "Live patching: the state file is unreadable; see `livepatch-agent status`.\n";
+            return exitCodeFor(st.error().code());
+        }
         if (!st) return fail(st.error());
         if (cmd == "kernel-upgrade-required") {
-            if (st->supported == "kernel-upgrade-required" || st->supported == "kernel-end-of-life") {
+            if (kernelUpgradeRequired(*st)) {
                 std::cout << "A kernel upgrade is required: the server reports \"" << st->supported << "\""
                           << (st->upgradeRequiredDate.empty() ? "" : " (by " + st->upgradeRequiredDate + ")") << "\n";
                 return kExitFailure;
             }
             std::cout << (st->enabled ? "No kernel upgrade required\n" : "No kernel upgrade required (machine is not enabled)\n");
+            return kExitOk;
+        }
+        if (line.cve) {
+            // One question for scanners and compliance scripts: 0 patched, 1 not.
+            bool patched = cvePatched(*st, *line.cve);
+            std::cout << terminalSafe(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
+            return patched ? kExitOk : kExitFailure;
+        }
+        if (line.format == "motd") {
+            std::cout << renderMotd(*st);
+            return kExitOk;
+        }
+        if (line.format == "prometheus") {
+            std::cout << renderPrometheus(*st, std::nullopt);
             return kExitOk;
         }
         auto cfg = Config::load(paths.configFile());
@@ -239,7 +262,7 @@ int frontEndCommand(const CommandLine& line) {
             std::cerr << "Machine is not enabled. To enable: livepatch-agent enable <token>\n";
             return kExitFailure;
         }
-        if (line.format == "humane") std::cout << renderHumane(*st, facts, opt);
+        if (line.format == "humane") std::cout << (line.cves ? renderCves(*st) : renderHumane(*st, facts, opt));
         return kExitOk;
     }
 
@@ -277,9 +300,7 @@ int frontEndCommand(const CommandLine& line) {
         return runDaemon(line.rootDir);
     }
 
-    static const char* const engineCommands[] = {"enable", "disable", "plugins", "clear-lock"};
-    for (const char* c : engineCommands)
-        if (cmd == c) return runInEngine(line);
+    if (const CommandInfo* c = findCommand(cmd); c && c->runsIn == RunsIn::Engine) return runInEngine(line);
 
     std::cerr << "error: unknown command \"" << cmd.substr(0, 40) << "\"; see livepatch-agent --help [invalid-argument]\n";
     return kExitUsage;

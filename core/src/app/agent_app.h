@@ -32,6 +32,8 @@ struct CommandLine {
     bool verbose = false;
     bool showSecrets = false;
     bool allowRollback = false;
+    bool cves = false;                // status --cves
+    std::optional<std::string> cve;   // status --cve ID
     std::optional<std::string> rootDir;
     std::vector<std::string> argv;  // as given, argv[0] included (for exec)
 
@@ -58,6 +60,7 @@ private:
     CommandHandler handler_;
     CommandLine line_;
     bool helpRequested_ = false;
+    bool versionRequested_ = false;
 };
 
 // Turn "--opt value" into "--opt=value" for options that take a value, so
@@ -69,9 +72,6 @@ int runApplication(int argc, char** argv, const CommandHandler& handler);
 
 // Print "error: <message> [<code>]" and return the documented exit code.
 int fail(const Error& e);
-
-// The usage text shown by --help.
-extern const char* const kUsage;
 
 // Front-end commands (livepatch-agent's handler).
 int frontEndCommand(const CommandLine& line);

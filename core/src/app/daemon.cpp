@@ -14,6 +14,7 @@
 #include "app/control_socket.h"
 #include "app/engine_process.h"
 #include "app/exit_codes.h"
+#include "app/host_notices.h"
 #include "app/job_schedule.h"
 #include "app/system_clock.h"
 #include "config/config.h"
@@ -67,9 +68,17 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         }
     });
 
+    DaemonCounters counters;  // for the metrics file
+    // Every check, scheduled or asked for, ends with the journal event, the
+    // reboot-required flag and the metrics file (host_notices.h).
     auto runJob = [&](const std::string& job, const std::function<void(const std::string&)>& onProgress) {
         std::lock_guard<std::mutex> lock(jobMu);
-        return workers.run(job, onProgress);
+        WorkerOutcome o = workers.run(job, onProgress);
+        if (job == "health") return o;
+        if (job != "start" && o.exitCode != kExitOk && o.errorCode != "cancelled" && o.errorCode != "not-enabled")
+            ++counters.checkFailures;
+        publishCheckOutcome(log, paths, config, job == "start" ? WorkerOutcome{} : o, counters);  // re-apply: no check event
+        return o;
     };
 
     ControlServer control;
@@ -114,7 +123,10 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             if (!fresh) {
                 log.error("reload failed: " + fresh.error().message());
             } else {
-                config = *fresh;
+                {
+                    std::lock_guard<std::mutex> lock(jobMu);  // runJob reads it (metrics-dir) on the socket's thread
+                    config = *fresh;
+                }
                 log.setLevel(parseLogLevel(config.getOr("log-level", "info")));
                 if (auto e = locateEngine(::geteuid() == 0)) workers.setEnginePath(*e);  // e.g. after a package upgrade
                 log.info("configuration reloaded");
@@ -137,8 +149,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             } else if (o.errorCode == "not-enabled") {
                 failures = 0;  // nothing to do until enabled
             } else if (o.errorCode != "cancelled") {
-                ++failures;  // e.g. no network yet at boot: retry with backoff
-                log.warning("check failed: " + o.message);
+                ++failures;  // e.g. no network yet at boot: retry with backoff (logged by runJob)
             }
             schedule.checked(std::chrono::steady_clock::now(),
                              computeCheckDelay(config.number("check-interval"), failures, rng(), firstCycle));

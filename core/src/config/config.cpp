@@ -166,6 +166,10 @@ const std::vector<KeySpec>& specs() {
         {{"dial-timeout", "10", "seconds to wait for a connection"}, number(1, 3600, "seconds > 0")},
         {{"request-timeout", "300", "overall deadline of one request or download, seconds"}, number(1, 86400, "seconds > 0")},
         {{"log-level", "info", "trace|debug|info|warning|error"}, enumOf({"trace", "debug", "info", "warning", "error"})},
+        {{"metrics-dir", "",
+          "directory of node_exporter's textfile collector: the daemon writes livepatch-agent.prom there after each check "
+          "(empty = off)"},
+         absPath()},
         {{"cutoff-date", "", "ignore patches published after this RFC 3339 time (must be in the past)"},
          [](const std::string& key, const std::string& v) -> Status {
              if (v.empty()) return {};

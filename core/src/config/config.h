@@ -9,6 +9,7 @@
 //   dial-timeout        seconds > 0, default 10
 //   request-timeout     overall deadline seconds > 0, default 300
 //   log-level           trace|debug|info|warning|error, default info
+//   metrics-dir         absolute dir for livepatch-agent.prom (Prometheus), off if empty
 //   cutoff-date         RFC 3339, must be in the past
 //   patch-delay         duration s|m|h|d|w
 //   allow-insecure-http true|false, default false

@@ -65,14 +65,7 @@ struct Engine::Impl {
 
     std::string now() const { return timeutil::formatRfc3339(d.clock->now()); }
 
-    Result<AgentState> load() const {
-        auto payload = stateFile.load();
-        if (!payload) return payload.error();
-        if (!payload->has_value()) return AgentState{};
-        auto s = AgentState::fromJson(**payload);
-        if (!s) return s.error().wrap(stateFile.path());
-        return s;
-    }
+    Result<AgentState> load() const { return AgentState::load(stateFile.path()); }
     Status save(const AgentState& s) const { return stateFile.save(s.toJson()); }
 
     std::string serverUrl() const { return d.config->getOr("remote-server", ""); }

@@ -1,2 +1,4 @@
 set(COMPONENT_DEPS)
-set(COMPONENT_LIBS Poco::Foundation)
+# libsystemd only for sd_journal_sendv (structured journal fields): small, and
+# the front-end links it through the daemon's logger (tests/cli/cli.sh).
+set(COMPONENT_LIBS Poco::Foundation PkgConfig::SYSTEMD)

@@ -4,7 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -12,7 +16,9 @@
 #include "app/control_socket.h"
 #include "app/engine_process.h"
 #include "app/exit_codes.h"
+#include "app/host_notices.h"
 #include "app/progress.h"
+#include "app/status_views.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "host/plugin_host.h"
@@ -71,6 +77,76 @@ ProcessSignals& processSignals() {
     return p;
 }
 
+// `plugins` into a pipe: one tab-separated line per plugin (name, role,
+// version, file), the form scripts already parse.
+std::string pluginsTabSeparated(const PluginHost& host) {
+    std::ostringstream out;
+    for (const auto& p : host.loaded())
+        out << p.info.name << "\t" << pluginRoleName(p.info.role) << "\t" << p.info.version << "\t" << p.path << "\n";
+    return out.str();
+}
+
+// `plugins` on a terminal: grouped by directory, so lines stay under 80
+// columns however deep the plugin directory is.
+std::string pluginsTable(const PluginHost& host) {
+    std::ostringstream out;
+    std::string dir;
+    for (const auto& p : host.loaded()) {
+        const std::string here = p.path.substr(0, p.path.rfind('/') + 1);
+        if (here != dir) out << (dir.empty() ? "" : "\n") << (dir = here) << "\n";
+        char line[256];
+        std::snprintf(line, sizeof line, "  %-26s %-13s %-10s %s", p.info.name.c_str(), pluginRoleName(p.info.role),
+                      p.info.version.c_str(), p.path.substr(here.size()).c_str());
+        out << terminalSafe(line, 79) << "\n";
+    }
+    return out.str();
+}
+
+// `plugins --format json`, described by schemas/plugins.schema.json.
+std::string pluginsJson(const PluginHost& host, const std::vector<Error>& refused) {
+    Poco::JSON::Object root(Poco::JSON_PRESERVE_KEY_ORDER);
+    Poco::JSON::Array::Ptr loaded(new Poco::JSON::Array);
+    for (const auto& p : host.loaded()) {
+        Poco::JSON::Object::Ptr o(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        o->set("Name", p.info.name);
+        o->set("Role", std::string(pluginRoleName(p.info.role)));
+        o->set("Version", p.info.version);
+        o->set("File", p.path);
+        loaded->add(o);
+    }
+    Poco::JSON::Array::Ptr errors(new Poco::JSON::Array);
+    for (const auto& e : refused) {
+        Poco::JSON::Object::Ptr o(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        o->set("Error-Code", std::string(e.codeName()));
+        o->set("Message", e.message());
+        errors->add(o);
+    }
+    root.set("Plugins", loaded);
+    root.set("Refused", errors);
+    std::ostringstream out;
+    root.stringify(out, 2);
+    return out.str() + "\n";
+}
+
+// What a worker reports for a failed job, and what a CLI check records.
+WorkerOutcome outcomeOf(const Error& e) {
+    WorkerOutcome o;
+    o.exitCode = exitCodeFor(e.code());
+    o.errorCode = e.codeName();
+    o.message = e.message();
+    return o;
+}
+
+// A check run from the command line (no daemon) leaves the same traces as
+// the daemon's: journal event and reboot-required flag (not the metrics
+// file, which carries the daemon's counters).
+void recordCheck(const Runtime& rt, const Result<CycleResult>& cycle) {
+    WorkerOutcome o = cycle ? WorkerOutcome{} : outcomeOf(cycle.error());
+    if (cycle) o.applied = cycle->applied;
+    AgentLogger systemLog(AgentLogger::systemSink(), LogLevel::Info);
+    publishCheckOutcome(systemLog, rt.paths, rt.config, o, std::nullopt);
+}
+
 }  // namespace
 
 int engineCommand(const CommandLine& line) {
@@ -116,9 +192,12 @@ int engineCommand(const CommandLine& line) {
         Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, false, false);
         if (!r && !rt.host) return fail(r.error());
-        for (const auto& p : rt.host->loaded())
-            std::cout << p.info.name << "\t" << pluginRoleName(p.info.role) << "\t" << p.info.version << "\t" << p.path << "\n";
-        for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
+        if (line.format == "json") {
+            std::cout << pluginsJson(*rt.host, rt.pluginErrors);
+        } else {
+            std::cout << (::isatty(STDOUT_FILENO) == 1 ? pluginsTable(*rt.host) : pluginsTabSeparated(*rt.host));
+            for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
+        }
         if (!r) return fail(r.error());
         return rt.pluginErrors.empty() ? kExitOk : kExitFailure;
     }
@@ -151,6 +230,7 @@ int engineCommand(const CommandLine& line) {
         if (!s) return fail(s.error());
         std::cout << "Successfully enabled; checking for patches.\n";
         auto cycle = rt.engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
+        recordCheck(rt, cycle);
         if (!cycle) {
             std::cerr << "warning: first check failed: " << cycle.error().message() << "\n";
             return kExitOk;  // enabled; the daemon retries
@@ -166,8 +246,13 @@ int engineCommand(const CommandLine& line) {
         Runtime rt(signals.clock);
         auto r = makeRuntime(rt, line.rootDir, true, true, true);
         if (!r) return fail(r.error());
+        const auto before = AgentState::load(rt.paths.stateFile());
         auto s = rt.engine->disable(&cancel);
         if (!s) return fail(s.error());
+        if (before && before->applied)
+            AgentLogger(AgentLogger::systemSink(), LogLevel::Info)
+                .event(LogLevel::Info, LogEvent::PatchReverted, "live patch " + before->applied->version + " reverted (disable)",
+                       {"", before->applied->version});
         (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
         std::cout << "Machine disabled; live patches reverted.\n";
         return kExitOk;
@@ -185,6 +270,7 @@ int engineCommand(const CommandLine& line) {
             CycleKind::Refresh, [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
             &cancel);
         progress.finish();
+        recordCheck(rt, cycle);
         if (!cycle) return fail(cycle.error());
         std::cout << cycle->summary << "\n";
         return kExitOk;
@@ -202,13 +288,7 @@ int runWorkerJob(const CommandLine& line, const std::string& job) {
         std::cout << workerResultLine(o) << "\n" << std::flush;
         return o.exitCode;
     };
-    auto fromError = [](const Error& e) {
-        WorkerOutcome o;
-        o.exitCode = exitCodeFor(e.code());
-        o.errorCode = e.codeName();
-        o.message = e.message();
-        return o;
-    };
+    auto fromError = outcomeOf;
     static const char* const jobs[] = {"start", "scheduled", "refresh", "refresh-allow-rollback", "health"};
     if (std::find(std::begin(jobs), std::end(jobs), job) == std::end(jobs))
         return report(fromError(Error(ErrorCode::InvalidArgument, "unknown worker job \"" + job.substr(0, 40) + "\"")));

@@ -1,5 +1,7 @@
 #include "state/agent_state.h"
 
+#include "state/state_file.h"
+
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -136,6 +138,15 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
     } catch (...) {
         return Error(ErrorCode::StateCorrupt, "state document is not valid agent state JSON");
     }
+}
+
+Result<AgentState> AgentState::load(const std::string& path) {
+    auto payload = StateFile(path).load();
+    if (!payload) return payload.error();
+    if (!payload->has_value()) return AgentState{};
+    auto st = fromJson(**payload);
+    if (!st) return st.error().wrap(path);
+    return st;
 }
 
 }  // namespace livepatch

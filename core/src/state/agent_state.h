@@ -68,6 +68,9 @@ struct AgentState {
 
     std::string toJson() const;
     static Result<AgentState> fromJson(const std::string& json);
+    // From the StateFile at `path`: never-enabled defaults if there is none;
+    // a damaged file is StateCorrupt naming it (never reset).
+    static Result<AgentState> load(const std::string& path);
 };
 
 }  // namespace livepatch
