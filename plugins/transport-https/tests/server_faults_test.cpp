@@ -144,3 +144,51 @@ TEST(ServerFaults, InterruptedDownloadResumesWithRange) {
     std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_EQ(got, payload);
 }
+
+// Regression (security review item 6): a server sending one byte per 150 ms
+// never lets a read time out; with request-timeout 2 s both calls used to
+// run until the whole 100-byte body had trickled in (15 s) and succeed.
+// They must end at the deadline (bound: < 2x, generous for a loaded
+// machine), on real time: the injected clock never moves here.
+namespace {
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+TEST(ServerFaults, DrippingAnswerEndsAtTheRequestTimeout) {
+    lpserver::Faults f;
+    f.dripMs = 150;
+    Env e(f);
+    e.cfg.set("request-timeout", "2");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    const auto start = std::chrono::steady_clock::now();
+    auto r = e.post(kUpdates);
+    const double took = secondsSince(start);
+    ASSERT_FALSE(r) << "a trickled answer must not complete";
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout) << r.error().message();
+    EXPECT_NE(r.error().message().find("request-timeout"), std::string::npos) << r.error().message();
+    EXPECT_LT(took, 4.0);
+    EXPECT_GE(took, 1.5);
+    EXPECT_TRUE(e.clock.sleeps().empty()) << "the deadline passed: no retry";
+}
+
+TEST(ServerFaults, DrippingDownloadEndsAtTheRequestTimeoutAndKeepsWhatArrived) {
+    lpserver::Faults f;
+    f.dripMs = 150;
+    Env e(f);
+    e.cfg.set("request-timeout", "2");
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    DownloadRequest d;
+    d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.destinationPath = (e.dir / "dl.part").string();
+    const auto start = std::chrono::steady_clock::now();
+    auto r = e.t.download(d, nullptr, nullptr);
+    const double took = secondsSince(start);
+    ASSERT_FALSE(r) << "a trickled download must not complete";
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout) << r.error().message();
+    EXPECT_NE(r.error().message().find("request-timeout"), std::string::npos) << r.error().message();
+    EXPECT_LT(took, 4.0);
+    EXPECT_GE(took, 1.5);
+    EXPECT_LT(fsys::file_size(e.dir / "dl.part"), 100u) << "kept for the resume, never more than arrived";
+}
