@@ -6,11 +6,16 @@
 
 #include <sstream>
 
+#include "livepatch/text.h"
 #include "util/timeutil.h"
 
 namespace livepatch::app {
 
 namespace {
+
+// Everything shown comes from the state file, and much of it from a server
+// (tier, fixes, errors quoting the server): escaped, whatever was stored.
+std::string shown(const std::string& s) { return terminalSafe(s, 1024); }
 
 std::string uptimeText(long long s) {
     std::ostringstream o;
@@ -20,9 +25,14 @@ std::string uptimeText(long long s) {
     return o.str();
 }
 
+// JSON and YAML stay ASCII: control characters and every non-ASCII
+// character (C1 controls, bidi overrides) are \u escapes, the same values
+// for a parser and inert on a terminal.
+const int kJsonOptions = Poco::JSON_PRESERVE_KEY_ORDER | Poco::JSON_ESCAPE_UNICODE;
+
 // Canonical-compatible structure, built once and rendered as JSON or YAML.
 Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const StatusOptions& opt) {
-    Poco::JSON::Object::Ptr root(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+    Poco::JSON::Object::Ptr root(new Poco::JSON::Object(kJsonOptions));
     root->set("Client-Version", f.clientVersion);
     root->set("Machine-Id", f.machineId);
     root->set("Architecture", st.architecture.empty() ? f.architecture : st.architecture);
@@ -31,20 +41,20 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
     root->set("Boot-Time", f.bootTime);
     root->set("Uptime", uptimeText(f.uptimeSeconds));
     root->set("tier", st.tier);
-    Poco::JSON::Array::Ptr kernels(new Poco::JSON::Array);
+    Poco::JSON::Array::Ptr kernels(new Poco::JSON::Array(kJsonOptions));
     if (st.enabled) {
-        Poco::JSON::Object::Ptr k(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        Poco::JSON::Object::Ptr k(new Poco::JSON::Object(kJsonOptions));
         k->set("Kernel", st.kernel.empty() ? f.runningKernel : st.kernel);
         k->set("Running", st.kernel.empty() || st.kernel == f.runningKernel || f.runningKernel.empty());
         k->set("Supported", st.supported);
         k->set("UpgradeRequiredDate", st.upgradeRequiredDate);
-        Poco::JSON::Object::Ptr lp(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        Poco::JSON::Object::Ptr lp(new Poco::JSON::Object(kJsonOptions));
         lp->set("CheckState", st.checkState);
         lp->set("State", st.patchState);
         lp->set("Version", st.applied ? st.applied->version : std::string());
-        Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array);
+        Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array(kJsonOptions));
         for (const auto& fx : st.fixes) {
-            Poco::JSON::Object::Ptr o(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+            Poco::JSON::Object::Ptr o(new Poco::JSON::Object(kJsonOptions));
             o->set("Name", fx.name);
             o->set("Description", fx.description);
             o->set("Bug", fx.bug);
@@ -57,7 +67,7 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
     }
     root->set("Status", kernels);
     if (opt.verbose) {
-        Poco::JSON::Object::Ptr v(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
+        Poco::JSON::Object::Ptr v(new Poco::JSON::Object(kJsonOptions));
         v->set("Enabled", st.enabled);
         v->set("Server", st.serverUrl);
         v->set("Token-Kind", st.tokenKind);
@@ -111,6 +121,7 @@ std::string renderJson(const AgentState& st, const StatusFacts& f, const StatusO
 
 std::string renderYaml(const AgentState& st, const StatusFacts& f, const StatusOptions& o) {
     YAML::Emitter out;
+    out.SetOutputCharset(YAML::EscapeNonAscii);
     toYaml(out, Poco::Dynamic::Var(build(st, f, o)));
     return std::string(out.c_str()) + "\n";
 }
@@ -118,39 +129,39 @@ std::string renderYaml(const AgentState& st, const StatusFacts& f, const StatusO
 std::string renderHumane(const AgentState& st, const StatusFacts& f, const StatusOptions& o) {
     std::ostringstream out;
     out << "client version: " << f.clientVersion << "\n";
-    out << "machine id: " << f.machineId << "\n";
-    out << "architecture: " << (st.architecture.empty() ? f.architecture : st.architecture) << "\n";
-    out << "cpu model: " << f.cpuModel << "\n";
-    out << "boot time: " << f.bootTime << "\n";
-    out << "last check: " << (st.lastCheck.empty() ? "never" : st.lastCheck) << "\n";
-    out << "tier: " << st.tier << "\n";
-    out << "kernel: " << (st.kernel.empty() ? f.runningKernel : st.kernel) << "\n";
-    out << "server check-in: " << st.checkState;
-    if (!st.checkError.empty()) out << " (" << st.checkError << ")";
+    out << "machine id: " << shown(f.machineId) << "\n";
+    out << "architecture: " << shown(st.architecture.empty() ? f.architecture : st.architecture) << "\n";
+    out << "cpu model: " << shown(f.cpuModel) << "\n";
+    out << "boot time: " << shown(f.bootTime) << "\n";
+    out << "last check: " << (st.lastCheck.empty() ? "never" : shown(st.lastCheck)) << "\n";
+    out << "tier: " << shown(st.tier) << "\n";
+    out << "kernel: " << shown(st.kernel.empty() ? f.runningKernel : st.kernel) << "\n";
+    out << "server check-in: " << shown(st.checkState);
+    if (!st.checkError.empty()) out << " (" << shown(st.checkError) << ")";
     out << "\n";
-    out << "kernel support: " << st.supported;
-    if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << st.upgradeRequiredDate << ")";
+    out << "kernel support: " << shown(st.supported);
+    if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << shown(st.upgradeRequiredDate) << ")";
     out << "\n";
-    out << "patch state: " << st.patchState;
-    if (!st.patchError.empty()) out << " (" << st.patchError << ")";
+    out << "patch state: " << shown(st.patchState);
+    if (!st.patchError.empty()) out << " (" << shown(st.patchError) << ")";
     out << "\n";
-    out << "patch version: " << (st.applied ? st.applied->version : "none") << "\n";
+    out << "patch version: " << (st.applied ? shown(st.applied->version) : "none") << "\n";
     if (!st.fixes.empty()) {
         out << "fixes:\n";
         for (const auto& fx : st.fixes)
-            out << "  " << (fx.patched ? "* " : "- ") << fx.name << (fx.description.empty() ? "" : ": " + fx.description) << "\n";
+            out << "  " << (fx.patched ? "* " : "- ") << shown(fx.name) << (fx.description.empty() ? "" : ": " + shown(fx.description)) << "\n";
     }
     if (st.crashGuard) out << "crash guard: set; automatic loading is off until `livepatch-agent clear-lock`\n";
     if (o.verbose) {
-        out << "server: " << st.serverUrl << "\n";
-        out << "token kind: " << st.tokenKind << "\n";
-        if (!st.availableVersion.empty()) out << "available version: " << st.availableVersion << "\n";
+        out << "server: " << shown(st.serverUrl) << "\n";
+        out << "token kind: " << shown(st.tokenKind) << "\n";
+        if (!st.availableVersion.empty()) out << "available version: " << shown(st.availableVersion) << "\n";
         if (st.applied) {
-            out << "patch name: " << st.applied->name << "\n";
-            out << "patch sha256: " << st.applied->tarballSha256 << "\n";
-            out << "module sha256: " << st.applied->moduleSha256 << "\n";
-            out << "cached at: " << st.applied->cachePath << "\n";
-            out << "applied at: " << st.applied->appliedAt << "\n";
+            out << "patch name: " << shown(st.applied->name) << "\n";
+            out << "patch sha256: " << shown(st.applied->tarballSha256) << "\n";
+            out << "module sha256: " << shown(st.applied->moduleSha256) << "\n";
+            out << "cached at: " << shown(st.applied->cachePath) << "\n";
+            out << "applied at: " << shown(st.applied->appliedAt) << "\n";
         }
     }
     if (o.showSecrets) out << "credential: " << o.secret << "\n";

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "livepatch/url.h"
 #include "util/fs.h"
 #include "util/timeutil.h"
 
@@ -49,7 +50,7 @@ bool isUnsigned(const std::string& v, long long min, long long max) {
 bool validUrl(const std::string& v, const std::set<std::string>& schemes) {
     try {
         Poco::URI uri(v);
-        return schemes.count(uri.getScheme()) && !uri.getHost().empty();
+        return schemes.count(uri.getScheme()) && isValidHost(uri.getHost());
     } catch (...) {
         return false;
     }
@@ -110,10 +111,12 @@ auto number(long long min, long long max, std::string what) {
     };
 }
 
-auto url(std::set<std::string> schemes, std::string what) {
-    return [=](const std::string& key, const std::string& v) -> Status {
-        if (v.empty() || validUrl(v, schemes)) return {};
-        return bad(key, what, v);
+auto proxyUrl() {
+    return [](const std::string& key, const std::string& v) -> Status {
+        if (v.empty()) return {};
+        const std::string problem = proxyProblem(v);
+        if (problem.empty()) return {};
+        return Error(ErrorCode::ConfigInvalid, key + ": " + problem);
     };
 }
 
@@ -154,8 +157,8 @@ const std::vector<KeySpec>& specs() {
                  if (!std::regex_match(p, re)) return bad(key, "comma-separated base64 SHA-256 pins (44 chars)", v);
              return {};
          }},
-        {{"http-proxy", "", "proxy for http:// URLs", true}, url({"http", "https"}, "a proxy URL like http://proxy:3128")},
-        {{"https-proxy", "", "proxy for https:// URLs", true}, url({"http", "https"}, "a proxy URL like http://proxy:3128")},
+        {{"http-proxy", "", "proxy for http:// URLs (an http:// proxy URL)", true}, proxyUrl()},
+        {{"https-proxy", "", "proxy for https:// URLs (an http:// proxy URL; the tunnel is TLS)", true}, proxyUrl()},
         {{"no-proxy", "", "comma-separated hosts/domains that bypass the proxy"},
          [](const std::string& key, const std::string& v) -> Status {
              static const std::regex re(R"(^(\*|\.?[A-Za-z0-9.\-:\[\]/]+)$)");

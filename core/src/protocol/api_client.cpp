@@ -1,5 +1,6 @@
 #include "protocol/api_client.h"
 
+#include "livepatch/text.h"
 #include "livepatch/url.h"
 
 #include <Poco/JSON/Array.h>
@@ -18,6 +19,8 @@ namespace livepatch {
 
 namespace {
 
+const size_t kMaxTierBytes = 64;
+
 std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool required, const std::string& ctx) {
     if (!o->has(key) || o->isNull(key)) {
         if (required) throw ErrorException(Error(ErrorCode::Protocol, ctx + ": missing field \"" + key + "\""));
@@ -28,16 +31,21 @@ std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool r
     return v.extract<std::string>();
 }
 
-// One printable line: control characters (newlines, terminal escapes) from
-// a server never reach the user's terminal.
-std::string oneLine(std::string s, size_t max = 160) {
-    for (auto& c : s)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    if (s.size() > max) s = s.substr(0, max - 3) + "...";
-    return s;
-}
+// Server text quoted in an error message: one line, escaped for a terminal.
+std::string oneLine(const std::string& s, size_t max = 160) { return terminalSafe(s, max); }
 
 [[noreturn]] void protocolError(const std::string& message) { throw ErrorException(Error(ErrorCode::Protocol, message)); }
+
+// A string the agent stores and `status` shows (tier, fix names and
+// descriptions): printable UTF-8 of bounded length, or the whole answer is
+// refused. Nothing from a server reaches root's terminal raw.
+std::string text(const Poco::JSON::Object::Ptr& o, const std::string& key, bool required, const std::string& ctx, size_t maxBytes) {
+    std::string v = str(o, key, required, ctx);
+    if (!isPrintableText(v, maxBytes))
+        protocolError(ctx + ": field \"" + key + "\" must be printable UTF-8 of at most " + std::to_string(maxBytes) +
+                      " bytes without control characters, got \"" + oneLine(v, 60) + "\"");
+    return v;
+}
 
 bool boolean(const Poco::JSON::Object::Ptr& o, const std::string& key, bool fallback, const std::string& ctx) {
     if (!o->has(key) || o->isNull(key)) return fallback;
@@ -138,7 +146,7 @@ Result<RegistrationResponse> ApiClient::registerMachine(const std::string& autho
         RegistrationResponse r;
         auto mt = str(o, "machine-token", false, "registration response");
         if (!mt.empty()) r.machineToken = mt;
-        r.tier = str(o, "tier", false, "registration response");
+        r.tier = text(o, "tier", false, "registration response", kMaxTierBytes);
         return r;
     } catch (const ErrorException& e) {
         return e.error();
@@ -170,7 +178,7 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
         a.upgradeRequiredDate = str(o, "upgrade-required-date", false, "updates response");
         if (!a.upgradeRequiredDate.empty() && !timeutil::parseRfc3339(a.upgradeRequiredDate))
             return Error(ErrorCode::Protocol, "updates response: \"upgrade-required-date\" is not an RFC 3339 date");
-        a.tier = str(o, "tier", false, "updates response");
+        a.tier = text(o, "tier", false, "updates response", kMaxTierBytes);
         ApiClient resolver(nullptr, baseUrl, "");
         const std::string baseScheme = Poco::toLower(baseUrl.substr(0, baseUrl.find("://")));
         if (auto arr = array(o, "patches", "updates response")) {
@@ -203,6 +211,9 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
                 if (off.url.find("://") == std::string::npos || scheme != baseScheme)
                     return Error(ErrorCode::Protocol, ctx + ": url " + displayUrl(off.url) + " does not use the server's scheme \"" +
                                                           baseScheme + "\"");
+                if (scheme != "file")
+                    if (const std::string problem = hostProblem(off.url); !problem.empty())
+                        return Error(ErrorCode::Protocol, ctx + ": " + problem);
                 off.size = count(po, "size", ctx);
                 off.replace = boolean(po, "replace", true, ctx);
                 if (auto fixes = array(po, "fixes", ctx)) {
@@ -211,9 +222,9 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
                         auto fo = fixes->getObject(static_cast<unsigned>(j));
                         if (!fo) return Error(ErrorCode::Protocol, fctx + " must be an object");
                         PatchFix f;
-                        f.name = str(fo, "name", true, fctx);
-                        f.description = str(fo, "description", false, fctx);
-                        f.bug = str(fo, "bug", false, fctx);
+                        f.name = text(fo, "name", true, fctx, 128);
+                        f.description = text(fo, "description", false, fctx, 1024);
+                        f.bug = text(fo, "bug", false, fctx, 256);
                         f.patched = boolean(fo, "patched", true, fctx);
                         off.fixes.push_back(f);
                     }

@@ -1,10 +1,12 @@
 #include "file_transport.h"
 
 #include <fcntl.h>
-#include <limits.h>
-#include <stdlib.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <livepatch/url.h>
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -13,43 +15,96 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <regex>
 
 namespace livepatch::plugins {
 
 namespace {
 
-// Mirror root = the URL path up to "/v1/".
-Result<std::pair<std::string, std::string>> splitUrl(const std::string& url) {
+// The protocol path of a request ("/v1/..."). The URL must lie under the
+// configured mirror root: an offer URL like file:///srv/mirror/../../tmp/v1/x
+// used to make the root whatever came before "/v1/".
+Result<std::string> protocolPath(const std::string& url, const std::optional<std::string>& configuredRoot) {
+    if (!configuredRoot) return Error(ErrorCode::ConfigInvalid, "transport-file: remote-server is not a file:/// mirror");
+    const std::string& root = *configuredRoot;
     try {
         Poco::URI u(url);
         if (u.getScheme() != "file" || !u.getHost().empty()) return Error(ErrorCode::InvalidArgument, "expected a file:/// URL");
         const std::string p = u.getPath();
-        auto pos = p.find("/v1/");
-        if (pos == std::string::npos) return Error(ErrorCode::NotFound, "not a protocol path: " + p);
-        return std::make_pair(p.substr(0, pos), p.substr(pos));
+        if (p.compare(0, root.size(), root) != 0 || p.compare(root.size(), 4, "/v1/") != 0)
+            return Error(ErrorCode::Permission, "file URL " + displayUrl(url) + " is not under the mirror root " + (root.empty() ? "/" : root));
+        return p.substr(root.size());
     } catch (...) {
         return Error(ErrorCode::InvalidArgument, "invalid file URL");
     }
 }
 
-// Resolve rel under root; refuse anything that leaves the root after
-// following links, and anything that is not a regular file.
-Result<std::string> resolveInside(const std::string& root, const std::string& rel) {
-    char realRoot[PATH_MAX], realFile[PATH_MAX];
-    if (!::realpath(root.c_str(), realRoot)) return Error(ErrorCode::NotFound, "mirror " + root + " does not exist");
-    const std::string candidate = std::string(realRoot) + "/" + rel;
-    if (!::realpath(candidate.c_str(), realFile)) return Error(ErrorCode::NotFound, "mirror has no " + rel);
-    const std::string rootStr = std::string(realRoot) + "/";
-    if (std::string(realFile).rfind(rootStr, 0) != 0) return Error(ErrorCode::Permission, "mirror entry " + rel + " leads outside the mirror");
-    struct stat st;
-    if (::stat(realFile, &st) != 0 || !S_ISREG(st.st_mode)) return Error(ErrorCode::NotFound, "mirror entry " + rel + " is not a file");
-    return std::string(realFile);
+int openat2Beneath(int dirfd, const std::string& rel) {
+    struct open_how how;
+    std::memset(&how, 0, sizeof how);
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;  // O_NONBLOCK: a planted FIFO fails instead of blocking
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return static_cast<int>(::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
 }
 
-Result<std::string> readBounded(const std::string& path, std::uint64_t max) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(errno));
+// Without openat2 (kernels before 5.6): one component at a time, never
+// following a symlink and never "..", so nothing can lead out of dirfd.
+int componentWalk(int dirfd, const std::string& rel) {
+    int cur = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    size_t start = 0;
+    while (cur >= 0) {
+        const size_t slash = rel.find('/', start);
+        const std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        if (part.empty() || part == "." || part == "..") {
+            ::close(cur);
+            errno = EXDEV;
+            return -1;
+        }
+        const bool last = slash == std::string::npos;
+        const int flags = last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+        const int next = ::openat(cur, part.c_str(), flags);
+        const int err = errno;
+        ::close(cur);
+        if (next < 0) {
+            // O_PATH|O_NOFOLLOW on a symlink gives ENOTDIR with O_DIRECTORY.
+            errno = (err == ENOTDIR || err == ELOOP) ? ELOOP : err;
+            return -1;
+        }
+        if (last) return next;
+        cur = next;
+        start = slash + 1;
+    }
+    return -1;
+}
+
+}  // namespace
+
+Result<int> openInMirror(const std::string& root, const std::string& rel, MirrorOpen how) {
+    const std::string shownRoot = root.empty() ? "/" : root;
+    const int dirfd = ::open(shownRoot.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return Error(ErrorCode::NotFound, "mirror " + shownRoot + " does not exist");
+    int fd = how == MirrorOpen::Openat2 ? openat2Beneath(dirfd, rel) : -1;
+    if (how == MirrorOpen::ComponentWalk || (fd < 0 && errno == ENOSYS)) fd = componentWalk(dirfd, rel);
+    const int err = errno;
+    ::close(dirfd);
+    if (fd < 0) {
+        if (err == EXDEV || err == ELOOP) return Error(ErrorCode::Permission, "mirror entry " + rel + " leads outside the mirror");
+        if (err == ENOENT || err == ENOTDIR) return Error(ErrorCode::NotFound, "mirror has no " + rel);
+        return Error(ErrorCode::Io, "cannot read mirror entry " + rel + ": " + std::strerror(err));
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return Error(ErrorCode::NotFound, "mirror entry " + rel + " is not a file");
+    }
+    return fd;
+}
+
+namespace {
+
+// Reads and closes fd.
+Result<std::string> readBounded(int fd, const std::string& name, std::uint64_t max) {
     std::string out;
     char buf[65536];
     ssize_t n;
@@ -57,20 +112,21 @@ Result<std::string> readBounded(const std::string& path, std::uint64_t max) {
         out.append(buf, static_cast<size_t>(n));
         if (out.size() > max) {
             ::close(fd);
-            return Error(ErrorCode::TooLarge, path + " is larger than " + std::to_string(max) + " bytes");
+            return Error(ErrorCode::TooLarge, name + " is larger than " + std::to_string(max) + " bytes");
         }
     }
+    const int err = errno;
     ::close(fd);
+    if (n < 0) return Error(ErrorCode::Io, "cannot read " + name + ": " + std::strerror(err));
     return out;
 }
 
 // Stream `from` into the download destination (0600, never through a
 // symlink) in 1 MiB steps: bounded memory whatever the patch size, progress
 // and cancellation between steps, every write and the fsync checked.
-Result<DownloadResult> copyFile(const std::string& from, const DownloadRequest& request, const ProgressCallback& progress,
+// Takes over `in` (open mirror entry `from`).
+Result<DownloadResult> copyFile(int in, const std::string& from, const DownloadRequest& request, const ProgressCallback& progress,
                                 const CancelToken* cancel) {
-    int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0) return Error(ErrorCode::Io, "cannot read " + from + ": " + std::strerror(errno));
     struct stat st;
     if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(in);
@@ -142,32 +198,49 @@ Result<std::string> mirrorPathFor(const std::string& method, const std::string& 
     return Error(ErrorCode::NotFound, "the mirror does not serve " + method + " " + path);
 }
 
+Status FileTransport::configure(const PluginContext& ctx) noexcept {
+    try {
+        // The one mirror this machine uses; every request must lie under it.
+        const std::string server = ctx.config->getOr("remote-server", "");
+        root_.reset();
+        if (server.rfind("file://", 0) != 0) return {};
+        std::string root = Poco::URI(server).getPath();
+        while (!root.empty() && root.back() == '/') root.pop_back();
+        if ((root + "/").find("/../") != std::string::npos || (root + "/").find("/./") != std::string::npos)
+            return Error(ErrorCode::ConfigInvalid, "transport-file: the mirror root " + root + " must not contain . or ..");
+        root_ = root;
+        return {};
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, std::string("transport-file: ") + e.what());
+    }
+}
+
 PluginInfo FileTransport::info() const noexcept {
     return {"transport-file", PluginRole::Transport, "1.0.0", LIVEPATCH_SDK_ABI_VERSION, "file:// mirror for air-gapped machines"};
 }
 
 Result<HttpResponse> FileTransport::send(const HttpRequest& request, const CancelToken*) noexcept {
     try {
-        auto parts = splitUrl(request.url);
-        if (!parts) return parts.error();
+        auto path = protocolPath(request.url, root_);
+        if (!path) return path.error();
         HttpResponse r;
         r.finalUrl = request.url;
         if (request.method == "DELETE") {
             r.status = 204;
             return r;
         }
-        auto rel = mirrorPathFor(request.method, parts->second, request.body);
+        auto rel = mirrorPathFor(request.method, *path, request.body);
         if (!rel) {
             r.status = 404;
             return r;
         }
-        auto file = resolveInside(parts->first, *rel);
-        if (!file) {
-            if (file.error().code() == ErrorCode::Permission) return file.error();
+        auto fd = openInMirror(*root_, *rel);
+        if (!fd) {
+            if (fd.error().code() != ErrorCode::NotFound) return fd.error();
             r.status = 404;
             return r;
         }
-        auto body = readBounded(*file, request.maxResponseBytes);
+        auto body = readBounded(*fd, *rel, request.maxResponseBytes);
         if (!body) return body.error();
         r.status = 200;
         r.headers = {{"Content-Type", "application/json"}};
@@ -181,13 +254,13 @@ Result<HttpResponse> FileTransport::send(const HttpRequest& request, const Cance
 Result<DownloadResult> FileTransport::download(const DownloadRequest& request, const ProgressCallback& progress,
                                                const CancelToken* cancel) noexcept {
     try {
-        auto parts = splitUrl(request.url);
-        if (!parts) return parts.error();
-        auto rel = mirrorPathFor("GET", parts->second, "");
+        auto path = protocolPath(request.url, root_);
+        if (!path) return path.error();
+        auto rel = mirrorPathFor("GET", *path, "");
         if (!rel) return rel.error();
-        auto file = resolveInside(parts->first, *rel);
-        if (!file) return file.error();
-        return copyFile(*file, request, progress, cancel);
+        auto fd = openInMirror(*root_, *rel);
+        if (!fd) return fd.error();
+        return copyFile(*fd, *rel, request, progress, cancel);
     } catch (const std::exception& e) {
         return Error(ErrorCode::Io, std::string("transport-file: ") + e.what());
     }

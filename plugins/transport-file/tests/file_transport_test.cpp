@@ -4,6 +4,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <livepatch/testing/fakes.h>
+
+#include <atomic>
+#include <thread>
+
 #include "file_transport.h"
 
 using namespace livepatch;
@@ -32,7 +37,22 @@ protected:
         std::ofstream(dir / "mirror/v1/patches/p.tar.xz") << "tarball";
         std::ofstream(dir / "outside/secret") << "secret";
         fsys::create_symlink(dir / "outside/secret", dir / "mirror/v1/patches/escape.tar.xz");
+        cfg.set("remote-server", "file://" + (dir / "mirror").string());
+        ctx.config = &cfg;
+        ASSERT_TRUE(t.configure(ctx));
     }
+    Result<DownloadResult> fetch(const std::string& urlPath) {
+        DownloadRequest d;
+        d.url = urlPath;
+        d.destinationPath = (dir / "dl").string();
+        return t.download(d, nullptr, nullptr);
+    }
+    std::string downloaded() {
+        std::ifstream in(dir / "dl", std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+    livepatch::testing::MapConfigView cfg;
+    PluginContext ctx;
     void TearDown() override { fsys::remove_all(dir); }
     std::string url(const std::string& p) { return "file://" + (dir / "mirror").string() + p; }
     fsys::path dir;
@@ -103,4 +123,86 @@ TEST_F(FileTransportTest, LargePatchesAreStreamedWithProgressAndCancel) {
     EXPECT_EQ(r.error().code(), ErrorCode::Io);
     std::ifstream secret(dir / "outside/secret");
     EXPECT_EQ(std::string((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>()), "secret") << "not written through";
+}
+
+// Regression (security review item 10): the mirror root was whatever came
+// before "/v1/" in each offer URL, so an offer could read any directory.
+TEST_F(FileTransportTest, OfferUrlsCannotMoveTheMirrorRoot) {
+    fsys::create_directories(dir / "outside/v1/patches");
+    std::ofstream(dir / "outside/v1/patches/x.tar.xz") << "outside";
+    for (const std::string& u : {url("/../outside/v1/patches/x.tar.xz"), url("/../../../..") + (dir / "outside/v1/patches/x.tar.xz").string(),
+                                 "file://" + (dir / "outside").string() + "/v1/patches/x.tar.xz"}) {
+        auto r = fetch(u);
+        ASSERT_FALSE(r) << u;
+        EXPECT_EQ(r.error().code(), ErrorCode::Permission) << r.error().message();
+        EXPECT_NE(r.error().message().find("is not under the mirror root"), std::string::npos) << r.error().message();
+        EXPECT_NE(downloaded(), "outside");
+    }
+    HttpRequest req;
+    req.method = "POST";
+    req.url = "file://" + (dir / "outside").string() + "/v1/client/" + std::string(32, 'b');
+    auto s = t.send(req, nullptr);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Permission);
+    FileTransport unconfigured;
+    DownloadRequest d;
+    d.url = url("/v1/patches/p.tar.xz");
+    d.destinationPath = (dir / "dl").string();
+    EXPECT_EQ(unconfigured.download(d, nullptr, nullptr).error().code(), ErrorCode::ConfigInvalid) << "no root, nothing read";
+}
+
+// Both ways of opening keep every step under the root: a symlink inside the
+// mirror that points out, absolute or relative, is refused.
+TEST_F(FileTransportTest, SymlinksOutOfTheMirrorAreRefusedByBothOpeners) {
+    fsys::create_symlink("../../../outside/secret", dir / "mirror/v1/patches/relative.tar.xz");
+    fsys::create_directory_symlink(dir / "outside", dir / "mirror/v1/outdir");
+    const std::string root = (dir / "mirror").string();
+    for (auto how : {MirrorOpen::Openat2, MirrorOpen::ComponentWalk}) {
+        for (const std::string rel : {"v1/patches/escape.tar.xz", "v1/patches/relative.tar.xz", "v1/outdir/secret", "v1/../../outside/secret"}) {
+            auto fd = openInMirror(root, rel, how);
+            ASSERT_FALSE(fd) << rel;
+            EXPECT_EQ(fd.error().code(), ErrorCode::Permission) << rel << ": " << fd.error().message();
+        }
+        auto ok = openInMirror(root, "v1/patches/p.tar.xz", how);
+        ASSERT_TRUE(ok) << ok.error().message();
+        ::close(*ok);
+        EXPECT_EQ(openInMirror(root, "v1/patches/none", how).error().code(), ErrorCode::NotFound);
+    }
+}
+
+// Regression (security review item 10): the old code checked a path with
+// realpath() and opened it again by name; a directory swapped for a symlink
+// in between made it read outside the mirror. Here v1/patches flips between
+// the real directory and a symlink to outside/ while downloads run: no
+// download may ever return the outside file.
+TEST_F(FileTransportTest, ADirectorySwappedForASymlinkNeverLeadsOut) {
+    fsys::create_directories(dir / "outside/pp");
+    std::ofstream(dir / "outside/pp/p.tar.xz") << "outside";
+    fsys::create_directory_symlink(dir / "outside/pp", dir / "mirror/v1/link");
+    fsys::rename(dir / "mirror/v1/patches", dir / "mirror/v1/real");
+    std::atomic<bool> stop{false};
+    std::thread flipper([&] {
+        // rename(2) is atomic: "patches" is always either the directory or the symlink.
+        const auto patches = dir / "mirror/v1/patches";
+        while (!stop) {
+            ::rename((dir / "mirror/v1/real").c_str(), patches.c_str());
+            ::rename(patches.c_str(), (dir / "mirror/v1/real").c_str());
+            ::rename((dir / "mirror/v1/link").c_str(), patches.c_str());
+            ::rename(patches.c_str(), (dir / "mirror/v1/link").c_str());
+        }
+    });
+    int served = 0, refused = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < until && served < 300) {
+        auto r = fetch(url("/v1/patches/p.tar.xz"));
+        if (r) {
+            ++served;
+            ASSERT_EQ(downloaded(), "tarball") << "read through a symlink swapped in";
+        } else {
+            ++refused;
+        }
+    }
+    stop = true;
+    flipper.join();
+    EXPECT_GT(served + refused, 0);
 }

@@ -1,6 +1,7 @@
 #include "https_transport.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <Poco/Net/IPAddress.h>
+#include <livepatch/url.h>
 
 #include <dirent.h>
 
@@ -32,6 +34,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <condition_variable>
 #include <thread>
 #include <random>
 #include <sstream>
@@ -85,12 +88,7 @@ void unsubscribe() {
     if (--gSubscribers == 0) Poco::Net::SSLManager::instance().ClientVerificationError -= Poco::delegate(&onVerifyError);
 }
 
-std::string oneLine(std::string s) {
-    for (auto& c : s)
-        if (c == '\n' || c == '\r') c = ' ';
-    if (s.size() > 200) s = s.substr(0, 197) + "...";
-    return s;
-}
+std::string oneLine(const std::string& s) { return terminalSafe(s, 200); }
 
 // The standard phrase for a status, never the server's own text (which a
 // hostile or broken server controls; ours says "404 OK").
@@ -170,6 +168,60 @@ Status loadHostCaPool(X509_STORE* store, const std::vector<std::pair<std::string
     return {};
 }
 
+// Ends a connection when request-timeout passes, whatever is blocked on it
+// (TLS handshake, CONNECT, headers, a body arriving one byte at a time). A
+// socket receive timeout alone cannot do it: it bounds each read, and a
+// server that sends one byte just before every timeout keeps a read loop
+// going forever. The watch shuts the socket down at the deadline, which
+// ends any blocked read or write at once; expired() then tells a timeout
+// from a peer that closed. It keeps its own duplicate of the descriptor, so
+// it can never shut down a descriptor number the process reused.
+class DeadlineWatch {
+public:
+    DeadlineWatch(const Poco::Net::StreamSocket& socket, std::chrono::steady_clock::duration budget)
+        : fd_(::fcntl(socket.impl()->sockfd(), F_DUPFD_CLOEXEC, 0)), thread_([this, budget] { watch(budget); }) {}
+    ~DeadlineWatch() {
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool expired() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return expired_;
+    }
+
+private:
+    void watch(std::chrono::steady_clock::duration budget) {
+        std::unique_lock<std::mutex> l(mu_);
+        if (cv_.wait_for(l, budget, [this] { return done_; })) return;
+        expired_ = true;
+        if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    }
+    const int fd_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false, expired_ = false;
+    std::thread thread_;  // last: starts once the members it uses exist
+};
+
+// host:port for a request line, IPv6 literals in brackets.
+std::string authorityOf(const ParsedUrl& u) {
+    const bool v6 = u.host.find(':') != std::string::npos;
+    return (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+}
+
+void addProxyCredentials(const ParsedUrl& proxy, Poco::Net::HTTPRequest& request) {
+    if (proxy.userInfo.empty()) return;
+    const auto colon = proxy.userInfo.find(':');
+    Poco::Net::HTTPBasicCredentials creds(urlDecode(proxy.userInfo.substr(0, colon)),
+                                          colon == std::string::npos ? "" : urlDecode(proxy.userInfo.substr(colon + 1)));
+    creds.proxyAuthenticate(request);
+}
+
 }  // namespace
 
 struct HttpsTransport::Tls {
@@ -181,6 +233,17 @@ struct HttpsTransport::Exchange {
     Poco::Net::HTTPResponse response;
     std::istream* body = nullptr;
     std::string url;
+    std::unique_ptr<DeadlineWatch> watch;  // last: stops before the session closes the socket
+
+    // Connected: from now on request-timeout ends the connection.
+    void armDeadline(Poco::Net::StreamSocket& socket, std::chrono::steady_clock::duration budget, const Poco::Timespan& io) {
+        watch = std::make_unique<DeadlineWatch>(socket, budget);
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(budget).count();
+        const Poco::Timespan t = std::min(io, Poco::Timespan(std::max<long long>(us, 1)));
+        socket.setReceiveTimeout(t);
+        socket.setSendTimeout(t);
+    }
+    bool timedOut() const { return watch && watch->expired(); }
 };
 
 HttpsTransport::HttpsTransport() : tls_(new Tls) {
@@ -245,12 +308,14 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
 
 Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std::string& method, const std::string& url,
                                                                       const HeaderList& headers, const std::string& body,
-                                                                      const std::string& contentType,
-                                                                      std::uint64_t rangeStart) noexcept {
+                                                                      const std::string& contentType, std::uint64_t rangeStart,
+                                                                      Deadline& deadline) noexcept {
     auto target = parseUrl(url);
     if (!target) return target.error();
     LP_TRY(checkScheme(url, allowInsecure_));
     if (!tls_->context) return Error(ErrorCode::Internal, "transport-https is not configured");
+    const auto budget = deadline.at - clock_->steadyNow();
+    if (budget <= std::chrono::steady_clock::duration::zero()) return deadlinePassed(url, deadline);
     auto ex = std::make_unique<Exchange>();
     ex->url = url;
     const auto proxies = effectiveProxies(proxyConfig_, env_);
@@ -260,24 +325,27 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     try {
         std::optional<ParsedUrl> proxyUrl;
         if (proxy) {
+            // Also for a proxy from HTTPS_PROXY/HTTP_PROXY, which `config` never saw.
+            if (const std::string problem = proxyProblem(*proxy); !problem.empty())
+                return Error(ErrorCode::ConfigInvalid, "proxy " + displayUrl(*proxy) + ": " + problem);
             auto p = parseUrl(*proxy);
             if (!p) return Error(ErrorCode::ConfigInvalid, "invalid proxy URL");
             proxyUrl = *p;
         }
+        // Connect ourselves (to the proxy or the server), so the deadline
+        // covers everything after the dial: CONNECT, handshake, request, answer.
+        const ParsedUrl& firstHop = proxyUrl ? *proxyUrl : *target;
+        Poco::Net::StreamSocket plain;
+        plain.connect(Poco::Net::SocketAddress(firstHop.host, firstHop.port), dial);
+        plain.setNoDelay(true);
+        ex->armDeadline(plain, budget, io);
+        std::string requestTarget = target->pathAndQuery;
         if (target->scheme == "https") {
-            Poco::Net::StreamSocket plain;
             if (proxyUrl) {
-                Poco::Net::HTTPClientSession tunnel(proxyUrl->host, proxyUrl->port);
-                tunnel.setTimeout(dial);
-                const std::string authority = target->host + ":" + std::to_string(target->port);
-                Poco::Net::HTTPRequest connect("CONNECT", authority, Poco::Net::HTTPMessage::HTTP_1_1);
+                Poco::Net::HTTPClientSession tunnel(plain);
+                Poco::Net::HTTPRequest connect("CONNECT", authorityOf(*target), Poco::Net::HTTPMessage::HTTP_1_1);
                 connect.setHost(target->host, target->port);
-                if (!proxyUrl->userInfo.empty()) {
-                    auto colon = proxyUrl->userInfo.find(':');
-                    Poco::Net::HTTPBasicCredentials creds(urlDecode(proxyUrl->userInfo.substr(0, colon)),
-                                                          colon == std::string::npos ? "" : urlDecode(proxyUrl->userInfo.substr(colon + 1)));
-                    creds.proxyAuthenticate(connect);
-                }
+                addProxyCredentials(*proxyUrl, connect);
                 tunnel.sendRequest(connect);
                 Poco::Net::HTTPResponse resp;
                 tunnel.receiveResponse(resp);
@@ -292,11 +360,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                                      standardReason(code) + (credentials ? " (check the user and password in https-proxy)" : ""));
                 }
                 plain = tunnel.detachSocket();
-            } else {
-                plain.connect(Poco::Net::SocketAddress(target->host, target->port), dial);
             }
-            plain.setReceiveTimeout(io);
-            plain.setSendTimeout(io);
             Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(plain, target->host, tls_->context);
             {
                 // Host name check with OpenSSL (DNS and IP SANs); Poco only does
@@ -322,21 +386,14 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
             // connected session.
             ex->session = std::make_unique<Poco::Net::HTTPClientSession>(secure);
         } else {
-            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(target->host, target->port);
-            if (proxyUrl) {
-                auto colon = proxyUrl->userInfo.find(':');
-                ex->session->setProxy(proxyUrl->host, proxyUrl->port);
-                if (!proxyUrl->userInfo.empty())
-                    ex->session->setProxyCredentials(urlDecode(proxyUrl->userInfo.substr(0, colon)),
-                                                     colon == std::string::npos ? "" : urlDecode(proxyUrl->userInfo.substr(colon + 1)));
-            }
-            ex->session->setTimeout(dial, io, io);  // connect, send, receive
+            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(plain);
+            if (proxyUrl) requestTarget = "http://" + authorityOf(*target) + target->pathAndQuery;  // absolute form for a proxy
         }
-        if (target->scheme == "https") ex->session->setTimeout(io);
-        Poco::Net::HTTPRequest req(method, target->pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
+        Poco::Net::HTTPRequest req(method, requestTarget, Poco::Net::HTTPMessage::HTTP_1_1);
         req.setHost(target->host, target->port);
         req.set("User-Agent", "livepatch-agent/" LIVEPATCH_SDK_VERSION);
         for (const auto& h : headers) req.set(h.first, h.second);
+        if (target->scheme == "http" && proxyUrl) addProxyCredentials(*proxyUrl, req);
         if (rangeStart > 0) req.set("Range", "bytes=" + std::to_string(rangeStart) + "-");
         if (!body.empty() || method == "POST" || method == "PUT") {
             req.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -347,30 +404,43 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
         ex->body = &ex->session->receiveResponse(ex->response);
         return ex;
     } catch (const Poco::Net::SSLException& e) {
+        if (ex->timedOut()) return deadlinePassed(url, deadline);
         return tlsError(url, e.displayText());
     } catch (const Poco::TimeoutException&) {
-        return Error(ErrorCode::Timeout, "timed out talking to " + displayUrl(url));
+        // Once connected, every socket timeout is at most what is left of the deadline.
+        if (ex->watch) return deadlinePassed(url, deadline);
+        return Error(ErrorCode::Timeout, "timed out connecting to " + displayUrl(url));
     } catch (const Poco::Net::ConnectionRefusedException&) {
         return Error(ErrorCode::Network, "connection refused by " + displayUrl(url));
     } catch (const Poco::Net::HostNotFoundException&) {
         return Error(ErrorCode::Network, "cannot resolve the host of " + displayUrl(url));
     } catch (const Poco::Net::NetException& e) {
+        if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
     } catch (const Poco::Exception& e) {
+        if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
     } catch (const std::exception& e) {
+        if (ex->timedOut()) return deadlinePassed(url, deadline);
         return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.what()));
     }
+}
+
+Error HttpsTransport::deadlinePassed(const std::string& url, Deadline& deadline) const {
+    deadline.passed = true;
+    return Error(ErrorCode::Timeout, "no complete answer from " + displayUrl(url) + " within " + std::to_string(requestTimeout_) +
+                                         " s (request-timeout)");
 }
 
 Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(const std::string& method, std::string url,
                                                                                HeaderList headers, const std::string& body,
                                                                                const std::string& contentType,
-                                                                               std::uint64_t rangeStart, std::string& finalUrl) noexcept {
+                                                                               std::uint64_t rangeStart,
+                                                                               Deadline& deadline, std::string& finalUrl) noexcept {
     for (int hop = 0; hop < 6; ++hop) {
-        auto ex = open(method, url, headers, body, contentType, rangeStart);
+        auto ex = open(method, url, headers, body, contentType, rangeStart, deadline);
         if (!ex) return ex.error();
         const int status = (*ex)->response.getStatus();
         if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
@@ -407,19 +477,21 @@ bool HttpsTransport::waitBeforeRetry(std::chrono::milliseconds delay, const Canc
 
 Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const CancelToken* cancel) noexcept {
     try {
-        // Overall deadline on the injected clock: no retry wait may end past it.
-        const auto deadline = clock_->steadyNow() + std::chrono::seconds(requestTimeout_);
+        // Overall deadline on the injected clock: no retry wait may end past
+        // it, and the exchange in flight is cut off at it.
+        Deadline deadline{clock_->steadyNow() + std::chrono::seconds(requestTimeout_)};
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
             std::string finalUrl;
-            auto ex = openFollowing(request.method, request.url, request.headers, request.body, request.contentType, 0, finalUrl);
+            auto ex = openFollowing(request.method, request.url, request.headers, request.body, request.contentType, 0, deadline,
+                                    finalUrl);
             std::optional<std::chrono::milliseconds> retryAfter;
             std::optional<HttpResponse> retryableResponse;  // returned as is when retries run out
             Error failure;
             bool retry = false;
             if (!ex) {
                 failure = ex.error();
-                retry = failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout;
+                retry = !deadline.passed && (failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout);
             } else {
                 HttpResponse r;
                 r.status = (*ex)->response.getStatus();
@@ -434,8 +506,11 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
                         return Error(ErrorCode::TooLarge, "response from " + displayUrl(finalUrl) + " is larger than " +
                                                               std::to_string(request.maxResponseBytes) + " bytes");
                 }
+                // The body may look complete only because the deadline closed the connection.
+                if ((*ex)->timedOut()) return deadlinePassed(finalUrl, deadline);
                 const std::int64_t announced = (*ex)->response.getContentLength64();
-                if (announced >= 0 && body.size() < static_cast<std::uint64_t>(announced)) {
+                // bad(): the stream caught a read error (reset, TLS alert): never a complete body.
+                if ((*ex)->body->bad() || (announced >= 0 && body.size() < static_cast<std::uint64_t>(announced))) {
                     failure = Error(ErrorCode::Network, "response from " + displayUrl(finalUrl) + " was truncated");
                     retry = true;
                 } else {
@@ -452,7 +527,7 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
             };
             if (!retry || attempt + 1 >= maxAttempts_) return giveUp();
             const auto delay = retryDelay(attempt, retryAfter);
-            if (clock_->steadyNow() + delay >= deadline) {
+            if (clock_->steadyNow() + delay >= deadline.at) {
                 if (logger_) logger_->info("not retrying " + displayUrl(request.url) + ": request-timeout would pass");
                 return giveUp();
             }
@@ -470,14 +545,15 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
         // injected clock: a server dripping bytes just under the socket's
         // idle timeout cannot hold a check forever. What arrived is kept and
         // resumed (Range) at the next check.
-        const auto deadline = clock_->steadyNow() + std::chrono::seconds(requestTimeout_);
+        Deadline deadline{clock_->steadyNow() + std::chrono::seconds(requestTimeout_)};
         auto pastDeadline = [&](const std::string& url) {
+            deadline.passed = true;
             return Error(ErrorCode::Timeout, "download from " + displayUrl(url) + " did not finish within " +
                                                  std::to_string(requestTimeout_) + " s (request-timeout); it will resume next time");
         };
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
-            if (clock_->steadyNow() >= deadline) return pastDeadline(request.url);
+            if (clock_->steadyNow() >= deadline.at) return pastDeadline(request.url);
             // O_NOFOLLOW: never write through a planted symlink; O_NONBLOCK:
             // a planted FIFO fails instead of blocking (no effect on files).
             int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
@@ -490,12 +566,13 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
             ::fchmod(fd, 0600);
             std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
             std::string finalUrl;
-            auto ex = openFollowing("GET", request.url, request.headers, "", "", have, finalUrl);
+            auto ex = openFollowing("GET", request.url, request.headers, "", "", have, deadline, finalUrl);
             Error failure;
             bool retry = false;
             std::optional<std::chrono::milliseconds> retryAfter;
             if (!ex) {
                 ::close(fd);
+                if (deadline.passed) return pastDeadline(request.url);
                 failure = ex.error();
                 retry = failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout;
             } else {
@@ -561,7 +638,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                             break;
                         }
                         if (progress) progress(got, total);
-                        if (clock_->steadyNow() >= deadline) {
+                        if (clock_->steadyNow() >= deadline.at) {
                             ::fsync(fd);
                             ::close(fd);
                             return pastDeadline(finalUrl);
@@ -569,10 +646,13 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     }
                     ::fsync(fd);
                     ::close(fd);
+                    // What arrived is kept for the resume; a body cut by the deadline is not complete.
+                    if ((*ex)->timedOut()) return pastDeadline(finalUrl);
                     if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath);
-                    if (len >= 0 && got < have + static_cast<std::uint64_t>(len)) {
+                    if ((*ex)->body->bad() || (len >= 0 && got < have + static_cast<std::uint64_t>(len))) {
+                        const std::string expected = len >= 0 ? " of " + std::to_string(have + static_cast<std::uint64_t>(len)) : "";
                         failure = Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +
-                                                                std::to_string(got) + " of " + std::to_string(have + len) + " bytes)");
+                                                                std::to_string(got) + expected + " bytes)");
                         retry = true;  // resumes from what we have
                     } else {
                         return DownloadResult{got, finalUrl};
@@ -582,7 +662,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
         next:
             if (!retry || attempt + 1 >= maxAttempts_) return failure;
             const auto delay = retryDelay(attempt, retryAfter);
-            if (clock_->steadyNow() + delay >= deadline) return failure;  // no wait that ends past the deadline
+            if (clock_->steadyNow() + delay >= deadline.at) return failure;  // no wait that ends past the deadline
             if (!waitBeforeRetry(delay, cancel)) return Error(ErrorCode::Cancelled, "cancelled");
         }
     } catch (const std::exception& e) {

@@ -38,12 +38,22 @@ public:
 
 private:
     struct Exchange;
+    // request-timeout of one send()/download() call, retries and redirects
+    // included: `at` is on the injected clock; `passed` is set once an
+    // exchange was cut off by it (no retry then).
+    struct Deadline {
+        std::chrono::steady_clock::time_point at;
+        bool passed = false;
+    };
+    // One exchange; past the deadline the connection is ended, whatever is blocked.
     Result<std::unique_ptr<Exchange>> open(const std::string& method, const std::string& url, const HeaderList& headers,
                                            const std::string& body, const std::string& contentType,
-                                           std::uint64_t rangeStart) noexcept;
+                                           std::uint64_t rangeStart, Deadline& deadline) noexcept;
     Result<std::unique_ptr<Exchange>> openFollowing(const std::string& method, std::string url, HeaderList headers,
                                                     const std::string& body, const std::string& contentType,
-                                                    std::uint64_t rangeStart, std::string& finalUrl) noexcept;
+                                                    std::uint64_t rangeStart, Deadline& deadline,
+                                                    std::string& finalUrl) noexcept;
+    Error deadlinePassed(const std::string& url, Deadline& deadline) const;
     std::chrono::milliseconds retryDelay(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter);
     bool waitBeforeRetry(std::chrono::milliseconds delay, const CancelToken* cancel);
 

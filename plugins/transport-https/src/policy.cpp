@@ -40,6 +40,7 @@ Result<ParsedUrl> parseUrl(const std::string& url) {
         p.pathAndQuery = u.getPathAndQuery();
         if (p.pathAndQuery.empty()) p.pathAndQuery = "/";
         if (p.host.empty()) return Error(ErrorCode::InvalidArgument, "URL has no host: " + displayUrl(url));
+        if (!isValidHost(p.host)) return Error(ErrorCode::InvalidArgument, hostProblem(url));
         return p;
     } catch (...) {
         return Error(ErrorCode::InvalidArgument, "not a valid URL");

@@ -149,3 +149,58 @@ TEST_F(Proxy, PlainHttpGoesThroughTheProxyWithAuth) {
     EXPECT_EQ(r->status, 200);
     EXPECT_NE(proxy.log().find("GET http://127.0.0.1"), std::string::npos) << proxy.log();
 }
+
+// Regression (security review item 4): an https:// proxy used to get the
+// CONNECT line and the Basic credentials in plain text. It is refused before
+// any byte is sent: the listener standing in for it never sees a connection.
+TEST(ProxyRefusal, HttpsProxyFromTheEnvironmentIsRefusedBeforeAnyByteIsSent) {
+    Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
+    const std::string proxy = "https://user:s3cret-pw@127.0.0.1:" + std::to_string(listener.address().port());
+    livepatch::testing::MapConfigView cfg;
+    cfg.set("dial-timeout", "1");
+    cfg.set("request-timeout", "2");
+    livepatch::testing::ManualClock clock;
+    PluginContext ctx;
+    ctx.config = &cfg;
+    ctx.clock = &clock;
+    plugins::HttpsTransport t;
+    t.setEnvironment({{"HTTPS_PROXY", proxy}});
+    ASSERT_TRUE(t.configure(ctx));
+    t.setMaxAttempts(1);
+    HttpRequest r;
+    r.url = "https://127.0.0.1:9/v1/x";
+    auto res = t.send(r, nullptr);
+    ASSERT_FALSE(res);
+    EXPECT_EQ(res.error().code(), ErrorCode::ConfigInvalid) << res.error().message();
+    EXPECT_NE(res.error().message().find("https:// proxy is not supported"), std::string::npos) << res.error().message();
+    EXPECT_EQ(res.error().message().find("s3cret-pw"), std::string::npos);
+    EXPECT_FALSE(listener.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) << "nothing may reach an https:// proxy";
+}
+
+// Regression (security review item 14): Poco::URI accepts CR/LF in a host,
+// and the host went verbatim into the CONNECT line and the Host header.
+TEST(ProxyRefusal, HostWithCrLfNeverReachesTheProxy) {
+    Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
+    livepatch::testing::MapConfigView cfg;
+    cfg.set("dial-timeout", "1");
+    cfg.set("request-timeout", "2");
+    cfg.set("https-proxy", "http://127.0.0.1:" + std::to_string(listener.address().port()));
+    livepatch::testing::ManualClock clock;
+    PluginContext ctx;
+    ctx.config = &cfg;
+    ctx.clock = &clock;
+    plugins::HttpsTransport t;
+    t.setEnvironment({});
+    ASSERT_TRUE(t.configure(ctx));
+    t.setMaxAttempts(1);
+    for (const std::string host : {"evil.example\r\nX-Injected: 1", "evil.example%0d%0aX: 1", "a b", "a\x1b[2Jb"}) {
+        HttpRequest r;
+        r.url = "https://" + host + "/v1/x";
+        auto res = t.send(r, nullptr);
+        ASSERT_FALSE(res) << host;
+        EXPECT_EQ(res.error().code(), ErrorCode::InvalidArgument) << res.error().message();
+        EXPECT_EQ(res.error().message().find('\n'), std::string::npos) << res.error().message();
+        EXPECT_EQ(res.error().message().find('\x1b'), std::string::npos) << res.error().message();
+    }
+    EXPECT_FALSE(listener.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) << "no CONNECT may be sent";
+}

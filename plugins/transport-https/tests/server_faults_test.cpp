@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "https_transport.h"
 #include "server.h"
@@ -69,14 +70,22 @@ TEST(ServerFaults, RetryAfterIsHonouredOnTheInjectedClock) {
     EXPECT_EQ(e.clock.sleeps()[0].count(), 7000);
 }
 
+namespace {
+// Env with the given faults and request-timeout, configured.
+std::unique_ptr<Env> envWithTimeout(lpserver::Faults f, const std::string& requestTimeout) {
+    auto e = std::make_unique<Env>(f);
+    e->cfg.set("request-timeout", requestTimeout);
+    EXPECT_TRUE(e->t.configure(e->ctx));
+    return e;
+}
+}  // namespace
+
 TEST(ServerFaults, SlowServerHitsTheDeadline) {
     lpserver::Faults f;
     f.slowMs = 2500;
-    Env e(f);
-    e.cfg.set("request-timeout", "1");
-    ASSERT_TRUE(e.t.configure(e.ctx));
-    e.t.setMaxAttempts(1);
-    auto r = e.post(kUpdates);
+    auto e = envWithTimeout(f, "1");
+    e->t.setMaxAttempts(1);
+    auto r = e->post(kUpdates);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Timeout);
 }
@@ -143,4 +152,44 @@ TEST(ServerFaults, InterruptedDownloadResumesWithRange) {
     std::ifstream in(e.dir / "dl.part", std::ios::binary);
     std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_EQ(got, payload);
+}
+
+// Regression (security review item 6): a server sending one byte per 150 ms
+// never lets a read time out; with request-timeout 2 s both calls used to
+// run until the whole 100-byte body had trickled in (15 s) and succeed.
+// They must end at the deadline (bound: < 2x, generous for a loaded
+// machine), on real time: the injected clock never moves here.
+namespace {
+lpserver::Faults dripping() {
+    lpserver::Faults f;
+    f.dripMs = 150;
+    return f;
+}
+
+template <typename T>
+void expectCutOffAtTheDeadline(const std::function<Result<T>()>& call) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = call();
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(r) << "a trickled answer must not complete";
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout) << r.error().message();
+    EXPECT_NE(r.error().message().find("request-timeout"), std::string::npos) << r.error().message();
+    EXPECT_LT(took, 4.0);
+    EXPECT_GE(took, 1.5);
+}
+}  // namespace
+
+TEST(ServerFaults, DrippingAnswerEndsAtTheRequestTimeout) {
+    auto e = envWithTimeout(dripping(), "2");
+    expectCutOffAtTheDeadline<HttpResponse>([&] { return e->post(kUpdates); });
+    EXPECT_TRUE(e->clock.sleeps().empty()) << "the deadline passed: no retry";
+}
+
+TEST(ServerFaults, DrippingDownloadEndsAtTheRequestTimeoutAndKeepsWhatArrived) {
+    auto e = envWithTimeout(dripping(), "2");
+    DownloadRequest d;
+    d.url = e->server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.destinationPath = (e->dir / "dl.part").string();
+    expectCutOffAtTheDeadline<DownloadResult>([&] { return e->t.download(d, nullptr, nullptr); });
+    EXPECT_LT(fsys::file_size(e->dir / "dl.part"), 100u) << "kept for the resume, never more than arrived";
 }

@@ -62,9 +62,10 @@ livepatch::Status applyFault(Faults& f, const std::string& spec) {
     else if (name == "oversized") f.oversized = true;
     else if (name == "wrong-content-type") f.wrongContentType = true;
     else if (name == "retry-after") f.retryAfter = num(1);
+    else if (name == "drip") f.dripMs = num(1000);
     else if (name == "none") f = Faults{};
     else return Error(ErrorCode::InvalidArgument, "unknown fault \"" + name + "\" (slow[=ms], truncate, wrong-checksum, html-5xx[=code], "
-                                                   "redirect-http, redirect, oversized, wrong-content-type, retry-after[=s], none)");
+                                                   "redirect-http, redirect, oversized, wrong-content-type, retry-after[=s], drip[=ms], none)");
     return {};
 }
 
@@ -229,6 +230,7 @@ private:
         static const std::regex patchRe("^/v1/(patches|files)/([A-Za-z0-9._+-]{1,200})$");
         std::smatch m;
         if (path.rfind("/admin/", 0) == 0) return admin(req, resp, path);
+        if (f.dripMs > 0 && path.rfind("/v1/", 0) == 0) return drip(resp, f.dripMs);
         if (f.htmlError && path.rfind("/v1/client", 0) == 0) {
             resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(f.htmlError));
             resp.setContentType("text/html");
@@ -266,6 +268,19 @@ private:
             return supported(uri, resp);
         }
         sendError(resp, 404, "not-found", "no such endpoint");
+    }
+
+    // Fault `drip`: a trickle that never lets a client's read time out.
+    void drip(HTTPServerResponse& resp, int intervalMs) {
+        const std::string body = "{\"drip\":\"" + std::string(88, '.') + "\"}";  // 100 bytes
+        resp.setContentType("application/json");
+        resp.setContentLength(static_cast<std::streamsize>(body.size()));
+        std::ostream& out = resp.send();
+        for (char c : body) {
+            for (int waited = 0; waited < intervalMs && !sh_->stopping; waited += 10)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (sh_->stopping || !out.put(c).flush()) return;
+        }
     }
 
     void registerMachine(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body) {

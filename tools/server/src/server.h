@@ -22,6 +22,7 @@ struct Faults {
     bool wrongContentType = false;  // updates answered as text/html
     int retryAfter = -1;            // first N... : 503 with Retry-After: <value> once per setting
     bool redirect = false;          // downloads 302 to /v1/files/<name> on the same server
+    int dripMs = 0;                 // every /v1/ call: 200 and a 100-byte body, one byte per dripMs
 };
 
 struct ServerOptions {

@@ -110,6 +110,32 @@ TEST(StatusRender, YamlAndHumane) {
     EXPECT_NE(h.find("patch version: 2"), std::string::npos);
 }
 
+// Regression (security review item 8): server strings in the state file
+// (tier, fixes, an error quoting the server) were printed raw: ESC/OSC
+// sequences reached root's terminal. Every format shows them inert.
+TEST(StatusRender, ServerTextNeverReachesTheTerminalRaw) {
+    AgentState st = sampleState();
+    st.tier = "premium\x1b]0;owned\x07";
+    st.checkError = "HTTP 502: \x1b[2Jgone";
+    PatchFix fx;
+    fx.name = "cve\xc2\x9b" "31m";
+    fx.description = "line\nforged: ok\xe2\x80\xae";
+    st.fixes = {fx};
+    StatusOptions verbose;
+    verbose.verbose = true;
+    for (const auto& out : {renderHumane(st, sampleFacts(), verbose), renderJson(st, sampleFacts(), verbose),
+                            renderYaml(st, sampleFacts(), verbose)}) {
+        EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+        EXPECT_EQ(out.find('\x07'), std::string::npos) << out;
+        EXPECT_EQ(out.find("\xc2\x9b"), std::string::npos) << out;
+        EXPECT_EQ(out.find("\xe2\x80\xae"), std::string::npos) << out;
+        EXPECT_EQ(out.find("\nforged"), std::string::npos) << out;
+    }
+    const std::string h = renderHumane(st, sampleFacts(), verbose);
+    EXPECT_NE(h.find("tier: premium\\x1b]0;owned\\x07\n"), std::string::npos) << h;
+    EXPECT_NE(h.find("line\\nforged: ok\\u202e"), std::string::npos) << h;
+}
+
 // ---- daemon workers (app/engine_process.h) ---------------------------------
 
 #include <pthread.h>

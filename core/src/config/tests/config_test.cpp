@@ -51,6 +51,15 @@ TEST(Config, PreciseMessagesPerKey) {
     EXPECT_NE(messageOf({"server-pins=short"}).find("pins"), std::string::npos);
     EXPECT_NE(messageOf({"ca-certs=not pem"}).find("PEM"), std::string::npos);
     EXPECT_NE(messageOf({"http-proxy=proxy:3128"}).find("proxy URL"), std::string::npos);
+    // Regression (security review item 4): an https:// proxy was accepted and
+    // then spoken to in plain text, credentials included.
+    const std::string httpsProxy = messageOf({"https-proxy=https://user:s3cret@proxy.example:3128"});
+    EXPECT_NE(httpsProxy.find("https-proxy: an https:// proxy is not supported"), std::string::npos) << httpsProxy;
+    EXPECT_EQ(httpsProxy.find("s3cret"), std::string::npos) << httpsProxy;
+    EXPECT_NE(messageOf({"http-proxy=https://proxy.example:3128"}).find("https:// proxy is not supported"), std::string::npos);
+    // Regression (security review item 14): hosts are host names or IP literals.
+    EXPECT_NE(messageOf({"remote-server=https://a%0d%0ab.example"}).find("remote-server: expected"), std::string::npos);
+    EXPECT_NE(messageOf({"https-proxy=http://a&b:3128"}).find("is not a valid host name"), std::string::npos);
     EXPECT_NE(messageOf({"dial-timeout=0"}).find("seconds > 0"), std::string::npos);
     EXPECT_NE(messageOf({"verifiers=,"}).find("plugin names"), std::string::npos) << "an empty verifier list is refused";
     EXPECT_NE(messageOf({"noequals"}).find("key=value"), std::string::npos);

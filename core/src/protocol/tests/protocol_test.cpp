@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "livepatch/text.h"
+#include "livepatch/url.h"
 #include "protocol/api_client.h"
 
 using namespace livepatch;
@@ -144,4 +146,81 @@ TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
     EXPECT_EQ(r->etag, "\"e2\"");
     EXPECT_EQ(r->supported, "kernel-upgrade-required");
     EXPECT_FALSE(findHeader(t.last.headers, "If-None-Match"));
+}
+
+// The SDK's one check and one escaping for text that reaches a terminal
+// (livepatch/text.h), and its one host check (livepatch/url.h).
+TEST(SdkText, PrintableTextIsBoundedUtf8WithoutControls) {
+    EXPECT_TRUE(isPrintableText("stable", 64));
+    EXPECT_TRUE(isPrintableText("Fix für CVE-2024-1 — ünïcödé ✓", 64));
+    EXPECT_FALSE(isPrintableText("premium\x1b]0;owned\x07", 64)) << "OSC";
+    EXPECT_FALSE(isPrintableText("a\nb", 64));
+    EXPECT_FALSE(isPrintableText("a\x7f", 64));
+    EXPECT_FALSE(isPrintableText("a\xc2\x9b" "31m", 64)) << "C1 CSI";
+    EXPECT_FALSE(isPrintableText("\xe2\x80\xae" "evil", 64)) << "bidi override";
+    EXPECT_FALSE(isPrintableText("\xff\xfe", 64)) << "not UTF-8";
+    EXPECT_FALSE(isPrintableText("\xc0\xaf", 64)) << "overlong";
+    EXPECT_FALSE(isPrintableText("\xed\xa0\x80", 64)) << "surrogate";
+    EXPECT_FALSE(isPrintableText("\xe2\x9c", 64)) << "cut sequence";
+    EXPECT_FALSE(isPrintableText(std::string(65, 'a'), 64));
+}
+
+TEST(SdkText, TerminalSafeEscapesEveryControlAndBadByte) {
+    EXPECT_EQ(terminalSafe("plain ✓"), "plain ✓");
+    EXPECT_EQ(terminalSafe("a\x1b[2Jb\nc\r\td\\"), "a\\x1b[2Jb\\nc\\r\\td\\\\");
+    EXPECT_EQ(terminalSafe("\xc2\x9b" "x"), "\\x9bx");
+    EXPECT_EQ(terminalSafe("\xe2\x80\xae"), "\\u202e");
+    EXPECT_EQ(terminalSafe("\xff"), "\\xff");
+    EXPECT_EQ(terminalSafe(std::string(20, 'a'), 10), std::string(10, 'a') + "...");
+}
+
+TEST(SdkUrl, HostsAreDnsNamesOrIpLiterals) {
+    for (const char* ok : {"srv.example", "a-b_c.example.", "127.0.0.1", "::1", "[::1]", "fe80::1", "localhost"})
+        EXPECT_TRUE(isValidHost(ok)) << ok;
+    for (const char* bad : {"", "evil\r\nX: 1", "a b", "a..b", ".a", "a%0d", "a&b", "a;b", "[::1", "1::2::3", "\x1b"})
+        EXPECT_FALSE(isValidHost(bad)) << bad;
+    EXPECT_FALSE(isValidHost(std::string(64, 'a') + ".example")) << "label over 63 bytes";
+    EXPECT_EQ(hostProblem("https://srv.example/x"), "");
+    EXPECT_NE(hostProblem("https://a\r\nb/x").find("is not a valid host name or IP address"), std::string::npos);
+    EXPECT_EQ(hostProblem("https://a\r\nb/x").find('\n'), std::string::npos);
+    EXPECT_NE(proxyProblem("https://u:pw@proxy:3128").find("https:// proxy is not supported"), std::string::npos);
+    EXPECT_EQ(proxyProblem("https://u:pw@proxy:3128").find("pw"), std::string::npos);
+    EXPECT_EQ(proxyProblem("http://u:pw@proxy:3128"), "");
+}
+
+// Regression (security review item 14): an offer URL's host with CR/LF went
+// to the transport, and from there into a CONNECT line and a Host header.
+TEST(UpdatesParsing, OfferHostsMustBeHostNames) {
+    expectProtocolError(offerJson(R"("url":"https://cdn.example\r\nX-Injected: 1/lp_a-2.tar.xz")"), "is not a valid host name");
+    expectProtocolError(offerJson(R"("url":"https://cdn ex/lp_a-2.tar.xz")"), "is not a valid host name");
+}
+
+// Regression (security review item 8): tier and fix texts were stored and
+// shown by `status` as the server sent them (ESC/OSC sequences included).
+TEST(UpdatesParsing, ServerTextMustBePrintableAndBounded) {
+    expectProtocolError(R"({"supported":"supported","tier":"premium\u001b]0;owned\u0007"})",
+                        "field \"tier\" must be printable UTF-8 of at most 64 bytes");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1\u001b[2J"}])"), "patches[0].fixes[0]: field \"name\" must be printable");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":"x\ny"}])"), "field \"description\" must be printable");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":")" + std::string(1025, 'd') + R"("}])"),
+                        "at most 1024 bytes");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","bug":"\u009b31m"}])"), "field \"bug\" must be printable");
+    auto r = ApiClient::parseUpdates(R"({"supported":"supported","tier":"premium\u001b[31m"})", "https://srv.example");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message().find('\x1b'), std::string::npos) << "the refusal quotes the text escaped";
+    auto ok = ApiClient::parseUpdates(offerJson(R"("url":"/p","fixes":[{"name":"CVE-2024-1","description":"Fix für ünïcödé"}])"),
+                                      "https://srv.example");
+    ASSERT_TRUE(ok) << ok.error().message();
+}
+
+TEST(ApiClientRegister, TierWithControlCharactersIsRefused) {
+    RecordingTransport t;
+    ApiClient api(&t, "https://srv.example", "id");
+    t.response.status = 200;
+    t.response.headers = {{"Content-Type", "application/json"}};
+    t.response.body = R"({"machine-token":"m","tier":"stable\u001b]52;c;ZXZpbA==\u0007"})";
+    auto r = api.registerMachine("Bearer a", "{}", nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Protocol);
+    EXPECT_NE(r.error().message().find("\"tier\" must be printable"), std::string::npos) << r.error().message();
 }
