@@ -47,7 +47,7 @@ const char* const kUsage =
     "\n"
     "Exit codes: 0 ok; 1 failure / not enabled (status) / upgrade required (kernel-upgrade-required);\n"
     "  2 usage or invalid value; 3 permission; 4 daemon unavailable; 5 network/server;\n"
-    "  6 verification/policy refused; 7 load failed; 8 state corrupt.\n";
+    "  6 verification/policy refused; 7 load failed; 8 state corrupt; 9 signed catalogue stale.\n";
 
 namespace {
 
