@@ -30,7 +30,9 @@ namespace {
 const char* kUsage =
     "usage: livepatch-repo COMMAND [options]\n"
     "  init      --repo DIR --offline-keys DIR --online-keys DIR [--root-keys N] [--scheme ed25519|rsa|ecdsa]\n"
-    "  add       --repo DIR --offline-keys DIR --online-keys DIR [--published RFC3339] PATCH.tar.xz\n"
+    "  add       --repo DIR --offline-keys DIR --online-keys DIR [--role TIER] [--published RFC3339] PATCH.tar.xz\n"
+    "  delegate  --repo DIR --offline-keys DIR --online-keys DIR --role TIER --paths 'PATTERN,...' [--terminating yes]\n"
+    "            a delegated targets role (e.g. one per tier) with its own key offline/TIER.pem\n"
     "  remove    --repo DIR --offline-keys DIR --online-keys DIR TARGET-PATH\n"
     "  publish   --repo DIR --online-keys DIR     new snapshot + timestamp (after add/remove/rotate)\n"
     "  timestamp --repo DIR --online-keys DIR     new timestamp only (run daily: clients call an expired one stale)\n"
@@ -195,7 +197,8 @@ int cmdAdd(const Args& a) {
     if (!repo) return fail(repo.error());
     auto online = loadOnline(a);
     if (!online) return fail(online.error());
-    auto targetsKey = loadKey(a.get("--offline-keys"), "targets.pem");
+    const std::string& tier = a.get("--role");
+    auto targetsKey = loadKey(a.get("--offline-keys"), tier.empty() ? "targets.pem" : tier + ".pem");
     if (!targetsKey) return fail(targetsKey.error());
     std::string published = a.get("--published");
     if (published.empty()) published = timeutil::formatRfc3339(std::chrono::system_clock::now());
@@ -215,10 +218,40 @@ int cmdAdd(const Args& a) {
     const std::string path = m.kernel + "/" + m.architecture + "/" + m.name + "-" + m.version + base.substr(dot);
     auto data = fs::readFile(tarball, 512u << 20);
     if (!data) return fail(data.error());
-    auto s = repo->addTarget(path, *data, customFor(m, published), *targetsKey, nowSeconds());
+    auto s = tier.empty() ? repo->addTarget(path, *data, customFor(m, published), *targetsKey, nowSeconds())
+                          : repo->addDelegatedTarget(tier, path, *data, customFor(m, published), {&*targetsKey}, nowSeconds());
     if (!s) return fail(s.error());
     if (!(s = repo->publishOnline(online->snapshot, online->timestamp, nowSeconds()))) return fail(s.error());
-    std::cout << "added " << path << " (targets version " << repo->state().targets.version << ")\n";
+    std::cout << "added " << path << " to " << (tier.empty() ? std::string("targets") : tier) << "\n";
+    return 0;
+}
+
+int cmdDelegate(const Args& a) {
+    const std::string& tier = a.get("--role");
+    if (tier.empty() || a.get("--paths").empty()) return usage("delegate needs --role and --paths");
+    auto repo = openRepo(a);
+    if (!repo) return fail(repo.error());
+    auto online = loadOnline(a);
+    if (!online) return fail(online.error());
+    auto targetsKey = loadKey(a.get("--offline-keys"), "targets.pem");
+    if (!targetsKey) return fail(targetsKey.error());
+    auto scheme = schemeOption(a.get("--scheme"));
+    if (!scheme) return fail(scheme.error());
+    auto key = SigningKey::generate(*scheme);
+    if (!key) return fail(key.error());
+    std::vector<std::string> paths;
+    std::string list = a.get("--paths");
+    for (std::size_t start = 0;;) {
+        std::size_t comma = list.find(',', start);
+        paths.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    auto s = repo->delegate(tier, paths, a.get("--terminating") == "yes", {&*key}, 1, *targetsKey, nowSeconds());
+    if (!s) return fail(s.error());
+    if (!(s = saveKey(a.get("--offline-keys"), tier + ".pem", *key))) return fail(s.error());
+    if (!(s = repo->publishOnline(online->snapshot, online->timestamp, nowSeconds()))) return fail(s.error());
+    std::cout << "delegated " << list << " to " << tier << "\n";
     return 0;
 }
 
@@ -361,6 +394,7 @@ int main(int argc, char** argv) {
     if (a.command == "init") return cmdInit(a);
     if (a.command == "add") return cmdAdd(a);
     if (a.command == "remove") return cmdRemove(a);
+    if (a.command == "delegate") return cmdDelegate(a);
     if (a.command == "publish") return cmdPublish(a, false);
     if (a.command == "timestamp") return cmdPublish(a, true);
     if (a.command == "rotate") return cmdRotate(a);

@@ -41,6 +41,14 @@ grep -q '"name":"lp_cli"' "$work/seen" && grep -q '"version":"3"' "$work/seen" |
 "$tool" client --mirror "$work/repo" --trusted "$work/client" --download "$target" -o "$work/got"
 cmp "$work/got" "$work/lp_cli-3.tar.xz" || fail "downloaded bytes differ"
 
+# A delegated tier with its own key: its patches resolve through it.
+"$tool" delegate "${repo_args[@]}" --role stable --paths '6.1.0-19-amd64/*/*' --terminating yes > /dev/null
+[[ $(mode "$work/offline/stable.pem") == 600 ]] || fail "tier key is not 0600"
+"$build/bin/livepatch-pack" pack --name lp_cli --version 4 --kernel 6.1.0-19-amd64 --arch x86_64 --module "$work/lp.ko" -o "$work/lp_cli-4.tar.xz"
+"$tool" add "${repo_args[@]}" --role stable "$work/lp_cli-4.tar.xz" > /dev/null
+"$tool" client --mirror "$work/repo" --trusted "$work/client" > "$work/seen"
+grep -q '"path":"6.1.0-19-amd64/x86_64/lp_cli-4.tar.xz"' "$work/seen" || fail "delegated patch not seen: $(cat "$work/seen")"
+
 # Rotations: the client follows each with the trust it already has.
 for role in root targets snapshot timestamp; do
   "$tool" rotate "${repo_args[@]}" --role "$role" > /dev/null
