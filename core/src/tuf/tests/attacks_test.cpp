@@ -192,6 +192,25 @@ TEST_F(TufAttack, IndefiniteFreezeIsReportedAsStale) {
     EXPECT_NE(s.error().message().find("root.json expired"), std::string::npos) << s.error().message();
 }
 
+// A replayed-but-renumbered timestamp cannot exist without the key; a new
+// but already expired one (a mirror stuck on an old signing run) is stale,
+// and still raises the rollback baseline.
+TEST_F(TufAttack, NewButExpiredTimestampIsStale) {
+    addPatch("1", "patch one");
+    ASSERT_TRUE(refresh());
+    std::int64_t next = repo->state().timestamp.version + 1;
+    forge(meta() / "timestamp.json", timestampKey, [&](Json& body) {
+        body["version"] = Json(next);
+        body["expires"] = Json(formatExpires(now - 60));
+    });
+    auto s = refresh();
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::Stale);
+    auto trusted = parseTimestamp(readAll(clientDir() / "timestamp.json"), 16384);
+    ASSERT_TRUE(trusted);
+    EXPECT_EQ(trusted->version, next);
+}
+
 // Endless data: every download is bounded before it is read.
 TEST_F(TufAttack, EndlessDataIsCutAtTheSignedOrDefaultLength) {
     addPatch("1", "patch one");
