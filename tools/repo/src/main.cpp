@@ -171,6 +171,24 @@ Result<Repository> openRepo(const Args& a) {
     return Repository::open(a.get("--repo"));
 }
 
+// What changing the targets side needs: the repository, the online keys
+// to publish the result, and the offline key that signs the change.
+struct Edit {
+    Repository repo;
+    OnlineKeys online;
+    SigningKey signer;
+};
+
+Result<Edit> openForEdit(const Args& a, const std::string& signerKeyFile) {
+    auto repo = openRepo(a);
+    if (!repo) return repo.error();
+    auto online = loadOnline(a);
+    if (!online) return online.error();
+    auto signer = loadKey(a.get("--offline-keys"), signerKeyFile);
+    if (!signer) return signer.error();
+    return Edit{std::move(*repo), std::move(*online), std::move(*signer)};
+}
+
 // A path segment made of what kernel release strings and names use.
 bool safeSegment(const std::string& s) {
     static const std::regex ok("[A-Za-z0-9_+~][A-Za-z0-9._+~-]{0,127}");
@@ -193,13 +211,12 @@ Json customFor(const PatchMetadata& m, const std::string& published) {
 int cmdAdd(const Args& a) {
     if (a.positional.size() != 1) return usage("add takes one patch tarball");
     const std::string& tarball = a.positional[0];
-    auto repo = openRepo(a);
-    if (!repo) return fail(repo.error());
-    auto online = loadOnline(a);
-    if (!online) return fail(online.error());
     const std::string& tier = a.get("--role");
-    auto targetsKey = loadKey(a.get("--offline-keys"), tier.empty() ? "targets.pem" : tier + ".pem");
-    if (!targetsKey) return fail(targetsKey.error());
+    auto edit = openForEdit(a, tier.empty() ? "targets.pem" : tier + ".pem");
+    if (!edit) return fail(edit.error());
+    Repository* repo = &edit->repo;
+    const OnlineKeys* online = &edit->online;
+    const SigningKey* targetsKey = &edit->signer;
     std::string published = a.get("--published");
     if (published.empty()) published = timeutil::formatRfc3339(std::chrono::system_clock::now());
     if (!timeutil::parseRfc3339(published)) return usage("--published must be RFC 3339, e.g. 2026-11-26T00:00:00Z");
@@ -229,12 +246,11 @@ int cmdAdd(const Args& a) {
 int cmdDelegate(const Args& a) {
     const std::string& tier = a.get("--role");
     if (tier.empty() || a.get("--paths").empty()) return usage("delegate needs --role and --paths");
-    auto repo = openRepo(a);
-    if (!repo) return fail(repo.error());
-    auto online = loadOnline(a);
-    if (!online) return fail(online.error());
-    auto targetsKey = loadKey(a.get("--offline-keys"), "targets.pem");
-    if (!targetsKey) return fail(targetsKey.error());
+    auto edit = openForEdit(a, "targets.pem");
+    if (!edit) return fail(edit.error());
+    Repository* repo = &edit->repo;
+    const OnlineKeys* online = &edit->online;
+    const SigningKey* targetsKey = &edit->signer;
     auto scheme = schemeOption(a.get("--scheme"));
     if (!scheme) return fail(scheme.error());
     auto key = SigningKey::generate(*scheme);
@@ -257,13 +273,11 @@ int cmdDelegate(const Args& a) {
 
 int cmdRemove(const Args& a) {
     if (a.positional.size() != 1) return usage("remove takes one target path");
-    auto repo = openRepo(a);
-    if (!repo) return fail(repo.error());
-    auto online = loadOnline(a);
-    if (!online) return fail(online.error());
-    auto targetsKey = loadKey(a.get("--offline-keys"), "targets.pem");
-    if (!targetsKey) return fail(targetsKey.error());
-    auto s = repo->removeTarget(a.positional[0], *targetsKey, nowSeconds());
+    auto edit = openForEdit(a, "targets.pem");
+    if (!edit) return fail(edit.error());
+    Repository* repo = &edit->repo;
+    const OnlineKeys* online = &edit->online;
+    auto s = repo->removeTarget(a.positional[0], edit->signer, nowSeconds());
     if (!s) return fail(s.error());
     if (!(s = repo->publishOnline(online->snapshot, online->timestamp, nowSeconds()))) return fail(s.error());
     return 0;
