@@ -22,4 +22,6 @@ fi
 
 cmake -S . -B "$build" "${cmake_args[@]}"
 cmake --build "$build" -j"$(nproc)"
+# The pinned independent TUF client (tuf-js) for interop.tuf-js; the test runs offline.
+tests/tuf-interop/install.sh "$build"
 ctest --test-dir "$build" "${ctest_args[@]}"

@@ -8,7 +8,7 @@ seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/fuzz-artifacts"
 failed=0 passed=0
-for target in module-signature elf-note patch-metadata unpack config updates modinfo; do
+for target in module-signature elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata; do
   bin=$build/bin/fuzz-$target
   [[ -x $bin ]] || { echo "missing $bin"; exit 1; }
   work=$build/fuzz-corpus/$target

@@ -47,6 +47,7 @@ enum class ErrorCode : int {
     CrashGuard = 30,        // crash-safety guard prevents automatic load
     DaemonUnavailable = 31, // cannot reach the agent daemon
     PolicyRefused = 32,     // cutoff-date, patch-delay, run mode, no verifier
+    Stale = 33,             // signed catalogue expired: possible freeze attack
 };
 
 // Stable, kebab-case name of a code ("checksum-mismatch").
@@ -85,6 +86,7 @@ inline const char* errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::CrashGuard: return "crash-guard";
     case ErrorCode::DaemonUnavailable: return "daemon-unavailable";
     case ErrorCode::PolicyRefused: return "policy-refused";
+    case ErrorCode::Stale: return "stale";
     }
     return "unknown";
 }

@@ -125,7 +125,8 @@ std::string usageText() {
     out << "\n"
         << wrap("Exit codes: 0 ok; 1 failure, not enabled (status), not patched (status --cve), upgrade required "
                 "(kernel-upgrade-required); 2 usage or invalid value; 3 permission; 4 daemon unavailable; "
-                "5 network/server; 6 verification/policy refused; 7 load failed; 8 state corrupt.",
+                "5 network/server; 6 verification/policy refused; 7 load failed; 8 state corrupt; "
+                "9 signed catalogue stale.",
                 "");
     out << "See livepatch-agent(8).\n";
     return out.str();

@@ -15,6 +15,7 @@ enum ExitCode : int {
     kExitVerification = 6,     // checksum, signature, unsafe archive, policy refusal
     kExitLoad = 7,             // kernel refused the patch / transition stalled
     kExitStateCorrupt = 8,
+    kExitStale = 9,            // signed catalogue expired (TUF freeze check): not "nothing to apply"
 };
 
 inline int exitCodeFor(ErrorCode code) {
@@ -43,6 +44,7 @@ inline int exitCodeFor(ErrorCode code) {
     case ErrorCode::TransitionStalled:
     case ErrorCode::CrashGuard: return kExitLoad;
     case ErrorCode::StateCorrupt: return kExitStateCorrupt;
+    case ErrorCode::Stale: return kExitStale;
     default: return kExitFailure;
     }
 }

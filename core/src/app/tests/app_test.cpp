@@ -28,6 +28,7 @@ TEST(ExitCodes, DocumentedMapping) {
     EXPECT_EQ(exitCodeFor(ErrorCode::UntrustedSigner), 6);
     EXPECT_EQ(exitCodeFor(ErrorCode::LoadFailed), 7);
     EXPECT_EQ(exitCodeFor(ErrorCode::StateCorrupt), 8);
+    EXPECT_EQ(exitCodeFor(ErrorCode::Stale), 9);
 }
 
 TEST(Control, LineEncoding) {

@@ -1,0 +1,2 @@
+set(COMPONENT_DEPS util crypto)
+set(COMPONENT_LIBS OpenSSL::Crypto Poco::Foundation)
