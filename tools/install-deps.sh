@@ -11,9 +11,12 @@ pkgs=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
+  libsystemd-dev systemd strace
+  snapd squashfs-tools lintian dpkg-dev fakeroot
 )
 if [[ "${1:-}" == "--e2e" ]]; then
-  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod)
+  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+         mmdebstrap e2fsprogs)
 fi
 
 missing=()
