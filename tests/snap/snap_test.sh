@@ -114,15 +114,16 @@ hook configure
 echo "(c) configure hook: changed keys only, validated, unset restores the default, CLI changes survive"
 
 # (d) every write under $SNAP_COMMON, every syscall tabled
-run_traced() {
-  local n=$1; shift
-  strace -f -y -qq -s 4096 -o "$W/trace-$n.log" "$@"
+run_traced() {  # N EXPECTED_EXIT ARGS...: trace one agent command, check its exit code
+  local n=$1 want=$2 rc=0; shift 2
+  strace -f -y -qq -s 4096 -o "$W/trace-$n.log" "$STAGE/usr/bin/livepatch-agent" "$@" > "$W/out-$n" 2>&1 || rc=$?
+  [[ $rc == "$want" ]] || fail "livepatch-agent $* exited $rc, expected $want: $(cat "$W/out-$n")"
 }
-run_traced 1 "$STAGE/usr/bin/livepatch-agent" config log-level=debug > /dev/null
-run_traced 2 "$STAGE/usr/bin/livepatch-agent" status > /dev/null 2>&1 || true   # not enabled: exit 1
-run_traced 3 "$STAGE/usr/bin/livepatch-agent" config > /dev/null
-run_traced 4 "$STAGE/usr/bin/livepatch-agent" plugins > /dev/null
-run_traced 5 "$STAGE/usr/bin/livepatch-agent" refresh > /dev/null 2>&1 || true  # not enabled: refused in the engine
+run_traced 1 0 config log-level=debug
+run_traced 2 1 status     # not enabled
+run_traced 3 0 config
+run_traced 4 0 plugins
+run_traced 5 1 refresh    # not enabled: refused in the engine binary
 cat "$W"/trace-*.log > "$W/trace.log"
 grep -q 'execve(".*livepatch-agent-engine"' "$W/trace.log" || fail "the engine binary never ran: the trace covers only the front-end"
 $PY "$SRC/tests/snap/confinement_audit.py" "$W/trace.log" "$SRC/snap/confinement-allowed.tsv" \
