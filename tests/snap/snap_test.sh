@@ -18,7 +18,9 @@
 #  (e) the daemon does not crash-loop without its manual interfaces, and stops
 #      at once under an emergency stop;
 #  (f) the systemd unit passes `systemd-analyze verify` (systemd is a
-#      dependency: tools/install-deps.sh).
+#      dependency: tools/install-deps.sh), and `systemd-analyze security`
+#      finds the sandbox the unit promises (read-only kernel tunables, no
+#      CAP_DAC_*, a system call allow list; exposure <= 3.0).
 set -euo pipefail
 BUILD=$1 SRC=$2
 W=$(mktemp -d /tmp/lp-snap.XXXXXX)
@@ -156,5 +158,15 @@ sed "s|^ExecStart=.*|ExecStart=$STAGE/usr/bin/livepatch-agent daemon|" \
 systemd-analyze verify "$W/livepatch-agent.service" > "$W/verify.log" 2>&1 || { cat "$W/verify.log"; fail "systemd-analyze verify failed"; }
 # (other units of the host may add their own warnings; ours must have none)
 if grep -q "livepatch-agent" "$W/verify.log"; then cat "$W/verify.log"; fail "systemd-analyze verify reported problems in our unit"; fi
-echo "(f) systemd unit verifies"
+# The sandbox, as systemd itself scores it: only /sys/kernel/livepatch writable
+# (ProtectKernelTunables), no CAP_DAC_*, a system call allow list.
+systemd-analyze security --offline=yes --no-pager "$W/livepatch-agent.service" > "$W/security.log" 2>&1 \
+  || { cat "$W/security.log"; fail "systemd-analyze security"; }
+for want in "ProtectKernelTunables=" "CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)" "SystemCallFilter=~@clock" \
+            "SystemCallFilter=~@mount" "SystemCallFilter=~@debug" "ProtectSystem="; do
+  grep -qF "✓ $want" "$W/security.log" || { grep -F "$want" "$W/security.log"; fail "unit sandbox: $want not satisfied"; }
+done
+exposure=$(sed -n 's/.*Overall exposure level for livepatch-agent.service: \([0-9.]*\).*/\1/p' "$W/security.log")
+awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 3.0) }' || fail "unit exposure $exposure, want <= 3.0"
+echo "(f) systemd unit verifies; sandbox exposure $exposure (systemd-analyze security)"
 echo "snap: 1 passed, 0 failed"
