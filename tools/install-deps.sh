@@ -11,7 +11,8 @@ pkgs=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
-  libsystemd-dev scdoc prometheus bash-completion util-linux systemd
+  libsystemd-dev scdoc prometheus bash-completion util-linux systemd strace
+  snapd squashfs-tools lintian dpkg-dev fakeroot
 )
 # node + npm run the tuf-js interoperability test; a node already installed
 # (e.g. a newer one with its own npm) is kept.
@@ -19,7 +20,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   pkgs+=(nodejs npm)
 fi
 if [[ "${1:-}" == "--e2e" ]]; then
-  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod)
+  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+         mmdebstrap e2fsprogs)
 fi
 
 missing=()

@@ -16,10 +16,12 @@
 #include "app/exit_codes.h"
 #include "app/host_notices.h"
 #include "app/job_schedule.h"
+#include "app/service_notify.h"
 #include "app/system_clock.h"
 #include "config/config.h"
 #include "schedule/schedule.h"
 #include "logging/logger.h"
+#include "state/emergency_stop.h"
 #include "state/paths.h"
 
 namespace livepatch::app {
@@ -40,6 +42,12 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     if (!loaded) return fail(loaded.error());
     Config config = *loaded;
     AgentLogger log(AgentLogger::defaultSink(), parseLogLevel(config.getOr("log-level", "info")));
+    if (auto why = emergencyStopReason(paths)) {
+        // Exit 0: neither systemd (Restart=on-failure) nor snapd restarts it.
+        log.warning(*why + "; the daemon does not run");
+        notifyReady(*why);
+        return kExitOk;
+    }
     auto engine = locateEngine(::geteuid() == 0);
     if (!engine) return fail(engine.error());
     std::vector<std::string> baseArgs;
@@ -61,6 +69,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
                 continue;
             }
             log.info("received signal " + std::to_string(sig) + "; stopping");
+            notifyStopping();
             stop.cancel();
             workers.cancel();
             clock.wake();
@@ -109,8 +118,12 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     }
     log.info(std::string("livepatch-agent daemon ") + LIVEPATCH_AGENT_VERSION + " started");
 
-    if (auto o = runJob("start", nullptr); o.exitCode != 0 && o.errorCode != "cancelled")
+    if (auto o = runJob("start", nullptr); o.exitCode != 0 && o.errorCode != "cancelled") {
         log.warning("re-applying cached patches: " + o.message);
+        notifyReady("running; re-applying cached patches failed: " + o.message);
+    } else {
+        notifyReady("running; boot re-apply from the cache done");
+    }
 
     std::mt19937_64 rng{std::random_device{}()};
     unsigned failures = 0;

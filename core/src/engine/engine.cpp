@@ -9,6 +9,7 @@
 #include "protocol/api_client.h"
 #include "identity/host_facts.h"
 #include "identity/machine_id.h"
+#include "state/emergency_stop.h"
 #include "state/credential_store.h"
 #include "state/state_file.h"
 #include "package/module_identity.h"
@@ -479,6 +480,10 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     AgentState st = *loaded;
     if (!st.enabled) return Error(ErrorCode::NotEnabled, "this machine is not enabled; run `livepatch-agent enable <token>`");
     CycleResult result;
+    if (auto why = emergencyStopReason(d.paths)) {
+        result.summary = *why + "; no check, nothing applied";
+        return result;
+    }
     const std::string mode = d.config->getOr("run-mode", "normal");
     if (mode == "stop") {
         result.summary = "run-mode is \"stop\": no check, nothing applied";
@@ -673,6 +678,10 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     if (!loaded) return loaded.error();
     AgentState st = *loaded;
     if (!st.enabled) return {};
+    if (auto why = emergencyStopReason(d.paths)) {
+        d.logger->warning(*why + "; cached patches not re-applied");
+        return {};
+    }
     auto loader = impl_->loader();
     if (!loader) return loader.error();
     auto kernel = (*loader)->probe();

@@ -22,9 +22,12 @@ Paths Paths::resolve(const std::map<std::string, std::string>& env, const std::o
         p.stateDir = fs::join(root, "state");
         p.cacheDir = fs::join(root, "cache");
         p.runDir = fs::join(root, "run");
-    } else if (env.count("SNAP_DATA") && !env.at("SNAP_DATA").empty()) {
-        p.stateDir = env.at("SNAP_DATA");
-        p.cacheDir = fs::join(envOr(env, "SNAP_COMMON", p.stateDir), "cache");
+    } else if (!envOr(env, "SNAP_COMMON", "").empty()) {
+        // $SNAP_COMMON, not the revisioned $SNAP_DATA: `snap revert` must not
+        // roll back the applied version, rollback floor and crash guard while
+        // the kernel still runs the newer patch.
+        p.stateDir = env.at("SNAP_COMMON");
+        p.cacheDir = fs::join(p.stateDir, "cache");
         p.runDir = fs::join(p.stateDir, "run");
     } else {
         p.stateDir = "/var/lib/livepatch-agent";

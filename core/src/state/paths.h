@@ -1,7 +1,8 @@
 // Where the agent keeps things.
 //
-//   snap (SNAP_DATA set):  config/state  $SNAP_DATA, cache $SNAP_COMMON/cache,
-//                          run $SNAP_DATA/run
+//   snap (SNAP_COMMON set): config/state $SNAP_COMMON, cache $SNAP_COMMON/cache,
+//                          run $SNAP_COMMON/run (never the revisioned
+//                          $SNAP_DATA: `snap revert` must not roll state back)
 //   otherwise:             state /var/lib/livepatch-agent,
 //                          cache /var/cache/livepatch-agent,
 //                          run /run/livepatch-agent
@@ -28,6 +29,7 @@ struct Paths {
     std::string configFile() const { return stateDir + "/config.yaml"; }
     std::string credentialFile() const { return stateDir + "/credential"; }
     std::string stateFile() const { return stateDir + "/state"; }
+    std::string emergencyStopFile() const { return stateDir + "/emergency-stop"; }  // see emergency_stop.h
     std::string socketPath() const { return runDir + "/agent.sock"; }
     std::string lockFile() const { return runDir + "/agent.lock"; }
     std::string pluginLockFile() const { return runDir + "/cycle.lock"; }

@@ -690,6 +690,34 @@ TEST_F(EngineTest, ReapplyFromCacheAfterRebootWithoutTheNetwork) {
     EXPECT_EQ(loader.loads, 2);
 }
 
+TEST_F(EngineTest, EmergencyStopFromTheKernelCommandLineOrAFileBlocksReapplyAndChecks) {
+    enableAndApply("2");
+    transport.offers = {offer("3")};
+    auto expectNothingHappens = [&](const std::string& why) {
+        reboot(3600);
+        const auto requests = transport.requests.size();
+        ASSERT_TRUE(engine->reapplyFromCache(nullptr)) << why;
+        EXPECT_TRUE(loader.loaded.empty()) << why << ": the cached patch must not be re-applied";
+        auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+        ASSERT_TRUE(r) << why;
+        EXPECT_FALSE(r->contacted) << why;
+        EXPECT_NE(r->summary.find("emergency stop"), std::string::npos) << r->summary;
+        EXPECT_EQ(transport.requests.size(), requests) << why << ": the server must not be contacted";
+        EXPECT_TRUE(loader.loaded.empty()) << why;
+    };
+    fsys::create_directories(fsys::path(paths.hostRoot) / "proc");
+    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline") << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro livepatch_agent.mode=stop quiet\n";
+    expectNothingHappens("kernel command line");
+    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline") << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro xlivepatch_agent.mode=stop\n";
+    std::ofstream(paths.emergencyStopFile()) << "";
+    expectNothingHappens("emergency-stop file");
+    // Both gone: the cached patch comes back without the network.
+    fsys::remove(paths.emergencyStopFile());
+    transport.down = true;
+    ASSERT_TRUE(engine->reapplyFromCache(nullptr));
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+}
+
 TEST_F(EngineTest, TamperedCacheIsNotLoaded) {
     enableAndApply("2");
     auto st = state();

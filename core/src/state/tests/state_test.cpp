@@ -108,10 +108,15 @@ TEST(Paths, SnapSystemAndTestRoots) {
     auto sys = Paths::resolve({});
     EXPECT_EQ(sys.stateDir, "/var/lib/livepatch-agent");
     EXPECT_EQ(sys.runDir, "/run/livepatch-agent");
+    // Nothing in the revisioned $SNAP_DATA: `snap revert` would roll back the
+    // applied version, rollback floor and crash guard under a newer kernel patch.
     auto snap = Paths::resolve({{"SNAP_DATA", "/var/snap/livepatch-agent/12"}, {"SNAP_COMMON", "/var/snap/livepatch-agent/common"}});
-    EXPECT_EQ(snap.stateDir, "/var/snap/livepatch-agent/12");
+    EXPECT_EQ(snap.stateDir, "/var/snap/livepatch-agent/common");
+    EXPECT_EQ(snap.stateFile(), "/var/snap/livepatch-agent/common/state");
+    EXPECT_EQ(snap.credentialFile(), "/var/snap/livepatch-agent/common/credential");
     EXPECT_EQ(snap.cacheDir, "/var/snap/livepatch-agent/common/cache");
-    auto test = Paths::resolve({{"SNAP_DATA", "/x"}, {"LIVEPATCH_AGENT_ROOT", "/tmp/r"}});
+    EXPECT_EQ(snap.runDir, "/var/snap/livepatch-agent/common/run");
+    auto test = Paths::resolve({{"SNAP_COMMON", "/x"}, {"LIVEPATCH_AGENT_ROOT", "/tmp/r"}});
     EXPECT_EQ(test.stateDir, "/tmp/r/state");
     auto flag = Paths::resolve({{"LIVEPATCH_AGENT_ROOT", "/tmp/r"}}, std::string("/tmp/flag"));
     EXPECT_EQ(flag.configFile(), "/tmp/flag/state/config.yaml");
