@@ -10,8 +10,9 @@ configure_file(${PROJECT_SOURCE_DIR}/packaging/deb/changelog.in ${LIVEPATCH_DEB_
 execute_process(COMMAND gzip -9nf ${LIVEPATCH_DEB_DOC}/changelog)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/deb/copyright ${LIVEPATCH_DEB_DOC}/changelog.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT deb-doc)
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/deb/lintian-overrides
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME livepatch-agent COMPONENT deb-doc)
+# No lintian overrides: the one there was (no-manual-page) went away with
+# livepatch-agent(8). Add packaging/deb/lintian-overrides and install it to
+# share/lintian/overrides/livepatch-agent if a tag ever needs justifying.
 
 # cpack (and `make install`) must not rebuild every test binary first: the
 # package-deb target and CI build what is installed.
@@ -39,7 +40,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "init-system-helpers (>= 1.54~)")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# conffiles: the login notice under /etc is the admin's to edit or remove.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/packaging/deb/conffiles
     ${PROJECT_SOURCE_DIR}/packaging/deb/postinst
     ${PROJECT_SOURCE_DIR}/packaging/deb/prerm
     ${PROJECT_SOURCE_DIR}/packaging/deb/postrm)

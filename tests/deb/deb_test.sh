@@ -27,10 +27,12 @@ for need in /usr/bin/livepatch-agent /usr/lib/livepatch-agent/livepatch-agent-en
             /usr/lib/livepatch-agent/plugins/transport-https.so /usr/lib/livepatch-agent/plugins/loader-klp.so \
             /usr/lib/livepatch-agent/plugins/verify-module-signature.so /usr/lib/livepatch-agent/plugins/auth-token.so \
             /usr/lib/systemd/system/livepatch-agent.service \
-            /usr/share/doc/livepatch-agent/copyright /usr/share/doc/livepatch-agent/changelog.gz; do
+            /usr/share/doc/livepatch-agent/copyright /usr/share/doc/livepatch-agent/changelog.gz \
+            /usr/share/man/man8/livepatch-agent.8.gz /usr/share/bash-completion/completions/livepatch-agent \
+            /etc/update-motd.d/91-livepatch-agent; do
   grep -qx "$need" "$W/files" || fail "$need missing from the package"
 done
-if grep -E '^/usr/(include|bin/livepatch-server|bin/livepatch-pack|bin/xen-livepatch-sign|share/livepatch-agent/server)' "$W/files"; then
+if grep -E '^/usr/(include|share/man/man8/livepatch-server|bin/livepatch-server|bin/livepatch-pack|bin/xen-livepatch-sign|share/livepatch-agent/server)' "$W/files"; then
   fail "tools or SDK in the agent package (above)"
 fi
 grep -q "^ExecStart=/usr/bin/livepatch-agent daemon" <(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/livepatch-agent.service) \
