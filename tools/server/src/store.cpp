@@ -16,6 +16,12 @@ using livepatch::ErrorCode;
 
 Store::Store(std::string path) : path_(std::move(path)) {}
 
+namespace {
+Error alreadyRegistered(const std::string& machineId) {
+    return Error(ErrorCode::AlreadyEnabled, "machine " + machineId + " is already registered; deregister it first");
+}
+}  // namespace
+
 livepatch::Status Store::load() {
     std::lock_guard<std::mutex> l(mu_);
     auto text = livepatch::fs::readFile(path_);
@@ -23,8 +29,11 @@ livepatch::Status Store::load() {
     try {
         Poco::JSON::Parser p;
         auto o = p.parse(*text).extract<Poco::JSON::Object::Ptr>();
-        auto tokens = o->getObject("auth-tokens");
-        for (const auto& k : tokens->getNames()) authTokens_[k] = tokens->getValue<std::string>(k);
+        // "auth-tokens" (plain, older files) is read once and kept hashed from then on.
+        if (auto plain = o->getObject("auth-tokens"))
+            for (const auto& k : plain->getNames()) authTokens_[livepatch::sha256Hex(k)] = plain->getValue<std::string>(k);
+        if (auto hashed = o->getObject("auth-token-sha256"))
+            for (const auto& k : hashed->getNames()) authTokens_[k] = hashed->getValue<std::string>(k);
         auto machines = o->getObject("machines");
         for (const auto& k : machines->getNames()) {
             auto m = machines->getObject(k);
@@ -50,7 +59,7 @@ livepatch::Status Store::save() const {
         m->set("last-report", kv.second.lastReport);
         machines->set(kv.first, m);
     }
-    o.set("auth-tokens", tokens);
+    o.set("auth-token-sha256", tokens);
     o.set("machines", machines);
     std::ostringstream out;
     o.stringify(out, 1);
@@ -59,14 +68,16 @@ livepatch::Status Store::save() const {
 
 livepatch::Status Store::addAuthToken(const std::string& token, const std::string& tier) {
     std::lock_guard<std::mutex> l(mu_);
-    authTokens_[token] = tier;
+    authTokens_[livepatch::sha256Hex(token)] = tier;
     return save();
 }
 
 std::optional<std::string> Store::tierForAuthToken(const std::string& token) const {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = authTokens_.find(token);
-    if (it == authTokens_.end()) return std::nullopt;
+    // Looked up by digest: the lookup's timing says nothing about the token.
+    const std::string digest = livepatch::sha256Hex(token);
+    auto it = authTokens_.find(digest);
+    if (it == authTokens_.end() || !livepatch::digestEquals(it->first, digest)) return std::nullopt;
     return it->second;
 }
 
@@ -80,14 +91,20 @@ livepatch::Result<std::string> Store::registerWithAuthToken(const std::string& m
         token += hex[c & 15];
     }
     std::lock_guard<std::mutex> l(mu_);
+    if (machines_.count(machineId)) return alreadyRegistered(machineId);
     machines_[machineId] = Machine{"auth-token", livepatch::sha256Hex(token), tier, ""};
     LP_TRY(save());
     return token;
 }
 
-livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier) {
+livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier, const std::string& macaroonIdSha256) {
     std::lock_guard<std::mutex> l(mu_);
-    machines_[machineId] = Machine{"resource-token", "", tier, ""};
+    auto it = machines_.find(machineId);
+    if (it != machines_.end()) {
+        if (it->second.kind == "resource-token" && livepatch::digestEquals(it->second.tokenSha256, macaroonIdSha256)) return {};
+        return alreadyRegistered(machineId);
+    }
+    machines_[machineId] = Machine{"resource-token", macaroonIdSha256, tier, ""};
     return save();
 }
 
@@ -97,6 +114,14 @@ std::optional<Machine> Store::machineByToken(const std::string& machineId, const
     if (it == machines_.end() || it->second.kind != "auth-token") return std::nullopt;
     if (!livepatch::digestEquals(it->second.tokenSha256, livepatch::sha256Hex(machineToken))) return std::nullopt;
     return it->second;
+}
+
+std::optional<Machine> Store::machineByTokenOnly(const std::string& machineToken) const {
+    const std::string digest = livepatch::sha256Hex(machineToken);
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& kv : machines_)
+        if (kv.second.kind == "auth-token" && livepatch::digestEquals(kv.second.tokenSha256, digest)) return kv.second;
+    return std::nullopt;
 }
 
 std::optional<Machine> Store::machine(const std::string& machineId) const {
