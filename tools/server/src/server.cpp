@@ -96,14 +96,14 @@ const char* kHtml502 =
 struct Shared {
     ServerOptions opt;
     std::mutex faultMu;
-    Store store;
+    std::unique_ptr<Store> store;
     std::atomic<unsigned> seq{0};
     std::atomic<int> active{0};         // handlers running now
     std::atomic<bool> stopping{false};  // server is shutting down
     std::string macaroonKey;
     std::string adminHash;
     std::string baseUrl;
-    explicit Shared(ServerOptions o) : opt(std::move(o)), store(opt.dataDir + "/state.json") {}
+    explicit Shared(ServerOptions o) : opt(std::move(o)) {}
     Faults faults() {
         std::lock_guard<std::mutex> l(faultMu);
         return opt.faults;
@@ -167,6 +167,20 @@ int checkMacaroonCaveat(void* ctx, const unsigned char* pred, size_t sz) {
     return -1;
 }
 
+// A store call that failed because the database is unavailable.
+struct StoreUnavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+void must(const livepatch::Status& s) {
+    if (!s) throw StoreUnavailable(s.error().message());
+}
+template <typename T>
+T must(livepatch::Result<T> r) {
+    if (!r) throw StoreUnavailable(r.error().message());
+    return std::move(*r);
+}
+
 // Stable patches reach every tier; any other tier only its own machines.
 bool visibleTo(const CataloguePatch& p, const std::string& tier) { return p.tier.empty() || p.tier == "stable" || p.tier == tier; }
 
@@ -184,6 +198,13 @@ public:
         } active(sh_->active);
         try {
             handle(req, resp);
+        } catch (const StoreUnavailable& e) {
+            // The database is down or restarting: the agent retries after
+            // Retry-After; the server reconnects by itself.
+            if (!resp.sent()) {
+                resp.set("Retry-After", "5");
+                sendError(resp, 503, "unavailable", "the server's database is unavailable; try again later");
+            }
         } catch (const std::exception& e) {
             if (!resp.sent()) sendError(resp, 500, "internal", "internal server error");
         }
@@ -220,16 +241,17 @@ private:
     bool authenticate(HTTPServerRequest& req, const std::string& id, std::string& tier) {
         const std::string auth = req.get("Authorization", "");
         if (auth.rfind("Bearer ", 0) == 0) {
-            auto m = sh_->store.machineByToken(id, auth.substr(7));
-            if (!m) return false;
+            auto m = must(sh_->store->machine(id));
+            if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, livepatch::sha256Hex(auth.substr(7))))
+                return false;
             tier = m->tier;
             return true;
         }
         if (auth.rfind("Macaroon ", 0) == 0) {
             auto g = verifyMacaroon(auth.substr(9));
             if (!g) return false;
-            auto m = sh_->store.machine(id);
-            if (!m || m->kind != "resource-token" || !livepatch::digestEquals(m->tokenSha256, g->idSha256)) return false;
+            auto m = must(sh_->store->machine(id));
+            if (!m || m->kind != MachineKind::ResourceToken || !livepatch::digestEquals(m->credentialSha256, g->idSha256)) return false;
             tier = g->tier;
             return true;
         }
@@ -241,7 +263,7 @@ private:
     std::optional<std::string> downloaderTier(HTTPServerRequest& req) {
         const std::string auth = req.get("Authorization", "");
         if (auth.rfind("Bearer ", 0) == 0) {
-            if (auto m = sh_->store.machineByTokenOnly(auth.substr(7))) return m->tier;
+            if (auto m = must(sh_->store->machineByToken(auth.substr(7)))) return m->tier;
         } else if (auth.rfind("Macaroon ", 0) == 0) {
             if (auto g = verifyMacaroon(auth.substr(9))) return g->tier;
         }
@@ -300,7 +322,7 @@ private:
             if (req.getMethod() == "DELETE") {
                 std::string tier;
                 if (!authenticate(req, m[1], tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
-                sh_->store.removeMachine(m[1]);
+                must(sh_->store->removeMachine(m[1]));
                 resp.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
                 resp.send();
                 return;
@@ -334,16 +356,16 @@ private:
         const std::string auth = req.get("Authorization", "");
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         if (auth.rfind("Bearer ", 0) == 0) {
-            auto tier = sh_->store.tierForAuthToken(auth.substr(7));
+            auto tier = must(sh_->store->tierForAuthToken(auth.substr(7)));
             if (!tier) return sendError(resp, 401, "unauthorized", "unknown auth token", sh_);
-            auto token = sh_->store.registerWithAuthToken(id, *tier);
+            auto token = sh_->store->registerWithAuthToken(id, *tier);
             if (!token) return registrationFailed(resp, token.error());
             out.set("machine-token", *token);
             out.set("tier", *tier);
         } else if (auth.rfind("Macaroon ", 0) == 0) {
             auto grant = verifyMacaroon(auth.substr(9));
             if (!grant) return sendError(resp, 401, "unauthorized", "invalid resource token", sh_);
-            auto s = sh_->store.registerResource(id, grant->tier, grant->idSha256);
+            auto s = sh_->store->registerResource(id, grant->tier, grant->idSha256);
             if (!s) return registrationFailed(resp, s.error());
             out.set("tier", grant->tier);
         } else {
@@ -357,7 +379,7 @@ private:
 
     void registrationFailed(HTTPServerResponse& resp, const Error& e) {
         if (e.code() == ErrorCode::AlreadyEnabled) return sendError(resp, 409, "conflict", e.message(), sh_);
-        sendError(resp, 500, "internal", "cannot store registration", sh_);
+        throw StoreUnavailable(e.message());
     }
 
     void updates(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body, const Faults& f) {
@@ -373,13 +395,13 @@ private:
         } catch (...) {
             return sendError(resp, 400, "bad-request", "report must be JSON with kernel and architecture", sh_);
         }
-        (void)sh_->store.setReport(id, body);
-        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        sh_->store->checkIn(id, body);
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         Poco::JSON::Array::Ptr patches(new Poco::JSON::Array);
         std::string supportedState = "unsupported", upgradeDate;
-        for (const auto& k : *cat) {
+        for (const auto& k : **cat) {
             if (k.kernel != kernel || k.architecture != arch) continue;
             supportedState = k.supported;
             upgradeDate = k.upgradeRequiredDate;
@@ -439,9 +461,9 @@ private:
     // Whether a patch file is published to this tier in the catalogue (a
     // file the catalogue does not list is not served at all).
     bool publishedTo(const std::string& file, const std::string& tier) {
-        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         if (!cat) return false;
-        for (const auto& k : *cat)
+        for (const auto& k : **cat)
             for (const auto& p : k.patches)
                 if (p.file == file && visibleTo(p, tier)) return true;
         return false;
@@ -495,10 +517,10 @@ private:
             else if (kv.first == "architecture") arch = kv.second;
             else if (kv.first == "codename") codename = kv.second;
         }
-        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         std::string state = "unknown";
         if (cat)
-            for (const auto& k : *cat)
+            for (const auto& k : **cat)
                 if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) && (arch.empty() || k.architecture == arch)) state = k.supported;
         Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
         o.set("kernel-version", kernel);
@@ -546,7 +568,7 @@ private:
                              r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
                     token = buf;
                 }
-                (void)sh_->store.addAuthToken(token, o->optValue<std::string>("tier", "stable"));
+                must(sh_->store->addAuthToken(token, o->optValue<std::string>("tier", "stable")));
                 Poco::JSON::Object out;
                 out.set("token", token);
                 std::ostringstream s;
@@ -636,7 +658,14 @@ Server::~Server() { stop(); }
 
 livepatch::Status Server::start() {
     auto& sh = *impl_->shared;
-    LP_TRY(sh.store.load());
+    StoreOptions so;
+    so.dataDir = sh.opt.dataDir;
+    so.database = sh.opt.database;
+    so.connections = sh.opt.threads;
+    so.flushInterval = sh.opt.flushInterval;
+    auto store = Store::open(so);
+    if (!store) return store.error();
+    sh.store = std::move(*store);
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
     if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 4096)) {
         sh.adminHash = *h;
@@ -667,7 +696,7 @@ livepatch::Status Server::start() {
             impl_->socket = std::make_unique<Poco::Net::SecureServerSocket>(addr, 64, ctx);
         }
         auto* params = new Poco::Net::HTTPServerParams;
-        params->setMaxThreads(8);
+        params->setMaxThreads(static_cast<int>(sh.opt.threads));
         params->setKeepAlive(false);
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,9 @@ struct ServerOptions {
     std::string tlsMaxVersion;      // "1.1" for a legacy-only server (fault)
     std::string recordDir;
     std::size_t maxRequestBytes = 1u << 20;
+    std::string database;           // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
+    std::size_t threads = 8;        // request threads (and database connections)
+    std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
     Faults faults;
 };
 

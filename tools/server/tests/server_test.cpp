@@ -18,7 +18,9 @@
 #include <sstream>
 
 #include "catalogue.h"
+#include "crypto/sha256.h"
 #include "server.h"
+#include "store.h"
 
 namespace fsys = std::filesystem;
 using namespace lpserver;
@@ -143,10 +145,15 @@ TEST_F(ServerTest, RegistrationsSurviveRestart) {
     server.reset();
     start();
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
-    std::ifstream state(dir / "state.json");
-    std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(text.find(mt), std::string::npos) << "machine tokens are stored hashed";
-    EXPECT_EQ(fsys::status(dir / "state.json").permissions() & fsys::perms::others_read, fsys::perms::none);
+    server.reset();
+    for (const auto& e : fsys::directory_iterator(dir)) {
+        if (e.path().filename().string().rfind("server.db", 0) != 0) continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(text.find(mt), std::string::npos) << "machine tokens are stored hashed";
+        EXPECT_EQ(fsys::status(e.path()).permissions() & (fsys::perms::group_all | fsys::perms::others_all), fsys::perms::none) << e.path();
+    }
+    EXPECT_TRUE(fsys::exists(dir / "server.db"));
 }
 
 TEST_F(ServerTest, RequestSizeIsBounded) {
@@ -361,4 +368,55 @@ TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
     EXPECT_FALSE(handshakes(modern->port(), "aNULL")) << "anonymous";
     auto legacy = tlsServer("1.1");
     EXPECT_TRUE(handshakes(legacy->port(), "AES128-SHA", TLS1_1_VERSION)) << "the legacy fault mode keeps its old suites";
+}
+
+TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
+    server.reset();
+    const std::string mt = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const std::string token = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    fsys::remove(dir / "server.db");
+    std::ofstream(dir / "state.json") << "{\"auth-tokens\": {\"" << token << "\": \"stable\"}, \"machines\": {\"" << id
+                                      << "\": {\"kind\": \"auth-token\", \"token-sha256\": \"" << livepatch::sha256Hex(mt)
+                                      << "\", \"tier\": \"stable\", \"last-report\": \"\"}}}";
+    start();
+    EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "machine registered before the database kept its registration";
+    EXPECT_EQ(registerWith("fedcba9876543210fedcba9876543210", "Bearer " + token), 200) << "auth token kept";
+    EXPECT_FALSE(fsys::exists(dir / "state.json"));
+    EXPECT_TRUE(fsys::exists(dir / "state.json.imported"));
+}
+
+TEST_F(ServerTest, CorruptStateJsonStopsTheStartWithItsName) {
+    server.reset();
+    std::ofstream(dir / "state.json") << "{not json";
+    ServerOptions o;
+    o.dataDir = dir.string();
+    o.plain = true;
+    Server s(o);
+    auto st = s.start();
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("state.json is not a valid server state file"), std::string::npos) << st.error().message();
+    EXPECT_TRUE(fsys::exists(dir / "state.json")) << "left in place";
+}
+
+TEST_F(ServerTest, CheckInsAreCoalescedNotWrittenEach) {
+    server.reset();
+    ServerOptions o;
+    o.dataDir = dir.string();
+    o.plain = true;
+    o.flushInterval = std::chrono::hours(1);
+    server = std::make_unique<Server>(o);
+    ASSERT_TRUE(server->start());
+    const std::string mt = enroll(id);
+    const auto wal = dir / "server.db-wal";
+    const auto before = fsys::exists(wal) ? fsys::file_size(wal) : 0;
+    const auto mtimeBefore = fsys::last_write_time(dir / "server.db");
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(checkIn(id, "Bearer " + mt), 200);
+    EXPECT_EQ(fsys::exists(wal) ? fsys::file_size(wal) : 0, before) << "a check-in wrote to the database";
+    EXPECT_EQ(fsys::last_write_time(dir / "server.db"), mtimeBefore);
+    server.reset();  // the last batch is written at stop
+    StoreOptions so;
+    so.dataDir = dir.string();
+    auto store = Store::open(so);
+    ASSERT_TRUE(store) << store.error().message();
+    EXPECT_EQ(*(*store)->lastReport(id), report);
 }
