@@ -122,10 +122,10 @@ public:
             release(std::move(s));
             return r;
         } catch (const Poco::Exception& e) {
-            dropped();
+            discard(std::move(s));
             return Error(ErrorCode::Network, std::string("database unavailable (") + what + "): " + e.displayText());
         } catch (const std::exception& e) {
-            dropped();
+            discard(std::move(s));
             return Error(ErrorCode::Network, std::string("database unavailable (") + what + "): " + e.what());
         }
     }
@@ -160,6 +160,16 @@ private:
         std::lock_guard<std::mutex> l(mu_);
         idle_.push_back(std::move(s));
         cv_.notify_one();
+    }
+    // A session that failed may be broken: closed, not pooled. (A failed
+    // lease() has already given its slot back.)
+    void discard(std::unique_ptr<Poco::Data::Session> s) {
+        if (!s) return;
+        try {
+            s.reset();
+        } catch (...) {
+        }
+        dropped();
     }
     void dropped() {
         std::lock_guard<std::mutex> l(mu_);

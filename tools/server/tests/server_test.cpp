@@ -13,6 +13,8 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -29,7 +31,7 @@ namespace {
 
 struct Reply {
     int status;
-    std::string body, etag, contentType, reason;
+    std::string body, etag, contentType, reason, retryAfter;
 };
 
 Reply call(unsigned short port, const std::string& method, const std::string& path, const std::string& body = "",
@@ -44,7 +46,7 @@ Reply call(unsigned short port, const std::string& method, const std::string& pa
     Poco::Net::HTTPResponse resp;
     std::istream& in = s.receiveResponse(resp);
     std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason()};
+    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason(), resp.get("Retry-After", "")};
 }
 
 class ServerTest : public ::testing::Test {
@@ -64,12 +66,31 @@ protected:
                                                  "         fixes: [{name: cve-2023-1, description: d, bug: b, patched: true}]}\n";
         std::ofstream(dir / "admin-password") << hashAdminPassword("s3cret") << "\n";
         std::ofstream(dir / "macaroon-key") << "server-test-macaroon-root-key-0123456789";
+        if (onPostgres()) freshPostgresDatabase();
         start();
     }
-    void start(Faults f = {}) {
+    // Under tools/server/tests/with-postgres.sh every test runs on its own
+    // PostgreSQL database; otherwise on SQLite in the data dir.
+    static bool onPostgres() { return std::getenv("LP_TEST_POSTGRES_URL") != nullptr; }
+    std::string databaseName() const {
+        std::string n = "t_";
+        for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())) n += static_cast<char>(std::tolower(c));
+        return n;
+    }
+    void freshPostgresDatabase() {
+        const std::string psql = std::getenv("LP_TEST_POSTGRES_PSQL");
+        ASSERT_EQ(std::system((psql + " -q -d postgres -c 'DROP DATABASE IF EXISTS " + databaseName() + "' -c 'CREATE DATABASE " +
+                               databaseName() + "' > /dev/null").c_str()), 0);
+    }
+    ServerOptions options() const {
         ServerOptions o;
         o.dataDir = dir.string();
         o.plain = true;
+        if (onPostgres()) o.database = std::string(std::getenv("LP_TEST_POSTGRES_URL")) + databaseName();
+        return o;
+    }
+    void start(Faults f = {}) {
+        ServerOptions o = options();
         o.maxRequestBytes = 4096;
         o.faults = f;
         server = std::make_unique<Server>(o);
@@ -146,6 +167,7 @@ TEST_F(ServerTest, RegistrationsSurviveRestart) {
     start();
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
     server.reset();
+    if (onPostgres()) return;  // below: the SQLite files
     for (const auto& e : fsys::directory_iterator(dir)) {
         if (e.path().filename().string().rfind("server.db", 0) != 0) continue;
         std::ifstream in(e.path(), std::ios::binary);
@@ -351,8 +373,8 @@ TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
     ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
                            " -days 1 -subj /CN=127.0.0.1 2>/dev/null").c_str()), 0);
     auto tlsServer = [&](const std::string& maxVersion) {
-        ServerOptions o;
-        o.dataDir = dir.string();
+        ServerOptions o = options();
+        o.plain = false;
         o.tlsCert = cert;
         o.tlsKey = key;
         o.tlsMaxVersion = maxVersion;
@@ -372,6 +394,7 @@ TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
 
 TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
     server.reset();
+    if (onPostgres()) freshPostgresDatabase();
     const std::string mt = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const std::string token = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
     fsys::remove(dir / "server.db");
@@ -388,10 +411,7 @@ TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
 TEST_F(ServerTest, CorruptStateJsonStopsTheStartWithItsName) {
     server.reset();
     std::ofstream(dir / "state.json") << "{not json";
-    ServerOptions o;
-    o.dataDir = dir.string();
-    o.plain = true;
-    Server s(o);
+    Server s(options());
     auto st = s.start();
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().message().find("state.json is not a valid server state file"), std::string::npos) << st.error().message();
@@ -400,23 +420,44 @@ TEST_F(ServerTest, CorruptStateJsonStopsTheStartWithItsName) {
 
 TEST_F(ServerTest, CheckInsAreCoalescedNotWrittenEach) {
     server.reset();
-    ServerOptions o;
-    o.dataDir = dir.string();
-    o.plain = true;
+    ServerOptions o = options();
     o.flushInterval = std::chrono::hours(1);
     server = std::make_unique<Server>(o);
     ASSERT_TRUE(server->start());
     const std::string mt = enroll(id);
-    const auto wal = dir / "server.db-wal";
-    const auto before = fsys::exists(wal) ? fsys::file_size(wal) : 0;
-    const auto mtimeBefore = fsys::last_write_time(dir / "server.db");
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(checkIn(id, "Bearer " + mt), 200);
-    EXPECT_EQ(fsys::exists(wal) ? fsys::file_size(wal) : 0, before) << "a check-in wrote to the database";
-    EXPECT_EQ(fsys::last_write_time(dir / "server.db"), mtimeBefore);
-    server.reset();  // the last batch is written at stop
     StoreOptions so;
     so.dataDir = dir.string();
+    so.database = options().database;
+    const auto wal = dir / "server.db-wal";
+    const auto before = fsys::exists(wal) ? fsys::file_size(wal) : 0;
+    const auto mtimeBefore = fsys::exists(dir / "server.db") ? fsys::last_write_time(dir / "server.db") : fsys::file_time_type{};
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(checkIn(id, "Bearer " + mt), 200);
+    if (!onPostgres()) {
+        EXPECT_EQ(fsys::exists(wal) ? fsys::file_size(wal) : 0, before) << "a check-in wrote to the database";
+        EXPECT_EQ(fsys::last_write_time(dir / "server.db"), mtimeBefore);
+    } else {
+        auto peek = Store::open(so);
+        ASSERT_TRUE(peek);
+        EXPECT_EQ(*(*peek)->lastReport(id), "") << "a check-in wrote to the database";
+    }
+    server.reset();  // the last batch is written at stop
     auto store = Store::open(so);
     ASSERT_TRUE(store) << store.error().message();
     EXPECT_EQ(*(*store)->lastReport(id), report);
+}
+
+TEST_F(ServerTest, DatabaseOutageIs503ThenRecoversWithoutRestart) {
+    if (!onPostgres()) GTEST_SKIP() << "needs tools/server/tests/with-postgres.sh";
+    const std::string mt = enroll(id);
+    const std::string ctl = std::getenv("LP_TEST_POSTGRES_CTL");
+    ASSERT_EQ(std::system((ctl + " stop -m fast > /dev/null").c_str()), 0);
+    auto down = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
+    EXPECT_EQ(down.status, 503);
+    EXPECT_EQ(down.retryAfter, "5");
+    EXPECT_NE(down.body.find("database is unavailable"), std::string::npos) << down.body;
+    auto reg = call(server->port(), "POST", "/v1/client/fedcba9876543210fedcba9876543210", "{}", {{"Authorization", "Bearer x"}});
+    EXPECT_EQ(reg.status, 503);
+    ASSERT_EQ(std::system((ctl + " -w start > /dev/null").c_str()), 0);
+    EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "the same server process reconnected";
+    EXPECT_EQ(enroll("fedcba9876543210fedcba9876543210").size(), 64u);
 }
