@@ -14,6 +14,7 @@
 
 #include <condition_variable>
 #include <cstring>
+#include <optional>
 
 #include "crypto/sha256.h"
 #include "util/fs.h"
@@ -112,10 +113,23 @@ public:
         return out;
     }
 
+    // One pooled connection, with the check-in's lookup prepared once (so a
+    // check-in is one round trip, not prepare + execute + deallocate).
+    struct Conn {
+        explicit Conn(Poco::Data::Session s) : session(std::move(s)) {}
+        Poco::Data::Session session;
+        std::string byIdArg, kind, cred, tier;
+        std::optional<Poco::Data::Statement> byId;
+    };
+
     // Runs fn(session); Poco::Data failures become ErrorCode::Network.
     template <typename F>
     auto with(const char* what, F&& fn) -> livepatch::Result<decltype(fn(std::declval<Poco::Data::Session&>()))> {
-        std::unique_ptr<Poco::Data::Session> s;
+        return withConn(what, [&](Conn& c) { return fn(c.session); });
+    }
+    template <typename F>
+    auto withConn(const char* what, F&& fn) -> livepatch::Result<decltype(fn(std::declval<Conn&>()))> {
+        std::unique_ptr<Conn> s;
         try {
             s = lease();
             auto r = fn(*s);
@@ -131,7 +145,7 @@ public:
     }
 
 private:
-    std::unique_ptr<Poco::Data::Session> lease() {
+    std::unique_ptr<Conn> lease() {
         std::unique_lock<std::mutex> l(mu_);
         cv_.wait(l, [&] { return !idle_.empty() || open_ < size_; });
         if (!idle_.empty()) {
@@ -142,13 +156,13 @@ private:
         ++open_;
         l.unlock();
         try {
-            auto s = std::make_unique<Poco::Data::Session>(connector_, connection_);
+            auto s = std::make_unique<Conn>(Poco::Data::Session(connector_, connection_));
             if (dialect_ == Dialect::SQLite) {
                 // Another process on the same file (a second server) waits
                 // for the lock instead of failing at once.
-                *s << "PRAGMA busy_timeout = 5000", now;
-                *s << "PRAGMA journal_mode = WAL", now;
-                *s << "PRAGMA synchronous = NORMAL", now;
+                s->session << "PRAGMA busy_timeout = 5000", now;
+                s->session << "PRAGMA journal_mode = WAL", now;
+                s->session << "PRAGMA synchronous = NORMAL", now;
             }
             return s;
         } catch (...) {
@@ -156,14 +170,14 @@ private:
             throw;
         }
     }
-    void release(std::unique_ptr<Poco::Data::Session> s) {
+    void release(std::unique_ptr<Conn> s) {
         std::lock_guard<std::mutex> l(mu_);
         idle_.push_back(std::move(s));
         cv_.notify_one();
     }
     // A session that failed may be broken: closed, not pooled. (A failed
     // lease() has already given its slot back.)
-    void discard(std::unique_ptr<Poco::Data::Session> s) {
+    void discard(std::unique_ptr<Conn> s) {
         if (!s) return;
         try {
             s.reset();
@@ -182,7 +196,7 @@ private:
     std::size_t size_;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::vector<std::unique_ptr<Poco::Data::Session>> idle_;
+    std::vector<std::unique_ptr<Conn>> idle_;
     std::size_t open_ = 0;
 };
 
@@ -365,7 +379,15 @@ livepatch::Status Store::registerResource(const std::string& machineId, const st
 }
 
 livepatch::Result<std::optional<Machine>> Store::machine(const std::string& machineId) {
-    return db_->with("machine", [&](Poco::Data::Session& s) { return selectMachine(*db_, s, "id", machineId); });
+    return db_->withConn("machine", [&](Database::Conn& c) -> std::optional<Machine> {
+        if (!c.byId)
+            c.byId.emplace((c.session << db_->sql("SELECT kind, credential_sha256, tier FROM machines WHERE id = ?"), into(c.kind),
+                            into(c.cred), into(c.tier), useRef(c.byIdArg)));
+        c.byIdArg = machineId;
+        c.kind.clear();
+        if (c.byId->execute() == 0 || c.kind.empty()) return std::nullopt;
+        return Machine{c.kind == "auth-token" ? MachineKind::AuthToken : MachineKind::ResourceToken, c.cred, c.tier};
+    });
 }
 
 livepatch::Result<std::optional<Machine>> Store::machineByToken(const std::string& machineToken) {
