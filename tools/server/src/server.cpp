@@ -78,6 +78,13 @@ std::string hashAdminPassword(const std::string& password) {
     return encoded;
 }
 
+void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file) {
+    std::ofstream(dataDir + "/state.json") << "{\"machines\": {\"00000000000000000000000000000001\": {\"kind\": \"auth-token\", "
+                                              "\"token-sha256\": \"" << livepatch::sha256Hex(machineToken) << "\", \"tier\": \"stable\"}}}";
+    std::ofstream(dataDir + "/catalogue.yaml") << "kernels:\n  - {kernel: test, architecture: x86_64, patches: [{file: " << file
+                                                << ", name: p, version: \"1\"}]}\n";
+}
+
 bool verifyAdminPassword(const std::string& encoded, const std::string& password) {
     return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;  // constant time inside
 }

@@ -58,6 +58,12 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// For tests of other components that download from this server: a
+// registered machine with this machine token (tier stable) and `file`
+// published in the catalogue, written as a state.json the server imports
+// at start, plus a catalogue.yaml. Call before start().
+void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file);
+
 // argon2id hash for the admin password file (<data-dir>/admin-password).
 std::string hashAdminPassword(const std::string& password);
 bool verifyAdminPassword(const std::string& encoded, const std::string& password);
