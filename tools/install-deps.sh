@@ -7,7 +7,8 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config git ca-certificates openssl
-  libpoco-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev
+  libpoco-dev libpq-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev
+  postgresql wrk nginx-light apache2-utils
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps

@@ -28,7 +28,9 @@ struct Env {
     explicit Env(lpserver::Faults faults) {
         fsys::remove_all(dir);
         fsys::create_directories(dir / "patches");
-        std::ofstream(dir / "catalogue.yaml") << "kernels: []\n";
+        // Downloads are authorized: a machine with the token post() sends,
+        // and p.tar.xz published (the seed is the server's state.json import).
+        lpserver::seedDownloadForTests(dir.string(), "secret-machine-token", "p.tar.xz");
         lpserver::ServerOptions o;
         o.dataDir = dir.string();
         o.plain = true;
@@ -128,6 +130,7 @@ TEST(ServerFaults, InterruptedDownloadResumesWithRange) {
     std::ofstream(e.dir / "patches/p.tar.xz") << payload;
     DownloadRequest d;
     d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.headers = {{"Authorization", "Bearer secret-machine-token"}};
     d.destinationPath = (e.dir / "dl.part").string();
     e.t.setMaxAttempts(1);
     auto first = e.t.download(d, nullptr, nullptr);

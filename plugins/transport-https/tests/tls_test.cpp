@@ -30,8 +30,9 @@ struct TlsEnv {
     explicit TlsEnv(const std::string& cert, const std::string& maxVersion = "", lpserver::Faults faults = {}) {
         lptest::fsys::remove_all(dir);
         lptest::fsys::create_directories(dir / "patches");
-        std::ofstream(dir / "catalogue.yaml") << "kernels: []\n";
         std::ofstream(dir / "patches/p.tar.xz") << std::string(5000, 'p');
+        // Downloads are authorized: a machine with kSecret's token, p.tar.xz published.
+        lpserver::seedDownloadForTests(dir.string(), kSecret.substr(7), "p.tar.xz");
         lpserver::ServerOptions o;
         o.dataDir = dir.string();
         o.tlsCert = (lptest::pki() / (cert + ".pem")).string();
@@ -166,6 +167,7 @@ TEST(Tls, DownloadSameServerRedirectIsFollowed) {
     ASSERT_TRUE(e.t.configure(e.ctx));
     DownloadRequest d;
     d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
+    d.headers = {{"Authorization", kSecret}};
     d.destinationPath = (e.dir / "dl").string();
     auto r = e.t.download(d, nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
@@ -179,6 +181,7 @@ TEST(Tls, DownloadHttpErrorSaysStatusUrlReasonWithoutSecrets) {
     DownloadRequest d;
     const std::string port = std::to_string(e.server->port());
     d.url = "https://user:pw@127.0.0.1:" + port + "/v1/patches/missing.tar.xz?signature=abcdef";
+    d.headers = {{"Authorization", kSecret}};
     d.destinationPath = (e.dir / "dl").string();
     auto r = e.t.download(d, nullptr, nullptr);
     ASSERT_FALSE(r);

@@ -49,22 +49,44 @@ livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string&
     }
 }
 
+namespace {
+long long mtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
+}  // namespace
+
+livepatch::Result<CatalogueSnapshot> cachedCatalogue(const std::string& path) {
+    static std::mutex mu;
+    static std::map<std::string, std::tuple<long long, long long, CatalogueSnapshot>> cache;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Error(ErrorCode::NotFound, "no catalogue " + path);
+    {
+        std::lock_guard<std::mutex> l(mu);
+        auto it = cache.find(path);
+        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) && std::get<1>(it->second) == st.st_size) return std::get<2>(it->second);
+    }
+    auto loaded = loadCatalogue(path);
+    if (!loaded) return loaded.error();
+    auto snap = std::make_shared<const std::vector<CatalogueKernel>>(std::move(*loaded));
+    std::lock_guard<std::mutex> l(mu);
+    cache[path] = {mtimeNs(st), st.st_size, snap};
+    return CatalogueSnapshot(snap);
+}
+
 livepatch::Result<std::pair<std::string, std::uint64_t>> fileDigest(const std::string& path) {
     static std::mutex mu;
-    static std::map<std::string, std::tuple<long, long, std::string>> cache;
+    static std::map<std::string, std::tuple<long long, long, std::string>> cache;
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Error(ErrorCode::NotFound, "no patch file " + path);
     {
         std::lock_guard<std::mutex> l(mu);
         auto it = cache.find(path);
-        if (it != cache.end() && std::get<0>(it->second) == st.st_mtim.tv_nsec + st.st_mtim.tv_sec * 1000000000L &&
+        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) &&
             std::get<1>(it->second) == st.st_size)
             return std::make_pair(std::get<2>(it->second), static_cast<std::uint64_t>(st.st_size));
     }
     auto d = livepatch::sha256FileHex(path);
     if (!d) return d.error();
     std::lock_guard<std::mutex> l(mu);
-    cache[path] = {st.st_mtim.tv_nsec + st.st_mtim.tv_sec * 1000000000L, st.st_size, *d};
+    cache[path] = {mtimeNs(st), st.st_size, *d};
     return std::make_pair(*d, static_cast<std::uint64_t>(st.st_size));
 }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct CatalogueKernel {
 };
 
 livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string& path);
+
+// The parsed catalogue, re-read only when the file's mtime or size changed
+// (a check-in must not parse YAML; edits still show up at once).
+using CatalogueSnapshot = std::shared_ptr<const std::vector<CatalogueKernel>>;
+livepatch::Result<CatalogueSnapshot> cachedCatalogue(const std::string& path);
 
 // SHA-256 and size of a patch file (cached by path + mtime + size).
 livepatch::Result<std::pair<std::string, std::uint64_t>> fileDigest(const std::string& path);

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -12,7 +13,8 @@ namespace {
 const char* kUsage =
     "livepatch-server --data-dir DIR [--listen HOST:PORT] (--tls-cert PEM --tls-key PEM | --plain)\n"
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
-    "                 [--max-request-bytes N]\n"
+    "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
+    "                 [--threads N] [--flush-interval MS]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
     }
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        try {
         auto next = [&]() -> std::string {
             if (i + 1 >= argc) {
                 std::cerr << "missing value for " << a << "\n" << kUsage;
@@ -47,6 +50,9 @@ int main(int argc, char** argv) {
         else if (a == "--record-dir") opt.recordDir = next();
         else if (a == "--tls-max-version") opt.tlsMaxVersion = next();
         else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
+        else if (a == "--database") opt.database = next();
+        else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
+        else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
         else if (a == "--fault") {
             auto s = lpserver::applyFault(opt.faults, next());
             if (!s) {
@@ -56,6 +62,10 @@ int main(int argc, char** argv) {
         } else {
             std::cerr << kUsage;
             return a == "--help" ? 0 : 2;
+        }
+        } catch (const std::logic_error&) {  // std::stoul and friends
+            std::cerr << "invalid value for " << a << ": \"" << argv[i] << "\"\n";
+            return 2;
         }
     }
     if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty()))) {

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -77,11 +78,22 @@ std::string hashAdminPassword(const std::string& password) {
     return encoded;
 }
 
+void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file) {
+    std::ofstream(dataDir + "/state.json") << "{\"machines\": {\"00000000000000000000000000000001\": {\"kind\": \"auth-token\", "
+                                              "\"token-sha256\": \"" << livepatch::sha256Hex(machineToken) << "\", \"tier\": \"stable\"}}}";
+    std::ofstream(dataDir + "/catalogue.yaml") << "kernels:\n  - {kernel: test, architecture: x86_64, patches: [{file: " << file
+                                                << ", name: p, version: \"1\"}]}\n";
+}
+
 bool verifyAdminPassword(const std::string& encoded, const std::string& password) {
     return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;  // constant time inside
 }
 
 namespace {
+
+const char* kModernCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 const char* kHtml502 =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
@@ -91,14 +103,14 @@ const char* kHtml502 =
 struct Shared {
     ServerOptions opt;
     std::mutex faultMu;
-    Store store;
+    std::unique_ptr<Store> store;
     std::atomic<unsigned> seq{0};
     std::atomic<int> active{0};         // handlers running now
     std::atomic<bool> stopping{false};  // server is shutting down
     std::string macaroonKey;
     std::string adminHash;
     std::string baseUrl;
-    explicit Shared(ServerOptions o) : opt(std::move(o)), store(opt.dataDir + "/state.json") {}
+    explicit Shared(ServerOptions o) : opt(std::move(o)) {}
     Faults faults() {
         std::lock_guard<std::mutex> l(faultMu);
         return opt.faults;
@@ -129,7 +141,19 @@ void sendError(HTTPServerResponse& resp, int status, const std::string& code, co
     sendJson(resp, status, out.str());
 }
 
-int checkMacaroonCaveat(void* tierOut, const unsigned char* pred, size_t sz) {
+// What a resource token grants, once its signature and caveats verified.
+struct MacaroonGrant {
+    std::string tier = "stable";
+    std::string idSha256;  // digest of the macaroon identifier: what a machine is bound to
+};
+
+// Caveat state collected while libmacaroons walks the first-party caveats.
+struct CaveatCheck {
+    std::optional<std::string> tier;
+};
+
+int checkMacaroonCaveat(void* ctx, const unsigned char* pred, size_t sz) {
+    auto& check = *static_cast<CaveatCheck*>(ctx);
     std::string p(reinterpret_cast<const char*>(pred), sz);
     // Expiry, in either spelling the agent accepts; compared as instants, so
     // offsets and fractions of a second mean what they say.
@@ -140,11 +164,32 @@ int checkMacaroonCaveat(void* tierOut, const unsigned char* pred, size_t sz) {
         return when && std::chrono::system_clock::now() < *when ? 0 : -1;
     }
     if (p.rfind("tier = ", 0) == 0) {
-        *static_cast<std::string*>(tierOut) = p.substr(7);
+        // Anyone holding a macaroon can append caveats without the key, so a
+        // caveat may only narrow: every tier caveat must name the same tier.
+        const std::string tier = p.substr(7);
+        if (check.tier && *check.tier != tier) return -1;
+        check.tier = tier;
         return 0;
     }
     return -1;
 }
+
+// A store call that failed because the database is unavailable.
+struct StoreUnavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+void must(const livepatch::Status& s) {
+    if (!s) throw StoreUnavailable(s.error().message());
+}
+template <typename T>
+T must(livepatch::Result<T> r) {
+    if (!r) throw StoreUnavailable(r.error().message());
+    return std::move(*r);
+}
+
+// Stable patches reach every tier; any other tier only its own machines.
+bool visibleTo(const CataloguePatch& p, const std::string& tier) { return p.tier.empty() || p.tier == "stable" || p.tier == tier; }
 
 class Handler : public Poco::Net::HTTPRequestHandler {
 public:
@@ -160,6 +205,13 @@ public:
         } active(sh_->active);
         try {
             handle(req, resp);
+        } catch (const StoreUnavailable& e) {
+            // The database is down or restarting: the agent retries after
+            // Retry-After; the server reconnects by itself.
+            if (!resp.sent()) {
+                resp.set("Retry-After", "5");
+                sendError(resp, 503, "unavailable", "the server's database is unavailable; try again later");
+            }
         } catch (const std::exception& e) {
             if (!resp.sent()) sendError(resp, 500, "internal", "internal server error");
         }
@@ -168,38 +220,61 @@ public:
 private:
     Shared* sh_;
 
-    // Resource token: verified macaroon -> tier.
-    std::optional<std::string> verifyMacaroon(const std::string& token) {
+    // Resource token: verified macaroon -> what it grants.
+    std::optional<MacaroonGrant> verifyMacaroon(const std::string& token) {
+        if (sh_->macaroonKey.empty()) return std::nullopt;
         macaroon_returncode err;
         macaroon* m = macaroon_deserialize(token.c_str(), &err);
         if (!m) return std::nullopt;
         macaroon_verifier* v = macaroon_verifier_create();
-        std::string tier = "stable";
-        macaroon_verifier_satisfy_general(v, &checkMacaroonCaveat, &tier, &err);
+        CaveatCheck check;
+        macaroon_verifier_satisfy_general(v, &checkMacaroonCaveat, &check, &err);
         int rc = macaroon_verify(v, m, reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
                                  nullptr, 0, &err);
+        MacaroonGrant grant;
+        const unsigned char* id = nullptr;
+        size_t idLen = 0;
+        macaroon_identifier(m, &id, &idLen);
+        grant.idSha256 = livepatch::sha256Hex(std::string(reinterpret_cast<const char*>(id), idLen));
         macaroon_verifier_destroy(v);
         macaroon_destroy(m);
         if (rc != 0) return std::nullopt;
-        return tier;
+        if (check.tier) grant.tier = *check.tier;
+        return grant;
     }
 
-    // Authenticated machine for /v1/client/{id}/... ; tier out.
+    // Authenticated machine for /v1/client/{id}/... ; tier out. A macaroon
+    // is shared by a fleet, so it acts only on the ids it registered itself.
     bool authenticate(HTTPServerRequest& req, const std::string& id, std::string& tier) {
         const std::string auth = req.get("Authorization", "");
         if (auth.rfind("Bearer ", 0) == 0) {
-            auto m = sh_->store.machineByToken(id, auth.substr(7));
-            if (!m) return false;
+            auto m = must(sh_->store->machine(id));
+            if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, livepatch::sha256Hex(auth.substr(7))))
+                return false;
             tier = m->tier;
             return true;
         }
         if (auth.rfind("Macaroon ", 0) == 0) {
-            auto t = verifyMacaroon(auth.substr(9));
-            if (!t || !sh_->store.machine(id)) return false;
-            tier = *t;
+            auto g = verifyMacaroon(auth.substr(9));
+            if (!g) return false;
+            auto m = must(sh_->store->machine(id));
+            if (!m || m->kind != MachineKind::ResourceToken || !livepatch::digestEquals(m->credentialSha256, g->idSha256)) return false;
+            tier = g->tier;
             return true;
         }
         return false;
+    }
+
+    // Tier of whoever asks for a download: a registered machine's token or
+    // a valid resource token (the URL carries no machine id).
+    std::optional<std::string> downloaderTier(HTTPServerRequest& req) {
+        const std::string auth = req.get("Authorization", "");
+        if (auth.rfind("Bearer ", 0) == 0) {
+            if (auto m = must(sh_->store->machineByToken(auth.substr(7)))) return m->tier;
+        } else if (auth.rfind("Macaroon ", 0) == 0) {
+            if (auto g = verifyMacaroon(auth.substr(9))) return g->tier;
+        }
+        return std::nullopt;
     }
 
     bool readBody(HTTPServerRequest& req, HTTPServerResponse& resp, std::string& body) {
@@ -254,7 +329,7 @@ private:
             if (req.getMethod() == "DELETE") {
                 std::string tier;
                 if (!authenticate(req, m[1], tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
-                sh_->store.removeMachine(m[1]);
+                must(sh_->store->removeMachine(m[1]));
                 resp.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
                 resp.send();
                 return;
@@ -288,17 +363,18 @@ private:
         const std::string auth = req.get("Authorization", "");
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         if (auth.rfind("Bearer ", 0) == 0) {
-            auto tier = sh_->store.tierForAuthToken(auth.substr(7));
+            auto tier = must(sh_->store->tierForAuthToken(auth.substr(7)));
             if (!tier) return sendError(resp, 401, "unauthorized", "unknown auth token", sh_);
-            auto token = sh_->store.registerWithAuthToken(id, *tier);
-            if (!token) return sendError(resp, 500, "internal", "cannot store registration", sh_);
+            auto token = sh_->store->registerWithAuthToken(id, *tier);
+            if (!token) return registrationFailed(resp, token.error());
             out.set("machine-token", *token);
             out.set("tier", *tier);
         } else if (auth.rfind("Macaroon ", 0) == 0) {
-            auto tier = verifyMacaroon(auth.substr(9));
-            if (!tier) return sendError(resp, 401, "unauthorized", "invalid resource token", sh_);
-            if (!sh_->store.registerResource(id, *tier)) return sendError(resp, 500, "internal", "cannot store registration", sh_);
-            out.set("tier", *tier);
+            auto grant = verifyMacaroon(auth.substr(9));
+            if (!grant) return sendError(resp, 401, "unauthorized", "invalid resource token", sh_);
+            auto s = sh_->store->registerResource(id, grant->tier, grant->idSha256);
+            if (!s) return registrationFailed(resp, s.error());
+            out.set("tier", grant->tier);
         } else {
             return sendError(resp, 401, "unauthorized", "missing credentials", sh_);
         }
@@ -306,6 +382,11 @@ private:
         out.stringify(s);
         sh_->record("register", "response", s.str());
         sendJson(resp, 200, s.str());
+    }
+
+    void registrationFailed(HTTPServerResponse& resp, const Error& e) {
+        if (e.code() == ErrorCode::AlreadyEnabled) return sendError(resp, 409, "conflict", e.message(), sh_);
+        throw StoreUnavailable(e.message());
     }
 
     void updates(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body, const Faults& f) {
@@ -321,18 +402,18 @@ private:
         } catch (...) {
             return sendError(resp, 400, "bad-request", "report must be JSON with kernel and architecture", sh_);
         }
-        (void)sh_->store.setReport(id, body);
-        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        sh_->store->checkIn(id, body);
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         Poco::JSON::Array::Ptr patches(new Poco::JSON::Array);
         std::string supportedState = "unsupported", upgradeDate;
-        for (const auto& k : *cat) {
+        for (const auto& k : **cat) {
             if (k.kernel != kernel || k.architecture != arch) continue;
             supportedState = k.supported;
             upgradeDate = k.upgradeRequiredDate;
             for (const auto& p : k.patches) {
-                if (!p.tier.empty() && p.tier != "stable" && p.tier != tier) continue;
+                if (!visibleTo(p, tier)) continue;
                 auto d = fileDigest(sh_->opt.dataDir + "/patches/" + p.file);
                 if (!d) continue;
                 Poco::JSON::Object::Ptr po(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
@@ -384,8 +465,23 @@ private:
         sendJson(resp, 200, json, etag);
     }
 
+    // Whether a patch file is published to this tier in the catalogue (a
+    // file the catalogue does not list is not served at all).
+    bool publishedTo(const std::string& file, const std::string& tier) {
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        if (!cat) return false;
+        for (const auto& k : **cat)
+            for (const auto& p : k.patches)
+                if (p.file == file && visibleTo(p, tier)) return true;
+        return false;
+    }
+
     void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file, const Faults& f) {
         const std::string path = sh_->opt.dataDir + "/patches/" + file;
+        auto tier = downloaderTier(req);
+        if (!tier) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
+        // 404, not 403: a tier does not learn the names of another tier's patches.
+        if (!publishedTo(file, *tier)) return sendError(resp, 404, "not-found", "no such patch", sh_);
         if (kind == "patches" && (f.redirectHttp || f.redirect)) {
             std::string target = f.redirectHttp ? "http://" + sh_->opt.host + ":" + std::to_string(req.serverAddress().port()) + "/v1/files/" + file
                                                 : "/v1/files/" + file;
@@ -428,10 +524,10 @@ private:
             else if (kv.first == "architecture") arch = kv.second;
             else if (kv.first == "codename") codename = kv.second;
         }
-        auto cat = loadCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         std::string state = "unknown";
         if (cat)
-            for (const auto& k : *cat)
+            for (const auto& k : **cat)
                 if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) && (arch.empty() || k.architecture == arch)) state = k.supported;
         Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
         o.set("kernel-version", kernel);
@@ -479,7 +575,7 @@ private:
                              r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
                     token = buf;
                 }
-                (void)sh_->store.addAuthToken(token, o->optValue<std::string>("tier", "stable"));
+                must(sh_->store->addAuthToken(token, o->optValue<std::string>("tier", "stable")));
                 Poco::JSON::Object out;
                 out.set("token", token);
                 std::ostringstream s;
@@ -569,7 +665,14 @@ Server::~Server() { stop(); }
 
 livepatch::Status Server::start() {
     auto& sh = *impl_->shared;
-    LP_TRY(sh.store.load());
+    StoreOptions so;
+    so.dataDir = sh.opt.dataDir;
+    so.database = sh.opt.database;
+    so.connections = sh.opt.threads;
+    so.flushInterval = sh.opt.flushInterval;
+    auto store = Store::open(so);
+    if (!store) return store.error();
+    sh.store = std::move(*store);
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
     if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 4096)) {
         sh.adminHash = *h;
@@ -585,9 +688,12 @@ livepatch::Status Server::start() {
             params.certificateFile = sh.opt.tlsCert;
             params.verificationMode = Poco::Net::Context::VERIFY_NONE;
             params.loadDefaultCAs = false;
-            params.cipherList = "ALL:@SECLEVEL=0";
+            const bool legacy = sh.opt.tlsMaxVersion == "1.1" || sh.opt.tlsMaxVersion == "1.0";
+            // Forward-secret AEAD suites only (TLS 1.3 suites are OpenSSL's
+            // defaults); the legacy-TLS fault mode must still speak 1.0/1.1.
+            params.cipherList = legacy ? "ALL:@SECLEVEL=0" : kModernCiphers;
             Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
-            if (sh.opt.tlsMaxVersion == "1.1" || sh.opt.tlsMaxVersion == "1.0") {
+            if (legacy) {
                 SSL_CTX_set_security_level(ctx->sslContext(), 0);
                 SSL_CTX_set_min_proto_version(ctx->sslContext(), TLS1_VERSION);
                 SSL_CTX_set_max_proto_version(ctx->sslContext(), sh.opt.tlsMaxVersion == "1.0" ? TLS1_VERSION : TLS1_1_VERSION);
@@ -597,7 +703,7 @@ livepatch::Status Server::start() {
             impl_->socket = std::make_unique<Poco::Net::SecureServerSocket>(addr, 64, ctx);
         }
         auto* params = new Poco::Net::HTTPServerParams;
-        params->setMaxThreads(8);
+        params->setMaxThreads(static_cast<int>(sh.opt.threads));
         params->setKeepAlive(false);
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,9 @@ struct ServerOptions {
     std::string tlsMaxVersion;      // "1.1" for a legacy-only server (fault)
     std::string recordDir;
     std::size_t maxRequestBytes = 1u << 20;
+    std::string database;           // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
+    std::size_t threads = 8;        // request threads (and database connections)
+    std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
     Faults faults;
 };
 
@@ -53,6 +57,12 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// For tests of other components that download from this server: a
+// registered machine with this machine token (tier stable) and `file`
+// published in the catalogue, written as a state.json the server imports
+// at start, plus a catalogue.yaml. Call before start().
+void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file);
 
 // argon2id hash for the admin password file (<data-dir>/admin-password).
 std::string hashAdminPassword(const std::string& password);

@@ -1,124 +1,469 @@
 #include "store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <Poco/Data/Statement.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/URI.h>
 #include <openssl/rand.h>
 
-#include <sstream>
+#include <condition_variable>
+#include <cstring>
+#include <optional>
 
-#include "util/fs.h"
 #include "crypto/sha256.h"
+#include "util/fs.h"
 
 namespace lpserver {
 
 using livepatch::Error;
 using livepatch::ErrorCode;
+using namespace Poco::Data::Keywords;
 
-Store::Store(std::string path) : path_(std::move(path)) {}
+namespace {
 
-livepatch::Status Store::load() {
-    std::lock_guard<std::mutex> l(mu_);
-    auto text = livepatch::fs::readFile(path_);
-    if (!text) return text.error().code() == ErrorCode::NotFound ? livepatch::Status{} : livepatch::Status(text.error());
+enum class Dialect { SQLite, PostgreSQL };
+
+// Versioned schema: append a migration, never edit an applied one.
+struct Migration {
+    int version;
+    std::vector<std::string> statements;
+};
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> all = {
+        {1,
+         {"CREATE TABLE auth_tokens (token_sha256 VARCHAR(64) PRIMARY KEY, tier TEXT NOT NULL)",
+          "CREATE TABLE machines (id VARCHAR(32) PRIMARY KEY, kind TEXT NOT NULL, credential_sha256 VARCHAR(64) NOT NULL,"
+          " tier TEXT NOT NULL, registered BIGINT NOT NULL, last_seen BIGINT NOT NULL DEFAULT 0, last_report TEXT NOT NULL DEFAULT '')",
+          // Downloads find the machine by its token alone.
+          "CREATE INDEX machines_credential ON machines (credential_sha256)"}},
+    };
+    return all;
+}
+
+const char* kindName(MachineKind k) { return k == MachineKind::AuthToken ? "auth-token" : "resource-token"; }
+
+Poco::Int64 unixNow() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string randomHex(std::size_t bytes) {
+    std::vector<unsigned char> raw(bytes);
+    RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
+}
+
+Error alreadyRegistered(const std::string& machineId) {
+    return Error(ErrorCode::AlreadyEnabled, "machine " + machineId + " is already registered; deregister it first");
+}
+
+// "postgresql://user:pw@host:port/db" -> libpq keyword form, which is what
+// Poco's PostgreSQL connector parses.
+livepatch::Result<std::string> postgresKeywords(const std::string& url) {
     try {
-        Poco::JSON::Parser p;
-        auto o = p.parse(*text).extract<Poco::JSON::Object::Ptr>();
-        auto tokens = o->getObject("auth-tokens");
-        for (const auto& k : tokens->getNames()) authTokens_[k] = tokens->getValue<std::string>(k);
-        auto machines = o->getObject("machines");
-        for (const auto& k : machines->getNames()) {
-            auto m = machines->getObject(k);
-            machines_[k] = Machine{m->getValue<std::string>("kind"), m->getValue<std::string>("token-sha256"),
-                                   m->getValue<std::string>("tier"), m->optValue<std::string>("last-report", "")};
-        }
-        return {};
-    } catch (...) {
-        return Error(ErrorCode::StateCorrupt, path_ + " is not a valid server state file");
+        Poco::URI u(url);
+        std::string out = "host=" + (u.getHost().empty() ? std::string("127.0.0.1") : u.getHost());
+        out += " port=" + std::to_string(u.getPort() ? u.getPort() : 5432);
+        std::string db = u.getPath().size() > 1 ? u.getPath().substr(1) : "livepatch";
+        out += " dbname=" + db;
+        const std::string info = u.getUserInfo();
+        auto colon = info.find(':');
+        if (!info.empty()) out += " user=" + info.substr(0, colon);
+        if (colon != std::string::npos) out += " password=" + info.substr(colon + 1);
+        for (const auto& kv : u.getQueryParameters()) out += " " + kv.first + "=" + kv.second;
+        return out;
+    } catch (const Poco::Exception&) {
+        return Error(ErrorCode::ConfigInvalid, "--database: expected postgresql://user:password@host:port/dbname");
     }
 }
 
-livepatch::Status Store::save() const {
-    Poco::JSON::Object o;
-    Poco::JSON::Object::Ptr tokens(new Poco::JSON::Object);
-    for (const auto& kv : authTokens_) tokens->set(kv.first, kv.second);
-    Poco::JSON::Object::Ptr machines(new Poco::JSON::Object);
-    for (const auto& kv : machines_) {
-        Poco::JSON::Object::Ptr m(new Poco::JSON::Object);
-        m->set("kind", kv.second.kind);
-        m->set("token-sha256", kv.second.tokenSha256);
-        m->set("tier", kv.second.tier);
-        m->set("last-report", kv.second.lastReport);
-        machines->set(kv.first, m);
+}  // namespace
+
+// A small pool of sessions to one database. SQLite gets one session (its
+// writes serialize anyway); PostgreSQL one per server thread. A session that
+// failed is dropped and reopened on next use, so the server recovers from a
+// database restart by itself.
+class Database {
+public:
+    Database(Dialect d, std::string connector, std::string connection, std::size_t size)
+        : dialect_(d), connector_(std::move(connector)), connection_(std::move(connection)), size_(size) {}
+
+    Dialect dialect() const { return dialect_; }
+
+    // "?" placeholders, written once, numbered ($1, $2...) for PostgreSQL.
+    std::string sql(const std::string& text) const {
+        if (dialect_ == Dialect::SQLite) return text;
+        std::string out;
+        int n = 0;
+        for (char c : text) {
+            if (c == '?') out += "$" + std::to_string(++n);
+            else out += c;
+        }
+        return out;
     }
-    o.set("auth-tokens", tokens);
-    o.set("machines", machines);
-    std::ostringstream out;
-    o.stringify(out, 1);
-    return livepatch::fs::writeFileAtomic(path_, out.str(), 0600);
+
+    // One pooled connection, with the check-in's lookup prepared once (so a
+    // check-in is one round trip, not prepare + execute + deallocate).
+    struct Conn {
+        explicit Conn(Poco::Data::Session s) : session(std::move(s)) {}
+        Poco::Data::Session session;
+        std::string byIdArg, kind, cred, tier;
+        std::optional<Poco::Data::Statement> byId;
+    };
+
+    // Runs fn(session); Poco::Data failures become ErrorCode::Network.
+    template <typename F>
+    auto with(const char* what, F&& fn) -> livepatch::Result<decltype(fn(std::declval<Poco::Data::Session&>()))> {
+        return withConn(what, [&](Conn& c) { return fn(c.session); });
+    }
+    template <typename F>
+    auto withConn(const char* what, F&& fn) -> livepatch::Result<decltype(fn(std::declval<Conn&>()))> {
+        std::unique_ptr<Conn> s;
+        try {
+            s = lease();
+            auto r = fn(*s);
+            release(std::move(s));
+            return r;
+        } catch (const Poco::Exception& e) {
+            discard(std::move(s));
+            return Error(ErrorCode::Network, std::string("database unavailable (") + what + "): " + e.displayText());
+        } catch (const std::exception& e) {
+            discard(std::move(s));
+            return Error(ErrorCode::Network, std::string("database unavailable (") + what + "): " + e.what());
+        }
+    }
+
+private:
+    std::unique_ptr<Conn> lease() {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return !idle_.empty() || open_ < size_; });
+        if (!idle_.empty()) {
+            auto s = std::move(idle_.back());
+            idle_.pop_back();
+            return s;
+        }
+        ++open_;
+        l.unlock();
+        try {
+            auto s = std::make_unique<Conn>(Poco::Data::Session(connector_, connection_));
+            if (dialect_ == Dialect::SQLite) {
+                // Another process on the same file (a second server) waits
+                // for the lock instead of failing at once.
+                s->session << "PRAGMA busy_timeout = 5000", now;
+                s->session << "PRAGMA journal_mode = WAL", now;
+                s->session << "PRAGMA synchronous = NORMAL", now;
+            }
+            return s;
+        } catch (...) {
+            dropped();
+            throw;
+        }
+    }
+    void release(std::unique_ptr<Conn> s) {
+        std::lock_guard<std::mutex> l(mu_);
+        idle_.push_back(std::move(s));
+        cv_.notify_one();
+    }
+    // A session that failed may be broken: closed, not pooled. (A failed
+    // lease() has already given its slot back.)
+    void discard(std::unique_ptr<Conn> s) {
+        if (!s) return;
+        try {
+            s.reset();
+        } catch (...) {
+        }
+        dropped();
+    }
+    void dropped() {
+        std::lock_guard<std::mutex> l(mu_);
+        --open_;
+        cv_.notify_one();
+    }
+
+    Dialect dialect_;
+    std::string connector_, connection_;
+    std::size_t size_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<Conn>> idle_;
+    std::size_t open_ = 0;
+};
+
+namespace {
+
+// Applies the migrations this database lacks, in one transaction; replicas
+// starting together serialize on a lock (PostgreSQL advisory lock, SQLite
+// BEGIN IMMEDIATE).
+livepatch::Status migrate(Database& db) {
+    auto r = db.with("migrate", [&](Poco::Data::Session& s) {
+        s << "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)", now;
+        s << (db.dialect() == Dialect::SQLite ? "BEGIN IMMEDIATE" : "BEGIN"), now;
+        try {
+            if (db.dialect() == Dialect::PostgreSQL) s << "SELECT pg_advisory_xact_lock(7104543011)", now;
+            int current = 0;
+            s << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
+            for (const auto& m : migrations()) {
+                if (m.version <= current) continue;
+                for (const auto& stmt : m.statements) s << stmt, now;
+                Poco::Int64 at = unixNow();
+                int v = m.version;
+                s << db.sql("INSERT INTO schema_migrations (version, applied) VALUES (?, ?)"), use(v), use(at), now;
+            }
+            s << "COMMIT", now;
+        } catch (...) {
+            try {
+                s << "ROLLBACK", now;
+            } catch (...) {
+            }
+            throw;
+        }
+        return 0;
+    });
+    if (!r) return r.error();
+    return {};
+}
+
+}  // namespace
+
+livepatch::Result<std::unique_ptr<Store>> Store::open(const StoreOptions& o) {
+    static std::once_flag registered;
+    std::call_once(registered, [] {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::PostgreSQL::Connector::registerConnector();
+    });
+    std::unique_ptr<Database> db;
+    if (o.database.rfind("postgresql://", 0) == 0 || o.database.rfind("postgres://", 0) == 0) {
+        auto kw = postgresKeywords(o.database);
+        if (!kw) return kw.error();
+        db = std::make_unique<Database>(Dialect::PostgreSQL, "PostgreSQL", *kw, o.connections);
+    } else if (o.database.empty() || o.database.rfind("sqlite:", 0) == 0) {
+        const std::string path = o.database.empty() ? o.dataDir + "/server.db" : o.database.substr(7);
+        // Created 0600 before SQLite opens it; its -wal/-shm files copy the mode.
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) return Error(ErrorCode::Io, "cannot open database " + path + ": " + std::strerror(errno));
+        ::close(fd);
+        db = std::make_unique<Database>(Dialect::SQLite, "SQLite", path, 1);
+    } else {
+        return Error(ErrorCode::ConfigInvalid, "--database: expected sqlite:PATH or postgresql://user:password@host:port/dbname");
+    }
+    LP_TRY(migrate(*db));
+    std::unique_ptr<Store> store(new Store(std::move(db), o.flushInterval));
+    const std::string legacy = o.dataDir + "/state.json";
+    if (::access(legacy.c_str(), F_OK) == 0) LP_TRY(store->importStateJson(legacy));
+    return store;
+}
+
+Store::Store(std::unique_ptr<Database> db, std::chrono::milliseconds flushInterval)
+    : db_(std::move(db)), flushInterval_(flushInterval), flushThread_([this] { flusher(); }) {}
+
+Store::~Store() {
+    {
+        std::lock_guard<std::mutex> l(pendingMu_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    flushThread_.join();
+    (void)flush();
+}
+
+// state.json of earlier versions: imported once, then renamed so it is not
+// imported again (and kept for the operator).
+livepatch::Status Store::importStateJson(const std::string& path) {
+    auto text = livepatch::fs::readFile(path);
+    if (!text) return text.error();
+    Poco::JSON::Object::Ptr o;
+    try {
+        o = Poco::JSON::Parser().parse(*text).extract<Poco::JSON::Object::Ptr>();
+    } catch (...) {
+        return Error(ErrorCode::StateCorrupt, path + " is not a valid server state file");
+    }
+    auto r = db_->with("import state.json", [&](Poco::Data::Session& s) {
+        s << "BEGIN", now;
+        auto addToken = [&](std::string digest, std::string tier) {
+            s << db_->sql("INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT DO NOTHING"), use(digest), use(tier), now;
+        };
+        if (auto plain = o->getObject("auth-tokens"))
+            for (const auto& k : plain->getNames()) addToken(livepatch::sha256Hex(k), plain->getValue<std::string>(k));
+        if (auto hashed = o->getObject("auth-token-sha256"))
+            for (const auto& k : hashed->getNames()) addToken(k, hashed->getValue<std::string>(k));
+        if (auto machines = o->getObject("machines"))
+            for (const auto& id : machines->getNames()) {
+                auto m = machines->getObject(id);
+                std::string mid = id, kind = m->getValue<std::string>("kind"), cred = m->getValue<std::string>("token-sha256"),
+                            tier = m->getValue<std::string>("tier"), report = m->optValue<std::string>("last-report", "");
+                Poco::Int64 at = unixNow();
+                s << db_->sql("INSERT INTO machines (id, kind, credential_sha256, tier, registered, last_report) VALUES (?, ?, ?, ?, ?, ?)"
+                              " ON CONFLICT DO NOTHING"),
+                    use(mid), use(kind), use(cred), use(tier), use(at), use(report), now;
+            }
+        s << "COMMIT", now;
+        return 0;
+    });
+    if (!r) return r.error();
+    if (::rename(path.c_str(), (path + ".imported").c_str()) != 0)
+        return Error(ErrorCode::Io, "cannot rename " + path + " after importing it: " + std::strerror(errno));
+    return {};
 }
 
 livepatch::Status Store::addAuthToken(const std::string& token, const std::string& tier) {
-    std::lock_guard<std::mutex> l(mu_);
-    authTokens_[token] = tier;
-    return save();
+    auto r = db_->with("add auth token", [&](Poco::Data::Session& s) {
+        std::string digest = livepatch::sha256Hex(token), t = tier;
+        s << db_->sql("INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT (token_sha256) DO UPDATE SET tier = excluded.tier"),
+            use(digest), use(t), now;
+        return 0;
+    });
+    if (!r) return r.error();
+    return {};
 }
 
-std::optional<std::string> Store::tierForAuthToken(const std::string& token) const {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = authTokens_.find(token);
-    if (it == authTokens_.end()) return std::nullopt;
-    return it->second;
+livepatch::Result<std::optional<std::string>> Store::tierForAuthToken(const std::string& token) {
+    // Looked up by digest: the lookup's timing says nothing about the token.
+    return db_->with("auth token", [&](Poco::Data::Session& s) -> std::optional<std::string> {
+        std::string digest = livepatch::sha256Hex(token), stored, tier;
+        s << db_->sql("SELECT token_sha256, tier FROM auth_tokens WHERE token_sha256 = ?"), into(stored), into(tier), use(digest), now;
+        if (stored.empty() || !livepatch::digestEquals(stored, digest)) return std::nullopt;
+        return tier;
+    });
 }
+
+namespace {
+// Inserts the machine unless its id exists; true when inserted.
+bool insertMachine(Database& db, Poco::Data::Session& s, std::string id, MachineKind kind, std::string cred, std::string tier) {
+    std::string k = kindName(kind);
+    Poco::Int64 at = unixNow();
+    Poco::Data::Statement st = (s << db.sql("INSERT INTO machines (id, kind, credential_sha256, tier, registered) VALUES (?, ?, ?, ?, ?)"
+                                            " ON CONFLICT DO NOTHING"),
+                                use(id), use(k), use(cred), use(tier), use(at));
+    return st.execute() > 0;
+}
+
+std::optional<Machine> selectMachine(Database& db, Poco::Data::Session& s, const std::string& column, std::string value) {
+    std::string kind, cred, tier;
+    s << db.sql("SELECT kind, credential_sha256, tier FROM machines WHERE " + column + " = ?"), into(kind), into(cred), into(tier),
+        use(value), limit(1), now;
+    if (kind.empty()) return std::nullopt;
+    return Machine{kind == "auth-token" ? MachineKind::AuthToken : MachineKind::ResourceToken, cred, tier};
+}
+}  // namespace
 
 livepatch::Result<std::string> Store::registerWithAuthToken(const std::string& machineId, const std::string& tier) {
-    unsigned char raw[32];
-    RAND_bytes(raw, sizeof raw);
-    static const char* hex = "0123456789abcdef";
-    std::string token;
-    for (unsigned char c : raw) {
-        token += hex[c >> 4];
-        token += hex[c & 15];
-    }
-    std::lock_guard<std::mutex> l(mu_);
-    machines_[machineId] = Machine{"auth-token", livepatch::sha256Hex(token), tier, ""};
-    LP_TRY(save());
+    const std::string token = randomHex(32);
+    auto inserted = db_->with("register", [&](Poco::Data::Session& s) {
+        return insertMachine(*db_, s, machineId, MachineKind::AuthToken, livepatch::sha256Hex(token), tier);
+    });
+    if (!inserted) return inserted.error();
+    if (!*inserted) return alreadyRegistered(machineId);
     return token;
 }
 
-livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier) {
-    std::lock_guard<std::mutex> l(mu_);
-    machines_[machineId] = Machine{"resource-token", "", tier, ""};
-    return save();
+livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier, const std::string& macaroonIdSha256) {
+    auto r = db_->with("register", [&](Poco::Data::Session& s) -> int {
+        if (insertMachine(*db_, s, machineId, MachineKind::ResourceToken, macaroonIdSha256, tier)) return 1;
+        auto m = selectMachine(*db_, s, "id", machineId);
+        return m && m->kind == MachineKind::ResourceToken && livepatch::digestEquals(m->credentialSha256, macaroonIdSha256) ? 1 : 0;
+    });
+    if (!r) return r.error();
+    if (!*r) return alreadyRegistered(machineId);
+    return {};
 }
 
-std::optional<Machine> Store::machineByToken(const std::string& machineId, const std::string& machineToken) const {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = machines_.find(machineId);
-    if (it == machines_.end() || it->second.kind != "auth-token") return std::nullopt;
-    if (!livepatch::digestEquals(it->second.tokenSha256, livepatch::sha256Hex(machineToken))) return std::nullopt;
-    return it->second;
+livepatch::Result<std::optional<Machine>> Store::machine(const std::string& machineId) {
+    return db_->withConn("machine", [&](Database::Conn& c) -> std::optional<Machine> {
+        if (!c.byId)
+            c.byId.emplace((c.session << db_->sql("SELECT kind, credential_sha256, tier FROM machines WHERE id = ?"), into(c.kind),
+                            into(c.cred), into(c.tier), useRef(c.byIdArg)));
+        c.byIdArg = machineId;
+        c.kind.clear();
+        if (c.byId->execute() == 0 || c.kind.empty()) return std::nullopt;
+        return Machine{c.kind == "auth-token" ? MachineKind::AuthToken : MachineKind::ResourceToken, c.cred, c.tier};
+    });
 }
 
-std::optional<Machine> Store::machine(const std::string& machineId) const {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = machines_.find(machineId);
-    if (it == machines_.end()) return std::nullopt;
-    return it->second;
+livepatch::Result<std::optional<Machine>> Store::machineByToken(const std::string& machineToken) {
+    const std::string digest = livepatch::sha256Hex(machineToken);
+    return db_->with("machine", [&](Poco::Data::Session& s) -> std::optional<Machine> {
+        auto m = selectMachine(*db_, s, "credential_sha256", digest);
+        if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, digest)) return std::nullopt;
+        return m;
+    });
 }
 
-livepatch::Status Store::setReport(const std::string& machineId, const std::string& report) {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = machines_.find(machineId);
-    if (it == machines_.end()) return Error(ErrorCode::NotFound, "unknown machine");
-    it->second.lastReport = report;
-    return save();
+livepatch::Result<bool> Store::removeMachine(const std::string& machineId) {
+    {
+        std::lock_guard<std::mutex> l(pendingMu_);
+        pending_.erase(machineId);
+    }
+    return db_->with("deregister", [&](Poco::Data::Session& s) {
+        std::string id = machineId;
+        Poco::Data::Statement st = (s << db_->sql("DELETE FROM machines WHERE id = ?"), use(id));
+        return st.execute() > 0;
+    });
 }
 
-bool Store::removeMachine(const std::string& machineId) {
-    std::lock_guard<std::mutex> l(mu_);
-    bool had = machines_.erase(machineId) > 0;
-    if (had) (void)save();
-    return had;
+void Store::checkIn(const std::string& machineId, const std::string& report) {
+    std::lock_guard<std::mutex> l(pendingMu_);
+    pending_[machineId] = Seen{report, unixNow()};
+}
+
+livepatch::Status Store::flush() {
+    std::map<std::string, Seen> batch;
+    {
+        std::lock_guard<std::mutex> l(pendingMu_);
+        batch.swap(pending_);
+    }
+    if (batch.empty()) return {};
+    auto r = db_->with("record check-ins", [&](Poco::Data::Session& s) {
+        std::vector<std::string> ids, reports;
+        std::vector<Poco::Int64> ats;
+        for (auto& kv : batch) {
+            ids.push_back(kv.first);
+            reports.push_back(kv.second.report);
+            ats.push_back(kv.second.at);
+        }
+        s << "BEGIN", now;
+        // Row by row inside one transaction: one commit (one fsync) for the batch.
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            s << db_->sql("UPDATE machines SET last_report = ?, last_seen = ? WHERE id = ?"), use(reports[i]), use(ats[i]), use(ids[i]), now;
+        s << "COMMIT", now;
+        return 0;
+    });
+    if (!r) {
+        // Put the batch back (newer check-ins win) so a database restart loses nothing.
+        std::lock_guard<std::mutex> l(pendingMu_);
+        for (auto& kv : batch) pending_.emplace(kv.first, kv.second);
+        return r.error();
+    }
+    return {};
+}
+
+livepatch::Result<std::string> Store::lastReport(const std::string& machineId) {
+    return db_->with("machine report", [&](Poco::Data::Session& s) {
+        std::string id = machineId, report;
+        s << db_->sql("SELECT last_report FROM machines WHERE id = ?"), into(report), use(id), now;
+        return report;
+    });
+}
+
+void Store::flusher() {
+    std::unique_lock<std::mutex> l(pendingMu_);
+    while (!stopping_) {
+        wake_.wait_for(l, flushInterval_, [&] { return stopping_; });
+        if (stopping_) break;
+        l.unlock();
+        (void)flush();
+        l.lock();
+    }
 }
 
 }  // namespace lpserver

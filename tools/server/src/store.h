@@ -1,44 +1,89 @@
-// Server state persisted in <data-dir>/state.json (atomic, 0600):
-// auth tokens -> tier, registered machines (machine-token SHA-256 only,
-// never the token itself), their last report.
+// Server state in a database through Poco::Data: SQLite in
+// <data-dir>/server.db by default (0600), PostgreSQL for fleets and
+// replicas (--database postgresql://...). The schema is versioned
+// (schema_migrations); missing migrations are applied at start.
+//
+// Secrets are kept only as SHA-256 digests: auth tokens, machine tokens,
+// and for resource-token machines the digest of the macaroon identifier
+// they registered with (their binding).
+//
+// A check-in does not write: its report and last-seen time are kept in
+// memory and written for all machines at once every flush interval (and at
+// stop), so its cost does not grow with the fleet or the disk.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "livepatch/error.h"
 
 namespace lpserver {
 
+enum class MachineKind { AuthToken, ResourceToken };
+
 struct Machine {
-    std::string kind;          // auth-token | resource-token
-    std::string tokenSha256;   // machine token digest (auth-token kind)
+    MachineKind kind = MachineKind::AuthToken;
+    std::string credentialSha256;  // machine token digest, or macaroon identifier digest
     std::string tier;
-    std::string lastReport;    // JSON text
 };
 
+struct StoreOptions {
+    std::string dataDir;
+    std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
+    std::size_t connections = 8;
+    std::chrono::milliseconds flushInterval{1000};
+};
+
+class Database;
+
+// Failures of the database itself (down, restarting) come back as
+// ErrorCode::Network so the server can answer 503 + Retry-After.
 class Store {
 public:
-    explicit Store(std::string path);
-    livepatch::Status load();
+    static livepatch::Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+    ~Store();
+
     livepatch::Status addAuthToken(const std::string& token, const std::string& tier);
-    std::optional<std::string> tierForAuthToken(const std::string& token) const;
-    // Returns the new machine token.
+    livepatch::Result<std::optional<std::string>> tierForAuthToken(const std::string& token);
+    // Returns the new machine token; AlreadyEnabled when the id is taken
+    // (a registration never replaces another one: DELETE it first).
     livepatch::Result<std::string> registerWithAuthToken(const std::string& machineId, const std::string& tier);
-    livepatch::Status registerResource(const std::string& machineId, const std::string& tier);
-    std::optional<Machine> machineByToken(const std::string& machineId, const std::string& machineToken) const;
-    std::optional<Machine> machine(const std::string& machineId) const;
-    livepatch::Status setReport(const std::string& machineId, const std::string& report);
-    bool removeMachine(const std::string& machineId);
+    // Idempotent for the macaroon that registered the id, AlreadyEnabled for any other.
+    livepatch::Status registerResource(const std::string& machineId, const std::string& tier, const std::string& macaroonIdSha256);
+    livepatch::Result<std::optional<Machine>> machine(const std::string& machineId);
+    // The machine whose machine token this is (downloads carry no machine id).
+    livepatch::Result<std::optional<Machine>> machineByToken(const std::string& machineToken);
+    livepatch::Result<bool> removeMachine(const std::string& machineId);
+    // Coalesced: remembered now, written at the next flush.
+    void checkIn(const std::string& machineId, const std::string& report);
+    livepatch::Status flush();
+    // The last report written for a machine (after a flush), "" if none.
+    livepatch::Result<std::string> lastReport(const std::string& machineId);
 
 private:
-    livepatch::Status save() const;
-    std::string path_;
-    mutable std::mutex mu_;
-    std::map<std::string, std::string> authTokens_;
-    std::map<std::string, Machine> machines_;
+    explicit Store(std::unique_ptr<Database> db, std::chrono::milliseconds flushInterval);
+    livepatch::Status importStateJson(const std::string& path);
+    void flusher();
+
+    struct Seen {
+        std::string report;
+        std::int64_t at = 0;  // unix seconds
+    };
+    std::unique_ptr<Database> db_;
+    std::chrono::milliseconds flushInterval_;
+    std::mutex pendingMu_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::map<std::string, Seen> pending_;
+    std::thread flushThread_;
 };
 
 }  // namespace lpserver

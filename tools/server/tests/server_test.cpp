@@ -1,4 +1,9 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <macaroons.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <Poco/JSON/Object.h>
@@ -8,12 +13,16 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "catalogue.h"
+#include "crypto/sha256.h"
 #include "server.h"
+#include "store.h"
 
 namespace fsys = std::filesystem;
 using namespace lpserver;
@@ -22,7 +31,7 @@ namespace {
 
 struct Reply {
     int status;
-    std::string body, etag, contentType, reason;
+    std::string body, etag, contentType, reason, retryAfter;
 };
 
 Reply call(unsigned short port, const std::string& method, const std::string& path, const std::string& body = "",
@@ -37,7 +46,7 @@ Reply call(unsigned short port, const std::string& method, const std::string& pa
     Poco::Net::HTTPResponse resp;
     std::istream& in = s.receiveResponse(resp);
     std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason()};
+    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason(), resp.get("Retry-After", "")};
 }
 
 class ServerTest : public ::testing::Test {
@@ -57,12 +66,31 @@ protected:
                                                  "         fixes: [{name: cve-2023-1, description: d, bug: b, patched: true}]}\n";
         std::ofstream(dir / "admin-password") << hashAdminPassword("s3cret") << "\n";
         std::ofstream(dir / "macaroon-key") << "server-test-macaroon-root-key-0123456789";
+        if (onPostgres()) freshPostgresDatabase();
         start();
     }
-    void start(Faults f = {}) {
+    // Under tools/server/tests/with-postgres.sh every test runs on its own
+    // PostgreSQL database; otherwise on SQLite in the data dir.
+    static bool onPostgres() { return std::getenv("LP_TEST_POSTGRES_URL") != nullptr; }
+    std::string databaseName() const {
+        std::string n = "t_";
+        for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())) n += static_cast<char>(std::tolower(c));
+        return n;
+    }
+    void freshPostgresDatabase() {
+        const std::string psql = std::getenv("LP_TEST_POSTGRES_PSQL");
+        ASSERT_EQ(std::system((psql + " -q -d postgres -c 'DROP DATABASE IF EXISTS " + databaseName() + "' -c 'CREATE DATABASE " +
+                               databaseName() + "' > /dev/null").c_str()), 0);
+    }
+    ServerOptions options() const {
         ServerOptions o;
         o.dataDir = dir.string();
         o.plain = true;
+        if (onPostgres()) o.database = std::string(std::getenv("LP_TEST_POSTGRES_URL")) + databaseName();
+        return o;
+    }
+    void start(Faults f = {}) {
+        ServerOptions o = options();
         o.maxRequestBytes = 4096;
         o.faults = f;
         server = std::make_unique<Server>(o);
@@ -81,6 +109,18 @@ protected:
                       {{"Authorization", "Bearer " + token}});
         EXPECT_EQ(r.status, 200) << r.body;
         return Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("machine-token");
+    }
+    std::string mintResourceToken(const std::string& tier) {
+        auto t = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"" + tier + "\"}", {}, "s3cret");
+        EXPECT_EQ(t.status, 201) << t.body;
+        return Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    }
+    int registerWith(const std::string& machine, const std::string& authorization) {
+        return call(server->port(), "POST", "/v1/client/" + machine, "{\"kernel\":\"k\",\"architecture\":\"x86_64\"}",
+                    {{"Authorization", authorization}}).status;
+    }
+    int checkIn(const std::string& machine, const std::string& authorization) {
+        return call(server->port(), "POST", "/v1/client/" + machine + "/updates", report, {{"Authorization", authorization}}).status;
     }
     fsys::path dir;
     std::unique_ptr<Server> server;
@@ -109,14 +149,14 @@ TEST_F(ServerTest, RegisterUpdatesEtagAndDownload) {
     EXPECT_EQ(again.reason, "Not Modified");  // not Poco's default "OK" for every status
     EXPECT_TRUE(again.body.empty());
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer nope"}}).status, 401);
-    auto d = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz");
+    auto d = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(d.status, 200);
     EXPECT_EQ(d.body, "pretend tarball");
-    auto r = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Range", "bytes=8-"}});
+    auto r = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Range", "bytes=8-"}, {"Authorization", "Bearer " + mt}});
     EXPECT_EQ(r.status, 206);
     EXPECT_EQ(r.reason, "Partial Content");
     EXPECT_EQ(r.body, "tarball");
-    auto missing = call(server->port(), "GET", "/v1/patches/lp_nope-1.tar.xz");
+    auto missing = call(server->port(), "GET", "/v1/patches/lp_nope-1.tar.xz", "", {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(missing.status, 404);
     EXPECT_EQ(missing.reason, "Not Found");
 }
@@ -126,10 +166,16 @@ TEST_F(ServerTest, RegistrationsSurviveRestart) {
     server.reset();
     start();
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
-    std::ifstream state(dir / "state.json");
-    std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(text.find(mt), std::string::npos) << "machine tokens are stored hashed";
-    EXPECT_EQ(fsys::status(dir / "state.json").permissions() & fsys::perms::others_read, fsys::perms::none);
+    server.reset();
+    if (onPostgres()) return;  // below: the SQLite files
+    for (const auto& e : fsys::directory_iterator(dir)) {
+        if (e.path().filename().string().rfind("server.db", 0) != 0) continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(text.find(mt), std::string::npos) << "machine tokens are stored hashed";
+        EXPECT_EQ(fsys::status(e.path()).permissions() & (fsys::perms::group_all | fsys::perms::others_all), fsys::perms::none) << e.path();
+    }
+    EXPECT_TRUE(fsys::exists(dir / "server.db"));
 }
 
 TEST_F(ServerTest, RequestSizeIsBounded) {
@@ -161,7 +207,7 @@ TEST_F(ServerTest, FaultSwitchesAreObservable) {
     EXPECT_EQ(ra.status, 503);
     EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
     set("redirect-http");
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz").status, 302);
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer " + mt}}).status, 302);
     EXPECT_EQ(call(server->port(), "POST", "/admin/faults", "{\"fault\":\"bogus\"}", {}, "s3cret").status, 400);
 }
 
@@ -210,4 +256,208 @@ TEST_F(ServerTest, ResourceTokenExpiryIsAnInstantNotAString) {
     EXPECT_EQ(reg(mint(inZone(now + std::chrono::hours(1), -8))), 200) << "valid for another hour";
     auto bad = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"tomorrow\"}", {}, "s3cret");
     EXPECT_EQ(bad.status, 400);
+}
+
+namespace {
+// What anyone holding a macaroon can do without the key: append a caveat.
+std::string appendCaveat(const std::string& token, const std::string& caveat) {
+    macaroon_returncode err;
+    macaroon* m = macaroon_deserialize(token.c_str(), &err);
+    EXPECT_NE(m, nullptr);
+    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(caveat.data()), caveat.size(), &err);
+    macaroon_destroy(m);
+    std::string out(macaroon_serialize_size_hint(n), '\0');
+    macaroon_serialize(n, &out[0], out.size(), &err);
+    macaroon_destroy(n);
+    out.resize(out.find('\0'));
+    return out;
+}
+}  // namespace
+
+TEST_F(ServerTest, AppendedTierCaveatCannotRaiseTheTier) {
+    const std::string stable = mintResourceToken("stable");
+    EXPECT_EQ(registerWith(id, "Macaroon " + appendCaveat(stable, "tier = premium")), 401) << "tier raised by an appended caveat";
+    auto same = call(server->port(), "POST", "/v1/client/" + id, "{}", {{"Authorization", "Macaroon " + appendCaveat(stable, "tier = stable")}});
+    EXPECT_EQ(same.status, 200) << "a caveat repeating the tier only narrows";
+    EXPECT_NE(same.body.find("\"tier\":\"stable\""), std::string::npos);
+}
+
+TEST_F(ServerTest, DownloadNeedsCredentialsAndTheTier) {
+    std::ofstream(dir / "patches/lp_p-1.tar.xz") << "premium tarball";
+    std::ofstream(dir / "patches/lp_loose-1.tar.xz") << "not in the catalogue";
+    std::ofstream(dir / "catalogue.yaml", std::ios::app) << "      - {file: lp_p-1.tar.xz, name: lp_p, version: \"1\", tier: premium}\n";
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz").status, 401) << "no credentials";
+    EXPECT_EQ(call(server->port(), "GET", "/v1/files/lp_a-1.tar.xz").status, 401) << "no credentials";
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer nope"}}).status, 401);
+    const std::string mt = enroll(id);
+    const std::vector<std::pair<std::string, std::string>> stable = {{"Authorization", "Bearer " + mt}};
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", stable).status, 200);
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_p-1.tar.xz", "", stable).status, 404) << "premium patch for a stable machine";
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_loose-1.tar.xz", "", stable).status, 404) << "unpublished file";
+    const std::vector<std::pair<std::string, std::string>> premium = {{"Authorization", "Macaroon " + mintResourceToken("premium")}};
+    auto p = call(server->port(), "GET", "/v1/patches/lp_p-1.tar.xz", "", premium);
+    EXPECT_EQ(p.status, 200);
+    EXPECT_EQ(p.body, "premium tarball");
+}
+
+TEST_F(ServerTest, ResourceTokenActsOnlyOnTheMachinesItRegistered) {
+    const std::string mine = "Macaroon " + mintResourceToken("stable"), other = "Macaroon " + mintResourceToken("stable");
+    ASSERT_EQ(registerWith(id, mine), 200);
+    EXPECT_EQ(checkIn(id, mine), 200);
+    EXPECT_EQ(checkIn(id, other), 401) << "reports posted for another token's machine";
+    EXPECT_EQ(call(server->port(), "DELETE", "/v1/client/" + id, "", {{"Authorization", other}}).status, 401);
+    const std::string mt = enroll("fedcba9876543210fedcba9876543210");
+    EXPECT_EQ(checkIn("fedcba9876543210fedcba9876543210", mine), 401) << "macaroon used on an auth-token machine";
+    EXPECT_EQ(checkIn("fedcba9876543210fedcba9876543210", "Bearer " + mt), 200);
+    EXPECT_EQ(call(server->port(), "DELETE", "/v1/client/" + id, "", {{"Authorization", mine}}).status, 204);
+}
+
+TEST_F(ServerTest, ReRegistrationDoesNotTakeOverAMachine) {
+    const std::string mt = enroll(id);
+    auto t = call(server->port(), "POST", "/admin/tokens", "{\"tier\":\"stable\"}", {}, "s3cret");
+    const std::string token = Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    auto again = call(server->port(), "POST", "/v1/client/" + id, "{}", {{"Authorization", "Bearer " + token}});
+    EXPECT_EQ(again.status, 409);
+    EXPECT_EQ(again.body.find("machine-token"), std::string::npos);
+    EXPECT_EQ(registerWith(id, "Macaroon " + mintResourceToken("stable")), 409);
+    EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "the owner keeps its registration";
+    // The same resource token registering the same id again is not a takeover.
+    const std::string other = "0123456789abcdef0123456789abcde0", mac = "Macaroon " + mintResourceToken("stable");
+    EXPECT_EQ(registerWith(other, mac), 200);
+    EXPECT_EQ(registerWith(other, mac), 200);
+    // After a deregistration the id is free again.
+    EXPECT_EQ(call(server->port(), "DELETE", "/v1/client/" + id, "", {{"Authorization", "Bearer " + mt}}).status, 204);
+    EXPECT_EQ(registerWith(id, "Bearer " + token), 200);
+}
+
+TEST_F(ServerTest, AuthTokensAreStoredHashed) {
+    auto t = call(server->port(), "POST", "/admin/tokens", "{\"tier\":\"stable\"}", {}, "s3cret");
+    const std::string token = Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    server.reset();
+    for (const auto& e : fsys::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(text.find(token), std::string::npos) << e.path() << " holds the auth token";
+    }
+    start();
+    EXPECT_EQ(registerWith(id, "Bearer " + token), 200) << "the hashed token still authenticates";
+}
+
+namespace {
+// TLS 1.2 handshake offering only `ciphers`; true when the server agrees.
+bool handshakes(unsigned short port, const std::string& ciphers, int maxVersion = TLS1_2_VERSION) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_max_proto_version(ctx, maxVersion);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+    bool ok = SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) == 1;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = ok && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ok = ok && SSL_connect(ssl) == 1;
+    SSL_free(ssl);
+    ::close(fd);
+    SSL_CTX_free(ctx);
+    return ok;
+}
+}  // namespace
+
+TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
+    const std::string key = (dir / "tls.key").string(), cert = (dir / "tls.pem").string();
+    ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                           " -days 1 -subj /CN=127.0.0.1 2>/dev/null").c_str()), 0);
+    auto tlsServer = [&](const std::string& maxVersion) {
+        ServerOptions o = options();
+        o.plain = false;
+        o.tlsCert = cert;
+        o.tlsKey = key;
+        o.tlsMaxVersion = maxVersion;
+        auto s = std::make_unique<Server>(o);
+        EXPECT_TRUE(s->start());
+        return s;
+    };
+    auto modern = tlsServer("");
+    EXPECT_TRUE(handshakes(modern->port(), "ECDHE-RSA-AES128-GCM-SHA256"));
+    EXPECT_FALSE(handshakes(modern->port(), "AES128-SHA")) << "no forward secrecy, CBC";
+    EXPECT_FALSE(handshakes(modern->port(), "ECDHE-RSA-AES128-SHA")) << "CBC";
+    EXPECT_FALSE(handshakes(modern->port(), "ECDHE-RSA-DES-CBC3-SHA:DES-CBC3-SHA")) << "3DES";
+    EXPECT_FALSE(handshakes(modern->port(), "aNULL")) << "anonymous";
+    auto legacy = tlsServer("1.1");
+    EXPECT_TRUE(handshakes(legacy->port(), "AES128-SHA", TLS1_1_VERSION)) << "the legacy fault mode keeps its old suites";
+}
+
+TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
+    server.reset();
+    if (onPostgres()) freshPostgresDatabase();
+    const std::string mt = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const std::string token = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    fsys::remove(dir / "server.db");
+    std::ofstream(dir / "state.json") << "{\"auth-tokens\": {\"" << token << "\": \"stable\"}, \"machines\": {\"" << id
+                                      << "\": {\"kind\": \"auth-token\", \"token-sha256\": \"" << livepatch::sha256Hex(mt)
+                                      << "\", \"tier\": \"stable\", \"last-report\": \"\"}}}";
+    start();
+    EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "machine registered before the database kept its registration";
+    EXPECT_EQ(registerWith("fedcba9876543210fedcba9876543210", "Bearer " + token), 200) << "auth token kept";
+    EXPECT_FALSE(fsys::exists(dir / "state.json"));
+    EXPECT_TRUE(fsys::exists(dir / "state.json.imported"));
+}
+
+TEST_F(ServerTest, CorruptStateJsonStopsTheStartWithItsName) {
+    server.reset();
+    std::ofstream(dir / "state.json") << "{not json";
+    Server s(options());
+    auto st = s.start();
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("state.json is not a valid server state file"), std::string::npos) << st.error().message();
+    EXPECT_TRUE(fsys::exists(dir / "state.json")) << "left in place";
+}
+
+TEST_F(ServerTest, CheckInsAreCoalescedNotWrittenEach) {
+    server.reset();
+    ServerOptions o = options();
+    o.flushInterval = std::chrono::hours(1);
+    server = std::make_unique<Server>(o);
+    ASSERT_TRUE(server->start());
+    const std::string mt = enroll(id);
+    StoreOptions so;
+    so.dataDir = dir.string();
+    so.database = options().database;
+    const auto wal = dir / "server.db-wal";
+    const auto before = fsys::exists(wal) ? fsys::file_size(wal) : 0;
+    const auto mtimeBefore = fsys::exists(dir / "server.db") ? fsys::last_write_time(dir / "server.db") : fsys::file_time_type{};
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(checkIn(id, "Bearer " + mt), 200);
+    if (!onPostgres()) {
+        EXPECT_EQ(fsys::exists(wal) ? fsys::file_size(wal) : 0, before) << "a check-in wrote to the database";
+        EXPECT_EQ(fsys::last_write_time(dir / "server.db"), mtimeBefore);
+    } else {
+        auto peek = Store::open(so);
+        ASSERT_TRUE(peek);
+        EXPECT_EQ(*(*peek)->lastReport(id), "") << "a check-in wrote to the database";
+    }
+    server.reset();  // the last batch is written at stop
+    auto store = Store::open(so);
+    ASSERT_TRUE(store) << store.error().message();
+    EXPECT_EQ(*(*store)->lastReport(id), report);
+}
+
+TEST_F(ServerTest, DatabaseOutageIs503ThenRecoversWithoutRestart) {
+    if (!onPostgres()) GTEST_SKIP() << "needs tools/server/tests/with-postgres.sh";
+    const std::string mt = enroll(id);
+    const std::string ctl = std::getenv("LP_TEST_POSTGRES_CTL");
+    ASSERT_EQ(std::system((ctl + " stop -m fast > /dev/null").c_str()), 0);
+    auto down = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
+    EXPECT_EQ(down.status, 503);
+    EXPECT_EQ(down.retryAfter, "5");
+    EXPECT_NE(down.body.find("database is unavailable"), std::string::npos) << down.body;
+    auto reg = call(server->port(), "POST", "/v1/client/fedcba9876543210fedcba9876543210", "{}", {{"Authorization", "Bearer x"}});
+    EXPECT_EQ(reg.status, 503);
+    ASSERT_EQ(std::system((ctl + " -w start > /dev/null").c_str()), 0);
+    EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "the same server process reconnected";
+    EXPECT_EQ(enroll("fedcba9876543210fedcba9876543210").size(), 64u);
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# tests/bench/server-bench.sh BUILD_DIR [SIZES="10000 100000"] [SECONDS=10]
+# Check-in throughput and latency of livepatch-server with SIZES machines
+# bulk-loaded, on SQLite and on PostgreSQL (a throwaway one, durable
+# defaults), driven by wrk + tests/bench/checkin.lua over plain HTTP, one
+# connection per request (as agents do). The upper bound is nginx serving a
+# static file of the same size in the same run. Output: a Markdown table
+# for tests/bench/RESULTS.md.
+set -euo pipefail
+BUILD=$(cd "$1" && pwd)
+SIZES=${2:-"10000 100000"}
+DUR=${3:-10}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$BUILD/bin
+if [[ -z ${LP_TEST_POSTGRES_URL:-} ]]; then
+  LP_PG_FSYNC=on exec "$SRC/tools/server/tests/with-postgres.sh" "$0" "$@"
+fi
+W=$(mktemp -d /tmp/lp-srvbench.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+PY=/usr/bin/python3
+export LP_BENCH_ARCH=$(uname -m)
+LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rows=()
+
+# wrk PORT PATH -> "req/s p50 p99 errors"
+run_wrk() {
+  local out
+  out=$(wrk -t2 -c16 -d"${DUR}s" --latency -s "$SRC/tests/bench/checkin.lua" "http://127.0.0.1:$1$2")
+  $PY - "$out" <<'PYEOF'
+import re, sys
+out = sys.argv[1]
+def ms(label):
+    m = re.search(r"^\s*" + label + r"\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    v = float(m.group(1)); return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+errs = re.search(r"Socket errors:.*", out)
+print(f"{rps:.0f} {ms('50%'):.2f} {ms('99%'):.2f} {int(bad.group(1)) if bad else 0}{' (' + errs.group(0) + ')' if errs else ''}")
+PYEOF
+}
+
+# The upper bound: nginx, a static file the size of an updates answer.
+mkdir -p "$W/nginx/html" "$W/nginx/logs"
+head -c 600 /dev/zero | tr '\0' x > "$W/nginx/html/updates"
+nport=$(free_port)
+cat > "$W/nginx/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $W/nginx/nginx.pid; error_log $W/nginx/logs/error.log;
+events { worker_connections 1024; }
+http { access_log off; keepalive_timeout 0; client_body_temp_path $W/nginx; proxy_temp_path $W/nginx;
+  fastcgi_temp_path $W/nginx; uwsgi_temp_path $W/nginx; scgi_temp_path $W/nginx;
+  server { listen 127.0.0.1:$nport; root $W/nginx/html; location / { try_files /updates =404; } } }
+CONF
+nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
+pids+=($!)
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$nport/" && break; sleep 0.1; done
+read -r nrps np50 np99 nbad <<< "$(LP_BENCH_METHOD=GET run_wrk "$nport" /)"
+rows+=("| nginx static file (upper bound) | - | $nrps | $np50 | $np99 | $nbad | 1.00 |")
+
+start_server() { # start_server DB-ARG... -> SPORT
+  rm -f "$W/port"
+  "$BIN/livepatch-server" --data-dir "$W/demo/server" --listen 127.0.0.1:0 --plain --port-file "$W/port" "$@" > "$W/server.log" 2>&1 &
+  SPID=$!
+  pids+=($SPID)
+  for _ in $(seq 100); do [[ -s "$W/port" ]] && break; sleep 0.05; done
+  [[ -s "$W/port" ]] || { cat "$W/server.log"; exit 1; }
+  SPORT=$(cat "$W/port")
+}
+stop_server() { kill "$SPID"; wait "$SPID" 2>/dev/null || true; }
+
+for size in $SIZES; do
+  for db in sqlite postgresql; do
+    if [[ $db == sqlite ]]; then
+      rm -f "$W/bench.db"*
+      arg=(--database "sqlite:$W/bench.db")
+    else
+      $LP_TEST_POSTGRES_PSQL -q -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" > /dev/null
+      arg=(--database "${LP_TEST_POSTGRES_URL}bench")
+    fi
+    start_server "${arg[@]}"   # creates the schema
+    stop_server
+    t0=$(date +%s.%N)
+    if [[ $db == sqlite ]]; then
+      $PY - "$W/bench.db" "$size" <<'PYEOF'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = int(sys.argv[2])
+db.executemany("INSERT INTO machines (id, kind, credential_sha256, tier, registered) VALUES (?, 'auth-token', ?, 'stable', 0)",
+               ((f"{i:032x}", hashlib.sha256(f"bench-token-{i}".encode()).hexdigest()) for i in range(n)))
+db.commit()
+PYEOF
+    else
+      $LP_TEST_POSTGRES_PSQL -q -d bench -c "INSERT INTO machines (id, kind, credential_sha256, tier, registered)
+        SELECT lpad(to_hex(i), 32, '0'), 'auth-token', encode(sha256(('bench-token-' || i)::bytea), 'hex'), 'stable', 0
+        FROM generate_series(0, $size - 1) AS i" -c "ANALYZE machines" > /dev/null
+    fi
+    load=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    start_server "${arg[@]}"
+    export LP_BENCH_MACHINES=$size
+    read -r rps p50 p99 bad <<< "$(run_wrk "$SPORT" /)"
+    stop_server
+    rows+=("| livepatch-server, $db | $size (loaded in ${load} s) | $rps | $p50 | $p99 | $bad | $(awk -v a="$rps" -v b="$nrps" 'BEGIN {printf "%.2f", a / b}') |")
+  done
+done
+
+echo "| server | machines registered | check-ins/s | p50 ms | p99 ms | non-200 | vs nginx |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "wrk -t2 -c16 -d${DUR}s, $(nproc) cores, $(date -u +%F)"
