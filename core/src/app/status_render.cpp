@@ -155,17 +155,13 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "patch state: " << shown(st.patchState);
     if (!st.patchError.empty()) out << " (" << shown(st.patchError) << ")";
     out << "\n";
-<<<<<<< HEAD
-    out << "patch version: " << (st.applied ? shown(st.applied->version) : "none") << "\n";
-=======
     const std::string inKernel = versionInKernel(st);
     out << "patch version: " << (inKernel.empty() ? "none" : inKernel);
-    if (inKernel == "unknown" && st.applied) out << " (the loaded module declares none; recorded " << st.applied->version << ")";
-    else if (inKernel.empty() && st.applied && st.enabled) out << " (" << st.applied->version << " is cached, not in the kernel)";
+    if (inKernel == "unknown" && st.applied) out << " (the loaded module declares none; recorded " << shown(st.applied->version) << ")";
+    else if (inKernel.empty() && st.applied && st.enabled) out << " (" << shown(st.applied->version) << " is cached, not in the kernel)";
     out << "\n";
     if (f.cycleInProgress)
         out << "in progress: a check or update is running now; this is the state before it\n";
->>>>>>> 2cb3207 (Stop within 2 s, honour a second signal, serve control clients concurrently; status shows reconciled truth)
     if (!st.fixes.empty()) {
         out << "fixes:\n";
         for (const auto& fx : st.fixes)
