@@ -152,8 +152,10 @@ class Refresh:
 
     def _read(self):
         for line in self.proc.stdout:
-            if line.endswith("...\n") and line[:-4] in PHASES:
-                self.phase = line[:-4]
+            # "check...", "download... (12 KiB)", ...
+            name = line.split("...", 1)[0]
+            if "..." in line and name in PHASES:
+                self.phase = name
                 if self.phase == self.target:
                     self.reached.set()
         self.reached.set()  # ended before the target phase

@@ -12,7 +12,7 @@ daemon_exit_ms() { # daemon_exit_ms SINCE_NS: wait for the daemon, print ms sinc
   echo $(( ($(date +%s%N) - since) / 1000000 ))
 }
 start_daemon() {
-  agent daemon > "$WORK/daemon.log" 2>&1 &
+  "$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon.log" 2>&1 &
   DAEMON_PID=$!
 }
 

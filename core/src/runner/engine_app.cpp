@@ -221,7 +221,7 @@ int engineCommand(const CommandLine& line) {
         // interrupted in a kernel operation: the state is reconciled with
         // the kernel (through the loader) before it is shown.
         Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, false, false);
+        auto r = makeRuntime(rt, line.rootDir, true, true, false);
         if (!r) return fail(r.error());
         auto st = rt.engine->reconcileWithKernel(false);
         if (st) return showStatus(line, rt.paths, *st, false);

@@ -368,6 +368,8 @@ TEST(ControlSocket, SilentOrTricklingClientsCannotStarveAnother) {
     EXPECT_LT(took, std::chrono::milliseconds(2500)) << "a client waited behind silent ones (the old server: 5 s each)";
     // The trickler is cut off at the whole-request deadline, not kept forever.
     char buf[256];
+    struct timeval giveUp{5, 0};  // the old server held it for hours
+    ::setsockopt(trickler, SOL_SOCKET, SO_RCVTIMEO, &giveUp, sizeof giveUp);
     const auto cutStart = std::chrono::steady_clock::now();
     while (::recv(trickler, buf, sizeof buf, 0) > 0) {
     }
