@@ -786,6 +786,9 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     const std::string dlDir = fs::join(d.paths.cacheDir, "downloads");
     LP_TRY(fs::ensurePrivateDir(dlDir));
     const std::string part = fs::join(dlDir, best->filename + ".part");
+    // Announced before the first byte: a slow server's wait belongs to the
+    // download, not to the check before it.
+    if (progress) progress("download", 0, best->size);
     auto dl = api->download(*best, *auth, part, static_cast<std::uint64_t>(d.config->number("max-download-size")),
                             [&](std::uint64_t done, std::uint64_t total) { if (progress) progress("download", done, total); },
                             cancel);
