@@ -89,6 +89,32 @@ run kernel-upgrade-required
 run status --format json
 [[ $RC == 0 ]] || fail "status enabled: $RC"
 
+# The crash guard is part of the plain JSON, not only of --verbose (issue 20.5).
+write_state supported
+/usr/bin/python3 - "$W/root/state/state" <<'PY'
+import hashlib, re, sys
+path = sys.argv[1]
+payload = open(path, "rb").read().split(b"\n", 1)[1].replace(b'"fixes":[]', b'"fixes":[],"crash-guard":true')
+open(path, "wb").write(b"LPSTATE 1 %s %d\n" % (hashlib.sha256(payload).hexdigest().encode(), len(payload)) + payload)
+PY
+[[ $(a status --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["Crash-Guard"])') == True ]] \
+  || fail "status --format json hides the crash guard without --verbose"
+
+# --root-dir "" is refused, not read as "the real machine" (issue 20.5).
+set +e; OUT=$("$BIN/livepatch-agent" --root-dir "" status 2>&1); RC=$?; set -e
+[[ $RC == 2 && $OUT == *"--root-dir: expected a directory, got an empty value"* ]] || fail "empty --root-dir: $RC $OUT"
+
+# As another user, changing the config is a permission error (3), not an
+# invalid value (2), even where that user cannot read root's config.
+if command -v setpriv > /dev/null; then
+  set +e
+  OUT=$(LIVEPATCH_AGENT_STATE_DIR="$W/root/state" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$BIN/livepatch-agent" config log-level=debug 2>&1)
+  RC=$?
+  set -e
+  [[ $RC == 3 && $OUT == *"must be run as root"* ]] || fail "config as non-root: $RC $OUT"
+fi
+
 # plugins lists what was built.
 run plugins
 [[ $OUT == *$'transport-https\ttransport'* && $OUT == *$'verify-module-signature\tverification'* && $OUT == *$'loader-simulated\tloading'* ]] || fail "plugins: $OUT"

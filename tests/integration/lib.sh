@@ -44,7 +44,7 @@ urllib.request.urlopen(req, context=ctx).read()
 PYEOF
 }
 mkdir -p "$WORK/rec"
-"$SRC/tools/server/make-demo-data.sh" "$WORK/demo" > /dev/null
+"$SRC/tools/server/make-demo-data.sh" "$WORK/demo" > /dev/null  # LP_DEMO_VERSIONS from the caller, if set
 ROOT=$WORK/agent
 SIM=$WORK/sim
 agent() { "$BIN/livepatch-agent" --root-dir "$ROOT" "$@"; }

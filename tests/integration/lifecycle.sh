@@ -28,7 +28,11 @@ validate_status_schema
 [[ $(stat -c %a "$ROOT/state/credential") == 600 && $(stat -c %a "$ROOT/state") == 700 ]] || fail "state modes"
 
 step "same token again is a no-op; refresh with nothing new is a 304"
-agent enable "$token" > /dev/null
+agent enable "$token" > "$WORK/enable2.out"
+grep -q "already enabled with this token and server; nothing changed" "$WORK/enable2.out" ||
+  fail "enabling an enabled machine again: $(cat "$WORK/enable2.out")"
+agent refresh | tee "$WORK/refresh.out"   # settles the answer: its ETag is kept now
+grep -q "patch 1 is already applied" "$WORK/refresh.out" || fail "expected patch 1 already applied"
 agent refresh | tee "$WORK/refresh.out"
 grep -q "no change on the server" "$WORK/refresh.out" || fail "expected a 304 no-change refresh"
 

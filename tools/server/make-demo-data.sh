@@ -4,7 +4,8 @@
 #   OUTDIR/server/            --data-dir for livepatch-server (catalogue with patch v1,
 #                             state with one auth token, admin password "admin-demo", macaroon key)
 #   OUTDIR/server/patches/    lp_demo-{1,2,3}.tar.xz cumulative patches (only 1 is
-#                             in the catalogue; tests add the others)
+#                             in the catalogue; tests add the others; LP_DEMO_VERSIONS
+#                             lists other versions to make)
 #   OUTDIR/keyring/           trusted signing certificate for verify-module-signature
 #   OUTDIR/server/patches/lp_demo-3-untrusted.tar.xz  version 3 signed by a key not in the keyring
 #   OUTDIR/auth-token         the auth token (UUIDv4)
@@ -60,11 +61,14 @@ cat > "$out/work/fixes2.yaml" <<'EOF2'
 - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
 - {name: cve-2023-6270, description: "aoe: use-after-free in aoecmd_cfg_pkts", bug: "lp#2056789", patched: true}
 EOF2
-for v in 1 2 3; do
+# LP_DEMO_VERSIONS="1 2 ... N": more versions (the chaos test publishes one per round).
+for v in ${LP_DEMO_VERSIONS:-1 2 3}; do
+  fixes=$out/work/fixes$v.yaml
+  [[ -f $fixes ]] || fixes=$out/work/fixes3.yaml
   build_module $v
   "$pack" sign --version $v --key "$out/work/signing.key" --cert "$out/keyring/signing.pem" "$out/work/lp_demo.ko"
   "$pack" pack --name lp_demo --version $v --kernel "$kernel" --arch "$arch" --module "$out/work/lp_demo.ko" \
-    --fixes "$out/work/fixes$v.yaml" -o "$out/server/patches/lp_demo-$v.tar.xz"
+    --fixes "$fixes" -o "$out/server/patches/lp_demo-$v.tar.xz"
 done
 build_module 3
 "$pack" sign --version 3 --key "$out/work/rogue.key" --cert "$out/work/rogue.pem" "$out/work/lp_demo.ko"

@@ -55,6 +55,17 @@ StatusFacts gatherFacts(const Paths& paths, const AgentState& st, const Config& 
     return f;
 }
 
+// Is a cycle (or enable/disable/clear-lock) running now? The cycle lock is
+// held for its whole length: trying it without waiting tells, and the
+// instant status holds it delays nobody (they wait for the lock).
+enum class CycleLock { Free, Held, Unknown };
+CycleLock cycleRunning(const Paths& paths) {
+    if (::access(paths.pluginLockFile().c_str(), F_OK) != 0) return CycleLock::Free;  // nothing has ever run
+    auto lock = fs::FileLock::acquire(paths.pluginLockFile(), false);
+    if (lock) return CycleLock::Free;
+    return lock.error().code() == ErrorCode::Busy ? CycleLock::Held : CycleLock::Unknown;
+}
+
 // Hand the command to the engine binary (same argv, same environment).
 int runInEngine(const CommandLine& line) {
     auto engine = locateEngine(::geteuid() == 0);
@@ -63,6 +74,28 @@ int runInEngine(const CommandLine& line) {
 }
 
 }  // namespace
+
+int showStatus(const CommandLine& line, const Paths& paths, const AgentState& st, bool cycleInProgress) {
+    auto cfg = Config::load(paths.configFile());
+    Config config = cfg ? *cfg : Config();
+    StatusOptions opt;
+    opt.verbose = line.verbose;
+    opt.showSecrets = line.showSecrets;
+    if (line.showSecrets) {
+        auto c = CredentialStore(paths.credentialFile()).load();
+        if (c && c->has_value()) opt.secret = (*c)->secret;
+    }
+    StatusFacts facts = gatherFacts(paths, st, config);
+    facts.cycleInProgress = cycleInProgress;
+    if (line.format == "json") std::cout << renderJson(st, facts, opt);
+    else if (line.format == "yaml") std::cout << renderYaml(st, facts, opt);
+    if (!st.enabled) {
+        std::cerr << "Machine is not enabled. To enable: livepatch-agent enable <token>\n";
+        return kExitFailure;
+    }
+    if (line.format == "humane") std::cout << (line.cves ? renderCves(st) : renderHumane(st, facts, opt));
+    return kExitOk;
+}
 
 bool CommandLine::privileged() const {
     return ::geteuid() == 0 || rootDir.has_value() || std::getenv("LIVEPATCH_AGENT_ROOT") != nullptr;
@@ -157,6 +190,12 @@ int AgentApplication::main(const std::vector<std::string>& args) {
             return kExitUsage;
         }
     }
+    if (line_.rootDir && line_.rootDir->empty()) {
+        // An empty value used to mean "no override" and silently used the
+        // system's state: a typo in a script must not touch the real machine.
+        std::cerr << "error: --root-dir: expected a directory, got an empty value [invalid-argument]\n";
+        return kExitUsage;
+    }
     return handler_(line_);
 }
 
@@ -246,24 +285,15 @@ int frontEndCommand(const CommandLine& line) {
             std::cout << renderPrometheus(*st, std::nullopt);
             return kExitOk;
         }
-        auto cfg = Config::load(paths.configFile());
-        Config config = cfg ? *cfg : Config();
-        StatusOptions opt;
-        opt.verbose = line.verbose;
-        opt.showSecrets = line.showSecrets;
-        if (line.showSecrets) {
-            auto c = CredentialStore(paths.credentialFile()).load();
-            if (c && c->has_value()) opt.secret = (*c)->secret;
-        }
-        StatusFacts facts = gatherFacts(paths, *st, config);
-        if (line.format == "json") std::cout << renderJson(*st, facts, opt);
-        else if (line.format == "yaml") std::cout << renderYaml(*st, facts, opt);
-        if (!st->enabled) {
-            std::cerr << "Machine is not enabled. To enable: livepatch-agent enable <token>\n";
-            return kExitFailure;
-        }
-        if (line.format == "humane") std::cout << (line.cves ? renderCves(*st) : renderHumane(*st, facts, opt));
-        return kExitOk;
+        const auto running = cycleRunning(paths);
+        // A kernel operation was begun and its end never recorded (the
+        // process was killed): only the kernel can say how it ended. The
+        // engine binary, which has the loader, reconciles the state with the
+        // kernel first and then shows it. Otherwise the state file is the
+        // reconciled truth (every cycle reconciles at its start and after
+        // every failure) and status stays light.
+        if (st->enabled && !st->loadingPatch.empty() && running == CycleLock::Free) return runInEngine(line);
+        return showStatus(line, paths, *st, running == CycleLock::Held);
     }
 
     if (cmd == "config") {

@@ -22,6 +22,11 @@
 
 #include "livepatch/error.h"
 
+namespace livepatch {
+struct AgentState;
+struct Paths;
+}  // namespace livepatch
+
 namespace livepatch::app {
 
 // One parsed command line.
@@ -72,6 +77,10 @@ int runApplication(int argc, char** argv, const CommandHandler& handler);
 
 // Print "error: <message> [<code>]" and return the documented exit code.
 int fail(const Error& e);
+
+// Render `st` as `status` does (format and options from `line`); returns the
+// exit code. `cycleInProgress`: a cycle holds the lock right now.
+int showStatus(const CommandLine& line, const Paths& paths, const AgentState& st, bool cycleInProgress);
 
 // Front-end commands (livepatch-agent's handler).
 int frontEndCommand(const CommandLine& line);

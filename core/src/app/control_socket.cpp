@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -29,7 +30,9 @@ bool writeAll(int fd, const std::string& s) {
     return true;
 }
 
-bool readLine(int fd, std::string& buffer, std::string& line, int timeoutMs) {
+// One line, which must be complete by `deadline` (not per read: a client
+// sending a byte now and then cannot stretch it).
+bool readLine(int fd, std::string& buffer, std::string& line, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
         auto nl = buffer.find('\n');
         if (nl != std::string::npos) {
@@ -38,8 +41,10 @@ bool readLine(int fd, std::string& buffer, std::string& line, int timeoutMs) {
             return true;
         }
         if (buffer.size() > 65536) return false;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) return false;
         struct pollfd pfd{fd, POLLIN, 0};
-        int r = ::poll(&pfd, 1, timeoutMs);
+        int r = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60 * 60 * 1000)));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return false;
         char buf[4096];
@@ -117,6 +122,16 @@ void ControlServer::stop() {
     stopping_ = true;
     if (wakePipe_[1] >= 0) (void)!::write(wakePipe_[1], "x", 1);
     if (thread_.joinable()) thread_.join();
+    {
+        // Clients still being served: end their connections (a refresh in
+        // progress was cancelled with the daemon) and wait for them.
+        std::lock_guard<std::mutex> lock(clientsMu_);
+        for (auto& c : clients_)
+            if (!c->done) ::shutdown(c->fd, SHUT_RDWR);
+    }
+    for (auto& c : clients_)
+        if (c->thread.joinable()) c->thread.join();
+    clients_.clear();
     for (int& p : wakePipe_)
         if (p >= 0) {
             ::close(p);
@@ -127,6 +142,29 @@ void ControlServer::stop() {
         fd_ = -1;
         ::unlink(path_.c_str());
     }
+}
+
+void ControlServer::reapFinished() {
+    std::lock_guard<std::mutex> lock(clientsMu_);
+    for (auto it = clients_.begin(); it != clients_.end();) {
+        if ((*it)->done) {
+            (*it)->thread.join();
+            it = clients_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void ControlServer::serve(Client& client) {
+    std::string buffer, line;
+    if (readLine(client.fd, buffer, line, std::chrono::steady_clock::now() + kRequestDeadline)) {
+        const int c = client.fd;
+        auto result = handler_(line, [c](const std::string& l) { writeAll(c, l); });
+        writeAll(c, doneLine(result.first, result.second));
+    }
+    ::close(client.fd);
+    client.done = true;
 }
 
 void ControlServer::loop() {
@@ -143,12 +181,18 @@ void ControlServer::loop() {
             ::close(c);
             continue;
         }
-        std::string buffer, line;
-        if (readLine(c, buffer, line, 5000)) {
-            auto result = handler_(line, [c](const std::string& l) { writeAll(c, l); });
-            writeAll(c, doneLine(result.first, result.second));
+        reapFinished();
+        std::lock_guard<std::mutex> lock(clientsMu_);
+        if (clients_.size() >= kMaxClients) {
+            writeAll(c, doneLine(4, "the daemon is serving " + std::to_string(kMaxClients) + " clients; try again"));
+            ::close(c);
+            continue;
         }
-        ::close(c);
+        auto client = std::make_unique<Client>();
+        client->fd = c;
+        Client& ref = *client;
+        clients_.push_back(std::move(client));
+        ref.thread = std::thread([this, &ref] { serve(ref); });
     }
 }
 
@@ -165,7 +209,8 @@ Result<std::pair<int, std::string>> sendControl(const std::string& path, const s
     }
     writeAll(fd, clean(command) + "\n");
     std::string buffer, line;
-    while (readLine(fd, buffer, line, 30 * 60 * 1000)) {
+    // A refresh may wait on the server for up to request-timeout per request.
+    while (readLine(fd, buffer, line, std::chrono::steady_clock::now() + std::chrono::minutes(30))) {
         int code;
         std::string msg;
         if (parseDoneLine(line, code, msg)) {

@@ -3,10 +3,19 @@
 // Line protocol: the client sends one command line ("refresh", "reload");
 // the daemon answers with zero or more "progress <phase> <done> <total>"
 // lines and one final "done <exit-code> <one-line message>".
+//
+// Every client is served in its own thread and must send its command line
+// within kRequestDeadline (the whole line, not per byte), so no local client,
+// silent or trickling, can hold the socket from another; at most
+// kMaxClients are served at once, further ones are told the daemon is busy.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -26,14 +35,26 @@ public:
     Status start(const std::string& path, Handler handler);
     void stop();
 
+    static constexpr std::chrono::milliseconds kRequestDeadline{2000};
+    static constexpr size_t kMaxClients = 16;
+
 private:
+    struct Client {
+        int fd = -1;
+        std::atomic<bool> done{false};
+        std::thread thread;
+    };
     void loop();
+    void serve(Client& client);
+    void reapFinished();
     std::string path_;
     Handler handler_;
     int fd_ = -1;
     int wakePipe_[2] = {-1, -1};  // stop() writes here; the loop sleeps in poll() without timeouts
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+    std::mutex clientsMu_;
+    std::list<std::unique_ptr<Client>> clients_;
 };
 
 // Send a command; onLine gets every progress line; returns the final line's

@@ -59,21 +59,28 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     std::mutex jobMu;  // one job at a time, whoever asks (timer or control socket)
     std::atomic<bool> reloadRequested{false}, appliedByRefresh{false};
 
+    // The signal thread listens until the daemon has stopped: the first
+    // SIGTERM/SIGINT cancels (the running worker gets SIGTERM and ends
+    // within its grace, or after a kernel transition), a second one is
+    // passed on too, which ends the worker at once.
+    std::atomic<bool> finished{false};
     std::thread signals([&] {
-        for (;;) {
-            int sig = 0;
-            if (sigwait(&set, &sig) != 0) continue;
+        int stopSignals = 0;
+        while (!finished) {
+            const struct timespec interval{0, 200 * 1000 * 1000};
+            siginfo_t info;
+            const int sig = sigtimedwait(&set, &info, &interval);
+            if (sig <= 0) continue;
             if (sig == SIGHUP) {
                 reloadRequested = true;
                 clock.wake();
                 continue;
             }
-            log.info("received signal " + std::to_string(sig) + "; stopping");
+            log.info("received signal " + std::to_string(sig) + (stopSignals++ ? " again; stopping the worker now" : "; stopping"));
             notifyStopping();
             stop.cancel();
             workers.cancel();
             clock.wake();
-            return;
         }
     });
 
@@ -112,7 +119,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     if (!started) {
         log.error(started.error().message());
         stop.cancel();
-        ::kill(::getpid(), SIGTERM);
+        finished = true;
         signals.join();
         return exitCodeFor(started.error().code());
     }
@@ -178,6 +185,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         if (sleep.count() > 0) clock.sleepFor(sleep, &stop);
     }
     control.stop();
+    finished = true;
     signals.join();
     log.info("daemon stopped");
     return kExitOk;

@@ -172,6 +172,17 @@ WorkerOutcome WorkerRunner::run(const std::string& job, const std::function<void
         running_ = -1;
     }
     if (haveResult) return outcome;
+    bool stopping;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping = cancelled_;
+    }
+    if (stopping) {
+        // We asked it to stop: ending before it wrote a result is expected.
+        WorkerOutcome o = internal("stopped with the daemon");
+        o.errorCode = "cancelled";
+        return o;
+    }
     if (WIFSIGNALED(status))
         return internal("the engine worker (" + job + ") was killed by signal " + std::to_string(WTERMSIG(status)) +
                         "; nothing was recorded for this run");

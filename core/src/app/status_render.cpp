@@ -30,6 +30,14 @@ std::string uptimeText(long long s) {
 // for a parser and inert on a terminal.
 const int kJsonOptions = Poco::JSON_PRESERVE_KEY_ORDER | Poco::JSON_ESCAPE_UNICODE;
 
+// The version of our patch in the kernel, as reconciled: what the loaded
+// module declares, "" when nothing of ours is loaded, "unknown" when the
+// module declares no version (the recorded one is never assumed).
+std::string versionInKernel(const AgentState& st) {
+    if (!st.inKernel || (!st.inKernel->enabled && !st.inKernel->transitioning)) return "";
+    return st.inKernel->version.empty() ? "unknown" : st.inKernel->version;
+}
+
 // Canonical-compatible structure, built once and rendered as JSON or YAML.
 Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const StatusOptions& opt) {
     Poco::JSON::Object::Ptr root(new Poco::JSON::Object(kJsonOptions));
@@ -51,7 +59,7 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
         Poco::JSON::Object::Ptr lp(new Poco::JSON::Object(kJsonOptions));
         lp->set("CheckState", st.checkState);
         lp->set("State", st.patchState);
-        lp->set("Version", st.applied ? st.applied->version : std::string());
+        lp->set("Version", versionInKernel(st));
         Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array(kJsonOptions));
         for (const auto& fx : st.fixes) {
             Poco::JSON::Object::Ptr o(new Poco::JSON::Object(kJsonOptions));
@@ -66,6 +74,8 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
         kernels->add(k);
     }
     root->set("Status", kernels);
+    root->set("Crash-Guard", st.crashGuard);
+    root->set("In-Progress", f.cycleInProgress);
     if (opt.verbose) {
         Poco::JSON::Object::Ptr v(new Poco::JSON::Object(kJsonOptions));
         v->set("Enabled", st.enabled);
@@ -74,9 +84,9 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
         v->set("Check-Error", st.checkError);
         v->set("Patch-Error", st.patchError);
         v->set("Available-Version", st.availableVersion);
-        v->set("Crash-Guard", st.crashGuard);
         if (st.applied) {
             v->set("Patch-Name", st.applied->name);
+            v->set("Recorded-Version", st.applied->version);
             v->set("Patch-SHA256", st.applied->tarballSha256);
             v->set("Module-SHA256", st.applied->moduleSha256);
             v->set("Cache-Path", st.applied->cachePath);
@@ -145,7 +155,13 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "patch state: " << shown(st.patchState);
     if (!st.patchError.empty()) out << " (" << shown(st.patchError) << ")";
     out << "\n";
-    out << "patch version: " << (st.applied ? shown(st.applied->version) : "none") << "\n";
+    const std::string inKernel = versionInKernel(st);
+    out << "patch version: " << (inKernel.empty() ? "none" : inKernel);
+    if (inKernel == "unknown" && st.applied) out << " (the loaded module declares none; recorded " << shown(st.applied->version) << ")";
+    else if (inKernel.empty() && st.applied && st.enabled) out << " (" << shown(st.applied->version) << " is cached, not in the kernel)";
+    out << "\n";
+    if (f.cycleInProgress)
+        out << "in progress: a check or update is running now; this is the state before it\n";
     if (!st.fixes.empty()) {
         out << "fixes:\n";
         for (const auto& fx : st.fixes)

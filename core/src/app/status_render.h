@@ -16,6 +16,7 @@ struct StatusFacts {
     long long uptimeSeconds = 0;
     std::string runningKernel; // version signature of the running kernel
     std::string nowRfc3339;
+    bool cycleInProgress = false;  // a check or update holds the cycle lock right now
 };
 
 struct StatusOptions {

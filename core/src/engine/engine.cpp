@@ -4,6 +4,9 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include "protocol/api_client.h"
@@ -29,6 +32,10 @@ std::string oneLine(const Error& e) {
     return s;
 }
 
+// Prefix of the patch error reconcile() writes when the kernel disagrees
+// with the record; replaced at each reconciliation.
+constexpr const char* kKernelNote = "the kernel holds ";
+
 std::string schemeOf(const std::string& url) {
     auto pos = url.find("://");
     return pos == std::string::npos ? "" : url.substr(0, pos);
@@ -47,7 +54,13 @@ private:
     PluginHost* host_;
 };
 
+std::atomic<int> kernelOperations{0};
+
 }  // namespace
+
+KernelOperation::KernelOperation() noexcept { kernelOperations.fetch_add(1); }
+KernelOperation::~KernelOperation() { kernelOperations.fetch_sub(1); }
+bool KernelOperation::inProgress() noexcept { return kernelOperations.load() > 0; }
 
 struct Engine::Impl {
     EngineDeps d;
@@ -167,8 +180,9 @@ struct Engine::Impl {
     }
 
     // unpack -> metadata checks -> verifier chain -> crash guard -> load.
-    Result<AppliedPatchRecord> verifyAndLoad(const std::string& tarball, const std::string& expectedName,
-                                             const std::string& expectedVersion, const KernelInfo& kernel,
+    Result<AppliedPatchRecord> verifyAndLoad(const std::string& tarball, const std::string& tarballSha256,
+                                             const std::string& expectedName, const std::string& expectedVersion,
+                                             const KernelInfo& kernel,
                                              Loader* loader, AgentState& st, const PhaseCallback& progress,
                                              const CancelToken* cancel) {
         const std::string work = fs::join(d.paths.cacheDir, "work-" + sha256Hex(tarball + now()).substr(0, 12));
@@ -219,58 +233,173 @@ struct Engine::Impl {
                               "allow-unversioned-modules=true, so rollback protection rests on unsigned metadata");
         if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
 
-        if (progress) progress("load", 0, 0);
-        // A new version under the livepatch name already in the kernel: the
-        // kernel cannot hold two modules of one name, so there is no atomic
-        // replace. Revert the old version first (a short window without
-        // either, logged), and if the new one then fails, load the old one
-        // again from the cache. Patches with a new name per version (as
-        // kpatch and Canonical build them) are replaced atomically instead.
-        std::optional<AppliedPatchRecord> sameName;
-        if (st.applied && st.applied->name == md.name && st.applied->version != md.version &&
-            st.applied->kernel == kernel.versionSignature && loadedInKernel(loader, md.name)) {
-            sameName = *st.applied;
-            d.logger->warning("patch " + md.name + " version " + md.version + " has the same livepatch name as the applied version " +
-                              sameName->version + "; the kernel cannot hold both, so version " + sameName->version +
-                              " is reverted first (give each version its own name for an atomic replace)");
-            auto u = loader->unload(md.name, cancel);
-            if (!u) return u.error().wrap("reverting " + md.name + " version " + sameName->version + " before loading version " + md.version);
-        }
-        st.loadingPatch = md.name + " " + md.version;
-        st.loadingBootId = kernel.bootId;
-        st.loadingAt = now();
-        st.patchState = "applying";
-        LP_TRY(save(st));
-        PatchSpec spec{md.name, md.version, md.replace};
-        auto loaded = loader->load(image, spec, cancel);
-        st.loadingPatch.clear();
-        st.loadingBootId.clear();
-        st.loadingAt.clear();
-        if (!loaded && sameName) {
-            // Not cancellable: even when stopping, put the old version back.
-            auto back = loadFromCache(*sameName, kernel, loader, st, nullptr, nullptr);
-            if (back) {
-                st.applied->appliedAt = back->appliedAt;
-                st.applied->bootId = back->bootId;
-                return loaded.error().wrap("version " + sameName->version + " restored; loading version " + md.version + " failed");
-            }
-            return loaded.error().wrap("loading version " + md.version + " failed and version " + sameName->version +
-                                       " could not be restored (" + back.error().message() + "); the next check retries");
-        }
-        if (!loaded) return loaded.error();
-        if (auto h = loader->health()) {
-            st.healthTaint = h->taintMask;
-            st.healthOops = h->oopsCount;
-        }
         AppliedPatchRecord rec;
         rec.kernel = kernel.versionSignature;
         rec.name = md.name;
         rec.version = md.version;
+        rec.tarballSha256 = tarballSha256;
         rec.moduleSha256 = sha256Hex(*bytes);
+        rec.cachePath = tarball;
+        rec.fixes = md.fixes;
+        PatchSpec spec{md.name, md.version, md.replace};
+        return putIntoKernel(image, spec, rec, kernel, loader, st, progress, cancel);
+    }
+
+    // Our livepatch `name` as the kernel shows it now.
+    std::optional<LoadedPatch> inKernelNow(Loader* loader, const std::string& name) const {
+        auto list = loader->list();
+        if (!list) return std::nullopt;
+        for (const auto& p : *list)
+            if (p.name == name) return p;
+        return std::nullopt;
+    }
+
+    // The verified module into the kernel. The intent, with the whole record,
+    // is saved before the kernel is touched: whatever happens after that (a
+    // failure, a cancel, SIGKILL), reconcile() can tell from the kernel
+    // whether the new version took and adopt it, or keep the old one.
+    //
+    // A new version under the livepatch name already in the kernel: the
+    // kernel cannot hold two modules of one name, so there is no atomic
+    // replace. The old version is reverted first (a short window without
+    // either, logged), and on every failure after that it is loaded again
+    // from the cache. Patches with a new name per version (as kpatch and
+    // Canonical build them) are replaced atomically instead.
+    Result<AppliedPatchRecord> putIntoKernel(const ModuleImage& image, const PatchSpec& spec, AppliedPatchRecord rec,
+                                             const KernelInfo& kernel, Loader* loader, AgentState& st, const PhaseCallback& progress,
+                                             const CancelToken* cancel) {
+        std::optional<AppliedPatchRecord> sameName;
+        if (st.applied && st.applied->name == spec.name && st.applied->version != spec.version &&
+            st.applied->kernel == kernel.versionSignature) {
+            auto current = inKernelNow(loader, spec.name);
+            if (current && current->enabled && (current->version.empty() || current->version != spec.version)) sameName = *st.applied;
+        }
+        st.loadingPatch = spec.name + " " + spec.version;
+        st.loadingBootId = kernel.bootId;
+        st.loadingAt = now();
+        st.loadingRecord = rec;
+        st.patchState = "applying";
+        LP_TRY(save(st));
+        Status loaded;
+        {
+            KernelOperation op;
+            if (sameName) {
+                d.logger->warning("patch " + spec.name + " version " + spec.version + " has the same livepatch name as the applied version " +
+                                  sameName->version + "; the kernel cannot hold both, so version " + sameName->version +
+                                  " is reverted first (give each version its own name for an atomic replace)");
+                if (progress) progress("revert", 0, 0);
+                auto u = loader->unload(spec.name, cancel);
+                if (!u) loaded = u.error().wrap("reverting " + spec.name + " version " + sameName->version + " before loading version " + spec.version);
+            }
+            if (loaded && progress) progress("load", 0, 0);
+            if (loaded) loaded = loader->load(image, spec, cancel);
+        }
+        // On failure the markers stay: the caller's reconcile() finds out
+        // what the kernel holds (a cancel mid-transition leaves the new
+        // version in it) and clears them.
+        if (!loaded && sameName) {
+            // Not cancellable: even when stopping, put the old version back.
+            KernelOperation critical;
+            auto back = loadFromCache(*sameName, kernel, loader, st, nullptr, nullptr);
+            if (back) {
+                st.applied->appliedAt = back->appliedAt;
+                st.applied->bootId = back->bootId;
+                return loaded.error().wrap("version " + sameName->version + " restored; loading version " + spec.version + " failed");
+            }
+            return loaded.error().wrap("loading version " + spec.version + " failed and version " + sameName->version +
+                                       " could not be restored (" + back.error().message() + "); the next check retries");
+        }
+        if (!loaded) return loaded.error();
+        st.loadingPatch.clear();
+        st.loadingBootId.clear();
+        st.loadingAt.clear();
+        st.loadingRecord.reset();
+        if (auto h = loader->health()) {
+            st.healthTaint = h->taintMask;
+            st.healthOops = h->oopsCount;
+        }
         rec.appliedAt = now();
         rec.bootId = kernel.bootId;
-        rec.fixes = md.fixes;
         return rec;
+    }
+
+    // The kernel is the truth: make `st` say what it holds now, with the
+    // version the loaded module itself declares. Called under the cycle lock
+    // at the start of every cycle, before every status decision (health,
+    // clear-lock, `status` after an interrupted cycle) and after every failed
+    // or interrupted load. Markers of another boot are left to the crash
+    // guard, which runs first.
+    Status reconcile(AgentState& st, const KernelInfo& kernel, Loader* loader) {
+        auto listed = loader->list();
+        if (!listed) return listed.error().wrap("cannot read the live patches in the kernel");
+        auto find = [&](const std::string& name) -> std::optional<LoadedPatch> {
+            for (const auto& p : *listed)
+                if (p.name == name) return p;
+            return std::nullopt;
+        };
+        if (st.loadingRecord && st.loadingBootId == kernel.bootId) {
+            // A load was interrupted on this boot (the process was killed or
+            // stopped): did the kernel take the new version?
+            const AppliedPatchRecord& pending = *st.loadingRecord;
+            auto p = find(pending.name);
+            const bool oldOfSameName = st.applied && st.applied->name == pending.name && st.applied->kernel == kernel.versionSignature;
+            const bool tookIt = p && p->enabled &&
+                                (p->version.empty() ? !oldOfSameName : p->version == pending.version);
+            if (tookIt) {
+                if (st.applied && st.applied->cachePath != pending.cachePath) (void)fs::removeFile(st.applied->cachePath);
+                st.applied = pending;
+                st.applied->appliedAt = st.loadingAt.empty() ? now() : st.loadingAt;
+                st.applied->bootId = kernel.bootId;
+                st.fixes = pending.fixes;
+                st.etag.clear();  // our report changes
+                d.logger->warning("an interrupted load of patch " + pending.name + " " + pending.version +
+                                  " reached the kernel; recorded as applied");
+            } else if (!st.applied || st.applied->cachePath != pending.cachePath) {
+                (void)fs::removeFile(pending.cachePath);  // never loaded: not worth keeping
+            }
+            st.loadingRecord.reset();
+        }
+        if (!st.loadingPatch.empty() && st.loadingBootId == kernel.bootId) {
+            st.loadingPatch.clear();
+            st.loadingBootId.clear();
+            st.loadingAt.clear();
+        }
+        st.inKernel.reset();
+        const bool ours = st.applied && st.applied->kernel == kernel.versionSignature;
+        std::optional<LoadedPatch> p = ours ? find(st.applied->name) : std::nullopt;
+        if (p) st.inKernel = KernelPatchView{p->name, p->version, p->enabled, p->transitioning};
+        // A note of an earlier reconciliation is replaced by this one's.
+        if (st.patchError.rfind(kKernelNote, 0) == 0) st.patchError.clear();
+        const bool failed = st.patchState == "apply-failed";
+        if (!p || (!p->enabled && !p->transitioning)) {
+            // Nothing of ours in the kernel (a reboot, a revert, an
+            // interrupted same-name upgrade): the next cycle loads it again.
+            for (const char* claimed : {"applied", "applying", "applied-with-bug", "unknown"})
+                if (st.patchState == claimed) st.patchState = "unapplied";
+        } else if (p->transitioning && !p->enabled) {
+            st.patchState = "unknown";
+            st.patchError = std::string(kKernelNote) + p->name + " in a transition to unpatched";
+        } else if (!p->version.empty() && p->version != st.applied->version) {
+            st.patchState = "unknown";
+            st.patchError = std::string(kKernelNote) + p->name + " version " + p->version + ", not the recorded version " +
+                            st.applied->version + "; the next check loads the right one";
+            st.etag.clear();
+        } else if (p->transitioning) {
+            if (!failed) st.patchState = "applying";
+        } else if (!failed && st.patchState != "applied-with-bug") {
+            st.patchState = "applied";
+        }
+        return {};
+    }
+
+    // Is our applied patch in the running kernel, enabled, its transition
+    // done, with the recorded version (or one the module does not declare)?
+    // From the reconciled view. A transition still running (an agent was
+    // killed while waiting for it) counts as not yet: loading the same
+    // version again waits for it.
+    static bool appliedIsInKernel(const AgentState& st) {
+        return st.applied && st.inKernel && st.inKernel->enabled && !st.inKernel->transitioning &&
+               (st.inKernel->version.empty() || st.inKernel->version == st.applied->version);
     }
 
     // The crash-safety guard. True (and st updated with the reason) if
@@ -279,16 +408,10 @@ struct Engine::Impl {
         if (st.crashGuard) return true;
         std::string why;
         if (!st.loadingPatch.empty()) {
-            if (st.loadingBootId != kernel.bootId) {
+            // On the same boot an agent process was stopped mid-load (not a
+            // crash of the machine): reconcile() finds out what the kernel took.
+            if (st.loadingBootId != kernel.bootId)
                 why = "the machine restarted while patch " + st.loadingPatch + " was being loaded";
-            } else {
-                // Same boot: an agent process was stopped mid-load (not a
-                // crash of the machine). Forget the marker.
-                st.loadingPatch.clear();
-                st.loadingBootId.clear();
-                st.loadingAt.clear();
-                if (st.patchState == "applying") st.patchState = st.applied ? "applied" : "unapplied";
-            }
         } else if (st.applied && st.applied->kernel == kernel.versionSignature && !st.applied->bootId.empty() &&
                    st.applied->bootId != kernel.bootId) {
             // Same kernel, new boot: did the previous boot end within the
@@ -318,15 +441,6 @@ struct Engine::Impl {
                               : ""));
     }
 
-    // Is the patch present and enabled in the running kernel?
-    bool loadedInKernel(Loader* loader, const std::string& name) const {
-        auto list = loader->list();
-        if (!list) return false;
-        for (const auto& p : *list)
-            if (p.name == name && p.enabled) return true;
-        return false;
-    }
-
     // The verified tarball kept for `rec`, loaded again: its SHA-256 must
     // still be the recorded one, then it is unpacked and verified by the whole
     // chain as if just downloaded. No network.
@@ -336,7 +450,7 @@ struct Engine::Impl {
         if (!digest || !digestEquals(*digest, rec.tarballSha256))
             return Error(ErrorCode::ChecksumMismatch,
                          "cached patch " + rec.cachePath + " no longer matches its recorded SHA-256; not loading");
-        return verifyAndLoad(rec.cachePath, rec.name, rec.version, kernel, loader, st, progress, cancel);
+        return verifyAndLoad(rec.cachePath, rec.tarballSha256, rec.name, rec.version, kernel, loader, st, progress, cancel);
     }
 
     // The applied patch, loaded again from the cache and recorded as applied
@@ -346,7 +460,7 @@ struct Engine::Impl {
         AppliedPatchRecord prev = *st.applied;
         auto rec = loadFromCache(prev, kernel, loader, st, progress, cancel);
         if (!rec) {
-            recordFailure(st, rec.error());
+            recordFailure(st, rec.error(), kernel, loader);
             return rec.error();
         }
         st.applied->appliedAt = rec->appliedAt;
@@ -354,17 +468,52 @@ struct Engine::Impl {
         st.applied->moduleSha256 = rec->moduleSha256;
         st.patchState = "applied";
         st.patchError.clear();
+        st.etag.clear();  // our report changed: the next check must not be a 304
+        (void)reconcile(st, kernel, loader);
         LP_TRY(save(st));
         d.logger->info("re-applied cached patch " + prev.name + " version " + prev.version);
         return true;
     }
 
-    void recordFailure(AgentState& st, const Error& e) {
+    // A failed or cancelled attempt: the state is first reconciled with the
+    // kernel (a cancel mid-transition may have left the new version in it),
+    // then the failure is recorded. A cancel is the operator's choice, not
+    // a failure: the reconciled state stays, with a note.
+    void recordFailure(AgentState& st, const Error& e, const KernelInfo& kernel, Loader* loader) {
         st.etag.clear();  // the next check must fetch the offer again, not get a 304
+        if (auto r = reconcile(st, kernel, loader); !r) d.logger->warning(r.error().message());
+        if (e.code() == ErrorCode::Cancelled) {
+            st.patchError = "the last update was cancelled (" + oneLine(e) + ")";
+            (void)save(st);
+            d.logger->warning("update cancelled: " + e.message());
+            return;
+        }
         st.patchState = "apply-failed";
         st.patchError = oneLine(e);
         (void)save(st);
         d.logger->error("apply failed: " + e.describe());
+    }
+
+    // What interrupted cycles leave behind: unpack work directories, partial
+    // downloads of offers that are no longer current (`keepPart` is the one
+    // still offered, kept to resume), and tarballs moved into the cache for a
+    // load that never got recorded. Runs under the cycle lock.
+    void cleanInterrupted(const AgentState& st, const KernelInfo& kernel, const std::optional<std::string>& keepPart) const {
+        if (auto entries = fs::listDir(d.paths.cacheDir))
+            for (const auto& e : *entries)
+                if (e.rfind("work-", 0) == 0) (void)fs::removeTree(fs::join(d.paths.cacheDir, e));
+        const std::string keepDir = fs::join(d.paths.cacheDir, kernel.versionSignature);
+        if (auto entries = fs::listDir(keepDir))
+            for (const auto& e : *entries) {
+                const std::string path = fs::join(keepDir, e);
+                if ((st.applied && st.applied->cachePath == path) || (st.loadingRecord && st.loadingRecord->cachePath == path)) continue;
+                (void)fs::removeFile(path);
+            }
+        if (!keepPart) return;  // the current offer is not known yet
+        const std::string dlDir = fs::join(d.paths.cacheDir, "downloads");
+        if (auto entries = fs::listDir(dlDir))
+            for (const auto& e : *entries)
+                if (e != *keepPart) (void)fs::removeFile(fs::join(dlDir, e));
     }
 };
 
@@ -373,7 +522,7 @@ Engine::~Engine() = default;
 
 Result<AgentState> Engine::loadState() const { return impl_->load(); }
 
-Status Engine::enable(const std::string& token) {
+Result<Engine::EnableOutcome> Engine::enable(const std::string& token) {
     auto& d = impl_->d;
     auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
     if (!lock) return lock.error();
@@ -400,7 +549,7 @@ Status Engine::enable(const std::string& token) {
                      "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon)");
     }
     if (st->enabled) {
-        if (digestEquals(st->tokenDigest, digest) && st->serverUrl == impl_->serverUrl()) return {};
+        if (digestEquals(st->tokenDigest, digest) && st->serverUrl == impl_->serverUrl()) return EnableOutcome::AlreadyEnabled;
         return Error(ErrorCode::AlreadyEnabled,
                      "this machine is already enabled with another token or server; run `livepatch-agent disable` first, then enable again");
     }
@@ -434,7 +583,7 @@ Status Engine::enable(const std::string& token) {
     next.architecture = kernel->architecture;
     LP_TRY(impl_->save(next));
     d.logger->info("machine enabled with " + info->kind + " (tier " + reg->tier + ")");
-    return {};
+    return EnableOutcome::Enabled;
 }
 
 Status Engine::disable(const CancelToken* cancel) {
@@ -512,6 +661,11 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     // Check in even when the guard is set (the server learns the state and
     // status stays current), but load nothing.
     const bool guarded = impl_->crashGuardActive(st, *kernel);
+    // Whatever an earlier cycle left (killed, cancelled, failed), start from
+    // what the kernel holds.
+    LP_TRY(impl_->reconcile(st, *kernel, *loader));
+    impl_->cleanInterrupted(st, *kernel, std::nullopt);
+    LP_TRY(impl_->save(st));
     if (progress) progress("check", 0, 0);
     auto api = impl_->api(st.serverUrl);
     auto auth = api ? impl_->authorization(st) : Result<std::string>(api.error());
@@ -529,10 +683,10 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     result.contacted = true;
     st.checkState = "checked";
     st.checkError.clear();
-    const bool missingFromKernel = st.applied && st.applied->kernel == kernel->versionSignature &&
-                                   !impl_->loadedInKernel(*loader, st.applied->name);
+    const bool missingFromKernel = st.applied && st.applied->kernel == kernel->versionSignature && !Impl::appliedIsInKernel(st);
     if (answer->notModified) {
         result.notModified = true;
+        impl_->cleanInterrupted(st, *kernel, std::string());  // nothing is on offer to resume
         LP_TRY(impl_->save(st));
         result.summary = "no change on the server";
         if (!missingFromKernel || mode == "no-apply") return result;
@@ -545,8 +699,15 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         result.summary = "re-applied patch " + st.applied->name + " version " + st.applied->version + " from the cache";
         return result;
     }
-    st.etag = answer->etag;
-    st.etagPolicy = fingerprint;
+    // The answer's ETag is saved only together with the outcome it
+    // describes (nothing to do, or already applied): a cycle that fails, is
+    // cancelled or killed before that asks again in full next time, so a
+    // published patch can never hide behind a 304.
+    const std::string answerEtag = answer->etag;
+    auto settled = [&] {
+        st.etag = answerEtag;
+        st.etagPolicy = fingerprint;
+    };
     st.supported = answer->supported;
     st.upgradeRequiredDate = answer->upgradeRequiredDate;
     if (!answer->tier.empty()) st.tier = answer->tier;
@@ -562,10 +723,12 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         }
         if (!best || compareVersions(offer.version, best->version) > 0) best = &offer;
     }
+    impl_->cleanInterrupted(st, *kernel, best ? best->filename + ".part" : std::string());
     if (!best) {
         if (!st.applied)
             st.patchState = (st.supported == "supported" || st.supported == "unknown") ? "nothing-to-apply" : "kernel-upgrade-required";
         if (!policyNote.empty()) st.patchError = policyNote;
+        settled();
         LP_TRY(impl_->save(st));
         result.summary = policyNote.empty() ? "no patch available for this kernel" : policyNote;
         return result;
@@ -575,6 +738,7 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         // Recorded as applied but not in the kernel (e.g. rebooted into the
         // same kernel without the daemon): load it again, verified as new.
         if (cmp == 0 && !missingFromKernel) {
+            settled();
             LP_TRY(impl_->save(st));
             result.summary = "patch " + best->version + " is already applied";
             return result;
@@ -591,6 +755,7 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
                 result.summary = "re-applied patch " + st.applied->name + " version " + st.applied->version + " from the cache";
                 return result;
             }
+            if (r.error().code() == ErrorCode::Cancelled) return r.error();
             d.logger->warning("cached patch unusable, downloading it again: " + r.error().message());
         }
         if (cmp < 0 && impl_->allowRollback) {
@@ -605,6 +770,7 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     }
     if (mode == "no-apply") {
         st.availableVersion = best->version;
+        settled();
         LP_TRY(impl_->save(st));
         result.summary = "run-mode is \"no-apply\": patch " + best->version + " is available, not applied";
         return result;
@@ -615,18 +781,25 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         return impl_->crashGuardError(st);
     }
     LP_TRY(impl_->save(st));
-    if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
+    if (cancel && cancel->cancelled()) {
+        Error e(ErrorCode::Cancelled, "cancelled before the download of patch " + best->version);
+        impl_->recordFailure(st, e, *kernel, *loader);
+        return e;
+    }
 
     // Download and check integrity.
     const std::string dlDir = fs::join(d.paths.cacheDir, "downloads");
     LP_TRY(fs::ensurePrivateDir(dlDir));
     const std::string part = fs::join(dlDir, best->filename + ".part");
+    // Announced before the first byte: a slow server's wait belongs to the
+    // download, not to the check before it.
+    if (progress) progress("download", 0, best->size);
     auto dl = api->download(*best, *auth, part, static_cast<std::uint64_t>(d.config->number("max-download-size")),
                             [&](std::uint64_t done, std::uint64_t total) { if (progress) progress("download", done, total); },
                             cancel);
     if (!dl) {
         if (dl.error().code() != ErrorCode::Cancelled) (void)fs::removeFile(part);
-        impl_->recordFailure(st, dl.error());
+        impl_->recordFailure(st, dl.error(), *kernel, *loader);
         return dl.error();
     }
     auto digest = sha256FileHex(part);
@@ -634,24 +807,29 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
         (void)fs::removeFile(part);
         Error e = digest ? Error(ErrorCode::ChecksumMismatch, best->filename + ": SHA-256 of the download does not match the server's; download deleted")
                          : digest.error();
-        impl_->recordFailure(st, e);
+        impl_->recordFailure(st, e, *kernel, *loader);
         return e;
     }
 
-    auto rec = impl_->verifyAndLoad(part, best->name, best->version, *kernel, *loader, st, progress, cancel);
-    if (!rec) {
-        (void)fs::removeFile(part);
-        impl_->recordFailure(st, rec.error());
-        return rec.error();
-    }
-    // Keep the verified tarball for re-apply after restart.
+    // Intact: into the cache under its final name before it is verified and
+    // loaded, so that a load the process does not live to record can be
+    // adopted from the kernel with its tarball (reconcile()). Anything not
+    // loaded is removed again.
     const std::string keepDir = fs::join(d.paths.cacheDir, kernel->versionSignature);
     LP_TRY(fs::ensurePrivateDir(keepDir));
     const std::string keep = fs::join(keepDir, best->filename);
-    if (::rename(part.c_str(), keep.c_str()) != 0) return Error(ErrorCode::Io, "cannot move the verified patch into " + keepDir);
+    if (::rename(part.c_str(), keep.c_str()) != 0) {
+        Error e(ErrorCode::Io, "cannot move the downloaded patch into " + keepDir + ": " + std::strerror(errno));
+        impl_->recordFailure(st, e, *kernel, *loader);
+        return e;
+    }
+    auto rec = impl_->verifyAndLoad(keep, best->sha256, best->name, best->version, *kernel, *loader, st, progress, cancel);
+    if (!rec) {
+        impl_->recordFailure(st, rec.error(), *kernel, *loader);
+        if (!st.applied || st.applied->cachePath != keep) (void)fs::removeFile(keep);
+        return rec.error();
+    }
     if (st.applied && st.applied->cachePath != keep) (void)fs::removeFile(st.applied->cachePath);
-    rec->tarballSha256 = best->sha256;
-    rec->cachePath = keep;
     rec->fixes = best->fixes.empty() ? rec->fixes : best->fixes;
     st.applied = *rec;
     st.fixes = rec->fixes;
@@ -659,6 +837,7 @@ Result<CycleResult> Engine::runCycle(CycleKind kind, const PhaseCallback& progre
     st.patchError.clear();
     st.availableVersion.clear();
     st.etag.clear();  // our report changed: the next check must not be a 304
+    (void)impl_->reconcile(st, *kernel, *loader);
     LP_TRY(impl_->save(st));
     result.applied = true;
     result.summary = "applied patch " + rec->name + " version " + rec->version;
@@ -686,17 +865,37 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     if (!loader) return loader.error();
     auto kernel = (*loader)->probe();
     if (!kernel) return kernel.error();
-    const bool wasGuarded = st.crashGuard;
-    const std::string loadingBefore = st.loadingPatch;
     if (impl_->crashGuardActive(st, *kernel)) {
-        if (!wasGuarded) LP_TRY(impl_->save(st));
+        (void)impl_->reconcile(st, *kernel, *loader);
+        LP_TRY(impl_->save(st));
         return impl_->crashGuardError(st);
     }
-    if (st.loadingPatch != loadingBefore) LP_TRY(impl_->save(st));  // stale marker cleared
+    LP_TRY(impl_->reconcile(st, *kernel, *loader));
+    impl_->cleanInterrupted(st, *kernel, std::nullopt);
+    LP_TRY(impl_->save(st));
     if (!st.applied || st.applied->kernel != kernel->versionSignature) return {};
-    if (impl_->loadedInKernel(*loader, st.applied->name)) return {};
+    if (Impl::appliedIsInKernel(st)) return {};
     auto r = impl_->reloadCached(st, *kernel, *loader, nullptr, cancel);
     return r ? Status{} : Status(r.error());
+}
+
+Result<AgentState> Engine::reconcileWithKernel(bool wait) {
+    auto& d = impl_->d;
+    auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), wait);
+    if (!lock) return lock.error();
+    auto loaded = impl_->load();
+    if (!loaded) return loaded.error();
+    AgentState st = *loaded;
+    if (!st.enabled) return st;
+    auto loader = impl_->loader();
+    if (!loader) return loader.error();
+    auto kernel = (*loader)->probe();
+    if (!kernel) return kernel.error();
+    if (!kernel->livepatchSupported) return st;
+    (void)impl_->crashGuardActive(st, *kernel);
+    LP_TRY(impl_->reconcile(st, *kernel, *loader));
+    LP_TRY(impl_->save(st));
+    return st;
 }
 
 std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures, bool firstAfterStart) const {
@@ -717,6 +916,9 @@ Status Engine::healthPing(const CancelToken* cancel) {
     auto kernel = (*loader)->probe();
     if (!kernel) return kernel.error();
     if (st.applied->kernel != kernel->versionSignature) return {};  // nothing of ours in this kernel
+    LP_TRY(impl_->reconcile(st, *kernel, *loader));
+    LP_TRY(impl_->save(st));
+    if (!Impl::appliedIsInKernel(st)) return {};  // a health report is about a patch in the kernel
     auto h = (*loader)->health();
     if (!h) return h.error();
     // New taint bits or new oops/BUG/WARN lines since the snapshot taken
@@ -749,10 +951,21 @@ Status Engine::clearCrashGuard() {
     st->loadingPatch.clear();
     st->loadingBootId.clear();
     st->loadingAt.clear();
+    if (st->loadingRecord && (!st->applied || st->applied->cachePath != st->loadingRecord->cachePath))
+        (void)fs::removeFile(st->loadingRecord->cachePath);
+    st->loadingRecord.reset();
     // The restart that raised the guard must not raise it again.
     if (st->applied) st->applied->bootId.clear();
     if (st->patchState == "apply-failed") st->patchState = st->applied ? "applied" : "unapplied";
     st->patchError.clear();
+    // Say what the kernel holds, not what was recorded before the restart.
+    if (st->enabled) {
+        auto loader = impl_->loader();
+        if (!loader) return loader.error();
+        auto kernel = (*loader)->probe();
+        if (!kernel) return kernel.error();
+        if (kernel->livepatchSupported) LP_TRY(impl_->reconcile(*st, *kernel, *loader));
+    }
     return impl_->save(*st);
 }
 

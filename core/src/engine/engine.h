@@ -45,6 +45,19 @@ constexpr std::chrono::minutes kCrashGuardWindow{10};
 
 enum class CycleKind { Scheduled, Refresh, Startup };
 
+// Marks, for the length of a scope, a kernel operation (a load, a revert, the
+// restore of a reverted version) that this process must not be stopped in
+// the middle of: the engine binary's signal handling waits for it (bounded
+// by transition-timeout) before it ends the process.
+class KernelOperation {
+public:
+    KernelOperation() noexcept;
+    ~KernelOperation();
+    KernelOperation(const KernelOperation&) = delete;
+    KernelOperation& operator=(const KernelOperation&) = delete;
+    static bool inProgress() noexcept;
+};
+
 struct CycleResult {
     bool contacted = false;     // reached the server
     bool notModified = false;   // 304
@@ -52,8 +65,9 @@ struct CycleResult {
     std::string summary;        // one line for the CLI
 };
 
-// Progress for `refresh`: phase ("check", "download", "verify", "unpack",
-// "load", "report") and byte counts for downloads.
+// Progress for `refresh`: phase ("check", "download", "unpack", "verify",
+// "revert" (the old version of a same-name upgrade), "load", "report") and
+// byte counts for downloads.
 using PhaseCallback = std::function<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
 
 class Engine {
@@ -64,8 +78,9 @@ public:
     // Validate the token locally (auth plugins), register, persist the
     // credential (0600) and state. AlreadyEnabled (with the fix in the
     // message) if enabled with a different credential; enabling again with
-    // the same token is a no-op success.
-    Status enable(const std::string& token);
+    // the same token and server changes nothing and says so.
+    enum class EnableOutcome { Enabled, AlreadyEnabled };
+    Result<EnableOutcome> enable(const std::string& token);
 
     // Revert applied patches (loader), deregister (best effort), delete the
     // credential, mark disabled.
@@ -91,6 +106,11 @@ public:
     Status clearCrashGuard();
 
     Result<AgentState> loadState() const;
+
+    // The recorded state made to say what the kernel holds now (under the
+    // cycle lock; Busy when `wait` is false and a cycle runs), saved and
+    // returned: `status` after an interrupted cycle.
+    Result<AgentState> reconcileWithKernel(bool wait);
 
     // Operator override for the next cycle only: allow a lower version than
     // the applied one (`refresh --allow-rollback`).

@@ -151,7 +151,7 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
                 ssize_t n = ::write(out.fd, p, left);
                 if (n < 0) {
                     if (errno == EINTR) continue;
-                    return Error(ErrorCode::Io, "cannot write \"" + norm + "\": " + std::strerror(errno));
+                    return Error(ErrorCode::Io, "cannot write " + fs::join(destDir, norm) + ": " + std::strerror(errno));
                 }
                 p += n;
                 left -= static_cast<size_t>(n);

@@ -8,6 +8,7 @@
 #include <Poco/JSON/Object.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -46,9 +47,16 @@ Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool 
 // the engine, and the clock every Runtime sleeps on. The first SIGTERM/SIGINT
 // cancels the token and wakes sleepers (a Retry-After or backoff wait ends at
 // once), so the engine stops at its next safe point instead of dying in the
-// middle of a write or a load; a second one ends the process (e.g. Ctrl-C
-// twice while waiting for a token on stdin). Never destroyed: the signal
-// thread may use it until exit.
+// middle of a write or a load. A request blocked on a silent server has no
+// safe point: if the process has not finished kStopGrace after the signal,
+// it ends itself, unless a kernel operation is under way (bounded by
+// transition-timeout), which it lets finish first. Everything it keeps is
+// written atomically and the next cycle reconciles with the kernel, so
+// ending there is as safe as SIGKILL, which the chaos test exercises. A
+// second signal ends the process at once (e.g. Ctrl-C twice while waiting for
+// a token on stdin). Never destroyed: the signal thread may use it until exit.
+constexpr auto kStopGrace = std::chrono::milliseconds(1500);
+
 struct ProcessSignals {
     CancelToken cancel;
     SystemClock clock;
@@ -68,9 +76,13 @@ ProcessSignals& processSignals() {
             }
             created->cancel.cancel();
             created->clock.wake();
-            while (sigwait(&set, &sig) != 0) {
+            const auto stopBy = std::chrono::steady_clock::now() + kStopGrace;
+            for (;;) {
+                const struct timespec interval{0, 100 * 1000 * 1000};
+                siginfo_t info;
+                if (sigtimedwait(&set, &info, &interval) > 0) ::_exit(128 + info.si_signo);
+                if (std::chrono::steady_clock::now() >= stopBy && !KernelOperation::inProgress()) ::_exit(128 + sig);
             }
-            ::_exit(128 + sig);
         }).detach();
         return created;
     }();
@@ -159,10 +171,12 @@ int engineCommand(const CommandLine& line) {
     CancelToken& cancel = signals.cancel;
 
     if (cmd == "config") {
+        // Root first: reading root's config as another user fails too, and
+        // that failure must not pass for an invalid value (exit 2).
+        if (!line.requireRoot()) return kExitPermission;
         Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
         auto cfg = Config::load(paths.configFile());
         if (!cfg) return fail(cfg.error());
-        if (!line.requireRoot()) return kExitPermission;
         std::vector<std::string> assignments;
         for (const auto& a : line.args) {
             auto eq = a.find('=');
@@ -202,6 +216,22 @@ int engineCommand(const CommandLine& line) {
         return rt.pluginErrors.empty() ? kExitOk : kExitFailure;
     }
 
+    if (cmd == "status") {
+        // The front-end hands status over only when an earlier cycle was
+        // interrupted in a kernel operation: the state is reconciled with
+        // the kernel (through the loader) before it is shown.
+        Runtime rt(signals.clock);
+        auto r = makeRuntime(rt, line.rootDir, true, true, false);
+        if (!r) return fail(r.error());
+        auto st = rt.engine->reconcileWithKernel(false);
+        if (st) return showStatus(line, rt.paths, *st, false);
+        const bool running = st.error().code() == ErrorCode::Busy;  // a cycle started meanwhile
+        if (!running) std::cerr << "warning: cannot reconcile the state with the kernel: " << st.error().message() << "\n";
+        auto recorded = rt.engine->loadState();
+        if (!recorded) return fail(recorded.error());
+        return showStatus(line, rt.paths, *recorded, running);
+    }
+
     if (cmd == "clear-lock") {
         if (!line.requireNoArgs()) return kExitUsage;
         if (!line.requireRoot()) return kExitPermission;
@@ -228,6 +258,11 @@ int engineCommand(const CommandLine& line) {
         if (!r) return fail(r.error());
         auto s = rt.engine->enable(token);
         if (!s) return fail(s.error());
+        if (*s == Engine::EnableOutcome::AlreadyEnabled) {
+            std::cout << "This machine is already enabled with this token and server; nothing changed "
+                         "(`livepatch-agent refresh` checks for patches now).\n";
+            return kExitOk;
+        }
         std::cout << "Successfully enabled; checking for patches.\n";
         auto cycle = rt.engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
         recordCheck(rt, cycle);

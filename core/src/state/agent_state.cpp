@@ -41,6 +41,37 @@ std::vector<PatchFix> fixesFromJson(const Poco::JSON::Array::Ptr& arr) {
     return out;
 }
 
+Poco::JSON::Object::Ptr recordToJson(const AppliedPatchRecord& r) {
+    Poco::JSON::Object::Ptr a(new Poco::JSON::Object);
+    a->set("kernel", r.kernel);
+    a->set("name", r.name);
+    a->set("version", r.version);
+    a->set("tarball-sha256", r.tarballSha256);
+    a->set("module-sha256", r.moduleSha256);
+    a->set("cache-path", r.cachePath);
+    a->set("applied-at", r.appliedAt);
+    a->set("boot-id", r.bootId);
+    a->set("fixes", fixesToJson(r.fixes));
+    return a;
+}
+
+std::optional<AppliedPatchRecord> recordFromJson(const Poco::JSON::Object::Ptr& o, const std::string& key) {
+    if (!o->has(key) || o->isNull(key)) return std::nullopt;
+    auto a = o->getObject(key);
+    if (!a) throw std::runtime_error(key + " is not an object");
+    AppliedPatchRecord r;
+    r.kernel = a->getValue<std::string>("kernel");
+    r.name = a->getValue<std::string>("name");
+    r.version = a->getValue<std::string>("version");
+    r.tarballSha256 = a->getValue<std::string>("tarball-sha256");
+    r.moduleSha256 = a->optValue<std::string>("module-sha256", "");
+    r.cachePath = a->getValue<std::string>("cache-path");
+    r.appliedAt = a->optValue<std::string>("applied-at", "");
+    r.bootId = a->optValue<std::string>("boot-id", "");
+    r.fixes = fixesFromJson(a->getArray("fixes"));
+    return r;
+}
+
 }  // namespace
 
 std::string AgentState::toJson() const {
@@ -63,23 +94,20 @@ std::string AgentState::toJson() const {
     o.set("upgrade-required-date", upgradeRequiredDate);
     o.set("patch-state", patchState);
     o.set("patch-error", patchError);
-    if (applied) {
-        Poco::JSON::Object::Ptr a(new Poco::JSON::Object);
-        a->set("kernel", applied->kernel);
-        a->set("name", applied->name);
-        a->set("version", applied->version);
-        a->set("tarball-sha256", applied->tarballSha256);
-        a->set("module-sha256", applied->moduleSha256);
-        a->set("cache-path", applied->cachePath);
-        a->set("applied-at", applied->appliedAt);
-        a->set("boot-id", applied->bootId);
-        a->set("fixes", fixesToJson(applied->fixes));
-        o.set("applied", a);
-    }
+    if (applied) o.set("applied", recordToJson(*applied));
     o.set("fixes", fixesToJson(fixes));
+    if (inKernel) {
+        Poco::JSON::Object::Ptr k(new Poco::JSON::Object);
+        k->set("name", inKernel->name);
+        k->set("version", inKernel->version);
+        k->set("enabled", inKernel->enabled);
+        k->set("transitioning", inKernel->transitioning);
+        o.set("in-kernel", k);
+    }
     o.set("loading-patch", loadingPatch);
     o.set("loading-boot-id", loadingBootId);
     o.set("loading-at", loadingAt);
+    if (loadingRecord) o.set("loading-record", recordToJson(*loadingRecord));
     o.set("crash-guard", crashGuard);
     o.set("health-taint", healthTaint);
     o.set("health-oops", healthOops);
@@ -112,25 +140,18 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.upgradeRequiredDate = o->optValue<std::string>("upgrade-required-date", "");
         s.patchState = o->optValue<std::string>("patch-state", "unapplied");
         s.patchError = o->optValue<std::string>("patch-error", "");
-        if (o->has("applied") && !o->isNull("applied")) {
-            auto a = o->getObject("applied");
-            if (!a) throw std::runtime_error("applied is not an object");
-            AppliedPatchRecord r;
-            r.kernel = a->getValue<std::string>("kernel");
-            r.name = a->getValue<std::string>("name");
-            r.version = a->getValue<std::string>("version");
-            r.tarballSha256 = a->getValue<std::string>("tarball-sha256");
-            r.moduleSha256 = a->optValue<std::string>("module-sha256", "");
-            r.cachePath = a->getValue<std::string>("cache-path");
-            r.appliedAt = a->optValue<std::string>("applied-at", "");
-            r.bootId = a->optValue<std::string>("boot-id", "");
-            r.fixes = fixesFromJson(a->getArray("fixes"));
-            s.applied = r;
-        }
+        s.applied = recordFromJson(o, "applied");
         s.fixes = fixesFromJson(o->getArray("fixes"));
+        if (o->has("in-kernel") && !o->isNull("in-kernel")) {
+            auto k = o->getObject("in-kernel");
+            if (!k) throw std::runtime_error("in-kernel is not an object");
+            s.inKernel = KernelPatchView{k->getValue<std::string>("name"), k->optValue<std::string>("version", ""),
+                                         k->optValue<bool>("enabled", false), k->optValue<bool>("transitioning", false)};
+        }
         s.loadingPatch = o->optValue<std::string>("loading-patch", "");
         s.loadingBootId = o->optValue<std::string>("loading-boot-id", "");
         s.loadingAt = o->optValue<std::string>("loading-at", "");
+        s.loadingRecord = recordFromJson(o, "loading-record");
         s.crashGuard = o->optValue<bool>("crash-guard", false);
         s.healthTaint = o->optValue<unsigned long long>("health-taint", 0);
         s.healthOops = o->optValue<unsigned long long>("health-oops", 0);

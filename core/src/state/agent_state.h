@@ -31,6 +31,17 @@ struct AppliedPatchRecord {
     std::vector<PatchFix> fixes;
 };
 
+// What the kernel held for our livepatch name when the state was last
+// reconciled with it (Loader::list()). `version` is what the loaded module
+// declares in its signed .modinfo; "" means it declares none, so the version
+// in the kernel is unknown (never assumed to be the recorded one).
+struct KernelPatchView {
+    std::string name;
+    std::string version;
+    bool enabled = false;
+    bool transitioning = false;
+};
+
 struct AgentState {
     int format = 1;
     bool enabled = false;
@@ -55,11 +66,16 @@ struct AgentState {
     std::string patchError;     // one line
     std::optional<AppliedPatchRecord> applied;  // for the running kernel
     std::vector<PatchFix> fixes;                // of the applied patch
+    std::optional<KernelPatchView> inKernel;    // our patch as the kernel shows it; none = not loaded
 
     // Crash-safety guard: set just before a load, cleared after success.
     std::string loadingPatch;   // "name version", "" if none
     std::string loadingBootId;  // boot id at the time of the load
     std::string loadingAt;      // RFC 3339
+    // The verified patch being put into the kernel, recorded before the
+    // kernel is touched: if the process dies after the kernel took it, the
+    // next reconciliation adopts it as applied (its tarball is in the cache).
+    std::optional<AppliedPatchRecord> loadingRecord;
     bool crashGuard = false;    // set when a crash after load was detected
 
     // Kernel health snapshot taken right after the last load.

@@ -159,6 +159,10 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
         if (e == EEXIST) {
             if (!kernel_->exists(dir(spec.name)))
                 return Error(ErrorCode::LoadFailed, "module " + spec.name + " is loaded but not an enabled livepatch");
+            // Still loaded from a revert that was cancelled mid-transition:
+            // writing 1 reverses the transition back to patched.
+            if (kernel_->read(dir(spec.name) + "/enabled").value_or("") != "1" && !kernel_->write(dir(spec.name) + "/enabled", "1"))
+                return Error(ErrorCode::LoadFailed, "livepatch " + spec.name + " is being reverted and the kernel refused to re-enable it");
         } else if (e == EBUSY) {
             return Error(ErrorCode::Busy, "another livepatch transition kept the kernel busy; try again later");
         } else if (e != 0) {

@@ -29,6 +29,7 @@ public:
     bool registersNoLivepatch = false;  // the module loads but creates no /sys/kernel/livepatch entry
     int unloadErrno = 0;                // fail every delete_module with this
     CancelToken* cancelOnPoll = nullptr;  // cancelled at the first poll of a transition
+    bool refuseWrites = false;  // every sysfs write fails (e.g. EPERM under lockdown)
     std::vector<std::string> loads, unloads;
     std::map<std::string, int> pending;  // patch -> polls left
     std::map<std::string, bool> replaces;
@@ -78,7 +79,7 @@ public:
         return it->second;
     }
     bool write(const std::string& path, const std::string& value) override {
-        if (!files.count(path)) return false;
+        if (refuseWrites || !files.count(path)) return false;
         files[path] = value;
         const std::string prefix = "/sys/kernel/livepatch/";
         if (path.size() > prefix.size() && path.substr(path.size() - 8) == "/enabled" && value == "0") {
@@ -262,6 +263,21 @@ TEST(KlpLoader, AModuleNamingItselfOtherwiseIsNeverLoaded) {
     EXPECT_TRUE(f.kernel->loads.empty());
 }
 
+// Issue 13.5: a failed write to `enabled` on the stall path was ignored and
+// the patch reported "reverted" while it stayed in the kernel.
+TEST(KlpLoader, ARevertTheKernelRefusesIsReported) {
+    Fixture f;
+    f.kernel->stall = true;
+    f.kernel->refuseWrites = true;
+    auto s = f.load("lp_a", "lp_a");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
+    EXPECT_NE(s.error().message().find("cannot disable livepatch lp_a: module lp_a is still in the kernel"), std::string::npos)
+        << s.error().message();
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "1") << "still in the kernel, as reported";
+    EXPECT_TRUE(f.kernel->unloads.empty());
+}
+
 TEST(KlpLoader, WaitPolicyKeepsWaitingForAStalledTransition) {
     Fixture f;
     f.cfg.set("stalled-transition-policy", "wait");
@@ -347,4 +363,21 @@ TEST(KlpLoader, ListReportsTheVersionFromSysModule) {
     ASSERT_TRUE(l);
     ASSERT_EQ(l->size(), 2u);
     for (const auto& p : *l) EXPECT_EQ(p.version, p.name == "lp_a" ? "5" : "") << p.name;
+}
+
+// The restore after a revert cancelled mid-transition: the module is still
+// loaded (EEXIST) and transitioning to unpatched; loading it again must turn
+// the transition back, not wait for it to finish unpatched and say "loaded".
+TEST(KlpLoader, LoadingAPatchThatIsBeingRevertedReEnablesIt) {
+    Fixture f;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"] = "0";
+    f.kernel->files["/sys/kernel/livepatch/lp_a/transition"] = "1";
+    f.kernel->pending["lp_a"] = 3;
+    ASSERT_TRUE(f.load("lp_a", "lp_a"));
+    EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "1");
+    auto l = f.loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 1u) << "the livepatch went away: the revert finished instead";
+    EXPECT_TRUE((*l)[0].enabled);
 }

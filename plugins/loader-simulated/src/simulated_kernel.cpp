@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -149,25 +150,61 @@ Status SimulatedKernelLoader::removePatch(const std::string& name) {
     return {};
 }
 
-Status SimulatedKernelLoader::waitTransition(const std::string& name, const CancelToken* cancel) {
+// Like the real kernel, a transition completes on its own once its time has
+// come (`transition-done-at`, wall-clock ms), whether or not anyone waits
+// for it: an agent killed mid-transition finds it finished. Whoever looks at
+// the kernel (a wait, list()) settles the transitions that are due.
+void SimulatedKernelLoader::startTransition(const std::string& name, bool enable, bool replace) {
     const std::string dir = path("sys/kernel/livepatch/" + name);
     long long delayMs = 0;
-    if (fsys::exists(path("control/transition-delay-ms"))) {
-        try {
-            delayMs = std::stoll(readText(path("control/transition-delay-ms")));
-        } catch (...) {
-        }
+    try {
+        if (fsys::exists(path("control/transition-delay-ms"))) delayMs = std::stoll(readText(path("control/transition-delay-ms")));
+    } catch (...) {
     }
-    const bool stall = fsys::exists(path("control/stall"));
+    const long long nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
+    writeText(dir + "/transition-done-at", std::to_string(nowMs + delayMs) + "\n");
+    if (enable) writeText(dir + "/replace", replace ? "1\n" : "0\n");
+    writeText(dir + "/enabled", enable ? "1\n" : "0\n");
+    writeText(dir + "/transition", "1\n");
+}
+
+void SimulatedKernelLoader::settleTransition(const std::string& name) {
+    const std::string dir = path("sys/kernel/livepatch/" + name);
+    if (readText(dir + "/transition") != "1" || fsys::exists(path("control/stall"))) return;
+    long long doneAt = 0;
+    try {
+        doneAt = std::stoll(readText(dir + "/transition-done-at"));
+    } catch (...) {
+    }
+    const long long nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
+    if (nowMs < doneAt) return;
+    writeText(dir + "/transition", "0\n");
+    std::error_code ec;
+    if (readText(dir + "/enabled") != "1") {
+        // Disabled: the livepatch goes away, the module stays until unloaded.
+        fsys::remove_all(dir, ec);
+        kmsg("livepatch: '" + name + "': unpatching complete");
+        updateCmdline();
+        return;
+    }
+    kmsg("livepatch: '" + name + "': patching complete");
+    if (readText(dir + "/replace") == "1") {
+        std::vector<std::string> others;
+        for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec))
+            if (e.path().filename() != name) others.push_back(e.path().filename().string());
+        for (const auto& o : others) (void)removePatch(o);  // replaced: disabled by the kernel, unloaded by us
+    }
+    updateCmdline();
+}
+
+Status SimulatedKernelLoader::waitTransition(const std::string& name, const CancelToken* cancel) {
+    const std::string dir = path("sys/kernel/livepatch/" + name);
     auto start = clock_->steadyNow();
     const auto timeout = std::chrono::seconds(timeoutSeconds_);
     for (;;) {
-        auto elapsed = clock_->steadyNow() - start;
-        if (!stall && elapsed >= std::chrono::milliseconds(delayMs)) {
-            writeText(dir + "/transition", "0\n");
-            return {};
-        }
-        if (elapsed >= timeout) {
+        settleTransition(name);
+        if (readText(dir + "/transition") != "1") return {};  // done, or the livepatch is gone
+        if (clock_->steadyNow() - start >= timeout) {
             std::string target = readText(dir + "/enabled") == "1" ? "patched" : "unpatched";
             return Error(ErrorCode::TransitionStalled, "livepatch " + name + " stuck in transition to " + target + " after " +
                                                            std::to_string(timeoutSeconds_) + "s");
@@ -186,6 +223,7 @@ Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& sp
         if (fsys::exists(path("control/refuse-load")))
             return Error(ErrorCode::LoadFailed, "kernel refused the module: " + readText(path("control/refuse-load")));
         const std::string dir = path("sys/kernel/livepatch/" + spec.name);
+        settleTransition(spec.name);
         if (fsys::exists(dir) && readText(dir + "/enabled") == "1" && readText(dir + "/transition") == "0") return {};
         // What the real kernel decides from the module's own bytes.
         auto info = parseModInfo(image.bytes);
@@ -211,24 +249,16 @@ Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& sp
                                                     " loaded but registered no livepatch (is it a livepatch module?); module " +
                                                     spec.name + " removed again");
         }
-        writeText(dir + "/enabled", "1\n");
-        writeText(dir + "/transition", "1\n");
+        startTransition(spec.name, true, spec.replace);
         kmsg("livepatch: enabling patch '" + spec.name + "'");
         auto s = waitTransition(spec.name, cancel);
         if (!s) {
-            // Policy: revert a stalled transition rather than leave the kernel half-patched.
+            // Like loader-klp: a stalled or cancelled transition is reverted
+            // and the module deleted rather than left half-patched.
             writeText(dir + "/enabled", "0\n");
             (void)removePatch(spec.name);
-            kmsg("livepatch: '" + spec.name + "': reverted after a stalled transition");
+            kmsg("livepatch: '" + spec.name + "': reverted after a stalled or cancelled transition");
             return s;
-        }
-        kmsg("livepatch: '" + spec.name + "': patching complete");
-        if (spec.replace) {
-            std::error_code ec;
-            std::vector<std::string> others;
-            for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec))
-                if (e.path().filename() != spec.name) others.push_back(e.path().filename().string());
-            for (const auto& o : others) (void)removePatch(o);  // replaced: disabled by the kernel, unloaded by us
         }
         updateCmdline();
         return {};
@@ -246,11 +276,9 @@ Status SimulatedKernelLoader::unload(const std::string& name, const CancelToken*
             if (fsys::exists(path("sys/module/" + name))) return removePatch(name);  // already disabled
             return {};
         }
-        writeText(dir + "/enabled", "0\n");
-        writeText(dir + "/transition", "1\n");
+        startTransition(name, false, false);
         auto s = waitTransition(name, cancel);
         if (!s) return s;
-        kmsg("livepatch: '" + name + "': unpatching complete");
         return removePatch(name);
     } catch (const std::exception& e) {
         return Error(ErrorCode::LoadFailed, std::string("simulated kernel error: ") + e.what());
@@ -262,6 +290,9 @@ Result<std::vector<LoadedPatch>> SimulatedKernelLoader::list() noexcept {
     if (!k) return k.error();
     std::vector<LoadedPatch> out;
     std::error_code ec;
+    std::vector<std::string> names;
+    for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) names.push_back(e.path().filename().string());
+    for (const auto& n : names) settleTransition(n);
     for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) {
         LoadedPatch p;
         p.name = e.path().filename().string();

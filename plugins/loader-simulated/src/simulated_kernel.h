@@ -6,7 +6,8 @@
 //   proc/sys/kernel/random/boot_id    uuid (a new one = a "reboot")
 //   proc/sys/kernel/tainted           taint mask
 //   proc/cmdline                      reads "this has been live patched" while a patch is enabled
-//   sys/kernel/livepatch/<name>/{enabled,transition}
+//   sys/kernel/livepatch/<name>/{enabled,transition,replace}
+//   sys/kernel/livepatch/<name>/transition-done-at   wall-clock ms when the transition completes on its own
 //   sys/module/<name>/refcnt
 //   modules/<name>.ko                 the exact bytes the agent loaded (list() reads
 //                                     its .modinfo version= like /sys/module/<name>/version)
@@ -17,7 +18,9 @@
 //   control/no-livepatch              kernel without CONFIG_LIVEPATCH
 // Same state machine as the real loader: load -> transition -> enabled;
 // replace disables and unloads older patches; a stalled transition is
-// reverted after `transition-timeout` seconds (default 60).
+// reverted after `transition-timeout` seconds (default 60). A transition
+// completes on its own when its time comes, waited for or not (an agent
+// killed mid-transition finds it done).
 #pragma once
 
 #include <livepatch/loader.h>
@@ -41,6 +44,8 @@ public:
 
 private:
     std::string path(const std::string& rel) const { return root_ + "/" + rel; }
+    void startTransition(const std::string& name, bool enable, bool replace);
+    void settleTransition(const std::string& name);
     Status waitTransition(const std::string& name, const CancelToken* cancel);
     Status removePatch(const std::string& name);
     void updateCmdline();

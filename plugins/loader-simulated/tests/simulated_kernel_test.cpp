@@ -190,3 +190,25 @@ TEST_F(SimKernel, CancelDuringTheTransitionRevertsAndDeletes) {
     EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
     EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));
 }
+
+// Like the real kernel: a transition an agent was killed in the middle of
+// (nobody waits for it any more) completes on its own when due; whoever
+// looks at the kernel next sees it done.
+TEST_F(SimKernel, ATransitionNobodyWaitsForCompletesOnItsOwn) {
+    ASSERT_TRUE(load("lp_a", module("lp_a")));
+    // What a SIGKILL during the wait leaves: enabled, in transition, due in 3 s.
+    const auto nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
+    std::ofstream(root / "sys/kernel/livepatch/lp_a/transition", std::ios::trunc) << "1\n";
+    std::ofstream(root / "sys/kernel/livepatch/lp_a/transition-done-at", std::ios::trunc) << nowMs + 3000 << "\n";
+    auto l = loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_TRUE((*l)[0].transitioning);
+    clock.advance(std::chrono::milliseconds(3000));
+    l = loader.list();
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_TRUE((*l)[0].enabled);
+    EXPECT_FALSE((*l)[0].transitioning) << "done without anyone waiting";
+    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
+}

@@ -617,6 +617,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     std::uint64_t got = have;
                     char buf[65536];
                     bool ok = true;
+                    int writeErr = 0;
                     while ((*ex)->body->good()) {
                         if (cancel && cancel->cancelled()) {
                             ::fsync(fd);
@@ -633,7 +634,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                             return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
                                                                   std::to_string(request.maxBytes) + " bytes");
                         }
-                        if (::write(fd, buf, static_cast<size_t>(n)) != n) {
+                        if (const ssize_t w = ::write(fd, buf, static_cast<size_t>(n)); w != n) {
+                            writeErr = w < 0 ? errno : ENOSPC;  // a short write: the file system is full
                             ok = false;
                             break;
                         }
@@ -648,7 +650,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     ::close(fd);
                     // What arrived is kept for the resume; a body cut by the deadline is not complete.
                     if ((*ex)->timedOut()) return pastDeadline(finalUrl);
-                    if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath);
+                    if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(writeErr));
                     if ((*ex)->body->bad() || (len >= 0 && got < have + static_cast<std::uint64_t>(len))) {
                         const std::string expected = len >= 0 ? " of " + std::to_string(have + static_cast<std::uint64_t>(len)) : "";
                         failure = Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <livepatch/testing/fakes.h>
 
 #include "https_transport.h"
@@ -196,6 +198,23 @@ TEST(Download, CancelKeepsThePartialFileForResume) {
     auto again = e.t.download(e.request(s), nullptr, nullptr);
     ASSERT_TRUE(again) << again.error().message();
     EXPECT_EQ(lptest::readAll(e.dest()), kPayload);
+}
+
+// Issue 20.5: on a full disk the download error named no reason.
+// RLIMIT_FSIZE makes write() fail as a full file system does.
+TEST(Download, AWriteThatFailsSaysWhy) {
+    Env e;
+    lptest::ScriptedServer s([](auto& req, auto& resp, int) { servePayload(req, resp, false); });
+    auto r = [&] {
+        livepatch::testing::FileSizeLimit full(10000);
+        return e.t.download(e.request(s), nullptr, nullptr);
+    }();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Io);
+    EXPECT_NE(r.error().message().find(e.dest() + ": "), std::string::npos) << r.error().message();
+    EXPECT_TRUE(r.error().message().find(std::strerror(EFBIG)) != std::string::npos ||
+                r.error().message().find(std::strerror(ENOSPC)) != std::string::npos)
+        << r.error().message();
 }
 
 TEST(Download, DestinationSymlinkIsNotFollowed) {

@@ -2,6 +2,9 @@
 // Header-only; vendors may use them in their own plugin tests.
 #pragma once
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <map>
 #include <mutex>
 #include <string>
@@ -88,6 +91,29 @@ private:
     std::chrono::system_clock::time_point wall_{std::chrono::seconds(1700000000)};
     std::chrono::steady_clock::time_point steady_{};
     std::vector<std::chrono::milliseconds> sleeps_;
+};
+
+// While alive, writes past `bytes` in any file fail (EFBIG) the way they do
+// on a full file system, without needing one (SIGXFSZ ignored meanwhile).
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        ::getrlimit(RLIMIT_FSIZE, &old_);
+        oldHandler_ = std::signal(SIGXFSZ, SIG_IGN);
+        struct rlimit small = old_;
+        small.rlim_cur = bytes;
+        ::setrlimit(RLIMIT_FSIZE, &small);
+    }
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &old_);
+        std::signal(SIGXFSZ, oldHandler_);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+private:
+    struct rlimit old_ {};
+    void (*oldHandler_)(int) = nullptr;
 };
 
 }  // namespace livepatch::testing

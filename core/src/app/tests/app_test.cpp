@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "app/agent_app.h"
@@ -66,6 +68,7 @@ AgentState sampleState() {
     r.version = "2";
     r.name = "lp";
     s.applied = r;
+    s.inKernel = KernelPatchView{"lp", "2", true, false};
     s.fixes = {PatchFix{"cve-2024-1086", "nf_tables", "lp#1", true}};
     return s;
 }
@@ -310,4 +313,72 @@ TEST(JobSchedule, HealthComesBeforeADueCheck) {
     s.patchApplied(t0 - minutes(1));
     EXPECT_EQ(s.take(t0), JobSchedule::Job::Health);
     EXPECT_EQ(s.take(t0), JobSchedule::Job::Check);
+}
+
+// ---- control socket (issue 20.4) --------------------------------------------
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+namespace {
+
+int connectTo(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+}  // namespace
+
+// One silent connection used to delay every other client by 5 s (30 by
+// 149 s), and one sending a byte every 4 s held the socket indefinitely.
+TEST(ControlSocket, SilentOrTricklingClientsCannotStarveAnother) {
+    const std::string dir = std::filesystem::temp_directory_path() / ("lpctl-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string path = dir + "/agent.sock";
+    ControlServer server;
+    ASSERT_TRUE(server.start(path, [](const std::string& command, const std::function<void(const std::string&)>&) {
+        return std::make_pair(0, "got " + command);
+    }));
+    std::vector<int> silent;
+    for (int i = 0; i < 5; ++i) silent.push_back(connectTo(path));
+    const int trickler = connectTo(path);
+    std::atomic<bool> trickling{true};
+    std::thread drip([&] {
+        while (trickling) {
+            (void)!::send(trickler, "r", 1, MSG_NOSIGNAL);
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto start = std::chrono::steady_clock::now();
+    auto answer = sendControl(path, "reload", nullptr);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(answer) << answer.error().message();
+    EXPECT_EQ(answer->second, "got reload");
+    EXPECT_LT(took, std::chrono::milliseconds(2500)) << "a client waited behind silent ones (the old server: 5 s each)";
+    // The trickler is cut off at the whole-request deadline, not kept forever.
+    char buf[256];
+    struct timeval giveUp{5, 0};  // the old server held it for hours
+    ::setsockopt(trickler, SOL_SOCKET, SO_RCVTIMEO, &giveUp, sizeof giveUp);
+    const auto cutStart = std::chrono::steady_clock::now();
+    while (::recv(trickler, buf, sizeof buf, 0) > 0) {
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - cutStart, ControlServer::kRequestDeadline + std::chrono::milliseconds(1000));
+    trickling = false;
+    drip.join();
+    for (int fd : silent) ::close(fd);
+    ::close(trickler);
+    server.stop();
+    std::filesystem::remove_all(dir);
 }

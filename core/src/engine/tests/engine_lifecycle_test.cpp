@@ -12,7 +12,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "engine/engine.h"
@@ -97,9 +99,16 @@ public:
                 resp.body = "<html><body>Bad gateway from the proxy</body></html>";
                 return resp;
             }
+            // Like the reference server: the ETag names the catalogue, and
+            // a matching If-None-Match is answered 304.
+            const std::string etag = "\"" + sha256Hex(updatesBody()).substr(0, 16) + "\"";
+            if (findHeader(r.headers, "If-None-Match") == etag) {
+                resp.status = 304;
+                return resp;
+            }
             resp.status = 200;
             resp.body = updatesBody();
-            resp.headers.emplace_back("ETag", "\"e1\"");
+            resp.headers.emplace_back("ETag", etag);
         } else {
             if (findHeader(r.headers, "Authorization") != "Bearer " + kToken) {
                 resp.status = 401;
@@ -115,6 +124,7 @@ public:
     Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress,
                                     const CancelToken* cancel) noexcept override {
         downloads.push_back(r);
+        if (onDownload) onDownload();
         if (cancelDuringDownload && cancel) const_cast<CancelToken*>(cancel)->cancel();
         for (const auto& o : offers)
             if (r.url == "https://srv.test/v1/patches/" + o.name + "-" + o.version + ".tar.gz") {
@@ -169,6 +179,7 @@ public:
     bool down = false;
     bool htmlError = false;
     bool cancelDuringDownload = false;
+    std::function<void()> onDownload;
     std::vector<HttpRequest> requests;
     std::vector<DownloadRequest> downloads;
 };
@@ -210,6 +221,7 @@ public:
     PluginInfo info() const noexcept override { return {"fake-loader", PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
     Result<KernelInfo> probe() noexcept override { return KernelInfo{kRelease, kernel, "x86_64", bootId, true, ""}; }
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
+        if (onLoad) onLoad(spec);
         if (failLoad || spec.version == failVersion) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
         // Like the kernel (and loader-klp): one module per name; an enabled
         // livepatch of that name counts as already applied.
@@ -218,15 +230,22 @@ public:
         loaded[spec.name] = spec.version;
         loadedBytes = std::string(image.bytes);
         ++loads;
+        if (cancelMidTransition) {
+            // What a cancel during the transition wait leaves: the kernel
+            // holds the new patch and goes on with the transition.
+            transitioning.insert(spec.name);
+            return Error(ErrorCode::Cancelled, "cancelled while waiting for the transition");
+        }
         return {};
     }
     Status unload(const std::string& name, const CancelToken*) noexcept override {
         loaded.erase(name);
+        if (onUnload) onUnload(name);
         return {};
     }
     Result<std::vector<LoadedPatch>> list() noexcept override {
         std::vector<LoadedPatch> v;
-        for (const auto& p : loaded) v.push_back({p.first, p.second, true, false});
+        for (const auto& p : loaded) v.push_back({p.first, declaresVersion ? p.second : "", true, transitioning.count(p.first) > 0});
         return v;
     }
     Result<KernelHealth> health() noexcept override { return health_; }
@@ -234,11 +253,16 @@ public:
     std::string kernel = kKernel;
     std::string bootId = "boot-1";
     std::map<std::string, std::string> loaded;  // name -> version
+    std::set<std::string> transitioning;
+    bool declaresVersion = true;  // the modules carry a version in .modinfo
     std::string loadedBytes;
     KernelHealth health_;
     bool failLoad = false;
+    bool cancelMidTransition = false;
     std::string failVersion;  // refuse only this version
     int loads = 0;
+    std::function<void(const PatchSpec&)> onLoad;
+    std::function<void(const std::string&)> onUnload;
 };
 
 class FakeDirectory : public PluginDirectory {
@@ -858,6 +882,188 @@ TEST_F(EngineTest, DisableWorksWithTheServerDown) {
     ASSERT_TRUE(engine->disable(nullptr));
     EXPECT_TRUE(loader.loaded.empty());
     EXPECT_FALSE(state().enabled);
+}
+
+// --- Converging after any interruption (issue 20) ---------------------------
+
+// 20.1: the ETag of an answer was saved before the download, so a cycle
+// killed after the check left every later check a 304: the patch hidden.
+// The kill: the state file as it was during the download, put back after.
+TEST_F(EngineTest, APatchBehindAKilledCycleIsNotHiddenByA304) {
+    enableAndApply("1");
+    std::string during;
+    transport.onDownload = [&] {
+        std::ifstream in(paths.stateFile());
+        during.assign(std::istreambuf_iterator<char>(in), {});
+    };
+    transport.offers = {offer("1"), offer("2")};
+    transport.cancelDuringDownload = true;
+    CancelToken cancel;
+    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // killed in the download
+    transport.onDownload = nullptr;
+    transport.cancelDuringDownload = false;
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_FALSE(r->notModified) << "the killed cycle's ETag must not have been kept";
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+}
+
+TEST_F(EngineTest, APatchTheCrashGuardHeldBackIsOfferedInFullOnceItIsCleared) {
+    enableAndApply("1");
+    {
+        auto st = state();
+        st.crashGuard = true;
+        ASSERT_TRUE(StateFile(paths.stateFile()).save(st.toJson()));
+    }
+    transport.offers = {offer("1"), offer("2")};
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::CrashGuard);
+    ASSERT_TRUE(engine->clearCrashGuard());
+    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_FALSE(r->notModified);
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+}
+
+TEST_F(EngineTest, NothingToDoKeepsTheETagSoTheNextCheckIsA304) {
+    enableAndApply("1");
+    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));  // "already applied": the outcome is settled
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->notModified);
+}
+
+// 20.5 / 13.5: a cancel is the operator's choice, not an apply failure.
+TEST_F(EngineTest, ACancelIsRecordedAsCancelledAndKeepsThePreviousState) {
+    enableAndApply("1");
+    transport.offers = {offer("2")};
+    transport.cancelDuringDownload = true;
+    CancelToken cancel;
+    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    auto st = state();
+    EXPECT_EQ(st.patchState, "applied");
+    EXPECT_EQ(st.applied->version, "1");
+    EXPECT_NE(st.patchError.find("cancelled"), std::string::npos) << st.patchError;
+}
+
+// 13.5: cancelled during the transition wait, the new patch is in the
+// kernel: the state says so (and keeps its tarball), not "apply-failed 1".
+TEST_F(EngineTest, ACancelMidTransitionRecordsWhatTheKernelHolds) {
+    ASSERT_TRUE(engine->enable(kToken));
+    transport.offers = {offer("1")};
+    loader.cancelMidTransition = true;
+    CancelToken cancel;
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    auto st = state();
+    ASSERT_TRUE(st.applied);
+    EXPECT_EQ(st.applied->version, "1");
+    EXPECT_EQ(st.patchState, "applying") << "the kernel is still in the transition";
+    ASSERT_TRUE(st.inKernel);
+    EXPECT_TRUE(st.inKernel->transitioning);
+    EXPECT_TRUE(fsys::exists(st.applied->cachePath)) << "kept to re-apply after a restart";
+    EXPECT_TRUE(st.loadingPatch.empty());
+    // The transition completes; the next cycle records it as applied.
+    loader.transitioning.clear();
+    loader.cancelMidTransition = false;
+    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    EXPECT_EQ(state().patchState, "applied");
+}
+
+// 20.2: what a SIGKILL right after the kernel took the new version leaves
+// (the state as it was during the load) is reconciled from the kernel at the
+// next start, even when the check then fails.
+TEST_F(EngineTest, AKillAfterTheKernelTookTheNewVersionIsAdoptedFromTheKernel) {
+    enableAndApply("1");
+    std::string during;
+    loader.onLoad = [&](const PatchSpec&) {
+        std::ifstream in(paths.stateFile());
+        during.assign(std::istreambuf_iterator<char>(in), {});
+    };
+    transport.offers = {offer("2")};
+    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    ASSERT_EQ(loader.loaded["lp_test"], "2");
+    std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // the kill
+    transport.down = true;
+    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    auto st = state();
+    ASSERT_TRUE(st.applied);
+    EXPECT_EQ(st.applied->version, "2") << "the kernel holds 2";
+    EXPECT_EQ(st.patchState, "applied");
+    EXPECT_TRUE(fsys::exists(st.applied->cachePath));
+    EXPECT_TRUE(st.loadingPatch.empty());
+    EXPECT_FALSE(st.loadingRecord);
+}
+
+// 20.2: a kill during "revert the old version first" left "applied 1" with
+// nothing in the kernel.
+TEST_F(EngineTest, AKillDuringTheSameNameRevertLeavesTheStateSayingNothingIsLoaded) {
+    enableAndApply("1");
+    std::string during;
+    loader.onUnload = [&](const std::string&) {
+        std::ifstream in(paths.stateFile());
+        during.assign(std::istreambuf_iterator<char>(in), {});
+    };
+    transport.offers = {offer("2")};
+    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // killed right after the revert
+    loader.loaded.clear();
+    auto st0 = engine->reconcileWithKernel(true);
+    ASSERT_TRUE(st0) << st0.error().message();
+    auto st = state();
+    EXPECT_EQ(st.patchState, "unapplied");
+    EXPECT_FALSE(st.inKernel);
+    // And the next check converges to 2.
+    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(loader.loaded["lp_test"], "2");
+    EXPECT_EQ(state().patchState, "applied");
+}
+
+TEST_F(EngineTest, AModuleThatDeclaresNoVersionIsShownAsUnknownNotAsTheRecordedOne) {
+    loader.declaresVersion = false;
+    enableAndApply("1");
+    auto st = state();
+    ASSERT_TRUE(st.inKernel);
+    EXPECT_EQ(st.inKernel->version, "") << "unknown, not assumed";
+    EXPECT_EQ(st.applied->version, "1");
+}
+
+// 13.15: the state save after reverting the old same-name version could
+// fail and return without restoring it: no patch at all until the next check.
+TEST_F(EngineTest, ASameNameUpgradeNeverLeavesTheKernelWithoutAPatchWhenTheStateCannotBeSaved) {
+    enableAndApply("1");
+    loader.onUnload = [&](const std::string&) {
+        // From here on every state save fails (e.g. the disk filled up).
+        fsys::remove(paths.stateFile());
+        fsys::create_directories(fsys::path(paths.stateFile()) / "blocked");
+    };
+    transport.offers = {offer("2")};
+    (void)engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    EXPECT_FALSE(loader.loaded.empty()) << "reverted 1 and left the kernel with nothing";
+    fsys::remove_all(paths.stateFile());
+}
+
+// 20.5: interrupted cycles left cache/work-* and downloads/*.part behind.
+TEST_F(EngineTest, LeftoversOfInterruptedCyclesAreCleanedKeepingOnlyTheCurrentOffersPart) {
+    enableAndApply("1");
+    const fsys::path cache(paths.cacheDir);
+    fsys::create_directories(cache / "work-0123456789ab" / "x");
+    fsys::create_directories(cache / "downloads");
+    std::ofstream(cache / "downloads/lp_test-0.tar.gz.part") << "old offer";
+    std::ofstream(cache / kKernel / "lp_test-9.tar.gz") << "moved before a load that was never recorded";
+    transport.offers = {offer("2")};
+    transport.cancelDuringDownload = true;
+    CancelToken cancel;
+    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    EXPECT_FALSE(fsys::exists(cache / "work-0123456789ab"));
+    EXPECT_FALSE(fsys::exists(cache / "downloads/lp_test-0.tar.gz.part"));
+    EXPECT_FALSE(fsys::exists(cache / kKernel / "lp_test-9.tar.gz"));
+    EXPECT_TRUE(fsys::exists(cache / "downloads/lp_test-2.tar.gz.part")) << "the current offer's part is kept to resume";
+    EXPECT_TRUE(fsys::exists(state().applied->cachePath));
 }
 
 TEST_F(EngineTest, CorruptStateIsReportedNotReset) {

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 
+#include "livepatch/testing/fakes.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
 
@@ -164,6 +167,21 @@ TEST_F(Package, PackageNeedsItsModule) {
     auto r = openPatchPackage((dir / "p.tar").string(), (dir / "w").string(), {});
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("does not contain the module"), std::string::npos);
+}
+
+// Issue 20.5: on a full disk the unpack error named the archive entry but
+// not the file it could not write. RLIMIT_FSIZE makes write() fail the way a
+// full file system does, without needing one.
+TEST_F(Package, AWriteThatFailsNamesTheFileAndTheReason) {
+    writeTar((dir / "t.tar").string(), {{"livepatch.json", kMeta}, {"lp_t.ko", std::string(200000, 'x')}});
+    Result<void> r = [&] {
+        livepatch::testing::FileSizeLimit full(100000);
+        return safeUnpack((dir / "t.tar").string(), (dir / "out").string(), {});
+    }();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::Io);
+    EXPECT_NE(r.error().message().find((dir / "out" / "lp_t.ko").string()), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(std::strerror(EFBIG)), std::string::npos) << r.error().message();
 }
 
 TEST(Versions, NumericDottedCompare) {
