@@ -34,6 +34,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);  // internal: wakes the signal thread to finish
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     const Paths paths = Paths::resolve(Paths::processEnvironment(), rootDir);
@@ -66,11 +67,12 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     std::atomic<bool> finished{false};
     std::thread signals([&] {
         int stopSignals = 0;
+        // No timeout: an idle daemon must not wake up (issue 7's goal);
+        // finishSignals() wakes this thread with SIGUSR1 to end it.
         while (!finished) {
-            const struct timespec interval{0, 200 * 1000 * 1000};
             siginfo_t info;
-            const int sig = sigtimedwait(&set, &info, &interval);
-            if (sig <= 0) continue;
+            const int sig = sigwaitinfo(&set, &info);
+            if (sig <= 0 || sig == SIGUSR1) continue;
             if (sig == SIGHUP) {
                 reloadRequested = true;
                 clock.wake();
@@ -83,6 +85,11 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             clock.wake();
         }
     });
+    auto finishSignals = [&] {
+        finished = true;
+        pthread_kill(signals.native_handle(), SIGUSR1);
+        signals.join();
+    };
 
     DaemonCounters counters;  // for the metrics file
     // Every check, scheduled or asked for, ends with the journal event, the
@@ -119,8 +126,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     if (!started) {
         log.error(started.error().message());
         stop.cancel();
-        finished = true;
-        signals.join();
+        finishSignals();
         return exitCodeFor(started.error().code());
     }
     log.info(std::string("livepatch-agent daemon ") + LIVEPATCH_AGENT_VERSION + " started");
@@ -185,8 +191,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         if (sleep.count() > 0) clock.sleepFor(sleep, &stop);
     }
     control.stop();
-    finished = true;
-    signals.join();
+    finishSignals();
     log.info("daemon stopped");
     return kExitOk;
 }
