@@ -690,11 +690,6 @@ Status Engine::reapplyFromCache(const CancelToken* cancel) {
     return r ? Status{} : Status(r.error());
 }
 
-std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures, bool firstAfterStart) const {
-    return computeCheckDelay(impl_->d.config->number("check-interval"), failures, impl_->d.random ? impl_->d.random() : 0,
-                             firstAfterStart);
-}
-
 Status Engine::healthPing(const CancelToken* cancel) {
     auto& d = impl_->d;
     auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);
