@@ -20,6 +20,8 @@ livepatch::testing::MapConfigView gConfig;
 livepatch::testing::CapturingLogger gLog;
 livepatch::testing::ManualClock gClock;
 livepatch::plugins::ModuleSignatureVerifier gVerifier;
+std::filesystem::path gKeyringDir;
+void removeKeyring() { std::filesystem::remove_all(gKeyringDir); }
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -29,6 +31,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     const fsys::path dir = fsys::temp_directory_path() / ("lp-fuzz-keyring-" + std::to_string(::getpid()));
     fsys::remove_all(dir);
     fsys::create_directory(dir);
+    gKeyringDir = dir;
+    std::atexit(removeKeyring);
     ::chmod(dir.c_str(), 0700);
     fsys::copy_file(LIVEPATCH_FUZZ_KEYRING "/signing.pem", dir / "signing.pem");
     ::chmod((dir / "signing.pem").c_str(), 0600);

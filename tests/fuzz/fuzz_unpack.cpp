@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -46,6 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const fsys::path parent = fsys::temp_directory_path() / ("lp-fuzz-unpack-" + std::to_string(::getpid()));
     static const fsys::path dest = parent / "d";
     static const fsys::path archive = parent.string() + ".tar";
+    static const int cleanupAtExit = std::atexit([] {
+        fsys::remove_all(parent);
+        fsys::remove(archive);
+    });
+    (void)cleanupAtExit;
     fsys::remove_all(parent);
     fsys::create_directories(dest);
     std::ofstream(archive, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), static_cast<long>(size));
