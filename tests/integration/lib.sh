@@ -38,8 +38,10 @@ lacks() {
 }
 # A test that passed also needs its server and daemon to stop cleanly (exit
 # 0 on SIGTERM) and every log under $WORK to be free of sanitizer reports.
+# cleanup [RC]: RC is the test's exit status when a script's own EXIT trap
+# ran other commands first (their status would otherwise be taken for it).
 cleanup() {
-  local rc=$?
+  local rc=${1:-$?}
   trap - EXIT
   if [[ $rc == 0 ]]; then
     if [[ -n $DAEMON_PID ]]; then stop_daemon || rc=1; fi

@@ -58,9 +58,11 @@ start_daemon "$WORK/daemon.log"
 for _ in $(seq 50); do agent status 2>/dev/null | grep -q "crash guard: set" && break; sleep 0.1; done
 agent status | grep -q "crash guard: set" || { cat "$WORK/daemon.log"; fail "crash guard not set"; }
 lacks "live patched" "$SIM/proc/cmdline"   # not loaded despite the crash guard
+SERVER_PORT=$PORT start_server   # a refresh checks in first: with the server down it would be exit 5
 set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 [[ $rc == 7 && $out == *"clear-lock"* ]] || fail "refresh through the daemon with the guard set: expected exit 7, rc=$rc $out"
 lacks "live patched" "$SIM/proc/cmdline"
+stop_server
 stop_daemon
 agent status | grep -q "clear-lock" || fail "status does not say how to clear the guard"
 agent clear-lock | grep -q "crash guard cleared" || fail "clear-lock"

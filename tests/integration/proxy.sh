@@ -20,7 +20,8 @@ Allow 127.0.0.1
 EOC
 tinyproxy -d -c "$WORK/tinyproxy.conf" > "$WORK/tinyproxy.out" 2>&1 &
 PROXY_PID=$!
-trap 'kill $PROXY_PID 2>/dev/null; cleanup' EXIT
+stop_proxy() { if [[ -n $PROXY_PID ]] && ! kill "$PROXY_PID" 2> /dev/null; then echo "tinyproxy was already gone" >&2; fi; }
+trap 'rc=$?; stop_proxy; cleanup $rc' EXIT
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$pport) 2>/dev/null && break; sleep 0.1; done
 configure_agent
 token=$(cat "$WORK/demo/auth-token")
@@ -48,8 +49,9 @@ out=$(agent config)
 [[ $out == *"https-proxy"* && $out != *"lp-proxy-pass"* ]] || fail "proxy password shown by config: $out"
 
 step "no-proxy bypasses the proxy"
-kill $PROXY_PID
+stop_proxy
 rc=0; wait $PROXY_PID || rc=$?
+PROXY_PID=
 [[ $rc == 0 || $rc == 143 ]] || fail "tinyproxy exited with $rc"
 agent config no-proxy=127.0.0.1 > /dev/null
 agent refresh > /dev/null || fail "no-proxy did not bypass the (now stopped) proxy"
