@@ -22,12 +22,14 @@ import threading
 
 
 def pump(src, dst, counts, idx, first):
+    """Copy src to dst, counting; `first` (None in wire mode, where the bytes
+    are TLS records) collects the first plaintext line from the server."""
     try:
         while True:
             data = src.recv(65536)
             if not data:
                 break
-            if idx == 1 and not first:
+            if idx == 1 and first is not None and not first:
                 first.append(data.split(b"\r\n", 1)[0].decode("latin-1"))
             counts[idx] += len(data)
             dst.sendall(data)
@@ -38,7 +40,7 @@ def pump(src, dst, counts, idx, first):
 def serve(conn, args, server_ctx, client_ctx, log_lock):
     mode = open(args.mode_file).read().strip()
     up = socket.create_connection(("127.0.0.1", args.upstream))
-    counts, first = [0, 0], []
+    counts, first = [0, 0], ([] if mode == "http" else None)
     try:
         if mode == "http":
             conn = server_ctx.wrap_socket(conn, server_side=True)
@@ -47,8 +49,12 @@ def serve(conn, args, server_ctx, client_ctx, log_lock):
         back.start()
         pump(conn, up, counts, 0, first)
         if mode == "wire":
-            # Half-close: the server's last records (e.g. close_notify) still count.
-            up.shutdown(socket.SHUT_WR)
+            # Half-close: the server's last records (e.g. close_notify) still
+            # count. (ENOTCONN: the server has closed already.)
+            try:
+                up.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         else:
             up.close()
         back.join()
@@ -56,7 +62,8 @@ def serve(conn, args, server_ctx, client_ctx, log_lock):
         conn.close()
         up.close()
     with log_lock, open(args.log, "a") as f:
-        f.write(f"{mode} {counts[0]} {counts[1]} {(first or ['-'])[0].replace(' ', '_')}\n")
+        status = first[0].replace(" ", "_") if first else "-"
+        f.write(f"{mode} {counts[0]} {counts[1]} {status}\n")
 
 
 def main():

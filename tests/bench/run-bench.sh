@@ -179,24 +179,31 @@ B=("$BIN/livepatch-agent" --root-dir "$W/agentB")
 idle_check() {
   echo "$1" > "$W/relay.mode"
   local before
-  before=$(wc -l < "$W/relay.log" 2> /dev/null || echo 0)
+  before=0
+  [[ ! -f $W/relay.log ]] || before=$(wc -l < "$W/relay.log")
   "${B[@]}" refresh > /dev/null
   for _ in $(seq 100); do (( $(wc -l < "$W/relay.log") > before )) && break; sleep 0.05; done
   (( $(wc -l < "$W/relay.log") == before + 1 )) || { cat "$W/relay.err" "$W/relay.log" >&2; die "expected one connection per idle check"; }
   tail -n 1 "$W/relay.log"
 }
-read -r _ http_up http_down http_status <<< "$(idle_check http)"
-read -r _ wire_up wire_down _ <<< "$(idle_check wire)"
-read -r _ _ _ http_status2 <<< "$(idle_check http)"
+# (Each result into a variable first: a failure inside $(...) only ends the
+# run when it is an assignment's.)
+line=$(idle_check http)
+read -r _ http_up http_down http_status <<< "$line"
+line=$(idle_check wire)
+read -r _ wire_up wire_down _ <<< "$line"
+line=$(idle_check http)
+read -r _ _ _ http_status2 <<< "$line"
 [[ $http_status == HTTP/1.1_304_* && $http_status2 == HTTP/1.1_304_* ]] ||
   die "the idle check was not answered 304 ($http_status, $http_status2)"
 http_bytes=$((http_up + http_down))
 wire_bytes=$((wire_up + wire_down))
 r_http=$(ratio "$http_bytes" 1024)
+r_wire=$(ratio "$wire_bytes" "$http_bytes")
 row "bytes per idle check (If-None-Match -> 304), HTTP layer, the agent's own exchange" \
   "$http_bytes ($http_up request + $http_down response)" "goal 1 KiB" "$r_http" "<= 1.0"
 row "bytes per idle check on the wire (TCP payload: TLS handshake + records)" \
-  "$wire_bytes ($wire_up sent + $wire_down received)" "HTTP layer: $http_bytes" "$(ratio "$wire_bytes" "$http_bytes")" "context"
+  "$wire_bytes ($wire_up sent + $wire_down received)" "HTTP layer: $http_bytes" "$r_wire" "context"
 
 # 6. daemon idle: RSS and wakeups beyond the check timer
 # The daemon re-applies at once and spreads its first check over
