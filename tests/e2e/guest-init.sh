@@ -7,7 +7,10 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 ip link set lo up
-result() { echo "E2E-RESULT: $*"; poweroff -f; sleep 5; }
+# The one verdict line, then off. `exit` after poweroff -f: should the
+# power-off fail or return, the script must not go on to later steps (and
+# print a second verdict the host could misread).
+result() { echo "E2E-RESULT: $*"; poweroff -f; sleep 5; exit 1; }
 check() { echo "e2e: $*"; }
 orig=$(cat /proc/cmdline)
 check "kernel $(cat /proc/sys/kernel/osrelease), livepatch sysfs: $(ls -d /sys/kernel/livepatch 2>&1)"

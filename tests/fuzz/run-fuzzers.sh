@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # run-fuzzers.sh BUILD_DIR SECONDS: run every fuzz target for a bounded time
-# over its checked-in seed corpus (tests/fuzz/<target>/corpus). A crash
-# fails the run and leaves the reproducer in BUILD_DIR/fuzz-artifacts/.
+# over its checked-in seed corpus (tests/fuzz/<target>/corpus: found inputs,
+# structured edge cases from make-seeds.py, and regression-* inputs that once
+# crashed). A crash, an ASan or a UBSan report (both fatal: built with
+# -fno-sanitize-recover=all, and halt_on_error here too) fails the run and
+# leaves the reproducer in BUILD_DIR/fuzz-artifacts/; once fixed, keep it as
+# tests/fuzz/<target>/corpus/regression-<what>.
 set -euo pipefail
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 build=$(cd "$1" && pwd)
 seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/fuzz-artifacts"
 failed=0 passed=0
-for target in module-signature elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata; do
+for target in module-signature module-verify elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata; do
   bin=$build/bin/fuzz-$target
   [[ -x $bin ]] || { echo "missing $bin"; exit 1; }
   work=$build/fuzz-corpus/$target

@@ -8,15 +8,53 @@ WORK=$(mktemp -d /tmp/lp-it.XXXXXX)
 chmod 700 "$WORK"
 SERVER_PID=
 DAEMON_PID=
-cleanup() {
-  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
-  [[ -n "$DAEMON_PID" ]] && kill "$DAEMON_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
+# no_sanitizer_report LOG...: the sanitizer pass of CI builds everything with
+# ASan + UBSan; a report in the log of a process whose exit status nobody
+# waits for (server, daemon, its workers) must still fail the test.
+# (stop_server, stop_daemon and this return 1 rather than exit, so cleanup
+# can use them too; under `set -e` a plain call still ends the test.)
+no_sanitizer_report() {
+  local f
+  for f; do
+    [[ -f $f ]] || continue
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$f"; then
+      cat "$f" >&2
+      echo "FAIL: sanitizer report in $f" >&2
+      return 1
+    fi
+  done
+}
+# lacks TEXT FILE...: every FILE exists and none contains TEXT. (Never
+# `grep -q TEXT FILE && fail`: that passes when FILE is missing.)
+lacks() {
+  local text=$1 f
+  shift
+  for f; do
+    [[ -f $f ]] || fail "$f is missing, so it cannot be checked for \"$text\""
+    if grep -qF -- "$text" "$f"; then fail "\"$text\" found in $f"; fi
+  done
+}
+# A test that passed also needs its server and daemon to stop cleanly (exit
+# 0 on SIGTERM) and every log under $WORK to be free of sanitizer reports.
+# cleanup [RC]: RC is the test's exit status when a script's own EXIT trap
+# ran other commands first (their status would otherwise be taken for it).
+cleanup() {
+  local rc=${1:-$?}
+  trap - EXIT
+  if [[ $rc == 0 ]]; then
+    if [[ -n $DAEMON_PID ]]; then stop_daemon || rc=1; fi
+    if [[ -n $SERVER_PID ]]; then stop_server || rc=1; fi
+    no_sanitizer_report "$WORK"/*.log || rc=1
+  fi
+  [[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2> /dev/null
+  [[ -z $DAEMON_PID ]] || kill "$DAEMON_PID" 2> /dev/null
+  wait 2> /dev/null
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
 PY=/usr/bin/python3
 json_get() { # json_get 'expr on d' < json
   $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"
@@ -31,7 +69,35 @@ start_server() { # start_server [extra args...]; SERVER_PORT=N to come back on t
   [[ -s "$WORK/port" ]] || { cat "$WORK/server.log"; fail "server did not start"; }
   PORT=$(cat "$WORK/port")
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+stop_server() { # SIGTERM: the server must exit 0, and its log (rewritten by the next start) be clean
+  local rc=0
+  kill "$SERVER_PID" 2> /dev/null
+  wait "$SERVER_PID" || rc=$?
+  SERVER_PID=
+  if [[ $rc != 0 ]]; then
+    cat "$WORK/server.log" >&2
+    echo "FAIL: the server exited with $rc on SIGTERM" >&2
+    return 1
+  fi
+  no_sanitizer_report "$WORK/server.log"
+}
+start_daemon() { # start_daemon LOG: the daemon in the background, DAEMON_PID set
+  DAEMON_LOG=$1
+  "$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$DAEMON_LOG" 2>&1 &
+  DAEMON_PID=$!
+}
+stop_daemon() { # SIGTERM: the daemon must exit 0, log its stop, and have a clean log
+  local rc=0
+  kill -TERM "$DAEMON_PID" 2> /dev/null
+  wait "$DAEMON_PID" || rc=$?
+  DAEMON_PID=
+  if [[ $rc != 0 ]] || ! grep -q "daemon stopped" "$DAEMON_LOG"; then
+    cat "$DAEMON_LOG" >&2
+    echo "FAIL: the daemon exited with $rc on SIGTERM, or without logging its stop" >&2
+    return 1
+  fi
+  no_sanitizer_report "$DAEMON_LOG"
+}
 fault() { # fault NAME[=VALUE]
   $PY - "$PORT" "$1" "$WORK/demo/tls/ca.pem" <<'PYEOF'
 import base64, json, ssl, sys, urllib.request
@@ -79,8 +145,10 @@ assert_state() { # assert_state STATE VERSION
   got=$(status_json | json_get 'd["Status"][0]["Livepatch"]["State"] + " " + d["Status"][0]["Livepatch"]["Version"]')
   [[ "$got" == "$1 $2" ]] || fail "expected state '$1 $2', got '$got'"
 }
-validate_status_schema() {
-  status_json > "$WORK/status.json" || true
+validate_status_schema() { # status exits 0, or 1 when not enabled: both print the document
+  local rc=0
+  status_json > "$WORK/status.json" || rc=$?
+  [[ $rc == 0 || $rc == 1 ]] || fail "status --format json exited with $rc"
   $PY -m jsonschema -i "$WORK/status.json" "$SRC/schemas/status.schema.json" || fail "status JSON does not match schemas/status.schema.json"
 }
 # handmade NAME VERSION MODULE OUT: lying metadata around MODULE (tests/handmade-patch.sh).

@@ -24,7 +24,7 @@ agent enable - <<< "$token" | tee "$WORK/enable.out"
 assert_state applied 1
 grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "simulated cmdline not patched"
 validate_status_schema
-! grep -rq "$token" "$ROOT/state/state" "$WORK/enable.out" || fail "token leaked into state or output"
+lacks "$token" "$ROOT/state/state" "$WORK/enable.out"   # the token never reaches state or output
 [[ $(stat -c %a "$ROOT/state/credential") == 600 && $(stat -c %a "$ROOT/state") == 700 ]] || fail "state modes"
 
 step "same token again is a no-op; refresh with nothing new is a 304"
@@ -53,10 +53,10 @@ assert_state applied 2
 [[ -d "$SIM/sys/kernel/livepatch/lp_demo" ]] || fail "patch not in simulated sysfs"
 # Same livepatch name, new version: the kernel must now hold version 2's
 # module, not still version 1's with the state saying 2.
-tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" lp_demo.ko | cmp -s - "$SIM/modules/lp_demo.ko" ||
-  fail "state says 2 but the simulated kernel still holds another module"
-tar -xOf "$WORK/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko | cmp -s - "$SIM/modules/lp_demo.ko" &&
-  fail "version 1's module is still loaded"
+tar -xOf "$WORK/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko > "$WORK/v1.ko"
+tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" lp_demo.ko > "$WORK/v2.ko"
+! cmp -s "$WORK/v1.ko" "$WORK/v2.ko" || fail "versions 1 and 2 carry the same module: the check below would prove nothing"
+cmp -s "$WORK/v2.ko" "$SIM/modules/lp_demo.ko" || fail "state says 2 but the simulated kernel holds another module"
 
 step "untrusted signature is refused; patch 2 stays"
 catalogue 1 2 3-untrusted
@@ -146,23 +146,32 @@ stop_server
 rm -rf "$SIM/sys/kernel/livepatch/"* "$SIM/sys/module/"* "$SIM/modules/"*
 cp "$SIM/state/cmdline.orig" "$SIM/proc/cmdline"; rm -f "$SIM/state/cmdline.orig"
 cat /proc/sys/kernel/random/uuid > "$SIM/proc/sys/kernel/random/boot_id"
-"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon.log" 2>&1 &
-DAEMON_PID=$!
+start_daemon "$WORK/daemon.log"
 for _ in $(seq 100); do grep -q "this has been live patched" "$SIM/proc/cmdline" && break; sleep 0.1; done
 grep -q "this has been live patched" "$SIM/proc/cmdline" || { cat "$WORK/daemon.log"; fail "daemon did not re-apply from cache"; }
 [[ -S "$ROOT/run/agent.sock" && $(stat -c %a "$ROOT/run/agent.sock") == 600 ]] || fail "control socket missing or not 0600"
 step "refresh through the daemon socket reports the (down) server as a one-line error"
 set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 [[ $rc == 5 ]] || fail "refresh via daemon with server down: rc=$rc $out"
-kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || fail "daemon did not stop cleanly on SIGTERM"
-DAEMON_PID=
+stop_daemon
 [[ ! -e "$ROOT/run/agent.sock" ]] || fail "socket left behind"
+
+step "the server never saw the raw machine id, only the application-specific one"
+mid=$(cat /etc/machine-id)
+[[ $mid =~ ^[0-9a-f]{32}$ ]] || fail "unexpected /etc/machine-id: $mid"
+recorded=$(find "$WORK/rec" -type f | wc -l)
+(( recorded > 5 )) || fail "only $recorded recorded bodies: nothing to check"
+if grep -rqiF "$mid" "$WORK/rec"; then fail "the raw machine id is in a recorded body: $(grep -rliF "$mid" "$WORK/rec" | head -1)"; fi
+# The id travels in the URL and the server keeps it: an id, but not the raw one.
+ids=$($PY -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["machines"]))' "$WORK/demo/server/state.json")
+[[ -n $ids && $ids != *"$mid"* ]] || fail "server machine ids: '$ids' (raw id $mid)"
+lacks "$mid" "$WORK/demo/server/state.json" "$WORK/server.log"
 
 step "disable reverts"
 start_server
 agent config remote-server="https://127.0.0.1:$PORT" > /dev/null
 agent disable
-grep -q "this has been live patched" "$SIM/proc/cmdline" && fail "cmdline still patched after disable"
+lacks "this has been live patched" "$SIM/proc/cmdline"   # reverted by disable
 [[ ! -e "$ROOT/state/credential" ]] || fail "credential kept after disable"
 set +e; agent status > /dev/null 2>&1; rc=$?; set -e
 [[ $rc == 1 ]] || fail "status after disable: rc=$rc"

@@ -20,13 +20,13 @@ PYEOF
 step "run-mode stop: nothing is checked or applied"
 agent config run-mode=stop > /dev/null
 agent enable "$token" | grep -q 'run-mode is "stop"' || fail "stop mode"
-grep -q "live patched" "$SIM/proc/cmdline" 2>/dev/null && fail "applied in stop mode"
+[[ ! -e $SIM/proc/cmdline ]] || lacks "live patched" "$SIM/proc/cmdline"   # nothing applied in stop mode
 
 step "run-mode no-apply: checks, reports the available patch, applies nothing"
 agent config run-mode=no-apply > /dev/null
 agent refresh | grep -q 'patch 1 is available, not applied' || fail "no-apply"
 agent status --format json --verbose | grep -q '"Available-Version": "1"' || fail "available version not in status"
-grep -q "live patched" "$SIM/proc/cmdline" && fail "applied in no-apply mode"
+lacks "live patched" "$SIM/proc/cmdline"   # nothing applied in no-apply mode
 
 step "patch-delay and cutoff-date are enforced locally and sent to the server"
 agent config run-mode=normal patch-delay=1000w > /dev/null
@@ -54,36 +54,33 @@ cp "$SIM/state/cmdline.orig" "$SIM/proc/cmdline"; rm -f "$SIM/state/cmdline.orig
 old_boot=$(cat "$SIM/proc/sys/kernel/random/boot_id")
 edit_state "d['loading-patch'] = 'lp_demo 1'; d['loading-boot-id'] = '$old_boot'; d['loading-at'] = '2026-11-24T00:00:00Z'"
 cat /proc/sys/kernel/random/uuid > "$SIM/proc/sys/kernel/random/boot_id"   # the "crash" reboot
-"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon.log" 2>&1 &
-DAEMON_PID=$!
+start_daemon "$WORK/daemon.log"
 for _ in $(seq 50); do agent status 2>/dev/null | grep -q "crash guard: set" && break; sleep 0.1; done
 agent status | grep -q "crash guard: set" || { cat "$WORK/daemon.log"; fail "crash guard not set"; }
-grep -q "live patched" "$SIM/proc/cmdline" && fail "loaded despite the crash guard"
+lacks "live patched" "$SIM/proc/cmdline"   # not loaded despite the crash guard
+SERVER_PORT=$PORT start_server   # a refresh checks in first: with the server down it would be exit 5
 set +e; out=$(agent refresh 2>&1); rc=$?; set -e
-kill -TERM $DAEMON_PID; wait $DAEMON_PID || true; DAEMON_PID=
+[[ $rc == 7 && $out == *"clear-lock"* ]] || fail "refresh through the daemon with the guard set: expected exit 7, rc=$rc $out"
+lacks "live patched" "$SIM/proc/cmdline"
+stop_server
+stop_daemon
 agent status | grep -q "clear-lock" || fail "status does not say how to clear the guard"
 agent clear-lock | grep -q "crash guard cleared" || fail "clear-lock"
-"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon2.log" 2>&1 &
-DAEMON_PID=$!
+start_daemon "$WORK/daemon2.log"
 for _ in $(seq 50); do grep -q "live patched" "$SIM/proc/cmdline" && break; sleep 0.1; done
 grep -q "live patched" "$SIM/proc/cmdline" || { cat "$WORK/daemon2.log"; fail "not re-applied after clear-lock"; }
-kill -TERM $DAEMON_PID; wait $DAEMON_PID || true; DAEMON_PID=
+stop_daemon
 step "SIGTERM in the middle of a slow cycle: clean exit, state intact"
 SERVER_PORT=$PORT start_server --fault slow=3000   # the agent is registered with this port
-"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon3.log" 2>&1 &
-DAEMON_PID=$!
+start_daemon "$WORK/daemon3.log"
 sleep 1   # the start-up check is now waiting on the slow server
-kill -TERM $DAEMON_PID
-set +e; wait $DAEMON_PID; rc=$?; set -e
-DAEMON_PID=
-[[ $rc == 0 ]] || { cat "$WORK/daemon3.log"; fail "daemon exit code $rc after SIGTERM"; }
+stop_daemon
 agent status > /dev/null || fail "state unreadable after SIGTERM"
 stop_server
 
 step "SIGTERM while a worker waits out a Retry-After: the wait is cut short"
 SERVER_PORT=$PORT start_server --fault retry-after=120
-"$BIN/livepatch-agent" --root-dir "$ROOT" daemon > "$WORK/daemon4.log" 2>&1 &
-DAEMON_PID=$!
+start_daemon "$WORK/daemon4.log"
 for _ in $(seq 100); do grep -q "retrying in 120000 ms" "$WORK/daemon4.log" && break; sleep 0.1; done
 grep -q "retrying in 120000 ms" "$WORK/daemon4.log" || { cat "$WORK/daemon4.log"; fail "the check never waited for Retry-After"; }
 kill -TERM $DAEMON_PID

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Each TLS failure is refused with its own message, and never reaches the
-# point of sending the token: unknown CA, expired, wrong host, TLS 1.1-only
-# server, pin mismatch; plain http refused unless allowed.
+# point of sending anything: unknown CA, expired, wrong host, TLS 1.1-only
+# server, pin mismatch (the server's recordings of request bodies stay empty
+# until the first good connection); plain http refused unless allowed.
 source "$(dirname "$0")/lib.sh"
 catalogue 1
 token=$(cat "$WORK/demo/auth-token")
 
+nothing_sent() {
+  local sent
+  sent=$(find "$WORK/rec" -type f)
+  [[ -z $sent ]] || fail "a request reached the server despite the TLS failure: $sent"
+}
 expect_enable_fails() { # expect_enable_fails PATTERN
   set +e; out=$(agent enable "$token" 2>&1); rc=$?; set -e
   [[ $rc == 5 && "$out" == *"$1"* ]] || fail "expected '$1', got rc=$rc: $out"
   [[ "$out" != *"$token"* ]] || fail "token in error output"
+  nothing_sent
   echo "refused as expected: $(echo "$out" | tail -1)"
 }
 
@@ -52,6 +59,7 @@ expect_enable_fails "server-pins"
 pin=$(openssl x509 -in "$WORK/demo/tls/server.pem" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)
 agent config server-pins="$pin" > /dev/null
 agent enable "$token" > /dev/null || fail "enable with the right pin failed"
+[[ -n $(find "$WORK/rec" -type f) ]] || fail "the good connection recorded nothing: the nothing-sent checks prove nothing"
 agent disable > /dev/null
 stop_server
 

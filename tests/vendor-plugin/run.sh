@@ -11,7 +11,9 @@ ls "$work/build/vendor-example.so" > /dev/null
 chmod 755 "$work" "$work/build"
 agent=("$work/prefix/bin/livepatch-agent" --root-dir "$work/root")
 "${agent[@]}" config plugin-dirs="$work/build" > /dev/null
-out=$("${agent[@]}" plugins 2>&1) || true
+rc=0
+out=$("${agent[@]}" plugins 2>&1) || rc=$?
+[[ $rc == 0 ]] || { echo "$out"; echo "FAIL: plugins exited with $rc"; exit 1; }
 echo "$out"
 grep -qP '^vendor-example\tverification\t0\.1\.0\t' <<< "$out" || { echo "FAIL: vendor plugin not loaded by the installed agent"; exit 1; }
 grep -qP '^transport-https\ttransport\t' <<< "$out" || { echo "FAIL: installed plugins missing"; exit 1; }

@@ -318,7 +318,8 @@ int frontEndCommand(const CommandLine& line) {
         ProgressPrinter progress;
         auto viaDaemon = sendControl(paths.socketPath(), line.allowRollback ? "refresh allow-rollback" : "refresh",
                                      [&](const std::string& l) { progress.onLine(l); });
-        if (!viaDaemon) return runInEngine(line);
+        if (!viaDaemon && viaDaemon.error().code() == ErrorCode::NotFound) return runInEngine(line);  // no daemon
+        if (!viaDaemon) return fail(viaDaemon.error());
         progress.finish();
         (viaDaemon->first == 0 ? std::cout : std::cerr) << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
         return viaDaemon->first;

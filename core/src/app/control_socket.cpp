@@ -199,13 +199,13 @@ void ControlServer::loop() {
 Result<std::pair<int, std::string>> sendControl(const std::string& path, const std::string& command,
                                                 const std::function<void(const std::string&)>& onLine) {
     struct sockaddr_un addr{};
-    if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::DaemonUnavailable, "socket path too long");
+    if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::DaemonUnavailable, "control socket path too long: " + path);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         ::close(fd);
-        return Error(ErrorCode::DaemonUnavailable, "the livepatch-agent daemon is not running (" + path + ")");
+        return Error(ErrorCode::NotFound, "the livepatch-agent daemon is not running (" + path + ")");
     }
     writeAll(fd, clean(command) + "\n");
     std::string buffer, line;
@@ -220,7 +220,8 @@ Result<std::pair<int, std::string>> sendControl(const std::string& path, const s
         if (onLine) onLine(line);
     }
     ::close(fd);
-    return Error(ErrorCode::DaemonUnavailable, "the daemon closed the connection without an answer");
+    return Error(ErrorCode::DaemonUnavailable,
+                 "the daemon closed the connection without an answer (it stopped or crashed); see its log and `status`");
 }
 
 }  // namespace livepatch::app

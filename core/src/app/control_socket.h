@@ -58,7 +58,10 @@ private:
 };
 
 // Send a command; onLine gets every progress line; returns the final line's
-// (code, message). DaemonUnavailable if nobody listens.
+// (code, message). NotFound if nobody listens (no daemon: the caller may do
+// the work itself); DaemonUnavailable if the daemon took the command but
+// closed the connection without an answer (stopped or crashed meanwhile: the
+// outcome is unknown, so the caller must not simply run it again).
 Result<std::pair<int, std::string>> sendControl(const std::string& path, const std::string& command,
                                                 const std::function<void(const std::string&)>& onLine);
 

@@ -131,6 +131,10 @@ int runDaemon(const std::optional<std::string>& rootDir) {
     }
     log.info(std::string("livepatch-agent daemon ") + LIVEPATCH_AGENT_VERSION + " started");
 
+    // The cached patch goes back into the kernel at once (no network needed);
+    // the first server check waits a random time within first-check-window,
+    // so a fleet rebooted together does not reach the server in one minute.
+    // `refresh` (control socket) and a reload (enable, config) stay immediate.
     if (auto o = runJob("start", nullptr); o.exitCode != 0 && o.errorCode != "cancelled") {
         log.warning("re-applying cached patches: " + o.message);
         notifyReady("running; re-applying cached patches failed: " + o.message);
@@ -140,8 +144,9 @@ int runDaemon(const std::optional<std::string>& rootDir) {
 
     std::mt19937_64 rng{std::random_device{}()};
     unsigned failures = 0;
-    bool firstCycle = true;
-    JobSchedule schedule(std::chrono::steady_clock::now());
+    const auto firstDelay = computeFirstCheckDelay(config.firstCheckWindowMinutes(), rng());
+    if (firstDelay.count() > 0) log.info("first check in " + std::to_string(firstDelay.count() / 1000) + " s");
+    JobSchedule schedule(std::chrono::steady_clock::now() + firstDelay);
     while (!stop.cancelled()) {
         auto now = std::chrono::steady_clock::now();
         if (reloadRequested.exchange(false)) {
@@ -177,9 +182,7 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             } else if (o.errorCode != "cancelled") {
                 ++failures;  // e.g. no network yet at boot: retry with backoff (logged by runJob)
             }
-            schedule.checked(std::chrono::steady_clock::now(),
-                             computeCheckDelay(config.number("check-interval"), failures, rng(), firstCycle));
-            firstCycle = false;
+            schedule.checked(std::chrono::steady_clock::now(), computeCheckDelay(config.number("check-interval"), failures, rng()));
             continue;
         }
         case JobSchedule::Job::None: break;

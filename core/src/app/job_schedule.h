@@ -1,5 +1,5 @@
-// When the daemon runs which job: the periodic check (delay from
-// engine/schedule.h, chosen by the caller) and the health reports 1, 5 and
+// When the daemon runs which job: the periodic check (delays from
+// schedule/schedule.h, chosen by the caller) and the health reports 1, 5 and
 // 15 minutes after a patch was applied. Pure and clock-free so tests can
 // walk it through time; the daemon feeds it steady_clock.
 #pragma once
@@ -15,7 +15,9 @@ public:
     using TimePoint = std::chrono::steady_clock::time_point;
     enum class Job { None, Health, Check };
 
-    explicit JobSchedule(TimePoint start) : nextCheck_(start) {}  // check at start
+    // The first server check is due at `firstCheck` (a start time plus
+    // computeFirstCheckDelay: spread, so a rebooted fleet is no herd).
+    explicit JobSchedule(TimePoint firstCheck) : nextCheck_(firstCheck) {}
 
     // A patch was applied at `now`: health reports at +1, +5 and +15 min
     // (a later apply restarts the series).

@@ -149,6 +149,13 @@ const std::vector<KeySpec>& specs() {
          }},
         {{"check-interval", "60", "minutes between checks; 0 disables periodic checks"},
          number(0, 525600, "minutes >= 0")},
+        {{"first-check-window", "",
+          "minutes over which the daemon spreads its first server check after a start (the cached patch is "
+          "re-applied at once); empty = check-interval, 0 = check at once"},
+         [](const std::string& key, const std::string& v) -> Status {
+             if (v.empty() || isUnsigned(v, 0, 525600)) return {};
+             return bad(key, "minutes >= 0, or empty for check-interval", v);
+         }},
         {{"ca-certs", "", "extra trusted CA certificates (PEM) for the server; set with ca-certs=@stdin"}, validatePem},
         {{"server-pins", "", "comma-separated base64 SHA-256 SPKI pins of the server key"},
          [](const std::string& key, const std::string& v) -> Status {
@@ -382,6 +389,10 @@ std::vector<std::pair<std::string, std::string>> Config::display(bool showSecret
 bool Config::allowInsecureHttp() const { return getOr("allow-insecure-http", "false") == "true"; }
 
 std::vector<std::string> Config::list(const std::string& key) const { return splitList(getOr(key, "")); }
+
+long long Config::firstCheckWindowMinutes() const {
+    return getOr("first-check-window", "").empty() ? number("check-interval") : number("first-check-window");
+}
 
 long long Config::number(const std::string& key) const {
     auto v = get(key);

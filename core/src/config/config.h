@@ -3,6 +3,8 @@
 // Keys (all values are strings on the way in; see keys() for the table):
 //   remote-server       https URL (http only with allow-insecure-http=true)
 //   check-interval      minutes >= 0 (0 disables periodic checks), default 60
+//   first-check-window  minutes >= 0 over which the daemon's first check after
+//                       a start is spread; empty (default) = check-interval
 //   ca-certs            PEM bundle text added to the host CA pool ("" = none)
 //   server-pins         comma-separated base64 SPKI SHA-256 pins
 //   http-proxy, https-proxy  proxy URLs; no-proxy  comma-separated hosts
@@ -77,6 +79,8 @@ public:
     bool allowInsecureHttp() const;
     std::vector<std::string> list(const std::string& key) const;  // comma-separated
     long long number(const std::string& key) const;
+    // first-check-window in minutes; unset or empty follows check-interval.
+    long long firstCheckWindowMinutes() const;
 
     // Atomic, 0600.
     Status save(const std::string& path) const;

@@ -898,11 +898,6 @@ Result<AgentState> Engine::reconcileWithKernel(bool wait) {
     return st;
 }
 
-std::optional<std::chrono::milliseconds> Engine::nextCheckDelay(unsigned failures, bool firstAfterStart) const {
-    return computeCheckDelay(impl_->d.config->number("check-interval"), failures, impl_->d.random ? impl_->d.random() : 0,
-                             firstAfterStart);
-}
-
 Status Engine::healthPing(const CancelToken* cancel) {
     auto& d = impl_->d;
     auto lock = fs::FileLock::acquire(d.paths.pluginLockFile(), true);

@@ -16,7 +16,6 @@
 
 #include "config/config.h"
 #include "state/agent_state.h"
-#include "schedule/schedule.h"
 #include "engine/plugin_directory.h"
 #include "host/plugin_host.h"
 #include "livepatch/error.h"
@@ -34,7 +33,6 @@ struct EngineDeps {
     PluginDirectory* plugins = nullptr;
     Clock* clock = nullptr;
     Logger* logger = nullptr;
-    std::function<std::uint64_t()> random;  // uniform 64-bit, for jitter
 };
 
 // Crash-safety window: a restart of the machine (a new boot id on the same
@@ -93,11 +91,6 @@ public:
     // the network, the patch recorded as applied for the running kernel
     // (unless the crash guard is set).
     Status reapplyFromCache(const CancelToken* cancel);
-
-    // Delay until the next scheduled check: check-interval with +-10%
-    // jitter, or exponential backoff (with jitter, capped at the interval)
-    // after consecutive failures. nullopt if periodic checks are disabled.
-    std::optional<std::chrono::milliseconds> nextCheckDelay(unsigned consecutiveFailures, bool firstAfterStart = false) const;
 
     // Post-apply health report (called by the daemon 1, 5, 15 min after load).
     Status healthPing(const CancelToken* cancel);

@@ -40,10 +40,6 @@ Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOp
     deps.host = host.get();
     deps.clock = &clock;
     deps.logger = logger.get();
-    deps.random = [this] {
-        std::lock_guard<std::mutex> lock(rngMu);
-        return rng();
-    };
     engine = std::make_unique<Engine>(deps);
     return {};
 }

@@ -3,9 +3,7 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -40,8 +38,6 @@ struct Runtime {
     PluginContext context;
     std::vector<Error> pluginErrors;  // refused plugins (each already logged)
     std::unique_ptr<Engine> engine;
-    std::mt19937_64 rng{std::random_device{}()};
-    std::mutex rngMu;
 
     // (Re)build from the current config; safe to call again to reload.
     Status build(const std::optional<std::string>& rootDir, const RuntimeOptions& options);

@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "app/agent_app.h"
 #include "app/control_socket.h"
@@ -21,16 +26,69 @@ TEST(Args, ValueOptionsAcceptBothSpellings) {
     EXPECT_EQ(normalizeArguments({"status", "--format=yaml"}), (std::vector<std::string>{"status", "--format=yaml"}));
 }
 
+// Every ErrorCode, against README's exit-code table. A new code fails here
+// until it is given its documented exit code.
 TEST(ExitCodes, DocumentedMapping) {
-    EXPECT_EQ(exitCodeFor(ErrorCode::ConfigInvalid), 2);
-    EXPECT_EQ(exitCodeFor(ErrorCode::Permission), 3);
-    EXPECT_EQ(exitCodeFor(ErrorCode::DaemonUnavailable), 4);
-    EXPECT_EQ(exitCodeFor(ErrorCode::Tls), 5);
-    EXPECT_EQ(exitCodeFor(ErrorCode::ChecksumMismatch), 6);
-    EXPECT_EQ(exitCodeFor(ErrorCode::UntrustedSigner), 6);
-    EXPECT_EQ(exitCodeFor(ErrorCode::LoadFailed), 7);
-    EXPECT_EQ(exitCodeFor(ErrorCode::StateCorrupt), 8);
-    EXPECT_EQ(exitCodeFor(ErrorCode::Stale), 9);
+    const std::vector<std::pair<ErrorCode, int>> readme = {
+        {ErrorCode::Ok, 0},
+        {ErrorCode::InvalidArgument, 2}, {ErrorCode::ConfigInvalid, 2}, {ErrorCode::TokenInvalid, 2},
+        {ErrorCode::StateCorrupt, 8},
+        {ErrorCode::Io, 1}, {ErrorCode::NotEnabled, 1}, {ErrorCode::AlreadyEnabled, 1}, {ErrorCode::Unsupported, 1},
+        {ErrorCode::PluginInvalid, 1}, {ErrorCode::NotFound, 1}, {ErrorCode::Cancelled, 1}, {ErrorCode::Busy, 1},
+        {ErrorCode::Internal, 1},
+        {ErrorCode::Permission, 3},
+        {ErrorCode::DaemonUnavailable, 4},
+        {ErrorCode::Network, 5}, {ErrorCode::Tls, 5}, {ErrorCode::Timeout, 5}, {ErrorCode::HttpStatus, 5},
+        {ErrorCode::Protocol, 5}, {ErrorCode::InsecureRefused, 5}, {ErrorCode::TooLarge, 5},
+        {ErrorCode::ChecksumMismatch, 6}, {ErrorCode::SignatureInvalid, 6}, {ErrorCode::Unsigned, 6},
+        {ErrorCode::UntrustedSigner, 6}, {ErrorCode::UnsafeArchive, 6}, {ErrorCode::Rollback, 6},
+        {ErrorCode::PolicyRefused, 6},
+        {ErrorCode::LoadFailed, 7}, {ErrorCode::TransitionStalled, 7}, {ErrorCode::CrashGuard, 7},
+        {ErrorCode::Stale, 9},
+    };
+    std::set<int> covered;
+    for (const auto& [code, exit] : readme) {
+        EXPECT_EQ(exitCodeFor(code), exit) << errorCodeName(code);
+        covered.insert(static_cast<int>(code));
+    }
+    // The codes are dense from 0; the first unnamed one ends the enum.
+    int count = 0;
+    while (std::string(errorCodeName(static_cast<ErrorCode>(count))) != errorCodeName(static_cast<ErrorCode>(-1))) ++count;
+    EXPECT_EQ(static_cast<int>(covered.size()), count) << "an ErrorCode without a documented exit code";
+    for (int c = 0; c < count; ++c) EXPECT_TRUE(covered.count(c)) << errorCodeName(static_cast<ErrorCode>(c));
+}
+
+// `refresh` runs the cycle itself only when no daemon listens; a daemon
+// that took the command and vanished is exit 4, not a silent second run.
+TEST(Control, NobodyListeningIsNotFoundButNoAnswerIsDaemonUnavailable) {
+    const std::string dir = ::testing::TempDir() + "lp-ctl-" + std::to_string(::getpid());
+    ::mkdir(dir.c_str(), 0700);
+    const std::string path = dir + "/agent.sock";
+    auto none = sendControl(path, "refresh", nullptr);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code(), ErrorCode::NotFound);
+    EXPECT_EQ(exitCodeFor(none.error().code()), 1);
+
+    int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    std::thread daemon([&] {  // takes the command, then dies without a done line
+        int c = ::accept(listener, nullptr, nullptr);
+        char buf[64];
+        (void)::read(c, buf, sizeof buf);
+        ::close(c);
+    });
+    auto vanished = sendControl(path, "refresh", nullptr);
+    daemon.join();
+    ::close(listener);
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+    ASSERT_FALSE(vanished);
+    EXPECT_EQ(vanished.error().code(), ErrorCode::DaemonUnavailable);
+    EXPECT_EQ(exitCodeFor(vanished.error().code()), 4);
 }
 
 TEST(Control, LineEncoding) {
@@ -264,6 +322,18 @@ TEST(WorkerRunner, MissingEngineIsReportedNotThrown) {
 // ---- daemon job schedule (app/job_schedule.h) ------------------------------
 
 #include "app/job_schedule.h"
+
+TEST(JobSchedule, FirstCheckWaitsForItsSpreadDelayButAReloadChecksAtOnce) {
+    using namespace std::chrono;
+    const JobSchedule::TimePoint t0{};
+    JobSchedule s(t0 + minutes(37));  // start + computeFirstCheckDelay
+    EXPECT_EQ(s.take(t0), JobSchedule::Job::None) << "no check in the boot minute";
+    EXPECT_EQ(s.wakeAt(), t0 + minutes(37));
+    EXPECT_EQ(s.take(t0 + minutes(37)), JobSchedule::Job::Check);
+    JobSchedule enabled(t0 + minutes(37));
+    enabled.checkNow(t0 + minutes(2));  // enable / config change: reload
+    EXPECT_EQ(enabled.take(t0 + minutes(2)), JobSchedule::Job::Check);
+}
 
 TEST(JobSchedule, ChecksAtStartThenAfterTheChosenDelay) {
     using namespace std::chrono;

@@ -68,6 +68,21 @@ TEST(Config, PreciseMessagesPerKey) {
     EXPECT_NE(messageOf({"log-level=debug\r"}).find("single line"), std::string::npos);
 }
 
+TEST(Config, FirstCheckWindowFollowsTheIntervalUnlessSet) {
+    EXPECT_EQ(messageOf({"first-check-window=soon"}), "first-check-window: expected minutes >= 0, or empty for check-interval, got \"soon\"");
+    EXPECT_NE(messageOf({"first-check-window=-5"}).find("minutes >= 0"), std::string::npos);
+    Config c;
+    EXPECT_EQ(c.firstCheckWindowMinutes(), 60) << "default: one check-interval";
+    ASSERT_TRUE(c.apply({"check-interval=15"}));
+    EXPECT_EQ(c.firstCheckWindowMinutes(), 15);
+    ASSERT_TRUE(c.apply({"first-check-window=0"}));
+    EXPECT_EQ(c.firstCheckWindowMinutes(), 0) << "0: check at once";
+    ASSERT_TRUE(c.apply({"first-check-window=120"}));
+    EXPECT_EQ(c.firstCheckWindowMinutes(), 120);
+    ASSERT_TRUE(c.apply({"first-check-window="}));
+    EXPECT_EQ(c.firstCheckWindowMinutes(), 15) << "cleared: back to check-interval";
+}
+
 TEST(Config, CutoffDateMustBeInThePast) {
     Config::setNowForTesting([] { return std::chrono::system_clock::from_time_t(1700000000); });  // 2023-11-14
     EXPECT_EQ(messageOf({"cutoff-date=2023-01-01T00:00:00Z"}), "");

@@ -316,7 +316,6 @@ protected:
         deps.plugins = &dir;
         deps.clock = &clock;
         deps.logger = &logger;
-        deps.random = [] { return std::uint64_t(42); };
         engine = std::make_unique<Engine>(deps);
     }
     void setUptime(long long seconds) { std::ofstream(root / "host/proc/uptime", std::ios::trunc) << seconds << ".00 1.00\n"; }
