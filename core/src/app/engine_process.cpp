@@ -33,18 +33,18 @@ std::vector<char*> cArgv(std::vector<std::string>& args) {
 }  // namespace
 
 Result<std::string> locateEngine(bool enforceOwnership) {
-    const std::string dir = agentLibDir();
-    const std::string path = dir + "/" + kEngineName;
+    const std::string path = agentLibDir() + "/" + kEngineName;
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0)
         return Error(ErrorCode::NotFound, std::string("the engine binary ") + path + " is missing (" + std::strerror(errno) +
                                               "); reinstall livepatch-agent");
     if (!S_ISREG(st.st_mode)) return Error(ErrorCode::Permission, "the engine binary " + path + " is not a regular file");
     if (enforceOwnership) {
-        for (const auto& [p, what] : {std::pair<std::string, std::string>{dir, "its directory " + dir}, {path, "the binary"}}) {
-            auto s = fs::checkRootOnly(p, what, ErrorCode::Permission);
-            if (!s) return s.error().wrap("refusing to run " + path + " as root");
-        }
+        // The binary and every directory above it: with all of them
+        // root-only, nobody else can swap what the daemon later spawns by
+        // this path.
+        auto fd = fs::openRootOnly(path, "the binary", ErrorCode::Permission);
+        if (!fd) return fd.error().wrap("refusing to run " + path + " as root");
     }
     return path;
 }
@@ -53,7 +53,14 @@ Error execEngine(const std::string& enginePath, const std::vector<std::string>& 
     std::vector<std::string> args = argv;
     if (args.empty()) args.push_back("livepatch-agent");
     auto c = cArgv(args);
-    ::execv(enginePath.c_str(), c.data());
+    if (::geteuid() == 0) {
+        // Checked and run through one descriptor: exactly the checked file.
+        auto fd = fs::openRootOnly(enginePath, "the binary", ErrorCode::Permission);
+        if (!fd) return fd.error().wrap("refusing to run " + enginePath + " as root");
+        ::fexecve(fd->get(), c.data(), environ);
+    } else {
+        ::execv(enginePath.c_str(), c.data());
+    }
     return Error(ErrorCode::Internal, "cannot run " + enginePath + ": " + std::strerror(errno));
 }
 

@@ -1,5 +1,6 @@
 #include "host/plugin_host.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,7 +9,9 @@
 #include <Poco/SharedLibrary.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 
@@ -21,11 +24,6 @@ namespace {
 
 Error refuse(const std::string& path, const std::string& why) {
     return Error(ErrorCode::PluginInvalid, "plugin " + path + " refused: " + why);
-}
-
-std::string dirOf(const std::string& path) {
-    auto pos = path.find_last_of('/');
-    return pos == std::string::npos ? "." : (pos == 0 ? "/" : path.substr(0, pos));
 }
 
 bool roleMatches(Plugin* p, PluginRole role) {
@@ -78,21 +76,39 @@ std::vector<Error> PluginHost::loadAll() {
     return errors;
 }
 
-Status PluginHost::loadFile(const std::string& path) {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return refuse(path, "file not found");
-    if (S_ISLNK(st.st_mode)) return refuse(path, "it is a symlink");
-    if (!S_ISREG(st.st_mode)) return refuse(path, "not a regular file");
-    if (impl_->options.enforceOwnership) {
-        auto s = fs::checkRootOnly(dirOf(path), "its directory " + dirOf(path), ErrorCode::PluginInvalid);
-        if (!s) return refuse(path, s.error().message());
-        s = fs::checkRootOnly(path, "the file", ErrorCode::PluginInvalid);
-        if (!s) return refuse(path, s.error().message());
+namespace {
+
+// The plugin file, opened once. As root: it and every directory above it
+// must be root-owned and not group/world-writable (fs::openRootOnly). The
+// library is then loaded through /proc/self/fd/N, so exactly the checked
+// file is mapped, whatever happens to the path afterwards.
+Result<fs::UniqueFd> openPluginFile(const std::string& path, bool enforceOwnership) {
+    if (enforceOwnership) {
+        auto fd = fs::openRootOnly(path, "the file", ErrorCode::PluginInvalid);
+        if (!fd) return refuse(path, fd.error().message());
+        return fd;
     }
+    fs::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (fd.get() < 0) return refuse(path, errno == ELOOP ? "it is a symlink" : std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return refuse(path, "not a regular file");
+    return fd;
+}
+
+}  // namespace
+
+Status PluginHost::loadFile(const std::string& path) {
+    auto file = openPluginFile(path, impl_->options.enforceOwnership);
+    if (!file) return file.error();
+    // The descriptor stays open for the life of the process: the dynamic
+    // linker knows a library by the name it was opened under, and a library
+    // may stay mapped after dlclose (C++ unique symbols), so a reused
+    // /proc/self/fd/N would be answered with the earlier library.
+    const std::string loadPath = fs::procFdPath(file->release());
 
     // ABI check before any plugin object exists.
     try {
-        Poco::SharedLibrary lib(path);
+        Poco::SharedLibrary lib(loadPath);
         if (!lib.hasSymbol("livepatch_sdk_abi_version")) {
             lib.unload();
             return refuse(path, "not a livepatch plugin (no livepatch_sdk_abi_version export)");
@@ -109,10 +125,10 @@ Status PluginHost::loadFile(const std::string& path) {
 
     std::vector<std::unique_ptr<Plugin>> created;
     try {
-        impl_->classLoader.loadLibrary(path);
-        const auto* manifest = impl_->classLoader.findManifest(path);
+        impl_->classLoader.loadLibrary(loadPath);
+        const auto* manifest = impl_->classLoader.findManifest(loadPath);
         if (!manifest || manifest->size() != 1) {
-            impl_->classLoader.unloadLibrary(path);
+            impl_->classLoader.unloadLibrary(loadPath);
             return refuse(path, "must export exactly one plugin class (LIVEPATCH_PLUGIN)");
         }
         created.emplace_back(manifest->begin()->create());
@@ -126,7 +142,7 @@ Status PluginHost::loadFile(const std::string& path) {
     PluginInfo info = plugin->info();
     auto reject = [&](const std::string& why) {
         created.clear();
-        try { impl_->classLoader.unloadLibrary(path); } catch (...) {}
+        try { impl_->classLoader.unloadLibrary(loadPath); } catch (...) {}
         return refuse(path, why);
     };
     if (info.abiVersion != LIVEPATCH_SDK_ABI_VERSION)

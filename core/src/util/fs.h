@@ -32,6 +32,36 @@ Result<std::string> readFile(const std::string& path, std::uint64_t maxBytes = 6
 // (mode 0775)"; "cannot stat <path>" if it does not exist.
 Status checkRootOnly(const std::string& path, const std::string& what, ErrorCode code);
 
+// An owned file descriptor, closed on destruction.
+class UniqueFd {
+public:
+    explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
+    ~UniqueFd();
+    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept;
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    int get() const noexcept { return fd_; }
+    int release() noexcept { int f = fd_; fd_ = -1; return f; }
+
+private:
+    int fd_;
+};
+
+// The same rule for something the agent is about to load or run, closed
+// against swaps: `path` (absolute) is opened once, O_NOFOLLOW; the opened
+// file must be a regular file owned by root and not group/world-writable,
+// and so must every directory above it up to "/" (a writable ancestor would
+// let someone else rename the directory below it away and put their own in
+// its place), except a root-owned sticky directory such as /tmp, where only
+// root may rename root's entries. Use the returned descriptor (e.g. as /proc/self/fd/N), never
+// the path again. Errors name `what` and carry `code`.
+Result<UniqueFd> openRootOnly(const std::string& path, const std::string& what, ErrorCode code);
+
+// The /proc path through which a descriptor from openRootOnly is loaded or
+// executed, so that exactly the checked file is used.
+std::string procFdPath(int fd);
+
 // Create `path` and missing parents with `mode` (0700). Refuses if any
 // existing component we create into is a symlink; tightens the mode of an
 // existing final directory if it is looser than `mode`.

@@ -17,8 +17,10 @@ const fsys::path kFixtures = LIVEPATCH_BINARY_DIR "/test-fixtures";
 class Host : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lphost-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        // Under the build tree, so that a test can loosen a directory above
+        // the plugin's own without touching anything shared.
+        dir = fsys::path(LIVEPATCH_BINARY_DIR) / "test-plugin-dirs" /
+              ("lphost-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fsys::remove_all(dir);
         fsys::create_directories(dir);
         ::chmod(dir.c_str(), 0755);
@@ -102,11 +104,28 @@ TEST_F(Host, RefusesWorldWritableFileAndGroupWritableDir) {
     expectOneError(loadAll(), p, "group/world-writable");
     ::chmod(p.c_str(), 0644);
     ::chmod(dir.c_str(), 0775);
-    expectOneError(loadAll(), p, "its directory");
+    expectOneError(loadAll(), p, "directory " + dir.string() + " above the file is group/world-writable");
     ::chmod(dir.c_str(), 0755);
     EXPECT_TRUE(loadAll().empty());
     ::chmod(p.c_str(), 0666);
     EXPECT_TRUE(loadAll(false).empty()) << "checks apply only when running as root";
+}
+
+TEST_F(Host, RefusesAWritableDirectoryAnywhereAbove) {
+    if (::geteuid() != 0) GTEST_SKIP() << "ownership checks apply only as root";
+    // The plugin and its own directory are fine; a directory two levels up
+    // is world-writable, so someone else could rename the whole branch.
+    const fsys::path sub = dir / "a" / "b";
+    fsys::create_directories(sub);
+    ::chmod((dir / "a").c_str(), 0777);
+    ::chmod(sub.c_str(), 0755);
+    fsys::copy_file(kFixtures / "fixture-good.so", sub / "good.so");
+    ::chmod((sub / "good.so").c_str(), 0644);
+    host = std::make_unique<PluginHost>(PluginHost::Options{{sub.string()}, true});
+    expectOneError(host->loadAll(), sub / "good.so", "directory " + (dir / "a").string() + " above the file is group/world-writable");
+    ::chmod((dir / "a").c_str(), 0755);
+    host = std::make_unique<PluginHost>(PluginHost::Options{{sub.string()}, true});
+    EXPECT_TRUE(host->loadAll().empty());
 }
 
 TEST_F(Host, RefusesFilesNotOwnedByRoot) {

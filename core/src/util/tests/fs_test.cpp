@@ -146,3 +146,59 @@ TEST(RootOnly, OwnerAndModeWithTheCallersErrorCode) {
     EXPECT_FALSE(fs::checkRootOnly(dir + "/missing", "x", ErrorCode::Permission));
     std::filesystem::remove_all(dir);
 }
+
+TEST(RootOnly, OpenedOnceSoASwapAfterTheCheckIsNotUsed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "ownership checks apply only as root";
+    // Under the build tree: every directory above must be root-only.
+    const std::string dir = std::string(LIVEPATCH_BINARY_DIR) + "/test-rootonly-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(fs::ensurePrivateDir(dir));
+    const std::string f = dir + "/engine";
+    ASSERT_TRUE(fs::writeFileAtomic(f, "checked", 0755));
+    auto fd = fs::openRootOnly(f, "the binary", ErrorCode::Permission);
+    ASSERT_TRUE(fd) << fd.error().message();
+    // Replace the file after the check: the descriptor still names the
+    // checked bytes, and so does the /proc path we load or run through.
+    ASSERT_TRUE(fs::writeFileAtomic(f, "swapped", 0755));
+    std::ifstream viaProc(fs::procFdPath(fd->get()));
+    std::string content;
+    std::getline(viaProc, content);
+    EXPECT_EQ(content, "checked");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(RootOnly, EveryDirectoryAboveIsChecked) {
+    if (::geteuid() != 0) GTEST_SKIP() << "ownership checks apply only as root";
+    const std::string top = std::string(LIVEPATCH_BINARY_DIR) + "/test-rootonly-up-" + std::to_string(::getpid());
+    std::filesystem::remove_all(top);
+    ASSERT_TRUE(fs::ensurePrivateDir(top + "/a/b"));
+    ASSERT_TRUE(fs::writeFileAtomic(top + "/a/b/f", "x", 0644));
+    EXPECT_TRUE(fs::openRootOnly(top + "/a/b/f", "the file", ErrorCode::Permission));
+    ::chmod((top + "/a").c_str(), 0777);
+    auto r = fs::openRootOnly(top + "/a/b/f", "the file", ErrorCode::PluginInvalid);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::PluginInvalid);
+    EXPECT_EQ(r.error().message(), "directory " + top + "/a above the file is group/world-writable (mode 0777)");
+    ::chmod((top + "/a").c_str(), 0770);
+    r = fs::openRootOnly(top + "/a/b/f", "the file", ErrorCode::PluginInvalid);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message(), "directory " + top + "/a above the file is group/world-writable (mode 0770)");
+    // Root's sticky directory (as /tmp): nobody else may rename root's b.
+    ::chmod((top + "/a").c_str(), 01777);
+    EXPECT_TRUE(fs::openRootOnly(top + "/a/b/f", "the file", ErrorCode::Permission));
+    ::chmod((top + "/a").c_str(), 01777);
+    ASSERT_EQ(::chown((top + "/a").c_str(), 65534, 65534), 0);  // someone else's sticky dir: they may rename b
+    r = fs::openRootOnly(top + "/a/b/f", "the file", ErrorCode::Permission);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message(), "directory " + top + "/a above the file is owned by uid 65534, not root");
+    ::chmod((top + "/a").c_str(), 0755);
+    ASSERT_EQ(::chown((top + "/a").c_str(), 0, 0), 0);
+    // The file itself: a symlink is refused, a directory is no file.
+    ASSERT_EQ(::symlink("f", (top + "/a/b/link").c_str()), 0);
+    r = fs::openRootOnly(top + "/a/b/link", "the file", ErrorCode::Permission);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("is a symlink"), std::string::npos) << r.error().message();
+    EXPECT_FALSE(fs::openRootOnly(top + "/a/b", "the file", ErrorCode::Permission));
+    EXPECT_FALSE(fs::openRootOnly("relative/f", "the file", ErrorCode::Permission));
+    std::filesystem::remove_all(top);
+}
