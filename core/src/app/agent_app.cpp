@@ -246,7 +246,7 @@ int frontEndCommand(const CommandLine& line) {
     if (cmd == "status" || cmd == "kernel-upgrade-required") {
         if (!line.requireNoArgs()) return kExitUsage;
         if (line.cve && !isCveId(*line.cve)) {
-            std::cerr << "error: --cve: expected an id like CVE-2024-1086, got \"" << terminalSafe(*line.cve, 40)
+            std::cerr << "error: --cve: expected an id like CVE-2024-1086, got \"" << fitColumns(*line.cve, 40)
                       << "\" [invalid-argument]\n";
             return kExitUsage;
         }
@@ -274,7 +274,7 @@ int frontEndCommand(const CommandLine& line) {
         if (line.cve) {
             // One question for scanners and compliance scripts: 0 patched, 1 not.
             bool patched = cvePatched(*st, *line.cve);
-            std::cout << terminalSafe(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
+            std::cout << fitColumns(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
             return patched ? kExitOk : kExitFailure;
         }
         if (line.format == "motd") {

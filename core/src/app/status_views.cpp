@@ -1,5 +1,7 @@
 #include "app/status_views.h"
 
+#include "livepatch/text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -46,23 +48,17 @@ bool kernelUpgradeRequired(const AgentState& st) {
     return st.supported == "kernel-upgrade-required" || st.supported == "kernel-end-of-life";
 }
 
-std::string terminalSafe(const std::string& text, size_t width) {
+std::string fitColumns(const std::string& text, size_t width) {
     // One entry per character (a UTF-8 sequence stays whole), so the cut
     // never splits a character and the width counts columns, not bytes.
+    // terminalSafe's output is well-formed UTF-8 with no control character.
+    const std::string safe = terminalSafe(text, text.size() * 6 + 3);
     std::vector<std::string> chars;
-    for (size_t i = 0; i < text.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(text[i]);
-        bool continuation = (c & 0xC0) == 0x80;
-        // U+0080..U+009F (C2 80..C2 9F) include the 8-bit CSI some terminals obey.
-        bool c1 = c == 0xC2 && i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
-        if (c < 0x20 || c == 0x7F || c1) {
-            chars.push_back("?");
-            if (c1) ++i;
-        } else if (continuation && !chars.empty()) {
+    for (unsigned char c : safe) {
+        if ((c & 0xC0) == 0x80 && !chars.empty())
             chars.back() += static_cast<char>(c);
-        } else {
+        else
             chars.push_back(std::string(1, static_cast<char>(c)));
-        }
     }
     if (chars.size() > width) {
         chars.resize(width >= 3 ? width - 3 : 0);
@@ -105,13 +101,13 @@ std::string renderMotd(const AgentState& st) {
     if (st.crashGuard)
         line = "Live patching is paused after a crash during a load; see `livepatch-agent status`.";
     else if (st.applied)
-        line = "Live patching is active: patch " + terminalSafe(st.applied->version, 20) + " applied, " +
+        line = "Live patching is active: patch " + fitColumns(st.applied->version, 20) + " applied, " +
                std::to_string(fixesApplied(st)) + " fixes.";
     else
-        line = "Live patching is enabled; no live patch is applied (" + terminalSafe(st.patchState, 30) + ").";
+        line = "Live patching is enabled; no live patch is applied (" + fitColumns(st.patchState, 30) + ").";
     if (kernelUpgradeRequired(st))
         line += " Kernel upgrade required" +
-                (st.upgradeRequiredDate.empty() ? std::string() : " by " + terminalSafe(st.upgradeRequiredDate, 30)) + ".";
+                (st.upgradeRequiredDate.empty() ? std::string() : " by " + fitColumns(st.upgradeRequiredDate, 30)) + ".";
     return line + "\n";
 }
 
@@ -120,9 +116,9 @@ std::string renderCves(const AgentState& st) {
     std::ostringstream out;
     out << "FIX              PATCHED  DESCRIPTION\n";
     for (const auto& f : st.fixes) {
-        std::string name = terminalSafe(f.name, 16);
+        std::string name = fitColumns(f.name, 16);
         name.resize(std::max<size_t>(name.size(), 16), ' ');
-        out << name << " " << (f.patched ? "yes      " : "no       ") << terminalSafe(f.description, 79 - 26) << "\n";
+        out << name << " " << (f.patched ? "yes      " : "no       ") << fitColumns(f.description, 79 - 26) << "\n";
     }
     return out.str();
 }

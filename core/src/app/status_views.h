@@ -34,8 +34,9 @@ bool isCveId(const std::string& id);
 // True if the applied patch fixes `id` (compared case-insensitively).
 bool cvePatched(const AgentState& st, const std::string& id);
 
-// Text from the server made safe for a terminal: control characters and
-// escape sequences become '?', and it is cut to `width` columns with "...".
-std::string terminalSafe(const std::string& text, size_t width);
+// Text from the server in a column of `width` characters: escaped by the
+// one terminal escaping (livepatch/text.h terminalSafe), then cut at a
+// character boundary so that it fits, "..." included.
+std::string fitColumns(const std::string& text, size_t width);
 
 }  // namespace livepatch::app

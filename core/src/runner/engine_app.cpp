@@ -109,7 +109,7 @@ std::string pluginsTable(const PluginHost& host) {
         char line[256];
         std::snprintf(line, sizeof line, "  %-26s %-13s %-10s %s", p.info.name.c_str(), pluginRoleName(p.info.role),
                       p.info.version.c_str(), p.path.substr(here.size()).c_str());
-        out << terminalSafe(line, 79) << "\n";
+        out << fitColumns(line, 79) << "\n";
     }
     return out.str();
 }

@@ -163,12 +163,13 @@ TEST(CveView, ListIsUnder80ColumnsAndTerminalSafe) {
     expectUnder80Columns(out);
 }
 
-TEST(TerminalSafe, ReplacesControlsAndCutsWholeCharacters) {
-    EXPECT_EQ(terminalSafe("a\x1b[2Jb", 80), "a?[2Jb");
-    EXPECT_EQ(terminalSafe("x\xc2\x9b" "31m", 80), "x?31m");  // 8-bit CSI
-    EXPECT_EQ(terminalSafe("abcdefgh", 6), "abc...");
-    EXPECT_EQ(terminalSafe("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9\xc3\xa9...");
-    EXPECT_EQ(terminalSafe("short", 5), "short");
+TEST(FitColumns, EscapesControlsAndCutsWholeCharacters) {
+    EXPECT_EQ(fitColumns("a\x1b[2Jb", 80), "a\\x1b[2Jb");
+    EXPECT_EQ(fitColumns("x\xc2\x9b" "31m", 80), "x\\x9b31m");  // 8-bit CSI
+    EXPECT_EQ(fitColumns("abcdefgh", 6), "abc...");
+    EXPECT_EQ(fitColumns("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9\xc3\xa9...");
+    EXPECT_EQ(fitColumns("short", 5), "short");
+    EXPECT_EQ(fitColumns("a\x1b[2Jb", 6), "a\\x...");  // the escape counts its printed width
 }
 
 // ---- login notice -----------------------------------------------------------
