@@ -28,7 +28,15 @@ if "$tool" init --repo "$work/r2" --offline-keys "$work/same" --online-keys "$wo
   fail "init accepted one directory for offline and online keys"
 fi
 
-head -c 2048 /dev/urandom > "$work/lp.ko"
+# A relocatable object with the .modinfo a livepatch module has (pack
+# requires name=, livepatch=Y and the version it is packed as).
+module() {  # VERSION RELEASE OUT
+  printf '%s\n' '#define MODINFO(id, s) __attribute__((section(".modinfo"), used, aligned(1))) static const char id[] = s;' \
+    'MODINFO(n, "name=lp_cli") MODINFO(l, "livepatch=Y")' "MODINFO(m, \"vermagic=$2 SMP mod_unload \") MODINFO(v, \"version=$1\")" \
+    'int lp_cli_marker(void) { return 1; }' > "$work/lp.c"
+  cc -c -O1 -o "$3" "$work/lp.c"
+}
+module 3 6.1.0-18-amd64 "$work/lp.ko"
 "$build/bin/livepatch-pack" pack --name lp_cli --version 3 --kernel 6.1.0-18-amd64 --arch x86_64 --module "$work/lp.ko" -o "$work/lp_cli-3.tar.xz"
 "$tool" add "${repo_args[@]}" "$work/lp_cli-3.tar.xz" > /dev/null
 target=6.1.0-18-amd64/x86_64/lp_cli-3.tar.xz
@@ -44,6 +52,7 @@ cmp "$work/got" "$work/lp_cli-3.tar.xz" || fail "downloaded bytes differ"
 # A delegated tier with its own key: its patches resolve through it.
 "$tool" delegate "${repo_args[@]}" --role stable --paths '6.1.0-19-amd64/*/*' --terminating yes > /dev/null
 [[ $(mode "$work/offline/stable.pem") == 600 ]] || fail "tier key is not 0600"
+module 4 6.1.0-19-amd64 "$work/lp.ko"
 "$build/bin/livepatch-pack" pack --name lp_cli --version 4 --kernel 6.1.0-19-amd64 --arch x86_64 --module "$work/lp.ko" -o "$work/lp_cli-4.tar.xz"
 "$tool" add "${repo_args[@]}" --role stable "$work/lp_cli-4.tar.xz" > /dev/null
 "$tool" client --mirror "$work/repo" --trusted "$work/client" > "$work/seen"
