@@ -17,8 +17,9 @@ mkdir -p "$H"
 tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" lp_demo.ko > "$H/signed.ko"
 tar -xOf "$WORK/demo/server/patches/lp_demo-2.tar.xz" livepatch.json > "$H/livepatch.json"
 pack_module() { # pack_module NAME MODULE: serve MODULE as lp_demo version 2 in lp_demo-2-NAME.tar.xz
-  "$BIN/livepatch-pack" pack --name lp_demo --version 2 --kernel "$kernel" --arch "$arch" --module "$2" \
-    -o "$WORK/demo/server/patches/lp_demo-2-$1.tar.xz" > /dev/null
+  # Packed by hand, as a compromised server would: livepatch-pack itself
+  # refuses modules that are not intact.
+  "$SRC/tests/handmade-patch.sh" lp_demo 2 "$2" "$kernel" "$arch" "$WORK/demo/server/patches/lp_demo-2-$1.tar.xz"
 }
 # The module as the kernel's sign-file lays it out: body, PKCS#7, 12-byte
 # info (sig_len big-endian last), 28-byte magic.
@@ -29,7 +30,9 @@ data = open(h + "/signed.ko", "rb").read()
 sig_len = struct.unpack(">I", data[-28 - 4:-28])[0]
 body_end = len(data) - 28 - 12 - sig_len
 open(h + "/unsigned.ko", "wb").write(data[:body_end])
-open(h + "/tampered.ko", "wb").write(bytes([data[0]]) + bytes([data[1] ^ 0x01]) + data[2:])
+# One bit of the first section's contents (just after the 64-byte ELF
+# header): still a well-formed module, no longer the signed one.
+open(h + "/tampered.ko", "wb").write(data[:64] + bytes([data[64] ^ 0x01]) + data[65:])
 open(h + "/trailing.ko", "wb").write(data + b"\n")
 PY
 pack_module unsigned "$H/unsigned.ko"

@@ -163,9 +163,10 @@ recorded=$(find "$WORK/rec" -type f | wc -l)
 (( recorded > 5 )) || fail "only $recorded recorded bodies: nothing to check"
 if grep -rqiF "$mid" "$WORK/rec"; then fail "the raw machine id is in a recorded body: $(grep -rliF "$mid" "$WORK/rec" | head -1)"; fi
 # The id travels in the URL and the server keeps it: an id, but not the raw one.
-ids=$($PY -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["machines"]))' "$WORK/demo/server/state.json")
+ids=$($PY -c 'import sqlite3,sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT id FROM machines")))' \
+      "$WORK/demo/server/server.db")
 [[ -n $ids && $ids != *"$mid"* ]] || fail "server machine ids: '$ids' (raw id $mid)"
-lacks "$mid" "$WORK/demo/server/state.json" "$WORK/server.log"
+lacks "$mid" "$WORK/demo/server/"server.db* "$WORK/server.log"
 
 step "disable reverts"
 start_server
