@@ -32,7 +32,7 @@ for need in /usr/bin/livepatch-agent /usr/lib/livepatch-agent/livepatch-agent-en
             /etc/update-motd.d/91-livepatch-agent; do
   grep -qx "$need" "$W/files" || fail "$need missing from the package"
 done
-if grep -E '^/usr/(include|share/man/man8/livepatch-server|bin/livepatch-server|bin/livepatch-pack|bin/xen-livepatch-sign|share/livepatch-agent/server)' "$W/files"; then
+if grep -E '^/usr/(include|share/man/man8/livepatch-server|bin/livepatch-repo|bin/livepatch-server|bin/livepatch-pack|bin/xen-livepatch-sign|share/livepatch-agent/server)' "$W/files"; then
   fail "tools or SDK in the agent package (above)"
 fi
 grep -q "^ExecStart=/usr/bin/livepatch-agent daemon" <(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/livepatch-agent.service) \
