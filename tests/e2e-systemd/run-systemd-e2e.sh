@@ -70,8 +70,10 @@ key=$(printf '%s\n' "bookworm minbase $include v1" | sha256sum | cut -c1-16)
 base=$cache/base-$key.tar
 if [[ ! -f "$base" ]]; then
   mkdir -p "$cache"
+  rm -rf "$base.part"
   t=$(date +%s)
-  mmdebstrap --quiet --variant=minbase --include="$include" bookworm "$base.part" > "$W/mmdebstrap.log" 2>&1 \
+  # --format: the .part name would otherwise make mmdebstrap write a directory
+  mmdebstrap --quiet --format=tar --variant=minbase --include="$include" bookworm "$base.part" > "$W/mmdebstrap.log" 2>&1 \
     || { tail -20 "$W/mmdebstrap.log"; echo "FAIL: mmdebstrap"; exit 1; }
   mv "$base.part" "$base"
   echo "guest base built in $(( $(date +%s) - t )) s: $base"
