@@ -70,7 +70,7 @@ key=$(printf '%s\n' "bookworm minbase $include v1" | sha256sum | cut -c1-16)
 base=$cache/base-$key.tar
 if [[ ! -f "$base" ]]; then
   mkdir -p "$cache"
-  rm -rf "$base.part"
+  rm -rf "$base" "$base.part"   # a directory left by an older run
   t=$(date +%s)
   # --format: the .part name would otherwise make mmdebstrap write a directory
   mmdebstrap --quiet --format=tar --variant=minbase --include="$include" bookworm "$base.part" > "$W/mmdebstrap.log" 2>&1 \
