@@ -27,6 +27,12 @@ Result<TimePoint> parseRfc3339(const std::string& text) {
         int off = std::stoi(m[10]) * 3600 + std::stoi(m[11]) * 60;
         t += (m[9] == "+") ? -off : off;
     }
+    // system_clock counts nanoseconds in 64 bits (years 1678-2261 here):
+    // a time outside that would overflow in from_time_t (undefined
+    // behaviour, found by fuzz-config with cutoff-date 2999-01-01).
+    const auto limit = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::time_point::max().time_since_epoch()).count() - 1;
+    if (t > limit || t < -limit) return Error(ErrorCode::InvalidArgument, "time out of range (years 1678 to 2261)");
     auto tp = std::chrono::system_clock::from_time_t(t);
     if (m[7].matched) {
         double frac = std::stod("0" + m[7].str());

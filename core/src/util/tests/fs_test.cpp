@@ -123,6 +123,16 @@ TEST(TimeUtil, Rfc3339AndDurations) {
     EXPECT_FALSE(timeutil::parseDuration("5y"));
 }
 
+TEST(TimeUtil, TimesSystemClockCannotHoldAreRefusedNotOverflowed) {
+    // Found by fuzz-config (UBSan: signed overflow in from_time_t).
+    auto far = timeutil::parseRfc3339("2999-01-01T00:00:00Z");
+    ASSERT_FALSE(far);
+    EXPECT_NE(far.error().message().find("out of range"), std::string::npos);
+    EXPECT_FALSE(timeutil::parseRfc3339("0001-01-01T00:00:00Z"));
+    EXPECT_TRUE(timeutil::parseRfc3339("2261-01-01T00:00:00Z"));
+    EXPECT_TRUE(timeutil::parseRfc3339("1970-01-01T00:00:00Z"));
+}
+
 TEST(RootOnly, OwnerAndModeWithTheCallersErrorCode) {
     const std::string dir = "/tmp/lp-rootonly-" + std::to_string(::getpid());
     ASSERT_TRUE(fs::ensurePrivateDir(dir));
