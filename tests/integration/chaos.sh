@@ -3,7 +3,9 @@
 # simulated kernel with a transition delay; after each, `status` equals the
 # kernel and a normal `refresh` converges to the newest published patch.
 # The rounds are driven by chaos.py (CHAOS_SEED=N replays a run).
-export LP_DEMO_VERSIONS=$(seq -s ' ' 1 64)
+# Enough versions that 50 kills land even when many rounds finish before
+# their kill (63 rounds gave 49 once in CI); the run stops at 50 kills.
+export LP_DEMO_VERSIONS=$(seq -s ' ' 1 100)
 source "$(dirname "$0")/lib.sh"
 
 catalogue 1

@@ -22,7 +22,11 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 echo "== 1. livepatch-repo writes, tuf-js reads"
-head -c 4096 /dev/urandom > "$work/lp.ko"
+# A relocatable object with the .modinfo livepatch-pack requires.
+printf '%s\n' '#define MODINFO(id, s) __attribute__((section(".modinfo"), used, aligned(1))) static const char id[] = s;' \
+  'MODINFO(n, "name=lp_interop") MODINFO(l, "livepatch=Y") MODINFO(m, "vermagic=6.1.0-18-amd64 SMP mod_unload ")' \
+  'MODINFO(v, "version=2") int lp_interop_marker(void) { return 2; }' > "$work/lp.c"
+cc -c -O1 -o "$work/lp.ko" "$work/lp.c"
 "$build/bin/livepatch-pack" pack --name lp_interop --version 2 --kernel 6.1.0-18-amd64 --arch x86_64 \
   --module "$work/lp.ko" -o "$work/lp_interop-2.tar.xz"
 "$repo_tool" init --repo "$work/repo" --offline-keys "$work/offline" --online-keys "$work/online" > /dev/null
