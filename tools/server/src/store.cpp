@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/URI.h>
+#include <libpq-fe.h>
 #include <openssl/rand.h>
 
 #include <condition_variable>
@@ -156,7 +158,10 @@ private:
         ++open_;
         l.unlock();
         try {
+            if (dialect_ == Dialect::PostgreSQL && PQping(connection_.c_str()) != PQPING_OK)
+                throw Poco::Data::ConnectionFailedException("the database does not answer");
             auto s = std::make_unique<Conn>(Poco::Data::Session(connector_, connection_));
+            closeBroken();
             if (dialect_ == Dialect::SQLite) {
                 // Another process on the same file (a second server) waits
                 // for the lock instead of failing at once.
@@ -179,11 +184,46 @@ private:
     // lease() has already given its slot back.)
     void discard(std::unique_ptr<Conn> s) {
         if (!s) return;
+        if (dialect_ == Dialect::PostgreSQL && !pgHandle(*s).isConnected()) {
+            s->byId.reset();  // its prepared statement died with the connection
+            std::lock_guard<std::mutex> l(brokenMu_);
+            broken_.push_back(std::move(s));
+        }
         try {
             s.reset();
         } catch (...) {
         }
         dropped();
+    }
+
+    // Poco 1.12's PostgreSQL SessionHandle frees its PGconn only while the
+    // connection is up (SessionHandle::disconnect), so every failed connect
+    // and every connection the database dropped would leak libpq's ~70 KB,
+    // on each request of an outage. Hence PQping before a connect (it frees
+    // what it allocates), and sessions whose connection broke are kept until
+    // the database answers again, then reset (reconnected) so that closing
+    // them frees them. At most one per pooled session per outage.
+    static Poco::Data::PostgreSQL::SessionHandle& pgHandle(Conn& c) {
+        return static_cast<Poco::Data::PostgreSQL::SessionImpl*>(c.session.impl())->handle();
+    }
+    void closeBroken() {
+        std::vector<std::unique_ptr<Conn>> broken;
+        {
+            std::lock_guard<std::mutex> l(brokenMu_);
+            broken.swap(broken_);
+        }
+        for (auto& c : broken) {
+            bool up = false;
+            try {
+                up = pgHandle(*c).reset();
+                if (up) c.reset();
+            } catch (...) {
+            }
+            if (!up) {
+                std::lock_guard<std::mutex> l(brokenMu_);
+                broken_.push_back(std::move(c));
+            }
+        }
     }
     void dropped() {
         std::lock_guard<std::mutex> l(mu_);
@@ -198,6 +238,8 @@ private:
     std::condition_variable cv_;
     std::vector<std::unique_ptr<Conn>> idle_;
     std::size_t open_ = 0;
+    std::mutex brokenMu_;
+    std::vector<std::unique_ptr<Conn>> broken_;  // PostgreSQL only, see closeBroken()
 };
 
 namespace {
