@@ -15,6 +15,8 @@ import hashlib, sys
 payload = ('{"format":1,"enabled":true,"server-url":"https://livepatch.example.com","tier":"updates",'
            '"token-kind":"auth-token","kernel":"6.1.0-18-amd64","architecture":"x86_64",'
            '"last-check":"2026-11-26T05:00:00Z","check-state":"checked","supported":"supported",'
+           '"check-error":"the server answered 503 Service Unavailable: the patch service is down for '
+           'maintenance until 06:00 UTC; the agent keeps what it has and retries at the next check",'
            '"patch-state":"applied","applied":{"kernel":"6.1.0-18-amd64","name":"lp_6_1_0_18","version":"12",'
            '"tarball-sha256":"%s","module-sha256":"%s","cache-path":"/var/cache/livepatch-agent/lp-12.tar.xz",'
            '"applied-at":"2026-11-26T05:00:01Z","fixes":[]},'

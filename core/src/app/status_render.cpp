@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "app/status_views.h"
 #include "livepatch/text.h"
 #include "util/timeutil.h"
 
@@ -181,7 +182,8 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
         }
     }
     if (o.showSecrets) out << "credential: " << o.secret << "\n";
-    return out.str();
+    // Under 80 columns on any terminal, whatever a server's error says.
+    return wrapColumns(out.str(), 79);
 }
 
 }  // namespace livepatch::app

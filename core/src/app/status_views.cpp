@@ -48,24 +48,59 @@ bool kernelUpgradeRequired(const AgentState& st) {
     return st.supported == "kernel-upgrade-required" || st.supported == "kernel-end-of-life";
 }
 
-std::string fitColumns(const std::string& text, size_t width) {
-    // One entry per character (a UTF-8 sequence stays whole), so the cut
-    // never splits a character and the width counts columns, not bytes.
-    // terminalSafe's output is well-formed UTF-8 with no control character.
-    const std::string safe = terminalSafe(text, text.size() * 6 + 3);
+namespace {
+// The characters of a line, one entry per UTF-8 sequence (a column each).
+std::vector<std::string> columnsOf(const std::string& line) {
     std::vector<std::string> chars;
-    for (unsigned char c : safe) {
+    for (unsigned char c : line) {
         if ((c & 0xC0) == 0x80 && !chars.empty())
             chars.back() += static_cast<char>(c);
         else
             chars.push_back(std::string(1, static_cast<char>(c)));
     }
+    return chars;
+}
+}  // namespace
+
+std::string fitColumns(const std::string& text, size_t width) {
+    // One entry per character (a UTF-8 sequence stays whole), so the cut
+    // never splits a character and the width counts columns, not bytes.
+    // terminalSafe's output is well-formed UTF-8 with no control character.
+    std::vector<std::string> chars = columnsOf(terminalSafe(text, text.size() * 6 + 3));
     if (chars.size() > width) {
         chars.resize(width >= 3 ? width - 3 : 0);
         chars.push_back(width >= 3 ? "..." : "");
     }
     std::string out;
     for (const auto& c : chars) out += c;
+    return out;
+}
+
+std::string wrapColumns(const std::string& text, size_t width) {
+    const std::string indent = "    ";
+    if (width <= indent.size() + 1) return text;
+    std::string out;
+    std::istringstream lines(text);
+    std::string line;
+    bool first = true;
+    while (std::getline(lines, line)) {
+        if (!first) out += "\n";
+        first = false;
+        std::vector<std::string> rest = columnsOf(line);
+        size_t room = width;
+        while (rest.size() > room) {
+            size_t cut = room;
+            while (cut > 0 && rest[cut] != " ") --cut;  // the last space that fits
+            const bool atSpace = cut > 0;
+            if (!atSpace) cut = room;  // a word wider than the line
+            for (size_t k = 0; k < cut; ++k) out += rest[k];
+            out += "\n" + indent;
+            rest.erase(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(cut + (atSpace ? 1 : 0)));
+            room = width - indent.size();
+        }
+        for (const auto& c : rest) out += c;
+    }
+    if (!text.empty() && text.back() == '\n') out += "\n";
     return out;
 }
 

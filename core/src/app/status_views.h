@@ -39,4 +39,10 @@ bool cvePatched(const AgentState& st, const std::string& id);
 // character boundary so that it fits, "..." included.
 std::string fitColumns(const std::string& text, size_t width);
 
+// Humane output (already escaped) with every line at most `width` columns:
+// a longer line breaks at its last space that fits, or inside a word longer
+// than the width, and goes on indented by four spaces. Nothing is dropped,
+// unlike fitColumns: a status line carries a server's whole error message.
+std::string wrapColumns(const std::string& text, size_t width);
+
 }  // namespace livepatch::app

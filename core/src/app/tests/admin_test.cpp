@@ -13,6 +13,7 @@
 
 #include "app/command_table.h"
 #include "app/host_notices.h"
+#include "app/status_render.h"
 #include "app/status_views.h"
 #include "config/config.h"
 #include "util/fs.h"
@@ -170,6 +171,34 @@ TEST(FitColumns, EscapesControlsAndCutsWholeCharacters) {
     EXPECT_EQ(fitColumns("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9\xc3\xa9...");
     EXPECT_EQ(fitColumns("short", 5), "short");
     EXPECT_EQ(fitColumns("a\x1b[2Jb", 6), "a\\x...");  // the escape counts its printed width
+}
+
+TEST(WrapColumns, BreaksAtSpacesIndentsAndKeepsEveryCharacter) {
+    EXPECT_EQ(wrapColumns("short line\n", 20), "short line\n");
+    EXPECT_EQ(wrapColumns("alpha beta gamma delta\n", 12), "alpha beta\n    gamma\n    delta\n");
+    // A word wider than the line is cut inside, nothing lost.
+    EXPECT_EQ(wrapColumns("k: 0123456789abcdef", 10), "k:\n    012345\n    6789ab\n    cdef");
+    // Columns are characters, not bytes: 6 two-byte characters fit in 6.
+    const std::string e4 = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+    EXPECT_EQ(wrapColumns("\xc3\xa9\xc3\xa9\xc3\xa9 \xc3\xa9\xc3\xa9", 6), "\xc3\xa9\xc3\xa9\xc3\xa9 \xc3\xa9\xc3\xa9");
+    EXPECT_EQ(wrapColumns(e4 + " " + e4, 8), e4 + "\n    " + e4);
+}
+
+TEST(HumaneStatus, LongServerTextWrapsUnder80ColumnsWhole) {
+    AgentState st = patchedState();
+    st.checkError = "the server answered 503 Service Unavailable: " + std::string(30, 'x') +
+                    " maintenance window until tomorrow morning, retry later please";
+    st.fixes[0].description = "nf_tables: use-after-free in nft_verdict_init when a verdict map is released "
+                              "while a rule still jumps to it (local privilege escalation)";
+    StatusOptions verbose;
+    verbose.verbose = true;
+    const std::string out = renderHumane(st, StatusFacts{}, verbose);
+    expectUnder80Columns(out);
+    // Wrapped, not cut: every word of the server's text is still there.
+    std::string flat;
+    for (char c : out) flat += (c == '\n') ? ' ' : c;
+    for (const char* word : {"maintenance", "please", "escalation)", "verdict_init"})
+        EXPECT_NE(flat.find(word), std::string::npos) << word << " in:\n" << out;
 }
 
 // ---- login notice -----------------------------------------------------------
