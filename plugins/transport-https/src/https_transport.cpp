@@ -1,4 +1,5 @@
 #include "https_transport.h"
+#include "session_store.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -226,6 +227,7 @@ void addProxyCredentials(const ParsedUrl& proxy, Poco::Net::HTTPRequest& request
 
 struct HttpsTransport::Tls {
     Poco::Net::Context::Ptr context;
+    std::unique_ptr<https::SessionStore> sessions;  // resumption across worker processes
 };
 
 struct HttpsTransport::Exchange {
@@ -300,6 +302,10 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
             BIO_free(bio);
             if (added == 0) return Error(ErrorCode::ConfigInvalid, "ca-certs: no PEM certificate found");
         }
+        // A stored session skips the chain check: it is only offered under
+        // the trust settings it was verified with (session_store.h).
+        const std::string trust = "ca-certs\n" + extra + "\nserver-pins\n" + c.getOr("server-pins", "");
+        tls_->sessions = std::make_unique<https::SessionStore>(ctx.stateDir.empty() ? "" : ctx.stateDir + "/transport-https", trust);
         return {};
     } catch (const std::exception& e) {
         return Error(ErrorCode::ConfigInvalid, std::string("transport-https: ") + e.what());
@@ -324,6 +330,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     clearVerifyError();
     try {
         std::optional<ParsedUrl> proxyUrl;
+        std::optional<Poco::Net::SecureStreamSocket> tlsSocket;
         if (proxy) {
             // Also for a proxy from HTTPS_PROXY/HTTP_PROXY, which `config` never saw.
             if (const std::string problem = proxyProblem(*proxy); !problem.empty())
@@ -361,7 +368,12 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 }
                 plain = tunnel.detachSocket();
             }
-            Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(plain, target->host, tls_->context);
+            Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(
+                plain, target->host, tls_->context, tls_->sessions ? tls_->sessions->load(target->host, target->port) : nullptr);
+            if (logger_)
+                logger_->debug((secure.sessionWasReused() ? "TLS session resumed with " : "full TLS handshake with ") +
+                               authorityOf(*target));
+            tlsSocket = secure;
             {
                 // Host name check with OpenSSL (DNS and IP SANs); Poco only does
                 // it with "extended verification" on, and we want it explicit.
@@ -402,6 +414,9 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
         std::ostream& out = ex->session->sendRequest(req);
         out << body;
         ex->body = &ex->session->receiveResponse(ex->response);
+        // The server's ticket came with the answer (TLS 1.3 sends it after
+        // the handshake): kept for the next worker's connection.
+        if (tlsSocket && tls_->sessions) tls_->sessions->save(target->host, target->port, tlsSocket->currentSession());
         return ex;
     } catch (const Poco::Net::SSLException& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);

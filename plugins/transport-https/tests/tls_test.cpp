@@ -228,3 +228,100 @@ TEST(Tls, HostCaPoolWithoutOurCaRefuses) {
     ASSERT_TRUE(e.t.configure(e.ctx));
     e.expectRefused("unknown certificate authority");
 }
+
+// ---- session resumption across worker processes ---------------------------
+// Each check runs in a fresh worker: the next worker's transport (a second
+// instance here) offers the session the last one stored in the state
+// directory, instead of a full handshake for every idle check.
+namespace {
+
+struct Worker {
+    livepatch::testing::CapturingLogger log;
+    PluginContext ctx;
+    plugins::HttpsTransport t;
+    explicit Worker(const TlsEnv& e) : ctx(e.ctx) {
+        ctx.logger = &log;
+        t.setEnvironment({});
+    }
+    Result<HttpResponse> get(const TlsEnv& e) {
+        EXPECT_TRUE(t.configure(ctx));
+        HttpRequest r;
+        r.url = e.server->baseUrl() + "/v1/api/kernels/supported?kernel-version=6.1.0-1-amd64";
+        r.headers = {{"Authorization", kSecret}};
+        return t.send(r, nullptr);
+    }
+};
+
+path stateDirFor(TlsEnv& e) {
+    const path state = e.dir / "state";
+    lptest::fsys::create_directories(state);
+    lptest::fsys::permissions(state, lptest::fsys::perms::owner_all);
+    e.ctx.stateDir = state.string();
+    return state;
+}
+
+std::vector<path> storedSessions(const path& state) {
+    std::vector<path> out;
+    if (!lptest::fsys::exists(state / "transport-https")) return out;
+    for (const auto& f : lptest::fsys::directory_iterator(state / "transport-https")) out.push_back(f.path());
+    return out;
+}
+
+}  // namespace
+
+TEST(TlsResumption, TheNextWorkerResumesTheStoredSession) {
+    TlsEnv e("server");
+    const path state = stateDirFor(e);
+    Worker first(e);
+    ASSERT_TRUE(first.get(e));
+    EXPECT_TRUE(first.log.contains("full TLS handshake")) << "nothing stored yet";
+    const auto files = storedSessions(state);
+    ASSERT_EQ(files.size(), 1u);
+    struct stat st {};
+    ASSERT_EQ(::lstat(files[0].c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "a resumption secret";
+    ASSERT_EQ(::lstat((state / "transport-https").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+    Worker next(e);
+    auto r = next.get(e);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(next.log.contains("TLS session resumed")) << "the second worker did a full handshake";
+    EXPECT_FALSE(next.log.contains("secret"));
+}
+
+TEST(TlsResumption, NotOfferedOnceTheTrustSettingsChange) {
+    TlsEnv e("server");
+    stateDirFor(e);
+    Worker first(e);
+    ASSERT_TRUE(first.get(e));
+    // Verified under one ca-certs; another list (still trusting the
+    // server) must verify the chain again.
+    e.cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem") + lptest::readAll(lptest::pki() / "ca.pem"));
+    Worker next(e);
+    ASSERT_TRUE(next.get(e));
+    EXPECT_TRUE(next.log.contains("full TLS handshake"));
+    EXPECT_FALSE(next.log.contains("TLS session resumed"));
+}
+
+TEST(TlsResumption, AnUnsafeOrCorruptStoredSessionMeansAFullHandshake) {
+    TlsEnv e("server");
+    const path state = stateDirFor(e);
+    Worker first(e);
+    ASSERT_TRUE(first.get(e));
+    const auto files = storedSessions(state);
+    ASSERT_EQ(files.size(), 1u);
+
+    ::chmod(files[0].c_str(), 0644);  // readable by others: not ours alone
+    Worker readable(e);
+    ASSERT_TRUE(readable.get(e));
+    EXPECT_TRUE(readable.log.contains("full TLS handshake"));
+
+    std::ofstream(files[0], std::ios::trunc) << std::string(64, 'x');  // torn or foreign
+    ::chmod(files[0].c_str(), 0600);
+    Worker corrupt(e);
+    auto r = corrupt.get(e);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(corrupt.log.contains("full TLS handshake"));
+}
