@@ -16,7 +16,7 @@ function(livepatch_add_plugin name)
     PREFIX "" OUTPUT_NAME ${name}
     LIBRARY_OUTPUT_DIRECTORY ${LIVEPATCH_PLUGIN_OUTPUT_DIR}
     CXX_VISIBILITY_PRESET hidden
-    LINK_FLAGS "-Wl,--no-undefined")
+    LINK_FLAGS "${LIVEPATCH_PLUGIN_LINK_FLAGS}")
   install(TARGETS ${name} LIBRARY DESTINATION ${LIVEPATCH_PLUGIN_INSTALL_DIR})
 endfunction()
 
