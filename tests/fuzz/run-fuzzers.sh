@@ -17,16 +17,40 @@ here=$(cd "$(dirname "$0")" && pwd)
 export LSAN_OPTIONS=suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
 seconds=${2:-30}
+jobs=${LIVEPATCH_FUZZ_JOBS:-$(nproc)}
 mkdir -p "$build/fuzz-artifacts"
-failed=0 passed=0
-for target in module-signature module-verify elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata; do
-  bin=$build/bin/fuzz-$target
-  [[ -x $bin ]] || { echo "missing $bin"; exit 1; }
-  work=$build/fuzz-corpus/$target
+targets=(module-signature module-verify elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata)
+for target in "${targets[@]}"; do
+  [[ -x $build/bin/fuzz-$target ]] || { echo "missing $build/bin/fuzz-$target"; exit 1; }
+done
+
+# One target: its log in BUILD_DIR/fuzz-<target>.log, its verdict in .ok/.failed.
+fuzz_one() {
+  local target=$1 work=$build/fuzz-corpus/$1
   mkdir -p "$work"
-  echo "== fuzz-$target for ${seconds}s"
-  if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  rm -f "$build/fuzz-$target".{ok,failed}
+  if "$build/bin/fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$build/fuzz-artifacts/$target-" "$work" "$here/$target/corpus" > "$build/fuzz-$target.log" 2>&1; then
+    touch "$build/fuzz-$target.ok"
+  else
+    touch "$build/fuzz-$target.failed"
+  fi
+}
+
+# Targets run $jobs at a time (one per core): the wall time is what CI pays.
+echo "== ${#targets[@]} fuzz targets, ${seconds}s each, $jobs at a time"
+running=0
+for target in "${targets[@]}"; do
+  if (( running >= jobs )); then wait -n; running=$((running - 1)); fi
+  fuzz_one "$target" &
+  running=$((running + 1))
+done
+wait
+
+failed=0 passed=0
+for target in "${targets[@]}"; do
+  echo "== fuzz-$target"
+  if [[ -e $build/fuzz-$target.ok ]]; then
     passed=$((passed + 1))
     grep -E "stat::number_of_executed_units|Done" "$build/fuzz-$target.log" | tail -2
   else
