@@ -1,16 +1,29 @@
 #!/bin/sh
 # PID 1 of the e2e guest: run the agent against the real kernel.
-export PATH=/bin:/sbin:/opt/lp/bin
+export PATH=/bin:/sbin:/opt/lp/usr/bin
+# As the snap runs it: state in $SNAP_COMMON, libraries under $SNAP.
+export SNAP=/opt/lp SNAP_NAME=livepatch-agent SNAP_COMMON=/var/snap/livepatch-agent/common \
+       SNAP_DATA=/var/snap/livepatch-agent/x1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 ip link set lo up
+mkdir -p /tmp/traces /var/snap/livepatch-agent/common /var/snap/livepatch-agent/x1
 # The one verdict line, then off. `exit` after poweroff -f: should the
 # power-off fail or return, the script must not go on to later steps (and
 # print a second verdict the host could misread).
-result() { echo "E2E-RESULT: $*"; poweroff -f; sleep 5; exit 1; }
+result() { send_traces; echo "E2E-RESULT: $*"; poweroff -f; sleep 5; exit 1; }
+# Every agent command runs under strace -ff (one file per process); the
+# host audits them against the snap's declared plugs. To the host on ttyS1,
+# each line prefixed with its pid (the audit's format), gzip + base64.
+agent() { strace -ff -y -qq -s 200 -o /tmp/traces/t livepatch-agent "$@"; }
+send_traces() {
+  for f in /tmp/traces/t.*; do
+    [ -f "$f" ] && sed "s/^/${f##*.} /" "$f"
+  done | gzip -1 | base64 > /dev/ttyS1
+}
 check() { echo "e2e: $*"; }
 orig=$(cat /proc/cmdline)
 check "kernel $(cat /proc/sys/kernel/osrelease), livepatch sysfs: $(ls -d /sys/kernel/livepatch 2>&1)"
@@ -20,7 +33,7 @@ livepatch-server --data-dir /data/server --listen 127.0.0.1:8443 --tls-cert /dat
 for i in $(seq 100); do [ -s /tmp/port ] && break; sleep 0.1; done
 [ -s /tmp/port ] || result "FAIL server did not start: $(cat /tmp/server.log)"
 
-A=livepatch-agent
+A=agent
 $A config remote-server=https://127.0.0.1:8443 keyring-dir=/data/keyring loader=loader-klp check-interval=0 >/dev/null || result "FAIL config"
 $A config ca-certs=@stdin < /data/ca.pem > /dev/null || result "FAIL ca-certs"
 $A plugins

@@ -117,13 +117,18 @@ done
 
 # 3. initramfs
 R=$W/root
-mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,var/lib,opt/lp/bin,opt/lp/lib/livepatch-agent/plugins,lib64,lib/x86_64-linux-gnu,data}
+# The agent is laid out as in the snap ($SNAP=/opt/lp: usr/bin, usr/lib/
+# livepatch-agent) and runs with the snap's environment, so its state goes
+# to $SNAP_COMMON as confined; strace traces every agent command for the
+# confinement audit below.
+mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,var/lib,opt/lp/usr/bin,opt/lp/usr/lib/livepatch-agent/plugins,lib64,lib/x86_64-linux-gnu,data}
 cp /bin/busybox "$R/bin/busybox"
-for app in sh mount mkdir cat grep sleep ip poweroff echo ls kill cp mv rm chmod seq sed tr head tail wc; do ln -s busybox "$R/bin/$app"; done
-cp "$BIN/livepatch-agent" "$BIN/livepatch-server" "$R/opt/lp/bin/"
-cp "$BUILD/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/lib/livepatch-agent/"
-cp "$BUILD/lib/livepatch-agent/plugins/"{transport-https,auth-token,verify-module-signature,loader-klp}.so "$R/opt/lp/lib/livepatch-agent/plugins/"
-for f in "$R/opt/lp/bin/"* "$R/opt/lp/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/lib/livepatch-agent/plugins/"*; do
+for app in sh mount mkdir cat grep sleep ip poweroff echo ls kill cp mv rm chmod seq sed tr head tail wc gzip base64; do ln -s busybox "$R/bin/$app"; done
+cp "$(command -v strace)" "$R/bin/strace"
+cp "$BIN/livepatch-agent" "$BIN/livepatch-server" "$R/opt/lp/usr/bin/"
+cp "$BUILD/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/usr/lib/livepatch-agent/"
+cp "$BUILD/lib/livepatch-agent/plugins/"{transport-https,auth-token,verify-module-signature,loader-klp}.so "$R/opt/lp/usr/lib/livepatch-agent/plugins/"
+for f in "$R/bin/strace" "$R/opt/lp/usr/bin/"* "$R/opt/lp/usr/lib/livepatch-agent/livepatch-agent-engine" "$R/opt/lp/usr/lib/livepatch-agent/plugins/"*; do
   ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/lib64\// {print $1}'
 done | sort -u | while read -r lib; do
   case "$lib" in /lib64/*) cp -L "$lib" "$R/lib64/" ;; *) cp -L "$lib" "$R/lib/x86_64-linux-gnu/" ;; esac
@@ -141,13 +146,30 @@ chmod -R go-w "$R"
 # 4. boot
 start=$(date +%s)
 qemu_rc=0
-timeout 600 "$qemu" -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+# ttyS1 carries the guest's strace logs (gzip + base64) to $W/traces.b64.
+timeout 600 "$qemu" -accel tcg -m 1024 -smp 1 -display none -no-reboot \
+  -serial mon:stdio -serial "file:$W/traces.b64" \
   -kernel "/boot/vmlinuz-$ver" -initrd "$W/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=3" > "$W/console.log" 2>&1 || qemu_rc=$?
+  -append "console=ttyS0 panic=-1 quiet loglevel=3" > "$W/console.log" 2>&1 < /dev/null || qemu_rc=$?
 end=$(date +%s)
 tr -d '\r' < "$W/console.log" | grep -aE "^(E2E|e2e)" || echo "(no e2e lines on the console)"
 echo "guest ran for $((end - start)) s; qemu exit status $qemu_rc (124: timed out)"
-if "$SRC/tests/e2e/verdict.sh" "$W/console.log"; then
+# 5. the confinement audit on the real kernel (issue 16.1): every syscall
+# the agent made, and every path it wrote (finit_module, delete_module,
+# /sys/kernel/livepatch/*/enabled, $SNAP_COMMON), has a row in
+# snap/confinement-allowed.tsv citing the snapd interface that allows it.
+audit_ok=1
+if ! tr -d '\r' < "$W/traces.b64" | base64 -d 2> /dev/null | gunzip > "$W/trace.log" 2> /dev/null; then
+  echo "FAIL: no readable strace logs from the guest (ttyS1)"; audit_ok=0
+elif ! grep -q "finit_module(" "$W/trace.log" || ! grep -Eq 'openat\(.*"/sys/kernel/livepatch/[^"]*/enabled", O_WRONLY' "$W/trace.log"; then
+  echo "FAIL: the traces do not cover the loader (no finit_module or no write of .../enabled)"; audit_ok=0
+elif ! /usr/bin/python3 "$SRC/tests/snap/confinement_audit.py" "$W/trace.log" "$SRC/snap/confinement-allowed.tsv" \
+       SNAP=/opt/lp SNAP_COMMON=/var/snap/livepatch-agent/common SNAP_DATA=/var/snap/livepatch-agent/x1 CWD=/; then
+  echo "FAIL: confinement audit on the real kernel (see above)"; audit_ok=0
+else
+  echo "confinement audit: $(grep -c . "$W/trace.log") traced lines, every syscall and write allowed by a declared plug"
+fi
+if "$SRC/tests/e2e/verdict.sh" "$W/console.log" && [[ $audit_ok == 1 ]]; then
   echo "e2e: 1 passed, 0 failed"
   exit 0
 fi
