@@ -3,7 +3,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionException.h>
 
@@ -60,8 +59,8 @@ StatusFacts gatherFacts(const Paths& paths, const AgentState& st, const Config& 
 // instant status holds it delays nobody (they wait for the lock).
 enum class CycleLock { Free, Held, Unknown };
 CycleLock cycleRunning(const Paths& paths) {
-    if (::access(paths.pluginLockFile().c_str(), F_OK) != 0) return CycleLock::Free;  // nothing has ever run
-    auto lock = fs::FileLock::acquire(paths.pluginLockFile(), false);
+    if (::access(paths.cycleLockFile().c_str(), F_OK) != 0) return CycleLock::Free;  // nothing has ever run
+    auto lock = fs::FileLock::acquire(paths.cycleLockFile(), false);
     if (lock) return CycleLock::Free;
     return lock.error().code() == ErrorCode::Busy ? CycleLock::Held : CycleLock::Unknown;
 }
@@ -264,7 +263,7 @@ int frontEndCommand(const CommandLine& line) {
         if (!st) return fail(st.error());
         if (cmd == "kernel-upgrade-required") {
             if (kernelUpgradeRequired(*st)) {
-                std::cout << "A kernel upgrade is required: the server reports \"" << st->supported << "\""
+                std::cout << "A kernel upgrade is required: the server reports \"" << spelling(st->supported) << "\""
                           << (st->upgradeRequiredDate.empty() ? "" : " (by " + st->upgradeRequiredDate + ")") << "\n";
                 return kExitFailure;
             }

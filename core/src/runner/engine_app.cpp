@@ -264,7 +264,7 @@ int engineCommand(const CommandLine& line) {
             return kExitOk;
         }
         std::cout << "Successfully enabled; checking for patches.\n";
-        auto cycle = rt.engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
+        auto cycle = rt.engine->runCycle(nullptr, &cancel);
         recordCheck(rt, cycle);
         if (!cycle) {
             std::cerr << "warning: first check failed: " << cycle.error().message() << "\n";
@@ -302,7 +302,7 @@ int engineCommand(const CommandLine& line) {
         if (!r) return fail(r.error());
         if (line.allowRollback) rt.engine->allowRollbackOnce();
         auto cycle = rt.engine->runCycle(
-            CycleKind::Refresh, [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
+            [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
             &cancel);
         progress.finish();
         recordCheck(rt, cycle);
@@ -343,8 +343,7 @@ int runWorkerJob(const CommandLine& line, const std::string& job) {
     auto progress = [](const std::string& phase, std::uint64_t done, std::uint64_t total) {
         std::cout << progressLine(phase, done, total) << std::flush;
     };
-    auto r = rt.engine->runCycle(job == "scheduled" ? CycleKind::Scheduled : CycleKind::Refresh,
-                                 job == "scheduled" ? PhaseCallback() : PhaseCallback(progress), &cancel);
+    auto r = rt.engine->runCycle(job == "scheduled" ? PhaseCallback() : PhaseCallback(progress), &cancel);
     if (!r) return report(fromError(r.error()));
     ok.applied = r->applied;
     ok.message = r->summary;

@@ -118,10 +118,10 @@ AgentState sampleState() {
     s.kernel = "5.15.0-100.110-generic";
     s.architecture = "x86_64";
     s.lastCheck = "2026-11-24T00:00:00Z";
-    s.checkState = "check-failed";
+    s.checkState = CheckState::CheckFailed;
     s.checkError = "HTTP 502 from https://x/v1: Bad Gateway";
-    s.supported = "supported";
-    s.patchState = "applied";
+    s.supported = KernelSupport::Supported;
+    s.patchState = PatchState::Applied;
     AppliedPatchRecord r;
     r.version = "2";
     r.name = "lp";
