@@ -231,6 +231,16 @@ protected:
         EXPECT_TRUE(s) << (s ? "" : s.error().message());
         return s ? *s : AgentState{};
     }
+    // Enable, offer version 1 and run a cycle that must end cancelled (the
+    // test has told a fake where the cancel happens).
+    void enableAndCycleCancelled() {
+        ASSERT_TRUE(engine->enable(kToken));
+        server.offers = {offer("1")};
+        CancelToken cancel;
+        auto r = engine->runCycle(nullptr, &cancel);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    }
     void enableAndApply(const std::string& version) {
         server.offers = {offer(version)};
         ASSERT_TRUE(engine->enable(kToken));
@@ -596,13 +606,8 @@ TEST_F(EngineTest, SameNameUpgradeThatCannotRestoreSaysSoAndTheNextCheckRecovers
 }
 
 TEST_F(EngineTest, CancelledDownloadLoadsNothing) {
-    ASSERT_TRUE(engine->enable(kToken));
-    server.offers = {offer("1")};
     server.cancelDuringDownload = true;
-    CancelToken cancel;
-    auto r = engine->runCycle(nullptr, &cancel);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    ASSERT_NO_FATAL_FAILURE(enableAndCycleCancelled());
     EXPECT_TRUE(loader.loaded.empty());
     EXPECT_EQ(verifier.calls, 0);
 }
@@ -861,13 +866,8 @@ TEST_F(EngineTest, ACancelIsRecordedAsCancelledAndKeepsThePreviousState) {
 // 13.5: cancelled during the transition wait, the new patch is in the
 // kernel: the state says so (and keeps its tarball), not "apply-failed 1".
 TEST_F(EngineTest, ACancelMidTransitionRecordsWhatTheKernelHolds) {
-    ASSERT_TRUE(engine->enable(kToken));
-    server.offers = {offer("1")};
     loader.cancelMidTransition = true;
-    CancelToken cancel;
-    auto r = engine->runCycle(nullptr, &cancel);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    ASSERT_NO_FATAL_FAILURE(enableAndCycleCancelled());
     auto st = state();
     ASSERT_TRUE(st.applied);
     EXPECT_EQ(st.applied->version, "1");
