@@ -105,4 +105,21 @@ inline std::string terminalSafe(std::string_view s, std::size_t maxBytes = 300) 
     return out;
 }
 
+// How much of an outside string (a server's reason, a TLS library's text) an
+// error message quotes, through terminalSafe.
+constexpr std::size_t kQuotedBytes = 200;
+
+// A message of the agent's own (which quotes outside text only through
+// terminalSafe) as one line for the state file, a log or the service
+// manager: line breaks become spaces, and a longer one is cut to maxBytes
+// with "..." (std::string::npos: never cut, for a line of a protocol). It
+// does not escape: what it quotes is escaped already.
+inline std::string oneLine(std::string_view s, std::size_t maxBytes = 300) {
+    std::string out(s.size() > maxBytes ? s.substr(0, maxBytes >= 3 ? maxBytes - 3 : 0) : s);
+    for (auto& c : out)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (s.size() > maxBytes) out += "...";
+    return out;
+}
+
 }  // namespace livepatch

@@ -3,7 +3,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionException.h>
 
@@ -60,8 +59,8 @@ StatusFacts gatherFacts(const Paths& paths, const AgentState& st, const Config& 
 // instant status holds it delays nobody (they wait for the lock).
 enum class CycleLock { Free, Held, Unknown };
 CycleLock cycleRunning(const Paths& paths) {
-    if (::access(paths.pluginLockFile().c_str(), F_OK) != 0) return CycleLock::Free;  // nothing has ever run
-    auto lock = fs::FileLock::acquire(paths.pluginLockFile(), false);
+    if (::access(paths.cycleLockFile().c_str(), F_OK) != 0) return CycleLock::Free;  // nothing has ever run
+    auto lock = fs::FileLock::acquire(paths.cycleLockFile(), false);
     if (lock) return CycleLock::Free;
     return lock.error().code() == ErrorCode::Busy ? CycleLock::Held : CycleLock::Unknown;
 }
@@ -225,116 +224,142 @@ int runApplication(int argc, char** argv, const CommandHandler& handler) {
     }
 }
 
-int frontEndCommand(const CommandLine& line) {
-    const std::string& cmd = line.command;
-    if (cmd == "version") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        std::cout << "livepatch-agent " << LIVEPATCH_AGENT_VERSION << " (plugin SDK " << LIVEPATCH_SDK_VERSION << ", ABI "
-                  << LIVEPATCH_SDK_ABI_VERSION << ")\n";
-        return kExitOk;
-    }
-
-    if (cmd == "completion") {
-        if (line.args.size() != 1 || line.args[0] != "bash") {
-            std::cerr << "error: usage: livepatch-agent completion bash [invalid-argument]\n";
-            return kExitUsage;
-        }
-        std::cout << bashCompletion();
-        return kExitOk;
-    }
-
-    if (cmd == "status" || cmd == "kernel-upgrade-required") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (line.cve && !isCveId(*line.cve)) {
-            std::cerr << "error: --cve: expected an id like CVE-2024-1086, got \"" << fitColumns(*line.cve, 40)
-                      << "\" [invalid-argument]\n";
-            return kExitUsage;
-        }
-        if (line.showSecrets && !line.privileged()) {
-            std::cerr << "error: --show-secrets requires root [permission]\n";
-            return kExitPermission;
-        }
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto st = AgentState::load(paths.stateFile());
-        if (!st && line.format == "motd") {
-            // The login notice never fails a login; it says where to look.
-            std::cout << "Live patching: the state file is unreadable; see `livepatch-agent status`.\n";
-            return exitCodeFor(st.error().code());
-        }
-        if (!st) return fail(st.error());
-        if (cmd == "kernel-upgrade-required") {
-            if (kernelUpgradeRequired(*st)) {
-                std::cout << "A kernel upgrade is required: the server reports \"" << st->supported << "\""
-                          << (st->upgradeRequiredDate.empty() ? "" : " (by " + st->upgradeRequiredDate + ")") << "\n";
-                return kExitFailure;
-            }
-            std::cout << (st->enabled ? "No kernel upgrade required\n" : "No kernel upgrade required (machine is not enabled)\n");
-            return kExitOk;
-        }
-        if (line.cve) {
-            // One question for scanners and compliance scripts: 0 patched, 1 not.
-            bool patched = cvePatched(*st, *line.cve);
-            std::cout << fitColumns(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
-            return patched ? kExitOk : kExitFailure;
-        }
-        if (line.format == "motd") {
-            std::cout << renderMotd(*st);
-            return kExitOk;
-        }
-        if (line.format == "prometheus") {
-            std::cout << renderPrometheus(*st, std::nullopt);
-            return kExitOk;
-        }
-        const auto running = cycleRunning(paths);
-        // A kernel operation was begun and its end never recorded (the
-        // process was killed): only the kernel can say how it ended. The
-        // engine binary, which has the loader, reconciles the state with the
-        // kernel first and then shows it. Otherwise the state file is the
-        // reconciled truth (every cycle reconciles at its start and after
-        // every failure) and status stays light.
-        if (st->enabled && !st->loadingPatch.empty() && running == CycleLock::Free) return runInEngine(line);
-        return showStatus(line, paths, *st, running == CycleLock::Held);
-    }
-
-    if (cmd == "config") {
-        if (!line.args.empty()) return runInEngine(line);  // changes are validated and saved by the engine binary
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto cfg = Config::load(paths.configFile());
-        if (!cfg) return fail(cfg.error());
-        for (const auto& kv : cfg->display(false)) {
-            std::string v = kv.second;
-            if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
-            std::cout << kv.first << ": " << v << "\n";
-        }
-        return kExitOk;
-    }
-
-    if (cmd == "refresh") {
-        // Through the running daemon if there is one (it serialises with its
-        // own checks and streams progress); otherwise in the engine binary.
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (!line.requireRoot()) return kExitPermission;
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        ProgressPrinter progress;
-        auto viaDaemon = sendControl(paths.socketPath(), line.allowRollback ? "refresh allow-rollback" : "refresh",
-                                     [&](const std::string& l) { progress.onLine(l); });
-        if (!viaDaemon && viaDaemon.error().code() == ErrorCode::NotFound) return runInEngine(line);  // no daemon
-        if (!viaDaemon) return fail(viaDaemon.error());
-        progress.finish();
-        (viaDaemon->first == 0 ? std::cout : std::cerr) << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
-        return viaDaemon->first;
-    }
-
-    if (cmd == "daemon") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (!line.requireRoot()) return kExitPermission;
-        return runDaemon(line.rootDir);
-    }
-
-    if (const CommandInfo* c = findCommand(cmd); c && c->runsIn == RunsIn::Engine) return runInEngine(line);
-
-    std::cerr << "error: unknown command \"" << cmd.substr(0, 40) << "\"; see livepatch-agent --help [invalid-argument]\n";
+int usageError(const std::string& command) {
+    const CommandInfo* c = findCommand(command);
+    std::cerr << "error: usage: livepatch-agent " << command << (c && !c->arguments.empty() ? " " + c->arguments : "")
+              << " [invalid-argument]\n";
     return kExitUsage;
+}
+
+int dispatch(const CommandLine& line, const std::vector<CommandRoute>& routes, const CommandHandler& otherwise) {
+    auto route = std::find_if(routes.begin(), routes.end(), [&](const CommandRoute& r) { return r.name == line.command; });
+    if (route == routes.end()) return otherwise(line);
+    if (const CommandInfo* c = findCommand(line.command)) {
+        if (c->takes == Takes::Nothing && !line.requireNoArgs()) return kExitUsage;
+        if (c->takes == Takes::One && line.args.size() != 1) return usageError(c->name);
+        const bool root = c->root == NeedsRoot::Yes || (c->root == NeedsRoot::ToChange && !line.args.empty());
+        if (root && !line.requireRoot()) return kExitPermission;
+    }
+    return route->run(line);
+}
+
+namespace {
+
+int versionCommand(const CommandLine&) {
+    std::cout << "livepatch-agent " << LIVEPATCH_AGENT_VERSION << " (plugin SDK " << LIVEPATCH_SDK_VERSION << ", ABI "
+              << LIVEPATCH_SDK_ABI_VERSION << ")\n";
+    return kExitOk;
+}
+
+int completionCommand(const CommandLine& line) {
+    if (line.args[0] != "bash") return usageError(line.command);
+    std::cout << bashCompletion();
+    return kExitOk;
+}
+
+// `status` and `kernel-upgrade-required`: both only read the state file.
+int statusCommand(const CommandLine& line) {
+    const std::string& cmd = line.command;
+    if (line.cve && !isCveId(*line.cve)) {
+        std::cerr << "error: --cve: expected an id like CVE-2024-1086, got \"" << fitColumns(*line.cve, 40)
+                  << "\" [invalid-argument]\n";
+        return kExitUsage;
+    }
+    if (line.showSecrets && !line.privileged()) {
+        std::cerr << "error: --show-secrets requires root [permission]\n";
+        return kExitPermission;
+    }
+    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
+    auto st = AgentState::load(paths.stateFile());
+    if (!st && line.format == "motd") {
+        // The login notice never fails a login; it says where to look.
+        std::cout << "Live patching: the state file is unreadable; see `livepatch-agent status`.\n";
+        return exitCodeFor(st.error().code());
+    }
+    if (!st) return fail(st.error());
+    if (cmd == "kernel-upgrade-required") {
+        if (kernelUpgradeRequired(*st)) {
+            std::cout << "A kernel upgrade is required: the server reports \"" << spelling(st->supported) << "\""
+                      << (st->upgradeRequiredDate.empty() ? "" : " (by " + st->upgradeRequiredDate + ")") << "\n";
+            return kExitFailure;
+        }
+        std::cout << (st->enabled ? "No kernel upgrade required\n" : "No kernel upgrade required (machine is not enabled)\n");
+        return kExitOk;
+    }
+    if (line.cve) {
+        // One question for scanners and compliance scripts: 0 patched, 1 not.
+        bool patched = cvePatched(*st, *line.cve);
+        std::cout << fitColumns(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
+        return patched ? kExitOk : kExitFailure;
+    }
+    if (line.format == "motd") {
+        std::cout << renderMotd(*st);
+        return kExitOk;
+    }
+    if (line.format == "prometheus") {
+        std::cout << renderPrometheus(*st, std::nullopt);
+        return kExitOk;
+    }
+    const auto running = cycleRunning(paths);
+    // A kernel operation was begun and its end never recorded (the
+    // process was killed): only the kernel can say how it ended. The
+    // engine binary, which has the loader, reconciles the state with the
+    // kernel first and then shows it. Otherwise the state file is the
+    // reconciled truth (every cycle reconciles at its start and after
+    // every failure) and status stays light.
+    if (st->enabled && !st->loadingPatch.empty() && running == CycleLock::Free) return runInEngine(line);
+    return showStatus(line, paths, *st, running == CycleLock::Held);
+}
+
+int configCommand(const CommandLine& line) {
+    if (!line.args.empty()) return runInEngine(line);  // changes are validated and saved by the engine binary
+    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
+    auto cfg = Config::load(paths.configFile());
+    if (!cfg) return fail(cfg.error());
+    for (const auto& kv : cfg->display(false)) {
+        std::string v = kv.second;
+        if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
+        std::cout << kv.first << ": " << v << "\n";
+    }
+    return kExitOk;
+}
+
+// Through the running daemon if there is one (it serialises with its own
+// checks and streams progress); otherwise in the engine binary.
+int refreshCommand(const CommandLine& line) {
+    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
+    ProgressPrinter progress;
+    auto viaDaemon = sendControl(paths.socketPath(), line.allowRollback ? "refresh allow-rollback" : "refresh",
+                                 [&](const std::string& l) { progress.onLine(l); });
+    if (!viaDaemon && viaDaemon.error().code() == ErrorCode::NotFound) return runInEngine(line);  // no daemon
+    if (!viaDaemon) return fail(viaDaemon.error());
+    progress.finish();
+    (viaDaemon->first == 0 ? std::cout : std::cerr) << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
+    return viaDaemon->first;
+}
+
+int daemonCommand(const CommandLine& line) { return runDaemon(line.rootDir); }
+
+// Commands of the table that run in the engine binary are exec'd into it.
+int notAFrontEndCommand(const CommandLine& line) {
+    if (const CommandInfo* c = findCommand(line.command); c && c->runsIn == RunsIn::Engine) return runInEngine(line);
+    std::cerr << "error: unknown command \"" << line.command.substr(0, 40) << "\"; see livepatch-agent --help [invalid-argument]\n";
+    return kExitUsage;
+}
+
+}  // namespace
+
+int frontEndCommand(const CommandLine& line) {
+    static const std::vector<CommandRoute> routes = {
+        {"version", versionCommand},
+        {"completion", completionCommand},
+        {"status", statusCommand},
+        {"kernel-upgrade-required", statusCommand},
+        {"config", configCommand},
+        {"refresh", refreshCommand},
+        {"daemon", daemonCommand},
+    };
+    return dispatch(line, routes, notAFrontEndCommand);
 }
 
 int runAgent(int argc, char** argv) { return runApplication(argc, argv, frontEndCommand); }

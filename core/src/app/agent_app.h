@@ -52,6 +52,22 @@ struct CommandLine {
 
 using CommandHandler = std::function<int(const CommandLine&)>;
 
+// One binary's commands: the handler of each command it runs itself.
+struct CommandRoute {
+    std::string name;
+    CommandHandler run;
+};
+
+// The route for line.command, run after the checks its row in
+// commandTable() asks for, in the same order for every command: its
+// arguments, then root. A command this binary has no route for goes to
+// `otherwise` (the front-end hands it to the engine binary).
+int dispatch(const CommandLine& line, const std::vector<CommandRoute>& routes, const CommandHandler& otherwise);
+
+// Print "usage: livepatch-agent COMMAND ARGUMENTS" (from the command table)
+// as an invalid-argument error and return the usage exit code.
+int usageError(const std::string& command);
+
 class AgentApplication : public Poco::Util::Application {
 public:
     AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv);

@@ -1,7 +1,8 @@
 // The one table of livepatch-agent's commands and flags. --help, the option
-// parser, the engine hand-off, `completion bash` and the man-page test are
-// all derived from it, so a command added here is documented, completed and
-// checked everywhere at once.
+// parser, both binaries' dispatchers (their argument and root checks, the
+// engine hand-off), `completion bash` and the man-page test are all derived
+// from it, so a command added here is documented, completed and checked
+// everywhere at once.
 #pragma once
 
 #include <string>
@@ -12,6 +13,14 @@ namespace livepatch::app {
 // Where a command runs: in the light front-end, or exec'd into
 // lib/livepatch-agent/livepatch-agent-engine (agent_app.h).
 enum class RunsIn { FrontEnd, Engine };
+
+// Who may run a command: anyone, root only, or anyone to read and root to
+// change (`config` with KEY=VALUE arguments).
+enum class NeedsRoot { No, Yes, ToChange };
+
+// How many positional arguments a command takes (its synopsis is
+// CommandInfo::arguments).
+enum class Takes { Nothing, One, Any };
 
 struct FlagInfo {
     std::string name;       // without "--"
@@ -27,6 +36,8 @@ struct CommandInfo {
     std::vector<std::string> flags;    // command-specific flags (names in flagTable())
     std::vector<std::string> formats;  // --format values, first is the default; empty = no --format
     RunsIn runsIn;
+    NeedsRoot root;
+    Takes takes;
 };
 
 // Every flag; the global ones (help, version, root-dir) apply to all commands.

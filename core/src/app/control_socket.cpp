@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "livepatch/text.h"
+
 namespace livepatch::app {
 
 namespace {
@@ -54,19 +56,13 @@ bool readLine(int fd, std::string& buffer, std::string& line, std::chrono::stead
     }
 }
 
-std::string clean(std::string s) {
-    for (auto& c : s)
-        if (c == '\n' || c == '\r') c = ' ';
-    return s;
-}
-
 }  // namespace
 
 std::string progressLine(const std::string& phase, unsigned long long done, unsigned long long total) {
-    return "progress " + clean(phase) + " " + std::to_string(done) + " " + std::to_string(total) + "\n";
+    return "progress " + oneLine(phase, std::string::npos) + " " + std::to_string(done) + " " + std::to_string(total) + "\n";
 }
 
-std::string doneLine(int code, const std::string& message) { return "done " + std::to_string(code) + " " + clean(message) + "\n"; }
+std::string doneLine(int code, const std::string& message) { return "done " + std::to_string(code) + " " + oneLine(message, std::string::npos) + "\n"; }
 
 bool parseDoneLine(const std::string& line, int& code, std::string& message) {
     if (line.rfind("done ", 0) != 0) return false;
@@ -207,7 +203,7 @@ Result<std::pair<int, std::string>> sendControl(const std::string& path, const s
         ::close(fd);
         return Error(ErrorCode::NotFound, "the livepatch-agent daemon is not running (" + path + ")");
     }
-    writeAll(fd, clean(command) + "\n");
+    writeAll(fd, oneLine(command, std::string::npos) + "\n");
     std::string buffer, line;
     // A refresh may wait on the server for up to request-timeout per request.
     while (readLine(fd, buffer, line, std::chrono::steady_clock::now() + std::chrono::minutes(30))) {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <iostream>
 #include <mutex>
 #include <random>
 #include <thread>

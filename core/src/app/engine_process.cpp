@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "app/exit_codes.h"
+#include "livepatch/text.h"
 #include "util/fs.h"
 #include "util/layout.h"
 
@@ -65,9 +66,7 @@ Error execEngine(const std::string& enginePath, const std::vector<std::string>& 
 }
 
 std::string workerResultLine(const WorkerOutcome& o) {
-    std::string msg = o.message;
-    for (auto& ch : msg)
-        if (ch == '\n' || ch == '\r') ch = ' ';
+    const std::string msg = oneLine(o.message, std::string::npos);  // one protocol line, not cut
     return "result " + std::to_string(o.exitCode) + " " + (o.errorCode.empty() ? "ok" : o.errorCode) + " " +
            (o.applied ? "1" : "0") + " " + msg;
 }

@@ -2,15 +2,9 @@
 
 #include <systemd/sd-daemon.h>
 
-namespace livepatch::app {
+#include "livepatch/text.h"
 
-namespace {
-std::string oneLine(std::string s) {
-    for (char& c : s)
-        if (c == '\n' || c == '\r') c = ' ';
-    return s;
-}
-}  // namespace
+namespace livepatch::app {
 
 void notifyReady(const std::string& status) { (void)sd_notify(0, ("READY=1\nSTATUS=" + oneLine(status)).c_str()); }
 

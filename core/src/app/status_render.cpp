@@ -55,11 +55,11 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
         Poco::JSON::Object::Ptr k(new Poco::JSON::Object(kJsonOptions));
         k->set("Kernel", st.kernel.empty() ? f.runningKernel : st.kernel);
         k->set("Running", st.kernel.empty() || st.kernel == f.runningKernel || f.runningKernel.empty());
-        k->set("Supported", st.supported);
+        k->set("Supported", std::string(spelling(st.supported)));
         k->set("UpgradeRequiredDate", st.upgradeRequiredDate);
         Poco::JSON::Object::Ptr lp(new Poco::JSON::Object(kJsonOptions));
-        lp->set("CheckState", st.checkState);
-        lp->set("State", st.patchState);
+        lp->set("CheckState", std::string(spelling(st.checkState)));
+        lp->set("State", std::string(spelling(st.patchState)));
         lp->set("Version", versionInKernel(st));
         Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array(kJsonOptions));
         for (const auto& fx : st.fixes) {
@@ -81,7 +81,7 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
         Poco::JSON::Object::Ptr v(new Poco::JSON::Object(kJsonOptions));
         v->set("Enabled", st.enabled);
         v->set("Server", st.serverUrl);
-        v->set("Token-Kind", st.tokenKind);
+        v->set("Token-Kind", st.authPlugin);
         v->set("Check-Error", st.checkError);
         v->set("Patch-Error", st.patchError);
         v->set("Available-Version", st.availableVersion);
@@ -147,13 +147,13 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "last check: " << (st.lastCheck.empty() ? "never" : shown(st.lastCheck)) << "\n";
     out << "tier: " << shown(st.tier) << "\n";
     out << "kernel: " << shown(st.kernel.empty() ? f.runningKernel : st.kernel) << "\n";
-    out << "server check-in: " << shown(st.checkState);
+    out << "server check-in: " << spelling(st.checkState);
     if (!st.checkError.empty()) out << " (" << shown(st.checkError) << ")";
     out << "\n";
-    out << "kernel support: " << shown(st.supported);
+    out << "kernel support: " << spelling(st.supported);
     if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << shown(st.upgradeRequiredDate) << ")";
     out << "\n";
-    out << "patch state: " << shown(st.patchState);
+    out << "patch state: " << spelling(st.patchState);
     if (!st.patchError.empty()) out << " (" << shown(st.patchError) << ")";
     out << "\n";
     const std::string inKernel = versionInKernel(st);
@@ -171,7 +171,7 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     if (st.crashGuard) out << "crash guard: set; automatic loading is off until `livepatch-agent clear-lock`\n";
     if (o.verbose) {
         out << "server: " << shown(st.serverUrl) << "\n";
-        out << "token kind: " << shown(st.tokenKind) << "\n";
+        out << "token kind: " << shown(st.authPlugin) << "\n";
         if (!st.availableVersion.empty()) out << "available version: " << shown(st.availableVersion) << "\n";
         if (st.applied) {
             out << "patch name: " << shown(st.applied->name) << "\n";

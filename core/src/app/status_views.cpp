@@ -45,7 +45,7 @@ size_t fixesApplied(const AgentState& st) {
 }  // namespace
 
 bool kernelUpgradeRequired(const AgentState& st) {
-    return st.supported == "kernel-upgrade-required" || st.supported == "kernel-end-of-life";
+    return st.supported == KernelSupport::KernelUpgradeRequired || st.supported == KernelSupport::KernelEndOfLife;
 }
 
 namespace {
@@ -123,7 +123,7 @@ std::string renderPrometheus(const AgentState& st, const std::optional<DaemonCou
                "livepatch_agent_last_check_timestamp_seconds " +
                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count()));
     metric(out, "livepatch_agent_last_check_failed", "gauge", "1 if the last check with the server failed.",
-           "livepatch_agent_last_check_failed " + std::string(st.checkState == "check-failed" ? "1" : "0"));
+           "livepatch_agent_last_check_failed " + std::string(st.checkState == CheckState::CheckFailed ? "1" : "0"));
     if (daemon)
         metric(out, "livepatch_agent_check_failures_total", "counter", "Failed checks since the daemon started.",
                "livepatch_agent_check_failures_total " + std::to_string(daemon->checkFailures));
@@ -139,7 +139,7 @@ std::string renderMotd(const AgentState& st) {
         line = "Live patching is active: patch " + fitColumns(st.applied->version, 20) + " applied, " +
                std::to_string(fixesApplied(st)) + " fixes.";
     else
-        line = "Live patching is enabled; no live patch is applied (" + fitColumns(st.patchState, 30) + ").";
+        line = "Live patching is enabled; no live patch is applied (" + fitColumns(spelling(st.patchState), 30) + ").";
     if (kernelUpgradeRequired(st))
         line += " Kernel upgrade required" +
                 (st.upgradeRequiredDate.empty() ? std::string() : " by " + fitColumns(st.upgradeRequiredDate, 30)) + ".";

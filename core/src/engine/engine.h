@@ -1,25 +1,25 @@
-// The patch lifecycle: check -> download -> verify -> unpack -> load -> report.
+// The patch lifecycle: check -> decide -> fetch -> verify -> install -> report.
 //
 // The Engine is the only place that knows the protocol, the state model
-// and the policy (run mode, cutoff-date, patch-delay, rollback, verifier
-// chain, crash guard). Everything with side effects is injected:
-// plugins (network, kernel) via PluginHost, the clock, the random source
-// (jitter), and the paths (filesystem root).
+// and the policy. Each concern has its own file beside this one: policy.h
+// (run mode, cutoff-date, patch-delay, the ETag's policy fingerprint),
+// crash_guard.h, patch_cache.h (the cache directory), check_in_report.h
+// (what the server is told), state_changes.h (every change to the recorded
+// state, reconciliation with the kernel included); engine.cpp runs the
+// phases. Everything with side effects is injected: plugins (network,
+// kernel) via PluginHost, the clock, and the paths (filesystem root).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "config/config.h"
-#include "state/agent_state.h"
-#include "engine/plugin_directory.h"
 #include "host/plugin_host.h"
 #include "livepatch/error.h"
 #include "livepatch/plugin.h"
+#include "state/agent_state.h"
 #include "state/paths.h"
 
 namespace livepatch {
@@ -27,21 +27,12 @@ namespace livepatch {
 struct EngineDeps {
     Paths paths;
     const Config* config = nullptr;
-    PluginHost* host = nullptr;  // already loaded and configured
-    // Optional: used instead of `host` when set (unit tests with in-process
-    // fake plugins, embedders). One of host/plugins must be set.
-    PluginDirectory* plugins = nullptr;
+    // Already loaded and configured. Tests register the fakes of
+    // livepatch/testing/plugins.h in it (PluginHost::add).
+    PluginHost* host = nullptr;
     Clock* clock = nullptr;
     Logger* logger = nullptr;
 };
-
-// Crash-safety window: a restart of the machine (a new boot id on the same
-// kernel) that happened while a patch was being loaded, or within this time
-// after it was loaded, is treated as a possible crash caused by the patch:
-// automatic loading stops until `livepatch-agent clear-lock`.
-constexpr std::chrono::minutes kCrashGuardWindow{10};
-
-enum class CycleKind { Scheduled, Refresh, Startup };
 
 // Marks, for the length of a scope, a kernel operation (a load, a revert, the
 // restore of a reverted version) that this process must not be stopped in
@@ -85,7 +76,7 @@ public:
     Status disable(const CancelToken* cancel);
 
     // One full cycle under the cycle lock.
-    Result<CycleResult> runCycle(CycleKind kind, const PhaseCallback& progress, const CancelToken* cancel);
+    Result<CycleResult> runCycle(const PhaseCallback& progress, const CancelToken* cancel);
 
     // At daemon start: re-apply, from the verified local cache and without
     // the network, the patch recorded as applied for the running kernel

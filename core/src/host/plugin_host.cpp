@@ -138,11 +138,27 @@ Status PluginHost::loadFile(const std::string& path) {
         return refuse(path, std::string("plugin constructor failed: ") + e.what());
     }
 
-    Plugin* plugin = created.front().get();
+    return admit(std::move(created.front()), path, [&] {
+        try {
+            impl_->classLoader.unloadLibrary(loadPath);
+        } catch (...) {
+        }
+    });
+}
+
+Status PluginHost::add(std::unique_ptr<Plugin> plugin, const std::string& origin) {
+    if (!plugin) return refuse(origin, "no plugin object");
+    return admit(std::move(plugin), origin, [] {});
+}
+
+// The checks every plugin object passes before it is used, whether it came
+// from a library or from add(). `unload` undoes its library when refused.
+Status PluginHost::admit(std::unique_ptr<Plugin> created, const std::string& path, const std::function<void()>& unload) {
+    Plugin* plugin = created.get();
     PluginInfo info = plugin->info();
     auto reject = [&](const std::string& why) {
-        created.clear();
-        try { impl_->classLoader.unloadLibrary(loadPath); } catch (...) {}
+        created.reset();
+        unload();
         return refuse(path, why);
     };
     if (info.abiVersion != LIVEPATCH_SDK_ABI_VERSION)
@@ -158,7 +174,7 @@ Status PluginHost::loadFile(const std::string& path) {
             return reject("duplicate plugin name \"" + info.name + "\" (already loaded from " + e.info.path + ")");
 
     Impl::Entry entry;
-    entry.object = std::move(created.front());
+    entry.object = std::move(created);
     entry.info = LoadedPluginInfo{info, path};
     impl_->infos.push_back(entry.info);
     impl_->entries.push_back(std::move(entry));

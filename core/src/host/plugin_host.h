@@ -11,6 +11,7 @@
 // A refused plugin is never used; the others still load.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ public:
     // Error per refused file; accepted plugins stay loaded.
     std::vector<Error> loadAll();
     Status loadFile(const std::string& path);
+    // A plugin object made in this process (tests: livepatch/testing/
+    // plugins.h), registered through the same checks as a library's
+    // (ABI, name, role, duplicates); `origin` stands for its file in
+    // listings and errors.
+    Status add(std::unique_ptr<Plugin> plugin, const std::string& origin);
 
     // configure() every plugin; the first failure is returned (naming it).
     Status configureAll(const PluginContext& context);
@@ -62,6 +68,7 @@ public:
     static std::string defaultPluginDir();
 
 private:
+    Status admit(std::unique_ptr<Plugin> plugin, const std::string& path, const std::function<void()>& unload);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -54,20 +54,14 @@ Result<std::vector<std::string>> components(const std::string& path) {
     return parts;
 }
 
-struct FdGuard {
-    int fd = -1;
-    ~FdGuard() { if (fd >= 0) ::close(fd); }
-};
-
 // Open (creating with mkdirat when asked) the parent directories of parts.
-Result<int> openParent(int rootFd, const std::vector<std::string>& parts, const std::string& entry) {
-    int cur = ::dup(rootFd);
+Result<fs::UniqueFd> openParent(int rootFd, const std::vector<std::string>& parts, const std::string& entry) {
+    fs::UniqueFd cur(::dup(rootFd));
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
-        ::mkdirat(cur, parts[i].c_str(), 0700);
-        int next = ::openat(cur, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        ::close(cur);
-        if (next < 0) return unsafe(entry, "parent is not a directory");
-        cur = next;
+        ::mkdirat(cur.get(), parts[i].c_str(), 0700);
+        fs::UniqueFd next(::openat(cur.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (next.get() < 0) return unsafe(entry, "parent is not a directory");
+        cur = std::move(next);
     }
     return cur;
 }
@@ -80,9 +74,8 @@ Status emptyDir(const std::string& dir) {
 }
 
 Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLimits& limits) {
-    FdGuard root;
-    root.fd = ::open(destDir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (root.fd < 0) return Error(ErrorCode::Io, "cannot open " + destDir + ": " + std::strerror(errno));
+    fs::UniqueFd root(::open(destDir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (root.get() < 0) return Error(ErrorCode::Io, "cannot open " + destDir + ": " + std::strerror(errno));
     std::set<std::string> seen;
     std::uint64_t entries = 0;
     // The limit applies to everything decompressed: archive_filter_bytes(a, 0)
@@ -117,23 +110,19 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
         if (type != AE_IFREG && archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
             return unsafe(name, "a non-regular entry with " + std::to_string(archive_entry_size(e)) + " bytes of data");
         if (type == AE_IFDIR) {
-            auto parent = openParent(root.fd, *parts, name);
+            auto parent = openParent(root.get(), *parts, name);
             if (!parent) return parent.error();
-            if (::mkdirat(*parent, parts->back().c_str(), 0700) != 0 && errno != EEXIST) {
-                ::close(*parent);
+            if (::mkdirat(parent->get(), parts->back().c_str(), 0700) != 0 && errno != EEXIST)
                 return unsafe(name, "cannot create directory");
-            }
-            ::close(*parent);
             continue;
         }
         if (type != AE_IFREG) return unsafe(name, "device, fifo or socket");
         if (!seen.insert(norm).second) return unsafe(name, "duplicate entry");
-        auto parent = openParent(root.fd, *parts, name);
+        auto parent = openParent(root.get(), *parts, name);
         if (!parent) return parent.error();
-        FdGuard out;
-        out.fd = ::openat(*parent, parts->back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        ::close(*parent);
-        if (out.fd < 0) return unsafe(name, "cannot create file (exists or not allowed)");
+        fs::UniqueFd out(::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        parent = fs::UniqueFd();  // only the file is needed from here on
+        if (out.get() < 0) return unsafe(name, "cannot create file (exists or not allowed)");
         const void* buf;
         size_t size;
         la_int64_t offset;
@@ -148,7 +137,7 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
             const char* p = static_cast<const char*>(buf);
             size_t left = size;
             while (left) {
-                ssize_t n = ::write(out.fd, p, left);
+                ssize_t n = ::write(out.get(), p, left);
                 if (n < 0) {
                     if (errno == EINTR) continue;
                     return Error(ErrorCode::Io, "cannot write " + fs::join(destDir, norm) + ": " + std::strerror(errno));
@@ -171,11 +160,9 @@ Status safeUnpack(const std::string& archivePath, const std::string& destDir, co
     archive_read_support_filter_bzip2(a.get());
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
-    int fd = ::open(archivePath.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return Error(ErrorCode::Io, "cannot open " + archivePath + ": " + std::strerror(errno));
-    FdGuard g;
-    g.fd = fd;
-    if (archive_read_open_fd(a.get(), fd, 65536) != ARCHIVE_OK)
+    fs::UniqueFd fd(::open(archivePath.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0) return Error(ErrorCode::Io, "cannot open " + archivePath + ": " + std::strerror(errno));
+    if (archive_read_open_fd(a.get(), fd.get(), 65536) != ARCHIVE_OK)
         return Error(ErrorCode::UnsafeArchive, "not a valid patch archive: " + archiveError(a.get()));
     Status s = unpackInto(a.get(), destDir, limits);
     if (!s) (void)emptyDir(destDir);

@@ -31,9 +31,6 @@ std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool r
     return v.extract<std::string>();
 }
 
-// Server text quoted in an error message: one line, escaped for a terminal.
-std::string oneLine(const std::string& s, size_t max = 160) { return terminalSafe(s, max); }
-
 [[noreturn]] void protocolError(const std::string& message) { throw ErrorException(Error(ErrorCode::Protocol, message)); }
 
 // A string the agent stores and `status` shows (tier, fix names and
@@ -43,7 +40,7 @@ std::string text(const Poco::JSON::Object::Ptr& o, const std::string& key, bool 
     std::string v = str(o, key, required, ctx);
     if (!isPrintableText(v, maxBytes))
         protocolError(ctx + ": field \"" + key + "\" must be printable UTF-8 of at most " + std::to_string(maxBytes) +
-                      " bytes without control characters, got \"" + oneLine(v, 60) + "\"");
+                      " bytes without control characters, got \"" + terminalSafe(v, 60) + "\"");
     return v;
 }
 
@@ -120,7 +117,7 @@ Error ApiClient::httpError(const HttpResponse& r, const std::string& url) const 
         try {
             Poco::JSON::Parser p;
             auto o = p.parse(r.body).extract<Poco::JSON::Object::Ptr>();
-            if (o->has("message")) reason = oneLine(o->getValue<std::string>("message"));
+            if (o->has("message")) reason = terminalSafe(o->getValue<std::string>("message"), kQuotedBytes);
         } catch (...) {
         }
     }
@@ -171,10 +168,11 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
     try {
         auto o = parseObject(body, "updates response");
         UpdatesAnswer a;
-        a.supported = str(o, "supported", true, "updates response");
-        static const std::regex supportedRe("^(supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown)$");
-        if (!std::regex_match(a.supported, supportedRe))
-            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value \"" + oneLine(a.supported, 40) + "\"");
+        const std::string supported = str(o, "supported", true, "updates response");
+        auto support = parseSpelling<KernelSupport>(supported);
+        if (!support)
+            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value \"" + terminalSafe(supported, 40) + "\"");
+        a.supported = *support;
         a.upgradeRequiredDate = str(o, "upgrade-required-date", false, "updates response");
         if (!a.upgradeRequiredDate.empty() && !timeutil::parseRfc3339(a.upgradeRequiredDate))
             return Error(ErrorCode::Protocol, "updates response: \"upgrade-required-date\" is not an RFC 3339 date");
@@ -262,7 +260,7 @@ Result<UpdatesAnswer> ApiClient::updates(const std::string& authorization, const
     auto ct = resp->header("Content-Type").value_or("");
     if (ct.find("application/json") == std::string::npos)
         return Error(ErrorCode::Protocol, "updates response from " + displayUrl(req.url) + " has content type \"" +
-                                              oneLine(ct, 60) + "\", expected application/json");
+                                              terminalSafe(ct, 60) + "\", expected application/json");
     auto a = parseUpdates(resp->body, baseUrl_);
     if (!a) return a.error();
     a->etag = resp->header("ETag").value_or("");

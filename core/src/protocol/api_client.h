@@ -12,6 +12,7 @@
 #include "livepatch/error.h"
 #include "livepatch/transport.h"
 #include "package/patch_package.h"
+#include "state/agent_state.h"
 
 namespace livepatch {
 
@@ -30,7 +31,7 @@ struct PatchOffer {
 struct UpdatesAnswer {
     bool notModified = false;
     std::string etag;
-    std::string supported = "unknown";
+    KernelSupport supported = KernelSupport::Unknown;
     std::string upgradeRequiredDate;
     std::string tier;
     std::vector<PatchOffer> patches;

@@ -161,159 +161,163 @@ void recordCheck(const Runtime& rt, const Result<CycleResult>& cycle) {
 
 }  // namespace
 
-int engineCommand(const CommandLine& line) {
-    const std::string& cmd = line.command;
-    if (cmd == "__worker") {
-        if (line.args.size() != 1) return kExitUsage;
-        return runWorkerJob(line, line.args[0]);
-    }
-    ProcessSignals& signals = processSignals();
-    CancelToken& cancel = signals.cancel;
+namespace {
 
-    if (cmd == "config") {
-        // Root first: reading root's config as another user fails too, and
-        // that failure must not pass for an invalid value (exit 2).
-        if (!line.requireRoot()) return kExitPermission;
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto cfg = Config::load(paths.configFile());
-        if (!cfg) return fail(cfg.error());
-        std::vector<std::string> assignments;
-        for (const auto& a : line.args) {
-            auto eq = a.find('=');
-            if (eq != std::string::npos && a.substr(eq + 1) == "@stdin") {
-                std::stringstream in;
-                in << std::cin.rdbuf();
-                assignments.push_back(a.substr(0, eq + 1) + in.str());
-            } else {
-                assignments.push_back(a);
-            }
-        }
-        auto s = cfg->apply(assignments);
-        if (!s) return fail(s.error());
-        s = parseCertificates("ca-certs", cfg->getOr("ca-certs", ""));
-        if (!s) return fail(s.error());
-        auto ensured = paths.ensure();
-        if (!ensured) return fail(ensured.error());
-        s = cfg->save(paths.configFile());
-        if (!s) return fail(s.error());
-        (void)sendControl(paths.socketPath(), "reload", nullptr);  // a running daemon picks it up
-        std::cout << "configuration updated\n";
-        return kExitOk;
-    }
-
-    if (cmd == "plugins") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, false, false);
-        if (!r && !rt.host) return fail(r.error());
-        if (line.format == "json") {
-            std::cout << pluginsJson(*rt.host, rt.pluginErrors);
+int configCommand(const CommandLine& line) {
+    // Reached with KEY=VALUE arguments only (the front-end reads the
+    // configuration itself), as root (dispatch): reading root's config as
+    // another user fails too, and that failure must not pass for an invalid
+    // value (exit 2).
+    if (line.args.empty()) return usageError(line.command);
+    (void)processSignals();  // SIGINT/SIGTERM handled as in every engine command
+    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
+    auto cfg = Config::load(paths.configFile());
+    if (!cfg) return fail(cfg.error());
+    std::vector<std::string> assignments;
+    for (const auto& a : line.args) {
+        auto eq = a.find('=');
+        if (eq != std::string::npos && a.substr(eq + 1) == "@stdin") {
+            std::stringstream in;
+            in << std::cin.rdbuf();
+            assignments.push_back(a.substr(0, eq + 1) + in.str());
         } else {
-            std::cout << (::isatty(STDOUT_FILENO) == 1 ? pluginsTable(*rt.host) : pluginsTabSeparated(*rt.host));
-            for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
+            assignments.push_back(a);
         }
-        if (!r) return fail(r.error());
-        return rt.pluginErrors.empty() ? kExitOk : kExitFailure;
     }
+    auto s = cfg->apply(assignments);
+    if (!s) return fail(s.error());
+    s = parseCertificates("ca-certs", cfg->getOr("ca-certs", ""));
+    if (!s) return fail(s.error());
+    auto ensured = paths.ensure();
+    if (!ensured) return fail(ensured.error());
+    s = cfg->save(paths.configFile());
+    if (!s) return fail(s.error());
+    (void)sendControl(paths.socketPath(), "reload", nullptr);  // a running daemon picks it up
+    std::cout << "configuration updated\n";
+    return kExitOk;
+}
 
-    if (cmd == "status") {
-        // The front-end hands status over only when an earlier cycle was
-        // interrupted in a kernel operation: the state is reconciled with
-        // the kernel (through the loader) before it is shown.
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, false);
-        if (!r) return fail(r.error());
-        auto st = rt.engine->reconcileWithKernel(false);
-        if (st) return showStatus(line, rt.paths, *st, false);
-        const bool running = st.error().code() == ErrorCode::Busy;  // a cycle started meanwhile
-        if (!running) std::cerr << "warning: cannot reconcile the state with the kernel: " << st.error().message() << "\n";
-        auto recorded = rt.engine->loadState();
-        if (!recorded) return fail(recorded.error());
-        return showStatus(line, rt.paths, *recorded, running);
+int pluginsCommand(const CommandLine& line) {
+    Runtime rt(processSignals().clock);
+    auto r = makeRuntime(rt, line.rootDir, true, false, false);
+    if (!r && !rt.host) return fail(r.error());
+    if (line.format == "json") {
+        std::cout << pluginsJson(*rt.host, rt.pluginErrors);
+    } else {
+        std::cout << (::isatty(STDOUT_FILENO) == 1 ? pluginsTable(*rt.host) : pluginsTabSeparated(*rt.host));
+        for (const auto& e : rt.pluginErrors) std::cerr << "refused: " << e.message() << "\n";
     }
+    if (!r) return fail(r.error());
+    return rt.pluginErrors.empty() ? kExitOk : kExitFailure;
+}
 
-    if (cmd == "clear-lock") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (!line.requireRoot()) return kExitPermission;
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, true);
-        if (!r) return fail(r.error());
-        auto s = rt.engine->clearCrashGuard();
-        if (!s) return fail(s.error());
-        std::cout << "crash guard cleared; the next check will load patches again\n";
+// The front-end hands status over only when an earlier cycle was
+// interrupted in a kernel operation: the state is reconciled with the kernel
+// (through the loader) before it is shown.
+int statusCommand(const CommandLine& line) {
+    Runtime rt(processSignals().clock);
+    auto r = makeRuntime(rt, line.rootDir, true, true, false);
+    if (!r) return fail(r.error());
+    auto st = rt.engine->reconcileWithKernel(false);
+    if (st) return showStatus(line, rt.paths, *st, false);
+    const bool running = st.error().code() == ErrorCode::Busy;  // a cycle started meanwhile
+    if (!running) std::cerr << "warning: cannot reconcile the state with the kernel: " << st.error().message() << "\n";
+    auto recorded = rt.engine->loadState();
+    if (!recorded) return fail(recorded.error());
+    return showStatus(line, rt.paths, *recorded, running);
+}
+
+int clearLockCommand(const CommandLine& line) {
+    Runtime rt(processSignals().clock);
+    auto r = makeRuntime(rt, line.rootDir, true, true, true);
+    if (!r) return fail(r.error());
+    auto s = rt.engine->clearCrashGuard();
+    if (!s) return fail(s.error());
+    std::cout << "crash guard cleared; the next check will load patches again\n";
+    return kExitOk;
+}
+
+int enableCommand(const CommandLine& line) {
+    ProcessSignals& signals = processSignals();
+    std::string token = line.args[0];
+    if (token == "-") std::getline(std::cin, token);
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    Runtime rt(signals.clock);
+    auto r = makeRuntime(rt, line.rootDir, true, true, true);
+    if (!r) return fail(r.error());
+    auto s = rt.engine->enable(token);
+    if (!s) return fail(s.error());
+    if (*s == Engine::EnableOutcome::AlreadyEnabled) {
+        std::cout << "This machine is already enabled with this token and server; nothing changed "
+                     "(`livepatch-agent refresh` checks for patches now).\n";
         return kExitOk;
     }
-
-    if (cmd == "enable") {
-        if (line.args.size() != 1) {
-            std::cerr << "error: usage: livepatch-agent enable TOKEN (or '-' to read it from stdin) [invalid-argument]\n";
-            return kExitUsage;
-        }
-        if (!line.requireRoot()) return kExitPermission;
-        std::string token = line.args[0];
-        if (token == "-") std::getline(std::cin, token);
-        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, true);
-        if (!r) return fail(r.error());
-        auto s = rt.engine->enable(token);
-        if (!s) return fail(s.error());
-        if (*s == Engine::EnableOutcome::AlreadyEnabled) {
-            std::cout << "This machine is already enabled with this token and server; nothing changed "
-                         "(`livepatch-agent refresh` checks for patches now).\n";
-            return kExitOk;
-        }
-        std::cout << "Successfully enabled; checking for patches.\n";
-        auto cycle = rt.engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
-        recordCheck(rt, cycle);
-        if (!cycle) {
-            std::cerr << "warning: first check failed: " << cycle.error().message() << "\n";
-            return kExitOk;  // enabled; the daemon retries
-        }
-        std::cout << cycle->summary << "\n";
-        (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
-        return kExitOk;
+    std::cout << "Successfully enabled; checking for patches.\n";
+    auto cycle = rt.engine->runCycle(nullptr, &signals.cancel);
+    recordCheck(rt, cycle);
+    if (!cycle) {
+        std::cerr << "warning: first check failed: " << cycle.error().message() << "\n";
+        return kExitOk;  // enabled; the daemon retries
     }
+    std::cout << cycle->summary << "\n";
+    (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
+    return kExitOk;
+}
 
-    if (cmd == "disable") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (!line.requireRoot()) return kExitPermission;
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, true);
-        if (!r) return fail(r.error());
-        const auto before = AgentState::load(rt.paths.stateFile());
-        auto s = rt.engine->disable(&cancel);
-        if (!s) return fail(s.error());
-        if (before && before->applied)
-            AgentLogger(AgentLogger::systemSink(), LogLevel::Info)
-                .event(LogLevel::Info, LogEvent::PatchReverted, "live patch " + before->applied->version + " reverted (disable)",
-                       {"", before->applied->version});
-        (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
-        std::cout << "Machine disabled; live patches reverted.\n";
-        return kExitOk;
-    }
+int disableCommand(const CommandLine& line) {
+    ProcessSignals& signals = processSignals();
+    Runtime rt(signals.clock);
+    auto r = makeRuntime(rt, line.rootDir, true, true, true);
+    if (!r) return fail(r.error());
+    const auto before = AgentState::load(rt.paths.stateFile());
+    auto s = rt.engine->disable(&signals.cancel);
+    if (!s) return fail(s.error());
+    if (before && before->applied)
+        AgentLogger(AgentLogger::systemSink(), LogLevel::Info)
+            .event(LogLevel::Info, LogEvent::PatchReverted, "live patch " + before->applied->version + " reverted (disable)",
+                   {"", before->applied->version});
+    (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
+    std::cout << "Machine disabled; live patches reverted.\n";
+    return kExitOk;
+}
 
-    if (cmd == "refresh") {
-        if (!line.requireNoArgs()) return kExitUsage;
-        if (!line.requireRoot()) return kExitPermission;
-        ProgressPrinter progress;
-        Runtime rt(signals.clock);
-        auto r = makeRuntime(rt, line.rootDir, true, true, true);
-        if (!r) return fail(r.error());
-        if (line.allowRollback) rt.engine->allowRollbackOnce();
-        auto cycle = rt.engine->runCycle(
-            CycleKind::Refresh, [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
-            &cancel);
-        progress.finish();
-        recordCheck(rt, cycle);
-        if (!cycle) return fail(cycle.error());
-        std::cout << cycle->summary << "\n";
-        return kExitOk;
-    }
+int refreshCommand(const CommandLine& line) {
+    ProcessSignals& signals = processSignals();
+    ProgressPrinter progress;
+    Runtime rt(signals.clock);
+    auto r = makeRuntime(rt, line.rootDir, true, true, true);
+    if (!r) return fail(r.error());
+    if (line.allowRollback) rt.engine->allowRollbackOnce();
+    auto cycle = rt.engine->runCycle(
+        [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); }, &signals.cancel);
+    progress.finish();
+    recordCheck(rt, cycle);
+    if (!cycle) return fail(cycle.error());
+    std::cout << cycle->summary << "\n";
+    return kExitOk;
+}
 
+// The daemon's jobs: `__worker JOB` (not a public command, so in no table).
+int workerCommand(const CommandLine& line) {
+    if (line.args.size() != 1) return kExitUsage;
+    return runWorkerJob(line, line.args[0]);
+}
+
+int notAnEngineCommand(const CommandLine& line) {
+    const std::string& cmd = line.command;
     std::cerr << "error: `" << cmd.substr(0, 40) << "` is not an engine command; use livepatch-agent " << cmd.substr(0, 40)
               << " [invalid-argument]\n";
     return kExitUsage;
+}
+
+}  // namespace
+
+int engineCommand(const CommandLine& line) {
+    static const std::vector<CommandRoute> routes = {
+        {"__worker", workerCommand}, {"config", configCommand},   {"plugins", pluginsCommand}, {"status", statusCommand},
+        {"clear-lock", clearLockCommand}, {"enable", enableCommand}, {"disable", disableCommand}, {"refresh", refreshCommand},
+    };
+    return dispatch(line, routes, notAnEngineCommand);
 }
 
 int runWorkerJob(const CommandLine& line, const std::string& job) {
@@ -343,8 +347,7 @@ int runWorkerJob(const CommandLine& line, const std::string& job) {
     auto progress = [](const std::string& phase, std::uint64_t done, std::uint64_t total) {
         std::cout << progressLine(phase, done, total) << std::flush;
     };
-    auto r = rt.engine->runCycle(job == "scheduled" ? CycleKind::Scheduled : CycleKind::Refresh,
-                                 job == "scheduled" ? PhaseCallback() : PhaseCallback(progress), &cancel);
+    auto r = rt.engine->runCycle(job == "scheduled" ? PhaseCallback() : PhaseCallback(progress), &cancel);
     if (!r) return report(fromError(r.error()));
     ok.applied = r->applied;
     ok.message = r->summary;

@@ -72,6 +72,17 @@ std::optional<AppliedPatchRecord> recordFromJson(const Poco::JSON::Object::Ptr& 
     return r;
 }
 
+// One of the words of E, or the default when the field is absent (files
+// written before it existed); any other word makes the document invalid.
+template <typename E>
+E stateField(const Poco::JSON::Object& o, const std::string& key, E absent) {
+    const std::string word = o.optValue<std::string>(key, "");
+    if (word.empty()) return absent;
+    auto v = parseSpelling<E>(word);
+    if (!v) throw std::runtime_error(key + " has an unknown value");
+    return *v;
+}
+
 }  // namespace
 
 std::string AgentState::toJson() const {
@@ -80,19 +91,19 @@ std::string AgentState::toJson() const {
     o.set("enabled", enabled);
     o.set("server-url", serverUrl);
     o.set("tier", tier);
-    o.set("token-kind", tokenKind);
+    o.set("token-kind", authPlugin);
     o.set("token-digest", tokenDigest);
     o.set("available-version", availableVersion);
     o.set("kernel", kernel);
     o.set("architecture", architecture);
     o.set("last-check", lastCheck);
-    o.set("check-state", checkState);
+    o.set("check-state", std::string(spelling(checkState)));
     o.set("check-error", checkError);
     o.set("etag", etag);
     o.set("etag-policy", etagPolicy);
-    o.set("supported", supported);
+    o.set("supported", std::string(spelling(supported)));
     o.set("upgrade-required-date", upgradeRequiredDate);
-    o.set("patch-state", patchState);
+    o.set("patch-state", std::string(spelling(patchState)));
     o.set("patch-error", patchError);
     if (applied) o.set("applied", recordToJson(*applied));
     o.set("fixes", fixesToJson(fixes));
@@ -126,19 +137,19 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.enabled = o->getValue<bool>("enabled");
         s.serverUrl = o->optValue<std::string>("server-url", "");
         s.tier = o->optValue<std::string>("tier", "");
-        s.tokenKind = o->optValue<std::string>("token-kind", "");
+        s.authPlugin = o->optValue<std::string>("token-kind", "");
         s.tokenDigest = o->optValue<std::string>("token-digest", "");
         s.availableVersion = o->optValue<std::string>("available-version", "");
         s.kernel = o->optValue<std::string>("kernel", "");
         s.architecture = o->optValue<std::string>("architecture", "");
         s.lastCheck = o->optValue<std::string>("last-check", "");
-        s.checkState = o->optValue<std::string>("check-state", "needs-check");
+        s.checkState = stateField<CheckState>(*o, "check-state", CheckState::NeedsCheck);
         s.checkError = o->optValue<std::string>("check-error", "");
         s.etag = o->optValue<std::string>("etag", "");
         s.etagPolicy = o->optValue<std::string>("etag-policy", "");
-        s.supported = o->optValue<std::string>("supported", "unknown");
+        s.supported = stateField<KernelSupport>(*o, "supported", KernelSupport::Unknown);
         s.upgradeRequiredDate = o->optValue<std::string>("upgrade-required-date", "");
-        s.patchState = o->optValue<std::string>("patch-state", "unapplied");
+        s.patchState = stateField<PatchState>(*o, "patch-state", PatchState::Unapplied);
         s.patchError = o->optValue<std::string>("patch-error", "");
         s.applied = recordFromJson(o, "applied");
         s.fixes = fixesFromJson(o->getArray("fixes"));

@@ -9,15 +9,50 @@
 
 #include "livepatch/error.h"
 #include "package/patch_package.h"
+#include "util/spelling.h"
 
 namespace livepatch {
 
-// Values as in the Canonical client's status output.
-//   CheckState: needs-check | checked | check-failed
-//   PatchState: unapplied | applying | applied | applied-with-bug |
-//               apply-failed | nothing-to-apply | kernel-upgrade-required | unknown
-//   Supported:  supported | kernel-upgrade-required | kernel-end-of-life |
-//               unsupported | unknown
+// The states, spelled as in the Canonical client's status output (the state
+// file, the server report and `status` all use these words).
+
+// The last conversation with the server.
+enum class CheckState { NeedsCheck, Checked, CheckFailed };
+
+// Our live patch for the running kernel.
+enum class PatchState { Unapplied, Applying, Applied, AppliedWithBug, ApplyFailed, NothingToApply, KernelUpgradeRequired, Unknown };
+
+// What the server says of the running kernel ("supported" in its answer).
+enum class KernelSupport { Supported, KernelUpgradeRequired, KernelEndOfLife, Unsupported, Unknown };
+
+template <>
+struct Spellings<CheckState> {
+    static constexpr std::pair<CheckState, const char*> table[] = {
+        {CheckState::NeedsCheck, "needs-check"}, {CheckState::Checked, "checked"}, {CheckState::CheckFailed, "check-failed"}};
+};
+
+template <>
+struct Spellings<PatchState> {
+    static constexpr std::pair<PatchState, const char*> table[] = {
+        {PatchState::Unapplied, "unapplied"},
+        {PatchState::Applying, "applying"},
+        {PatchState::Applied, "applied"},
+        {PatchState::AppliedWithBug, "applied-with-bug"},
+        {PatchState::ApplyFailed, "apply-failed"},
+        {PatchState::NothingToApply, "nothing-to-apply"},
+        {PatchState::KernelUpgradeRequired, "kernel-upgrade-required"},
+        {PatchState::Unknown, "unknown"}};
+};
+
+template <>
+struct Spellings<KernelSupport> {
+    static constexpr std::pair<KernelSupport, const char*> table[] = {
+        {KernelSupport::Supported, "supported"},
+        {KernelSupport::KernelUpgradeRequired, "kernel-upgrade-required"},
+        {KernelSupport::KernelEndOfLife, "kernel-end-of-life"},
+        {KernelSupport::Unsupported, "unsupported"},
+        {KernelSupport::Unknown, "unknown"}};
+};
 
 struct AppliedPatchRecord {
     std::string kernel;        // version signature it was applied to
@@ -47,22 +82,26 @@ struct AgentState {
     bool enabled = false;
     std::string serverUrl;      // server the machine is registered with
     std::string tier;
-    std::string tokenKind;      // auth-token | resource-token
+    // Name of the auth plugin that accepted the enable token (e.g. auth-token,
+    // auth-resource-token): it makes every later request's authorization.
+    // Stored, and shown by `status --verbose`, as "token-kind" (unchanged
+    // wire name).
+    std::string authPlugin;
     std::string tokenDigest;    // SHA-256 of the enable token (idempotent re-enable)
     std::string availableVersion;  // newest offer not applied (no-apply mode, policy)
 
     std::string kernel;         // running kernel (version signature) at the last check
     std::string architecture;   // its architecture
     std::string lastCheck;      // RFC 3339, "" if never
-    std::string checkState = "needs-check";
+    CheckState checkState = CheckState::NeedsCheck;
     std::string checkError;     // one line, no server HTML, no secrets
     std::string etag;           // for If-None-Match
     std::string etagPolicy;     // fingerprint of the policy config the etag was taken under
 
-    std::string supported = "unknown";
+    KernelSupport supported = KernelSupport::Unknown;
     std::string upgradeRequiredDate;
 
-    std::string patchState = "unapplied";
+    PatchState patchState = PatchState::Unapplied;
     std::string patchError;     // one line
     std::optional<AppliedPatchRecord> applied;  // for the running kernel
     std::vector<PatchFix> fixes;                // of the applied patch

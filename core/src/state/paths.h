@@ -31,8 +31,9 @@ struct Paths {
     std::string stateFile() const { return stateDir + "/state"; }
     std::string emergencyStopFile() const { return stateDir + "/emergency-stop"; }  // see emergency_stop.h
     std::string socketPath() const { return runDir + "/agent.sock"; }
-    std::string lockFile() const { return runDir + "/agent.lock"; }
-    std::string pluginLockFile() const { return runDir + "/cycle.lock"; }
+    // Held for the length of every engine operation (a cycle, enable, disable,
+    // clear-lock, reconciliation); `status` probes it to say "in progress".
+    std::string cycleLockFile() const { return runDir + "/cycle.lock"; }
 
     // Resolve from an environment map (tests pass their own) and an optional
     // --root-dir override.

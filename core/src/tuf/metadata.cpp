@@ -2,7 +2,6 @@
 
 #include <fnmatch.h>
 
-#include <cstdio>
 #include <ctime>
 #include <set>
 

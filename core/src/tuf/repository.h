@@ -12,7 +12,6 @@
 // unless more root keys are given.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>

@@ -5,13 +5,14 @@
 #include <string>
 
 #include "livepatch/error.h"
+#include "livepatch/rfc3339.h"
 
 namespace livepatch::timeutil {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-// RFC 3339 ("2024-01-31T12:00:00Z", "2024-01-31T12:00:00.5+02:00").
-Result<TimePoint> parseRfc3339(const std::string& text);
+// RFC 3339: the SDK's one parser (livepatch/rfc3339.h), which plugins use too.
+using livepatch::parseRfc3339;
 // Always UTC, second precision: "2024-01-31T12:00:00Z".
 std::string formatRfc3339(TimePoint t);
 

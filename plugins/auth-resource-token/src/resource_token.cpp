@@ -2,30 +2,12 @@
 
 #include <macaroons.h>
 
-#include <ctime>
 #include <memory>
-#include <regex>
 #include <sstream>
 
+#include "livepatch/rfc3339.h"
+
 namespace livepatch::plugins {
-
-namespace {
-
-std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& s) {
-    static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$)");
-    std::smatch m;
-    if (!std::regex_match(s, m, re)) return std::nullopt;
-    struct tm tm = {};
-    tm.tm_year = std::stoi(m[1]) - 1900;
-    tm.tm_mon = std::stoi(m[2]) - 1;
-    tm.tm_mday = std::stoi(m[3]);
-    tm.tm_hour = std::stoi(m[4]);
-    tm.tm_min = std::stoi(m[5]);
-    tm.tm_sec = std::stoi(m[6]);
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
-}  // namespace
 
 Result<MacaroonFacts> parseMacaroon(const std::string& token) {
     if (token.empty() || token.size() > 16384)
@@ -64,8 +46,9 @@ Result<MacaroonFacts> parseMacaroon(const std::string& token) {
         for (const char* prefix : {"time < ", "expires = "}) {
             if (caveat.rfind(prefix, 0) == 0) {
                 std::string when = caveat.substr(std::string(prefix).size());
-                if (!parseTime(when)) return Error(ErrorCode::TokenInvalid, "resource token has an unreadable expiry caveat");
-                if (!facts.expires || when < *facts.expires) facts.expires = when;
+                auto whenTime = parseRfc3339(when);
+                if (!whenTime) return Error(ErrorCode::TokenInvalid, "resource token has an unreadable expiry caveat");
+                if (!facts.expires || *whenTime < *parseRfc3339(*facts.expires)) facts.expires = when;
             }
         }
     }
@@ -88,7 +71,7 @@ Result<TokenInfo> ResourceTokenPlugin::inspect(const std::string& token) const n
         if (!facts) return facts.error();
         TokenInfo info{"resource-token", facts->expires, "resource token (macaroon)"};
         if (facts->expires) {
-            auto when = parseTime(*facts->expires);
+            auto when = parseRfc3339(*facts->expires);
             auto now = clock_ ? clock_->now() : std::chrono::system_clock::now();
             if (when && *when <= now)
                 return Error(ErrorCode::TokenInvalid, "the resource token expired at " + *facts->expires + "; ask for a new one");

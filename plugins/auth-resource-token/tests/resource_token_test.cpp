@@ -93,6 +93,18 @@ TEST(ResourceToken, ExpiresCaveatFormAndEarliestWins) {
     EXPECT_EQ(*only->expires, "2026-12-31T00:00:00Z");
 }
 
+// The expiry is read by the SDK's one RFC 3339 parser, as every other time:
+// an offset is a time (and the earliest instant wins, not the smallest
+// string), a date that does not exist is not.
+TEST(ResourceToken, ExpiryIsReadAsTheAgentReadsEveryTime) {
+    auto facts = parseMacaroon(makeMacaroon({"time < 2026-06-30T01:00:00+02:00", "time < 2026-06-29T23:30:00Z"}));
+    ASSERT_TRUE(facts) << facts.error().message();
+    EXPECT_EQ(*facts->expires, "2026-06-30T01:00:00+02:00") << "23:00Z is earlier than 23:30Z";
+    auto feb30 = parseMacaroon(makeMacaroon({"time < 2026-02-30T00:00:00Z"}));
+    ASSERT_FALSE(feb30);
+    EXPECT_NE(feb30.error().message().find("unreadable expiry"), std::string::npos) << feb30.error().message();
+}
+
 TEST(ResourceToken, UnreadableExpiryIsRefusedWithoutEchoingTheToken) {
     ResourceTokenPlugin p;
     auto token = makeMacaroon({"time < next tuesday"});

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <livepatch/download_file.h>
 #include <livepatch/url.h>
 
 #include <Poco/JSON/Object.h>
@@ -121,55 +122,38 @@ Result<std::string> readBounded(int fd, const std::string& name, std::uint64_t m
     return out;
 }
 
-// Stream `from` into the download destination (0600, never through a
-// symlink) in 1 MiB steps: bounded memory whatever the patch size, progress
-// and cancellation between steps, every write and the fsync checked.
-// Takes over `in` (open mirror entry `from`).
+// Stream `from` into the download destination (livepatch/download_file.h:
+// 0600, never through a symlink or into a FIFO, synced) in 1 MiB steps:
+// bounded memory whatever the patch size, progress and cancellation between
+// steps. Takes over `in` (open mirror entry `from`).
 Result<DownloadResult> copyFile(int in, const std::string& from, const DownloadRequest& request, const ProgressCallback& progress,
                                 const CancelToken* cancel) {
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closeIn{in};
     struct stat st;
-    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(in);
-        return Error(ErrorCode::NotFound, "mirror entry " + from + " is not a file");
-    }
+    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) return Error(ErrorCode::NotFound, "mirror entry " + from + " is not a file");
     const auto total = static_cast<std::uint64_t>(st.st_size);
-    if (request.maxBytes && total > request.maxBytes) {
-        ::close(in);
+    if (request.maxBytes && total > request.maxBytes)
         return Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes");
-    }
-    int out = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int err = errno;
-        ::close(in);
-        return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(err));
-    }
-    auto finish = [&](Error e) -> Result<DownloadResult> {
-        ::close(in);
-        ::close(out);
-        return e;
-    };
+    auto out = DownloadFile::open(request.destinationPath, DownloadFile::Start::Fresh);
+    if (!out) return out.error();
     std::unique_ptr<char[]> buf(new char[1 << 20]);
     std::uint64_t done = 0;
     for (;;) {
-        if (cancel && cancel->cancelled()) return finish(Error(ErrorCode::Cancelled, "cancelled"));
+        if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
         ssize_t n = ::read(in, buf.get(), 1 << 20);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return finish(Error(ErrorCode::Io, "cannot read " + from + ": " + std::strerror(errno)));
+        if (n < 0) return Error(ErrorCode::Io, "cannot read " + from + ": " + std::strerror(errno));
         if (n == 0) break;
         done += static_cast<std::uint64_t>(n);
         if (request.maxBytes && done > request.maxBytes)  // the file grew while we copied
-            return finish(Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes"));
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = ::write(out, buf.get() + off, static_cast<size_t>(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) return finish(Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno)));
-            off += w;
-        }
+            return Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes");
+        LP_TRY(out->write(buf.get(), static_cast<std::size_t>(n)));
         if (progress) progress(done, total);
     }
-    if (::fsync(out) != 0) return finish(Error(ErrorCode::Io, "cannot sync " + request.destinationPath + ": " + std::strerror(errno)));
-    ::close(in);
-    if (::close(out) != 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
+    LP_TRY(out->finish());
     return DownloadResult{done, request.url};
 }
 

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -123,6 +125,39 @@ TEST_F(FileTransportTest, LargePatchesAreStreamedWithProgressAndCancel) {
     EXPECT_EQ(r.error().code(), ErrorCode::Io);
     std::ifstream secret(dir / "outside/secret");
     EXPECT_EQ(std::string((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>()), "secret") << "not written through";
+}
+
+// The destination is written as every transport writes it
+// (livepatch/download_file.h). Regression: this transport opened it without
+// O_NONBLOCK and without a file-type check, so a FIFO planted at the
+// destination blocked the agent forever in open(2); the child below would
+// hang and be killed, and the test fail, on that code. A file with another
+// mode ends up 0600, as the https transport always made it.
+TEST_F(FileTransportTest, TheDestinationIsARegularPrivateFileOrRefused) {
+    std::ofstream(dir / "mirror/v1/patches/p.tar.xz") << "tarball";
+    DownloadRequest d;
+    d.url = url("/v1/patches/p.tar.xz");
+    d.destinationPath = (dir / "dl").string();
+    ASSERT_EQ(::mkfifo(d.destinationPath.c_str(), 0600), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::alarm(5);  // the old code never returns from open(2)
+        auto r = t.download(d, nullptr, nullptr);
+        ::_exit(!r && r.error().code() == ErrorCode::Io ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a FIFO at the destination must be refused at once, status " << status;
+
+    fsys::remove(dir / "dl");
+    std::ofstream(dir / "dl") << "old partial";
+    fsys::permissions(dir / "dl", fsys::perms::owner_read | fsys::perms::owner_write | fsys::perms::group_read | fsys::perms::others_read);
+    auto r = t.download(d, nullptr, nullptr);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(fsys::status(dir / "dl").permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
+    std::ifstream in(dir / "dl");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), "tarball");
 }
 
 // Regression (security review item 10): the mirror root was whatever came

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <Poco/Net/IPAddress.h>
+#include <livepatch/download_file.h>
 #include <livepatch/url.h>
 
 #include <dirent.h>
@@ -89,8 +90,6 @@ void unsubscribe() {
     if (--gSubscribers == 0) Poco::Net::SSLManager::instance().ClientVerificationError -= Poco::delegate(&onVerifyError);
 }
 
-std::string oneLine(const std::string& s) { return terminalSafe(s, 200); }
-
 // The standard phrase for a status, never the server's own text (which a
 // hostile or broken server controls; ours says "404 OK").
 std::string standardReason(int status) {
@@ -121,7 +120,7 @@ Error tlsError(const std::string& url, const std::string& pocoText) {
     if (pocoText.find("unsupported protocol") != std::string::npos || pocoText.find("no protocols available") != std::string::npos ||
         pocoText.find("wrong version number") != std::string::npos || pocoText.find("protocol version") != std::string::npos)
         return Error(ErrorCode::Tls, "the server does not support TLS 1.2 or newer" + where);
-    return Error(ErrorCode::Tls, "TLS handshake failed: " + oneLine(pocoText) + where);
+    return Error(ErrorCode::Tls, "TLS handshake failed: " + terminalSafe(pocoText, kQuotedBytes) + where);
 }
 
 // True if `dir` holds OpenSSL subject-hash names (e.g. 9d66eef0.0), i.e.
@@ -432,14 +431,14 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     } catch (const Poco::Net::NetException& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
-        return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
+        return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const Poco::Exception& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
-        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.displayText()));
+        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const std::exception& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
-        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + oneLine(e.what()));
+        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + terminalSafe(e.what(), kQuotedBytes));
     }
 }
 
@@ -569,24 +568,15 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
             if (clock_->steadyNow() >= deadline.at) return pastDeadline(request.url);
-            // O_NOFOLLOW: never write through a planted symlink; O_NONBLOCK:
-            // a planted FIFO fails instead of blocking (no effect on files).
-            int fd = ::open(request.destinationPath.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-            if (fd < 0) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(errno));
-            struct stat st;
-            if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-                ::close(fd);
-                return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": not a regular file");
-            }
-            ::fchmod(fd, 0600);
-            std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
+            auto file = DownloadFile::open(request.destinationPath, DownloadFile::Start::Resume);
+            if (!file) return file.error();
+            std::uint64_t have = file->size();
             std::string finalUrl;
             auto ex = openFollowing("GET", request.url, request.headers, "", "", have, deadline, finalUrl);
             Error failure;
             bool retry = false;
             std::optional<std::chrono::milliseconds> retryAfter;
             if (!ex) {
-                ::close(fd);
                 if (deadline.passed) return pastDeadline(request.url);
                 failure = ex.error();
                 retry = failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout;
@@ -596,23 +586,19 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     // Resume only if the server continues exactly where we stopped.
                     const std::string range = (*ex)->response.get("Content-Range", "");
                     if (range.rfind("bytes " + std::to_string(have) + "-", 0) != 0) {
-                        ::ftruncate(fd, 0);
-                        ::close(fd);
+                        if (auto emptied = file->restart(); !emptied) return emptied.error();
                         failure = Error(ErrorCode::Protocol, "server resumed at the wrong offset; restarting the download");
                         retry = true;
                         goto next;
                     }
-                    ::lseek(fd, 0, SEEK_END);
                 } else if (status == 200) {
-                    ::ftruncate(fd, 0);
-                    ::lseek(fd, 0, SEEK_SET);
+                    if (auto emptied = file->restart(); !emptied) return emptied.error();
                     have = 0;
                 } else {
-                    ::close(fd);
                     const std::string reason = standardReason(status);
                     failure = Error(status == 401 || status == 403 ? ErrorCode::TokenInvalid : ErrorCode::HttpStatus,
-                                    "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " + oneLine(reason));
-                    if (status == 416) ::truncate(request.destinationPath.c_str(), 0);
+                                    "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " + terminalSafe(reason, kQuotedBytes));
+                    if (status == 416) (void)file->restart();  // what we have is not a prefix of it
                     if (retryableStatus(status) || status == 416) {
                         retry = true;
                         if ((*ex)->response.has("Retry-After"))
@@ -624,19 +610,16 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     const std::int64_t len = (*ex)->response.getContentLength64();
                     const std::uint64_t total = len >= 0 ? have + static_cast<std::uint64_t>(len) : request.expectedSize;
                     if (total > request.maxBytes) {
-                        ::close(fd);
-                        ::truncate(request.destinationPath.c_str(), 0);
+                        (void)file->restart();
                         return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
                                                               std::to_string(request.maxBytes) + " bytes");
                     }
                     std::uint64_t got = have;
                     char buf[65536];
-                    bool ok = true;
-                    int writeErr = 0;
+                    Status written;
                     while ((*ex)->body->good()) {
                         if (cancel && cancel->cancelled()) {
-                            ::fsync(fd);
-                            ::close(fd);
+                            (void)file->finish();  // kept to resume
                             return Error(ErrorCode::Cancelled, "download cancelled; it will resume next time");
                         }
                         (*ex)->body->read(buf, sizeof buf);
@@ -644,28 +627,23 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                         if (n <= 0) break;
                         got += static_cast<std::uint64_t>(n);
                         if (got > request.maxBytes) {
-                            ::close(fd);
-                            ::truncate(request.destinationPath.c_str(), 0);
+                            (void)file->restart();
                             return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
                                                                   std::to_string(request.maxBytes) + " bytes");
                         }
-                        if (const ssize_t w = ::write(fd, buf, static_cast<size_t>(n)); w != n) {
-                            writeErr = w < 0 ? errno : ENOSPC;  // a short write: the file system is full
-                            ok = false;
-                            break;
-                        }
+                        written = file->write(buf, static_cast<size_t>(n));
+                        if (!written) break;
                         if (progress) progress(got, total);
                         if (clock_->steadyNow() >= deadline.at) {
-                            ::fsync(fd);
-                            ::close(fd);
+                            (void)file->finish();  // kept to resume
                             return pastDeadline(finalUrl);
                         }
                     }
-                    ::fsync(fd);
-                    ::close(fd);
+                    const Status synced = file->finish();
                     // What arrived is kept for the resume; a body cut by the deadline is not complete.
                     if ((*ex)->timedOut()) return pastDeadline(finalUrl);
-                    if (!ok) return Error(ErrorCode::Io, "cannot write " + request.destinationPath + ": " + std::strerror(writeErr));
+                    if (!written) return written.error();
+                    if (!synced) return synced.error();
                     if ((*ex)->body->bad() || (len >= 0 && got < have + static_cast<std::uint64_t>(len))) {
                         const std::string expected = len >= 0 ? " of " + std::to_string(have + static_cast<std::uint64_t>(len)) : "";
                         failure = Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +

@@ -34,9 +34,9 @@ AgentState patchedState() {
     AgentState st;
     st.enabled = true;
     st.lastCheck = "2026-01-02T03:04:05Z";
-    st.checkState = "checked";
-    st.supported = "supported";
-    st.patchState = "applied";
+    st.checkState = CheckState::Checked;
+    st.supported = KernelSupport::Supported;
+    st.patchState = PatchState::Applied;
     AppliedPatchRecord r;
     r.name = "lp_demo";
     r.version = "7";
@@ -206,13 +206,13 @@ TEST(HumaneStatus, LongServerTextWrapsUnder80ColumnsWhole) {
 TEST(Motd, OneLineSayingWhatIsApplied) {
     AgentState st = patchedState();
     EXPECT_EQ(renderMotd(st), "Live patching is active: patch 7 applied, 1 fixes.\n");
-    st.supported = "kernel-upgrade-required";
+    st.supported = KernelSupport::KernelUpgradeRequired;
     st.upgradeRequiredDate = "2026-12-31T00:00:00Z";
     EXPECT_EQ(renderMotd(st), "Live patching is active: patch 7 applied, 1 fixes. Kernel upgrade required by 2026-12-31T00:00:00Z.\n");
     EXPECT_EQ(renderMotd(AgentState{}), "");  // never enabled: nothing at login
     AgentState none;
     none.enabled = true;
-    none.patchState = "nothing-to-apply";
+    none.patchState = PatchState::NothingToApply;
     EXPECT_EQ(renderMotd(none), "Live patching is enabled; no live patch is applied (nothing-to-apply).\n");
 }
 
@@ -278,7 +278,7 @@ TEST(RebootRequired, FlaggedOnceWhenTheServerSaysSoAndOthersKept) {
     EXPECT_FALSE(fs::exists((host.path / "run/reboot-required").string())) << "supported kernel: no flag";
 
     std::ofstream(host.path / "run/reboot-required.pkgs") << "linux-image-amd64";  // another package's, no newline
-    st.supported = "kernel-upgrade-required";
+    st.supported = KernelSupport::KernelUpgradeRequired;
     ASSERT_TRUE(flagRebootIfRequired(paths, st));
     ASSERT_TRUE(flagRebootIfRequired(paths, st));  // idempotent
     EXPECT_EQ(slurp((host.path / "run/reboot-required").string()), "*** System restart required ***\n");

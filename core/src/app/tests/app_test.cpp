@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "app/agent_app.h"
+#include "app/command_table.h"
 #include "app/control_socket.h"
 #include "app/exit_codes.h"
 #include "app/status_render.h"
@@ -24,6 +25,34 @@ TEST(Args, ValueOptionsAcceptBothSpellings) {
     EXPECT_EQ(normalizeArguments({"status", "--format", "json"}), (std::vector<std::string>{"status", "--format=json"}));
     EXPECT_EQ(normalizeArguments({"--root-dir", "/x", "status"}), (std::vector<std::string>{"--root-dir=/x", "status"}));
     EXPECT_EQ(normalizeArguments({"status", "--format=yaml"}), (std::vector<std::string>{"status", "--format=yaml"}));
+}
+
+// Both binaries dispatch through the one command table: its row decides the
+// argument check (before any handler runs, the same for every command), and
+// a command with no route in this binary goes elsewhere unchecked.
+TEST(Dispatch, TheCommandTableChecksArgumentsBeforeAnyHandler) {
+    std::vector<std::string> ran;
+    auto route = [&](const std::string& name) { return CommandRoute{name, [&ran, name](const CommandLine&) { ran.push_back(name); return 42; }}; };
+    const std::vector<CommandRoute> routes = {route("disable"), route("completion"), route("config"), route("__hidden")};
+    auto otherwise = [&](const CommandLine& l) { ran.push_back("otherwise:" + l.command); return 7; };
+    auto run = [&](const std::string& cmd, std::vector<std::string> args) {
+        CommandLine line;
+        line.command = cmd;
+        line.args = std::move(args);
+        line.rootDir = "/nonexistent-test-root";  // privileged(): the root check passes
+        return dispatch(line, routes, otherwise);
+    };
+    EXPECT_EQ(run("disable", {"extra"}), kExitUsage) << "takes no arguments";
+    EXPECT_EQ(run("completion", {}), kExitUsage) << "takes exactly one";
+    EXPECT_EQ(run("completion", {"bash", "zsh"}), kExitUsage);
+    EXPECT_TRUE(ran.empty()) << "no handler runs when the table refuses";
+    EXPECT_EQ(run("disable", {}), 42);
+    EXPECT_EQ(run("config", {"a=1", "b=2"}), 42) << "config takes any number";
+    EXPECT_EQ(run("__hidden", {"job"}), 42) << "a route outside the public table is not checked";
+    EXPECT_EQ(run("plugins", {"x"}), 7) << "a command this binary has no route for goes elsewhere";
+    EXPECT_EQ(ran, (std::vector<std::string>{"disable", "config", "__hidden", "otherwise:plugins"}));
+    for (const auto& c : commandTable())
+        EXPECT_TRUE(c.takes != Takes::One || !c.arguments.empty()) << c.name << ": a one-argument command names it in its synopsis";
 }
 
 // Every ErrorCode, against README's exit-code table. A new code fails here
@@ -118,10 +147,10 @@ AgentState sampleState() {
     s.kernel = "5.15.0-100.110-generic";
     s.architecture = "x86_64";
     s.lastCheck = "2026-11-24T00:00:00Z";
-    s.checkState = "check-failed";
+    s.checkState = CheckState::CheckFailed;
     s.checkError = "HTTP 502 from https://x/v1: Bad Gateway";
-    s.supported = "supported";
-    s.patchState = "applied";
+    s.supported = KernelSupport::Supported;
+    s.patchState = PatchState::Applied;
     AppliedPatchRecord r;
     r.version = "2";
     r.name = "lp";

@@ -1,6 +1,7 @@
-// The Engine driven end to end with in-process fake plugins (through the
-// PluginDirectory seam): real state files, real tarballs, real unpacking and
-// SHA-256, a fake server, a fake kernel and a fake verifier.
+// The Engine driven end to end with the SDK's fake role plugins
+// (livepatch/testing/plugins.h) registered in a real PluginHost: real state
+// files, real tarballs, real unpacking and SHA-256, a fake server behind the
+// fake transport, a fake kernel and a fake verifier.
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include "engine/engine.h"
 #include "livepatch/testing/fakes.h"
 #include "livepatch/testing/module_image.h"
+#include "livepatch/testing/plugins.h"
 #include "state/state_file.h"
 #include "crypto/sha256.h"
 #include "util/timeutil.h"
@@ -78,15 +80,19 @@ struct Offer {
     std::string published = "2026-01-01T00:00:00Z";
 };
 
-// The server: answers register/updates/deregister, serves tarballs, and
+// The server behind the fake transport: answers register/updates/deregister
+// like the reference server and serves the offered tarballs. The transport
 // records every request.
-class FakeTransport : public Transport {
+class FakeServer {
 public:
-    PluginInfo info() const noexcept override { return {"fake-transport", PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    bool supportsScheme(const std::string& s) const noexcept override { return s == "https"; }
+    explicit FakeServer(livepatch::testing::FakeTransport& transport) : requests(transport.requests), transport_(transport) {
+        transport.onSend = [this](const HttpRequest& r, const CancelToken*) { return send(r); };
+        transport.onDownload = [this](const DownloadRequest& r, const ProgressCallback& progress, const CancelToken* cancel) {
+            return download(r, progress, cancel);
+        };
+    }
 
-    Result<HttpResponse> send(const HttpRequest& r, const CancelToken*) noexcept override {
-        requests.push_back(r);
+    Result<HttpResponse> send(const HttpRequest& r) {
         if (down) return Error(ErrorCode::Network, "connection refused");
         HttpResponse resp;
         resp.headers = {{"Content-Type", "application/json"}};
@@ -121,9 +127,7 @@ public:
         return resp;
     }
 
-    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress,
-                                    const CancelToken* cancel) noexcept override {
-        downloads.push_back(r);
+    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress, const CancelToken* cancel) {
         if (onDownload) onDownload();
         if (cancelDuringDownload && cancel) const_cast<CancelToken*>(cancel)->cancel();
         for (const auto& o : offers)
@@ -168,11 +172,7 @@ public:
             }
         return nullptr;
     }
-    size_t count(const std::string& method) const {
-        size_t n = 0;
-        for (const auto& r : requests) n += r.method == method;
-        return n;
-    }
+    size_t count(const std::string& method) const { return transport_.count(method); }
 
     std::vector<Offer> offers;
     std::string supported = "supported";
@@ -180,105 +180,10 @@ public:
     bool htmlError = false;
     bool cancelDuringDownload = false;
     std::function<void()> onDownload;
-    std::vector<HttpRequest> requests;
-    std::vector<DownloadRequest> downloads;
-};
-
-class FakeAuth : public Auth {
-public:
-    PluginInfo info() const noexcept override { return {"auth-token", PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    Result<TokenInfo> inspect(const std::string& t) const noexcept override {
-        if (t.rfind("good-", 0) != 0) return Error(ErrorCode::TokenInvalid, "not an auth token");
-        return TokenInfo{"auth-token", std::nullopt, "auth token"};
-    }
-    Result<std::string> registrationAuthorization(const std::string& t) const noexcept override { return "Bearer " + t; }
-    Result<Credential> credentialFromRegistration(const std::string&, const RegistrationResponse& r) const noexcept override {
-        return Credential{"auth-token", r.machineToken.value_or(""), std::nullopt};
-    }
-    Result<std::string> requestAuthorization(const Credential& c) const noexcept override { return "Bearer " + c.secret; }
-};
-
-// Accepts modules whose bytes end with "SIGNED".
-class FakeVerifier : public Verifier {
-public:
-    explicit FakeVerifier(std::string name) : name_(std::move(name)) {}
-    PluginInfo info() const noexcept override { return {name_, PluginRole::Verifier, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    Result<VerifyReport> verify(const ModuleImage& image) noexcept override {
-        ++calls;
-        const std::string b(image.bytes);
-        if (b.size() < 6 || b.compare(b.size() - 6, 6, "SIGNED") != 0)
-            return Error(ErrorCode::Unsigned, "module is not signed");
-        return VerifyReport{name_, "CN=test", "rsa-sha512", "signed by CN=test"};
-    }
-    int calls = 0;
+    std::vector<HttpRequest>& requests;  // as the transport recorded them
 
 private:
-    std::string name_;
-};
-
-class FakeLoader : public Loader {
-public:
-    PluginInfo info() const noexcept override { return {"fake-loader", PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    Result<KernelInfo> probe() noexcept override { return KernelInfo{kRelease, kernel, "x86_64", bootId, true, ""}; }
-    Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
-        if (onLoad) onLoad(spec);
-        if (failLoad || spec.version == failVersion) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
-        // Like the kernel (and loader-klp): one module per name; an enabled
-        // livepatch of that name counts as already applied.
-        if (loaded.count(spec.name)) return {};
-        if (spec.replace) loaded.clear();
-        loaded[spec.name] = spec.version;
-        loadedBytes = std::string(image.bytes);
-        ++loads;
-        if (cancelMidTransition) {
-            // What a cancel during the transition wait leaves: the kernel
-            // holds the new patch and goes on with the transition.
-            transitioning.insert(spec.name);
-            return Error(ErrorCode::Cancelled, "cancelled while waiting for the transition");
-        }
-        return {};
-    }
-    Status unload(const std::string& name, const CancelToken*) noexcept override {
-        loaded.erase(name);
-        if (onUnload) onUnload(name);
-        return {};
-    }
-    Result<std::vector<LoadedPatch>> list() noexcept override {
-        std::vector<LoadedPatch> v;
-        for (const auto& p : loaded) v.push_back({p.first, declaresVersion ? p.second : "", true, transitioning.count(p.first) > 0});
-        return v;
-    }
-    Result<KernelHealth> health() noexcept override { return health_; }
-
-    std::string kernel = kKernel;
-    std::string bootId = "boot-1";
-    std::map<std::string, std::string> loaded;  // name -> version
-    std::set<std::string> transitioning;
-    bool declaresVersion = true;  // the modules carry a version in .modinfo
-    std::string loadedBytes;
-    KernelHealth health_;
-    bool failLoad = false;
-    bool cancelMidTransition = false;
-    std::string failVersion;  // refuse only this version
-    int loads = 0;
-    std::function<void(const PatchSpec&)> onLoad;
-    std::function<void(const std::string&)> onUnload;
-};
-
-class FakeDirectory : public PluginDirectory {
-public:
-    Transport* transportFor(const std::string& s) const override { return transport->supportsScheme(s) ? transport : nullptr; }
-    std::vector<Auth*> auths() const override { return {auth}; }
-    Verifier* verifier(const std::string& n) const override {
-        for (auto* v : verifiers)
-            if (v->info().name == n) return v;
-        return nullptr;
-    }
-    Loader* loader(const std::string& n) const override { return n == "fake-loader" ? loader_ : nullptr; }
-    Transport* transport = nullptr;
-    Auth* auth = nullptr;
-    std::vector<Verifier*> verifiers;
-    Loader* loader_ = nullptr;
+    livepatch::testing::FakeTransport& transport_;
 };
 
 class EngineTest : public ::testing::Test {
@@ -299,10 +204,6 @@ protected:
         clock.setWall(*timeutil::parseRfc3339("2026-06-01T12:00:00Z"));
         Config::setNowForTesting([this] { return clock.now(); });
         ASSERT_TRUE(config.apply({"remote-server=https://srv.test", "loader=fake-loader", "verifiers=fake-verify"}));
-        dir.transport = &transport;
-        dir.auth = &auth;
-        dir.verifiers = {&verifier, &verifier2};
-        dir.loader_ = &loader;
         makeEngine();
     }
     void TearDown() override {
@@ -313,7 +214,7 @@ protected:
         EngineDeps deps;
         deps.paths = paths;
         deps.config = &config;
-        deps.plugins = &dir;
+        deps.host = &host;
         deps.clock = &clock;
         deps.logger = &logger;
         engine = std::make_unique<Engine>(deps);
@@ -330,10 +231,20 @@ protected:
         EXPECT_TRUE(s) << (s ? "" : s.error().message());
         return s ? *s : AgentState{};
     }
-    void enableAndApply(const std::string& version) {
-        transport.offers = {offer(version)};
+    // Enable, offer version 1 and run a cycle that must end cancelled (the
+    // test has told a fake where the cancel happens).
+    void enableAndCycleCancelled() {
         ASSERT_TRUE(engine->enable(kToken));
-        auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+        server.offers = {offer("1")};
+        CancelToken cancel;
+        auto r = engine->runCycle(nullptr, &cancel);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    }
+    void enableAndApply(const std::string& version) {
+        server.offers = {offer(version)};
+        ASSERT_TRUE(engine->enable(kToken));
+        auto r = engine->runCycle(nullptr, nullptr);
         ASSERT_TRUE(r) << r.error().message();
         ASSERT_TRUE(r->applied);
     }
@@ -349,12 +260,22 @@ protected:
     Config config;
     livepatch::testing::ManualClock clock;
     livepatch::testing::CapturingLogger logger;
-    FakeTransport transport;
-    FakeAuth auth;
-    FakeVerifier verifier{"fake-verify"};
-    FakeVerifier verifier2{"second-verify"};
-    FakeLoader loader;
-    FakeDirectory dir;
+    // Registered as the agent registers every plugin; the references stay
+    // valid as long as the host.
+    template <typename P>
+    P& adopt(std::unique_ptr<P> plugin) {
+        P& ref = *plugin;
+        auto added = host.add(std::move(plugin), "in-process");
+        EXPECT_TRUE(added) << (added ? "" : added.error().message());
+        return ref;
+    }
+    PluginHost host{PluginHost::Options{}};
+    livepatch::testing::FakeTransport& transport = adopt(std::make_unique<livepatch::testing::FakeTransport>());
+    livepatch::testing::FakeAuth& auth = adopt(std::make_unique<livepatch::testing::FakeAuth>());
+    livepatch::testing::FakeVerifier& verifier = adopt(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"));
+    livepatch::testing::FakeVerifier& verifier2 = adopt(std::make_unique<livepatch::testing::FakeVerifier>("second-verify"));
+    livepatch::testing::FakeKernel& loader = adopt(std::make_unique<livepatch::testing::FakeKernel>(kRelease, kKernel));
+    FakeServer server{transport};
     std::unique_ptr<Engine> engine;
     int boots = 1;
 };
@@ -363,11 +284,11 @@ TEST_F(EngineTest, EnableRegistersStoresCredentialPrivatelyAndNeverLogsTheToken)
     ASSERT_TRUE(engine->enable(kToken));
     auto st = state();
     EXPECT_TRUE(st.enabled);
-    EXPECT_EQ(st.tokenKind, "auth-token");
+    EXPECT_EQ(st.authPlugin, "auth-token");
     EXPECT_EQ(st.tokenDigest, sha256Hex(kToken));
     EXPECT_EQ(fsys::status(paths.credentialFile()).permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
-    ASSERT_EQ(transport.count("POST"), 1u);
-    const auto& reg = transport.requests[0];
+    ASSERT_EQ(server.count("POST"), 1u);
+    const auto& reg = server.requests[0];
     EXPECT_NE(reg.url.find("/v1/client/"), std::string::npos);
     EXPECT_EQ(reg.url.find("00112233445566778899aabbccddeeff"), std::string::npos) << "raw machine id sent";
     EXPECT_FALSE(logger.contains(kToken));
@@ -380,7 +301,7 @@ TEST_F(EngineTest, EnableRegistersStoresCredentialPrivatelyAndNeverLogsTheToken)
 TEST_F(EngineTest, EnableIsIdempotentForTheSameTokenAndRefusesAnother) {
     ASSERT_TRUE(engine->enable(kToken));
     ASSERT_TRUE(engine->enable(kToken));
-    EXPECT_EQ(transport.count("POST"), 1u) << "same token: no second registration";
+    EXPECT_EQ(server.count("POST"), 1u) << "same token: no second registration";
     auto other = engine->enable("good-another-token");
     ASSERT_FALSE(other);
     EXPECT_EQ(other.error().code(), ErrorCode::AlreadyEnabled);
@@ -393,14 +314,14 @@ TEST_F(EngineTest, MalformedTokenIsRefusedLocallyWithoutEchoOrNetwork) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
     EXPECT_EQ(r.error().message().find("garbage-secret-value"), std::string::npos);
-    EXPECT_TRUE(transport.requests.empty());
+    EXPECT_TRUE(server.requests.empty());
 }
 
 TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
-    transport.offers = {offer("1"), offer("3"), offer("2")};
+    server.offers = {offer("1"), offer("3"), offer("2")};
     ASSERT_TRUE(engine->enable(kToken));
     std::vector<std::string> phases;
-    auto r = engine->runCycle(CycleKind::Refresh, [&](const std::string& p, std::uint64_t, std::uint64_t) {
+    auto r = engine->runCycle([&](const std::string& p, std::uint64_t, std::uint64_t) {
         if (phases.empty() || phases.back() != p) phases.push_back(p);
     }, nullptr);
     ASSERT_TRUE(r) << r.error().message();
@@ -409,18 +330,18 @@ TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
     EXPECT_EQ(loader.loadedBytes, signedModule("lp_test", "3")) << "the loader gets exactly the verified bytes";
     EXPECT_EQ(phases, (std::vector<std::string>{"check", "download", "unpack", "verify", "load", "report"}));
     auto st = state();
-    EXPECT_EQ(st.patchState, "applied");
+    EXPECT_EQ(st.patchState, PatchState::Applied);
     ASSERT_TRUE(st.applied);
     EXPECT_EQ(st.applied->version, "3");
     EXPECT_EQ(st.applied->bootId, "boot-1");
     EXPECT_TRUE(fsys::exists(st.applied->cachePath)) << "verified tarball kept for re-apply";
     EXPECT_EQ(fsys::path(st.applied->cachePath).parent_path().filename(), kKernel);
-    auto report = transport.lastReport();
+    auto report = server.lastReport();
     ASSERT_TRUE(report);
     EXPECT_EQ(report->getValue<std::string>("patch-version"), "3");
     EXPECT_EQ(report->getValue<std::string>("patch-state"), "applied");
     EXPECT_EQ(report->getValue<std::string>("kernel"), kKernel);
-    EXPECT_EQ(findHeader(transport.requests.back().headers, "Authorization"), "Bearer " + kMachineToken);
+    EXPECT_EQ(findHeader(server.requests.back().headers, "Authorization"), "Bearer " + kMachineToken);
     // No work directory is left behind.
     for (const auto& e : fsys::directory_iterator(paths.cacheDir))
         EXPECT_EQ(e.path().filename().string().rfind("work-", 0), std::string::npos) << e.path();
@@ -430,13 +351,13 @@ TEST_F(EngineTest, ChecksumMismatchDeletesTheDownloadAndKeepsTheOldPatch) {
     enableAndApply("1");
     auto bad = offer("2");
     bad.sha256 = std::string(64, 'a');
-    transport.offers = {offer("1"), bad};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("1"), bad};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::ChecksumMismatch);
     EXPECT_EQ(loader.loaded["lp_test"], "1");
     auto st = state();
-    EXPECT_EQ(st.patchState, "apply-failed");
+    EXPECT_EQ(st.patchState, PatchState::ApplyFailed);
     EXPECT_NE(st.patchError.find("SHA-256"), std::string::npos);
     EXPECT_EQ(st.applied->version, "1");
     EXPECT_TRUE(fsys::is_empty(fsys::path(paths.cacheDir) / "downloads"));
@@ -445,24 +366,24 @@ TEST_F(EngineTest, ChecksumMismatchDeletesTheDownloadAndKeepsTheOldPatch) {
 
 TEST_F(EngineTest, EveryConfiguredVerifierMustExistAndPass) {
     enableAndApply("1");
-    transport.offers = {offer("2")};
+    server.offers = {offer("2")};
     ASSERT_TRUE(config.apply({"verifiers=fake-verify,missing-verify"}));
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("\"missing-verify\" is not loaded"), std::string::npos);
     EXPECT_EQ(loader.loaded["lp_test"], "1");
 
-    transport.offers = {offer("2", "module v2 unsigned")};
+    server.offers = {offer("2", "module v2 unsigned")};
     ASSERT_TRUE(config.apply({"verifiers=fake-verify,second-verify"}));
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Unsigned);
     EXPECT_NE(r.error().message().find("verification by fake-verify failed"), std::string::npos);
     EXPECT_EQ(loader.loaded["lp_test"], "1");
-    EXPECT_EQ(state().patchState, "apply-failed");
+    EXPECT_EQ(state().patchState, PatchState::ApplyFailed);
 
-    transport.offers = {offer("2")};
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "2");
     EXPECT_GE(verifier2.calls, 1);
@@ -472,15 +393,15 @@ TEST_F(EngineTest, MetadataMustMatchTheServersOffer) {
     ASSERT_TRUE(engine->enable(kToken));
     Offer o = offer("2");
     o.bytes = tarball("lp_test", "1", "module SIGNED");  // server says 2, tarball says 1
-    transport.offers = {o};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {o};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("does not match the server's offer"), std::string::npos);
     EXPECT_TRUE(loader.loaded.empty());
 
     o.bytes = tarball("lp_test", "2", "module SIGNED", "6.1.0-other");
-    transport.offers = {o};
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {o};
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("built for kernel 6.1.0-other"), std::string::npos);
     EXPECT_TRUE(loader.loaded.empty());
@@ -488,16 +409,16 @@ TEST_F(EngineTest, MetadataMustMatchTheServersOffer) {
 
 TEST_F(EngineTest, RollbackIsRefusedUnlessTheOperatorAllowsItOnce) {
     enableAndApply("3");
-    transport.offers = {offer("2")};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Rollback);
     EXPECT_EQ(loader.loaded["lp_test"], "3");
     engine->allowRollbackOnce();
-    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
     EXPECT_EQ(loader.loaded["lp_test"], "2");
-    transport.offers = {offer("1")};
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("1")};
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r) << "the override is for one cycle only";
     EXPECT_EQ(r.error().code(), ErrorCode::Rollback);
 }
@@ -508,14 +429,14 @@ class ModuleIdentityTest : public EngineTest {
 protected:
     // Offer `version` whose signed module has these .modinfo fields.
     Result<CycleResult> offerModule(const std::string& version, const std::vector<std::pair<std::string, std::string>>& modinfo) {
-        transport.offers = {offer(version, livepatch::testing::makeModuleImage(modinfo) + "SIGNED")};
-        return engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+        server.offers = {offer(version, livepatch::testing::makeModuleImage(modinfo) + "SIGNED")};
+        return engine->runCycle(nullptr, nullptr);
     }
     void expectRefused(const Result<CycleResult>& r, ErrorCode code, const std::string& text, const std::string& keptVersion) {
         ASSERT_FALSE(r) << "loaded a module whose signed identity disagrees";
         EXPECT_EQ(r.error().code(), code) << r.error().describe();
         EXPECT_NE(r.error().message().find(text), std::string::npos) << r.error().message();
-        EXPECT_EQ(state().patchState, "apply-failed");
+        EXPECT_EQ(state().patchState, PatchState::ApplyFailed);
         if (keptVersion.empty()) {
             EXPECT_TRUE(loader.loaded.empty());
         } else {
@@ -559,8 +480,8 @@ TEST_F(ModuleIdentityTest, AModuleForAnotherKernelIsRefused) {
 
 TEST_F(ModuleIdentityTest, BytesThatAreNoModuleAreRefused) {
     ASSERT_TRUE(engine->enable(kToken));
-    transport.offers = {offer("1", "module v1 SIGNED")};
-    expectRefused(engine->runCycle(CycleKind::Refresh, nullptr, nullptr), ErrorCode::SignatureInvalid,
+    server.offers = {offer("1", "module v1 SIGNED")};
+    expectRefused(engine->runCycle(nullptr, nullptr), ErrorCode::SignatureInvalid,
                   "module identity: malformed module: not an ELF file", "");
 }
 
@@ -590,17 +511,17 @@ TEST_F(EngineTest, CutoffDateAndPatchDelayAreEnforcedOnThePublishDate) {
     Offer old = offer("1"), recent = offer("2");
     old.published = "2026-05-01T00:00:00Z";
     recent.published = "2026-05-31T00:00:00Z";  // 36 h before "now"
-    transport.offers = {old, recent};
+    server.offers = {old, recent};
     ASSERT_TRUE(config.apply({"patch-delay=3d"}));
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "1");
-    auto report = transport.lastReport();
+    auto report = server.lastReport();
     EXPECT_EQ(report->getValue<std::string>("patch-delay"), "3d");
 
     ASSERT_TRUE(config.apply({"patch-delay=", "cutoff-date=2026-04-01T00:00:00Z"}));
-    transport.offers = {recent};
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {recent};
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
     EXPECT_NE(r->summary.find("published after cutoff-date"), std::string::npos) << r->summary;
     EXPECT_EQ(loader.loaded["lp_test"], "1");
@@ -608,50 +529,50 @@ TEST_F(EngineTest, CutoffDateAndPatchDelayAreEnforcedOnThePublishDate) {
 
 TEST_F(EngineTest, RunModes) {
     ASSERT_TRUE(engine->enable(kToken));
-    transport.offers = {offer("1")};
+    server.offers = {offer("1")};
     ASSERT_TRUE(config.apply({"run-mode=stop"}));
-    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
     EXPECT_FALSE(r->contacted);
-    EXPECT_EQ(transport.count("POST"), 1u) << "stop: only the registration";
+    EXPECT_EQ(server.count("POST"), 1u) << "stop: only the registration";
 
     ASSERT_TRUE(config.apply({"run-mode=no-apply"}));
-    r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->contacted);
     EXPECT_TRUE(loader.loaded.empty());
     EXPECT_EQ(state().availableVersion, "1");
 
     ASSERT_TRUE(config.apply({"run-mode=no-refresh"}));
-    const auto before = transport.requests.size();
-    r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    const auto before = server.requests.size();
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
-    EXPECT_EQ(transport.requests.size(), before) << "no-refresh never contacts the server";
+    EXPECT_EQ(server.requests.size(), before) << "no-refresh never contacts the server";
 }
 
 TEST_F(EngineTest, ServerErrorsBecomeOneLineWithoutTheBody) {
     ASSERT_TRUE(engine->enable(kToken));
-    transport.htmlError = true;
-    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    server.htmlError = true;
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("HTTP 502"), std::string::npos);
     EXPECT_EQ(r.error().message().find("<html"), std::string::npos);
     auto st = state();
-    EXPECT_EQ(st.checkState, "check-failed");
+    EXPECT_EQ(st.checkState, CheckState::CheckFailed);
     EXPECT_EQ(st.checkError.find("<html"), std::string::npos);
 }
 
 TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
     enableAndApply("1");
     loader.failVersion = "2";
-    transport.offers = {offer("2")};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::LoadFailed);
     EXPECT_NE(r.error().message().find("version 1 restored; loading version 2 failed"), std::string::npos) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "1") << "same name: 1 had to be reverted for 2, and is back";
     auto st = state();
-    EXPECT_EQ(st.patchState, "apply-failed");
+    EXPECT_EQ(st.patchState, PatchState::ApplyFailed);
     EXPECT_EQ(st.applied->version, "1");
     EXPECT_TRUE(st.loadingPatch.empty());
     EXPECT_TRUE(fsys::exists(st.applied->cachePath));
@@ -660,8 +581,8 @@ TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
 TEST_F(EngineTest, SameNameUpgradeRevertsTheOldVersionThenLoadsTheNew) {
     enableAndApply("1");
     ASSERT_EQ(loader.loadedBytes, signedModule("lp_test", "1"));
-    transport.offers = {offer("2")};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "2");
     EXPECT_EQ(loader.loadedBytes, signedModule("lp_test", "2")) << "the kernel holds version 2's module, not 1's";
@@ -672,26 +593,21 @@ TEST_F(EngineTest, SameNameUpgradeRevertsTheOldVersionThenLoadsTheNew) {
 TEST_F(EngineTest, SameNameUpgradeThatCannotRestoreSaysSoAndTheNextCheckRecovers) {
     enableAndApply("1");
     loader.failLoad = true;  // neither 2 nor 1 loads
-    transport.offers = {offer("2")};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("loading version 2 failed and version 1 could not be restored"), std::string::npos)
         << r.error().message();
     EXPECT_TRUE(loader.loaded.empty());
     loader.failLoad = false;
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "2");
 }
 
 TEST_F(EngineTest, CancelledDownloadLoadsNothing) {
-    ASSERT_TRUE(engine->enable(kToken));
-    transport.offers = {offer("1")};
-    transport.cancelDuringDownload = true;
-    CancelToken cancel;
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    server.cancelDuringDownload = true;
+    ASSERT_NO_FATAL_FAILURE(enableAndCycleCancelled());
     EXPECT_TRUE(loader.loaded.empty());
     EXPECT_EQ(verifier.calls, 0);
 }
@@ -700,12 +616,12 @@ TEST_F(EngineTest, ReapplyFromCacheAfterRebootWithoutTheNetwork) {
     enableAndApply("2");
     reboot(3600);  // an hour after boot: well after the load window
     clock.advance(24h);
-    transport.down = true;
-    const auto requests = transport.requests.size();
+    server.down = true;
+    const auto requests = server.requests.size();
     const int verified = verifier.calls;
     ASSERT_TRUE(engine->reapplyFromCache(nullptr));
     EXPECT_EQ(loader.loaded["lp_test"], "2");
-    EXPECT_EQ(transport.requests.size(), requests) << "no network at re-apply";
+    EXPECT_EQ(server.requests.size(), requests) << "no network at re-apply";
     EXPECT_EQ(verifier.calls, verified + 1) << "the cached tarball is verified again";
     EXPECT_EQ(state().applied->bootId, loader.bootId);
     // Already in the kernel: nothing to do.
@@ -715,17 +631,17 @@ TEST_F(EngineTest, ReapplyFromCacheAfterRebootWithoutTheNetwork) {
 
 TEST_F(EngineTest, EmergencyStopFromTheKernelCommandLineOrAFileBlocksReapplyAndChecks) {
     enableAndApply("2");
-    transport.offers = {offer("3")};
+    server.offers = {offer("3")};
     auto expectNothingHappens = [&](const std::string& why) {
         reboot(3600);
-        const auto requests = transport.requests.size();
+        const auto requests = server.requests.size();
         ASSERT_TRUE(engine->reapplyFromCache(nullptr)) << why;
         EXPECT_TRUE(loader.loaded.empty()) << why << ": the cached patch must not be re-applied";
-        auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+        auto r = engine->runCycle(nullptr, nullptr);
         ASSERT_TRUE(r) << why;
         EXPECT_FALSE(r->contacted) << why;
         EXPECT_NE(r->summary.find("emergency stop"), std::string::npos) << r->summary;
-        EXPECT_EQ(transport.requests.size(), requests) << why << ": the server must not be contacted";
+        EXPECT_EQ(server.requests.size(), requests) << why << ": the server must not be contacted";
         EXPECT_TRUE(loader.loaded.empty()) << why;
     };
     fsys::create_directories(fsys::path(paths.hostRoot) / "proc");
@@ -736,7 +652,7 @@ TEST_F(EngineTest, EmergencyStopFromTheKernelCommandLineOrAFileBlocksReapplyAndC
     expectNothingHappens("emergency-stop file");
     // Both gone: the cached patch comes back without the network.
     fsys::remove(paths.emergencyStopFile());
-    transport.down = true;
+    server.down = true;
     ASSERT_TRUE(engine->reapplyFromCache(nullptr));
     EXPECT_EQ(loader.loaded["lp_test"], "2");
 }
@@ -772,12 +688,12 @@ TEST_F(EngineTest, CrashGuardWhenTheMachineRestartedDuringALoad) {
     EXPECT_TRUE(state().crashGuard);
 
     // A refresh does not load either, but still checks in.
-    transport.offers = {offer("2")};
-    const auto posts = transport.count("POST");
-    auto c = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    const auto posts = server.count("POST");
+    auto c = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code(), ErrorCode::CrashGuard);
-    EXPECT_EQ(transport.count("POST"), posts + 1);
+    EXPECT_EQ(server.count("POST"), posts + 1);
     EXPECT_TRUE(loader.loaded.empty());
 
     ASSERT_TRUE(engine->clearCrashGuard());
@@ -812,39 +728,39 @@ TEST_F(EngineTest, ProcessKilledMidLoadOnTheSameBootIsNotACrash) {
     auto st = state();
     st.loadingPatch = "lp_test 2";
     st.loadingBootId = loader.bootId;
-    st.patchState = "applying";
+    st.patchState = PatchState::Applying;
     ASSERT_TRUE(StateFile(paths.stateFile()).save(st.toJson()));
     ASSERT_TRUE(engine->reapplyFromCache(nullptr));
     auto after = state();
     EXPECT_FALSE(after.crashGuard);
     EXPECT_TRUE(after.loadingPatch.empty());
-    EXPECT_EQ(after.patchState, "applied");
+    EXPECT_EQ(after.patchState, PatchState::Applied);
 }
 
 TEST_F(EngineTest, RefreshReloadsAPatchRecordedAsAppliedButMissingFromTheKernel) {
     enableAndApply("1");
     clock.advance(3h);
     reboot(60);
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "1");
     // And when it is loaded, a refresh changes nothing.
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
     EXPECT_FALSE(r->applied);
 }
 
 TEST_F(EngineTest, KernelUpgradeRequiredIsRecordedAndReportedPatchBelongsToTheRunningKernel) {
     enableAndApply("1");
-    transport.supported = "kernel-upgrade-required";
-    transport.offers.clear();
-    ASSERT_TRUE(engine->runCycle(CycleKind::Scheduled, nullptr, nullptr));
-    EXPECT_EQ(state().supported, "kernel-upgrade-required");
+    server.supported = "kernel-upgrade-required";
+    server.offers.clear();
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
+    EXPECT_EQ(state().supported, KernelSupport::KernelUpgradeRequired);
     // Booted into another kernel: the old patch is not reported as applied to it.
     loader.kernel = "5.15.0-101.111-generic";
     reboot(3600);
-    ASSERT_TRUE(engine->runCycle(CycleKind::Scheduled, nullptr, nullptr));
-    auto report = transport.lastReport();
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
+    auto report = server.lastReport();
     EXPECT_FALSE(report->has("patch-version"));
     EXPECT_EQ(report->getValue<std::string>("kernel"), "5.15.0-101.111-generic");
 }
@@ -852,12 +768,12 @@ TEST_F(EngineTest, KernelUpgradeRequiredIsRecordedAndReportedPatchBelongsToTheRu
 TEST_F(EngineTest, HealthPingReportsNewTaintAsAppliedWithBug) {
     enableAndApply("1");
     ASSERT_TRUE(engine->healthPing(nullptr));
-    EXPECT_EQ(state().patchState, "applied");
-    loader.health_.oopsCount = 1;
-    loader.health_.taintMask = 1u << 7;  // D: died recently
+    EXPECT_EQ(state().patchState, PatchState::Applied);
+    loader.healthNow.oopsCount = 1;
+    loader.healthNow.taintMask = 1u << 7;  // D: died recently
     ASSERT_TRUE(engine->healthPing(nullptr));
-    EXPECT_EQ(state().patchState, "applied-with-bug");
-    auto report = transport.lastReport();
+    EXPECT_EQ(state().patchState, PatchState::AppliedWithBug);
+    auto report = server.lastReport();
     EXPECT_EQ(report->getValue<std::string>("patch-state"), "applied-with-bug");
     EXPECT_EQ(report->getObject("health")->getValue<int>("oops"), 1);
 }
@@ -866,18 +782,18 @@ TEST_F(EngineTest, DisableRevertsDeregistersAndForgetsTheCredential) {
     enableAndApply("1");
     ASSERT_TRUE(engine->disable(nullptr));
     EXPECT_TRUE(loader.loaded.empty());
-    EXPECT_EQ(transport.count("DELETE"), 1u);
+    EXPECT_EQ(server.count("DELETE"), 1u);
     EXPECT_FALSE(fsys::exists(paths.credentialFile()));
     auto st = state();
     EXPECT_FALSE(st.enabled);
-    EXPECT_EQ(st.patchState, "unapplied");
+    EXPECT_EQ(st.patchState, PatchState::Unapplied);
     // Enabling again with a different token is now fine.
     ASSERT_TRUE(engine->enable(kToken));
 }
 
 TEST_F(EngineTest, DisableWorksWithTheServerDown) {
     enableAndApply("1");
-    transport.down = true;
+    server.down = true;
     ASSERT_TRUE(engine->disable(nullptr));
     EXPECT_TRUE(loader.loaded.empty());
     EXPECT_FALSE(state().enabled);
@@ -891,18 +807,18 @@ TEST_F(EngineTest, DisableWorksWithTheServerDown) {
 TEST_F(EngineTest, APatchBehindAKilledCycleIsNotHiddenByA304) {
     enableAndApply("1");
     std::string during;
-    transport.onDownload = [&] {
+    server.onDownload = [&] {
         std::ifstream in(paths.stateFile());
         during.assign(std::istreambuf_iterator<char>(in), {});
     };
-    transport.offers = {offer("1"), offer("2")};
-    transport.cancelDuringDownload = true;
+    server.offers = {offer("1"), offer("2")};
+    server.cancelDuringDownload = true;
     CancelToken cancel;
-    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    ASSERT_FALSE(engine->runCycle(nullptr, &cancel));
     std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // killed in the download
-    transport.onDownload = nullptr;
-    transport.cancelDuringDownload = false;
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.onDownload = nullptr;
+    server.cancelDuringDownload = false;
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_FALSE(r->notModified) << "the killed cycle's ETag must not have been kept";
     EXPECT_EQ(loader.loaded["lp_test"], "2");
@@ -915,12 +831,12 @@ TEST_F(EngineTest, APatchTheCrashGuardHeldBackIsOfferedInFullOnceItIsCleared) {
         st.crashGuard = true;
         ASSERT_TRUE(StateFile(paths.stateFile()).save(st.toJson()));
     }
-    transport.offers = {offer("1"), offer("2")};
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("1"), offer("2")};
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::CrashGuard);
     ASSERT_TRUE(engine->clearCrashGuard());
-    r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_FALSE(r->notModified);
     EXPECT_EQ(loader.loaded["lp_test"], "2");
@@ -928,8 +844,8 @@ TEST_F(EngineTest, APatchTheCrashGuardHeldBackIsOfferedInFullOnceItIsCleared) {
 
 TEST_F(EngineTest, NothingToDoKeepsTheETagSoTheNextCheckIsA304) {
     enableAndApply("1");
-    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));  // "already applied": the outcome is settled
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));  // "already applied": the outcome is settled
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->notModified);
 }
@@ -937,12 +853,12 @@ TEST_F(EngineTest, NothingToDoKeepsTheETagSoTheNextCheckIsA304) {
 // 20.5 / 13.5: a cancel is the operator's choice, not an apply failure.
 TEST_F(EngineTest, ACancelIsRecordedAsCancelledAndKeepsThePreviousState) {
     enableAndApply("1");
-    transport.offers = {offer("2")};
-    transport.cancelDuringDownload = true;
+    server.offers = {offer("2")};
+    server.cancelDuringDownload = true;
     CancelToken cancel;
-    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    ASSERT_FALSE(engine->runCycle(nullptr, &cancel));
     auto st = state();
-    EXPECT_EQ(st.patchState, "applied");
+    EXPECT_EQ(st.patchState, PatchState::Applied);
     EXPECT_EQ(st.applied->version, "1");
     EXPECT_NE(st.patchError.find("cancelled"), std::string::npos) << st.patchError;
 }
@@ -950,17 +866,12 @@ TEST_F(EngineTest, ACancelIsRecordedAsCancelledAndKeepsThePreviousState) {
 // 13.5: cancelled during the transition wait, the new patch is in the
 // kernel: the state says so (and keeps its tarball), not "apply-failed 1".
 TEST_F(EngineTest, ACancelMidTransitionRecordsWhatTheKernelHolds) {
-    ASSERT_TRUE(engine->enable(kToken));
-    transport.offers = {offer("1")};
     loader.cancelMidTransition = true;
-    CancelToken cancel;
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, &cancel);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
+    ASSERT_NO_FATAL_FAILURE(enableAndCycleCancelled());
     auto st = state();
     ASSERT_TRUE(st.applied);
     EXPECT_EQ(st.applied->version, "1");
-    EXPECT_EQ(st.patchState, "applying") << "the kernel is still in the transition";
+    EXPECT_EQ(st.patchState, PatchState::Applying) << "the kernel is still in the transition";
     ASSERT_TRUE(st.inKernel);
     EXPECT_TRUE(st.inKernel->transitioning);
     EXPECT_TRUE(fsys::exists(st.applied->cachePath)) << "kept to re-apply after a restart";
@@ -968,8 +879,8 @@ TEST_F(EngineTest, ACancelMidTransitionRecordsWhatTheKernelHolds) {
     // The transition completes; the next cycle records it as applied.
     loader.transitioning.clear();
     loader.cancelMidTransition = false;
-    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
-    EXPECT_EQ(state().patchState, "applied");
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
+    EXPECT_EQ(state().patchState, PatchState::Applied);
 }
 
 // 20.2: what a SIGKILL right after the kernel took the new version leaves
@@ -982,16 +893,16 @@ TEST_F(EngineTest, AKillAfterTheKernelTookTheNewVersionIsAdoptedFromTheKernel) {
         std::ifstream in(paths.stateFile());
         during.assign(std::istreambuf_iterator<char>(in), {});
     };
-    transport.offers = {offer("2")};
-    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    server.offers = {offer("2")};
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
     ASSERT_EQ(loader.loaded["lp_test"], "2");
     std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // the kill
-    transport.down = true;
-    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    server.down = true;
+    ASSERT_FALSE(engine->runCycle(nullptr, nullptr));
     auto st = state();
     ASSERT_TRUE(st.applied);
     EXPECT_EQ(st.applied->version, "2") << "the kernel holds 2";
-    EXPECT_EQ(st.patchState, "applied");
+    EXPECT_EQ(st.patchState, PatchState::Applied);
     EXPECT_TRUE(fsys::exists(st.applied->cachePath));
     EXPECT_TRUE(st.loadingPatch.empty());
     EXPECT_FALSE(st.loadingRecord);
@@ -1006,20 +917,20 @@ TEST_F(EngineTest, AKillDuringTheSameNameRevertLeavesTheStateSayingNothingIsLoad
         std::ifstream in(paths.stateFile());
         during.assign(std::istreambuf_iterator<char>(in), {});
     };
-    transport.offers = {offer("2")};
-    ASSERT_TRUE(engine->runCycle(CycleKind::Refresh, nullptr, nullptr));
+    server.offers = {offer("2")};
+    ASSERT_TRUE(engine->runCycle(nullptr, nullptr));
     std::ofstream(paths.stateFile(), std::ios::trunc) << during;  // killed right after the revert
     loader.loaded.clear();
     auto st0 = engine->reconcileWithKernel(true);
     ASSERT_TRUE(st0) << st0.error().message();
     auto st = state();
-    EXPECT_EQ(st.patchState, "unapplied");
+    EXPECT_EQ(st.patchState, PatchState::Unapplied);
     EXPECT_FALSE(st.inKernel);
     // And the next check converges to 2.
-    auto r = engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "2");
-    EXPECT_EQ(state().patchState, "applied");
+    EXPECT_EQ(state().patchState, PatchState::Applied);
 }
 
 TEST_F(EngineTest, AModuleThatDeclaresNoVersionIsShownAsUnknownNotAsTheRecordedOne) {
@@ -1040,8 +951,8 @@ TEST_F(EngineTest, ASameNameUpgradeNeverLeavesTheKernelWithoutAPatchWhenTheState
         fsys::remove(paths.stateFile());
         fsys::create_directories(fsys::path(paths.stateFile()) / "blocked");
     };
-    transport.offers = {offer("2")};
-    (void)engine->runCycle(CycleKind::Refresh, nullptr, nullptr);
+    server.offers = {offer("2")};
+    (void)engine->runCycle(nullptr, nullptr);
     EXPECT_FALSE(loader.loaded.empty()) << "reverted 1 and left the kernel with nothing";
     fsys::remove_all(paths.stateFile());
 }
@@ -1054,10 +965,10 @@ TEST_F(EngineTest, LeftoversOfInterruptedCyclesAreCleanedKeepingOnlyTheCurrentOf
     fsys::create_directories(cache / "downloads");
     std::ofstream(cache / "downloads/lp_test-0.tar.gz.part") << "old offer";
     std::ofstream(cache / kKernel / "lp_test-9.tar.gz") << "moved before a load that was never recorded";
-    transport.offers = {offer("2")};
-    transport.cancelDuringDownload = true;
+    server.offers = {offer("2")};
+    server.cancelDuringDownload = true;
     CancelToken cancel;
-    ASSERT_FALSE(engine->runCycle(CycleKind::Refresh, nullptr, &cancel));
+    ASSERT_FALSE(engine->runCycle(nullptr, &cancel));
     EXPECT_FALSE(fsys::exists(cache / "work-0123456789ab"));
     EXPECT_FALSE(fsys::exists(cache / "downloads/lp_test-0.tar.gz.part"));
     EXPECT_FALSE(fsys::exists(cache / kKernel / "lp_test-9.tar.gz"));
@@ -1068,7 +979,7 @@ TEST_F(EngineTest, LeftoversOfInterruptedCyclesAreCleanedKeepingOnlyTheCurrentOf
 TEST_F(EngineTest, CorruptStateIsReportedNotReset) {
     ASSERT_TRUE(engine->enable(kToken));
     std::ofstream(paths.stateFile(), std::ios::trunc) << "garbage";
-    auto r = engine->runCycle(CycleKind::Scheduled, nullptr, nullptr);
+    auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::StateCorrupt);
     std::ifstream in(paths.stateFile());

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "host/plugin_host.h"
+#include "livepatch/testing/plugins.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -147,4 +148,26 @@ TEST_F(Host, OneBadPluginDoesNotStopTheOthers) {
     auto errors = loadAll();
     EXPECT_EQ(errors.size(), 1u);
     EXPECT_EQ(host->loaded().size(), 1u);
+}
+
+// Fakes in tests are registered where the agent registers every plugin: an
+// in-process object passes the same checks as a library's, and is then found
+// by role like one.
+TEST(HostAdd, AnInProcessPluginPassesTheChecksOfALoadedOne) {
+    PluginHost host(PluginHost::Options{});
+    ASSERT_TRUE(host.add(std::make_unique<livepatch::testing::FakeKernel>("6.1.0-1-amd64", "6.1.0-1-amd64"), "in-process"));
+    ASSERT_TRUE(host.add(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"), "in-process"));
+    EXPECT_NE(host.loader("fake-loader"), nullptr);
+    EXPECT_NE(host.verifier("fake-verify"), nullptr);
+    EXPECT_EQ(host.transportFor("https"), nullptr);
+    ASSERT_EQ(host.loaded().size(), 2u);
+    EXPECT_EQ(host.loaded()[0].path, "in-process");
+
+    auto duplicate = host.add(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"), "second");
+    ASSERT_FALSE(duplicate);
+    EXPECT_NE(duplicate.error().message().find("duplicate plugin name \"fake-verify\""), std::string::npos) << duplicate.error().message();
+    auto badName = host.add(std::make_unique<livepatch::testing::FakeVerifier>("Fake Verify"), "third");
+    ASSERT_FALSE(badName);
+    EXPECT_NE(badName.error().message().find("invalid plugin name"), std::string::npos) << badName.error().message();
+    EXPECT_EQ(host.loaded().size(), 2u) << "a refused object is not registered";
 }

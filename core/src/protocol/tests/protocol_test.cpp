@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "livepatch/testing/plugins.h"
 #include "livepatch/text.h"
 #include "livepatch/url.h"
 #include "protocol/api_client.h"
@@ -50,20 +51,17 @@ void expectProtocolError(const std::string& body, const std::string& why, const 
     EXPECT_NE(r.error().message().find(why), std::string::npos) << r.error().message();
 }
 
-class RecordingTransport : public Transport {
-public:
-    PluginInfo info() const noexcept override { return {"rec", PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    bool supportsScheme(const std::string&) const noexcept override { return true; }
-    Result<HttpResponse> send(const HttpRequest& r, const CancelToken*) noexcept override {
-        last = r;
-        return response;
+// The SDK's fake transport, answering every request with `response`.
+struct CannedServer {
+    CannedServer() {
+        transport.onSend = [this](const HttpRequest&, const CancelToken*) { return Result<HttpResponse>(response); };
+        transport.onDownload = [](const DownloadRequest& r, const ProgressCallback&, const CancelToken*) {
+            return Result<DownloadResult>(DownloadResult{0, r.url});
+        };
     }
-    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback&, const CancelToken*) noexcept override {
-        lastDownload = r;
-        return DownloadResult{0, r.url};
-    }
-    HttpRequest last;
-    DownloadRequest lastDownload;
+    const HttpRequest& last() const { return transport.requests.back(); }
+    const DownloadRequest& lastDownload() const { return transport.downloads.back(); }
+    livepatch::testing::FakeTransport transport;
     HttpResponse response;
 };
 }  // namespace
@@ -99,21 +97,21 @@ TEST(UpdatesParsing, PatchUrlsKeepTheServersScheme) {
 }
 
 TEST(ApiClientDownload, CredentialGoesOnlyToTheServersOrigin) {
-    RecordingTransport t;
-    ApiClient api(&t, "https://srv.example", "id");
+    CannedServer t;
+    ApiClient api(&t.transport, "https://srv.example", "id");
     PatchOffer same;
     same.url = "https://SRV.example:443/v1/patches/x.tar.xz";
     ASSERT_TRUE(api.download(same, "Bearer secret", "/tmp/x", 10, nullptr, nullptr));
-    EXPECT_EQ(findHeader(t.lastDownload.headers, "Authorization"), "Bearer secret");
+    EXPECT_EQ(findHeader(t.lastDownload().headers, "Authorization"), "Bearer secret");
     PatchOffer other;
     other.url = "https://cdn.example/x.tar.xz";
     ASSERT_TRUE(api.download(other, "Bearer secret", "/tmp/x", 10, nullptr, nullptr));
-    EXPECT_FALSE(findHeader(t.lastDownload.headers, "Authorization")) << "credential leaked to another origin";
+    EXPECT_FALSE(findHeader(t.lastDownload().headers, "Authorization")) << "credential leaked to another origin";
 }
 
 TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
-    RecordingTransport t;
-    ApiClient api(&t, "https://u:pw@srv.example", "id");
+    CannedServer t;
+    ApiClient api(&t.transport, "https://u:pw@srv.example", "id");
     t.response.status = 502;
     t.response.headers = {{"Content-Type", "text/html"}};
     t.response.body = "<html><body><h1>502 Bad Gateway</h1></body></html>";
@@ -136,7 +134,7 @@ TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
     r = api.updates("Bearer s", "{}", "\"e1\"", nullptr);
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->notModified);
-    EXPECT_EQ(findHeader(t.last.headers, "If-None-Match"), "\"e1\"");
+    EXPECT_EQ(findHeader(t.last().headers, "If-None-Match"), "\"e1\"");
 
     t.response.status = 200;
     t.response.headers = {{"Content-Type", "application/json"}, {"ETag", "\"e2\""}};
@@ -144,8 +142,8 @@ TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
     r = api.updates("Bearer s", "{}", "", nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->etag, "\"e2\"");
-    EXPECT_EQ(r->supported, "kernel-upgrade-required");
-    EXPECT_FALSE(findHeader(t.last.headers, "If-None-Match"));
+    EXPECT_EQ(r->supported, KernelSupport::KernelUpgradeRequired);
+    EXPECT_FALSE(findHeader(t.last().headers, "If-None-Match"));
 }
 
 // The SDK's one check and one escaping for text that reaches a terminal
@@ -214,8 +212,8 @@ TEST(UpdatesParsing, ServerTextMustBePrintableAndBounded) {
 }
 
 TEST(ApiClientRegister, TierWithControlCharactersIsRefused) {
-    RecordingTransport t;
-    ApiClient api(&t, "https://srv.example", "id");
+    CannedServer t;
+    ApiClient api(&t.transport, "https://srv.example", "id");
     t.response.status = 200;
     t.response.headers = {{"Content-Type", "application/json"}};
     t.response.body = R"({"machine-token":"m","tier":"stable\u001b]52;c;ZXZpbA==\u0007"})";
