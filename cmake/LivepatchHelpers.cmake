@@ -18,6 +18,7 @@ function(livepatch_add_plugin name)
     CXX_VISIBILITY_PRESET hidden
     LINK_FLAGS "${LIVEPATCH_PLUGIN_LINK_FLAGS}")
   install(TARGETS ${name} LIBRARY DESTINATION ${LIVEPATCH_PLUGIN_INSTALL_DIR})
+  set_property(GLOBAL APPEND PROPERTY LIVEPATCH_PLUGINS ${name})
 endfunction()
 
 # livepatch_add_gtest(<name> SOURCES ... [LIBS ...] [LABELS ...])

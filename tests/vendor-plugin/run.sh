@@ -1,20 +1,59 @@
 #!/usr/bin/env bash
-set -euo pipefail
-build=$1 sample=$2
-work=$(mktemp -d /tmp/lp-vendor.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cmake --install "$build" --prefix "$work/prefix" > /dev/null
+# Proves the installed SDK is enough to build and configure a plugin: install
+# the agent to a temporary prefix, build sample/ as a separate project against
+# it, have the installed agent load the result, and configure the plugin's own
+# key (vendor-max-bytes) end to end: set, read back with its owner, a bad value
+# refused with nothing written, and the plugin acting on the value during a
+# real refresh from a file:// mirror.
+# Usage: run.sh BUILD SOURCE
+sample=$2/tests/vendor-plugin/sample
+source "$2/tests/integration/lib.sh"   # WORK (cleaned up), demo data, fail/step
+prefix=$WORK/prefix
+cmake --install "$BUILD" --prefix "$prefix" > /dev/null
 # The sample sees only the installed headers and package config.
-cmake -S "$sample" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/configure.log" || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
-ls "$work/build/vendor-example.so" > /dev/null
-chmod 755 "$work" "$work/build"
-agent=("$work/prefix/bin/livepatch-agent" --root-dir "$work/root")
-"${agent[@]}" config plugin-dirs="$work/build" > /dev/null
+cmake -S "$sample" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$prefix" > "$WORK/configure.log" || { cat "$WORK/configure.log"; exit 1; }
+cmake --build "$WORK/build" > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
+ls "$WORK/build/vendor-example.so" > /dev/null
+chmod 755 "$WORK" "$WORK/build"
+agent() { "$prefix/bin/livepatch-agent" --root-dir "$ROOT" "$@"; }
+
+step "the installed agent loads the vendor plugin"
+agent config plugin-dirs="$WORK/build" > /dev/null
 rc=0
-out=$("${agent[@]}" plugins 2>&1) || rc=$?
-[[ $rc == 0 ]] || { echo "$out"; echo "FAIL: plugins exited with $rc"; exit 1; }
-echo "$out"
-grep -qP '^vendor-example\tverification\t0\.1\.0\t' <<< "$out" || { echo "FAIL: vendor plugin not loaded by the installed agent"; exit 1; }
-grep -qP '^transport-https\ttransport\t' <<< "$out" || { echo "FAIL: installed plugins missing"; exit 1; }
+out=$(agent plugins 2>&1) || rc=$?
+[[ $rc == 0 ]] || { echo "$out"; fail "plugins exited with $rc"; }
+grep -qP '^vendor-example\tverification\t0\.1\.0\t' <<< "$out" || fail "vendor plugin not loaded by the installed agent: $out"
+grep -qP '^transport-https\ttransport\t' <<< "$out" || fail "installed plugins missing: $out"
+
+step "its key: default, set, read back under its owner"
+listing=$(agent config)
+[[ $listing == *$'# vendor-example\nvendor-max-bytes: 67108864'* ]] || fail "default or owner not listed: $listing"
+agent config vendor-max-bytes=100 > /dev/null
+listing=$(agent config)
+[[ $listing == *$'# vendor-example\nvendor-max-bytes: 100'* ]] || fail "value not read back: $listing"
+
+step "a bad value is refused by the plugin's declaration, nothing written (also not the core key beside it)"
+before=$(cat "$ROOT/state/config.yaml")
+rc=0
+out=$(agent config check-interval=5 vendor-max-bytes=12 2>&1) || rc=$?
+[[ $rc == 2 && $out == *'vendor-max-bytes: expected bytes from 64 to 1073741824, got "12"'* ]] || fail "bad value: rc=$rc $out"
+[[ "$(cat "$ROOT/state/config.yaml")" == "$before" ]] || fail "a refused change was written"
+
+step "the plugin uses the value: a patch over vendor-max-bytes is refused, under it applied"
+M=$WORK/mirror
+make_mirror "$M" lp_demo-1.tar.xz
+mirror_offer "$M" lp_demo-1.tar.xz 1
+agent config remote-server="file://$M" loader=loader-simulated simulated-kernel-root="$SIM" \
+  keyring-dir="$WORK/demo/keyring" check-interval=0 verifiers=verify-module-signature,vendor-example > /dev/null
+rc=0
+out=$(agent enable "$(cat "$WORK/demo/auth-token")" 2>&1) || rc=$?
+[[ $out == *"verification by vendor-example failed: module of "*" bytes is larger than vendor-max-bytes 100"* ]] ||
+  fail "vendor-max-bytes=100 not applied by the plugin: rc=$rc $out"
+grep -q "this has been live patched" "$SIM/proc/cmdline" 2> /dev/null && fail "patched despite the refusal"
+agent config vendor-max-bytes= > /dev/null   # back to the declared default, 64 MiB
+rc=0
+out=$(agent refresh 2>&1) || rc=$?
+[[ $rc == 0 ]] || fail "refresh under the default limit: rc=$rc $out"
+grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "not patched under the default limit: $out"
+agent disable > /dev/null
 echo "vendor-plugin: 1 passed, 0 failed"

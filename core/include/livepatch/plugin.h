@@ -15,6 +15,7 @@
 //    tests can substitute it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -25,11 +26,12 @@
 
 #include <Poco/ClassLibrary.h>
 
+#include "livepatch/config_keys.h"
 #include "livepatch/error.h"
 
 // Bumped whenever any SDK header changes in a binary-incompatible way.
-#define LIVEPATCH_SDK_ABI_VERSION 2
-#define LIVEPATCH_SDK_VERSION "2.0.0"
+#define LIVEPATCH_SDK_ABI_VERSION 3
+#define LIVEPATCH_SDK_VERSION "3.0.0"
 
 namespace livepatch {
 
@@ -87,15 +89,29 @@ public:
 };
 
 // Read-only view of the validated agent configuration. Values are the
-// effective strings (defaults applied); list values are comma-separated.
+// effective strings: the value set, else the declared default (config_keys.h),
+// so a plugin reads a key without repeating its default; list values are
+// comma-separated. Every value has passed its declaration's check.
 class ConfigView {
 public:
     virtual ~ConfigView() = default;
+    // nullopt: no loaded plugin and not core declares the key.
     virtual std::optional<std::string> get(const std::string& key) const noexcept = 0;
     std::string getOr(const std::string& key, const std::string& fallback) const {
         auto v = get(key);
         return v && !v->empty() ? *v : fallback;
     }
+    // The effective value; "" if unset without default or undeclared.
+    std::string value(const std::string& key) const { return get(key).value_or(""); }
+    // An Integer key's effective value (0 if unset or undeclared).
+    long long integer(const std::string& key) const {
+        const std::string v = value(key);
+        return !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stoll(v) : 0;
+    }
+    // A list key's effective items (comma-separated).
+    std::vector<std::string> list(const std::string& key) const { return splitConfigList(value(key)); }
+    // A Flag key's effective value.
+    bool flag(const std::string& key) const { return value(key) == "true"; }
 };
 
 struct PluginContext {
@@ -112,8 +128,15 @@ class Plugin {
 public:
     virtual ~Plugin() = default;
     virtual PluginInfo info() const noexcept = 0;
-    // Called once after loading, and again whenever the config changes. The
-    // context's pointers outlive the plugin.
+    // The config keys this plugin owns (config_keys.h). Asked once after
+    // loading, before configure(); a key another plugin or core already
+    // declares is refused. Default: none.
+    virtual std::vector<ConfigKey> configKeys() const noexcept { return {}; }
+    // Called once per process, after the config file has been validated
+    // against every declaration. The config does not change while the
+    // process runs: `livepatch-agent config` writes the file and the daemon
+    // starts a new engine process for its next job, which configures its
+    // plugins afresh. The context's pointers outlive the plugin.
     virtual Status configure(const PluginContext& /*ctx*/) noexcept { return {}; }
 };
 

@@ -234,15 +234,6 @@ int frontEndCommand(const CommandLine& line) {
         return kExitOk;
     }
 
-    if (cmd == "completion") {
-        if (line.args.size() != 1 || line.args[0] != "bash") {
-            std::cerr << "error: usage: livepatch-agent completion bash [invalid-argument]\n";
-            return kExitUsage;
-        }
-        std::cout << bashCompletion();
-        return kExitOk;
-    }
-
     if (cmd == "status" || cmd == "kernel-upgrade-required") {
         if (!line.requireNoArgs()) return kExitUsage;
         if (line.cve && !isCveId(*line.cve)) {
@@ -294,19 +285,6 @@ int frontEndCommand(const CommandLine& line) {
         // every failure) and status stays light.
         if (st->enabled && !st->loadingPatch.empty() && running == CycleLock::Free) return runInEngine(line);
         return showStatus(line, paths, *st, running == CycleLock::Held);
-    }
-
-    if (cmd == "config") {
-        if (!line.args.empty()) return runInEngine(line);  // changes are validated and saved by the engine binary
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto cfg = Config::load(paths.configFile());
-        if (!cfg) return fail(cfg.error());
-        for (const auto& kv : cfg->display(false)) {
-            std::string v = kv.second;
-            if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
-            std::cout << kv.first << ": " << v << "\n";
-        }
-        return kExitOk;
     }
 
     if (cmd == "refresh") {

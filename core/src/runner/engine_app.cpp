@@ -23,7 +23,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "host/plugin_host.h"
-#include "runner/certificates.h"
+#include "runner/config_command.h"
 #include "runner/runtime.h"
 #include "state/paths.h"
 
@@ -170,36 +170,9 @@ int engineCommand(const CommandLine& line) {
     ProcessSignals& signals = processSignals();
     CancelToken& cancel = signals.cancel;
 
-    if (cmd == "config") {
-        // Root first: reading root's config as another user fails too, and
-        // that failure must not pass for an invalid value (exit 2).
-        if (!line.requireRoot()) return kExitPermission;
-        Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-        auto cfg = Config::load(paths.configFile());
-        if (!cfg) return fail(cfg.error());
-        std::vector<std::string> assignments;
-        for (const auto& a : line.args) {
-            auto eq = a.find('=');
-            if (eq != std::string::npos && a.substr(eq + 1) == "@stdin") {
-                std::stringstream in;
-                in << std::cin.rdbuf();
-                assignments.push_back(a.substr(0, eq + 1) + in.str());
-            } else {
-                assignments.push_back(a);
-            }
-        }
-        auto s = cfg->apply(assignments);
-        if (!s) return fail(s.error());
-        s = parseCertificates("ca-certs", cfg->getOr("ca-certs", ""));
-        if (!s) return fail(s.error());
-        auto ensured = paths.ensure();
-        if (!ensured) return fail(ensured.error());
-        s = cfg->save(paths.configFile());
-        if (!s) return fail(s.error());
-        (void)sendControl(paths.socketPath(), "reload", nullptr);  // a running daemon picks it up
-        std::cout << "configuration updated\n";
-        return kExitOk;
-    }
+    if (cmd == "config") return configCommand(line);
+    if (cmd == "completion") return completionCommand(line);
+    if (cmd == "__config-schema") return configSchemaCommand(line);
 
     if (cmd == "plugins") {
         if (!line.requireNoArgs()) return kExitUsage;

@@ -115,7 +115,7 @@ PluginInfo ElfNoteVerifier::info() const noexcept {
 }
 
 Status ElfNoteVerifier::configure(const PluginContext& ctx) noexcept {
-    keyringDir_ = ctx.config->getOr("keyring-dir", "");
+    keyringDir_ = ctx.config->value("keyring-dir");  // core's key: every verifier reads it
     enforceOwnership_ = ::geteuid() == 0;
     return {};
 }
