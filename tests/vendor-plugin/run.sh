@@ -17,6 +17,13 @@ ls "$WORK/build/vendor-example.so" > /dev/null
 chmod 755 "$WORK" "$WORK/build"
 agent() { "$prefix/bin/livepatch-agent" --root-dir "$ROOT" "$@"; }
 
+step "the installed SDK's version header and package version are one version"
+header=$(sed -n 's/^#define LIVEPATCH_SDK_VERSION "\(.*\)"$/\1/p' "$prefix/include/livepatch/version.h")
+package=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$prefix"/lib*/cmake/livepatch-sdk/livepatch-sdkConfigVersion.cmake)
+[[ -n $header && $header == "$package" ]] || fail "SDK header says \"$header\", package says \"$package\""
+abi=$(sed -n 's/^#define LIVEPATCH_SDK_ABI_VERSION \([0-9]*\)$/\1/p' "$prefix/include/livepatch/version.h")
+[[ $abi == "${header%%.*}" ]] || fail "ABI $abi is not the major of SDK $header"
+
 step "the installed agent loads the vendor plugin"
 agent config plugin-dirs="$WORK/build" > /dev/null
 rc=0

@@ -25,13 +25,24 @@
 #include <vector>
 
 #include <Poco/ClassLibrary.h>
+#include <Poco/Version.h>
 
 #include "livepatch/config_keys.h"
 #include "livepatch/error.h"
+#include "livepatch/version.h"
 
-// Bumped whenever any SDK header changes in a binary-incompatible way.
-#define LIVEPATCH_SDK_ABI_VERSION 3
-#define LIVEPATCH_SDK_VERSION "3.0.0"
+// What must match between the agent and a plugin for C++ objects to cross
+// between them: the SDK ABI, the compiler's C++ ABI (__GXX_ABI_VERSION), the
+// library's std::string/std::list ABI (_GLIBCXX_USE_CXX11_ABI), and the Poco
+// version (Poco classes cross the boundary: ClassLoader manifests, exceptions).
+// Expanded where LIVEPATCH_PLUGIN is used, i.e. with the plugin's compiler.
+#define LIVEPATCH_STRINGIFY_(x) #x
+#define LIVEPATCH_STRINGIFY(x) LIVEPATCH_STRINGIFY_(x)
+#define LIVEPATCH_BUILD_ABI                                               \
+    "sdk-abi=" LIVEPATCH_STRINGIFY(LIVEPATCH_SDK_ABI_VERSION)             \
+    " gxx-abi=" LIVEPATCH_STRINGIFY(__GXX_ABI_VERSION)                    \
+    " cxx11-abi=" LIVEPATCH_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)             \
+    " poco=" LIVEPATCH_STRINGIFY(POCO_VERSION)
 
 namespace livepatch {
 
@@ -149,11 +160,12 @@ using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t to
 //
 //   LIVEPATCH_PLUGIN(my::HttpsTransport)
 //
-// exports `livepatch_sdk_abi_version` (checked by the host before anything
-// is instantiated) and a Poco ClassLoader manifest for livepatch::Plugin.
+// exports `livepatch_plugin_abi` (LIVEPATCH_BUILD_ABI as the plugin was
+// built; the host compares it with its own before anything is instantiated)
+// and a Poco ClassLoader manifest for livepatch::Plugin.
 #define LIVEPATCH_PLUGIN(CLASS)                                               \
-    extern "C" __attribute__((visibility("default"))) int                     \
-    livepatch_sdk_abi_version() { return LIVEPATCH_SDK_ABI_VERSION; }         \
+    extern "C" __attribute__((visibility("default"))) const char*             \
+    livepatch_plugin_abi() { return LIVEPATCH_BUILD_ABI; }                    \
     POCO_BEGIN_MANIFEST(livepatch::Plugin)                                    \
         POCO_EXPORT_CLASS(CLASS)                                              \
     POCO_END_MANIFEST
