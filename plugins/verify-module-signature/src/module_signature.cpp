@@ -38,13 +38,11 @@ std::string nameOf(const X509_NAME* n) {
 }
 
 Status loadKeyring(const std::string& dir, bool enforce, CertStack& out) {
-    auto files = listTrustedFiles(dir, {".pem", ".crt", ".der"}, enforce);
+    auto files = readTrustedFiles(dir, {".pem", ".crt", ".der"}, enforce);
     if (!files) return files.error();
-    for (const auto& f : *files) {
-        std::ifstream in(f, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string data = ss.str();
+    for (const auto& file : *files) {
+        const std::string& f = file.path;
+        const std::string& data = file.bytes;
         std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())), &BIO_free);
         if (f.size() > 4 && f.compare(f.size() - 4, 4, ".der") == 0) {
             if (X509* c = d2i_X509_bio(bio.get(), nullptr)) sk_X509_push(out.certs, c);
