@@ -14,6 +14,36 @@ cmake --install "$BUILD" --prefix "$prefix" > /dev/null
 cmake -S "$sample" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$prefix" > "$WORK/configure.log" || { cat "$WORK/configure.log"; exit 1; }
 cmake --build "$WORK/build" > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
 ls "$WORK/build/vendor-example.so" > /dev/null
+
+step "the SDK's plugin helper is the agent's own: an install rule, and --no-undefined"
+cmake --install "$WORK/build" --prefix "$WORK/vendor-prefix" > /dev/null
+[[ -f $WORK/vendor-prefix/lib/livepatch-agent/plugins/vendor-example.so ]] || fail "the vendor plugin has no install rule"
+mkdir -p "$WORK/broken"
+cat > "$WORK/broken/CMakeLists.txt" <<'EOC'
+cmake_minimum_required(VERSION 3.18)
+project(broken-plugin CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(livepatch-sdk 3.0 REQUIRED)
+livepatch_add_plugin_module(broken SOURCES broken.cpp)
+EOC
+cat > "$WORK/broken/broken.cpp" <<'EOC'
+#include <livepatch/verifier.h>
+int vendor_function_nobody_defines();
+struct Broken : livepatch::Verifier {
+    livepatch::PluginInfo info() const noexcept override {
+        return {"broken", livepatch::PluginRole::Verifier, "0", LIVEPATCH_SDK_ABI_VERSION, "x"};
+    }
+    livepatch::Result<livepatch::VerifyReport> verify(const livepatch::ModuleImage&) noexcept override {
+        return livepatch::VerifyReport{std::to_string(vendor_function_nobody_defines()), "", "", ""};
+    }
+};
+LIVEPATCH_PLUGIN(Broken)
+EOC
+cmake -S "$WORK/broken" -B "$WORK/broken/build" -DCMAKE_PREFIX_PATH="$prefix" > "$WORK/broken.log" || { cat "$WORK/broken.log"; fail "configure"; }
+rc=0
+cmake --build "$WORK/broken/build" >> "$WORK/broken.log" 2>&1 || rc=$?
+[[ $rc != 0 ]] && grep -q "undefined reference to .vendor_function_nobody_defines" "$WORK/broken.log" ||
+  { cat "$WORK/broken.log"; fail "a plugin with an undefined symbol was linked (rc=$rc)"; }
 chmod 755 "$WORK" "$WORK/build"
 agent() { "$prefix/bin/livepatch-agent" --root-dir "$ROOT" "$@"; }
 
