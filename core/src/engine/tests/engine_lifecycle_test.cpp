@@ -187,9 +187,11 @@ public:
 class FakeAuth : public Auth {
 public:
     PluginInfo info() const noexcept override { return {"auth-token", PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, ""}; }
-    Result<TokenInfo> inspect(const std::string& t) const noexcept override {
-        if (t.rfind("good-", 0) != 0) return Error(ErrorCode::TokenInvalid, "not an auth token");
-        return TokenInfo{"auth-token", std::nullopt, "auth token"};
+    Result<TokenInspection> inspect(const std::string& t) const noexcept override {
+        // Its kind of token but unusable, in words that start with "not ".
+        if (t.rfind("good-early", 0) == 0) return Error(ErrorCode::TokenInvalid, "not valid before 2030-01-01T00:00:00Z");
+        if (t.rfind("good-", 0) != 0) return TokenInspection::notMine();
+        return TokenInspection::mine(TokenInfo{"auth-token", std::nullopt, "auth token"});
     }
     Result<std::string> registrationAuthorization(const std::string& t) const noexcept override { return "Bearer " + t; }
     Result<Credential> credentialFromRegistration(const std::string&, const RegistrationResponse& r) const noexcept override {
@@ -393,6 +395,17 @@ TEST_F(EngineTest, MalformedTokenIsRefusedLocallyWithoutEchoOrNetwork) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
     EXPECT_EQ(r.error().message().find("garbage-secret-value"), std::string::npos);
+    EXPECT_TRUE(transport.requests.empty());
+}
+
+// Issue 14: "not my kind of token" is the plugin's explicit verdict; an error
+// from a plugin whose kind the token is reaches the operator, whatever its
+// words (a message starting with "not " used to be taken for "not my kind").
+TEST_F(EngineTest, AnAuthPluginsOwnRefusalIsShownEvenIfItStartsWithNot) {
+    auto r = engine->enable("good-early-token");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    EXPECT_EQ(r.error().message(), "not valid before 2030-01-01T00:00:00Z");
     EXPECT_TRUE(transport.requests.empty());
 }
 
