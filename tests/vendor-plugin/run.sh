@@ -82,9 +82,10 @@ make_mirror "$M" lp_demo-1.tar.xz
 mirror_offer "$M" lp_demo-1.tar.xz 1
 agent config remote-server="file://$M" loader=loader-simulated simulated-kernel-root="$SIM" \
   keyring-dir="$WORK/demo/keyring" check-interval=0 verifiers=verify-module-signature,vendor-example > /dev/null
+agent enable "$(cat "$WORK/demo/auth-token")" > /dev/null 2>&1   # enabled; its first check is refused (below)
 rc=0
-out=$(agent enable "$(cat "$WORK/demo/auth-token")" 2>&1) || rc=$?
-[[ $out == *"verification by vendor-example failed: module of "*" bytes is larger than vendor-max-bytes 100"* ]] ||
+out=$(agent refresh 2>&1) || rc=$?
+[[ $rc == 6 && $out == *"verification by vendor-example failed: module of "*" bytes is larger than vendor-max-bytes 100"* ]] ||
   fail "vendor-max-bytes=100 not applied by the plugin: rc=$rc $out"
 grep -q "this has been live patched" "$SIM/proc/cmdline" 2> /dev/null && fail "patched despite the refusal"
 agent config vendor-max-bytes= > /dev/null   # back to the declared default, 64 MiB
@@ -93,4 +94,23 @@ out=$(agent refresh 2>&1) || rc=$?
 [[ $rc == 0 ]] || fail "refresh under the default limit: rc=$rc $out"
 grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "not patched under the default limit: $out"
 agent disable > /dev/null
+step "the plugin author's guide quotes the sample as it is"
+/usr/bin/python3 - "$2/docs/plugins.md" "$sample/vendor_example.cpp" <<'PYEOF'
+import sys
+guide, sample = open(sys.argv[1]).read().splitlines(), open(sys.argv[2]).read()
+quoted, inside, marked = 0, False, False
+for line in guide:
+    if line.startswith("<!-- from tests/vendor-plugin/sample/vendor_example.cpp -->"):
+        marked = True
+    elif line.startswith("```cpp") and marked:
+        inside = True
+    elif line.startswith("```") and inside:
+        inside = marked = False
+    elif inside and line.strip():
+        quoted += 1
+        if line.strip() not in sample:
+            sys.exit(f"docs/plugins.md quotes a line the sample does not have: {line.strip()}")
+if quoted < 10:
+    sys.exit(f"docs/plugins.md quotes only {quoted} lines of the sample")
+PYEOF
 echo "vendor-plugin: 1 passed, 0 failed"
