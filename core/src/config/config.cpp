@@ -315,7 +315,10 @@ std::string Config::toYaml() const {
     for (const auto& key : order) {
         const std::string& value = values_.at(key);
         out << YAML::Key << key << YAML::Value;
-        if (value.find('\n') != std::string::npos)
+        // A PEM bundle stays readable; anything else (also a key nobody
+        // declares here) is double-quoted, which round-trips any text.
+        const DeclaredKey* d = find(key);
+        if (d && d->key.type == ConfigType::Pem && value.find('\n') != std::string::npos)
             out << YAML::Literal << value;
         else
             out << YAML::DoubleQuoted << value;

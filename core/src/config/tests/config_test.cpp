@@ -159,6 +159,13 @@ TEST(Config, AFileKeyNobodyDeclaresIsKeptUntilTheOwnerIsKnownThenRefusedOrRemova
     ASSERT_TRUE(orphan.apply({"vendor-max-bytes="})) << "an orphan key can always be removed";
     EXPECT_TRUE(orphan.requireDeclared());
     EXPECT_FALSE(Config::parse("Not A Key: 1\n", "config.yaml")) << "what cannot be a key name is refused at once";
+    // A value the front-end cannot check is saved so it reads back the same,
+    // whatever it holds (double-quoted, never a YAML block of unknown shape).
+    auto odd = Config::parse("vendor-note: \"  two\\n lines\\t \"\n", "config.yaml");
+    ASSERT_TRUE(odd);
+    auto again = Config::parse(odd->toYaml(), "again");
+    ASSERT_TRUE(again) << odd->toYaml();
+    EXPECT_EQ(again->toYaml(), odd->toYaml());
 }
 
 TEST(Config, DisplayNamesEachKeysOwnerAndRedactsSecrets) {
