@@ -1,8 +1,11 @@
 # Helpers shared by core, plugins, tools and tests.
 
+include(${CMAKE_CURRENT_LIST_DIR}/LivepatchPlugin.cmake)
+
 # livepatch_add_plugin(<name> SOURCES <registration.cpp> [IMPL_SOURCES ...] [LIBS ...])
 #   <name>-impl : static (PIC) library with IMPL_SOURCES, for unit tests
-#   <name>      : the loadable shared object (MODULE) = registration + impl
+#   <name>      : the loadable module = registration + impl, built and installed
+#                 by livepatch_add_plugin_module like every other plugin
 # The plugin may only include SDK headers (target livepatch::sdk).
 function(livepatch_add_plugin name)
   cmake_parse_arguments(P "" "" "SOURCES;IMPL_SOURCES;LIBS" ${ARGN})
@@ -10,14 +13,9 @@ function(livepatch_add_plugin name)
   target_link_libraries(${name}-impl PUBLIC livepatch::sdk ${P_LIBS})
   target_include_directories(${name}-impl PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
   set_target_properties(${name}-impl PROPERTIES CXX_VISIBILITY_PRESET hidden)
-  add_library(${name} MODULE ${P_SOURCES})
-  target_link_libraries(${name} PRIVATE ${name}-impl)
-  set_target_properties(${name} PROPERTIES
-    PREFIX "" OUTPUT_NAME ${name}
-    LIBRARY_OUTPUT_DIRECTORY ${LIVEPATCH_PLUGIN_OUTPUT_DIR}
-    CXX_VISIBILITY_PRESET hidden
-    LINK_FLAGS "${LIVEPATCH_PLUGIN_LINK_FLAGS}")
-  install(TARGETS ${name} LIBRARY DESTINATION ${LIVEPATCH_PLUGIN_INSTALL_DIR})
+  livepatch_add_plugin_module(${name} SOURCES ${P_SOURCES} LIBS ${name}-impl
+    OUTPUT_DIRECTORY ${LIVEPATCH_PLUGIN_OUTPUT_DIR} INSTALL_DIR ${LIVEPATCH_PLUGIN_INSTALL_DIR})
+  set_property(GLOBAL APPEND PROPERTY LIVEPATCH_PLUGINS ${name})
 endfunction()
 
 # livepatch_add_gtest(<name> SOURCES ... [LIBS ...] [LABELS ...])

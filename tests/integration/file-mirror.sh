@@ -3,21 +3,8 @@
 # integrity and signature checks.
 source "$(dirname "$0")/lib.sh"
 M=$WORK/mirror
-kernel=5.15.0-100.110-generic
-arch=$(uname -m)
-mkdir -p "$M/v1/patches" "$M/v1/updates/$kernel"
-cp "$WORK/demo/server/patches/lp_demo-1.tar.xz" "$WORK/demo/server/patches/lp_demo-3-untrusted.tar.xz" "$M/v1/patches/"
-echo '{"machine-token": "offline-mirror-token-0001", "tier": "stable"}' > "$M/v1/register.json"
-updates() { # updates FILE VERSION
-  sha=$(sha256sum "$M/v1/patches/$1" | cut -d' ' -f1)
-  size=$(stat -c %s "$M/v1/patches/$1")
-  cat > "$M/v1/updates/$kernel/$arch.json" <<EOJ
-{"supported": "supported", "upgrade-required-date": null, "tier": "stable",
- "patches": [{"version": "$2", "name": "lp_demo", "filename": "$1", "url": "/v1/patches/$1",
-   "sha256": "$sha", "size": $size, "published": "2026-01-01T00:00:00Z", "replace": true,
-   "fixes": [{"name": "cve-2024-1086", "description": "nf_tables", "bug": "lp#1", "patched": true}]}]}
-EOJ
-}
+make_mirror "$M" lp_demo-1.tar.xz lp_demo-3-untrusted.tar.xz
+updates() { mirror_offer "$M" "$@"; }  # updates FILE VERSION
 updates lp_demo-1.tar.xz 1
 agent config remote-server="file://$M" loader=loader-simulated simulated-kernel-root="$SIM" \
   keyring-dir="$WORK/demo/keyring" check-interval=0 > /dev/null
@@ -32,7 +19,7 @@ set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 step "a mirror entry that links outside the mirror is refused"
 ln -s /etc/passwd "$M/v1/patches/evil.tar.xz"
 updates lp_demo-1.tar.xz 4
-sed -i 's/lp_demo-1.tar.xz/evil.tar.xz/g' "$M/v1/updates/$kernel/$arch.json"
+sed -i 's/lp_demo-1.tar.xz/evil.tar.xz/g' "$M/v1/updates/5.15.0-100.110-generic/$(uname -m).json"
 set +e; out=$(agent refresh 2>&1); rc=$?; set -e
 [[ $rc != 0 && "$out" == *"outside the mirror"* ]] || fail "escape: rc=$rc $out"
 assert_state apply-failed 1

@@ -109,6 +109,26 @@ req = urllib.request.Request(f"https://127.0.0.1:{port}/admin/faults", data=json
 urllib.request.urlopen(req, context=ctx).read()
 PYEOF
 }
+# make_mirror DIR FILE...: a file:// mirror (plugins/transport-file/README.md)
+# holding these demo patches; mirror_offer DIR FILE VERSION: what it offers.
+make_mirror() {
+  local m=$1 f
+  shift
+  mkdir -p "$m/v1/patches" "$m/v1/updates/5.15.0-100.110-generic"
+  for f; do cp "$WORK/demo/server/patches/$f" "$m/v1/patches/"; done
+  echo '{"machine-token": "offline-mirror-token-0001", "tier": "stable"}' > "$m/v1/register.json"
+}
+mirror_offer() {
+  local m=$1 sha size
+  sha=$(sha256sum "$m/v1/patches/$2" | cut -d' ' -f1)
+  size=$(stat -c %s "$m/v1/patches/$2")
+  cat > "$m/v1/updates/5.15.0-100.110-generic/$(uname -m).json" <<EOJ
+{"supported": "supported", "upgrade-required-date": null, "tier": "stable",
+ "patches": [{"version": "$3", "name": "lp_demo", "filename": "$2", "url": "/v1/patches/$2",
+   "sha256": "$sha", "size": $size, "published": "2026-01-01T00:00:00Z", "replace": true,
+   "fixes": [{"name": "cve-2024-1086", "description": "nf_tables", "bug": "lp#1", "patched": true}]}]}
+EOJ
+}
 mkdir -p "$WORK/rec"
 "$SRC/tools/server/make-demo-data.sh" "$WORK/demo" > /dev/null  # LP_DEMO_VERSIONS from the caller, if set
 ROOT=$WORK/agent

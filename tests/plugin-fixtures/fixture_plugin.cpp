@@ -15,6 +15,10 @@ public:
         i.role = livepatch::PluginRole::Loader;
 #elif defined(FIXTURE_BAD_ABI)
         i.name = "fixture-bad-abi";
+#elif defined(FIXTURE_GXX_ABI)
+        i.name = "fixture-gxx-abi";
+#elif defined(FIXTURE_POCO_VERSION)
+        i.name = "fixture-poco-version";
 #endif
         return i;
     }
@@ -26,9 +30,21 @@ public:
 
 }  // namespace fixture
 
+// As if built with another SDK, compiler or Poco: the macros LIVEPATCH_PLUGIN
+// reads where it is expanded, faked just before it.
 #if defined(FIXTURE_BAD_ABI)
-// Built against "another" SDK: a different ABI number.
-extern "C" __attribute__((visibility("default"))) int livepatch_sdk_abi_version() { return 999; }
+#undef LIVEPATCH_SDK_ABI_VERSION
+#define LIVEPATCH_SDK_ABI_VERSION 999
+#elif defined(FIXTURE_GXX_ABI)
+#undef __GXX_ABI_VERSION
+#define __GXX_ABI_VERSION 1002  // g++ 3.4 to 9
+#elif defined(FIXTURE_POCO_VERSION)
+#undef POCO_VERSION
+#define POCO_VERSION 0x01090000  // Poco 1.9.0
+#endif
+#if defined(FIXTURE_OLD_SDK)
+// What LIVEPATCH_PLUGIN exported up to SDK 2: an int, no build ABI.
+extern "C" __attribute__((visibility("default"))) int livepatch_sdk_abi_version() { return 2; }
 POCO_BEGIN_MANIFEST(livepatch::Plugin)
     POCO_EXPORT_CLASS(fixture::Plugin)
 POCO_END_MANIFEST

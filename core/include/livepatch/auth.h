@@ -33,12 +33,26 @@ struct Credential {
     std::optional<std::string> expires;
 };
 
+// What an auth plugin makes of a token (Auth::inspect).
+struct TokenInspection {
+    enum class Verdict {
+        NotMine,  // not this plugin's kind of token: the core asks the next plugin
+        Mine,     // this plugin's kind, and acceptable: `info` describes it
+    };
+    Verdict verdict = Verdict::NotMine;
+    TokenInfo info;
+
+    static TokenInspection notMine() { return {}; }
+    static TokenInspection mine(TokenInfo info) { return {Verdict::Mine, std::move(info)}; }
+};
+
 class Auth : public Plugin {
 public:
-    // Local validation of the token's form; no network. Returns
-    // TokenInvalid (message must not echo the token) if this plugin does
-    // not accept it.
-    virtual Result<TokenInfo> inspect(const std::string& token) const noexcept = 0;
+    // Local validation of the token's form; no network. NotMine if the
+    // token is not this plugin's kind; an Error (TokenInvalid, the message
+    // must not echo the token) if it is, but cannot be used (expired,
+    // unreadable): that message is what the operator sees.
+    virtual Result<TokenInspection> inspect(const std::string& token) const noexcept = 0;
 
     // Value of the Authorization header for the registration call.
     virtual Result<std::string> registrationAuthorization(const std::string& token) const noexcept = 0;

@@ -15,6 +15,7 @@
 //    tests can substitute it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -24,12 +25,24 @@
 #include <vector>
 
 #include <Poco/ClassLibrary.h>
+#include <Poco/Version.h>
 
+#include "livepatch/config_keys.h"
 #include "livepatch/error.h"
+#include "livepatch/version.h"
 
-// Bumped whenever any SDK header changes in a binary-incompatible way.
-#define LIVEPATCH_SDK_ABI_VERSION 2
-#define LIVEPATCH_SDK_VERSION "2.0.0"
+// What must match between the agent and a plugin for C++ objects to cross
+// between them: the SDK ABI, the compiler's C++ ABI (__GXX_ABI_VERSION), the
+// library's std::string/std::list ABI (_GLIBCXX_USE_CXX11_ABI), and the Poco
+// version (Poco classes cross the boundary: ClassLoader manifests, exceptions).
+// Expanded where LIVEPATCH_PLUGIN is used, i.e. with the plugin's compiler.
+#define LIVEPATCH_STRINGIFY_(x) #x
+#define LIVEPATCH_STRINGIFY(x) LIVEPATCH_STRINGIFY_(x)
+#define LIVEPATCH_BUILD_ABI                                               \
+    "sdk-abi=" LIVEPATCH_STRINGIFY(LIVEPATCH_SDK_ABI_VERSION)             \
+    " gxx-abi=" LIVEPATCH_STRINGIFY(__GXX_ABI_VERSION)                    \
+    " cxx11-abi=" LIVEPATCH_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)             \
+    " poco=" LIVEPATCH_STRINGIFY(POCO_VERSION)
 
 namespace livepatch {
 
@@ -87,15 +100,29 @@ public:
 };
 
 // Read-only view of the validated agent configuration. Values are the
-// effective strings (defaults applied); list values are comma-separated.
+// effective strings: the value set, else the declared default (config_keys.h),
+// so a plugin reads a key without repeating its default; list values are
+// comma-separated. Every value has passed its declaration's check.
 class ConfigView {
 public:
     virtual ~ConfigView() = default;
+    // nullopt: no loaded plugin and not core declares the key.
     virtual std::optional<std::string> get(const std::string& key) const noexcept = 0;
     std::string getOr(const std::string& key, const std::string& fallback) const {
         auto v = get(key);
         return v && !v->empty() ? *v : fallback;
     }
+    // The effective value; "" if unset without default or undeclared.
+    std::string value(const std::string& key) const { return get(key).value_or(""); }
+    // An Integer key's effective value (0 if unset or undeclared).
+    long long integer(const std::string& key) const {
+        const std::string v = value(key);
+        return !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stoll(v) : 0;
+    }
+    // A list key's effective items (comma-separated).
+    std::vector<std::string> list(const std::string& key) const { return splitConfigList(value(key)); }
+    // A Flag key's effective value.
+    bool flag(const std::string& key) const { return value(key) == "true"; }
 };
 
 struct PluginContext {
@@ -112,8 +139,15 @@ class Plugin {
 public:
     virtual ~Plugin() = default;
     virtual PluginInfo info() const noexcept = 0;
-    // Called once after loading, and again whenever the config changes. The
-    // context's pointers outlive the plugin.
+    // The config keys this plugin owns (config_keys.h). Asked once after
+    // loading, before configure(); a key another plugin or core already
+    // declares is refused. Default: none.
+    virtual std::vector<ConfigKey> configKeys() const noexcept { return {}; }
+    // Called once per process, after the config file has been validated
+    // against every declaration. The config does not change while the
+    // process runs: `livepatch-agent config` writes the file and the daemon
+    // starts a new engine process for its next job, which configures its
+    // plugins afresh. The context's pointers outlive the plugin.
     virtual Status configure(const PluginContext& /*ctx*/) noexcept { return {}; }
 };
 
@@ -126,11 +160,12 @@ using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t to
 //
 //   LIVEPATCH_PLUGIN(my::HttpsTransport)
 //
-// exports `livepatch_sdk_abi_version` (checked by the host before anything
-// is instantiated) and a Poco ClassLoader manifest for livepatch::Plugin.
+// exports `livepatch_plugin_abi` (LIVEPATCH_BUILD_ABI as the plugin was
+// built; the host compares it with its own before anything is instantiated)
+// and a Poco ClassLoader manifest for livepatch::Plugin.
 #define LIVEPATCH_PLUGIN(CLASS)                                               \
-    extern "C" __attribute__((visibility("default"))) int                     \
-    livepatch_sdk_abi_version() { return LIVEPATCH_SDK_ABI_VERSION; }         \
+    extern "C" __attribute__((visibility("default"))) const char*             \
+    livepatch_plugin_abi() { return LIVEPATCH_BUILD_ABI; }                    \
     POCO_BEGIN_MANIFEST(livepatch::Plugin)                                    \
         POCO_EXPORT_CLASS(CLASS)                                              \
     POCO_END_MANIFEST

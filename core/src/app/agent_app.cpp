@@ -251,12 +251,6 @@ int versionCommand(const CommandLine&) {
     return kExitOk;
 }
 
-int completionCommand(const CommandLine& line) {
-    if (line.args[0] != "bash") return usageError(line.command);
-    std::cout << bashCompletion();
-    return kExitOk;
-}
-
 // `status` and `kernel-upgrade-required`: both only read the state file.
 int statusCommand(const CommandLine& line) {
     const std::string& cmd = line.command;
@@ -311,19 +305,6 @@ int statusCommand(const CommandLine& line) {
     return showStatus(line, paths, *st, running == CycleLock::Held);
 }
 
-int configCommand(const CommandLine& line) {
-    if (!line.args.empty()) return runInEngine(line);  // changes are validated and saved by the engine binary
-    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-    auto cfg = Config::load(paths.configFile());
-    if (!cfg) return fail(cfg.error());
-    for (const auto& kv : cfg->display(false)) {
-        std::string v = kv.second;
-        if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
-        std::cout << kv.first << ": " << v << "\n";
-    }
-    return kExitOk;
-}
-
 // Through the running daemon if there is one (it serialises with its own
 // checks and streams progress); otherwise in the engine binary.
 int refreshCommand(const CommandLine& line) {
@@ -352,10 +333,8 @@ int notAFrontEndCommand(const CommandLine& line) {
 int frontEndCommand(const CommandLine& line) {
     static const std::vector<CommandRoute> routes = {
         {"version", versionCommand},
-        {"completion", completionCommand},
         {"status", statusCommand},
         {"kernel-upgrade-required", statusCommand},
-        {"config", configCommand},
         {"refresh", refreshCommand},
         {"daemon", daemonCommand},
     };

@@ -2,7 +2,6 @@
 
 #include <sstream>
 
-#include "config/config.h"
 
 namespace livepatch::app {
 
@@ -81,8 +80,9 @@ const std::vector<CommandInfo>& commandTable() {
          {"humane", "json", "yaml", "prometheus", "motd"},
          RunsIn::FrontEnd, NeedsRoot::No, Takes::Nothing},
         {"config", "[KEY=VALUE ...]",
-         "print all config, or set keys (all-or-nothing; KEY= restores the default; ca-certs=@stdin reads stdin)", {}, {},
-         RunsIn::FrontEnd, NeedsRoot::ToChange, Takes::Any},
+         "print every key with its owner (core or a plugin), or set keys (all-or-nothing; KEY= restores the default; "
+         "ca-certs=@stdin reads stdin)", {}, {},
+         RunsIn::Engine, NeedsRoot::ToChange, Takes::Any},
         {"refresh", "", "check, download, verify and apply now (through the daemon if it runs)", {"allow-rollback"}, {},
          RunsIn::FrontEnd, NeedsRoot::Yes, Takes::Nothing},
         {"kernel-upgrade-required", "", "exit 1 if the server said the kernel needs an upgrade, else 0", {}, {},
@@ -94,7 +94,7 @@ const std::vector<CommandInfo>& commandTable() {
         {"version", "", "print the version", {}, {}, RunsIn::FrontEnd, NeedsRoot::No, Takes::Nothing},
         {"daemon", "", "run the periodic checker (systemd unit or snap service)", {}, {}, RunsIn::FrontEnd, NeedsRoot::Yes,
          Takes::Nothing},
-        {"completion", "bash", "print the bash completion script", {}, {}, RunsIn::FrontEnd, NeedsRoot::No, Takes::One},
+        {"completion", "bash", "print the bash completion script", {}, {}, RunsIn::Engine, NeedsRoot::No, Takes::One},
     };
     return commands;
 }
@@ -135,10 +135,9 @@ std::string usageText() {
     return out.str();
 }
 
-std::string bashCompletion() {
-    std::vector<std::string> commandNames, keys;
+std::string bashCompletion(const std::vector<std::string>& keys) {
+    std::vector<std::string> commandNames;
     for (const auto& c : commandTable()) commandNames.push_back(c.name);
-    for (const auto& k : Config::keys()) keys.push_back(k.key);
     std::vector<std::string> valued;  // flags whose next word is their value
     for (const auto& f : flagTable())
         if (!f.argument.empty()) valued.push_back("--" + f.name);

@@ -51,8 +51,8 @@ const FlagInfo* findFlag(const std::string& name);
 // --help: synopsis, commands with their flags, exit codes; every line < 80 columns.
 std::string usageText();
 
-// A bash completion script for commands, flags, --format values and config
-// keys, from the tables above and Config::keys().
-std::string bashCompletion();
+// A bash completion script for commands, flags, --format values and the
+// given config keys (the engine passes those of core and the shipped plugins).
+std::string bashCompletion(const std::vector<std::string>& configKeys);
 
 }  // namespace livepatch::app

@@ -1,30 +1,13 @@
 // Agent configuration: a YAML file of validated keys.
 //
-// Keys (all values are strings on the way in; see keys() for the table):
-//   remote-server       https URL (http only with allow-insecure-http=true)
-//   check-interval      minutes >= 0 (0 disables periodic checks), default 60
-//   first-check-window  minutes >= 0 over which the daemon's first check after
-//                       a start is spread; empty (default) = check-interval
-//   ca-certs            PEM bundle text added to the host CA pool ("" = none)
-//   server-pins         comma-separated base64 SPKI SHA-256 pins
-//   http-proxy, https-proxy  proxy URLs; no-proxy  comma-separated hosts
-//   dial-timeout        seconds > 0, default 10
-//   request-timeout     overall deadline seconds > 0, default 300
-//   log-level           trace|debug|info|warning|error, default info
-//   metrics-dir         absolute dir for livepatch-agent.prom (Prometheus), off if empty
-//   cutoff-date         RFC 3339, must be in the past
-//   patch-delay         duration s|m|h|d|w
-//   allow-insecure-http true|false, default false
-//   plugin-dirs         comma-separated absolute dirs (vendor plugins)
-//   loader              plugin name of the loader, default loader-klp
-//   verifiers           comma-separated verifier plugin names,
-//                       default verify-module-signature
-//   keyring-dir         absolute dir of trusted certificates / keys
-//   signature-hashes    comma-separated from sha512,sha256; default sha512
-//   run-mode            normal|no-apply|no-refresh|stop, default normal
-//   simulated-kernel-root  absolute dir (loader-simulated)
-//   max-download-size   bytes, default 268435456
-//   unpack-max-entries  default 64; unpack-max-bytes default 268435456
+// Every key is declared once, by its owner (livepatch/config_keys.h): core
+// declares its own in config.cpp (policy, schedule, paths, limits); each
+// plugin declares the keys it reads (Plugin::configKeys()), and the engine
+// adds them with declare() once the plugins are loaded. A Config that knows
+// only core's keys (the light front-end) keeps other keys of the file as
+// they are, unvalidated and unused: they are validated by their owner in
+// the engine binary, which refuses a key nobody declares
+// (requireDeclared()).
 #pragma once
 
 #include <chrono>
@@ -39,19 +22,38 @@
 
 namespace livepatch {
 
-struct ConfigKeyInfo {
-    std::string key;
-    std::string defaultValue;
-    std::string description;  // one line, for `config --help` / README
-    bool secret = false;      // value hidden in output unless --show-secrets
+// A declaration and who made it: "core" or a plugin name.
+struct DeclaredKey {
+    ConfigKey key;
+    std::string owner;
 };
+
+// One line of `livepatch-agent config`.
+struct ConfigEntry {
+    std::string key;
+    std::string value;  // effective; secrets redacted unless asked
+    std::string owner;  // "core", a plugin name, or "" (declared by nobody loaded)
+};
+
+inline constexpr const char* kCoreOwner = "core";
 
 class Config : public ConfigView {
 public:
-    Config() = default;
+    Config();
 
-    // Known keys in display order.
-    static const std::vector<ConfigKeyInfo>& keys();
+    // Core's own keys in display order.
+    static const std::vector<ConfigKey>& coreKeys();
+    // Every declared key: core's, then each plugin's in declaration order.
+    const std::vector<DeclaredKey>& declared() const noexcept { return declared_; }
+
+    // Adds a plugin's keys. Refused (PluginInvalid), with nothing added: a
+    // malformed name, a key already declared (by core or another plugin), a
+    // default its own check refuses. A value of one of these keys already
+    // in the file must pass the new declaration (ConfigInvalid otherwise).
+    Status declare(const std::string& owner, const std::vector<ConfigKey>& keys);
+    // ConfigInvalid naming a key that is set but declared by nobody (e.g.
+    // the plugin that owned it was removed), and how to remove it.
+    Status requireDeclared() const;
 
     // Missing file -> defaults. Unreadable/invalid YAML or an invalid value
     // -> ConfigInvalid naming the file and key. Never silently resets.
@@ -65,19 +67,23 @@ public:
     // message is precise: `check-interval: expected minutes >= 0, got "abc"`.
     Status apply(const std::vector<std::string>& assignments);
 
-    // Validate one value without applying it.
-    static Status validate(const std::string& key, const std::string& value);
+    // Validate one value against its declaration without applying it.
+    Status validate(const std::string& key, const std::string& value) const;
 
     // "Now" for cutoff-date validation (tests inject a fixed time).
     static void setNowForTesting(std::function<std::chrono::system_clock::time_point()> now);
 
-    // Effective values for display: secret values (proxy credentials) are
-    // redacted unless showSecrets.
-    std::vector<std::pair<std::string, std::string>> display(bool showSecrets) const;
+    // Effective values with their owners for display, declared keys first,
+    // then keys set but declared by nobody; secret values (proxy
+    // credentials) are redacted unless showSecrets.
+    std::vector<ConfigEntry> display(bool showSecrets) const;
+
+    // JSON Schema of config.yaml from the declarations
+    // (schemas/config.schema.json is this, for core and the shipped plugins).
+    std::string schemaJson() const;
 
     // Typed accessors for the core.
     bool allowInsecureHttp() const;
-    std::vector<std::string> list(const std::string& key) const;  // comma-separated
     long long number(const std::string& key) const;
     // first-check-window in minutes; unset or empty follows check-interval.
     long long firstCheckWindowMinutes() const;
@@ -88,11 +94,15 @@ public:
 
     // ConfigView: effective value (explicit or default); nullopt if unknown key.
     std::optional<std::string> get(const std::string& key) const noexcept override;
-    // All keys with effective values, display order.
+    // All declared keys with effective values, display order.
     std::vector<std::pair<std::string, std::string>> effective() const;
     bool isSet(const std::string& key) const;
 
 private:
+    const DeclaredKey* find(const std::string& key) const noexcept;
+    Status crossCheck() const;
+
+    std::vector<DeclaredKey> declared_;
     std::map<std::string, std::string> values_;  // explicitly set keys only
 };
 

@@ -604,17 +604,19 @@ Result<Engine::EnableOutcome> Engine::enable(const std::string& token) {
     const AgentState& st = session->st;
     const std::string digest = sha256Hex(token);
     Auth* chosen = nullptr;
-    Result<TokenInfo> info = Error(ErrorCode::TokenInvalid, "no auth plugin is loaded");
-    std::optional<Error> specific;  // "this is my kind of token, but it is bad" (e.g. expired)
+    TokenInfo info;
+    std::optional<Error> specific;  // a plugin's kind of token, but bad (e.g. expired)
     for (Auth* a : impl_->plugins->auths()) {
         auto r = a->inspect(token);
-        if (r) {
+        if (!r) {
+            if (!specific) specific = r.error();
+            continue;
+        }
+        if (r->verdict == TokenInspection::Verdict::Mine) {
             chosen = a;
-            info = r;
+            info = r->info;
             break;
         }
-        // Convention of the auth plugins: "not a/an ..." means "not my kind".
-        if (r.error().message().rfind("not ", 0) != 0 && !specific) specific = r.error();
     }
     if (!chosen) {
         if (impl_->plugins->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
@@ -653,7 +655,7 @@ Result<Engine::EnableOutcome> Engine::enable(const std::string& token) {
     next.kernel = kernel.versionSignature;
     next.architecture = kernel.architecture;
     LP_TRY(impl_->save(next));
-    d.logger->info("machine enabled with " + info->kind + " (tier " + reg->tier + ")");
+    d.logger->info("machine enabled with " + info.kind + " (tier " + reg->tier + ")");
     return EnableOutcome::Enabled;
 }
 

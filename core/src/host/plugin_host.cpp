@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "livepatch/text.h"
 #include "util/fs.h"
 #include "util/layout.h"
 
@@ -24,6 +25,47 @@ namespace {
 
 Error refuse(const std::string& path, const std::string& why) {
     return Error(ErrorCode::PluginInvalid, "plugin " + path + " refused: " + why);
+}
+
+// "k=v k=v ..." of LIVEPATCH_BUILD_ABI.
+std::map<std::string, std::string> abiFields(const std::string& abi) {
+    std::map<std::string, std::string> out;
+    size_t pos = 0;
+    while (pos < abi.size()) {
+        size_t end = abi.find(' ', pos);
+        if (end == std::string::npos) end = abi.size();
+        const std::string field = abi.substr(pos, end - pos);
+        const size_t eq = field.find('=');
+        if (eq != std::string::npos) out[field.substr(0, eq)] = field.substr(eq + 1);
+        pos = end + 1;
+    }
+    return out;
+}
+
+// Why a plugin built with `plugin` (its LIVEPATCH_BUILD_ABI) cannot share C++
+// objects with this agent, or "" if it can.
+std::string abiMismatch(const std::string& plugin) {
+    struct Part {
+        const char* field;
+        const char* what;
+    };
+    static const Part parts[] = {
+        {"sdk-abi", "SDK ABI"},
+        {"gxx-abi", "C++ compiler ABI (__GXX_ABI_VERSION)"},
+        {"cxx11-abi", "libstdc++ string ABI (_GLIBCXX_USE_CXX11_ABI)"},
+        {"poco", "Poco version (POCO_VERSION)"},
+    };
+    const auto theirs = abiFields(plugin.substr(0, 256)), ours = abiFields(LIVEPATCH_BUILD_ABI);
+    for (const auto& p : parts) {
+        auto it = theirs.find(p.field);
+        const std::string value = it == theirs.end() ? "(none)" : it->second;
+        if (value != ours.at(p.field))
+            return std::string(p.field) == "sdk-abi"
+                       ? "built for SDK ABI " + terminalSafe(value, 40) + ", this agent has ABI " + ours.at(p.field)
+                       : std::string("built with ") + p.what + " " + terminalSafe(value, 40) + ", this agent with " +
+                             ours.at(p.field) + "; rebuild the plugin with the agent's toolchain and SDK";
+    }
+    return "";
 }
 
 bool roleMatches(Plugin* p, PluginRole role) {
@@ -109,16 +151,19 @@ Status PluginHost::loadFile(const std::string& path) {
     // ABI check before any plugin object exists.
     try {
         Poco::SharedLibrary lib(loadPath);
-        if (!lib.hasSymbol("livepatch_sdk_abi_version")) {
+        if (!lib.hasSymbol("livepatch_plugin_abi")) {
+            const bool older = lib.hasSymbol("livepatch_sdk_abi_version");
             lib.unload();
-            return refuse(path, "not a livepatch plugin (no livepatch_sdk_abi_version export)");
+            if (older)
+                return refuse(path, std::string("built with an SDK older than ") + LIVEPATCH_SDK_VERSION +
+                                        " (no livepatch_plugin_abi export); rebuild it against this SDK");
+            return refuse(path, "not a livepatch plugin (no livepatch_plugin_abi export)");
         }
-        auto fn = reinterpret_cast<int (*)()>(lib.getSymbol("livepatch_sdk_abi_version"));
-        int abi = fn();
+        auto fn = reinterpret_cast<const char* (*)()>(lib.getSymbol("livepatch_plugin_abi"));
+        const char* abi = fn();
+        const std::string why = abiMismatch(abi ? abi : "");
         lib.unload();
-        if (abi != LIVEPATCH_SDK_ABI_VERSION)
-            return refuse(path, "built for SDK ABI " + std::to_string(abi) + ", this agent has ABI " +
-                                    std::to_string(LIVEPATCH_SDK_ABI_VERSION));
+        if (!why.empty()) return refuse(path, why);
     } catch (const Poco::Exception& e) {
         return refuse(path, "cannot load library: " + e.message());
     }

@@ -4,8 +4,9 @@
 //   * a file or its directory that is group/world-writable, or not owned by
 //     root, when the agent runs as root (enforceOwnership);
 //   * a library that fails to dlopen (the dlerror text is kept);
-//   * a missing or mismatching `livepatch_sdk_abi_version` export, checked
-//     before any plugin object is created;
+//   * a missing or mismatching `livepatch_plugin_abi` export (SDK ABI, C++
+//     compiler ABI, libstdc++ string ABI, Poco version), checked before any
+//     plugin object is created;
 //   * an info().abiVersion that differs from LIVEPATCH_SDK_ABI_VERSION;
 //   * a plugin name already loaded from another file.
 // A refused plugin is never used; the others still load.

@@ -23,7 +23,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "host/plugin_host.h"
-#include "runner/certificates.h"
+#include "runner/config_command.h"
 #include "runner/runtime.h"
 #include "state/paths.h"
 
@@ -163,40 +163,6 @@ void recordCheck(const Runtime& rt, const Result<CycleResult>& cycle) {
 
 namespace {
 
-int configCommand(const CommandLine& line) {
-    // Reached with KEY=VALUE arguments only (the front-end reads the
-    // configuration itself), as root (dispatch): reading root's config as
-    // another user fails too, and that failure must not pass for an invalid
-    // value (exit 2).
-    if (line.args.empty()) return usageError(line.command);
-    (void)processSignals();  // SIGINT/SIGTERM handled as in every engine command
-    Paths paths = Paths::resolve(Paths::processEnvironment(), line.rootDir);
-    auto cfg = Config::load(paths.configFile());
-    if (!cfg) return fail(cfg.error());
-    std::vector<std::string> assignments;
-    for (const auto& a : line.args) {
-        auto eq = a.find('=');
-        if (eq != std::string::npos && a.substr(eq + 1) == "@stdin") {
-            std::stringstream in;
-            in << std::cin.rdbuf();
-            assignments.push_back(a.substr(0, eq + 1) + in.str());
-        } else {
-            assignments.push_back(a);
-        }
-    }
-    auto s = cfg->apply(assignments);
-    if (!s) return fail(s.error());
-    s = parseCertificates("ca-certs", cfg->getOr("ca-certs", ""));
-    if (!s) return fail(s.error());
-    auto ensured = paths.ensure();
-    if (!ensured) return fail(ensured.error());
-    s = cfg->save(paths.configFile());
-    if (!s) return fail(s.error());
-    (void)sendControl(paths.socketPath(), "reload", nullptr);  // a running daemon picks it up
-    std::cout << "configuration updated\n";
-    return kExitOk;
-}
-
 int pluginsCommand(const CommandLine& line) {
     Runtime rt(processSignals().clock);
     auto r = makeRuntime(rt, line.rootDir, true, false, false);
@@ -314,8 +280,10 @@ int notAnEngineCommand(const CommandLine& line) {
 
 int engineCommand(const CommandLine& line) {
     static const std::vector<CommandRoute> routes = {
-        {"__worker", workerCommand}, {"config", configCommand},   {"plugins", pluginsCommand}, {"status", statusCommand},
-        {"clear-lock", clearLockCommand}, {"enable", enableCommand}, {"disable", disableCommand}, {"refresh", refreshCommand},
+        {"__worker", workerCommand},       {"__config-schema", configSchemaCommand}, {"config", configCommand},
+        {"completion", completionCommand}, {"plugins", pluginsCommand},              {"status", statusCommand},
+        {"clear-lock", clearLockCommand},  {"enable", enableCommand},                {"disable", disableCommand},
+        {"refresh", refreshCommand},
     };
     return dispatch(line, routes, notAnEngineCommand);
 }

@@ -4,6 +4,12 @@
 
 namespace livepatch::runner {
 
+Runtime::~Runtime() {
+    engine.reset();
+    config = Config();
+    host.reset();
+}
+
 Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOptions& options) {
     paths = Paths::resolve(Paths::processEnvironment(), rootDir);
     if (options.createDirs) LP_TRY(paths.ensure());
@@ -16,8 +22,8 @@ Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOp
     if (!logger) logger = std::make_unique<AgentLogger>(AgentLogger::defaultSink(), level);
     else logger->setLevel(level);
     engine.reset();  // before the plugins it points into
+    config = *cfg;   // drops the old plugins' key checks while their code is loaded
     host.reset();
-    config = *cfg;
     if (!options.plugins) return {};
     PluginHost::Options hostOptions;
     hostOptions.dirs.push_back(PluginHost::defaultPluginDir());
@@ -26,6 +32,11 @@ Status Runtime::build(const std::optional<std::string>& rootDir, const RuntimeOp
     host = std::make_unique<PluginHost>(hostOptions);
     pluginErrors = host->loadAll();
     for (const auto& e : pluginErrors) logger->warning(e.message());
+    // Each plugin's keys are validated by their owner before any plugin is
+    // configured with them.
+    for (const auto& p : host->loaded()) LP_TRY(config.declare(p.info.name, host->find(p.info.name)->configKeys()));
+    if (!options.configure) return {};
+    LP_TRY(config.requireDeclared());
     context.config = &config;
     context.logger = logger.get();
     context.clock = &clock;

@@ -19,7 +19,8 @@ namespace livepatch::runner {
 using app::SystemClock;
 
 struct RuntimeOptions {
-    bool plugins = true;      // load and configure plugins
+    bool plugins = true;      // load plugins and add their config keys
+    bool configure = true;    // configure() the plugins (needs plugins; refuses config keys nobody declares)
     bool engine = true;       // build the Engine (needs plugins)
     bool createDirs = true;   // create the 0700 state layout
     bool interactive = true;  // CLI: log warnings only unless log-level is debug/trace
@@ -29,6 +30,11 @@ struct Runtime {
     // The clock is the process's: whoever cancels on a signal must be able
     // to wake a sleeper on it (runner/engine_app.cpp).
     explicit Runtime(SystemClock& processClock) : clock(processClock) {}
+    // The config holds the plugins' key checks (code in their libraries):
+    // it lets go of them before the plugins are unloaded.
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
 
     Paths paths;
     Config config;

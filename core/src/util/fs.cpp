@@ -1,5 +1,7 @@
 #include "util/fs.h"
 
+#include "livepatch/trusted_files.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -244,20 +246,6 @@ Result<FileLock> FileLock::acquire(const std::string& path, bool wait) {
     return lock;
 }
 
-namespace {
-
-Status checkRootOnlyStat(const struct stat& st, const std::string& what, ErrorCode code) {
-    if (st.st_uid != 0) return Error(code, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root");
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return Error(code, what + " is group/world-writable (mode " + mode + ")");
-    }
-    return {};
-}
-
-}  // namespace
-
 Status checkRootOnly(const std::string& path, const std::string& what, ErrorCode code) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) return Error(code, "cannot stat " + path + ": " + std::strerror(errno));
@@ -278,64 +266,10 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
 
 std::string procFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-Result<UniqueFd> openRootOnly(const std::string& given, const std::string& what, ErrorCode code) {
-    if (given.empty() || given[0] != '/') return Error(code, what + " " + given + " is not an absolute path");
-    // Directory symlinks on the way (merged /usr, a snap's revision link)
-    // are resolved first; they can only be changed by whoever may write the
-    // directory holding them, which the walk below checks. The file itself
-    // must not be a symlink.
-    std::string path = given;
-    const auto slash = given.find_last_of('/');
-    if (slash > 0) {
-        char buf[PATH_MAX];
-        if (!::realpath(given.substr(0, slash).c_str(), buf))
-            return Error(code, "cannot resolve the directory of " + what + " " + given + ": " + std::strerror(errno));
-        path = std::string(buf) + given.substr(slash);
-    }
-    // Walk down from "/" by descriptor: each directory is opened relative to
-    // the one checked before it, O_NOFOLLOW, so what is checked is what the
-    // next step opens.
-    Fd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.get() < 0) return Error(code, std::string("cannot open /: ") + std::strerror(errno));
-    std::string walked;
-    std::size_t pos = 1;
-    for (;;) {
-        struct stat st;
-        if (::fstat(dir.get(), &st) != 0) return Error(code, "cannot stat " + (walked.empty() ? "/" : walked) + ": " + std::strerror(errno));
-        // A root-owned sticky directory (/tmp) is safe above us although
-        // anyone may write it: only an entry's owner or root may rename or
-        // remove an entry there, and the entry below is checked to be root's.
-        const bool rootSticky = st.st_uid == 0 && (st.st_mode & S_ISVTX);
-        if (!rootSticky)
-            LP_TRY(checkRootOnlyStat(st, "directory " + (walked.empty() ? std::string("/") : walked) + " above " + what, code));
-        const std::size_t next = path.find('/', pos);
-        const std::string name = path.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-        pos = next == std::string::npos ? path.size() : next + 1;
-        if (name.empty() || name == ".") {
-            if (pos >= path.size()) return Error(code, what + " " + path + " names a directory");
-            continue;
-        }
-        if (name == "..") return Error(code, what + " " + path + " contains \"..\"");
-        walked += "/" + name;
-        if (pos >= path.size()) {
-            Fd file(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-            if (file.get() < 0) {
-                if (errno == ELOOP) return Error(code, what + " " + path + " is a symlink");
-                return Error(code, "cannot open " + what + " " + path + ": " + std::strerror(errno));
-            }
-            if (::fstat(file.get(), &st) != 0) return Error(code, "cannot stat " + path + ": " + std::strerror(errno));
-            if (!S_ISREG(st.st_mode)) return Error(code, what + " " + path + " is not a regular file");
-            LP_TRY(checkRootOnlyStat(st, what, code));
-            return file;
-        }
-        Fd sub(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (sub.get() < 0) {
-            if (errno == ELOOP || errno == ENOTDIR)
-                return Error(code, "directory " + walked + " above " + what + " is a symlink or not a directory");
-            return Error(code, "cannot open directory " + walked + ": " + std::strerror(errno));
-        }
-        dir = std::move(sub);
-    }
+Result<UniqueFd> openRootOnly(const std::string& path, const std::string& what, ErrorCode code) {
+    auto fd = livepatch::openRootOnly(path, what, code, TrustedKind::File);
+    if (!fd) return fd.error();
+    return UniqueFd(fd->release());
 }
 
 }  // namespace livepatch::fs

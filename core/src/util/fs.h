@@ -49,13 +49,12 @@ private:
 };
 
 // The same rule for something the agent is about to load or run, closed
-// against swaps: `path` (absolute) is opened once, O_NOFOLLOW; the opened
-// file must be a regular file owned by root and not group/world-writable,
-// and so must every directory above it up to "/" (a writable ancestor would
-// let someone else rename the directory below it away and put their own in
-// its place), except a root-owned sticky directory such as /tmp, where only
-// root may rename root's entries. Use the returned descriptor (e.g. as /proc/self/fd/N), never
-// the path again. Errors name `what` and carry `code`.
+// against swaps: the SDK's livepatch::openRootOnly (trusted_files.h), the one
+// implementation plugins use for keyrings too. `path` (absolute) is opened
+// once, O_NOFOLLOW; it and every directory above it up to "/" must be owned
+// by root and not group/world-writable (a root-owned sticky directory such
+// as /tmp excepted). Use the returned descriptor (e.g. as /proc/self/fd/N),
+// never the path again. Errors name `what` and carry `code`.
 Result<UniqueFd> openRootOnly(const std::string& path, const std::string& what, ErrorCode code);
 
 // The /proc path through which a descriptor from openRootOnly is loaded or

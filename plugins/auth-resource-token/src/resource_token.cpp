@@ -9,16 +9,14 @@
 
 namespace livepatch::plugins {
 
-Result<MacaroonFacts> parseMacaroon(const std::string& token) {
-    if (token.empty() || token.size() > 16384)
-        return Error(ErrorCode::TokenInvalid, "not a resource token: wrong size");
+Result<std::optional<MacaroonFacts>> parseMacaroon(const std::string& token) {
+    if (token.empty() || token.size() > 16384) return std::optional<MacaroonFacts>();
     for (char c : token)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' || c == '+' || c == '/'))
-            return Error(ErrorCode::TokenInvalid, "not a resource token: unexpected characters");
+            return std::optional<MacaroonFacts>();
     macaroon_returncode err = MACAROON_SUCCESS;
     std::unique_ptr<macaroon, decltype(&macaroon_destroy)> m(macaroon_deserialize(token.c_str(), &err), &macaroon_destroy);
-    if (!m || err != MACAROON_SUCCESS) return Error(ErrorCode::TokenInvalid, "not a resource token: the macaroon is malformed");
-    if (macaroon_validate(m.get()) != 0) return Error(ErrorCode::TokenInvalid, "not a resource token: the macaroon is malformed");
+    if (!m || err != MACAROON_SUCCESS || macaroon_validate(m.get()) != 0) return std::optional<MacaroonFacts>();
     MacaroonFacts facts;
     const unsigned char* loc = nullptr;
     size_t locSz = 0;
@@ -28,7 +26,7 @@ Result<MacaroonFacts> parseMacaroon(const std::string& token) {
     // first-party caveats as "cid <predicate>" lines.
     std::string text(macaroon_inspect_size_hint(m.get()), '\0');
     if (macaroon_inspect(m.get(), text.data(), text.size(), &err) < 0)
-        return Error(ErrorCode::TokenInvalid, "not a resource token: cannot read its caveats");
+        return Error(ErrorCode::TokenInvalid, "the resource token's caveats cannot be read");
     text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
     // A third-party caveat is printed as "cid", then "vid" and "cl"; only
     // first-party caveats (a "cid" not followed by "vid") are predicates.
@@ -52,7 +50,7 @@ Result<MacaroonFacts> parseMacaroon(const std::string& token) {
             }
         }
     }
-    return facts;
+    return std::optional<MacaroonFacts>(std::move(facts));
 }
 
 PluginInfo ResourceTokenPlugin::info() const noexcept {
@@ -65,33 +63,43 @@ Status ResourceTokenPlugin::configure(const PluginContext& ctx) noexcept {
     return {};
 }
 
-Result<TokenInfo> ResourceTokenPlugin::inspect(const std::string& token) const noexcept {
+Result<TokenInspection> ResourceTokenPlugin::inspect(const std::string& token) const noexcept {
     try {
         auto facts = parseMacaroon(token);
         if (!facts) return facts.error();
-        TokenInfo info{"resource-token", facts->expires, "resource token (macaroon)"};
-        if (facts->expires) {
-            auto when = parseRfc3339(*facts->expires);
+        if (!*facts) return TokenInspection::notMine();
+        const MacaroonFacts& f = **facts;
+        TokenInfo info{"resource-token", f.expires, "resource token (macaroon)"};
+        if (f.expires) {
+            auto when = parseRfc3339(*f.expires);
             auto now = clock_ ? clock_->now() : std::chrono::system_clock::now();
             if (when && *when <= now)
-                return Error(ErrorCode::TokenInvalid, "the resource token expired at " + *facts->expires + "; ask for a new one");
-            info.summary += ", expires " + *facts->expires;
+                return Error(ErrorCode::TokenInvalid, "the resource token expired at " + *f.expires + "; ask for a new one");
+            info.summary += ", expires " + *f.expires;
         }
-        return info;
+        return TokenInspection::mine(std::move(info));
     } catch (...) {
-        return Error(ErrorCode::TokenInvalid, "not a resource token");
+        return Error(ErrorCode::TokenInvalid, "the resource token cannot be read");
     }
 }
 
-Result<std::string> ResourceTokenPlugin::registrationAuthorization(const std::string& token) const noexcept {
+// The token as this plugin accepts it; TokenInvalid if it is not its kind.
+Result<TokenInfo> ResourceTokenPlugin::accepted(const std::string& token) const noexcept {
     auto i = inspect(token);
+    if (!i) return i.error();
+    if (i->verdict != TokenInspection::Verdict::Mine) return Error(ErrorCode::TokenInvalid, "not a resource token");
+    return i->info;
+}
+
+Result<std::string> ResourceTokenPlugin::registrationAuthorization(const std::string& token) const noexcept {
+    auto i = accepted(token);
     if (!i) return i.error();
     return "Macaroon " + token;
 }
 
 Result<Credential> ResourceTokenPlugin::credentialFromRegistration(const std::string& token,
                                                                    const RegistrationResponse&) const noexcept {
-    auto i = inspect(token);
+    auto i = accepted(token);
     if (!i) return i.error();
     return Credential{"resource-token", token, i->expires};
 }

@@ -18,20 +18,23 @@ struct MacaroonFacts {
     std::optional<std::string> expires;
 };
 
-// Parse the serialized (base64url) macaroon; TokenInvalid if malformed.
-Result<MacaroonFacts> parseMacaroon(const std::string& token);
+// Parse the serialized (base64url) macaroon: nullopt if it is no macaroon at
+// all (not this plugin's kind of token); TokenInvalid if it is one whose
+// caveats cannot be read.
+Result<std::optional<MacaroonFacts>> parseMacaroon(const std::string& token);
 
 class ResourceTokenPlugin : public Auth {
 public:
     PluginInfo info() const noexcept override;
     Status configure(const PluginContext& ctx) noexcept override;
-    Result<TokenInfo> inspect(const std::string& token) const noexcept override;
+    Result<TokenInspection> inspect(const std::string& token) const noexcept override;
     Result<std::string> registrationAuthorization(const std::string& token) const noexcept override;
     Result<Credential> credentialFromRegistration(const std::string& token,
                                                   const RegistrationResponse& response) const noexcept override;
     Result<std::string> requestAuthorization(const Credential& credential) const noexcept override;
 
 private:
+    Result<TokenInfo> accepted(const std::string& token) const noexcept;
     Clock* clock_ = nullptr;
 };
 

@@ -22,10 +22,9 @@ PluginInfo AuthTokenPlugin::info() const noexcept {
             "auth token (UUIDv4) exchanged for a machine token"};
 }
 
-Result<TokenInfo> AuthTokenPlugin::inspect(const std::string& token) const noexcept {
-    if (!isUuidV4(token))
-        return Error(ErrorCode::TokenInvalid, "not an auth token: expected a UUID like 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
-    return TokenInfo{"auth-token", std::nullopt, "auth token (UUIDv4)"};
+Result<TokenInspection> AuthTokenPlugin::inspect(const std::string& token) const noexcept {
+    if (!isUuidV4(token)) return TokenInspection::notMine();
+    return TokenInspection::mine(TokenInfo{"auth-token", std::nullopt, "auth token (UUIDv4)"});
 }
 
 Result<std::string> AuthTokenPlugin::registrationAuthorization(const std::string& token) const noexcept {

@@ -12,7 +12,7 @@ bool isUuidV4(const std::string& s) noexcept;
 class AuthTokenPlugin : public Auth {
 public:
     PluginInfo info() const noexcept override;
-    Result<TokenInfo> inspect(const std::string& token) const noexcept override;
+    Result<TokenInspection> inspect(const std::string& token) const noexcept override;
     Result<std::string> registrationAuthorization(const std::string& token) const noexcept override;
     Result<Credential> credentialFromRegistration(const std::string& token,
                                                   const RegistrationResponse& response) const noexcept override;

@@ -44,14 +44,19 @@ Status KlpLoader::configure(const PluginContext& ctx) noexcept {
     clock_ = ctx.clock;
     logger_ = ctx.logger;
     if (!injected_) kernel_ = std::make_shared<LinuxKernel>(ctx.rootDir.empty() ? "/" : ctx.rootDir);
-    try {
-        timeoutSeconds_ = std::stoll(ctx.config->getOr("transition-timeout", "60"));
-    } catch (...) {
-        return Error(ErrorCode::ConfigInvalid, "transition-timeout: expected seconds");
-    }
-    allowForce_ = ctx.config->getOr("allow-force-transition", "false") == "true";
-    waitOnStall_ = ctx.config->getOr("stalled-transition-policy", "revert") == "wait";
+    timeoutSeconds_ = ctx.config->integer("transition-timeout");  // core's key: every loader reads it
+    if (timeoutSeconds_ <= 0) return Error(ErrorCode::ConfigInvalid, "loader-klp: transition-timeout is not set");
+    allowForce_ = ctx.config->flag("allow-force-transition");
+    waitOnStall_ = ctx.config->value("stalled-transition-policy") == "wait";
     return {};
+}
+
+std::vector<ConfigKey> KlpLoader::configKeys() const noexcept {
+    return {
+        choiceKey("stalled-transition-policy", "revert", {"revert", "wait"},
+                  "revert|wait: what to do when a transition outlasts transition-timeout"),
+        flagKey("allow-force-transition", "write `force` to a stalled transition (makes the module unremovable)"),
+    };
 }
 
 Result<KernelInfo> KlpLoader::probe() noexcept {

@@ -33,6 +33,7 @@ public:
     KlpLoader();  // real kernel, created at configure() under PluginContext::rootDir
     explicit KlpLoader(std::shared_ptr<KernelInterface> kernel);  // tests
     PluginInfo info() const noexcept override;
+    std::vector<ConfigKey> configKeys() const noexcept override;
     Status configure(const PluginContext& ctx) noexcept override;
     Result<KernelInfo> probe() noexcept override;
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept override;

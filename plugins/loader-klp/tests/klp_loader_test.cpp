@@ -136,7 +136,7 @@ struct Fixture {
     PluginContext ctx;
     KlpLoader loader{kernel};
     Fixture() {
-        cfg.set("transition-timeout", "10");
+        cfg.declare(loader.configKeys()).set("transition-timeout", "10");  // core's key, set by the agent
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

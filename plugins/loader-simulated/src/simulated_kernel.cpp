@@ -88,16 +88,16 @@ Status SimulatedKernelLoader::initializeRoot(const std::string& root) {
     }
 }
 
+std::vector<ConfigKey> SimulatedKernelLoader::configKeys() const noexcept {
+    return {pathKey("simulated-kernel-root", "root directory of the simulated kernel (loader-simulated)")};
+}
+
 Status SimulatedKernelLoader::configure(const PluginContext& ctx) noexcept {
     clock_ = ctx.clock;
     logger_ = ctx.logger;
-    root_ = ctx.config->getOr("simulated-kernel-root", "");
-    auto t = ctx.config->getOr("transition-timeout", "60");
-    try {
-        timeoutSeconds_ = std::stoll(t);
-    } catch (...) {
-        return Error(ErrorCode::ConfigInvalid, "transition-timeout: expected seconds, got \"" + t + "\"");
-    }
+    root_ = ctx.config->value("simulated-kernel-root");
+    timeoutSeconds_ = ctx.config->integer("transition-timeout");  // core's key: every loader reads it
+    if (timeoutSeconds_ <= 0) return Error(ErrorCode::ConfigInvalid, "loader-simulated: transition-timeout is not set");
     return {};
 }
 

@@ -32,6 +32,7 @@ namespace livepatch::plugins {
 class SimulatedKernelLoader : public Loader {
 public:
     PluginInfo info() const noexcept override;
+    std::vector<ConfigKey> configKeys() const noexcept override;
     Status configure(const PluginContext& ctx) noexcept override;
     Result<KernelInfo> probe() noexcept override;
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept override;

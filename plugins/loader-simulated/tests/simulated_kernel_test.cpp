@@ -28,8 +28,8 @@ protected:
         root = fsys::temp_directory_path() / ("simk-" + std::to_string(::getpid()) + "-" +
                                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fsys::remove_all(root);
-        cfg.set("simulated-kernel-root", root.string());
-        cfg.set("transition-timeout", "5");
+        cfg.declare(loader.configKeys()).set("simulated-kernel-root", root.string());
+        cfg.set("transition-timeout", "5");  // core's key, set by the agent
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

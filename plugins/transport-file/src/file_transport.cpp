@@ -185,7 +185,7 @@ Result<std::string> mirrorPathFor(const std::string& method, const std::string& 
 Status FileTransport::configure(const PluginContext& ctx) noexcept {
     try {
         // The one mirror this machine uses; every request must lie under it.
-        const std::string server = ctx.config->getOr("remote-server", "");
+        const std::string server = ctx.config->value("remote-server");
         root_.reset();
         if (server.rfind("file://", 0) != 0) return {};
         std::string root = Poco::URI(server).getPath();

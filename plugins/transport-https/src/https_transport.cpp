@@ -39,6 +39,7 @@
 #include <condition_variable>
 #include <thread>
 #include <random>
+#include <regex>
 #include <sstream>
 
 extern char** environ;
@@ -255,6 +256,70 @@ HttpsTransport::HttpsTransport() : tls_(new Tls) {
 
 HttpsTransport::~HttpsTransport() { unsubscribe(); }
 
+namespace {
+
+// ca-certs: every PEM block must parse as an X.509 certificate. The one
+// parse of the key: `config` validates with it (store == nullptr), and
+// configure() adds the very same certificates to the TLS store.
+Status readCaCerts(const std::string& key, const std::string& pem, X509_STORE* store) {
+    static const std::string begin = "-----BEGIN CERTIFICATE-----";
+    int expected = 0;
+    for (size_t pos = pem.find(begin); pos != std::string::npos; pos = pem.find(begin, pos + 1)) ++expected;
+    if (expected == 0) return configValueError(key, "one or more PEM certificates", pem);
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (!bio) return Error(ErrorCode::Internal, "out of memory");
+    int parsed = 0;
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        ++parsed;
+        if (store) X509_STORE_add_cert(store, cert);
+        X509_free(cert);
+    }
+    BIO_free(bio);
+    ERR_clear_error();  // the end of the bundle leaves a "no start line" error
+    if (parsed != expected)
+        return Error(ErrorCode::ConfigInvalid, key + ": " + std::to_string(expected - parsed) + " of " + std::to_string(expected) +
+                                                   " PEM certificate(s) do not parse as X.509");
+    return {};
+}
+
+Status proxyUrlCheck(const std::string& key, const std::string& v) {
+    const std::string problem = proxyProblem(v);
+    if (problem.empty()) return {};
+    return Error(ErrorCode::ConfigInvalid, key + ": " + problem);
+}
+
+}  // namespace
+
+std::vector<ConfigKey> HttpsTransport::configKeys() const noexcept {
+    ConfigKey httpProxy = textKey("http-proxy", "", "proxy for http:// URLs (an http:// proxy URL)", proxyUrlCheck, "^(http://.*)?$");
+    ConfigKey httpsProxy = textKey("https-proxy", "", "proxy for https:// URLs (an http:// proxy URL; the tunnel is TLS)",
+                                   proxyUrlCheck, "^(http://.*)?$");
+    httpProxy.secret = httpsProxy.secret = true;  // userinfo = proxy credentials
+    return {
+        pemKey("ca-certs", "extra trusted CA certificates (PEM) for the server; set with ca-certs=@stdin",
+               [](const std::string& key, const std::string& v) { return readCaCerts(key, v, nullptr); }),
+        textKey("server-pins", "", "comma-separated base64 SHA-256 SPKI pins of the server key",
+                [](const std::string& key, const std::string& v) -> Status {
+                    static const std::regex re("^[A-Za-z0-9+/]{43}=$");
+                    for (const auto& p : parsePins(v))
+                        if (!std::regex_match(p, re)) return configValueError(key, "comma-separated base64 SHA-256 pins (44 chars)", v);
+                    return {};
+                },
+                R"(^([A-Za-z0-9+/]{43}=)(,\s*[A-Za-z0-9+/]{43}=)*$)"),
+        httpProxy,
+        httpsProxy,
+        textKey("no-proxy", "", "comma-separated hosts/domains that bypass the proxy",
+                [](const std::string& key, const std::string& v) -> Status {
+                    static const std::regex re(R"(^(\*|\.?[A-Za-z0-9.\-:\[\]/]+)$)");
+                    for (const auto& h : splitConfigList(v))
+                        if (!std::regex_match(h, re)) return configValueError(key, "comma-separated host names", v);
+                    return {};
+                }),
+        integerKey("dial-timeout", "10", 1, 3600, "seconds > 0", "seconds to wait for a connection"),
+        integerKey("request-timeout", "300", 1, 86400, "seconds > 0", "overall deadline of one request or download, seconds"),
+    };
+}
+
 PluginInfo HttpsTransport::info() const noexcept {
     return {"transport-https", PluginRole::Transport, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
             "HTTPS (TLS 1.2+, CA pool + ca-certs, pins, proxies, retries)"};
@@ -267,11 +332,11 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
         clock_ = ctx.clock;
         logger_ = ctx.logger;
         const ConfigView& c = *ctx.config;
-        allowInsecure_ = c.getOr("allow-insecure-http", "false") == "true";
-        pins_ = parsePins(c.getOr("server-pins", ""));
-        proxyConfig_ = ProxySettings{c.getOr("http-proxy", ""), c.getOr("https-proxy", ""), c.getOr("no-proxy", "")};
-        dialTimeout_ = std::stoll(c.getOr("dial-timeout", "10"));
-        requestTimeout_ = std::stoll(c.getOr("request-timeout", "300"));
+        allowInsecure_ = c.flag("allow-insecure-http");
+        pins_ = parsePins(c.value("server-pins"));
+        proxyConfig_ = ProxySettings{c.value("http-proxy"), c.value("https-proxy"), c.value("no-proxy")};
+        dialTimeout_ = c.integer("dial-timeout");
+        requestTimeout_ = c.integer("request-timeout");
         if (!envSet_) {
             env_.clear();
             for (char** e = environ; e && *e; ++e) {
@@ -289,21 +354,11 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
         tls_->context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
         X509_STORE* store = SSL_CTX_get_cert_store(tls_->context->sslContext());
         LP_TRY(loadHostCaPool(store, env_));
-        const std::string extra = c.getOr("ca-certs", "");
-        if (!extra.empty()) {
-            BIO* bio = BIO_new_mem_buf(extra.data(), static_cast<int>(extra.size()));
-            int added = 0;
-            while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-                X509_STORE_add_cert(store, cert);
-                X509_free(cert);
-                ++added;
-            }
-            BIO_free(bio);
-            if (added == 0) return Error(ErrorCode::ConfigInvalid, "ca-certs: no PEM certificate found");
-        }
+        const std::string extra = c.value("ca-certs");
+        if (!extra.empty()) LP_TRY(readCaCerts("ca-certs", extra, store));
         // A stored session skips the chain check: it is only offered under
         // the trust settings it was verified with (session_store.h).
-        const std::string trust = "ca-certs\n" + extra + "\nserver-pins\n" + c.getOr("server-pins", "");
+        const std::string trust = "ca-certs\n" + extra + "\nserver-pins\n" + c.value("server-pins");
         tls_->sessions = std::make_unique<https::SessionStore>(ctx.stateDir.empty() ? "" : ctx.stateDir + "/transport-https", trust);
         return {};
     } catch (const std::exception& e) {

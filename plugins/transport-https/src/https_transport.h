@@ -25,6 +25,7 @@ public:
     HttpsTransport();
     ~HttpsTransport() override;
     PluginInfo info() const noexcept override;
+    std::vector<ConfigKey> configKeys() const noexcept override;
     Status configure(const PluginContext& ctx) noexcept override;
     bool supportsScheme(const std::string& scheme) const noexcept override;
     Result<HttpResponse> send(const HttpRequest& request, const CancelToken* cancel) noexcept override;

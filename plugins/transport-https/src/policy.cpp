@@ -1,5 +1,6 @@
 #include "policy.h"
 
+#include <livepatch/config_keys.h>
 #include <livepatch/url.h>
 
 #include <Poco/DateTimeParser.h>
@@ -15,17 +16,6 @@ namespace {
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
-}
-std::vector<std::string> split(const std::string& v) {
-    std::vector<std::string> out;
-    std::stringstream ss(v);
-    std::string i;
-    while (std::getline(ss, i, ',')) {
-        i.erase(0, i.find_first_not_of(" \t"));
-        i.erase(i.find_last_not_of(" \t") + 1);
-        if (!i.empty()) out.push_back(i);
-    }
-    return out;
 }
 }  // namespace
 
@@ -85,7 +75,7 @@ ProxySettings effectiveProxies(const ProxySettings& config, const std::vector<st
 
 std::optional<std::string> proxyFor(const ParsedUrl& target, const ProxySettings& proxies) {
     const std::string host = lower(target.host);
-    for (auto entry : split(lower(proxies.noProxy))) {
+    for (auto entry : splitConfigList(lower(proxies.noProxy))) {
         if (entry == "*") return std::nullopt;
         std::string entryHost = entry;
         auto colon = entry.rfind(':');
@@ -134,7 +124,7 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(const std::string& valu
 
 bool retryableStatus(int status) { return status == 429 || status == 502 || status == 503 || status == 504 || status == 500; }
 
-std::vector<std::string> parsePins(const std::string& value) { return split(value); }
+std::vector<std::string> parsePins(const std::string& value) { return splitConfigList(value); }
 
 std::string describeVerifyError(int e) {
     switch (e) {

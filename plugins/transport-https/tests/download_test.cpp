@@ -38,6 +38,7 @@ struct Env {
         lptest::fsys::remove_all(dir);
         lptest::fsys::create_directories(dir);
         cfg.set("allow-insecure-http", "true");
+        cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

@@ -17,6 +17,7 @@ struct Fixture {
     PluginContext ctx;
     HttpsTransport t;
     Fixture() {
+        cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

@@ -38,6 +38,7 @@ struct ProxyEnv {
         EXPECT_TRUE(server->start());
         cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
         if (plain) cfg.set("allow-insecure-http", "true");
+        cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;
@@ -161,6 +162,7 @@ TEST(ProxyRefusal, HttpsProxyFromTheEnvironmentIsRefusedBeforeAnyByteIsSent) {
     cfg.set("request-timeout", "2");
     livepatch::testing::ManualClock clock;
     PluginContext ctx;
+    cfg.declare(plugins::HttpsTransport().configKeys());
     ctx.config = &cfg;
     ctx.clock = &clock;
     plugins::HttpsTransport t;
@@ -187,6 +189,7 @@ TEST(ProxyRefusal, HostWithCrLfNeverReachesTheProxy) {
     cfg.set("https-proxy", "http://127.0.0.1:" + std::to_string(listener.address().port()));
     livepatch::testing::ManualClock clock;
     PluginContext ctx;
+    cfg.declare(plugins::HttpsTransport().configKeys());
     ctx.config = &cfg;
     ctx.clock = &clock;
     plugins::HttpsTransport t;

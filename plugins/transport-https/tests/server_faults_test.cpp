@@ -38,6 +38,7 @@ struct Env {
         server = std::make_unique<lpserver::Server>(o);
         EXPECT_TRUE(server->start());
         cfg.set("allow-insecure-http", "true");
+        cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

@@ -43,6 +43,7 @@ struct TlsEnv {
         auto st = server->start();
         EXPECT_TRUE(st) << (st ? "" : st.error().message());
         cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
+        cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
         ctx.logger = &log;

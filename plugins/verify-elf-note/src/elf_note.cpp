@@ -115,7 +115,7 @@ PluginInfo ElfNoteVerifier::info() const noexcept {
 }
 
 Status ElfNoteVerifier::configure(const PluginContext& ctx) noexcept {
-    keyringDir_ = ctx.config->getOr("keyring-dir", "");
+    keyringDir_ = ctx.config->value("keyring-dir");  // core's key: every verifier reads it
     enforceOwnership_ = ::geteuid() == 0;
     return {};
 }
@@ -125,7 +125,7 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
         auto note = findSignatureNote(image.bytes);
         if (!note) return note.error();
         namespace fsys = std::filesystem;
-        auto files = listTrustedFiles(keyringDir_, {".pem"}, enforceOwnership_);
+        auto files = readTrustedFiles(keyringDir_, {".pem"}, enforceOwnership_);
         if (!files) return files.error();
         std::string copy(image.bytes);
         const std::string sig = copy.substr(note->signatureOffset, note->signatureSize);
@@ -133,10 +133,7 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
                   copy.begin() + static_cast<long>(note->signatureOffset + note->signatureSize), '\0');
         int keys = 0;
         for (const auto& f : *files) {
-            std::ifstream in(f);
-            std::stringstream ss;
-            ss << in.rdbuf();
-            const std::string pem = ss.str();
+            const std::string& pem = f.bytes;
             std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
             EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
             if (!key) {
@@ -155,9 +152,9 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
             if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
                 EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                                  reinterpret_cast<const unsigned char*>(copy.data()), copy.size()) == 1)
-                return VerifyReport{"verify-elf-note", fsys::path(f).filename().string(), "rsa-sha256",
+                return VerifyReport{"verify-elf-note", fsys::path(f.path).filename().string(), "rsa-sha256",
                                     std::string("Xen ELF note (") + (note->layout == Layout::Final ? "final" : "draft") +
-                                        " layout) signed by " + fsys::path(f).filename().string()};
+                                        " layout) signed by " + fsys::path(f.path).filename().string()};
         }
         if (keys == 0) return Error(ErrorCode::UntrustedSigner, "keyring " + keyringDir_ + " holds no RSA public keys");
         return Error(ErrorCode::SignatureInvalid, "Xen signature note does not verify with any key in " + keyringDir_);

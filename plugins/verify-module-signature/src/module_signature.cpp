@@ -38,13 +38,11 @@ std::string nameOf(const X509_NAME* n) {
 }
 
 Status loadKeyring(const std::string& dir, bool enforce, CertStack& out) {
-    auto files = listTrustedFiles(dir, {".pem", ".crt", ".der"}, enforce);
+    auto files = readTrustedFiles(dir, {".pem", ".crt", ".der"}, enforce);
     if (!files) return files.error();
-    for (const auto& f : *files) {
-        std::ifstream in(f, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string data = ss.str();
+    for (const auto& file : *files) {
+        const std::string& f = file.path;
+        const std::string& data = file.bytes;
         std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())), &BIO_free);
         if (f.size() > 4 && f.compare(f.size() - 4, 4, ".der") == 0) {
             if (X509* c = d2i_X509_bio(bio.get(), nullptr)) sk_X509_push(out.certs, c);
@@ -87,12 +85,21 @@ PluginInfo ModuleSignatureVerifier::info() const noexcept {
             "Linux appended PKCS#7 module signature (RSA, SHA-512) against a keyring"};
 }
 
+std::vector<ConfigKey> ModuleSignatureVerifier::configKeys() const noexcept {
+    return {textKey("signature-hashes", "sha512", "allowed module signature digests: sha512[,sha256]",
+                    [](const std::string& key, const std::string& v) -> Status {
+                        auto items = splitConfigList(v);
+                        if (items.empty()) return configValueError(key, "sha512 and/or sha256", v);
+                        for (const auto& i : items)
+                            if (i != "sha512" && i != "sha256") return configValueError(key, "sha512 and/or sha256", v);
+                        return {};
+                    },
+                    R"(^(sha512|sha256)(,\s*(sha512|sha256))*$)")};
+}
+
 Status ModuleSignatureVerifier::configure(const PluginContext& ctx) noexcept {
-    keyringDir_ = ctx.config->getOr("keyring-dir", "");
-    allowedHashes_.clear();
-    std::stringstream ss(ctx.config->getOr("signature-hashes", "sha512"));
-    std::string h;
-    while (std::getline(ss, h, ',')) allowedHashes_.push_back(h);
+    keyringDir_ = ctx.config->value("keyring-dir");  // core's key: every verifier reads it
+    allowedHashes_ = ctx.config->list("signature-hashes");
     enforceOwnership_ = ::geteuid() == 0;
     return {};
 }

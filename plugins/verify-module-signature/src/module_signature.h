@@ -31,6 +31,7 @@ Result<AppendedSignature> parseAppendedSignature(std::string_view image);
 class ModuleSignatureVerifier : public Verifier {
 public:
     PluginInfo info() const noexcept override;
+    std::vector<ConfigKey> configKeys() const noexcept override;
     Status configure(const PluginContext& ctx) noexcept override;
     Result<VerifyReport> verify(const ModuleImage& image) noexcept override;
 

@@ -14,19 +14,28 @@
 
 namespace livepatch::testing {
 
+// The config a plugin sees: the values set, else (as in the agent) the
+// default of a declared key: declare(plugin.configKeys()).
 class MapConfigView : public ConfigView {
 public:
     MapConfigView() = default;
     explicit MapConfigView(std::map<std::string, std::string> values) : values_(std::move(values)) {}
     std::optional<std::string> get(const std::string& key) const noexcept override {
         auto it = values_.find(key);
-        if (it == values_.end()) return std::nullopt;
-        return it->second;
+        if (it != values_.end()) return it->second;
+        auto d = defaults_.find(key);
+        if (d != defaults_.end()) return d->second;
+        return std::nullopt;
     }
     void set(const std::string& key, const std::string& value) { values_[key] = value; }
+    MapConfigView& declare(const std::vector<ConfigKey>& keys) {
+        for (const auto& k : keys) defaults_[k.name] = k.defaultValue;
+        return *this;
+    }
 
 private:
     std::map<std::string, std::string> values_;
+    std::map<std::string, std::string> defaults_;
 };
 
 class CapturingLogger : public Logger {

@@ -69,9 +69,13 @@ class FakeAuth : public Auth {
 public:
     explicit FakeAuth(std::string name = "auth-token", std::string prefix = "good-") : name_(std::move(name)), prefix_(std::move(prefix)) {}
     PluginInfo info() const noexcept override { return {name_, PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, "test auth"}; }
-    Result<TokenInfo> inspect(const std::string& token) const noexcept override {
-        if (token.rfind(prefix_, 0) != 0) return Error(ErrorCode::TokenInvalid, "not an auth token");
-        return TokenInfo{name_, std::nullopt, "auth token"};
+    // prefix + "early...": its kind of token but not usable yet, in words
+    // that start with "not " (the engine must show them, not take them for
+    // "not mine").
+    Result<TokenInspection> inspect(const std::string& token) const noexcept override {
+        if (token.rfind(prefix_, 0) != 0) return TokenInspection::notMine();
+        if (token.rfind(prefix_ + "early", 0) == 0) return Error(ErrorCode::TokenInvalid, "not valid before 2030-01-01T00:00:00Z");
+        return TokenInspection::mine(TokenInfo{name_, std::nullopt, "auth token"});
     }
     Result<std::string> registrationAuthorization(const std::string& token) const noexcept override { return "Bearer " + token; }
     Result<Credential> credentialFromRegistration(const std::string&, const RegistrationResponse& r) const noexcept override {

@@ -317,6 +317,14 @@ TEST_F(EngineTest, MalformedTokenIsRefusedLocallyWithoutEchoOrNetwork) {
     EXPECT_TRUE(server.requests.empty());
 }
 
+TEST_F(EngineTest, AnAuthPluginsOwnRefusalIsShownEvenIfItStartsWithNot) {
+    auto r = engine->enable("good-early-token");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::TokenInvalid);
+    EXPECT_EQ(r.error().message(), "not valid before 2030-01-01T00:00:00Z");
+    EXPECT_TRUE(transport.requests.empty());
+}
+
 TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
     server.offers = {offer("1"), offer("3"), offer("2")};
     ASSERT_TRUE(engine->enable(kToken));

@@ -70,6 +70,26 @@ TEST_F(Host, RefusesAbiMismatchBeforeCreatingAnything) {
     EXPECT_TRUE(host->loaded().empty());
 }
 
+// Issue 14 item 6: what breaks a C++ plugin is not only the SDK's version.
+TEST_F(Host, RefusesAPluginBuiltWithAnotherCompilerAbi) {
+    auto p = put("fixture-gxx-abi.so", "gxx-abi.so");
+    expectOneError(loadAll(), p,
+                   "built with C++ compiler ABI (__GXX_ABI_VERSION) 1002, this agent with " +
+                       std::to_string(__GXX_ABI_VERSION) + "; rebuild the plugin with the agent's toolchain and SDK");
+    EXPECT_TRUE(host->loaded().empty());
+}
+
+TEST_F(Host, RefusesAPluginBuiltAgainstAnotherPoco) {
+    auto p = put("fixture-poco-version.so", "poco.so");
+    expectOneError(loadAll(), p, "built with Poco version (POCO_VERSION) 0x01090000, this agent with " LIVEPATCH_STRINGIFY(POCO_VERSION));
+    EXPECT_TRUE(host->loaded().empty());
+}
+
+TEST_F(Host, RefusesAPluginOfAnOlderSdkByName) {
+    auto p = put("fixture-old-sdk.so", "old.so");
+    expectOneError(loadAll(), p, "built with an SDK older than " LIVEPATCH_SDK_VERSION " (no livepatch_plugin_abi export)");
+}
+
 TEST_F(Host, RefusesAPluginReportingAnotherAbi) {
     auto p = put("fixture-info-abi.so", "info-abi.so");
     expectOneError(loadAll(), p, "reports SDK ABI");

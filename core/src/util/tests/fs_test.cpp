@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "util/fs.h"
+#include "livepatch/trusted_files.h"
 #include "util/digest.h"
 #include "util/timeutil.h"
 
@@ -210,5 +211,34 @@ TEST(RootOnly, EveryDirectoryAboveIsChecked) {
     EXPECT_NE(r.error().message().find("is a symlink"), std::string::npos) << r.error().message();
     EXPECT_FALSE(fs::openRootOnly(top + "/a/b", "the file", ErrorCode::Permission));
     EXPECT_FALSE(fs::openRootOnly("relative/f", "the file", ErrorCode::Permission));
+    std::filesystem::remove_all(top);
+}
+
+// Issue 14: keyrings (read by the verifier plugins through the SDK) follow the
+// same rule as plugins and the engine binary, directories above included;
+// the SDK's own, weaker check looked only at the keyring directory and files.
+TEST(RootOnly, AKeyringFollowsTheSameRuleAsAPlugin) {
+    if (::geteuid() != 0) GTEST_SKIP() << "ownership checks apply only as root";
+    const std::string top = std::string(LIVEPATCH_BINARY_DIR) + "/test-rootonly-keyring-" + std::to_string(::getpid());
+    std::filesystem::remove_all(top);
+    ASSERT_TRUE(fs::ensurePrivateDir(top + "/a/keyring"));
+    ASSERT_TRUE(fs::writeFileAtomic(top + "/a/keyring/signing.pem", "PEM", 0644));
+    ASSERT_TRUE(fs::writeFileAtomic(top + "/a/keyring/notes.txt", "x", 0644));
+    ASSERT_EQ(::symlink("/etc/passwd", (top + "/a/keyring/link.pem").c_str()), 0);
+    auto files = readTrustedFiles(top + "/a/keyring", {".pem"}, true);
+    ASSERT_TRUE(files) << files.error().message();
+    ASSERT_EQ(files->size(), 1u) << "only the regular .pem file, never the symlink";
+    EXPECT_EQ((*files)[0].path, top + "/a/keyring/signing.pem");
+    EXPECT_EQ((*files)[0].bytes, "PEM");
+    ::chmod((top + "/a").c_str(), 0777);  // someone else could swap the keyring directory
+    files = readTrustedFiles(top + "/a/keyring", {".pem"}, true);
+    ASSERT_FALSE(files);
+    EXPECT_EQ(files.error().code(), ErrorCode::Permission);
+    EXPECT_EQ(files.error().message(), "directory " + top + "/a above keyring directory is group/world-writable (mode 0777)");
+    ::chmod((top + "/a").c_str(), 0700);
+    ::chmod((top + "/a/keyring/signing.pem").c_str(), 0664);
+    files = readTrustedFiles(top + "/a/keyring", {".pem"}, true);
+    ASSERT_FALSE(files);
+    EXPECT_EQ(files.error().message(), "keyring file " + top + "/a/keyring/signing.pem is group/world-writable (mode 0664)");
     std::filesystem::remove_all(top);
 }
