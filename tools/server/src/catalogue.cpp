@@ -1,12 +1,18 @@
 #include "catalogue.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
 
 #include "crypto/sha256.h"
+#include "util/fs.h"
 
 namespace lpserver {
 
@@ -47,6 +53,39 @@ livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string&
     } catch (const std::exception& e) {
         return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
     }
+}
+
+livepatch::Result<std::vector<std::string>> catalogueTiers(const std::string& path) {
+    try {
+        YAML::Node root = YAML::LoadFile(path);
+        std::vector<std::string> tiers;
+        for (const auto& t : root["tiers"]) {
+            auto name = t.as<std::string>();
+            if (name != "stable") tiers.push_back(name);
+        }
+        tiers.push_back("stable");
+        return tiers;
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
+    }
+}
+
+livepatch::Status editCatalogue(const std::string& path, const std::function<livepatch::Status(YAML::Node&)>& edit) {
+    const std::string lockPath = path + ".lock";
+    int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(ErrorCode::Io, "cannot open " + lockPath + ": " + std::strerror(errno));
+    livepatch::fs::UniqueFd lock(fd);
+    if (::flock(lock.get(), LOCK_EX) != 0) return Error(ErrorCode::Io, "cannot lock " + lockPath + ": " + std::strerror(errno));
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
+    }
+    LP_TRY(edit(root));
+    YAML::Emitter out;
+    out << root;
+    return livepatch::fs::writeFileAtomic(path, std::string(out.c_str()) + "\n", 0644);
 }
 
 namespace {

@@ -2,6 +2,8 @@
 // and its cumulative patches (tarballs in <data-dir>/patches/). Re-read on
 // every request so tests and operators can edit it live.
 //
+// tiers: [canary, stable]             # rollout order; uploads land in the first;
+//                                      # "stable" (seen by every tier) is always last
 // kernels:
 //   - kernel: 5.15.0-100.110-generic
 //     architecture: x86_64
@@ -18,9 +20,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <yaml-cpp/yaml.h>
 
 #include "livepatch/error.h"
 
@@ -48,6 +53,14 @@ livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string&
 // (a check-in must not parse YAML; edits still show up at once).
 using CatalogueSnapshot = std::shared_ptr<const std::vector<CatalogueKernel>>;
 livepatch::Result<CatalogueSnapshot> cachedCatalogue(const std::string& path);
+
+// The rollout order from `tiers:` (default: just "stable"), "stable" last.
+livepatch::Result<std::vector<std::string>> catalogueTiers(const std::string& path);
+
+// Read-modify-write of the catalogue under an exclusive lock on <path>.lock
+// (replicas sharing the data dir serialize on it), written atomically: a
+// reader sees the old file or the new one. An error from edit aborts it.
+livepatch::Status editCatalogue(const std::string& path, const std::function<livepatch::Status(YAML::Node&)>& edit);
 
 // SHA-256 and size of a patch file (cached by path + mtime + size).
 livepatch::Result<std::pair<std::string, std::uint64_t>> fileDigest(const std::string& path);

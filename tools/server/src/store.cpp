@@ -379,6 +379,39 @@ livepatch::Result<std::optional<std::string>> Store::tierForAuthToken(const std:
     });
 }
 
+livepatch::Result<bool> Store::removeAuthToken(const std::string& token) {
+    return db_->with("remove auth token", [&](Poco::Data::Session& s) {
+        std::string digest = livepatch::sha256Hex(token);
+        Poco::Data::Statement st = (s << db_->sql("DELETE FROM auth_tokens WHERE token_sha256 = ?"), use(digest));
+        return st.execute() > 0;
+    });
+}
+
+livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() {
+    return db_->with("auth tokens per tier", [&](Poco::Data::Session& s) {
+        std::vector<std::string> tiers;
+        std::vector<Poco::Int64> counts;
+        s << "SELECT tier, COUNT(*) FROM auth_tokens GROUP BY tier", into(tiers), into(counts), now;
+        std::map<std::string, std::size_t> out;
+        for (std::size_t i = 0; i < tiers.size(); ++i) out[tiers[i]] = static_cast<std::size_t>(counts[i]);
+        return out;
+    });
+}
+
+livepatch::Result<std::vector<MachineRow>> Store::machines(const std::string& after, std::size_t limit) {
+    return db_->with("list machines", [&](Poco::Data::Session& s) {
+        std::vector<std::string> ids, kinds, tiers, reports;
+        std::vector<Poco::Int64> registered, seen;
+        std::string from = after;
+        Poco::Int64 n = static_cast<Poco::Int64>(limit);
+        s << db_->sql("SELECT id, kind, tier, last_report, registered, last_seen FROM machines WHERE id > ? ORDER BY id LIMIT ?"), into(ids),
+            into(kinds), into(tiers), into(reports), into(registered), into(seen), use(from), use(n), now;
+        std::vector<MachineRow> out(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) out[i] = MachineRow{ids[i], kinds[i], tiers[i], reports[i], registered[i], seen[i]};
+        return out;
+    });
+}
+
 namespace {
 // Inserts the machine unless its id exists; true when inserted.
 bool insertMachine(Database& db, Poco::Data::Session& s, std::string id, MachineKind kind, std::string cred, std::string tier) {

@@ -35,6 +35,12 @@ struct Machine {
     std::string tier;
 };
 
+// One machine as the admin API lists it (report: its last check-in body).
+struct MachineRow {
+    std::string id, kind, tier, report;
+    std::int64_t registered = 0, lastSeen = 0;  // unix seconds; lastSeen 0 = never checked in
+};
+
 struct StoreOptions {
     std::string dataDir;
     std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
@@ -53,6 +59,12 @@ public:
 
     livepatch::Status addAuthToken(const std::string& token, const std::string& tier);
     livepatch::Result<std::optional<std::string>> tierForAuthToken(const std::string& token);
+    // False when no such token (machines it registered keep their own tokens).
+    livepatch::Result<bool> removeAuthToken(const std::string& token);
+    livepatch::Result<std::map<std::string, std::size_t>> authTokensPerTier();
+    // Machines ordered by id, the first `limit` after id `after` ("" = from
+    // the start): keyset pages cost the same at any depth of a large fleet.
+    livepatch::Result<std::vector<MachineRow>> machines(const std::string& after, std::size_t limit);
     // Returns the new machine token; AlreadyEnabled when the id is taken
     // (a registration never replaces another one: DELETE it first).
     livepatch::Result<std::string> registerWithAuthToken(const std::string& machineId, const std::string& tier);
