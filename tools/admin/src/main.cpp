@@ -188,9 +188,9 @@ livepatch::Status tierList(const Args& a) {
         for (std::size_t j = 0; ps && j < ps->size(); ++j)
             patches += (patches.empty() ? "" : " ") + str(ps->getObject(j), "name") + "@" + str(ps->getObject(j), "version") + "(" +
                        str(ps->getObject(j), "kernel") + ")";
-        rows.push_back({str(t, "name"), str(t, "machines"), str(t, "auth-tokens"), patches.empty() ? "-" : patches});
+        rows.push_back({str(t, "name"), str(t, "soak"), str(t, "machines"), str(t, "auth-tokens"), patches.empty() ? "-" : patches});
     }
-    printTable({"TIER", "MACHINES", "AUTH-TOKENS", "PATCHES"}, rows);
+    printTable({"TIER", "SOAK", "MACHINES", "AUTH-TOKENS", "PATCHES"}, rows);
     return {};
 }
 

@@ -17,7 +17,7 @@ LIVEPATCH_BIN=$BUILD/bin "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/
 data=$W/demo/server
 arch=$(uname -m)
 # Two tiers; lp_demo-2 (signed by make-demo-data) is what the admin uploads.
-{ echo "tiers: [canary, stable]"; cat "$data/catalogue.yaml"; } > "$W/cat" && mv "$W/cat" "$data/catalogue.yaml"
+{ echo "tiers: [{name: canary, soak: 3d}, stable]"; cat "$data/catalogue.yaml"; } > "$W/cat" && mv "$W/cat" "$data/catalogue.yaml"
 mv "$data/patches/lp_demo-2.tar.xz" "$W/lp_demo-2.tar.xz"
 PW='b1crypt Pass#7'
 htpasswd -bnBC 10 ops "$PW" > "$data/admin-password"
@@ -59,7 +59,7 @@ MAC=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 
 expect 0 tiers "$A" tier list
 has tiers "^TIER"
-has tiers "^canary"
+has tiers "^canary  259200s  0 "
 has tiers "lp_demo@1($(grep -m1 'kernel:' "$data/catalogue.yaml" | awk '{print $3}'))"
 CANARY=$("$A" auth-token add canary)
 STABLE=$("$A" auth-token add stable)

@@ -25,7 +25,9 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <condition_variable>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <regex>
 #include <set>
@@ -179,7 +181,7 @@ struct BadInput : std::runtime_error {
 };
 
 // Admin input shapes: bounded, no path separators or control characters.
-const std::regex kTierRe("^[a-z0-9][a-z0-9._-]{0,31}$");
+const std::regex& kTierRe = tierNameRe();
 const std::regex kFileRe("^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$");
 const std::regex kTokenRe("^[A-Za-z0-9-]{8,128}$");
 const std::regex kVersionRe("^[0-9][0-9.]{0,31}$");
@@ -236,6 +238,18 @@ template <typename T>
 T must(livepatch::Result<T> r) {
     if (!r) throw StoreUnavailable(r.error().message());
     return std::move(*r);
+}
+
+// A failed health report: the patch failed or misbehaves, or the kernel
+// oopsed. (Taint alone is not one: a live patch taints the kernel itself.)
+std::optional<std::string> healthFailure(const Poco::JSON::Object::Ptr& report) {
+    const std::string state = report->optValue<std::string>("patch-state", "");
+    if (state == "apply-failed" || state == "applied-with-bug") return "patch-state " + state;
+    if (auto health = report->getObject("health"); health && health->has("oops")) {
+        const Poco::Dynamic::Var oops = health->get("oops");
+        if (oops.isInteger() && oops.convert<long long>() > 0) return std::string("kernel oops");
+    }
+    return std::nullopt;
 }
 
 // Stable patches reach every tier; any other tier only its own machines.
@@ -432,15 +446,18 @@ private:
         if (!authenticate(req, id, tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
         sh_->record("updates", "request", body);
         std::string kernel, arch;
+        std::optional<std::string> failure;
         try {
             Poco::JSON::Parser p;
             auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
             kernel = o->getValue<std::string>("kernel");
             arch = o->getValue<std::string>("architecture");
+            failure = healthFailure(o);
         } catch (...) {
             return sendError(resp, 400, "bad-request", "report must be JSON with kernel and architecture", sh_);
         }
         sh_->store->checkIn(id, body);
+        if (failure && kernel.size() <= 128) sh_->store->recordHealthFailure(id, tier, kernel, *failure);
         auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -724,16 +741,19 @@ private:
     }
 
     void listTiers(HTTPServerResponse& resp) {
-        auto tiers = catalogueTiers(catalogue());
+        auto tiers = tierSpecs(catalogue());
         if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
         auto tokens = must(sh_->store->authTokensPerTier());
         std::map<std::string, std::size_t> machines;
         forEachMachine([&](const MachineRow& r) { ++machines[r.tier]; });
         auto cat = cachedCatalogue(catalogue());
         Poco::JSON::Array list;
-        for (const auto& t : *tiers) {
+        for (const auto& spec : *tiers) {
+            const std::string& t = spec.name;
             Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
             e.set("name", t);
+            if (spec.soak) e.set("soak", std::to_string(spec.soak->count()) + "s");
+            else e.set("soak", Poco::Dynamic::Var());
             e.set("machines", machines[t]);
             e.set("auth-tokens", tokens[t]);
             Poco::JSON::Array patches;
@@ -778,6 +798,7 @@ private:
                     e.set("to", tier);
                     moved.add(e);
                     p["tier"] = tier;
+                    p["tier-since"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
                 }
             }
             if (moved.size() == 0) return Error(ErrorCode::NotFound, "no patch with this version in the catalogue");
@@ -843,6 +864,7 @@ private:
             p["version"] = md->version;
             p["published"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
             p["tier"] = tier;
+            p["tier-since"] = p["published"].as<std::string>();
             p["replace"] = md->replace;
             YAML::Node fixes(YAML::NodeType::Sequence);
             for (const auto& f : md->fixes) {
@@ -1012,6 +1034,60 @@ private:
     std::string catalogue() const { return sh_->opt.dataDir + "/catalogue.yaml"; }
 };
 
+// Automatic promotion: a patch in a tier with a soak time moves on to the
+// next tier once it has been in its tier that long and no machine of that
+// tier on that kernel sent a failed health report since it entered. Every
+// replica runs it; the catalogue lock and the re-check under it make a
+// second replica's pass a no-op. Returns what moved, "file: from -> to".
+livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
+    const std::string path = sh.opt.dataDir + "/catalogue.yaml";
+    auto specs = tierSpecs(path);
+    if (!specs) return specs.error();
+    std::map<std::string, std::pair<std::chrono::seconds, std::string>> soakThenNext;
+    for (std::size_t i = 0; i + 1 < specs->size(); ++i)
+        if ((*specs)[i].soak) soakThenNext[(*specs)[i].name] = {*(*specs)[i].soak, (*specs)[i + 1].name};
+    if (soakThenNext.empty()) return std::vector<std::string>{};
+    const auto now = std::chrono::system_clock::now();
+    auto due = [&](const std::string& kernel, const std::string& tier, const std::string& since) -> livepatch::Result<bool> {
+        auto it = soakThenNext.find(tier);
+        if (it == soakThenNext.end()) return false;
+        auto entered = livepatch::timeutil::parseRfc3339(since);
+        if (!entered || now - *entered < it->second.first) return false;  // no known entry time: never automatic
+        auto failed = sh.store->healthFailureSince(tier, kernel, std::chrono::duration_cast<std::chrono::seconds>(entered->time_since_epoch()).count());
+        if (!failed) return failed.error();
+        return !*failed;
+    };
+    auto since = [](const std::string& tierSince, const std::string& published) { return tierSince.empty() ? published : tierSince; };
+    // Candidates from the cached catalogue; only then the lock and a re-check.
+    auto cat = cachedCatalogue(path);
+    if (!cat) return cat.error();
+    bool any = false;
+    for (const auto& k : **cat)
+        for (const auto& p : k.patches) {
+            auto d = due(k.kernel, p.tier.empty() ? "stable" : p.tier, since(p.tierSince, p.published));
+            if (!d) return d.error();
+            any = any || *d;
+        }
+    std::vector<std::string> moved;
+    if (!any) return moved;
+    LP_TRY(editCatalogue(path, [&](YAML::Node& root) -> livepatch::Status {
+        for (auto k : root["kernels"])
+            for (auto p : k["patches"]) {
+                const std::string tier = p["tier"] ? p["tier"].as<std::string>() : "stable";
+                auto d = due(k["kernel"].as<std::string>(), tier, since(p["tier-since"] ? p["tier-since"].as<std::string>() : "",
+                                                                       p["published"] ? p["published"].as<std::string>() : ""));
+                if (!d) return d.error();
+                if (!*d) continue;
+                const std::string next = soakThenNext[tier].second;
+                p["tier"] = next;
+                p["tier-since"] = livepatch::timeutil::formatRfc3339(now);
+                moved.push_back(p["file"].as<std::string>() + ": " + tier + " -> " + next);
+            }
+        return {};
+    }));
+    return moved;
+}
+
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
     explicit Factory(Shared* sh) : sh_(sh) {}
@@ -1027,6 +1103,27 @@ struct Server::Impl {
     std::unique_ptr<Shared> shared;
     std::unique_ptr<Poco::Net::ServerSocket> socket;
     std::unique_ptr<Poco::Net::HTTPServer> http;
+    std::thread promoter;
+    std::mutex promoterMu;
+    std::condition_variable promoterWake;
+    bool promoterStop = false;
+
+    void promoteLoop() {
+        std::unique_lock<std::mutex> l(promoterMu);
+        while (!promoterWake.wait_for(l, shared->opt.autoPromoteInterval, [&] { return promoterStop; })) {
+            l.unlock();
+            auto moved = autoPromote(*shared);
+            if (!moved) {
+                // Catalogue problems are the operator's to fix and safe to
+                // show; anything else (the database) only by its kind.
+                std::cerr << "auto-promotion skipped: "
+                          << (moved.error().code() == ErrorCode::ConfigInvalid ? moved.error().message() : "the database is unavailable") << std::endl;
+            } else {
+                for (const auto& m : *moved) std::cout << "auto-promoted " << m << " (soak time passed, no failed health reports)" << std::endl;
+            }
+            l.lock();
+        }
+    }
 };
 
 Server::Server(ServerOptions options) : impl_(new Impl) { impl_->shared = std::make_unique<Shared>(std::move(options)); }
@@ -1043,6 +1140,10 @@ livepatch::Status Server::start() {
     auto store = Store::open(so);
     if (!store) return store.error();
     sh.store = std::move(*store);
+    if (livepatch::fs::exists(sh.opt.dataDir + "/catalogue.yaml")) {
+        auto tiers = tierSpecs(sh.opt.dataDir + "/catalogue.yaml");
+        if (!tiers) return tiers.error();
+    }
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
     if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 1u << 20)) {
         auto users = AdminUsers::parse(*h);
@@ -1078,6 +1179,7 @@ livepatch::Status Server::start() {
         params->setKeepAlive(false);
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();
+        if (sh.opt.autoPromoteInterval.count() > 0) impl_->promoter = std::thread([this] { impl_->promoteLoop(); });
         sh.baseUrl = std::string(sh.opt.plain ? "http" : "https") + "://" + sh.opt.host + ":" + std::to_string(port());
         return {};
     } catch (const Poco::Exception& e) {
@@ -1086,6 +1188,14 @@ livepatch::Status Server::start() {
 }
 
 void Server::stop() {
+    if (impl_->promoter.joinable()) {
+        {
+            std::lock_guard<std::mutex> l(impl_->promoterMu);
+            impl_->promoterStop = true;
+        }
+        impl_->promoterWake.notify_all();
+        impl_->promoter.join();
+    }
     if (impl_->http) {
         impl_->shared->stopping = true;
         impl_->http->stopAll(true);

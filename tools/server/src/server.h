@@ -41,6 +41,7 @@ struct ServerOptions {
     std::string database;           // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
     std::size_t threads = 8;        // request threads (and database connections)
     std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
+    std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
     Faults faults;
 };
 

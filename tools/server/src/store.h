@@ -76,6 +76,13 @@ public:
     livepatch::Result<bool> removeMachine(const std::string& machineId);
     // Coalesced: remembered now, written at the next flush.
     void checkIn(const std::string& machineId, const std::string& report);
+    // A check-in whose report says the patch failed or the kernel oopsed,
+    // kept per tier and kernel (coalesced like check-ins): it holds back the
+    // automatic promotion of that tier's patches for that kernel.
+    void recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel, const std::string& reason);
+    // Whether a failure was recorded for this tier and kernel at or after
+    // `since` (unix seconds). Flushes pending writes first.
+    livepatch::Result<bool> healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since);
     livepatch::Status flush();
     // The last report written for a machine (after a flush), "" if none.
     livepatch::Result<std::string> lastReport(const std::string& machineId);
@@ -95,6 +102,11 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
     std::map<std::string, Seen> pending_;
+    struct HealthFailure {
+        std::string machineId, tier, kernel, reason;
+        std::int64_t at = 0;
+    };
+    std::vector<HealthFailure> pendingFailures_;
     std::thread flushThread_;
 };
 

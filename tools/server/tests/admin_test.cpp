@@ -169,6 +169,7 @@ TEST_F(AdminTest, PromotionMovesAPatchToTheNextTierAndOnlyItsMachinesSeeIt) {
     auto p = admin("POST", "/admin/patches/promote", R"({"version":"1","tier":"stable"})");
     ASSERT_EQ(p.status, 200) << p.body;
     EXPECT_NE(p.body.find(R"("from":"canary")"), std::string::npos) << p.body;
+    EXPECT_FALSE(loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.at(0).tierSince.empty()) << "soak counts from here";
     EXPECT_TRUE(sees(id, stable));
     EXPECT_EQ(json(admin("GET", "/admin/tiers").body)->getArray("tiers")->getObject(1)->getValue<std::size_t>("machines"), 1u);
     EXPECT_EQ(admin("POST", "/admin/patches/promote", R"({"version":"9","tier":"stable"})").status, 404);
@@ -272,4 +273,65 @@ TEST_F(AdminTest, MachinesListTheirLastReportAndFleetCountsThem) {
     EXPECT_EQ(admin("GET", "/admin/machines?limit=0").status, 400);
     EXPECT_EQ(admin("GET", "/admin/machines?limit=5000").status, 400);
     EXPECT_EQ(admin("GET", "/admin/machines?after=../../etc").status, 400);
+}
+
+TEST_F(AdminTest, SoakedPatchesMoveOnUnlessTheirTierReportedAFailure) {
+    server.reset();
+    const auto ago = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now() - std::chrono::seconds(10));
+    std::ofstream(dir / "catalogue.yaml") << "tiers: [{name: canary, soak: 2s}, {name: beta, soak: 1h}, stable]\n"
+                                             "kernels:\n"
+                                             "  - kernel: 5.15.0-100.110-generic\n"
+                                             "    architecture: x86_64\n"
+                                             "    patches:\n"
+                                             "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", tier: canary, tier-since: " << ago << "}\n"
+                                             "  - kernel: 5.15.0-101.111-generic\n"
+                                             "    architecture: x86_64\n"
+                                             "    patches:\n"
+                                             "      - {file: lp_b-1.tar.xz, name: lp_b, version: \"1\", tier: canary, tier-since: " << ago << "}\n"
+                                             "      - {file: lp_c-1.tar.xz, name: lp_c, version: \"1\", tier: canary}\n";
+    // First the reports, with no promotion pass running.
+    ServerOptions o = options();
+    o.autoPromoteInterval = std::chrono::hours(1);
+    server = std::make_unique<Server>(o);
+    ASSERT_TRUE(server->start());
+    macaroon = login();
+    const std::string canaryId = "0123456789abcdef0123456789abcde1";
+    const std::string canary = enrollWith(canaryId, addToken("canary"));
+    const std::string stable = enrollWith(id, addToken("stable"));
+    auto report = [&](const std::string& machine, const std::string& token, const std::string& kernel, const std::string& extra) {
+        EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + machine + "/updates",
+                       R"({"kernel":")" + kernel + R"(","architecture":"x86_64")" + extra + "}", {{"Authorization", "Bearer " + token}}).status, 200);
+    };
+    report(canaryId, canary, "5.15.0-101.111-generic", R"(,"patch-state":"applied","health":{"taint":32768,"oops":1})");
+    report(canaryId, canary, "5.15.0-100.110-generic", R"(,"patch-state":"applied","health":{"taint":32768,"oops":0})");  // taint alone: fine
+    report(id, stable, "5.15.0-100.110-generic", R"(,"patch-state":"apply-failed")");  // another tier's failure
+    server.reset();
+    o.autoPromoteInterval = std::chrono::milliseconds(100);
+    server = std::make_unique<Server>(o);
+    ASSERT_TRUE(server->start());
+    auto tierOf = [&](const std::string& file) {
+        auto cat = loadCatalogue((dir / "catalogue.yaml").string());
+        for (const auto& k : *cat)
+            for (const auto& p : k.patches)
+                if (p.file == file) return p.tier;
+        return std::string("?");
+    };
+    for (int i = 0; i < 100 && tierOf("lp_a-1.tar.xz") == "canary"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(tierOf("lp_a-1.tar.xz"), "beta") << "soaked 10 s in canary (2 s needed), no canary failure on its kernel";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // several more passes
+    EXPECT_EQ(tierOf("lp_a-1.tar.xz"), "beta") << "beta soaks 1 h, counted from the promotion";
+    EXPECT_EQ(tierOf("lp_b-1.tar.xz"), "canary") << "a canary machine on its kernel oopsed";
+    EXPECT_EQ(tierOf("lp_c-1.tar.xz"), "canary") << "no time it entered the tier: never automatic";
+    auto tiers = json(admin("GET", "/admin/tiers").body)->getArray("tiers");
+    EXPECT_EQ(tiers->getObject(0)->getValue<std::string>("soak"), "2s");
+    EXPECT_TRUE(tiers->getObject(2)->isNull("soak"));
+}
+
+TEST_F(AdminTest, ABadSoakTimeStopsTheStartWithItsPlace) {
+    server.reset();
+    std::ofstream(dir / "catalogue.yaml") << "tiers: [canary, {name: beta, soak: soon}, stable]\nkernels: []\n";
+    Server s(options());
+    auto st = s.start();
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("tiers entry 2: soak must be a duration"), std::string::npos) << st.error().message();
 }
