@@ -64,12 +64,6 @@ livepatch::Result<Session> loadSession() {
     }
 }
 
-std::string printable(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-    return out;
-}
-
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
                                      const std::string& body, std::istream* upload, std::uint64_t uploadSize) {
     try {
@@ -111,7 +105,7 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
         return r;
     } catch (const Poco::Exception& e) {
         // displayText names the host and the failure, never the headers.
-        return Error(ErrorCode::Network, "cannot reach " + printable(s.server) + ": " + printable(e.displayText()));
+        return Error(ErrorCode::Network, "cannot reach " + livepatch::terminalSafe(s.server) + ": " + livepatch::terminalSafe(e.displayText()));
     }
 }
 
@@ -127,7 +121,7 @@ livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     }
     if (message.size() > 200) message.resize(200);
     return Error(ErrorCode::HttpStatus,
-                 "the server answered " + std::to_string(r->status) + (message.empty() ? "" : ": " + printable(message)));
+                 "the server answered " + std::to_string(r->status) + (message.empty() ? "" : ": " + livepatch::terminalSafe(message)));
 }
 }  // namespace
 

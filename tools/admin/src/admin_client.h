@@ -11,6 +11,7 @@
 #include <string>
 
 #include "livepatch/error.h"
+#include "livepatch/text.h"
 
 namespace lpadmin {
 
@@ -42,8 +43,5 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
 // (the server's own message for 4xx, "log in again" for 401).
 livepatch::Result<Poco::JSON::Object::Ptr> expectJson(const livepatch::Result<Response>& r);
 livepatch::Status expectSuccess(const livepatch::Result<Response>& r);
-
-// Printable ASCII only: server-supplied text reaching a terminal.
-std::string printable(const std::string& s);
 
 }  // namespace lpadmin

@@ -24,7 +24,7 @@ namespace {
 
 using livepatch::Error;
 using livepatch::ErrorCode;
-using lpadmin::printable;
+using livepatch::terminalSafe;
 
 const char* kUsage =
     "livepatch-admin login --server URL --auth USER[:PASSWORD] [--ca-file PEM] [--valid-for 1h]\n"
@@ -64,7 +64,7 @@ struct Args {
             } else {
                 throw UsageError("missing value for " + a);
             }
-            if (std::find(allowed.begin(), allowed.end(), a) == allowed.end()) throw UsageError("unknown option " + printable(a));
+            if (std::find(allowed.begin(), allowed.end(), a) == allowed.end()) throw UsageError("unknown option " + terminalSafe(a));
             options[a] = value;
         }
     }
@@ -129,7 +129,7 @@ livepatch::Status login(const Args& a) {
     s.expires = (*r)->optValue<std::string>("expires", "");
     if (s.macaroon.empty()) return Error(ErrorCode::Protocol, "the server's login answer has no macaroon");
     LP_TRY(lpadmin::saveSession(s));
-    std::cout << "logged in to " << printable(s.server) << " as " << printable(user) << " until " << printable(s.expires) << "\n";
+    std::cout << "logged in to " << terminalSafe(s.server) << " as " << terminalSafe(user) << " until " << terminalSafe(s.expires) << "\n";
     return {};
 }
 
@@ -151,7 +151,7 @@ std::string jsonBody(const std::map<std::string, std::string>& fields) {
 
 std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key) {
     if (!o || !o->has(key) || o->isNull(key)) return "-";
-    return printable(o->get(key).toString());
+    return terminalSafe(o->get(key).toString());
 }
 
 void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
@@ -202,7 +202,7 @@ livepatch::Status patchUpload(const Args& a) {
     if (!std::regex_match(name, fileRe))
         return Error(ErrorCode::InvalidArgument, "the patch file name must be 1-200 of [A-Za-z0-9._+-], starting with a letter or digit");
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Error(ErrorCode::Io, "cannot read " + printable(path));
+    if (!in) return Error(ErrorCode::Io, "cannot read " + terminalSafe(path));
     in.seekg(0, std::ios::end);
     const auto size = static_cast<std::uint64_t>(in.tellg());
     in.seekg(0);
@@ -300,7 +300,7 @@ livepatch::Status fleet(const Args& a) {
         std::cout << group << ":\n";
         auto g = (*r)->getObject(group);
         if (!g) continue;
-        for (const auto& k : g->getNames()) std::cout << "  " << printable(k) << ": " << str(g, k) << "\n";
+        for (const auto& k : g->getNames()) std::cout << "  " << terminalSafe(k) << ": " << str(g, k) << "\n";
     }
     return {};
 }

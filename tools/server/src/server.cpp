@@ -38,6 +38,7 @@
 #include "catalogue.h"
 #include "package/patch_package.h"
 #include "store.h"
+#include "livepatch/text.h"
 #include "util/fs.h"
 #include "crypto/sha256.h"
 #include "util/timeutil.h"
@@ -192,7 +193,6 @@ const std::regex kLimitRe("^[0-9]{1,4}$");
 const std::regex kDurationRe("^[0-9]{1,6}[smhdw]?$");
 const std::regex kRfc3339Re("^[0-9T:.Z+-]{10,40}$");
 const std::regex kFaultRe("^[a-z0-9-]{1,32}(=[0-9]{1,6})?$");
-const std::regex kPrintableRe("^[\\x20-\\x7e]*$");
 
 // A string field of an admin request that matches re; def when absent
 // (BadInput when absent and no default).
@@ -819,8 +819,7 @@ private:
     // listed in the catalogue under one lock: agents see the whole patch or
     // nothing. An existing file or version is never replaced.
     void uploadPatch(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& file, const Poco::URI& uri) {
-        Poco::JSON::Object::Ptr q(new Poco::JSON::Object);
-        for (const auto& kv : uri.getQueryParameters()) q->set(kv.first, kv.second);
+        auto q = queryObject(uri);
         auto tiers = catalogueTiers(catalogue());
         if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
         const std::string tier = knownTier(q, "tier", tiers->front());
@@ -973,9 +972,24 @@ private:
         return new Poco::JSON::Object;
     }
 
-    void listMachines(HTTPServerResponse& resp, const Poco::URI& uri) {
+    // A string a machine reported: client input, so only short printable
+    // text is passed on to an admin's terminal.
+    static std::optional<std::string> reportField(const Poco::JSON::Object::Ptr& rep, const char* key) {
+        if (!rep->has(key) || !rep->get(key).isString()) return std::nullopt;
+        std::string v = rep->getValue<std::string>(key);
+        if (v.empty() || !livepatch::isPrintableText(v, 128)) return std::nullopt;
+        return v;
+    }
+
+    // Query parameters as an object, for field().
+    static Poco::JSON::Object::Ptr queryObject(const Poco::URI& uri) {
         Poco::JSON::Object::Ptr q(new Poco::JSON::Object);
         for (const auto& kv : uri.getQueryParameters()) q->set(kv.first, kv.second);
+        return q;
+    }
+
+    void listMachines(HTTPServerResponse& resp, const Poco::URI& uri) {
+        auto q = queryObject(uri);
         const std::string after = q->has("after") ? field(q, "after", kMachineIdRe, "a machine id (32 hex digits)") : "";
         const std::size_t limit = std::stoul(field(q, "limit", kLimitRe, "a page size from 1 to 1000", std::string("100")));
         if (limit == 0 || limit > 1000) throw BadInput("limit: expected a page size from 1 to 1000");
@@ -992,10 +1006,9 @@ private:
             if (r.lastSeen) e.set("last-seen", livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.lastSeen)));
             else e.set("last-seen", Poco::Dynamic::Var());
             for (const char* k : {"kernel", "architecture", "patch-state", "patch-version", "check-state", "client-version"}) {
-                // Reports are client input: only printable strings are passed on.
-                std::string v = rep->has(k) && rep->get(k).isString() ? rep->getValue<std::string>(k) : "";
-                if (v.empty() || v.size() > 128 || !std::regex_match(v, kPrintableRe)) e.set(k, Poco::Dynamic::Var());
-                else e.set(k, v);
+                auto v = reportField(rep, k);
+                if (v) e.set(k, *v);
+                else e.set(k, Poco::Dynamic::Var());
             }
             list.add(e);
         }
@@ -1012,10 +1025,7 @@ private:
         forEachMachine([&](const MachineRow& r) {
             ++total;
             auto rep = parsedReport(r.report);
-            auto value = [&](const char* k) {
-                std::string v = rep->has(k) && rep->get(k).isString() ? rep->getValue<std::string>(k) : "";
-                return v.empty() || v.size() > 128 || !std::regex_match(v, kPrintableRe) ? std::string("unknown") : v;
-            };
+            auto value = [&](const char* k) { return reportField(rep, k).value_or("unknown"); };
             ++counts["kernels"][value("kernel")];
             ++counts["tiers"][r.tier];
             ++counts["patch-states"][r.lastSeen ? value("patch-state") : "never-checked-in"];
