@@ -9,8 +9,8 @@ set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 W=$(mktemp -d /tmp/lp-admin-cli.XXXXXX)
-pid=
-trap '[[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+pid= tlspid=
+trap 'for p in $pid $tlspid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 A=$BUILD/bin/livepatch-admin
 LIVEPATCH_BIN=$BUILD/bin "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
@@ -165,6 +165,19 @@ PY
 [[ $code == 401 ]] || fail "a revoked auth token registered a machine ($code)"
 
 expect 2 unknownverb "$A" patch delete 2
+# Over TLS: a second server on the same data, verified against the test CA.
+"$BUILD/bin/livepatch-server" --data-dir "$data" --listen 127.0.0.1:0 --port-file "$W/tls.port" "${db[@]}" \
+  --tls-cert "$W/demo/tls/server.pem" --tls-key "$W/demo/tls/server.key" > "$W/tls-server.log" 2>&1 &
+tlspid=$!
+for _ in $(seq 100); do [[ -s "$W/tls.port" ]] && break; sleep 0.05; done
+[[ -s "$W/tls.port" ]] || { cat "$W/tls-server.log"; fail "TLS server did not start"; }
+TLS=https://127.0.0.1:$(cat "$W/tls.port")
+LIVEPATCH_ADMIN_DIR=$W/admin-tls expect 1 tlsother "$A" login --server "$TLS" --ca-file "$W/demo/tls/other-ca.pem" --auth "ops:$PW"
+has tlsother "cannot reach $TLS"
+LIVEPATCH_ADMIN_DIR=$W/admin-tls expect 0 tlslogin "$A" login --server "$TLS" --ca-file "$W/demo/tls/ca.pem" --auth "ops:$PW"
+LIVEPATCH_ADMIN_DIR=$W/admin-tls expect 0 tlstiers "$A" tier list
+has tlstiers "^canary"
+kill "$tlspid"; wait "$tlspid" 2>/dev/null || true
 # A session others can read is refused rather than used.
 chmod 644 "$W/admin/session.json"
 expect 1 loose "$A" tier list

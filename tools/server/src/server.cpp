@@ -744,8 +744,7 @@ private:
         auto tiers = tierSpecs(catalogue());
         if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
         auto tokens = must(sh_->store->authTokensPerTier());
-        std::map<std::string, std::size_t> machines;
-        forEachMachine([&](const MachineRow& r) { ++machines[r.tier]; });
+        auto machines = must(sh_->store->machinesPerTier());
         auto cat = cachedCatalogue(catalogue());
         Poco::JSON::Array list;
         for (const auto& spec : *tiers) {

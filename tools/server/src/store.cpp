@@ -392,16 +392,23 @@ livepatch::Result<bool> Store::removeAuthToken(const std::string& token) {
     });
 }
 
-livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() {
-    return db_->with("auth tokens per tier", [&](Poco::Data::Session& s) {
+namespace {
+// Rows of `table` counted per tier.
+livepatch::Result<std::map<std::string, std::size_t>> countPerTier(Database& db, const std::string& table) {
+    return db.with("count per tier", [&](Poco::Data::Session& s) {
         std::vector<std::string> tiers;
         std::vector<Poco::Int64> counts;
-        s << "SELECT tier, COUNT(*) FROM auth_tokens GROUP BY tier", into(tiers), into(counts), now;
+        s << "SELECT tier, COUNT(*) FROM " + table + " GROUP BY tier", into(tiers), into(counts), now;
         std::map<std::string, std::size_t> out;
         for (std::size_t i = 0; i < tiers.size(); ++i) out[tiers[i]] = static_cast<std::size_t>(counts[i]);
         return out;
     });
 }
+}  // namespace
+
+livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() { return countPerTier(*db_, "auth_tokens"); }
+
+livepatch::Result<std::map<std::string, std::size_t>> Store::machinesPerTier() { return countPerTier(*db_, "machines"); }
 
 livepatch::Result<std::vector<MachineRow>> Store::machines(const std::string& after, std::size_t limit) {
     return db_->with("list machines", [&](Poco::Data::Session& s) {

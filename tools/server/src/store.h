@@ -62,6 +62,7 @@ public:
     // False when no such token (machines it registered keep their own tokens).
     livepatch::Result<bool> removeAuthToken(const std::string& token);
     livepatch::Result<std::map<std::string, std::size_t>> authTokensPerTier();
+    livepatch::Result<std::map<std::string, std::size_t>> machinesPerTier();
     // Machines ordered by id, the first `limit` after id `after` ("" = from
     // the start): keyset pages cost the same at any depth of a large fleet.
     livepatch::Result<std::vector<MachineRow>> machines(const std::string& after, std::size_t limit);
