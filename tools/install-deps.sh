@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config git ca-certificates openssl ccache
-  libpoco-dev libpq-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev
+  libpoco-dev libpq-dev libssl-dev libarchive-dev libyaml-cpp-dev libmacaroons-dev libargon2-dev libcrypt-dev
   postgresql wrk nginx-light apache2-utils
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml

@@ -1,12 +1,20 @@
 #include "catalogue.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <regex>
 
 #include "crypto/sha256.h"
+#include "util/fs.h"
+#include "util/timeutil.h"
 
 namespace lpserver {
 
@@ -30,6 +38,7 @@ livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string&
                 cp.version = p["version"].as<std::string>();
                 if (p["published"]) cp.published = p["published"].as<std::string>();
                 if (p["tier"]) cp.tier = p["tier"].as<std::string>();
+                if (p["tier-since"]) cp.tierSince = p["tier-since"].as<std::string>();
                 if (p["replace"]) cp.replace = p["replace"].as<bool>();
                 for (const auto& f : p["fixes"]) {
                     CatalogueFix cf;
@@ -47,6 +56,62 @@ livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string&
     } catch (const std::exception& e) {
         return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
     }
+}
+
+const std::regex& tierNameRe() {
+    static const std::regex re("^[a-z0-9][a-z0-9._-]{0,31}$");
+    return re;
+}
+
+livepatch::Result<std::vector<TierSpec>> tierSpecs(const std::string& path) {
+    try {
+        YAML::Node root = YAML::LoadFile(path);
+        std::vector<TierSpec> tiers;
+        int n = 0;
+        for (const auto& t : root["tiers"]) {
+            ++n;
+            const std::string where = "catalogue " + path + ": tiers entry " + std::to_string(n);
+            TierSpec spec;
+            spec.name = t.IsMap() ? t["name"].as<std::string>("") : t.as<std::string>();
+            if (!std::regex_match(spec.name, tierNameRe())) return Error(ErrorCode::ConfigInvalid, where + ": name must be 1-32 of [a-z0-9._-]");
+            if (t.IsMap() && t["soak"]) {
+                auto d = livepatch::timeutil::parseDuration(t["soak"].as<std::string>());
+                if (!d || d->count() <= 0) return Error(ErrorCode::ConfigInvalid, where + ": soak must be a duration such as 90s, 12h or 3d");
+                spec.soak = *d;
+            }
+            if (spec.name != "stable") tiers.push_back(spec);
+        }
+        tiers.push_back(TierSpec{"stable", std::nullopt});
+        return tiers;
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
+    }
+}
+
+livepatch::Result<std::vector<std::string>> catalogueTiers(const std::string& path) {
+    auto specs = tierSpecs(path);
+    if (!specs) return specs.error();
+    std::vector<std::string> names;
+    for (const auto& t : *specs) names.push_back(t.name);
+    return names;
+}
+
+livepatch::Status editCatalogue(const std::string& path, const std::function<livepatch::Status(YAML::Node&)>& edit) {
+    const std::string lockPath = path + ".lock";
+    int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(ErrorCode::Io, "cannot open " + lockPath + ": " + std::strerror(errno));
+    livepatch::fs::UniqueFd lock(fd);
+    if (::flock(lock.get(), LOCK_EX) != 0) return Error(ErrorCode::Io, "cannot lock " + lockPath + ": " + std::strerror(errno));
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::ConfigInvalid, "catalogue " + path + ": " + e.what());
+    }
+    LP_TRY(edit(root));
+    YAML::Emitter out;
+    out << root;
+    return livepatch::fs::writeFileAtomic(path, std::string(out.c_str()) + "\n", 0644);
 }
 
 namespace {

@@ -14,7 +14,7 @@ const char* kUsage =
     "livepatch-server --data-dir DIR [--listen HOST:PORT] (--tls-cert PEM --tls-key PEM | --plain)\n"
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
-    "                 [--threads N] [--flush-interval MS]\n"
+    "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
         else if (a == "--database") opt.database = next();
         else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
         else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
+        else if (a == "--auto-promote-interval") opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));
         else if (a == "--fault") {
             auto s = lpserver::applyFault(opt.faults, next());
             if (!s) {

@@ -1,7 +1,7 @@
 #include "server.h"
 
-#include <argon2.h>
-#include <macaroons.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
@@ -21,17 +21,24 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <condition_variable>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "admin_auth.h"
 #include "catalogue.h"
+#include "package/patch_package.h"
 #include "store.h"
+#include "livepatch/text.h"
 #include "util/fs.h"
 #include "crypto/sha256.h"
 #include "util/timeutil.h"
@@ -70,23 +77,11 @@ livepatch::Status applyFault(Faults& f, const std::string& spec) {
     return {};
 }
 
-std::string hashAdminPassword(const std::string& password) {
-    unsigned char salt[16];
-    RAND_bytes(salt, sizeof salt);
-    char encoded[256];
-    argon2id_hash_encoded(2, 1 << 15, 1, password.data(), password.size(), salt, sizeof salt, 32, encoded, sizeof encoded);
-    return encoded;
-}
-
 void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file) {
     std::ofstream(dataDir + "/state.json") << "{\"machines\": {\"00000000000000000000000000000001\": {\"kind\": \"auth-token\", "
                                               "\"token-sha256\": \"" << livepatch::sha256Hex(machineToken) << "\", \"tier\": \"stable\"}}}";
     std::ofstream(dataDir + "/catalogue.yaml") << "kernels:\n  - {kernel: test, architecture: x86_64, patches: [{file: " << file
                                                 << ", name: p, version: \"1\"}]}\n";
-}
-
-bool verifyAdminPassword(const std::string& encoded, const std::string& password) {
-    return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;  // constant time inside
 }
 
 namespace {
@@ -108,7 +103,7 @@ struct Shared {
     std::atomic<int> active{0};         // handlers running now
     std::atomic<bool> stopping{false};  // server is shutting down
     std::string macaroonKey;
-    std::string adminHash;
+    AdminUsers adminUsers;
     std::string baseUrl;
     explicit Shared(ServerOptions o) : opt(std::move(o)) {}
     Faults faults() {
@@ -139,6 +134,12 @@ void sendError(HTTPServerResponse& resp, int status, const std::string& code, co
     o.stringify(out);
     if (sh) sh->record("error", "response", out.str());
     sendJson(resp, status, out.str());
+}
+
+void sendObject(HTTPServerResponse& resp, int status, const Poco::JSON::Object& o) {
+    std::ostringstream s;
+    o.stringify(s);
+    sendJson(resp, status, s.str());
 }
 
 // What a resource token grants, once its signature and caveats verified.
@@ -174,6 +175,57 @@ int checkMacaroonCaveat(void* ctx, const unsigned char* pred, size_t sz) {
     return -1;
 }
 
+// Admin input that fails validation: 400 with this message (which names
+// the field and what it expects, never echoes the value).
+struct BadInput : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Admin input shapes: bounded, no path separators or control characters.
+const std::regex& kTierRe = tierNameRe();
+const std::regex kFileRe("^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$");
+const std::regex kTokenRe("^[A-Za-z0-9-]{8,128}$");
+const std::regex kVersionRe("^[0-9][0-9.]{0,31}$");
+const std::regex kPatchNameRe("^[a-z0-9_]{1,55}$");
+const std::regex kKernelRe("^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$");
+const std::regex kMachineIdRe("^[0-9a-f]{32}$");
+const std::regex kLimitRe("^[0-9]{1,4}$");
+const std::regex kDurationRe("^[0-9]{1,6}[smhdw]?$");
+const std::regex kRfc3339Re("^[0-9T:.Z+-]{10,40}$");
+const std::regex kFaultRe("^[a-z0-9-]{1,32}(=[0-9]{1,6})?$");
+
+// A string field of an admin request that matches re; def when absent
+// (BadInput when absent and no default).
+std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re, const std::string& what,
+                  std::optional<std::string> def = std::nullopt) {
+    if (!o->has(name)) {
+        if (def) return *def;
+        throw BadInput(name + ": missing (expected " + what + ")");
+    }
+    const Poco::Dynamic::Var v = o->get(name);
+    if (!v.isString()) throw BadInput(name + ": expected " + what);
+    std::string s = v.extract<std::string>();
+    if (!std::regex_match(s, re)) throw BadInput(name + ": expected " + what);
+    return s;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out;
+}
+
+std::string randomUuid() {
+    unsigned char r[16];
+    RAND_bytes(r, 16);
+    r[6] = (r[6] & 0x0F) | 0x40;
+    r[8] = (r[8] & 0x3F) | 0x80;
+    char buf[40];
+    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return buf;
+}
+
 // A store call that failed because the database is unavailable.
 struct StoreUnavailable : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -186,6 +238,18 @@ template <typename T>
 T must(livepatch::Result<T> r) {
     if (!r) throw StoreUnavailable(r.error().message());
     return std::move(*r);
+}
+
+// A failed health report: the patch failed or misbehaves, or the kernel
+// oopsed. (Taint alone is not one: a live patch taints the kernel itself.)
+std::optional<std::string> healthFailure(const Poco::JSON::Object::Ptr& report) {
+    const std::string state = report->optValue<std::string>("patch-state", "");
+    if (state == "apply-failed" || state == "applied-with-bug") return "patch-state " + state;
+    if (auto health = report->getObject("health"); health && health->has("oops")) {
+        const Poco::Dynamic::Var oops = health->get("oops");
+        if (oops.isInteger() && oops.convert<long long>() > 0) return std::string("kernel oops");
+    }
+    return std::nullopt;
 }
 
 // Stable patches reach every tier; any other tier only its own machines.
@@ -222,23 +286,11 @@ private:
 
     // Resource token: verified macaroon -> what it grants.
     std::optional<MacaroonGrant> verifyMacaroon(const std::string& token) {
-        if (sh_->macaroonKey.empty()) return std::nullopt;
-        macaroon_returncode err;
-        macaroon* m = macaroon_deserialize(token.c_str(), &err);
-        if (!m) return std::nullopt;
-        macaroon_verifier* v = macaroon_verifier_create();
         CaveatCheck check;
-        macaroon_verifier_satisfy_general(v, &checkMacaroonCaveat, &check, &err);
-        int rc = macaroon_verify(v, m, reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
-                                 nullptr, 0, &err);
+        std::string id;
+        if (!lpserver::verifyMacaroon(sh_->macaroonKey, token, &checkMacaroonCaveat, &check, &id)) return std::nullopt;
         MacaroonGrant grant;
-        const unsigned char* id = nullptr;
-        size_t idLen = 0;
-        macaroon_identifier(m, &id, &idLen);
-        grant.idSha256 = livepatch::sha256Hex(std::string(reinterpret_cast<const char*>(id), idLen));
-        macaroon_verifier_destroy(v);
-        macaroon_destroy(m);
-        if (rc != 0) return std::nullopt;
+        grant.idSha256 = livepatch::sha256Hex(id);
         if (check.tier) grant.tier = *check.tier;
         return grant;
     }
@@ -394,15 +446,18 @@ private:
         if (!authenticate(req, id, tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
         sh_->record("updates", "request", body);
         std::string kernel, arch;
+        std::optional<std::string> failure;
         try {
             Poco::JSON::Parser p;
             auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
             kernel = o->getValue<std::string>("kernel");
             arch = o->getValue<std::string>("architecture");
+            failure = healthFailure(o);
         } catch (...) {
             return sendError(resp, 400, "bad-request", "report must be JSON with kernel and architecture", sh_);
         }
         sh_->store->checkIn(id, body);
+        if (failure && kernel.size() <= 128) sh_->store->recordHealthFailure(id, tier, kernel, *failure);
         auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
         if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -541,93 +596,73 @@ private:
         sendJson(resp, 200, s.str());
     }
 
-    void admin(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& path) {
-        std::string user, pass;
+    // Admin credential: an admin macaroon from POST /admin/login, or HTTP
+    // Basic (kept for scripts; each call then pays the password hash).
+    std::optional<std::string> adminCaller(HTTPServerRequest& req, bool basicOnly) {
         const std::string auth = req.get("Authorization", "");
-        if (auth.rfind("Basic ", 0) == 0) {
-            std::istringstream in(auth.substr(6));
-            Poco::Base64Decoder dec(in);
-            std::string decoded((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
-            auto colon = decoded.find(':');
-            if (colon != std::string::npos) {
-                user = decoded.substr(0, colon);
-                pass = decoded.substr(colon + 1);
-            }
-        }
-        if (sh_->adminHash.empty() || user != "admin" || !verifyAdminPassword(sh_->adminHash, pass)) {
-            resp.set("WWW-Authenticate", "Basic realm=\"livepatch-server admin\"");
-            return sendError(resp, 401, "unauthorized", "admin credentials required");
-        }
-        std::string body;
-        if (!readBody(req, resp, body)) return;
+        if (auth.size() > 8192) return std::nullopt;
+        if (auth.rfind("Macaroon ", 0) == 0 && !basicOnly) return verifyAdminMacaroon(sh_->macaroonKey, auth.substr(9));
+        if (auth.rfind("Basic ", 0) != 0) return std::nullopt;
+        std::istringstream in(auth.substr(6));
+        Poco::Base64Decoder dec(in);
+        std::string decoded;
         try {
-            Poco::JSON::Parser p;
-            auto o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : p.parse(body).extract<Poco::JSON::Object::Ptr>();
-            if (path == "/admin/tokens" && req.getMethod() == "POST") {
-                std::string token = o->optValue<std::string>("token", "");
-                if (token.empty()) {
-                    unsigned char r[16];
-                    RAND_bytes(r, 16);
-                    r[6] = (r[6] & 0x0F) | 0x40;
-                    r[8] = (r[8] & 0x3F) | 0x80;
-                    char buf[40];
-                    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
-                             r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-                    token = buf;
-                }
-                must(sh_->store->addAuthToken(token, o->optValue<std::string>("tier", "stable")));
-                Poco::JSON::Object out;
-                out.set("token", token);
-                std::ostringstream s;
-                out.stringify(s);
-                return sendJson(resp, 201, s.str());
+            decoded.assign(std::istreambuf_iterator<char>(dec), std::istreambuf_iterator<char>());
+        } catch (const Poco::Exception&) {
+            return std::nullopt;
+        }
+        auto colon = decoded.find(':');
+        if (colon == std::string::npos) return std::nullopt;
+        const std::string user = decoded.substr(0, colon);
+        if (!sh_->adminUsers.verify(user, decoded.substr(colon + 1))) return std::nullopt;
+        return user;
+    }
+
+    void admin(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& path) {
+        const std::string method = req.getMethod();
+        const bool login = path == "/admin/login";
+        auto user = adminCaller(req, login);
+        if (!user) {
+            resp.set("WWW-Authenticate", "Basic realm=\"livepatch-server admin\"");
+            return sendError(resp, 401, "unauthorized",
+                             login ? "admin login needs HTTP Basic credentials of an admin user" : "admin credentials required (log in again)");
+        }
+        static const std::regex uploadRe("^/admin/patches/([A-Za-z0-9][A-Za-z0-9._+-]{0,199})$");
+        std::smatch m;
+        try {
+            if (std::regex_match(path, m, uploadRe) && method == "PUT") return uploadPatch(req, resp, m[1], Poco::URI(req.getURI()));
+            if (path == "/admin/tiers" && method == "GET") return listTiers(resp);
+            if (path == "/admin/machines" && method == "GET") return listMachines(resp, Poco::URI(req.getURI()));
+            if (path == "/admin/fleet" && method == "GET") return fleet(resp);
+            static const std::set<std::string> jsonEndpoints = {"/admin/login", "/admin/tokens", "/admin/tokens/revoke", "/admin/resource-tokens",
+                                                                "/admin/patches/promote", "/admin/faults", "/admin/patches"};
+            if (method != "POST" || !jsonEndpoints.count(path)) return sendError(resp, 404, "not-found", "no such admin endpoint");
+            std::string body;
+            if (!readBody(req, resp, body)) return;
+            Poco::JSON::Object::Ptr o;
+            try {
+                o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+            } catch (...) {
+                throw BadInput("the request body is not a JSON object");
             }
-            if (path == "/admin/resource-tokens" && req.getMethod() == "POST") {
-                // A macaroon bound to this server's root key, with first-party
-                // caveats "tier = X" and optionally "time < RFC3339".
-                if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
-                unsigned char rid[16];
-                RAND_bytes(rid, sizeof rid);
-                std::string id = livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
-                const std::string loc = "livepatch-server";
-                macaroon_returncode err;
-                macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
-                                              reinterpret_cast<const unsigned char*>(sh_->macaroonKey.data()), sh_->macaroonKey.size(),
-                                              reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
-                if (o->has("expires") && !livepatch::timeutil::parseRfc3339(o->getValue<std::string>("expires"))) {
-                    macaroon_destroy(m);
-                    return sendError(resp, 400, "invalid-request", "expires: expected an RFC 3339 time");
-                }
-                std::vector<std::string> caveats = {"tier = " + o->optValue<std::string>("tier", "stable")};
-                if (o->has("expires")) caveats.push_back("time < " + o->getValue<std::string>("expires"));
-                for (const auto& c : caveats) {
-                    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
-                    macaroon_destroy(m);
-                    m = n;
-                }
-                std::string out(macaroon_serialize_size_hint(m), '\0');
-                macaroon_serialize(m, &out[0], out.size(), &err);
-                macaroon_destroy(m);
-                out.resize(out.find('\0'));
-                Poco::JSON::Object res;
-                res.set("token", out);
-                std::ostringstream js;
-                res.stringify(js);
-                return sendJson(resp, 201, js.str());
-            }
-            if (path == "/admin/faults" && req.getMethod() == "POST") {
+            if (login && method == "POST") return adminLogin(resp, *user, o);
+            if (path == "/admin/tokens" && method == "POST") return addAuthToken(resp, o);
+            if (path == "/admin/tokens/revoke" && method == "POST") return revokeAuthToken(resp, o);
+            if (path == "/admin/resource-tokens" && method == "POST") return mintResourceToken(resp, o);
+            if (path == "/admin/patches/promote" && method == "POST") return promote(resp, o);
+            if (path == "/admin/faults" && method == "POST") {
                 std::lock_guard<std::mutex> l(sh_->faultMu);
                 Faults next = sh_->opt.faults;
-                auto s = applyFault(next, o->getValue<std::string>("fault"));
+                auto s = applyFault(next, field(o, "fault", kFaultRe, "a fault switch"));
                 if (!s) return sendError(resp, 400, "bad-request", s.error().message());
                 sh_->opt.faults = next;
                 return sendJson(resp, 200, "{}");
             }
-            if (path == "/admin/patches" && req.getMethod() == "POST") {
-                // {"file": name, "content-base64": ...}; the catalogue entry is edited separately.
-                std::string name = o->getValue<std::string>("file");
-                static const std::regex fileRe("^[A-Za-z0-9._+-]{1,200}$");
-                if (!std::regex_match(name, fileRe)) return sendError(resp, 400, "bad-request", "invalid file name");
+            if (path == "/admin/patches" && method == "POST") {
+                // {"file": name, "content-base64": ...}: the file only; the
+                // catalogue entry is edited separately (PUT uploads do both).
+                std::string name = field(o, "file", kFileRe, "a file name ([A-Za-z0-9._+-], no path)");
+                if (!o->has("content-base64") || !o->get("content-base64").isString()) throw BadInput("content-base64: expected base64");
                 std::istringstream in(o->getValue<std::string>("content-base64"));
                 Poco::Base64Decoder dec(in);
                 std::string data((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
@@ -635,12 +670,432 @@ private:
                 if (!s) return sendError(resp, 500, "internal", "cannot store patch");
                 return sendJson(resp, 201, "{}");
             }
-        } catch (...) {
+        } catch (const BadInput& e) {
+            return sendError(resp, 400, "bad-request", e.what());
+        } catch (const StoreUnavailable&) {
+            throw;
+        } catch (const Poco::Exception&) {
             return sendError(resp, 400, "bad-request", "invalid admin request");
         }
         sendError(resp, 404, "not-found", "no such admin endpoint");
     }
+
+    void adminLogin(HTTPServerResponse& resp, const std::string& user, const Poco::JSON::Object::Ptr& o) {
+        if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
+        std::chrono::seconds validFor{3600};
+        if (o->has("valid-for")) {
+            auto d = livepatch::timeutil::parseDuration(field(o, "valid-for", kDurationRe, "a duration such as 15m or 8h"));
+            if (!d || d->count() < 60 || d->count() > 86400) throw BadInput("valid-for: expected a duration from 1m to 24h");
+            validFor = *d;
+        }
+        const auto expires = std::chrono::system_clock::now() + validFor;
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        out.set("macaroon", mintAdminMacaroon(sh_->macaroonKey, user, expires));
+        out.set("expires", livepatch::timeutil::formatRfc3339(expires));
+        sendObject(resp, 200, out);
+    }
+
+    // Tier of an admin request, which must be one of the catalogue's tiers.
+    std::string knownTier(const Poco::JSON::Object::Ptr& o, const std::string& name, std::optional<std::string> def) {
+        std::string tier = field(o, name, kTierRe, "a tier name ([a-z0-9._-], at most 32)", std::move(def));
+        auto tiers = catalogueTiers(catalogue());
+        if (!tiers) throw std::runtime_error("catalogue unreadable");
+        if (std::find(tiers->begin(), tiers->end(), tier) == tiers->end())
+            throw BadInput(name + ": no such tier (the catalogue's tiers: are " + joined(*tiers) + ")");
+        return tier;
+    }
+
+    void addAuthToken(HTTPServerResponse& resp, const Poco::JSON::Object::Ptr& o) {
+        const std::string tier = knownTier(o, "tier", std::string("stable"));
+        std::string token = o->has("token") ? field(o, "token", kTokenRe, "8 to 128 of [A-Za-z0-9-]") : randomUuid();
+        must(sh_->store->addAuthToken(token, tier));
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        out.set("token", token);
+        out.set("tier", tier);
+        sendObject(resp, 201, out);
+    }
+
+    void revokeAuthToken(HTTPServerResponse& resp, const Poco::JSON::Object::Ptr& o) {
+        if (!must(sh_->store->removeAuthToken(field(o, "token", kTokenRe, "8 to 128 of [A-Za-z0-9-]"))))
+            return sendError(resp, 404, "not-found", "no such auth token");
+        resp.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
+        resp.send();
+    }
+
+    void mintResourceToken(HTTPServerResponse& resp, const Poco::JSON::Object::Ptr& o) {
+        // Bound to this server's root key, with first-party caveats
+        // "tier = X" and optionally "time < RFC3339".
+        if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
+        std::vector<std::string> caveats = {"tier = " + field(o, "tier", kTierRe, "a tier name ([a-z0-9._-], at most 32)", std::string("stable"))};
+        if (o->has("expires")) {
+            const std::string expires = field(o, "expires", kRfc3339Re, "an RFC 3339 time");
+            if (!livepatch::timeutil::parseRfc3339(expires)) throw BadInput("expires: expected an RFC 3339 time");
+            caveats.push_back("time < " + expires);
+        }
+        unsigned char rid[16];
+        RAND_bytes(rid, sizeof rid);
+        const std::string id = livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
+        Poco::JSON::Object out;
+        out.set("token", mintMacaroon(sh_->macaroonKey, id, caveats));
+        sendObject(resp, 201, out);
+    }
+
+    void listTiers(HTTPServerResponse& resp) {
+        auto tiers = tierSpecs(catalogue());
+        if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
+        auto tokens = must(sh_->store->authTokensPerTier());
+        auto machines = must(sh_->store->machinesPerTier());
+        auto cat = cachedCatalogue(catalogue());
+        Poco::JSON::Array list;
+        for (const auto& spec : *tiers) {
+            const std::string& t = spec.name;
+            Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
+            e.set("name", t);
+            if (spec.soak) e.set("soak", std::to_string(spec.soak->count()) + "s");
+            else e.set("soak", Poco::Dynamic::Var());
+            e.set("machines", machines[t]);
+            e.set("auth-tokens", tokens[t]);
+            Poco::JSON::Array patches;
+            if (cat)
+                for (const auto& k : **cat)
+                    for (const auto& p : k.patches)
+                        if ((p.tier.empty() ? "stable" : p.tier) == t) {
+                            Poco::JSON::Object pe(Poco::JSON_PRESERVE_KEY_ORDER);
+                            pe.set("kernel", k.kernel);
+                            pe.set("architecture", k.architecture);
+                            pe.set("name", p.name);
+                            pe.set("version", p.version);
+                            pe.set("file", p.file);
+                            patches.add(pe);
+                        }
+            e.set("patches", patches);
+            list.add(e);
+        }
+        Poco::JSON::Object out;
+        out.set("tiers", list);
+        sendObject(resp, 200, out);
+    }
+
+    // Moves every catalogue entry of this version (optionally of one patch
+    // name / kernel) to the target tier.
+    void promote(HTTPServerResponse& resp, const Poco::JSON::Object::Ptr& o) {
+        const std::string version = field(o, "version", kVersionRe, "a patch version such as 3 or 95.1");
+        if (!livepatch::isPatchVersion(version)) throw BadInput("version: expected a patch version such as 3 or 95.1");
+        const std::string tier = knownTier(o, "tier", std::nullopt);
+        const std::string name = o->has("name") ? field(o, "name", kPatchNameRe, "a livepatch name ([a-z0-9_])") : "";
+        const std::string kernel = o->has("kernel") ? field(o, "kernel", kKernelRe, "a kernel version") : "";
+        Poco::JSON::Array moved;
+        auto s = editCatalogue(catalogue(), [&](YAML::Node& root) -> livepatch::Status {
+            for (auto k : root["kernels"]) {
+                if (!kernel.empty() && k["kernel"].as<std::string>() != kernel) continue;
+                for (auto p : k["patches"]) {
+                    if (p["version"].as<std::string>() != version || (!name.empty() && p["name"].as<std::string>() != name)) continue;
+                    Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
+                    e.set("kernel", k["kernel"].as<std::string>());
+                    e.set("file", p["file"].as<std::string>());
+                    e.set("from", p["tier"] ? p["tier"].as<std::string>() : std::string("stable"));
+                    e.set("to", tier);
+                    moved.add(e);
+                    p["tier"] = tier;
+                    p["tier-since"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
+                }
+            }
+            if (moved.size() == 0) return Error(ErrorCode::NotFound, "no patch with this version in the catalogue");
+            return {};
+        });
+        if (!s) {
+            if (s.error().code() == ErrorCode::NotFound) return sendError(resp, 404, "not-found", s.error().message());
+            return sendError(resp, 500, "internal", "the catalogue cannot be updated");
+        }
+        Poco::JSON::Object out;
+        out.set("promoted", moved);
+        sendObject(resp, 200, out);
+    }
+
+    // PUT /admin/patches/{file}[?tier=T]: a signed patch tarball. Stored
+    // under a temporary name, checked (safe unpack, livepatch.json, a
+    // module carrying an appended signature), then renamed into place and
+    // listed in the catalogue under one lock: agents see the whole patch or
+    // nothing. An existing file or version is never replaced.
+    void uploadPatch(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& file, const Poco::URI& uri) {
+        auto q = queryObject(uri);
+        auto tiers = catalogueTiers(catalogue());
+        if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
+        const std::string tier = knownTier(q, "tier", tiers->front());
+        if (req.getContentLength() > static_cast<std::streamsize>(sh_->opt.maxUploadBytes))
+            return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
+        const std::string dir = sh_->opt.dataDir + "/patches";
+        auto staged = stageUpload(req, dir);
+        if (!staged) return sendError(resp, staged.error().code() == ErrorCode::TooLarge ? 413 : 500,
+                                      staged.error().code() == ErrorCode::TooLarge ? "too-large" : "internal", staged.error().message());
+        struct Cleanup {
+            std::string path;
+            ~Cleanup() { if (!path.empty()) ::unlink(path.c_str()); }
+        } cleanup{*staged};
+        auto md = checkSignedPatch(*staged, dir);
+        if (!md) return sendError(resp, 400, "bad-patch", md.error().message());
+        auto s = editCatalogue(catalogue(), [&](YAML::Node& root) -> livepatch::Status {
+            YAML::Node kernels = root["kernels"];
+            std::optional<YAML::Node> target;
+            for (std::size_t i = 0; i < kernels.size(); ++i) {
+                YAML::Node k = kernels[i];
+                for (auto p : k["patches"]) {
+                    if (p["file"].as<std::string>() == file) return Error(ErrorCode::AlreadyEnabled, "a patch with this file name is already published");
+                    if (k["kernel"].as<std::string>() == md->kernel && k["architecture"].as<std::string>() == md->architecture &&
+                        p["name"].as<std::string>() == md->name && p["version"].as<std::string>() == md->version)
+                        return Error(ErrorCode::AlreadyEnabled, "this patch version is already published for its kernel");
+                }
+                if (k["kernel"].as<std::string>() == md->kernel && k["architecture"].as<std::string>() == md->architecture) target = k;
+            }
+            if (!target) {
+                YAML::Node k;
+                k["kernel"] = md->kernel;
+                k["architecture"] = md->architecture;
+                k["supported"] = "supported";
+                k["patches"] = YAML::Node(YAML::NodeType::Sequence);
+                root["kernels"].push_back(k);
+                target = k;
+            }
+            YAML::Node p;
+            p["file"] = file;
+            p["name"] = md->name;
+            p["version"] = md->version;
+            p["published"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
+            p["tier"] = tier;
+            p["tier-since"] = p["published"].as<std::string>();
+            p["replace"] = md->replace;
+            YAML::Node fixes(YAML::NodeType::Sequence);
+            for (const auto& f : md->fixes) {
+                YAML::Node fx;
+                fx["name"] = f.name;
+                fx["description"] = f.description;
+                fx["bug"] = f.bug;
+                fx["patched"] = f.patched;
+                fixes.push_back(fx);
+            }
+            p["fixes"] = fixes;
+            if (::link(staged->c_str(), (dir + "/" + file).c_str()) != 0)
+                return Error(errno == EEXIST ? ErrorCode::AlreadyEnabled : ErrorCode::Io,
+                             errno == EEXIST ? "a patch file with this name already exists" : "cannot store the patch");
+            (*target)["patches"].push_back(p);
+            return {};
+        });
+        if (!s) {
+            if (s.error().code() == ErrorCode::AlreadyEnabled) return sendError(resp, 409, "conflict", s.error().message());
+            ::unlink((dir + "/" + file).c_str());  // the catalogue did not take it: no orphan file
+            return sendError(resp, 500, "internal", "the catalogue cannot be updated");
+        }
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        out.set("file", file);
+        out.set("name", md->name);
+        out.set("version", md->version);
+        out.set("kernel", md->kernel);
+        out.set("architecture", md->architecture);
+        out.set("tier", tier);
+        sendObject(resp, 201, out);
+    }
+
+    // The request body in a new temporary file in dir (bounded by the
+    // upload limit, whatever Content-Length said); its path.
+    livepatch::Result<std::string> stageUpload(HTTPServerRequest& req, const std::string& dir) {
+        std::string path = dir + "/.upload-XXXXXX";
+        int fd = ::mkstemp(&path[0]);
+        if (fd < 0) return Error(ErrorCode::Io, "cannot store the upload");
+        livepatch::fs::UniqueFd out(fd);
+        ::fchmod(out.get(), 0644);
+        char buf[65536];
+        std::uint64_t total = 0;
+        while (req.stream().good()) {
+            req.stream().read(buf, sizeof buf);
+            auto n = static_cast<std::size_t>(req.stream().gcount());
+            total += n;
+            if (total > sh_->opt.maxUploadBytes) {
+                ::unlink(path.c_str());
+                return Error(ErrorCode::TooLarge, "patch larger than the server's upload limit");
+            }
+            for (std::size_t off = 0; off < n;) {
+                ssize_t w = ::write(out.get(), buf + off, n - off);
+                if (w <= 0) {
+                    ::unlink(path.c_str());
+                    return Error(ErrorCode::Io, "cannot store the upload");
+                }
+                off += static_cast<std::size_t>(w);
+            }
+        }
+        if (::fsync(out.get()) != 0) {
+            ::unlink(path.c_str());
+            return Error(ErrorCode::Io, "cannot store the upload");
+        }
+        return path;
+    }
+
+    // The metadata of a well-formed patch whose module carries a signature.
+    // (Whether the signer is trusted is each agent's keyring's decision.)
+    livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& archive, const std::string& dir) {
+        char work[] = "/.check-XXXXXX";
+        std::string workDir = dir + work;
+        if (!::mkdtemp(&workDir[0])) return Error(ErrorCode::Io, "cannot check the upload");
+        ::rmdir(workDir.c_str());  // openPatchPackage creates it itself
+        auto pkg = livepatch::openPatchPackage(archive, workDir, livepatch::UnpackLimits{});
+        struct Cleanup {
+            std::string dir;
+            ~Cleanup() { (void)livepatch::fs::removeTree(dir); }
+        } cleanup{workDir};
+        if (!pkg) return pkg.error();
+        auto module = livepatch::fs::readFile(pkg->modulePath, 256u << 20);
+        static const std::string kSigned = "~Module signature appended~\n";
+        if (!module || module->size() < kSigned.size() || module->compare(module->size() - kSigned.size(), kSigned.size(), kSigned) != 0)
+            return Error(ErrorCode::Unsigned, "the module in the patch is not signed (no appended module signature)");
+        return pkg->metadata;
+    }
+
+    // Every machine, a page at a time; pending check-ins written first so
+    // that the listing shows the latest reports.
+    template <typename F>
+    void forEachMachine(F&& fn) {
+        must(sh_->store->flush());
+        std::string after;
+        for (;;) {
+            auto page = must(sh_->store->machines(after, 5000));
+            for (const auto& r : page) fn(r);
+            if (page.size() < 5000) break;
+            after = page.back().id;
+        }
+    }
+
+    static Poco::JSON::Object::Ptr parsedReport(const std::string& report) {
+        try {
+            if (!report.empty()) return Poco::JSON::Parser().parse(report).extract<Poco::JSON::Object::Ptr>();
+        } catch (...) {
+        }
+        return new Poco::JSON::Object;
+    }
+
+    // A string a machine reported: client input, so only short printable
+    // text is passed on to an admin's terminal.
+    static std::optional<std::string> reportField(const Poco::JSON::Object::Ptr& rep, const char* key) {
+        if (!rep->has(key) || !rep->get(key).isString()) return std::nullopt;
+        std::string v = rep->getValue<std::string>(key);
+        if (v.empty() || !livepatch::isPrintableText(v, 128)) return std::nullopt;
+        return v;
+    }
+
+    // Query parameters as an object, for field().
+    static Poco::JSON::Object::Ptr queryObject(const Poco::URI& uri) {
+        Poco::JSON::Object::Ptr q(new Poco::JSON::Object);
+        for (const auto& kv : uri.getQueryParameters()) q->set(kv.first, kv.second);
+        return q;
+    }
+
+    void listMachines(HTTPServerResponse& resp, const Poco::URI& uri) {
+        auto q = queryObject(uri);
+        const std::string after = q->has("after") ? field(q, "after", kMachineIdRe, "a machine id (32 hex digits)") : "";
+        const std::size_t limit = std::stoul(field(q, "limit", kLimitRe, "a page size from 1 to 1000", std::string("100")));
+        if (limit == 0 || limit > 1000) throw BadInput("limit: expected a page size from 1 to 1000");
+        must(sh_->store->flush());
+        auto page = must(sh_->store->machines(after, limit));
+        Poco::JSON::Array list;
+        for (const auto& r : page) {
+            auto rep = parsedReport(r.report);
+            Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
+            e.set("id", r.id);
+            e.set("tier", r.tier);
+            e.set("kind", r.kind);
+            e.set("registered", livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.registered)));
+            if (r.lastSeen) e.set("last-seen", livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.lastSeen)));
+            else e.set("last-seen", Poco::Dynamic::Var());
+            for (const char* k : {"kernel", "architecture", "patch-state", "patch-version", "check-state", "client-version"}) {
+                auto v = reportField(rep, k);
+                if (v) e.set(k, *v);
+                else e.set(k, Poco::Dynamic::Var());
+            }
+            list.add(e);
+        }
+        Poco::JSON::Object out;
+        out.set("machines", list);
+        if (page.size() == limit) out.set("next", page.back().id);
+        else out.set("next", Poco::Dynamic::Var());
+        sendObject(resp, 200, out);
+    }
+
+    void fleet(HTTPServerResponse& resp) {
+        std::map<std::string, std::map<std::string, std::size_t>> counts;
+        std::size_t total = 0;
+        forEachMachine([&](const MachineRow& r) {
+            ++total;
+            auto rep = parsedReport(r.report);
+            auto value = [&](const char* k) { return reportField(rep, k).value_or("unknown"); };
+            ++counts["kernels"][value("kernel")];
+            ++counts["tiers"][r.tier];
+            ++counts["patch-states"][r.lastSeen ? value("patch-state") : "never-checked-in"];
+            ++counts["check-states"][r.lastSeen ? value("check-state") : "never-checked-in"];
+        });
+        Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+        out.set("machines", total);
+        for (const char* k : {"kernels", "tiers", "patch-states", "check-states"}) {
+            Poco::JSON::Object c(Poco::JSON_PRESERVE_KEY_ORDER);
+            for (const auto& kv : counts[k]) c.set(kv.first, kv.second);
+            out.set(k, c);
+        }
+        sendObject(resp, 200, out);
+    }
+
+    std::string catalogue() const { return sh_->opt.dataDir + "/catalogue.yaml"; }
 };
+
+// Automatic promotion: a patch in a tier with a soak time moves on to the
+// next tier once it has been in its tier that long and no machine of that
+// tier on that kernel sent a failed health report since it entered. Every
+// replica runs it; the catalogue lock and the re-check under it make a
+// second replica's pass a no-op. Returns what moved, "file: from -> to".
+livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
+    const std::string path = sh.opt.dataDir + "/catalogue.yaml";
+    auto specs = tierSpecs(path);
+    if (!specs) return specs.error();
+    std::map<std::string, std::pair<std::chrono::seconds, std::string>> soakThenNext;
+    for (std::size_t i = 0; i + 1 < specs->size(); ++i)
+        if ((*specs)[i].soak) soakThenNext[(*specs)[i].name] = {*(*specs)[i].soak, (*specs)[i + 1].name};
+    if (soakThenNext.empty()) return std::vector<std::string>{};
+    const auto now = std::chrono::system_clock::now();
+    auto due = [&](const std::string& kernel, const std::string& tier, const std::string& since) -> livepatch::Result<bool> {
+        auto it = soakThenNext.find(tier);
+        if (it == soakThenNext.end()) return false;
+        auto entered = livepatch::timeutil::parseRfc3339(since);
+        if (!entered || now - *entered < it->second.first) return false;  // no known entry time: never automatic
+        auto failed = sh.store->healthFailureSince(tier, kernel, std::chrono::duration_cast<std::chrono::seconds>(entered->time_since_epoch()).count());
+        if (!failed) return failed.error();
+        return !*failed;
+    };
+    auto since = [](const std::string& tierSince, const std::string& published) { return tierSince.empty() ? published : tierSince; };
+    // Candidates from the cached catalogue; only then the lock and a re-check.
+    auto cat = cachedCatalogue(path);
+    if (!cat) return cat.error();
+    bool any = false;
+    for (const auto& k : **cat)
+        for (const auto& p : k.patches) {
+            auto d = due(k.kernel, p.tier.empty() ? "stable" : p.tier, since(p.tierSince, p.published));
+            if (!d) return d.error();
+            any = any || *d;
+        }
+    std::vector<std::string> moved;
+    if (!any) return moved;
+    LP_TRY(editCatalogue(path, [&](YAML::Node& root) -> livepatch::Status {
+        for (auto k : root["kernels"])
+            for (auto p : k["patches"]) {
+                const std::string tier = p["tier"] ? p["tier"].as<std::string>() : "stable";
+                auto d = due(k["kernel"].as<std::string>(), tier, since(p["tier-since"] ? p["tier-since"].as<std::string>() : "",
+                                                                       p["published"] ? p["published"].as<std::string>() : ""));
+                if (!d) return d.error();
+                if (!*d) continue;
+                const std::string next = soakThenNext[tier].second;
+                p["tier"] = next;
+                p["tier-since"] = livepatch::timeutil::formatRfc3339(now);
+                moved.push_back(p["file"].as<std::string>() + ": " + tier + " -> " + next);
+            }
+        return {};
+    }));
+    return moved;
+}
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
@@ -657,6 +1112,27 @@ struct Server::Impl {
     std::unique_ptr<Shared> shared;
     std::unique_ptr<Poco::Net::ServerSocket> socket;
     std::unique_ptr<Poco::Net::HTTPServer> http;
+    std::thread promoter;
+    std::mutex promoterMu;
+    std::condition_variable promoterWake;
+    bool promoterStop = false;
+
+    void promoteLoop() {
+        std::unique_lock<std::mutex> l(promoterMu);
+        while (!promoterWake.wait_for(l, shared->opt.autoPromoteInterval, [&] { return promoterStop; })) {
+            l.unlock();
+            auto moved = autoPromote(*shared);
+            if (!moved) {
+                // Catalogue problems are the operator's to fix and safe to
+                // show; anything else (the database) only by its kind.
+                std::cerr << "auto-promotion skipped: "
+                          << (moved.error().code() == ErrorCode::ConfigInvalid ? moved.error().message() : "the database is unavailable") << std::endl;
+            } else {
+                for (const auto& m : *moved) std::cout << "auto-promoted " << m << " (soak time passed, no failed health reports)" << std::endl;
+            }
+            l.lock();
+        }
+    }
 };
 
 Server::Server(ServerOptions options) : impl_(new Impl) { impl_->shared = std::make_unique<Shared>(std::move(options)); }
@@ -673,10 +1149,15 @@ livepatch::Status Server::start() {
     auto store = Store::open(so);
     if (!store) return store.error();
     sh.store = std::move(*store);
+    if (livepatch::fs::exists(sh.opt.dataDir + "/catalogue.yaml")) {
+        auto tiers = tierSpecs(sh.opt.dataDir + "/catalogue.yaml");
+        if (!tiers) return tiers.error();
+    }
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
-    if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 4096)) {
-        sh.adminHash = *h;
-        while (!sh.adminHash.empty() && (sh.adminHash.back() == '\n' || sh.adminHash.back() == ' ')) sh.adminHash.pop_back();
+    if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 1u << 20)) {
+        auto users = AdminUsers::parse(*h);
+        if (!users) return users.error();
+        sh.adminUsers = std::move(*users);
     }
     try {
         Poco::Net::SocketAddress addr(sh.opt.host, sh.opt.port);
@@ -707,6 +1188,7 @@ livepatch::Status Server::start() {
         params->setKeepAlive(false);
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();
+        if (sh.opt.autoPromoteInterval.count() > 0) impl_->promoter = std::thread([this] { impl_->promoteLoop(); });
         sh.baseUrl = std::string(sh.opt.plain ? "http" : "https") + "://" + sh.opt.host + ":" + std::to_string(port());
         return {};
     } catch (const Poco::Exception& e) {
@@ -715,6 +1197,14 @@ livepatch::Status Server::start() {
 }
 
 void Server::stop() {
+    if (impl_->promoter.joinable()) {
+        {
+            std::lock_guard<std::mutex> l(impl_->promoterMu);
+            impl_->promoterStop = true;
+        }
+        impl_->promoterWake.notify_all();
+        impl_->promoter.join();
+    }
     if (impl_->http) {
         impl_->shared->stopping = true;
         impl_->http->stopAll(true);

@@ -3,11 +3,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "admin_auth.h"
 #include "livepatch/error.h"
 
 namespace lpserver {
@@ -35,9 +37,11 @@ struct ServerOptions {
     std::string tlsMaxVersion;      // "1.1" for a legacy-only server (fault)
     std::string recordDir;
     std::size_t maxRequestBytes = 1u << 20;
+    std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;           // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
     std::size_t threads = 8;        // request threads (and database connections)
     std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
+    std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
     Faults faults;
 };
 
@@ -63,9 +67,5 @@ private:
 // published in the catalogue, written as a state.json the server imports
 // at start, plus a catalogue.yaml. Call before start().
 void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file);
-
-// argon2id hash for the admin password file (<data-dir>/admin-password).
-std::string hashAdminPassword(const std::string& password);
-bool verifyAdminPassword(const std::string& encoded, const std::string& password);
 
 }  // namespace lpserver

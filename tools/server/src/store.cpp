@@ -44,6 +44,11 @@ const std::vector<Migration>& migrations() {
           " tier TEXT NOT NULL, registered BIGINT NOT NULL, last_seen BIGINT NOT NULL DEFAULT 0, last_report TEXT NOT NULL DEFAULT '')",
           // Downloads find the machine by its token alone.
           "CREATE INDEX machines_credential ON machines (credential_sha256)"}},
+        // Failed health reports: what holds back automatic promotion.
+        {2,
+         {"CREATE TABLE health_failures (machine_id VARCHAR(32) NOT NULL, tier TEXT NOT NULL, kernel TEXT NOT NULL,"
+          " reason TEXT NOT NULL, at BIGINT NOT NULL)",
+          "CREATE INDEX health_failures_tier_kernel ON health_failures (tier, kernel, at)"}},
     };
     return all;
 }
@@ -379,6 +384,46 @@ livepatch::Result<std::optional<std::string>> Store::tierForAuthToken(const std:
     });
 }
 
+livepatch::Result<bool> Store::removeAuthToken(const std::string& token) {
+    return db_->with("remove auth token", [&](Poco::Data::Session& s) {
+        std::string digest = livepatch::sha256Hex(token);
+        Poco::Data::Statement st = (s << db_->sql("DELETE FROM auth_tokens WHERE token_sha256 = ?"), use(digest));
+        return st.execute() > 0;
+    });
+}
+
+namespace {
+// Rows of `table` counted per tier.
+livepatch::Result<std::map<std::string, std::size_t>> countPerTier(Database& db, const std::string& table) {
+    return db.with("count per tier", [&](Poco::Data::Session& s) {
+        std::vector<std::string> tiers;
+        std::vector<Poco::Int64> counts;
+        s << "SELECT tier, COUNT(*) FROM " + table + " GROUP BY tier", into(tiers), into(counts), now;
+        std::map<std::string, std::size_t> out;
+        for (std::size_t i = 0; i < tiers.size(); ++i) out[tiers[i]] = static_cast<std::size_t>(counts[i]);
+        return out;
+    });
+}
+}  // namespace
+
+livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() { return countPerTier(*db_, "auth_tokens"); }
+
+livepatch::Result<std::map<std::string, std::size_t>> Store::machinesPerTier() { return countPerTier(*db_, "machines"); }
+
+livepatch::Result<std::vector<MachineRow>> Store::machines(const std::string& after, std::size_t limit) {
+    return db_->with("list machines", [&](Poco::Data::Session& s) {
+        std::vector<std::string> ids, kinds, tiers, reports;
+        std::vector<Poco::Int64> registered, seen;
+        std::string from = after;
+        Poco::Int64 n = static_cast<Poco::Int64>(limit);
+        s << db_->sql("SELECT id, kind, tier, last_report, registered, last_seen FROM machines WHERE id > ? ORDER BY id LIMIT ?"), into(ids),
+            into(kinds), into(tiers), into(reports), into(registered), into(seen), use(from), use(n), now;
+        std::vector<MachineRow> out(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) out[i] = MachineRow{ids[i], kinds[i], tiers[i], reports[i], registered[i], seen[i]};
+        return out;
+    });
+}
+
 namespace {
 // Inserts the machine unless its id exists; true when inserted.
 bool insertMachine(Database& db, Poco::Data::Session& s, std::string id, MachineKind kind, std::string cred, std::string tier) {
@@ -458,13 +503,31 @@ void Store::checkIn(const std::string& machineId, const std::string& report) {
     pending_[machineId] = Seen{report, unixNow()};
 }
 
+void Store::recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel, const std::string& reason) {
+    std::lock_guard<std::mutex> l(pendingMu_);
+    // Bounded: a fleet in trouble reports the same thing over and over.
+    if (pendingFailures_.size() < 10000) pendingFailures_.push_back(HealthFailure{machineId, tier, kernel, reason, unixNow()});
+}
+
+livepatch::Result<bool> Store::healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since) {
+    LP_TRY(flush());
+    return db_->with("health failures", [&](Poco::Data::Session& s) {
+        std::string t = tier, k = kernel;
+        Poco::Int64 from = since, count = 0;
+        s << db_->sql("SELECT COUNT(*) FROM health_failures WHERE tier = ? AND kernel = ? AND at >= ?"), into(count), use(t), use(k), use(from), now;
+        return count > 0;
+    });
+}
+
 livepatch::Status Store::flush() {
     std::map<std::string, Seen> batch;
+    std::vector<HealthFailure> failures;
     {
         std::lock_guard<std::mutex> l(pendingMu_);
         batch.swap(pending_);
+        failures.swap(pendingFailures_);
     }
-    if (batch.empty()) return {};
+    if (batch.empty() && failures.empty()) return {};
     auto r = db_->with("record check-ins", [&](Poco::Data::Session& s) {
         std::vector<std::string> ids, reports;
         std::vector<Poco::Int64> ats;
@@ -477,6 +540,9 @@ livepatch::Status Store::flush() {
         // Row by row inside one transaction: one commit (one fsync) for the batch.
         for (std::size_t i = 0; i < ids.size(); ++i)
             s << db_->sql("UPDATE machines SET last_report = ?, last_seen = ? WHERE id = ?"), use(reports[i]), use(ats[i]), use(ids[i]), now;
+        for (auto& f : failures)
+            s << db_->sql("INSERT INTO health_failures (machine_id, tier, kernel, reason, at) VALUES (?, ?, ?, ?, ?)"), use(f.machineId),
+                use(f.tier), use(f.kernel), use(f.reason), use(f.at), now;
         s << "COMMIT", now;
         return 0;
     });
@@ -484,6 +550,7 @@ livepatch::Status Store::flush() {
         // Put the batch back (newer check-ins win) so a database restart loses nothing.
         std::lock_guard<std::mutex> l(pendingMu_);
         for (auto& kv : batch) pending_.emplace(kv.first, kv.second);
+        pendingFailures_.insert(pendingFailures_.begin(), failures.begin(), failures.end());
         return r.error();
     }
     return {};

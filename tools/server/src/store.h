@@ -35,6 +35,12 @@ struct Machine {
     std::string tier;
 };
 
+// One machine as the admin API lists it (report: its last check-in body).
+struct MachineRow {
+    std::string id, kind, tier, report;
+    std::int64_t registered = 0, lastSeen = 0;  // unix seconds; lastSeen 0 = never checked in
+};
+
 struct StoreOptions {
     std::string dataDir;
     std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
@@ -53,6 +59,13 @@ public:
 
     livepatch::Status addAuthToken(const std::string& token, const std::string& tier);
     livepatch::Result<std::optional<std::string>> tierForAuthToken(const std::string& token);
+    // False when no such token (machines it registered keep their own tokens).
+    livepatch::Result<bool> removeAuthToken(const std::string& token);
+    livepatch::Result<std::map<std::string, std::size_t>> authTokensPerTier();
+    livepatch::Result<std::map<std::string, std::size_t>> machinesPerTier();
+    // Machines ordered by id, the first `limit` after id `after` ("" = from
+    // the start): keyset pages cost the same at any depth of a large fleet.
+    livepatch::Result<std::vector<MachineRow>> machines(const std::string& after, std::size_t limit);
     // Returns the new machine token; AlreadyEnabled when the id is taken
     // (a registration never replaces another one: DELETE it first).
     livepatch::Result<std::string> registerWithAuthToken(const std::string& machineId, const std::string& tier);
@@ -64,6 +77,13 @@ public:
     livepatch::Result<bool> removeMachine(const std::string& machineId);
     // Coalesced: remembered now, written at the next flush.
     void checkIn(const std::string& machineId, const std::string& report);
+    // A check-in whose report says the patch failed or the kernel oopsed,
+    // kept per tier and kernel (coalesced like check-ins): it holds back the
+    // automatic promotion of that tier's patches for that kernel.
+    void recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel, const std::string& reason);
+    // Whether a failure was recorded for this tier and kernel at or after
+    // `since` (unix seconds). Flushes pending writes first.
+    livepatch::Result<bool> healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since);
     livepatch::Status flush();
     // The last report written for a machine (after a flush), "" if none.
     livepatch::Result<std::string> lastReport(const std::string& machineId);
@@ -83,6 +103,11 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
     std::map<std::string, Seen> pending_;
+    struct HealthFailure {
+        std::string machineId, tier, kernel, reason;
+        std::int64_t at = 0;
+    };
+    std::vector<HealthFailure> pendingFailures_;
     std::thread flushThread_;
 };
 

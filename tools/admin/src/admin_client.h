@@ -1,0 +1,47 @@
+// The admin session (server URL + admin macaroon, kept 0600 in a 0700
+// directory: $LIVEPATCH_ADMIN_DIR, else ~/.config/livepatch-admin) and the
+// HTTP calls of the admin API. The macaroon is a secret: it goes only into
+// the session file and the Authorization header, never to output or errors.
+#pragma once
+
+#include <Poco/JSON/Object.h>
+
+#include <istream>
+#include <optional>
+#include <string>
+
+#include "livepatch/error.h"
+#include "livepatch/text.h"
+
+namespace lpadmin {
+
+struct Session {
+    std::string server;   // base URL, e.g. https://patches.example:8443
+    std::string caFile;   // "" = the system's CAs
+    std::string macaroon;
+    std::string expires;  // RFC 3339, shown by login
+};
+
+// $LIVEPATCH_ADMIN_DIR, else $HOME/.config/livepatch-admin.
+livepatch::Result<std::string> sessionDir();
+livepatch::Status saveSession(const Session& s);
+// NotFound ("not logged in") when there is none; refused when the file is
+// readable by others (someone could have copied the credential).
+livepatch::Result<Session> loadSession();
+
+struct Response {
+    int status = 0;
+    std::string body;
+};
+
+// One request. credentials: "Basic ..." or "Macaroon ..." for the
+// Authorization header. A body stream (uploads) is sent with its size.
+livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
+                                     const std::string& body = "", std::istream* upload = nullptr, std::uint64_t uploadSize = 0);
+
+// A 2xx JSON object, or an error that says what went wrong in one line
+// (the server's own message for 4xx, "log in again" for 401).
+livepatch::Result<Poco::JSON::Object::Ptr> expectJson(const livepatch::Result<Response>& r);
+livepatch::Status expectSuccess(const livepatch::Result<Response>& r);
+
+}  // namespace lpadmin
