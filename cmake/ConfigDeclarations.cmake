@@ -1,6 +1,6 @@
 # What is made from the config key declarations of core and of every shipped
 # plugin (Plugin::configKeys(), read by livepatch-agent-engine from the
-# plugins next to it): the bash completion, and schemas/config.schema.json,
+# plugins next to it): the bash and zsh completions, and schemas/config.schema.json,
 # which is checked in and must equal what the declarations generate
 # (`cmake --build build --target config-schema` rewrites it).
 get_property(lp_plugins GLOBAL PROPERTY LIVEPATCH_PLUGINS)
@@ -13,6 +13,14 @@ add_custom_command(OUTPUT ${completion}
   DEPENDS livepatch-agent livepatch-agent-engine ${lp_plugins} VERBATIM)
 add_custom_target(bash-completion ALL DEPENDS ${completion})
 install(FILES ${completion} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+# zsh: Debian's zsh reads /usr/share/zsh/vendor-completions.
+set(zsh_completion ${CMAKE_BINARY_DIR}/share/zsh/vendor-completions/_livepatch-agent)
+add_custom_command(OUTPUT ${zsh_completion}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/share/zsh/vendor-completions
+  COMMAND sh -c "'${lp_engine}' completion zsh > '${zsh_completion}.tmp' && mv '${zsh_completion}.tmp' '${zsh_completion}'"
+  DEPENDS livepatch-agent livepatch-agent-engine ${lp_plugins} VERBATIM)
+add_custom_target(zsh-completion ALL DEPENDS ${zsh_completion})
+install(FILES ${zsh_completion} DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 
 set(lp_schema ${PROJECT_SOURCE_DIR}/schemas/config.schema.json)
 add_custom_target(config-schema

@@ -12,7 +12,7 @@ pkgs=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
   tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
-  libsystemd-dev scdoc prometheus bash-completion util-linux systemd strace
+  libsystemd-dev scdoc prometheus bash-completion zsh util-linux systemd strace
   snapd squashfs-tools lintian dpkg-dev fakeroot
 )
 # node + npm run the tuf-js interoperability test; a node already installed

@@ -54,5 +54,7 @@ std::string usageText();
 // A bash completion script for commands, flags, --format values and the
 // given config keys (the engine passes those of core and the shipped plugins).
 std::string bashCompletion(const std::vector<std::string>& configKeys);
+// The zsh completion function (#compdef), from the same tables.
+std::string zshCompletion(const std::vector<std::string>& configKeys);
 
 }  // namespace livepatch::app

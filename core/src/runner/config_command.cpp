@@ -103,8 +103,8 @@ int configSchemaCommand(const CommandLine& line) {
 }
 
 int completionCommand(const CommandLine& line) {
-    if (line.args.size() != 1 || line.args[0] != "bash") {
-        std::cerr << "error: usage: livepatch-agent completion bash [invalid-argument]\n";
+    if (line.args.size() != 1 || (line.args[0] != "bash" && line.args[0] != "zsh")) {
+        std::cerr << "error: usage: livepatch-agent completion bash|zsh [invalid-argument]\n";
         return kExitUsage;
     }
     PluginHost host(shippedPlugins());
@@ -112,7 +112,7 @@ int completionCommand(const CommandLine& line) {
     if (!config) return fail(config.error());
     std::vector<std::string> keys;
     for (const auto& d : config->declared()) keys.push_back(d.key.name);
-    std::cout << bashCompletion(keys);
+    std::cout << (line.args[0] == "zsh" ? zshCompletion(keys) : bashCompletion(keys));
     return kExitOk;
 }
 
