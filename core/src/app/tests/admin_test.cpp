@@ -141,8 +141,37 @@ TEST(ManPage, ServerPageNamesEveryOptionOfItsUsage) {
     EXPECT_TRUE(documented(page, "hash-password"));
 }
 
+TEST(ManPage, AdminPageNamesEveryVerbAndOptionOfItsUsage) {
+    // livepatch-admin's own usage is the table: every verb and --option in it.
+    const std::string admin = LIVEPATCH_BINARY_DIR "/bin/livepatch-admin";
+    ASSERT_EQ(::access(admin.c_str(), X_OK), 0) << admin;
+    std::string usage;
+    if (FILE* p = ::popen((admin + " --help 2>&1").c_str(), "r")) {
+        char buf[512];
+        while (std::fgets(buf, sizeof buf, p)) usage += buf;
+        ::pclose(p);
+    }
+    const std::string page = slurp(LIVEPATCH_SOURCE_DIR "/tools/admin/livepatch-admin.8.scd");
+    ASSERT_FALSE(page.empty());
+    std::regex option("--[a-z][a-z0-9-]+"), verbs("^livepatch-admin ([a-z-]+)( [a-z-]+)?");
+    int options = 0, lines = 0;
+    for (auto it = std::sregex_iterator(usage.begin(), usage.end(), option); it != std::sregex_iterator(); ++it, ++options)
+        EXPECT_TRUE(documented(page, it->str())) << it->str();
+    std::istringstream in(usage);
+    for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (!std::regex_search(line, m, verbs)) continue;
+        ++lines;
+        EXPECT_TRUE(documented(page, m[1].str())) << m[1].str();
+        // A second word in lower case is a sub-verb ("tier list"), not an argument (FILE, TIER).
+        if (m[2].matched) EXPECT_TRUE(documented(page, m[2].str().substr(1))) << line;
+    }
+    EXPECT_GE(options, 6) << usage;
+    EXPECT_GE(lines, 8) << usage;
+}
+
 TEST(ManPage, BuiltAndInstalledNextToTheBinaries) {
-    for (const char* page : {"livepatch-agent.8", "livepatch-server.8"}) {
+    for (const char* page : {"livepatch-agent.8", "livepatch-server.8", "livepatch-admin.8"}) {
         const std::string built = std::string(LIVEPATCH_BINARY_DIR "/share/man/man8/") + page;
         EXPECT_TRUE(fs::exists(built)) << built << " missing: is scdoc installed (tools/install-deps.sh)?";
         EXPECT_NE(slurp(built).find(".TH"), std::string::npos) << built;
