@@ -36,8 +36,15 @@ public:
 #undef LIVEPATCH_SDK_ABI_VERSION
 #define LIVEPATCH_SDK_ABI_VERSION 999
 #elif defined(FIXTURE_GXX_ABI)
+// Another compiler's value than the one building this: 1002 is g++ 3.4 to 9
+// and clang, 1017 g++ 12.
+#if __GXX_ABI_VERSION == 1002
+#define FIXTURE_OTHER_GXX_ABI 1017
+#else
+#define FIXTURE_OTHER_GXX_ABI 1002
+#endif
 #undef __GXX_ABI_VERSION
-#define __GXX_ABI_VERSION 1002  // g++ 3.4 to 9
+#define __GXX_ABI_VERSION FIXTURE_OTHER_GXX_ABI
 #elif defined(FIXTURE_POCO_VERSION)
 #undef POCO_VERSION
 #define POCO_VERSION 0x01090000  // Poco 1.9.0

@@ -10,8 +10,14 @@ sample=$2/tests/vendor-plugin/sample
 source "$2/tests/integration/lib.sh"   # WORK (cleaned up), demo data, fail/step
 prefix=$WORK/prefix
 cmake --install "$BUILD" --prefix "$prefix" > /dev/null
-# The sample sees only the installed headers and package config.
-cmake -S "$sample" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$prefix" > "$WORK/configure.log" || { cat "$WORK/configure.log"; exit 1; }
+# The sample sees only the installed headers and package config. It is
+# built with the agent's own C++ compiler, as the guide says: a plugin from
+# another compiler ABI (g++ 12 vs clang) is refused by the agent's ABI check
+# (CI's sanitizer pass builds the agent with clang).
+cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+[[ -n $cxx ]] || fail "no CMAKE_CXX_COMPILER in $BUILD/CMakeCache.txt"
+cmake -S "$sample" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" > "$WORK/configure.log" ||
+  { cat "$WORK/configure.log"; exit 1; }
 cmake --build "$WORK/build" > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
 ls "$WORK/build/vendor-example.so" > /dev/null
 
@@ -39,7 +45,7 @@ struct Broken : livepatch::Verifier {
 };
 LIVEPATCH_PLUGIN(Broken)
 EOC
-cmake -S "$WORK/broken" -B "$WORK/broken/build" -DCMAKE_PREFIX_PATH="$prefix" > "$WORK/broken.log" || { cat "$WORK/broken.log"; fail "configure"; }
+cmake -S "$WORK/broken" -B "$WORK/broken/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" > "$WORK/broken.log" || { cat "$WORK/broken.log"; fail "configure"; }
 rc=0
 cmake --build "$WORK/broken/build" >> "$WORK/broken.log" 2>&1 || rc=$?
 [[ $rc != 0 ]] && grep -q "undefined reference to .vendor_function_nobody_defines" "$WORK/broken.log" ||

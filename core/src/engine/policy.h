@@ -33,10 +33,12 @@ Status policyAllows(const PatchOffer& offer, const Config& config, std::chrono::
 // The newest offer that passes the policy (none if no offer does), and the
 // reason the last refused one was refused (for the state and the summary).
 struct OfferChoice {
-    const PatchOffer* best = nullptr;
+    const PatchOffer* best = nullptr;  // points into the offers passed in
     std::string refusal;
 };
 OfferChoice chooseOffer(const std::vector<PatchOffer>& offers, const Config& config, std::chrono::system_clock::time_point now);
+// `best` would dangle once a temporary list is gone (ASan caught a test doing it).
+OfferChoice chooseOffer(std::vector<PatchOffer>&& offers, const Config& config, std::chrono::system_clock::time_point now) = delete;
 
 // A 304 is only meaningful if we would decide the same way as when the ETag
 // was taken: any change to a key that steers the decision changes this.

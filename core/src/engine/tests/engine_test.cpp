@@ -99,11 +99,12 @@ TEST(Policy, TheNewestOfferThePolicyAllowsIsChosenAndARefusalIsSaid) {
     b.version = "10", b.published = "2024-02-01T00:00:00Z";
     late.version = "11", late.published = "2024-07-01T00:00:00Z";
     const auto now = std::chrono::system_clock::now();
-    auto choice = chooseOffer({a, late, b}, c, now);
+    const std::vector<PatchOffer> offers = {a, late, b}, onlyLate = {late};
+    auto choice = chooseOffer(offers, c, now);
     ASSERT_NE(choice.best, nullptr);
     EXPECT_EQ(choice.best->version, "10");
     EXPECT_NE(choice.refusal.find("patch 11 was published after cutoff-date"), std::string::npos) << choice.refusal;
-    EXPECT_EQ(chooseOffer({late}, c, now).best, nullptr);
+    EXPECT_EQ(chooseOffer(onlyLate, c, now).best, nullptr);
 
     const std::string before = policyFingerprint(c);
     ASSERT_TRUE(c.apply({"run-mode=no-apply"}));
