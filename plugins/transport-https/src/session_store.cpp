@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <livepatch/trusted_files.h>
+
 namespace livepatch::plugins::https {
 
 namespace {
@@ -27,20 +29,6 @@ std::string sha256(const std::string& data) {
 // one way to hand it a session read back from disk (it takes ownership).
 struct StoredSession : Poco::Net::Session {
     explicit StoredSession(SSL_SESSION* s) : Poco::Net::Session(s) {}
-};
-
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
 };
 
 // Ours alone: owned by this user, no group or other access.
@@ -75,10 +63,10 @@ std::string SessionStore::fileName(const std::string& host, unsigned port) const
 
 Poco::Net::Session::Ptr SessionStore::load(const std::string& host, unsigned port) const {
     if (dir_.empty()) return nullptr;
-    Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    TrustedFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
     if (dir.get() < 0 || ::fstat(dir.get(), &st) != 0 || !private_(st)) return nullptr;
-    Fd fd(::openat(dir.get(), fileName(host, port).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    TrustedFd fd(::openat(dir.get(), fileName(host, port).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !private_(st)) return nullptr;
     if (st.st_size <= static_cast<off_t>(trust_.size()) || st.st_size > static_cast<off_t>(kMaxFileBytes)) return nullptr;
     std::string data(static_cast<std::size_t>(st.st_size), '\0');
@@ -115,7 +103,7 @@ void SessionStore::save(const std::string& host, unsigned port, const Poco::Net:
     if (i2d_SSL_SESSION(session->sslSession(), &out) != len) return;
 
     if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return;
-    Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    TrustedFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
     if (dir.get() < 0 || ::fstat(dir.get(), &st) != 0 || !private_(st)) return;
     // Temp, fsync, rename, fsync the directory: a crash leaves the old
@@ -124,7 +112,7 @@ void SessionStore::save(const std::string& host, unsigned port, const Poco::Net:
     ::unlinkat(dir.get(), tmp.c_str(), 0);
     bool ok = false;
     {
-        Fd fd(::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        TrustedFd fd(::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         ok = fd.get() >= 0 && writeAll(fd.get(), data) && ::fsync(fd.get()) == 0;
     }
     if (!ok || ::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
