@@ -88,7 +88,8 @@ make_mirror "$M" lp_demo-1.tar.xz
 mirror_offer "$M" lp_demo-1.tar.xz 1
 agent config remote-server="file://$M" loader=loader-simulated simulated-kernel-root="$SIM" \
   keyring-dir="$WORK/demo/keyring" check-interval=0 verifiers=verify-module-signature,vendor-example > /dev/null
-agent enable "$(cat "$WORK/demo/auth-token")" > /dev/null 2>&1   # enabled; its first check is refused (below)
+# Enabled; its first check is refused (below) but enable itself succeeds.
+out=$(agent enable "$(cat "$WORK/demo/auth-token")" 2>&1) || fail "enable: $out"
 rc=0
 out=$(agent refresh 2>&1) || rc=$?
 [[ $rc == 6 && $out == *"verification by vendor-example failed: module of "*" bytes is larger than vendor-max-bytes 100"* ]] ||
@@ -99,7 +100,7 @@ rc=0
 out=$(agent refresh 2>&1) || rc=$?
 [[ $rc == 0 ]] || fail "refresh under the default limit: rc=$rc $out"
 grep -q "this has been live patched" "$SIM/proc/cmdline" || fail "not patched under the default limit: $out"
-agent disable > /dev/null
+out=$(agent disable 2>&1) || fail "disable: $out"
 step "the plugin author's guide quotes the sample as it is"
 /usr/bin/python3 - "$2/docs/plugins.md" "$sample/vendor_example.cpp" <<'PYEOF'
 import sys
