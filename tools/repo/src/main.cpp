@@ -15,7 +15,7 @@
 #include <regex>
 #include <vector>
 
-#include "app/exit_codes.h"
+#include "cli/exit_codes.h"
 #include "package/patch_package.h"
 #include "tuf/repository.h"
 #include "tuf/updater.h"
@@ -55,7 +55,7 @@ struct Args {
 
 int fail(const Error& e) {
     std::cerr << "error: " << e.message() << " [" << e.codeName() << "]\n";
-    return app::exitCodeFor(e.code());
+    return cli::exitCodeFor(e.code());
 }
 
 int usage(const std::string& why) {

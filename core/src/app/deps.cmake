@@ -1,2 +1,0 @@
-set(COMPONENT_DEPS util config state logging identity schedule)
-set(COMPONENT_LIBS Poco::Util Poco::JSON Poco::Foundation yaml-cpp PkgConfig::SYSTEMD)

@@ -1,3 +1,0 @@
-#include "app/agent_app.h"
-
-int main(int argc, char** argv) { return livepatch::app::runAgent(argc, argv); }

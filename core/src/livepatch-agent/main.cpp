@@ -1,0 +1,3 @@
+#include "livepatch-agent/front_end.h"
+
+int main(int argc, char** argv) { return livepatch::agent::runAgent(argc, argv); }
