@@ -8,26 +8,19 @@
 #include <sstream>
 
 #include "simulated_kernel.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 using livepatch::plugins::SimulatedKernelLoader;
 namespace fsys = std::filesystem;
+using livepatch::testing::readWholeFile;
 
 namespace {
-
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 class SimKernel : public ::testing::Test {
 protected:
     void SetUp() override {
-        root = fsys::temp_directory_path() / ("simk-" + std::to_string(::getpid()) + "-" +
-                                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(root);
+        root = livepatch::testing::freshTestDir("simk");
         cfg.declare(loader.configKeys()).set("simulated-kernel-root", root.string());
         cfg.set("transition-timeout", "5");  // core's key, set by the agent
         ctx.config = &cfg;
@@ -68,10 +61,10 @@ TEST_F(SimKernel, ProbeInitialisesDefaultKernel) {
 TEST_F(SimKernel, LoadEnablesPatchKeepsExactBytesAndPatchesCmdline) {
     const std::string bytes = module("lp_a") + std::string("sig\0nature", 10);
     ASSERT_TRUE(load("lp_a", bytes));
-    EXPECT_EQ(slurp(root / "modules/lp_a.ko"), bytes);
-    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/enabled"), "1\n");
-    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
-    EXPECT_EQ(slurp(root / "proc/cmdline"), "this has been live patched\n");
+    EXPECT_EQ(readWholeFile(root / "modules/lp_a.ko"), bytes);
+    EXPECT_EQ(readWholeFile(root / "sys/kernel/livepatch/lp_a/enabled"), "1\n");
+    EXPECT_EQ(readWholeFile(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
+    EXPECT_EQ(readWholeFile(root / "proc/cmdline"), "this has been live patched\n");
     auto l = loader.list();
     ASSERT_TRUE(l);
     ASSERT_EQ(l->size(), 1u);
@@ -79,7 +72,7 @@ TEST_F(SimKernel, LoadEnablesPatchKeepsExactBytesAndPatchesCmdline) {
     ASSERT_TRUE(loader.unload("lp_a", nullptr));
     EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));
     EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
-    EXPECT_EQ(slurp(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+    EXPECT_EQ(readWholeFile(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
 }
 
 TEST_F(SimKernel, ReplaceUnloadsOlderPatches) {
@@ -107,7 +100,7 @@ TEST_F(SimKernel, StalledTransitionIsReportedAndReverted) {
     EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
     EXPECT_NE(s.error().message().find("stuck in transition to patched"), std::string::npos);
     EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_stuck"));
-    EXPECT_EQ(slurp(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+    EXPECT_EQ(readWholeFile(root / "proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
 }
 
 TEST_F(SimKernel, RefusedLoadAndUnsupportedKernel) {
@@ -210,5 +203,5 @@ TEST_F(SimKernel, ATransitionNobodyWaitsForCompletesOnItsOwn) {
     ASSERT_EQ(l->size(), 1u);
     EXPECT_TRUE((*l)[0].enabled);
     EXPECT_FALSE((*l)[0].transitioning) << "done without anyone waiting";
-    EXPECT_EQ(slurp(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
+    EXPECT_EQ(readWholeFile(root / "sys/kernel/livepatch/lp_a/transition"), "0\n");
 }

@@ -87,7 +87,7 @@ TEST(Download, ResumesAPartialFileWith206) {
     auto r = e.t.download(e.request(s), [&](std::uint64_t d, std::uint64_t t) { progress.emplace_back(d, t); }, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->bytes, kPayload.size());
-    EXPECT_EQ(lptest::readAll(e.dest()), kPayload);
+    EXPECT_EQ(lptest::readWholeFile(e.dest()), kPayload);
     ASSERT_EQ(s.seen().size(), 1u);
     EXPECT_EQ(s.seen()[0].range, "bytes=30000-");
     ASSERT_FALSE(progress.empty());
@@ -105,7 +105,7 @@ TEST(Download, RestartsCleanlyWhenTheServerIgnoresRange) {
     std::ofstream(e.dest(), std::ios::binary) << "stale bytes from another file";
     auto r = e.t.download(e.request(s), nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(lptest::readAll(e.dest()), kPayload) << "200 replaces, never appends";
+    EXPECT_EQ(lptest::readWholeFile(e.dest()), kPayload) << "200 replaces, never appends";
 }
 
 TEST(Download, WrongContentRangeRestartsFromZero) {
@@ -123,7 +123,7 @@ TEST(Download, WrongContentRangeRestartsFromZero) {
     std::ofstream(e.dest(), std::ios::binary) << kPayload.substr(0, 500);
     auto r = e.t.download(e.request(s), nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(lptest::readAll(e.dest()), kPayload);
+    EXPECT_EQ(lptest::readWholeFile(e.dest()), kPayload);
     ASSERT_EQ(s.seen().size(), 2u);
     EXPECT_EQ(s.seen()[1].range, "") << "second attempt starts from zero";
 }
@@ -198,7 +198,7 @@ TEST(Download, CancelKeepsThePartialFileForResume) {
     EXPECT_LT(partial, kPayload.size());
     auto again = e.t.download(e.request(s), nullptr, nullptr);
     ASSERT_TRUE(again) << again.error().message();
-    EXPECT_EQ(lptest::readAll(e.dest()), kPayload);
+    EXPECT_EQ(lptest::readWholeFile(e.dest()), kPayload);
 }
 
 // Issue 20.5: on a full disk the download error named no reason.
@@ -226,7 +226,7 @@ TEST(Download, DestinationSymlinkIsNotFollowed) {
     auto r = e.t.download(e.request(s), nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Io);
-    EXPECT_EQ(lptest::readAll(e.dir / "victim"), "precious");
+    EXPECT_EQ(lptest::readWholeFile(e.dir / "victim"), "precious");
     EXPECT_TRUE(s.seen().empty()) << "refused before any request";
 }
 
@@ -360,7 +360,7 @@ TEST(Download, RequestTimeoutBoundsTheWholeDownloadAndKeepsWhatArrived) {
     EXPECT_NE(r.error().message().find("did not finish within 300 s (request-timeout); it will resume next time"), std::string::npos)
         << r.error().message();
     EXPECT_EQ(reads, 3);
-    const auto kept = lptest::readAll(e.dest()).size();
+    const auto kept = lptest::readWholeFile(e.dest()).size();
     EXPECT_GT(kept, 0u);
     EXPECT_LT(kept, big.size());
     EXPECT_EQ(s.seen().size(), 1u) << "not retried past the deadline";

@@ -36,7 +36,7 @@ struct ProxyEnv {
         o.tlsKey = (lptest::pki() / "server.key").string();
         server = std::make_unique<lpserver::Server>(o);
         EXPECT_TRUE(server->start());
-        cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
+        cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem"));
         if (plain) cfg.set("allow-insecure-http", "true");
         cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;

@@ -27,15 +27,12 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "livepatch/testing/files.h"
 
 namespace lptest {
 
 namespace fsys = std::filesystem;
-
-inline std::string readAll(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using livepatch::testing::readWholeFile;
 
 inline std::string run(const std::string& cmd) {
     std::string out;
@@ -169,7 +166,7 @@ public:
     }
     bool ok() const { return ok_; }
     unsigned short port() const { return port_; }
-    std::string log() const { return readAll(dir_ / "tinyproxy.log"); }
+    std::string log() const { return readWholeFile(dir_ / "tinyproxy.log"); }
 
 private:
     static int& counter() {

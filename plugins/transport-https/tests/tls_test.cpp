@@ -42,7 +42,7 @@ struct TlsEnv {
         server = std::make_unique<lpserver::Server>(o);
         auto st = server->start();
         EXPECT_TRUE(st) << (st ? "" : st.error().message());
-        cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem"));
+        cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem"));
         cfg.declare(t.configKeys());  // the defaults the agent would give
         ctx.config = &cfg;
         ctx.clock = &clock;
@@ -299,7 +299,7 @@ TEST(TlsResumption, NotOfferedOnceTheTrustSettingsChange) {
     ASSERT_TRUE(first.get(e));
     // Verified under one ca-certs; another list (still trusting the
     // server) must verify the chain again.
-    e.cfg.set("ca-certs", lptest::readAll(lptest::pki() / "ca.pem") + lptest::readAll(lptest::pki() / "ca.pem"));
+    e.cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem") + lptest::readWholeFile(lptest::pki() / "ca.pem"));
     Worker next(e);
     ASSERT_TRUE(next.get(e));
     EXPECT_TRUE(next.log.contains("full TLS handshake"));

@@ -14,18 +14,14 @@
 #include <sstream>
 
 #include "elf_note.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 using namespace livepatch::plugins::xen;
 namespace fsys = std::filesystem;
+using livepatch::testing::readWholeFile;
 
 namespace {
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 int sh(const std::string& c) { return std::system((c + " >/dev/null 2>&1").c_str()); }
 const std::string kSigner = LIVEPATCH_BINARY_DIR "/bin/xen-livepatch-sign";
 
@@ -71,7 +67,7 @@ protected:
 
 TEST_F(XenSign, BothLayoutsVerify) {
     for (const std::string layout : {"final", "draft"}) {
-        std::string elf = slurp(dir / (layout + ".o"));
+        std::string elf = readWholeFile(dir / (layout + ".o"));
         auto note = findSignatureNote(elf);
         ASSERT_TRUE(note) << note.error().message();
         EXPECT_EQ(note->layout, layout == "final" ? Layout::Final : Layout::Draft);
@@ -84,16 +80,16 @@ TEST_F(XenSign, BothLayoutsVerify) {
 }
 
 TEST_F(XenSign, TamperedWrongKeyAndUnsigned) {
-    std::string elf = slurp(dir / "final.o");
+    std::string elf = readWholeFile(dir / "final.o");
     elf[70] ^= 1;
     EXPECT_EQ(check(elf).error().code(), ErrorCode::SignatureInvalid);
-    EXPECT_EQ(check(slurp(dir / "other.o")).error().code(), ErrorCode::SignatureInvalid);
-    EXPECT_EQ(check(slurp(dir / "p.o")).error().code(), ErrorCode::Unsigned);
+    EXPECT_EQ(check(readWholeFile(dir / "other.o")).error().code(), ErrorCode::SignatureInvalid);
+    EXPECT_EQ(check(readWholeFile(dir / "p.o")).error().code(), ErrorCode::Unsigned);
     EXPECT_EQ(check("not an elf at all").error().code(), ErrorCode::SignatureInvalid);
 }
 
 TEST_F(XenSign, UnknownVersionAlgorithmHashRefused) {
-    std::string elf = slurp(dir / "final.o");
+    std::string elf = readWholeFile(dir / "final.o");
     auto note = findSignatureNote(elf);
     ASSERT_TRUE(note);
     const std::size_t typeOff = note->signatureOffset - 4 - 4;  // n_type precedes "Xen\0"
@@ -108,7 +104,7 @@ TEST_F(XenSign, UnknownVersionAlgorithmHashRefused) {
 }
 
 TEST_F(XenSign, SizeAndStructureBounds) {
-    std::string elf = slurp(dir / "draft.o");
+    std::string elf = readWholeFile(dir / "draft.o");
     auto note = findSignatureNote(elf);
     ASSERT_TRUE(note);
     std::string bad = elf;
@@ -123,7 +119,7 @@ TEST_F(XenSign, SizeAndStructureBounds) {
     // objcopy will not add a second section of the same name: add a look-alike
     // and patch one byte of its name.
     ASSERT_EQ(sh("objcopy --add-section .note.Xen.signaturX=" + d + "/n.bin " + d + "/two.o"), 0);
-    std::string twoBytes = slurp(dir / "two.o");
+    std::string twoBytes = readWholeFile(dir / "two.o");
     auto pos = twoBytes.find(".note.Xen.signaturX");
     ASSERT_NE(pos, std::string::npos);
     twoBytes[pos + 18] = 'e';
@@ -135,7 +131,7 @@ TEST_F(XenSign, SizeAndStructureBounds) {
 TEST_F(XenSign, UnsafeKeyringRefused) {
     if (::geteuid() != 0) GTEST_SKIP() << "ownership rules apply when running as root";
     ::chmod((dir / "keyring/good.pub.pem").c_str(), 0666);
-    auto r = check(slurp(dir / "final.o"));
+    auto r = check(readWholeFile(dir / "final.o"));
     ::chmod((dir / "keyring/good.pub.pem").c_str(), 0644);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Permission);

@@ -13,10 +13,12 @@
 #include <sstream>
 
 #include "module_signature.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 using livepatch::plugins::ModuleSignatureVerifier;
 namespace fsys = std::filesystem;
+using livepatch::testing::readWholeFile;
 
 namespace {
 
@@ -26,13 +28,6 @@ std::string signFile() {
     if (glob("/usr/lib/linux-kbuild-*/scripts/sign-file", 0, nullptr, &g) == 0 && g.gl_pathc > 0) out = g.gl_pathv[0];
     globfree(&g);
     return out;
-}
-
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 void run(const std::string& cmd) { ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd; }
@@ -88,30 +83,30 @@ protected:
 }  // namespace
 
 TEST_F(ModuleSignature, ValidSha512SignatureFromKeyring) {
-    auto r = check(slurp(dir / "good512.ko"));
+    auto r = check(readWholeFile(dir / "good512.ko"));
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->algorithm, "rsa-sha512");
     EXPECT_NE(r->signer.find("livepatch-trusted-signer"), std::string::npos);
 }
 
 TEST_F(ModuleSignature, Sha256RefusedByDefaultAllowedByConfig) {
-    auto r = check(slurp(dir / "good256.ko"));
+    auto r = check(readWholeFile(dir / "good256.ko"));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::SignatureInvalid);
     EXPECT_NE(r.error().message().find("digest sha256 is not allowed"), std::string::npos);
     cfg.set("signature-hashes", "sha512,sha256");
     ASSERT_TRUE(v.configure(ctx));
-    EXPECT_TRUE(check(slurp(dir / "good256.ko")));
+    EXPECT_TRUE(check(readWholeFile(dir / "good256.ko")));
 }
 
 TEST_F(ModuleSignature, UnsignedModule) {
-    auto r = check(slurp(dir / "mod.ko"));
+    auto r = check(readWholeFile(dir / "mod.ko"));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Unsigned);
 }
 
 TEST_F(ModuleSignature, TruncatedTrailerAndSignature) {
-    std::string good = slurp(dir / "good512.ko");
+    std::string good = readWholeFile(dir / "good512.ko");
     auto cut = check(good.substr(0, good.size() - 5));
     ASSERT_FALSE(cut);
     EXPECT_EQ(cut.error().code(), ErrorCode::Unsigned);
@@ -130,14 +125,14 @@ TEST_F(ModuleSignature, TruncatedTrailerAndSignature) {
 }
 
 TEST_F(ModuleSignature, WrongKeyIsUntrusted) {
-    auto r = check(slurp(dir / "untrusted.ko"));
+    auto r = check(readWholeFile(dir / "untrusted.ko"));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::UntrustedSigner);
     EXPECT_NE(r.error().message().find("livepatch-other-signer"), std::string::npos);
 }
 
 TEST_F(ModuleSignature, TamperedBody) {
-    std::string bad = slurp(dir / "good512.ko");
+    std::string bad = readWholeFile(dir / "good512.ko");
     bad[100] ^= 0x01;
     auto r = check(bad);
     ASSERT_FALSE(r);
@@ -146,14 +141,14 @@ TEST_F(ModuleSignature, TamperedBody) {
 }
 
 TEST_F(ModuleSignature, TrailingGarbage) {
-    auto r = check(slurp(dir / "good512.ko") + "garbage");
+    auto r = check(readWholeFile(dir / "good512.ko") + "garbage");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::SignatureInvalid);
     EXPECT_NE(r.error().message().find("after the module signature"), std::string::npos);
 }
 
 TEST_F(ModuleSignature, WrongIdType) {
-    std::string bad = slurp(dir / "good512.ko");
+    std::string bad = readWholeFile(dir / "good512.ko");
     bad[bad.size() - 28 - 12 + 2] = 1;  // PKEY_ID_X509
     auto r = check(bad);
     ASSERT_FALSE(r);
@@ -165,14 +160,14 @@ TEST_F(ModuleSignature, EmptyOrUnsafeKeyring) {
     ::chmod((dir / "empty").c_str(), 0700);
     cfg.set("keyring-dir", (dir / "empty").string());
     ASSERT_TRUE(v.configure(ctx));
-    auto r = check(slurp(dir / "good512.ko"));
+    auto r = check(readWholeFile(dir / "good512.ko"));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::UntrustedSigner);
     if (::geteuid() == 0) {
         ::chmod((dir / "keyring").c_str(), 0777);
         cfg.set("keyring-dir", (dir / "keyring").string());
         ASSERT_TRUE(v.configure(ctx));
-        auto w = check(slurp(dir / "good512.ko"));
+        auto w = check(readWholeFile(dir / "good512.ko"));
         ::chmod((dir / "keyring").c_str(), 0700);
         ASSERT_FALSE(w);
         EXPECT_EQ(w.error().code(), ErrorCode::Permission);

@@ -13,16 +13,12 @@
 #include "pack.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
+#include "livepatch/testing/files.h"
 
 namespace fsys = std::filesystem;
+using livepatch::testing::readWholeFile;
 
 namespace {
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 int sh(const std::string& c) { return std::system((c + " >/dev/null 2>&1").c_str()); }
 std::string signFile() {
     glob_t g;
@@ -56,8 +52,8 @@ protected:
 };
 
 TEST_F(Pack, SignatureMatchesKernelSignFileLayoutAndVerifies) {
-    std::string module = slurp(dir / "m.ko");
-    auto ours = lppack::signModule(module, slurp(dir / "k.pem"), slurp(dir / "c.pem"), "sha512");
+    std::string module = readWholeFile(dir / "m.ko");
+    auto ours = lppack::signModule(module, readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
     ASSERT_TRUE(ours) << ours.error().message();
     const std::string magic = "~Module signature appended~\n";
     ASSERT_EQ(ours->substr(ours->size() - magic.size()), magic);
@@ -77,7 +73,7 @@ TEST_F(Pack, SignatureMatchesKernelSignFileLayoutAndVerifies) {
     if (tool.empty()) GTEST_SKIP() << "kernel sign-file not installed";
     fsys::copy_file(dir / "m.ko", dir / "k.ko");
     ASSERT_EQ(sh(tool + " sha512 " + d + "/k.pem " + d + "/c.der " + d + "/k.ko"), 0);
-    std::string theirs = slurp(dir / "k.ko");
+    std::string theirs = readWholeFile(dir / "k.ko");
     // Identical trailer structure; RSA PKCS#1 v1.5 is deterministic, so the blobs match too.
     EXPECT_EQ(theirs.substr(theirs.size() - magic.size() - 12), ours->substr(ours->size() - magic.size() - 12));
     EXPECT_EQ(theirs, *ours);
@@ -95,7 +91,7 @@ TEST_F(Pack, PackedTarballOpensWithTheAgentsUnpacker) {
         EXPECT_EQ(pkg->metadata.version, "3");
         ASSERT_EQ(pkg->metadata.fixes.size(), 1u);
         EXPECT_EQ(pkg->metadata.fixes[0].name, "cve-2024-1086");
-        EXPECT_EQ(slurp(pkg->modulePath), slurp(dir / "m.ko"));
+        EXPECT_EQ(readWholeFile(pkg->modulePath), readWholeFile(dir / "m.ko"));
     }
 }
 
@@ -107,7 +103,7 @@ std::string modinfoVersion(const std::string& module) {
 }
 
 TEST_F(Pack, SignWithVersionAddsItToTheModinfoBeforeSigning) {
-    const std::string plain = slurp(dir / "unversioned.ko");
+    const std::string plain = readWholeFile(dir / "unversioned.ko");
     ASSERT_EQ(modinfoVersion(plain), "<none>");
     auto versioned = lppack::embedVersion(plain, "7");
     ASSERT_TRUE(versioned) << versioned.error().message();
@@ -115,21 +111,21 @@ TEST_F(Pack, SignWithVersionAddsItToTheModinfoBeforeSigning) {
     auto info = livepatch::parseModInfo(*versioned);
     EXPECT_EQ(info->values("name"), std::vector<std::string>{"lp_test"}) << "the other strings are kept";
     // The signature covers the added string.
-    auto signedMod = lppack::signModule(*versioned, slurp(dir / "k.pem"), slurp(dir / "c.pem"), "sha512");
+    auto signedMod = lppack::signModule(*versioned, readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
     ASSERT_TRUE(signedMod);
     EXPECT_EQ(modinfoVersion(*signedMod), "7");
     EXPECT_EQ(signedMod->compare(0, versioned->size(), *versioned), 0);
     // A module already saying that version is left as it is.
-    auto same = lppack::embedVersion(slurp(dir / "m.ko"), "3");
+    auto same = lppack::embedVersion(readWholeFile(dir / "m.ko"), "3");
     ASSERT_TRUE(same);
-    EXPECT_EQ(*same, slurp(dir / "m.ko"));
+    EXPECT_EQ(*same, readWholeFile(dir / "m.ko"));
 }
 
 TEST_F(Pack, SignRefusesAnotherVersionASignedModuleAndANonModule) {
-    auto other = lppack::embedVersion(slurp(dir / "m.ko"), "4");
+    auto other = lppack::embedVersion(readWholeFile(dir / "m.ko"), "4");
     ASSERT_FALSE(other);
     EXPECT_NE(other.error().message().find("says version=3, not 4"), std::string::npos) << other.error().message();
-    auto signedPlain = lppack::signModule(slurp(dir / "unversioned.ko"), slurp(dir / "k.pem"), slurp(dir / "c.pem"), "sha512");
+    auto signedPlain = lppack::signModule(readWholeFile(dir / "unversioned.ko"), readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
     ASSERT_TRUE(signedPlain);
     auto r = lppack::embedVersion(*signedPlain, "4");
     ASSERT_FALSE(r);
@@ -137,7 +133,7 @@ TEST_F(Pack, SignRefusesAnotherVersionASignedModuleAndANonModule) {
     r = lppack::embedVersion("int f;", "4");
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("not a kernel module"), std::string::npos) << r.error().message();
-    EXPECT_FALSE(lppack::embedVersion(slurp(dir / "unversioned.ko"), "1;rm"));
+    EXPECT_FALSE(lppack::embedVersion(readWholeFile(dir / "unversioned.ko"), "1;rm"));
 }
 
 TEST_F(Pack, PackRefusesAModuleWhoseModinfoDisagrees) {

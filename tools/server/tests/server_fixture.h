@@ -28,6 +28,7 @@
 #include "crypto/sha256.h"
 #include "server.h"
 #include "store.h"
+#include "livepatch/testing/files.h"
 
 
 namespace fsys = std::filesystem;
@@ -58,10 +59,7 @@ Reply call(unsigned short port, const std::string& method, const std::string& pa
 class ServerTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lpserver-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir / "patches");
+        dir = livepatch::testing::freshTestDir("lpserver", {"patches"});
         std::ofstream(dir / "patches/lp_a-1.tar.xz") << "pretend tarball";
         std::ofstream(dir / "catalogue.yaml") << "kernels:\n"
                                                  "  - kernel: 5.15.0-100.110-generic\n"

@@ -17,18 +17,13 @@
 #include "cli/status_views.h"
 #include "config/config.h"
 #include "util/fs.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
+using livepatch::testing::readWholeFile;
 using namespace livepatch::cli;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 AgentState patchedState() {
     AgentState st;
@@ -81,7 +76,7 @@ TEST(CommandTable, EveryCommandFlagIsDefined) {
 // Every key of core and the shipped plugins: the checked-in schema, which
 // config.schema-generated keeps equal to the declarations.
 std::vector<std::string> allConfigKeys() {
-    const std::string schema = slurp(LIVEPATCH_SOURCE_DIR "/schemas/config.schema.json");
+    const std::string schema = readWholeFile(LIVEPATCH_SOURCE_DIR "/schemas/config.schema.json");
     std::vector<std::string> keys;
     std::regex property("\n    \"([a-z0-9-]+)\": \\{");
     for (auto it = std::sregex_iterator(schema.begin(), schema.end(), property); it != std::sregex_iterator(); ++it)
@@ -111,7 +106,7 @@ TEST(CommandTable, CompletionCoversCommandsFlagsFormatsAndConfigKeys) {
 bool documented(const std::string& page, const std::string& name) { return page.find("*" + name + "*") != std::string::npos; }
 
 TEST(ManPage, AgentPageNamesEveryCommandFlagAndConfigKey) {
-    const std::string page = slurp(LIVEPATCH_SOURCE_DIR "/core/man/livepatch-agent.8.scd");
+    const std::string page = readWholeFile(LIVEPATCH_SOURCE_DIR "/core/man/livepatch-agent.8.scd");
     ASSERT_FALSE(page.empty());
     for (const auto& c : commandTable()) EXPECT_TRUE(documented(page, c.name)) << "command " << c.name;
     for (const auto& f : flagTable()) EXPECT_TRUE(documented(page, "--" + f.name)) << "flag --" << f.name;
@@ -132,7 +127,7 @@ TEST(ManPage, ServerPageNamesEveryOptionOfItsUsage) {
         while (std::fgets(buf, sizeof buf, p)) usage += buf;
         ::pclose(p);
     }
-    const std::string page = slurp(LIVEPATCH_SOURCE_DIR "/tools/server/livepatch-server.8.scd");
+    const std::string page = readWholeFile(LIVEPATCH_SOURCE_DIR "/tools/server/livepatch-server.8.scd");
     std::regex option("--[a-z][a-z0-9-]+");
     int seen = 0;
     for (auto it = std::sregex_iterator(usage.begin(), usage.end(), option); it != std::sregex_iterator(); ++it, ++seen)
@@ -151,7 +146,7 @@ TEST(ManPage, AdminPageNamesEveryVerbAndOptionOfItsUsage) {
         while (std::fgets(buf, sizeof buf, p)) usage += buf;
         ::pclose(p);
     }
-    const std::string page = slurp(LIVEPATCH_SOURCE_DIR "/tools/admin/livepatch-admin.8.scd");
+    const std::string page = readWholeFile(LIVEPATCH_SOURCE_DIR "/tools/admin/livepatch-admin.8.scd");
     ASSERT_FALSE(page.empty());
     std::regex option("--[a-z][a-z0-9-]+"), verbs("^livepatch-admin ([a-z-]+)( [a-z-]+)?");
     int options = 0, lines = 0;
@@ -174,7 +169,7 @@ TEST(ManPage, BuiltAndInstalledNextToTheBinaries) {
     for (const char* page : {"livepatch-agent.8", "livepatch-server.8", "livepatch-admin.8"}) {
         const std::string built = std::string(LIVEPATCH_BINARY_DIR "/share/man/man8/") + page;
         EXPECT_TRUE(fs::exists(built)) << built << " missing: is scdoc installed (tools/install-deps.sh)?";
-        EXPECT_NE(slurp(built).find(".TH"), std::string::npos) << built;
+        EXPECT_NE(readWholeFile(built).find(".TH"), std::string::npos) << built;
     }
 }
 
@@ -298,7 +293,7 @@ TEST(Prometheus, MetricsFileIsAtomicWorldReadableAndOffByDefault) {
     struct stat sb {};
     ASSERT_EQ(::stat(file.c_str(), &sb), 0);
     EXPECT_EQ(sb.st_mode & 0777, 0644u);  // node_exporter runs as its own user
-    EXPECT_NE(slurp(file).find("livepatch_agent_check_failures_total 1"), std::string::npos);
+    EXPECT_NE(readWholeFile(file).find("livepatch_agent_check_failures_total 1"), std::string::npos);
     int entries = 0;
     for (const auto& e : std::filesystem::directory_iterator(dir.path)) entries += e.path().filename().string().size() > 0;
     EXPECT_EQ(entries, 1) << "no temporary file left behind";
@@ -323,8 +318,8 @@ TEST(RebootRequired, FlaggedOnceWhenTheServerSaysSoAndOthersKept) {
     st.supported = KernelSupport::KernelUpgradeRequired;
     ASSERT_TRUE(flagRebootIfRequired(paths, st));
     ASSERT_TRUE(flagRebootIfRequired(paths, st));  // idempotent
-    EXPECT_EQ(slurp((host.path / "run/reboot-required").string()), "*** System restart required ***\n");
-    EXPECT_EQ(slurp((host.path / "run/reboot-required.pkgs").string()), "linux-image-amd64\nlivepatch-agent\n");
+    EXPECT_EQ(readWholeFile((host.path / "run/reboot-required").string()), "*** System restart required ***\n");
+    EXPECT_EQ(readWholeFile((host.path / "run/reboot-required.pkgs").string()), "linux-image-amd64\nlivepatch-agent\n");
     struct stat sb {};
     ASSERT_EQ(::stat((host.path / "run/reboot-required").c_str(), &sb), 0);
     EXPECT_EQ(sb.st_mode & 0777, 0644u);

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "util/fs.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -190,10 +191,7 @@ TEST(Config, DisplayNamesEachKeysOwnerAndRedactsSecrets) {
 class ConfigFile : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lpcfg-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir);
+        dir = livepatch::testing::freshTestDir("lpcfg");
     }
     void TearDown() override { fsys::remove_all(dir); }
     bool schemaAccepts(const fsys::path& yaml) {

@@ -12,6 +12,7 @@
 #include "livepatch/testing/fakes.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -54,11 +55,7 @@ const char* kMeta = R"({"format":1,"name":"lp_t","version":"2","module":"lp_t.ko
 class Package : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lppkg-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir / "out");
-        fsys::create_directories(dir / "outside");
+        dir = livepatch::testing::freshTestDir("lppkg", {"out", "outside"});
     }
     void TearDown() override { fsys::remove_all(dir); }
     Status unpack(const std::vector<Entry>& entries, UnpackLimits limits = {}) {

@@ -12,6 +12,7 @@
 #include "state/paths.h"
 #include "state/state_file.h"
 #include "util/fs.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -20,10 +21,7 @@ namespace {
 class State : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lpstate-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir);
+        dir = livepatch::testing::freshTestDir("lpstate");
     }
     void TearDown() override { fsys::remove_all(dir); }
     fsys::path dir;

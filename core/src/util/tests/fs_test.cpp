@@ -10,6 +10,7 @@
 #include "livepatch/trusted_files.h"
 #include "util/digest.h"
 #include "util/timeutil.h"
+#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -18,10 +19,7 @@ namespace {
 class Fs : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lpfs-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir);
+        dir = livepatch::testing::freshTestDir("lpfs");
     }
     void TearDown() override { fsys::remove_all(dir); }
     mode_t modeOf(const fsys::path& p) {
