@@ -1,15 +1,14 @@
 #include "livepatch-agent/service_notify.h"
 
-#include <systemd/sd-daemon.h>
-
 #include "livepatch/text.h"
+#include "logging/systemd_api.h"
 
 namespace livepatch::agent {
 
-void notifyReady(const std::string& status) { (void)sd_notify(0, ("READY=1\nSTATUS=" + oneLine(status)).c_str()); }
+void notifyReady(const std::string& status) { systemd::notify("READY=1\nSTATUS=" + oneLine(status)); }
 
-void notifyStatus(const std::string& status) { (void)sd_notify(0, ("STATUS=" + oneLine(status)).c_str()); }
+void notifyStatus(const std::string& status) { systemd::notify("STATUS=" + oneLine(status)); }
 
-void notifyStopping() { (void)sd_notify(0, "STOPPING=1"); }
+void notifyStopping() { systemd::notify("STOPPING=1"); }
 
 }  // namespace livepatch::agent

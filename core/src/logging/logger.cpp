@@ -4,7 +4,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
 
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
@@ -16,6 +15,8 @@
 #include <cstdlib>
 #include <regex>
 #include <vector>
+
+#include "logging/systemd_api.h"
 
 namespace livepatch {
 
@@ -117,7 +118,7 @@ void AgentLogger::write(LogLevel level, const std::string& message, const char* 
             if (!fields.patchVersion.empty()) entries.push_back("LIVEPATCH_PATCH_VERSION=" + redactSecrets(fields.patchVersion));
             std::vector<struct iovec> iov;
             for (auto& e : entries) iov.push_back({e.data(), e.size()});
-            if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) == 0) return;
+            if (systemd::journalSend(iov.data(), static_cast<int>(iov.size()))) return;
         }
         const std::string line = fields.errorCode.empty() ? clean : clean + " [" + redactSecrets(fields.errorCode) + "]";
         switch (level) {
