@@ -27,6 +27,8 @@ common_completion_cases() {
   expect "check-interval=" livepatch-agent config check-
   expect "metrics-dir=" livepatch-agent config metr
   expect "--version" livepatch-agent --vers
+  expect "zsh" livepatch-agent completion z   # both shells are offered by both scripts
+  expect "bash" livepatch-agent completion b
   # Every config key is offered after `config`: core's and the plugins' (the
   # "# owner" lines of `config` are not keys).
   keys=$(complete_words livepatch-agent config "")
