@@ -1,6 +1,7 @@
 #include "sync.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,6 +312,9 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     const std::string part = dir + "/.sync-" + *file + ".part";
     livepatch::fs::UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Error(ErrorCode::Io, *file + ": cannot create the download file");
+    // Replicas sharing the data dir may sync at once: one downloads, the
+    // others leave this patch to it (publication is idempotent anyway).
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return {};
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return Error(ErrorCode::Io, *file + ": cannot read the download file");
     std::uint64_t have = static_cast<std::uint64_t>(st.st_size);

@@ -93,6 +93,8 @@ run 0 tokens up sync-tokens list
 has tokens "^onprem  *stable  *-  *false"
 has tokens "^old  *stable  *2020-01-01T00:00:00Z  *true"
 grep -qF "$TOKEN" "$WORK/tokens" && fail "sync-tokens list shows the token"
+run 1 noupstream up sync trigger --wait
+has noupstream "400: this server has no upstream"
 umask 077
 echo "$TOKEN" > "$WORK/onprem.token"
 
@@ -181,6 +183,11 @@ published "$CH" lp_demo-1.tar.xz && published "$CH" lp_demo-2.tar.xz || { cat "$
 cmp "$UP/patches/lp_demo-2.tar.xz" "$CH/patches/lp_demo-2.tar.xz" || fail "the chained file differs"
 run 0 chainreports chain sync reports
 has chainreports "ok *2"
+runs=$(grep -c '^20' "$WORK/chainreports")
+run 0 queued chain sync trigger
+has queued "sync triggered"
+for _ in $(seq 50); do adm chain sync reports --limit 1000 | grep -c '^20' > "$WORK/runs" || true; (($(cat "$WORK/runs") > runs)) && break; sleep 0.1; done
+(($(cat "$WORK/runs") > runs)) || fail "sync trigger without --wait ran nothing"
 
 step "expired and revoked sync tokens: 401, and the reports say so"
 echo "$EXPIRED" > "$WORK/onprem.token"
