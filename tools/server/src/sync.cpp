@@ -236,6 +236,11 @@ SyncReportRow Syncer::run() {
         r.error = error;
         return r;
     };
+    // A token others can read may have been copied: refused, as
+    // livepatch-admin refuses such a session file.
+    struct stat st {};
+    if (::stat(opt_.tokenFile.c_str(), &st) != 0) return done("cannot read the sync token file");
+    if ((st.st_mode & 077) != 0) return done("the sync token file is readable by others: chmod 600 it");
     auto text = livepatch::fs::readFile(opt_.tokenFile, 4096);
     if (!text) return done("cannot read the sync token file");
     std::string token = *text;

@@ -238,7 +238,17 @@ PY
 ls "$WORK/rec" | grep -q -- '-sync-patches-response.json$' || fail "no sync listing recorded"
 $PY "$SRC/tools/server/validate-recordings.py" "$WORK/rec" "$SRC/schemas/api" > "$WORK/validate.out" || { cat "$WORK/validate.out"; fail "recorded bodies"; }
 
-step "no sync token in any server log"
+step "a sync token file others can read is refused"
+chmod 644 "$WORK/onprem.token"
+run 1 loose onprem sync trigger --wait
+has loose "the sync token file is readable by others"
+chmod 600 "$WORK/onprem.token"
+
+step "no sync token in any server log, nor in the upstream's database (only its SHA-256)"
+if [[ -z ${LP_TEST_POSTGRES_URL:-} ]]; then
+  lacks "$TOKEN" "$UP"/server.db*   # with its WAL
+  cat "$UP"/server.db* | grep -qaF "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" || fail "the sync token's digest is not in the database"
+fi
 lacks "$TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
 lacks "$EXPIRED" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
 lacks "$CHAIN_TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
