@@ -217,17 +217,6 @@ std::string joined(const std::vector<std::string>& items) {
     return out;
 }
 
-std::string randomUuid() {
-    unsigned char r[16];
-    RAND_bytes(r, 16);
-    r[6] = (r[6] & 0x0F) | 0x40;
-    r[8] = (r[8] & 0x3F) | 0x80;
-    char buf[40];
-    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-    return buf;
-}
-
 // A store call that failed because the database is unavailable.
 struct StoreUnavailable : std::runtime_error {
     using std::runtime_error::runtime_error;

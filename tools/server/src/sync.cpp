@@ -80,18 +80,6 @@ std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, con
     return v.extract<std::string>();
 }
 
-// A new sync token: a UUIDv4 from OpenSSL's CSPRNG, the shape auth tokens have.
-std::string newSyncToken() {
-    unsigned char r[16];
-    if (RAND_bytes(r, sizeof r) != 1) throw std::runtime_error("no randomness");
-    r[6] = (r[6] & 0x0F) | 0x40;
-    r[8] = (r[8] & 0x3F) | 0x80;
-    char buf[40];
-    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-    return buf;
-}
-
 Poco::JSON::Object reportJson(const SyncReportRow& r) {
     Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
     o.set("started", rfc3339Ms(r.startedMs));
@@ -104,6 +92,17 @@ Poco::JSON::Object reportJson(const SyncReportRow& r) {
 }
 
 }  // namespace
+
+std::string randomUuid() {
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof r) != 1) throw std::runtime_error("no randomness");
+    r[6] = (r[6] & 0x0F) | 0x40;
+    r[8] = (r[8] & 0x3F) | 0x80;
+    char buf[40];
+    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return buf;
+}
 
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into) {
     std::set<std::string>* current = nullptr;
@@ -397,7 +396,7 @@ livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std
                 if (!t) throw BadInput("valid-until: expected an RFC 3339 time");
                 until = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
             }
-            const std::string token = newSyncToken();
+            const std::string token = randomUuid();
             auto s = store_.addSyncToken(name, token, tier, until);
             if (!s && s.error().code() == ErrorCode::AlreadyEnabled) return errorAnswer(409, "conflict", s.error().message());
             if (!s) return s.error();

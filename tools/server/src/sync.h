@@ -41,6 +41,9 @@ struct SyncOptions {
 // it belong to it. ConfigInvalid names what is wrong.
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into);
 
+// A UUIDv4 from OpenSSL's CSPRNG: new auth tokens and sync tokens.
+std::string randomUuid();
+
 // An answer of the sync API: status and JSON body.
 struct SyncAnswer {
     int status = 200;
