@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "admin_client.h"
+#include "input.h"
 #include "crypto/sha256.h"
 #include "livepatch/text.h"
 #include "package/patch_package.h"
@@ -31,16 +32,10 @@ using livepatch::ErrorCode;
 namespace {
 
 // What the upstream sends is checked before it reaches a path, the
-// catalogue or a log: the shapes uploads accept (server.cpp's admin input).
-const std::regex kFileRe("^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$");
-const std::regex kPatchNameRe("^[a-z0-9_]{1,55}$");
-const std::regex kKernelRe("^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$");
+// catalogue or a log: the shapes uploads accept (input.h), and these.
 const std::regex kArchRe("^[a-z0-9_]{1,32}$");
 const std::regex kSha256Re("^[0-9a-f]{64}$");
-const std::regex kTokenRe("^[A-Za-z0-9-]{8,128}$");
 const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
-const std::regex kRfc3339Re("^[0-9T:.Z+-]{10,40}$");
-const std::regex kLimitRe("^[0-9]{1,4}$");
 
 std::int64_t nowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -291,8 +286,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     };
     auto file = str("file", kFileRe), name = str("name", kPatchNameRe), kernel = str("kernel", kKernelRe), arch = str("architecture", kArchRe),
          sha = str("sha256", kSha256Re);
-    static const std::regex versionRe("^[0-9][0-9.]{0,31}$");
-    auto version = str("version", versionRe);
+    auto version = str("version", kVersionRe);
     if (!file || !name || !kernel || !arch || !sha || !version || !livepatch::isPatchVersion(*version))
         return Error(ErrorCode::Protocol, "the upstream listed a patch with a missing or malformed field (skipped)");
     if (!e->has("length") || !e->get("length").isInteger()) return Error(ErrorCode::Protocol, *file + ": no length in the listing");
