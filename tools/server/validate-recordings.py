@@ -16,6 +16,7 @@ SCHEMAS = {
     ("updates", "response"): "updates-response.schema.json",
     ("kernels-supported", "response"): "kernel-supported-response.schema.json",
     ("error", "response"): "error.schema.json",
+    ("sync-patches", "response"): "sync-patches-response.schema.json",
 }
 
 

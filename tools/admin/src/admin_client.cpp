@@ -13,6 +13,7 @@
 #include <Poco/URI.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <sstream>
 
@@ -64,24 +65,34 @@ livepatch::Result<Session> loadSession() {
     }
 }
 
+namespace {
+// A connection to the session's server: TLS verified against its CA file
+// (or the system's CAs); nullptr for a URL that is neither https nor http.
+std::unique_ptr<Poco::Net::HTTPClientSession> connect(const Session& s, const Poco::URI& base) {
+    std::unique_ptr<Poco::Net::HTTPClientSession> http;
+    if (base.getScheme() == "https") {
+        Poco::Net::Context::Params params;
+        params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
+        params.caLocation = s.caFile;
+        params.loadDefaultCAs = s.caFile.empty();
+        Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+        http = std::make_unique<Poco::Net::HTTPSClientSession>(base.getHost(), base.getPort(), ctx);
+    } else if (base.getScheme() == "http") {
+        http = std::make_unique<Poco::Net::HTTPClientSession>(base.getHost(), base.getPort());
+    } else {
+        return nullptr;
+    }
+    http->setTimeout(Poco::Timespan(120, 0));
+    return http;
+}
+}  // namespace
+
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
                                      const std::string& body, std::istream* upload, std::uint64_t uploadSize) {
     try {
         Poco::URI base(s.server);
-        std::unique_ptr<Poco::Net::HTTPClientSession> http;
-        if (base.getScheme() == "https") {
-            Poco::Net::Context::Params params;
-            params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
-            params.caLocation = s.caFile;
-            params.loadDefaultCAs = s.caFile.empty();
-            Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
-            http = std::make_unique<Poco::Net::HTTPSClientSession>(base.getHost(), base.getPort(), ctx);
-        } else if (base.getScheme() == "http") {
-            http = std::make_unique<Poco::Net::HTTPClientSession>(base.getHost(), base.getPort());
-        } else {
-            return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
-        }
-        http->setTimeout(Poco::Timespan(120, 0));
+        auto http = connect(s, base);
+        if (!http) return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
         Poco::Net::HTTPRequest req(method, base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
         if (upload) {
@@ -106,6 +117,39 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
     } catch (const Poco::Exception& e) {
         // displayText names the host and the failure, never the headers.
         return Error(ErrorCode::Network, "cannot reach " + livepatch::terminalSafe(s.server) + ": " + livepatch::terminalSafe(e.displayText()));
+    }
+}
+
+livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials, std::uint64_t from,
+                                     std::uint64_t maxBytes, const std::function<bool(const char*, std::size_t)>& sink) {
+    FetchResult out;
+    try {
+        Poco::URI base(s.server);
+        auto http = connect(s, base);
+        if (!http) return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
+        Poco::Net::HTTPRequest req("GET", base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
+        if (!credentials.empty()) req.set("Authorization", credentials);
+        if (from > 0) req.set("Range", "bytes=" + std::to_string(from) + "-");
+        http->sendRequest(req);
+        Poco::Net::HTTPResponse resp;
+        std::istream& in = http->receiveResponse(resp);
+        out.status = resp.getStatus();
+        out.contentRange = resp.get("Content-Range", "");
+        char buf[65536];
+        while (in.good()) {
+            in.read(buf, sizeof buf);
+            const auto n = static_cast<std::size_t>(in.gcount());
+            if (n == 0) break;
+            if (out.status < 200 || out.status >= 300) continue;  // an error body is drained, not kept
+            if (out.received + n > maxBytes) return Error(ErrorCode::TooLarge, "the server sent more than announced");
+            out.received += n;
+            if (!sink(buf, n)) return Error(ErrorCode::Io, "cannot store the download");
+        }
+        return out;
+    } catch (const Poco::Exception& e) {
+        // What was received so far is kept by the sink: the caller resumes.
+        return Error(ErrorCode::Network, "transfer from " + livepatch::terminalSafe(s.server) + " interrupted after " + std::to_string(out.received) +
+                                             " bytes: " + livepatch::terminalSafe(e.displayText()));
     }
 }
 

@@ -6,6 +6,8 @@
 
 #include <Poco/JSON/Object.h>
 
+#include <cstdint>
+#include <functional>
 #include <istream>
 #include <optional>
 #include <string>
@@ -38,6 +40,19 @@ struct Response {
 // Authorization header. A body stream (uploads) is sent with its size.
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
                                      const std::string& body = "", std::istream* upload = nullptr, std::uint64_t uploadSize = 0);
+
+// A GET whose body goes to `sink` as it arrives (false from sink: stop),
+// from byte `from` on (a Range request) when from > 0; more than maxBytes is
+// refused. Bytes already passed to the sink stay there when the transfer
+// breaks, so that the caller can resume. Used by livepatch-server's
+// upstream sync: one HTTP client for the admin tool and the server.
+struct FetchResult {
+    int status = 0;
+    std::string contentRange;   // the Content-Range header, "" if none
+    std::uint64_t received = 0; // body bytes passed to the sink
+};
+livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials, std::uint64_t from,
+                                     std::uint64_t maxBytes, const std::function<bool(const char*, std::size_t)>& sink);
 
 // A 2xx JSON object, or an error that says what went wrong in one line
 // (the server's own message for 4xx, "log in again" for 401).

@@ -34,6 +34,12 @@ const char* kUsage =
     "livepatch-admin patch promote VERSION TIER [--name NAME] [--kernel KERNEL]\n"
     "livepatch-admin auth-token add TIER\n"
     "livepatch-admin auth-token revoke          (reads the token from stdin)\n"
+    "livepatch-admin sync-tokens add TIER NAME [--valid-until RFC3339]   (prints the token, once)\n"
+    "livepatch-admin sync-tokens list [--format table|json]\n"
+    "livepatch-admin sync-tokens revoke NAME\n"
+    "livepatch-admin sync trigger [--wait]\n"
+    "livepatch-admin sync reports [--limit N] [--format table|json]\n"
+    "livepatch-admin resource-token mint [--tier TIER] [--expires RFC3339]   (prints the token)\n"
     "livepatch-admin machines [--format table|json]\n"
     "livepatch-admin fleet [--format table|json]\n"
     "The session (server URL + admin macaroon) is kept 0600 in $LIVEPATCH_ADMIN_DIR\n"
@@ -47,11 +53,16 @@ struct UsageError : std::runtime_error {
 struct Args {
     std::vector<std::string> words;
     std::map<std::string, std::string> options;
-    Args(int argc, char** argv, int from, const std::vector<std::string>& allowed) {
+    // flags: options without a value (--wait), stored as "1".
+    Args(int argc, char** argv, int from, const std::vector<std::string>& allowed, const std::vector<std::string>& flags = {}) {
         for (int i = from; i < argc; ++i) {
             std::string a = argv[i];
             if (a.rfind("--", 0) != 0) {
                 words.push_back(a);
+                continue;
+            }
+            if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+                options[a] = "1";
                 continue;
             }
             std::string value;
@@ -254,6 +265,105 @@ livepatch::Status authTokenRevoke(const Args& a) {
     return {};
 }
 
+livepatch::Status syncTokenAdd(const Args& a) {
+    a.expectWords(2);
+    std::map<std::string, std::string> body = {{"tier", a.words[0]}, {"name", a.words[1]}};
+    if (a.options.count("--valid-until")) body["valid-until"] = a.opt("--valid-until");
+    auto r = lpadmin::expectJson(call("POST", "/admin/sync-tokens", jsonBody(body)));
+    if (!r) return r.error();
+    // The one time the token is shown: the server keeps only its digest.
+    std::cout << str(*r, "token") << "\n";
+    return {};
+}
+
+livepatch::Status syncTokenList(const Args& a) {
+    a.expectWords(0);
+    const std::string f = format(a);
+    auto r = lpadmin::expectJson(call("GET", "/admin/sync-tokens"));
+    if (!r) return r.error();
+    if (f == "json") {
+        (*r)->stringify(std::cout);
+        std::cout << "\n";
+        return {};
+    }
+    std::vector<std::vector<std::string>> rows;
+    auto list = (*r)->getArray("sync-tokens");
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+        auto t = list->getObject(i);
+        rows.push_back({str(t, "name"), str(t, "tier"), str(t, "valid-until"), str(t, "expired"), str(t, "created")});
+    }
+    printTable({"NAME", "TIER", "VALID-UNTIL", "EXPIRED", "CREATED"}, rows);
+    return {};
+}
+
+livepatch::Status syncTokenRevoke(const Args& a) {
+    a.expectWords(1);  // by name: the token itself is never needed again
+    auto r = call("POST", "/admin/sync-tokens/revoke", jsonBody({{"name", a.words[0]}}));
+    if (r && r->status == 404) return Error(ErrorCode::NotFound, "no such sync token");
+    LP_TRY(lpadmin::expectSuccess(r));
+    std::cout << "revoked\n";
+    return {};
+}
+
+void printReport(const Poco::JSON::Object::Ptr& r) {
+    std::cout << str(r, "started") << "  " << str(r, "finished") << "  " << str(r, "result") << "  added " << str(r, "added");
+    if (r->has("error") && !r->isNull("error")) std::cout << "  " << str(r, "error");
+    std::cout << "\n";
+}
+
+livepatch::Status syncTrigger(const Args& a) {
+    a.expectWords(0);
+    const bool wait = a.options.count("--wait") > 0;
+    auto r = lpadmin::expectJson(call("POST", "/admin/sync", wait ? "{\"wait\":true}" : "{}"));
+    if (!r) return r.error();
+    if (!wait) {
+        std::cout << "sync triggered\n";
+        return {};
+    }
+    printReport(*r);
+    // --wait: the exit status says whether the run succeeded.
+    if (str(*r, "result") != "ok") return Error(ErrorCode::Network, "the sync failed: " + str(*r, "error"));
+    return {};
+}
+
+livepatch::Status syncReports(const Args& a) {
+    a.expectWords(0);
+    const std::string f = format(a);
+    std::string query;
+    if (a.options.count("--limit")) {
+        static const std::regex limitRe("^[0-9]{1,4}$");
+        if (!std::regex_match(a.opt("--limit"), limitRe)) throw UsageError("--limit: expected a count from 1 to 1000");
+        query = "?limit=" + a.opt("--limit");
+    }
+    auto r = lpadmin::expectJson(call("GET", "/admin/sync/reports" + query));
+    if (!r) return r.error();
+    if (f == "json") {
+        (*r)->stringify(std::cout);
+        std::cout << "\n";
+        return {};
+    }
+    std::vector<std::vector<std::string>> rows;
+    auto list = (*r)->getArray("reports");
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+        auto e = list->getObject(i);
+        rows.push_back({str(e, "started"), str(e, "finished"), str(e, "result"), str(e, "added"), str(e, "error")});
+    }
+    printTable({"STARTED", "FINISHED", "RESULT", "ADDED", "ERROR"}, rows);
+    return {};
+}
+
+livepatch::Status resourceTokenMint(const Args& a) {
+    a.expectWords(0);
+    std::map<std::string, std::string> body;
+    if (a.options.count("--tier")) body["tier"] = a.opt("--tier");
+    if (a.options.count("--expires")) body["expires"] = a.opt("--expires");
+    auto r = lpadmin::expectJson(call("POST", "/admin/resource-tokens", jsonBody(body)));
+    if (!r) return r.error();
+    // Minting is asking for the token: the one place it is shown.
+    std::cout << str(*r, "token") << "\n";
+    return {};
+}
+
 livepatch::Status machines(const Args& a) {
     a.expectWords(0);
     const std::string f = format(a);
@@ -324,6 +434,12 @@ int main(int argc, char** argv) {
         else if (is({"patch", "promote"})) s = patchPromote(Args(argc, argv, 3, {"--name", "--kernel"}));
         else if (is({"auth-token", "add"})) s = authTokenAdd(Args(argc, argv, 3, {}));
         else if (is({"auth-token", "revoke"})) s = authTokenRevoke(Args(argc, argv, 3, {}));
+        else if (is({"sync-tokens", "add"})) s = syncTokenAdd(Args(argc, argv, 3, {"--valid-until"}));
+        else if (is({"sync-tokens", "list"})) s = syncTokenList(Args(argc, argv, 3, {"--format"}));
+        else if (is({"sync-tokens", "revoke"})) s = syncTokenRevoke(Args(argc, argv, 3, {}));
+        else if (is({"sync", "trigger"})) s = syncTrigger(Args(argc, argv, 3, {}, {"--wait"}));
+        else if (is({"sync", "reports"})) s = syncReports(Args(argc, argv, 3, {"--limit", "--format"}));
+        else if (is({"resource-token", "mint"})) s = resourceTokenMint(Args(argc, argv, 3, {"--tier", "--expires"}));
         else if (is({"machines"})) s = machines(Args(argc, argv, 2, {"--format"}));
         else if (is({"fleet"})) s = fleet(Args(argc, argv, 2, {"--format"}));
         else if (is({"--help"}) || is({"help"})) {

@@ -164,6 +164,21 @@ PY
 )
 [[ $code == 401 ]] || fail "a revoked auth token registered a machine ($code)"
 
+# A resource token minted from the CLI registers a machine in its tier.
+expect 0 mint "$A" resource-token mint --tier canary --expires 2099-01-01T00:00:00Z
+RT=$(tr -d '\n' < "$W/mint")
+code=$(/usr/bin/python3 - "$URL" "$RT" <<'PY'
+import json, sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1] + "/v1/client/fedcba9876543210fedcba987654321f", data=b"{}", method="POST",
+                             headers={"Authorization": "Macaroon " + sys.argv[2], "Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req) as r: print(r.status, json.loads(r.read())["tier"])
+except urllib.error.HTTPError as e: print(e.code)
+PY
+)
+[[ $code == "200 canary" ]] || fail "a minted resource token did not register a canary machine ($code)"
+expect 1 mintbad "$A" resource-token mint --tier 'Bad/Tier'
+has mintbad "400: tier: expected a tier name"
 expect 2 unknownverb "$A" patch delete 2
 # Over TLS: a second server on the same data, verified against the test CA.
 "$BUILD/bin/livepatch-server" --data-dir "$data" --listen 127.0.0.1:0 --port-file "$W/tls.port" "${db[@]}" \

@@ -15,6 +15,8 @@ const char* kUsage =
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
+    "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on demand)]\n"
+    "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -54,7 +56,17 @@ int main(int argc, char** argv) {
         else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
         else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
         else if (a == "--auto-promote-interval") opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));
-        else if (a == "--fault") {
+        else if (a == "--upstream") opt.sync.upstream = next();
+        else if (a == "--sync-token-file") opt.sync.tokenFile = next();
+        else if (a == "--upstream-ca-file") opt.sync.caFile = next();
+        else if (a == "--sync-interval") opt.sync.interval = std::chrono::seconds(std::stoul(next()));
+        else if (a == "--sync-filter") {
+            auto s = lpserver::parseSyncFilter(next(), opt.sync);
+            if (!s) {
+                std::cerr << s.error().message() << "\n";
+                return 2;
+            }
+        } else if (a == "--fault") {
             auto s = lpserver::applyFault(opt.faults, next());
             if (!s) {
                 std::cerr << s.error().message() << "\n";
@@ -71,6 +83,10 @@ int main(int argc, char** argv) {
     }
     if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty()))) {
         std::cerr << kUsage;
+        return 2;
+    }
+    if (!opt.sync.upstream.empty() && opt.sync.tokenFile.empty()) {
+        std::cerr << "--upstream needs --sync-token-file\n" << kUsage;
         return 2;
     }
     sigset_t set;

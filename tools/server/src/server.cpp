@@ -36,6 +36,8 @@
 
 #include "admin_auth.h"
 #include "catalogue.h"
+#include "input.h"
+#include "publish.h"
 #include "package/patch_package.h"
 #include "store.h"
 #include "livepatch/text.h"
@@ -105,6 +107,7 @@ struct Shared {
     std::string macaroonKey;
     AdminUsers adminUsers;
     std::string baseUrl;
+    std::unique_ptr<Syncer> syncer;
     explicit Shared(ServerOptions o) : opt(std::move(o)) {}
     Faults faults() {
         std::lock_guard<std::mutex> l(faultMu);
@@ -181,17 +184,10 @@ struct BadInput : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// Admin input shapes: bounded, no path separators or control characters.
+// Admin input shapes (and input.h): bounded, no path separators or control characters.
 const std::regex& kTierRe = tierNameRe();
-const std::regex kFileRe("^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$");
-const std::regex kTokenRe("^[A-Za-z0-9-]{8,128}$");
-const std::regex kVersionRe("^[0-9][0-9.]{0,31}$");
-const std::regex kPatchNameRe("^[a-z0-9_]{1,55}$");
-const std::regex kKernelRe("^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$");
 const std::regex kMachineIdRe("^[0-9a-f]{32}$");
-const std::regex kLimitRe("^[0-9]{1,4}$");
 const std::regex kDurationRe("^[0-9]{1,6}[smhdw]?$");
-const std::regex kRfc3339Re("^[0-9T:.Z+-]{10,40}$");
 const std::regex kFaultRe("^[a-z0-9-]{1,32}(=[0-9]{1,6})?$");
 
 // A string field of an admin request that matches re; def when absent
@@ -213,17 +209,6 @@ std::string joined(const std::vector<std::string>& items) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
     return out;
-}
-
-std::string randomUuid() {
-    unsigned char r[16];
-    RAND_bytes(r, 16);
-    r[6] = (r[6] & 0x0F) | 0x40;
-    r[8] = (r[8] & 0x3F) | 0x80;
-    char buf[40];
-    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-    return buf;
 }
 
 // A store call that failed because the database is unavailable.
@@ -355,6 +340,7 @@ private:
         static const std::regex clientRe("^/v1/client/([0-9a-f]{32})$");
         static const std::regex updatesRe("^/v1/client/([0-9a-f]{32})/updates$");
         static const std::regex patchRe("^/v1/(patches|files)/([A-Za-z0-9._+-]{1,200})$");
+        static const std::regex syncFileRe("^/v1/sync/files/([A-Za-z0-9][A-Za-z0-9._+-]{0,199})$");
         std::smatch m;
         if (path.rfind("/admin/", 0) == 0) return admin(req, resp, path);
         if (f.dripMs > 0 && path.rfind("/v1/", 0) == 0) return drip(resp, f.dripMs);
@@ -391,6 +377,10 @@ private:
             return updates(req, resp, m[1], body, f);
         } else if (std::regex_match(path, m, patchRe) && req.getMethod() == "GET") {
             return download(req, resp, m[1], m[2], f);
+        } else if (path == "/v1/sync/patches" && req.getMethod() == "GET") {
+            return syncListing(req, resp, f);
+        } else if (std::regex_match(path, m, syncFileRe) && req.getMethod() == "GET") {
+            return download(req, resp, "sync", m[1], f);
         } else if (path == "/v1/api/kernels/supported" && req.getMethod() == "GET") {
             return supported(uri, resp);
         }
@@ -533,7 +523,14 @@ private:
 
     void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file, const Faults& f) {
         const std::string path = sh_->opt.dataDir + "/patches/" + file;
-        auto tier = downloaderTier(req);
+        std::optional<std::string> tier;
+        if (kind == "sync") {  // a downstream server, with its sync token
+            SyncAnswer refused;
+            tier = must(syncTokenTier(*sh_->store, req.get("Authorization", ""), refused));
+            if (!tier) return sendJson(resp, refused.status, refused.body);
+        } else {
+            tier = downloaderTier(req);
+        }
         if (!tier) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
         // 404, not 403: a tier does not learn the names of another tier's patches.
         if (!publishedTo(file, *tier)) return sendError(resp, 404, "not-found", "no such patch", sh_);
@@ -569,6 +566,24 @@ private:
             throw std::runtime_error("truncated on purpose");  // closes the connection
         }
         out.write(data.data() + start, static_cast<std::streamsize>(data.size() - start));
+    }
+
+    // GET /v1/sync/patches: what a downstream server with this sync token
+    // mirrors (the patches its tier sees, as machines of that tier do).
+    void syncListing(HTTPServerRequest& req, HTTPServerResponse& resp, const Faults& f) {
+        SyncAnswer refused;
+        auto tier = must(syncTokenTier(*sh_->store, req.get("Authorization", ""), refused));
+        if (!tier) return sendJson(resp, refused.status, refused.body);
+        auto a = lpserver::syncListing(sh_->opt.dataDir, [&](const CataloguePatch& p) { return visibleTo(p, *tier); }, *tier);
+        if (f.wrongChecksum && a.status == 200) {  // fault: a listing that does not match the files (tampering on the way)
+            static const std::string key = "\"sha256\":\"";
+            for (auto at = a.body.find(key); at != std::string::npos && at + key.size() < a.body.size(); at = a.body.find(key, at + 1)) {
+                char& c = a.body[at + key.size()];
+                c = c == '0' ? '1' : '0';  // still a well-formed digest, never the right one
+            }
+        }
+        if (a.status == 200) sh_->record("sync-patches", "response", a.body);
+        sendJson(resp, a.status, a.body);
     }
 
     void supported(const Poco::URI& uri, HTTPServerResponse& resp) {
@@ -634,6 +649,12 @@ private:
             if (path == "/admin/tiers" && method == "GET") return listTiers(resp);
             if (path == "/admin/machines" && method == "GET") return listMachines(resp, Poco::URI(req.getURI()));
             if (path == "/admin/fleet" && method == "GET") return fleet(resp);
+            if (path == "/admin/sync" || path.rfind("/admin/sync/", 0) == 0 || path.rfind("/admin/sync-tokens", 0) == 0) {  // sync.cpp
+                std::string body;
+                if (method == "POST" && !readBody(req, resp, body)) return;
+                auto a = must(sh_->syncer->admin(method, path, Poco::URI(req.getURI()).getRawQuery(), body));
+                return sendJson(resp, a.status, a.body);
+            }
             static const std::set<std::string> jsonEndpoints = {"/admin/login", "/admin/tokens", "/admin/tokens/revoke", "/admin/resource-tokens",
                                                                 "/admin/patches/promote", "/admin/faults", "/admin/patches"};
             if (method != "POST" || !jsonEndpoints.count(path)) return sendError(resp, 404, "not-found", "no such admin endpoint");
@@ -834,55 +855,9 @@ private:
         } cleanup{*staged};
         auto md = checkSignedPatch(*staged, dir);
         if (!md) return sendError(resp, 400, "bad-patch", md.error().message());
-        auto s = editCatalogue(catalogue(), [&](YAML::Node& root) -> livepatch::Status {
-            YAML::Node kernels = root["kernels"];
-            std::optional<YAML::Node> target;
-            for (std::size_t i = 0; i < kernels.size(); ++i) {
-                YAML::Node k = kernels[i];
-                for (auto p : k["patches"]) {
-                    if (p["file"].as<std::string>() == file) return Error(ErrorCode::AlreadyEnabled, "a patch with this file name is already published");
-                    if (k["kernel"].as<std::string>() == md->kernel && k["architecture"].as<std::string>() == md->architecture &&
-                        p["name"].as<std::string>() == md->name && p["version"].as<std::string>() == md->version)
-                        return Error(ErrorCode::AlreadyEnabled, "this patch version is already published for its kernel");
-                }
-                if (k["kernel"].as<std::string>() == md->kernel && k["architecture"].as<std::string>() == md->architecture) target = k;
-            }
-            if (!target) {
-                YAML::Node k;
-                k["kernel"] = md->kernel;
-                k["architecture"] = md->architecture;
-                k["supported"] = "supported";
-                k["patches"] = YAML::Node(YAML::NodeType::Sequence);
-                root["kernels"].push_back(k);
-                target = k;
-            }
-            YAML::Node p;
-            p["file"] = file;
-            p["name"] = md->name;
-            p["version"] = md->version;
-            p["published"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
-            p["tier"] = tier;
-            p["tier-since"] = p["published"].as<std::string>();
-            p["replace"] = md->replace;
-            YAML::Node fixes(YAML::NodeType::Sequence);
-            for (const auto& f : md->fixes) {
-                YAML::Node fx;
-                fx["name"] = f.name;
-                fx["description"] = f.description;
-                fx["bug"] = f.bug;
-                fx["patched"] = f.patched;
-                fixes.push_back(fx);
-            }
-            p["fixes"] = fixes;
-            if (::link(staged->c_str(), (dir + "/" + file).c_str()) != 0)
-                return Error(errno == EEXIST ? ErrorCode::AlreadyEnabled : ErrorCode::Io,
-                             errno == EEXIST ? "a patch file with this name already exists" : "cannot store the patch");
-            (*target)["patches"].push_back(p);
-            return {};
-        });
+        auto s = publishStagedPatch(sh_->opt.dataDir, *staged, file, tier, *md);
         if (!s) {
             if (s.error().code() == ErrorCode::AlreadyEnabled) return sendError(resp, 409, "conflict", s.error().message());
-            ::unlink((dir + "/" + file).c_str());  // the catalogue did not take it: no orphan file
             return sendError(resp, 500, "internal", "the catalogue cannot be updated");
         }
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -927,26 +902,6 @@ private:
             return Error(ErrorCode::Io, "cannot store the upload");
         }
         return path;
-    }
-
-    // The metadata of a well-formed patch whose module carries a signature.
-    // (Whether the signer is trusted is each agent's keyring's decision.)
-    livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& archive, const std::string& dir) {
-        char work[] = "/.check-XXXXXX";
-        std::string workDir = dir + work;
-        if (!::mkdtemp(&workDir[0])) return Error(ErrorCode::Io, "cannot check the upload");
-        ::rmdir(workDir.c_str());  // openPatchPackage creates it itself
-        auto pkg = livepatch::openPatchPackage(archive, workDir, livepatch::UnpackLimits{});
-        struct Cleanup {
-            std::string dir;
-            ~Cleanup() { (void)livepatch::fs::removeTree(dir); }
-        } cleanup{workDir};
-        if (!pkg) return pkg.error();
-        auto module = livepatch::fs::readFile(pkg->modulePath, 256u << 20);
-        static const std::string kSigned = "~Module signature appended~\n";
-        if (!module || module->size() < kSigned.size() || module->compare(module->size() - kSigned.size(), kSigned.size(), kSigned) != 0)
-            return Error(ErrorCode::Unsigned, "the module in the patch is not signed (no appended module signature)");
-        return pkg->metadata;
     }
 
     // Every machine, a page at a time; pending check-ins written first so
@@ -1149,6 +1104,7 @@ livepatch::Status Server::start() {
     auto store = Store::open(so);
     if (!store) return store.error();
     sh.store = std::move(*store);
+    sh.syncer = std::make_unique<Syncer>(sh.opt.sync, sh.opt.dataDir, sh.opt.maxUploadBytes, *sh.store);
     if (livepatch::fs::exists(sh.opt.dataDir + "/catalogue.yaml")) {
         auto tiers = tierSpecs(sh.opt.dataDir + "/catalogue.yaml");
         if (!tiers) return tiers.error();
@@ -1189,6 +1145,7 @@ livepatch::Status Server::start() {
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();
         if (sh.opt.autoPromoteInterval.count() > 0) impl_->promoter = std::thread([this] { impl_->promoteLoop(); });
+        sh.syncer->start();
         sh.baseUrl = std::string(sh.opt.plain ? "http" : "https") + "://" + sh.opt.host + ":" + std::to_string(port());
         return {};
     } catch (const Poco::Exception& e) {
@@ -1197,6 +1154,7 @@ livepatch::Status Server::start() {
 }
 
 void Server::stop() {
+    if (impl_->shared->syncer) impl_->shared->syncer->stop();
     if (impl_->promoter.joinable()) {
         {
             std::lock_guard<std::mutex> l(impl_->promoterMu);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "admin_auth.h"
+#include "sync.h"
 #include "livepatch/error.h"
 
 namespace lpserver {
@@ -43,6 +44,7 @@ struct ServerOptions {
     std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
     std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
     Faults faults;
+    SyncOptions sync;               // --upstream, --sync-*: mirror an upstream server (sync.h)
 };
 
 // Parse "name" or "name=value" into faults; error names the switch.

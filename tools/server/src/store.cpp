@@ -49,6 +49,14 @@ const std::vector<Migration>& migrations() {
          {"CREATE TABLE health_failures (machine_id VARCHAR(32) NOT NULL, tier TEXT NOT NULL, kernel TEXT NOT NULL,"
           " reason TEXT NOT NULL, at BIGINT NOT NULL)",
           "CREATE INDEX health_failures_tier_kernel ON health_failures (tier, kernel, at)"}},
+        // Upstream sync: tokens a downstream server syncs with (hashed, as
+        // auth tokens), and this server's own sync runs.
+        {3,
+         {"CREATE TABLE sync_tokens (name VARCHAR(64) PRIMARY KEY, token_sha256 VARCHAR(64) NOT NULL UNIQUE, tier TEXT NOT NULL,"
+          " valid_until BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL)",
+          "CREATE TABLE sync_reports (id VARCHAR(32) PRIMARY KEY, started_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL,"
+          " result TEXT NOT NULL, added INTEGER NOT NULL, error TEXT NOT NULL)",
+          "CREATE INDEX sync_reports_started ON sync_reports (started_ms)"}},
     };
     return all;
 }
@@ -573,6 +581,82 @@ void Store::flusher() {
         (void)flush();
         l.lock();
     }
+}
+
+// Sync tokens: kept as digests and looked up by digest, then compared in
+// constant time, exactly as auth tokens are.
+livepatch::Status Store::addSyncToken(const std::string& name, const std::string& token, const std::string& tier, std::int64_t validUntil) {
+    auto inserted = db_->with("add sync token", [&](Poco::Data::Session& s) {
+        std::string n = name, digest = livepatch::sha256Hex(token), t = tier;
+        Poco::Int64 until = validUntil, at = unixNow();
+        Poco::Data::Statement st = (s << db_->sql("INSERT INTO sync_tokens (name, token_sha256, tier, valid_until, created) VALUES (?, ?, ?, ?, ?)"
+                                                  " ON CONFLICT DO NOTHING"),
+                                    use(n), use(digest), use(t), use(until), use(at));
+        return st.execute() > 0;
+    });
+    if (!inserted) return inserted.error();
+    if (!*inserted) return Error(ErrorCode::AlreadyEnabled, "a sync token with this name exists; revoke it first");
+    return {};
+}
+
+livepatch::Result<std::optional<SyncTokenRow>> Store::syncToken(const std::string& token) {
+    return db_->with("sync token", [&](Poco::Data::Session& s) -> std::optional<SyncTokenRow> {
+        std::string digest = livepatch::sha256Hex(token), stored;
+        SyncTokenRow row;
+        Poco::Int64 until = 0, created = 0;
+        s << db_->sql("SELECT name, token_sha256, tier, valid_until, created FROM sync_tokens WHERE token_sha256 = ?"), into(row.name),
+            into(stored), into(row.tier), into(until), into(created), use(digest), limit(1), now;
+        if (stored.empty() || !livepatch::digestEquals(stored, digest)) return std::nullopt;
+        row.validUntil = until;
+        row.created = created;
+        return row;
+    });
+}
+
+livepatch::Result<std::vector<SyncTokenRow>> Store::syncTokens() {
+    return db_->with("list sync tokens", [&](Poco::Data::Session& s) {
+        std::vector<std::string> names, tiers;
+        std::vector<Poco::Int64> until, created;
+        s << "SELECT name, tier, valid_until, created FROM sync_tokens ORDER BY name", into(names), into(tiers), into(until), into(created), now;
+        std::vector<SyncTokenRow> out(names.size());
+        for (std::size_t i = 0; i < names.size(); ++i) out[i] = SyncTokenRow{names[i], tiers[i], until[i], created[i]};
+        return out;
+    });
+}
+
+livepatch::Result<bool> Store::removeSyncToken(const std::string& name) {
+    return db_->with("remove sync token", [&](Poco::Data::Session& s) {
+        std::string n = name;
+        Poco::Data::Statement st = (s << db_->sql("DELETE FROM sync_tokens WHERE name = ?"), use(n));
+        return st.execute() > 0;
+    });
+}
+
+livepatch::Status Store::addSyncReport(const SyncReportRow& r) {
+    auto done = db_->with("add sync report", [&](Poco::Data::Session& s) {
+        std::string id = randomHex(16), result = r.result, error = r.error;
+        Poco::Int64 started = r.startedMs, finished = r.finishedMs;
+        int added = r.added;
+        s << db_->sql("INSERT INTO sync_reports (id, started_ms, finished_ms, result, added, error) VALUES (?, ?, ?, ?, ?, ?)"), use(id),
+            use(started), use(finished), use(result), use(added), use(error), now;
+        return 0;
+    });
+    if (!done) return done.error();
+    return {};
+}
+
+livepatch::Result<std::vector<SyncReportRow>> Store::syncReports(std::size_t limitRows) {
+    return db_->with("list sync reports", [&](Poco::Data::Session& s) {
+        std::vector<Poco::Int64> started, finished;
+        std::vector<std::string> results, errors;
+        std::vector<int> added;
+        Poco::Int64 n = static_cast<Poco::Int64>(limitRows);
+        s << db_->sql("SELECT started_ms, finished_ms, result, added, error FROM sync_reports ORDER BY started_ms DESC LIMIT ?"), into(started),
+            into(finished), into(results), into(added), into(errors), use(n), now;
+        std::vector<SyncReportRow> out(started.size());
+        for (std::size_t i = 0; i < started.size(); ++i) out[i] = SyncReportRow{started[i], finished[i], results[i], added[i], errors[i]};
+        return out;
+    });
 }
 
 }  // namespace lpserver

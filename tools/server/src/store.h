@@ -41,6 +41,21 @@ struct MachineRow {
     std::int64_t registered = 0, lastSeen = 0;  // unix seconds; lastSeen 0 = never checked in
 };
 
+// A sync token as listed (the token itself is never stored).
+struct SyncTokenRow {
+    std::string name, tier;
+    std::int64_t validUntil = 0;  // unix seconds; 0 = no expiry
+    std::int64_t created = 0;
+};
+
+// One upstream sync run of this server.
+struct SyncReportRow {
+    std::int64_t startedMs = 0, finishedMs = 0;  // unix milliseconds
+    std::string result;                          // "ok" or "failed"
+    int added = 0;
+    std::string error;                           // "" when ok
+};
+
 struct StoreOptions {
     std::string dataDir;
     std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
@@ -85,6 +100,15 @@ public:
     // `since` (unix seconds). Flushes pending writes first.
     livepatch::Result<bool> healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since);
     livepatch::Status flush();
+    // AlreadyEnabled when the name is taken.
+    livepatch::Status addSyncToken(const std::string& name, const std::string& token, const std::string& tier, std::int64_t validUntil);
+    // The token's row (expired or not: the caller says why it refuses).
+    livepatch::Result<std::optional<SyncTokenRow>> syncToken(const std::string& token);
+    livepatch::Result<std::vector<SyncTokenRow>> syncTokens();
+    livepatch::Result<bool> removeSyncToken(const std::string& name);
+    livepatch::Status addSyncReport(const SyncReportRow& report);
+    // Newest first.
+    livepatch::Result<std::vector<SyncReportRow>> syncReports(std::size_t limit);
     // The last report written for a machine (after a flush), "" if none.
     livepatch::Result<std::string> lastReport(const std::string& machineId);
 

@@ -1,0 +1,464 @@
+#include "sync.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/URI.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+#include "admin_client.h"
+#include "input.h"
+#include "crypto/sha256.h"
+#include "livepatch/text.h"
+#include "package/patch_package.h"
+#include "publish.h"
+#include "util/fs.h"
+#include "util/timeutil.h"
+
+namespace lpserver {
+
+using livepatch::Error;
+using livepatch::ErrorCode;
+
+namespace {
+
+// What the upstream sends is checked before it reaches a path, the
+// catalogue or a log: the shapes uploads accept (input.h), and these.
+const std::regex kArchRe("^[a-z0-9_]{1,32}$");
+const std::regex kSha256Re("^[0-9a-f]{64}$");
+const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+
+std::int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string rfc3339Ms(std::int64_t ms) {
+    return livepatch::timeutil::formatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+std::string rfc3339S(std::int64_t s) { return rfc3339Ms(s * 1000); }
+
+std::string json(const Poco::JSON::Object& o) {
+    std::ostringstream out;
+    o.stringify(out);
+    return out.str();
+}
+
+SyncAnswer errorAnswer(int status, const std::string& code, const std::string& message) {
+    Poco::JSON::Object o;
+    o.set("error", code);
+    o.set("message", message);
+    return {status, json(o)};
+}
+
+// Admin input that fails validation: 400 naming the field, never its value.
+struct BadInput : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re, const std::string& what, bool required = true) {
+    if (!o->has(name)) {
+        if (!required) return "";
+        throw BadInput(name + ": missing (expected " + what + ")");
+    }
+    const Poco::Dynamic::Var v = o->get(name);
+    if (!v.isString() || !std::regex_match(v.extract<std::string>(), re)) throw BadInput(name + ": expected " + what);
+    return v.extract<std::string>();
+}
+
+Poco::JSON::Object reportJson(const SyncReportRow& r) {
+    Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+    o.set("started", rfc3339Ms(r.startedMs));
+    o.set("finished", rfc3339Ms(r.finishedMs));
+    o.set("result", r.result);
+    o.set("added", r.added);
+    if (r.error.empty()) o.set("error", Poco::Dynamic::Var());
+    else o.set("error", r.error);
+    return o;
+}
+
+}  // namespace
+
+std::string randomUuid() {
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof r) != 1) throw std::runtime_error("no randomness");
+    r[6] = (r[6] & 0x0F) | 0x40;
+    r[8] = (r[8] & 0x3F) | 0x80;
+    char buf[40];
+    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return buf;
+}
+
+livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into) {
+    std::set<std::string>* current = nullptr;
+    std::stringstream in(spec);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        auto eq = item.find('=');
+        if (eq != std::string::npos) {
+            const std::string key = item.substr(0, eq);
+            if (key == "kernels") current = &into.kernels;
+            else if (key == "architectures") current = &into.architectures;
+            else return Error(ErrorCode::ConfigInvalid, "--sync-filter: unknown key (expected kernels= and architectures=)");
+            item = item.substr(eq + 1);
+        }
+        if (!current) return Error(ErrorCode::ConfigInvalid, "--sync-filter: expected kernels=K1,K2,... and/or architectures=A1,...");
+        if (item.empty()) continue;
+        if (!std::regex_match(item, current == &into.kernels ? kKernelRe : kArchRe))
+            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") + (current == &into.kernels ? "kernel" : "architecture") + " name");
+        current->insert(item);
+    }
+    return {};
+}
+
+livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization, SyncAnswer& refused) {
+    if (authorization.rfind("Bearer ", 0) != 0 || !std::regex_match(authorization.substr(7), kTokenRe)) {
+        refused = errorAnswer(401, "unauthorized", "a sync token is required (Authorization: Bearer)");
+        return std::optional<std::string>();
+    }
+    auto row = store.syncToken(authorization.substr(7));
+    if (!row) return row.error();
+    if (!*row) {
+        refused = errorAnswer(401, "unauthorized", "unknown or revoked sync token");
+        return std::optional<std::string>();
+    }
+    if ((*row)->validUntil != 0 && nowMs() / 1000 >= (*row)->validUntil) {
+        refused = errorAnswer(401, "unauthorized", "sync token expired");
+        return std::optional<std::string>();
+    }
+    return std::optional<std::string>((*row)->tier);
+}
+
+SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier) {
+    auto cat = cachedCatalogue(dataDir + "/catalogue.yaml");
+    if (!cat) return errorAnswer(500, "internal", "catalogue unavailable");
+    Poco::JSON::Array list;
+    for (const auto& k : **cat)
+        for (const auto& p : k.patches) {
+            if (!visible(p)) continue;
+            auto d = fileDigest(dataDir + "/patches/" + p.file);
+            if (!d) continue;
+            Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
+            e.set("file", p.file);
+            e.set("name", p.name);
+            e.set("version", p.version);
+            e.set("kernel", k.kernel);
+            e.set("architecture", k.architecture);
+            e.set("sha256", d->first);
+            e.set("length", d->second);
+            list.add(e);
+        }
+    Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+    out.set("tier", tier);
+    out.set("patches", list);
+    return {200, json(out)};
+}
+
+Syncer::Syncer(SyncOptions options, std::string dataDir, std::uint64_t maxPatchBytes, Store& store)
+    : opt_(std::move(options)), dataDir_(std::move(dataDir)), maxPatchBytes_(maxPatchBytes), store_(store) {}
+
+Syncer::~Syncer() { stop(); }
+
+void Syncer::start() {
+    if (opt_.upstream.empty() || thread_.joinable()) return;
+    thread_ = std::thread([this] { loop(); });
+}
+
+void Syncer::stop() {
+    {
+        std::lock_guard<std::mutex> l(loopMu_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Syncer::trigger() {
+    {
+        std::lock_guard<std::mutex> l(loopMu_);
+        pending_ = true;
+    }
+    wake_.notify_all();
+}
+
+// A run at start (a new mirror fills at once), then every interval and on
+// trigger(); with interval 0 only on trigger().
+void Syncer::loop() {
+    std::unique_lock<std::mutex> l(loopMu_);
+    bool due = opt_.interval.count() > 0;
+    for (;;) {
+        if (!due) {
+            auto ready = [&] { return stopping_ || pending_; };
+            if (opt_.interval.count() > 0) wake_.wait_for(l, opt_.interval, ready);
+            else wake_.wait(l, ready);
+        }
+        if (stopping_) return;
+        pending_ = false;
+        due = false;
+        l.unlock();
+        runNow();
+        l.lock();
+    }
+}
+
+SyncReportRow Syncer::runNow() {
+    std::lock_guard<std::mutex> l(runMu_);
+    SyncReportRow r = run();
+    if (r.result == "ok") std::cout << "sync: run ok, " << r.added << " patch(es) added" << std::endl;
+    else std::cout << "sync: run failed (" << r.added << " added): " << r.error << std::endl;
+    auto s = store_.addSyncReport(r);
+    if (!s) std::cerr << "sync: the run could not be recorded: the database is unavailable" << std::endl;
+    return r;
+}
+
+SyncReportRow Syncer::run() {
+    SyncReportRow r;
+    r.startedMs = nowMs();
+    auto done = [&](const std::string& error) {
+        r.finishedMs = nowMs();
+        r.result = error.empty() ? "ok" : "failed";
+        r.error = error;
+        return r;
+    };
+    // A token others can read may have been copied: refused, as
+    // livepatch-admin refuses such a session file.
+    struct stat st {};
+    if (::stat(opt_.tokenFile.c_str(), &st) != 0) return done("cannot read the sync token file");
+    if ((st.st_mode & 077) != 0) return done("the sync token file is readable by others: chmod 600 it");
+    auto text = livepatch::fs::readFile(opt_.tokenFile, 4096);
+    if (!text) return done("cannot read the sync token file");
+    std::string token = *text;
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (!std::regex_match(token, kTokenRe)) return done("the sync token file holds no sync token");
+    auto tiers = catalogueTiers(dataDir_ + "/catalogue.yaml");
+    if (!tiers || tiers->empty()) return done("this server's catalogue cannot be read");
+    const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
+    auto resp = lpadmin::request(upstream, "GET", "/v1/sync/patches", "Bearer " + token);
+    if (!resp) return done(resp.error().message());
+    if (resp->status == 401) {
+        // The upstream's own reason (unknown or revoked, expired): untrusted
+        // text, so bounded and made terminal-safe.
+        std::string why;
+        try {
+            why = Poco::JSON::Parser().parse(resp->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("message", "");
+        } catch (...) {
+        }
+        return done("the upstream refused the sync token (401" + (why.empty() ? std::string() : ": " + livepatch::terminalSafe(why, 100)) + ")");
+    }
+    if (resp->status != 200) return done("the upstream answered " + std::to_string(resp->status) + " to the patch listing");
+    if (resp->body.size() > (16u << 20)) return done("the upstream's patch listing is larger than 16 MiB");
+    Poco::JSON::Array::Ptr patches;
+    try {
+        patches = Poco::JSON::Parser().parse(resp->body).extract<Poco::JSON::Object::Ptr>()->getArray("patches");
+    } catch (...) {
+    }
+    if (!patches) return done("the upstream's patch listing is not valid JSON with patches");
+    // Every patch is tried; the run fails with the first error (the others
+    // are in the server's log).
+    std::string firstError;
+    for (std::size_t i = 0; i < patches->size(); ++i) {
+        auto entry = patches->getObject(i);
+        auto s = entry ? syncOne(token, entry, tiers->front(), r.added) : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
+        if (!s) {
+            std::cout << "sync: " << s.error().message() << std::endl;
+            if (firstError.empty()) firstError = s.error().message();
+        }
+    }
+    return done(firstError);
+}
+
+livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Object::Ptr& e, const std::string& firstTier, int& added) {
+    auto str = [&](const char* key, const std::regex& re) -> std::optional<std::string> {
+        if (!e->has(key) || !e->get(key).isString()) return std::nullopt;
+        std::string v = e->getValue<std::string>(key);
+        if (!std::regex_match(v, re)) return std::nullopt;
+        return v;
+    };
+    auto file = str("file", kFileRe), name = str("name", kPatchNameRe), kernel = str("kernel", kKernelRe), arch = str("architecture", kArchRe),
+         sha = str("sha256", kSha256Re);
+    auto version = str("version", kVersionRe);
+    if (!file || !name || !kernel || !arch || !sha || !version || !livepatch::isPatchVersion(*version))
+        return Error(ErrorCode::Protocol, "the upstream listed a patch with a missing or malformed field (skipped)");
+    if (!e->has("length") || !e->get("length").isInteger()) return Error(ErrorCode::Protocol, *file + ": no length in the listing");
+    const auto lengthSigned = e->get("length").convert<Poco::Int64>();
+    if (lengthSigned <= 0 || static_cast<std::uint64_t>(lengthSigned) > maxPatchBytes_)
+        return Error(ErrorCode::TooLarge, *file + ": length outside 1 byte to the server's upload limit");
+    const auto length = static_cast<std::uint64_t>(lengthSigned);
+    if (!opt_.kernels.empty() && !opt_.kernels.count(*kernel)) return {};
+    if (!opt_.architectures.empty() && !opt_.architectures.count(*arch)) return {};
+    // Already here (by file, or the same version for the same kernel): nothing to do.
+    auto cat = cachedCatalogue(dataDir_ + "/catalogue.yaml");
+    if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");
+    for (const auto& k : **cat)
+        for (const auto& p : k.patches)
+            if (p.file == *file || (k.kernel == *kernel && k.architecture == *arch && p.name == *name && p.version == *version)) return {};
+
+    // Download into a .part file, continued with a Range request when an
+    // earlier run was interrupted. Dot files are never listed in the
+    // catalogue, so nothing serves a partial file.
+    const std::string dir = dataDir_ + "/patches";
+    const std::string part = dir + "/.sync-" + *file + ".part";
+    livepatch::fs::UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return Error(ErrorCode::Io, *file + ": cannot create the download file");
+    // Replicas sharing the data dir may sync at once: one downloads, the
+    // others leave this patch to it (publication is idempotent anyway).
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return {};
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Error(ErrorCode::Io, *file + ": cannot read the download file");
+    std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
+    if (have > length) {  // not a prefix of this patch: start again
+        if (::ftruncate(fd.get(), 0) != 0) return Error(ErrorCode::Io, *file + ": cannot reset the download file");
+        have = 0;
+    }
+    auto refuse = [&](const std::string& why) {
+        ::unlink(part.c_str());
+        return Error(ErrorCode::ChecksumMismatch, *file + ": refused: " + why);
+    };
+    if (have < length) {
+        if (have > 0) std::cout << "sync: resuming " << *file << " at byte " << have << std::endl;
+        const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
+        auto got = lpadmin::fetch(upstream, "/v1/sync/files/" + *file, "Bearer " + token, have, length - have, [&](const char* b, std::size_t n) {
+            for (std::size_t off = 0; off < n;) {
+                ssize_t w = ::write(fd.get(), b + off, n - off);
+                if (w <= 0) return false;
+                off += static_cast<std::size_t>(w);
+            }
+            return true;
+        });
+        if (!got) return Error(got.error().code(), *file + ": " + got.error().message());
+        if (got->status == 401) return Error(ErrorCode::TokenInvalid, *file + ": the upstream refused the sync token (401)");
+        if (got->status == 416) return refuse("the upstream's file is shorter than the resumed download");
+        if (got->status != 200 && got->status != 206) return Error(ErrorCode::HttpStatus, *file + ": the upstream answered " + std::to_string(got->status));
+        // A 200 to a Range request sends the whole file after the part we
+        // had: the length check below refuses it and the next run starts over.
+        if (have > 0 && got->status == 206 && got->contentRange.rfind("bytes " + std::to_string(have) + "-", 0) != 0)
+            return refuse("the upstream answered a different range than asked");
+    }
+    if (::fsync(fd.get()) != 0 || ::fstat(fd.get(), &st) != 0) return Error(ErrorCode::Io, *file + ": cannot store the download");
+    fd = livepatch::fs::UniqueFd();
+    // The connection closed early: keep the part, the next run resumes it.
+    if (static_cast<std::uint64_t>(st.st_size) < length)
+        return Error(ErrorCode::Network, *file + ": transfer interrupted at byte " + std::to_string(st.st_size) + " of " + std::to_string(length) +
+                                             "; the next sync resumes it");
+    // Length and sha256 as the listing announced them, from the bytes on disk.
+    auto data = livepatch::fs::readFile(part, length + 1);
+    if (!data || data->size() != length) return refuse("its length differs from the upstream's listing");
+    if (!livepatch::digestEquals(livepatch::sha256Hex(*data), *sha)) return refuse("its sha256 differs from the upstream's listing");
+    // The upload path's verifier: safe unpack, metadata, signed module.
+    auto md = checkSignedPatch(part, dir);
+    if (!md) return refuse(livepatch::terminalSafe(md.error().message(), 200));
+    if (md->name != *name || md->version != *version || md->kernel != *kernel || md->architecture != *arch)
+        return refuse("its metadata differs from the upstream's listing");
+    auto s = publishStagedPatch(dataDir_, part, *file, firstTier, *md);
+    ::unlink(part.c_str());
+    if (!s && s.error().code() != ErrorCode::AlreadyEnabled) return Error(s.error().code(), *file + ": " + s.error().message());
+    if (s) {
+        ++added;
+        std::cout << "sync: added " << *file << " (" << *name << " " << *version << ", " << *kernel << " " << *arch << ") to tier " << firstTier
+                  << std::endl;
+    }
+    return {};
+}
+
+livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std::string& path, const std::string& query, const std::string& body) {
+    try {
+        Poco::JSON::Object::Ptr o;
+        try {
+            o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+        } catch (...) {
+            throw BadInput("the request body is not a JSON object");
+        }
+        if (path == "/admin/sync-tokens" && method == "POST") {
+            const std::string tier = field(o, "tier", tierNameRe(), "a tier name ([a-z0-9._-], at most 32)");
+            auto tiers = catalogueTiers(dataDir_ + "/catalogue.yaml");
+            if (!tiers) return errorAnswer(500, "internal", "the catalogue cannot be read");
+            if (std::find(tiers->begin(), tiers->end(), tier) == tiers->end()) throw BadInput("tier: no such tier");
+            const std::string name = field(o, "name", kSyncTokenNameRe, "a name of 1-64 [A-Za-z0-9._-]");
+            std::int64_t until = 0;
+            if (o->has("valid-until")) {
+                auto t = livepatch::timeutil::parseRfc3339(field(o, "valid-until", kRfc3339Re, "an RFC 3339 time"));
+                if (!t) throw BadInput("valid-until: expected an RFC 3339 time");
+                until = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
+            }
+            const std::string token = randomUuid();
+            auto s = store_.addSyncToken(name, token, tier, until);
+            if (!s && s.error().code() == ErrorCode::AlreadyEnabled) return errorAnswer(409, "conflict", s.error().message());
+            if (!s) return s.error();
+            Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+            out.set("name", name);
+            out.set("tier", tier);
+            out.set("token", token);  // shown once: only its digest is kept
+            if (until) out.set("valid-until", rfc3339S(until));
+            else out.set("valid-until", Poco::Dynamic::Var());
+            return SyncAnswer{201, json(out)};
+        }
+        if (path == "/admin/sync-tokens" && method == "GET") {
+            auto rows = store_.syncTokens();
+            if (!rows) return rows.error();
+            Poco::JSON::Array list;
+            const std::int64_t now = nowMs() / 1000;
+            for (const auto& t : *rows) {
+                Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
+                e.set("name", t.name);
+                e.set("tier", t.tier);
+                if (t.validUntil) e.set("valid-until", rfc3339S(t.validUntil));
+                else e.set("valid-until", Poco::Dynamic::Var());
+                e.set("expired", t.validUntil != 0 && now >= t.validUntil);
+                e.set("created", rfc3339S(t.created));
+                list.add(e);
+            }
+            Poco::JSON::Object out;
+            out.set("sync-tokens", list);
+            return SyncAnswer{200, json(out)};
+        }
+        if (path == "/admin/sync-tokens/revoke" && method == "POST") {
+            const std::string name = field(o, "name", kSyncTokenNameRe, "a name of 1-64 [A-Za-z0-9._-]");
+            auto gone = store_.removeSyncToken(name);
+            if (!gone) return gone.error();
+            if (!*gone) return errorAnswer(404, "not-found", "no such sync token");
+            Poco::JSON::Object out;
+            out.set("revoked", name);
+            return SyncAnswer{200, json(out)};
+        }
+        if (path == "/admin/sync" && method == "POST") {
+            if (opt_.upstream.empty()) return errorAnswer(400, "bad-request", "this server has no upstream (start it with --upstream URL --sync-token-file FILE)");
+            if (o->has("wait") && !o->get("wait").isBoolean()) throw BadInput("wait: expected true or false");
+            if (!o->optValue<bool>("wait", false)) {
+                trigger();
+                return SyncAnswer{202, "{\"triggered\":true}"};
+            }
+            return SyncAnswer{200, json(reportJson(runNow()))};
+        }
+        if (path == "/admin/sync/reports" && method == "GET") {
+            Poco::JSON::Object::Ptr q(new Poco::JSON::Object);
+            for (const auto& kv : Poco::URI("/?" + query).getQueryParameters()) q->set(kv.first, kv.second);
+            const std::string l = field(q, "limit", kLimitRe, "a count from 1 to 1000", false);
+            const std::size_t limit = l.empty() ? 20 : std::stoul(l);
+            if (limit == 0 || limit > 1000) throw BadInput("limit: expected a count from 1 to 1000");
+            auto rows = store_.syncReports(limit);
+            if (!rows) return rows.error();
+            Poco::JSON::Array list;
+            for (const auto& r : *rows) list.add(reportJson(r));
+            Poco::JSON::Object out;
+            out.set("reports", list);
+            return SyncAnswer{200, json(out)};
+        }
+        return errorAnswer(404, "not-found", "no such admin endpoint");
+    } catch (const BadInput& e) {
+        return errorAnswer(400, "bad-request", e.what());
+    } catch (const Poco::Exception&) {
+        return errorAnswer(400, "bad-request", "invalid admin request");
+    }
+}
+
+}  // namespace lpserver

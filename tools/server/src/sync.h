@@ -1,0 +1,91 @@
+// Upstream sync (schemas/api/README.md, "Upstream sync"):
+//  - every server is an upstream: GET /v1/sync/patches lists, and
+//    GET /v1/sync/files/{file} serves (with Range), the patches published to
+//    the tier of the sync token in "Authorization: Bearer <token>";
+//  - a server started with --upstream mirrors them: on an interval and on
+//    demand (POST /admin/sync), filtered by kernel and architecture, each
+//    download resumed from its .part file, checked (length, sha256, then the
+//    upload path's verifier) and published to its own first tier. Every run
+//    is recorded (GET /admin/sync/reports). Servers chain: a mirror is also
+//    an upstream.
+//  - sync tokens are made, listed and revoked through /admin/sync-tokens.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <Poco/JSON/Object.h>
+
+#include "catalogue.h"
+#include "livepatch/error.h"
+#include "store.h"
+
+namespace lpserver {
+
+struct SyncOptions {
+    std::string upstream;       // base URL; "" = this server does not sync
+    std::string tokenFile;      // the sync token, made on the upstream
+    std::string caFile;         // CA for an https upstream ("" = system CAs)
+    std::chrono::seconds interval{3600};  // 0 = only on demand
+    std::set<std::string> kernels, architectures;  // empty = all
+};
+
+// "kernels=A,B,architectures=x86_64": a key= starts a list, the words after
+// it belong to it. ConfigInvalid names what is wrong.
+livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into);
+
+// A UUIDv4 from OpenSSL's CSPRNG: new auth tokens and sync tokens.
+std::string randomUuid();
+
+// An answer of the sync API: status and JSON body.
+struct SyncAnswer {
+    int status = 200;
+    std::string body;
+};
+
+// Upstream side: the tier the sync token in `authorization` grants, or a 401
+// answer saying why not (unknown or revoked, expired). Network errors of the
+// store come back as errors (the caller answers 503).
+livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization, SyncAnswer& refused);
+
+// Upstream side: GET /v1/sync/patches for this tier.
+SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier);
+
+class Syncer {
+public:
+    Syncer(SyncOptions options, std::string dataDir, std::uint64_t maxPatchBytes, Store& store);
+    ~Syncer();
+    void start();  // the interval thread (when an upstream and an interval are set)
+    void stop();
+    // One run now (after any run in progress); recorded and returned.
+    SyncReportRow runNow();
+    // A run soon, on the interval thread.
+    void trigger();
+    // /admin/sync, /admin/sync/reports and /admin/sync-tokens[/revoke].
+    // body: the request body (POST). Store failures: Network errors.
+    livepatch::Result<SyncAnswer> admin(const std::string& method, const std::string& path, const std::string& query, const std::string& body);
+
+private:
+    SyncReportRow run();
+    livepatch::Status syncOne(const std::string& token, const Poco::JSON::Object::Ptr& entry, const std::string& firstTier, int& added);
+    void loop();
+
+    SyncOptions opt_;
+    std::string dataDir_;
+    std::uint64_t maxPatchBytes_;
+    Store& store_;
+    std::mutex runMu_;
+    std::mutex loopMu_;
+    std::condition_variable wake_;
+    bool stopping_ = false, pending_ = false;
+    std::thread thread_;
+};
+
+}  // namespace lpserver

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# sync.sh BUILD_DIR SOURCE_DIR: upstream sync end to end with real server
+# processes (SQLite; PostgreSQL when run under with-postgres.sh):
+#   upstream --(sync token, stable)--> on-prem --(sync token, canary)--> chained
+# A sync token made upstream lets on-prem mirror lp_demo 1 into its first tier,
+# where a real agent (simulated kernel) applies it; a listing that does not
+# match the file (fault wrong-checksum), a patch damaged at rest and an
+# unsigned patch are refused with nothing published; an interrupted transfer
+# resumes with Range; expired and revoked tokens get 401 and the reports say
+# so; a third server mirrors on-prem on its interval, honouring filters. No
+# sync token appears in any server log.
+source "$(dirname "$0")/../../../tests/integration/lib.sh"
+A=$BIN/livepatch-admin
+CA=$WORK/demo/tls/ca.pem
+UP=$WORK/demo/server
+arch=$(uname -m)
+KERNEL=5.15.0-100.110-generic
+declare -A PIDS=() PORTS=()
+sync_cleanup() {
+  local rc=$? name
+  for name in "${!PIDS[@]}"; do
+    kill "${PIDS[$name]}" 2> /dev/null || true
+    if ! wait "${PIDS[$name]}" && [[ $rc == 0 ]]; then
+      cat "$WORK/$name.log" >&2
+      echo "FAIL: server $name did not stop cleanly" >&2
+      rc=1
+    fi
+  done
+  cleanup "$rc"
+}
+trap sync_cleanup EXIT
+
+db() { # db NAME: --database arguments for server NAME (PostgreSQL run only)
+  if [[ -n ${LP_TEST_POSTGRES_URL:-} ]]; then
+    $LP_TEST_POSTGRES_PSQL -q -d postgres -c "CREATE DATABASE sync_$1" > /dev/null 2>&1 || true
+    echo "--database ${LP_TEST_POSTGRES_URL}sync_$1"
+  fi
+}
+start() { # start NAME DATADIR [ARGS...]: a TLS server, its port in PORTS[NAME]
+  local name=$1 dir=$2
+  shift 2
+  rm -f "$WORK/$name.port"
+  # shellcheck disable=SC2046
+  "$BIN/livepatch-server" --data-dir "$dir" --listen 127.0.0.1:0 --tls-cert "$WORK/demo/tls/server.pem" --tls-key "$WORK/demo/tls/server.key" \
+    --port-file "$WORK/$name.port" $(db "$name") "$@" >> "$WORK/$name.log" 2>&1 &
+  PIDS[$name]=$!
+  for _ in $(seq 200); do [[ -s "$WORK/$name.port" ]] && break; sleep 0.05; done
+  [[ -s "$WORK/$name.port" ]] || { cat "$WORK/$name.log"; fail "server $name did not start"; }
+  PORTS[$name]=$(cat "$WORK/$name.port")
+}
+stop() { # stop NAME: SIGTERM, must exit 0
+  kill "${PIDS[$1]}"
+  wait "${PIDS[$1]}" || { cat "$WORK/$1.log"; fail "server $1 exited with $? on SIGTERM"; }
+  unset "PIDS[$1]"
+}
+adm() { # adm NAME ARGS...: livepatch-admin with the session of server NAME
+  LIVEPATCH_ADMIN_DIR=$WORK/admin-$1 "$A" "${@:2}"
+}
+login() { adm "$1" login --server "https://127.0.0.1:${PORTS[$1]}" --ca-file "$CA" --auth admin:admin-demo > /dev/null; }
+# run RC OUT NAME ARGS...: adm NAME ARGS with output in $WORK/OUT, exit code RC.
+run() {
+  local want=$1 out=$2 rc=0
+  shift 2
+  adm "$@" > "$WORK/$out" 2>&1 < /dev/null || rc=$?
+  [[ $rc == "$want" ]] || { cat "$WORK/$out" >&2; fail "livepatch-admin ${*:2} on $1 exited $rc, expected $want"; }
+}
+has() { grep -q -- "$2" "$WORK/$1" || { cat "$WORK/$1" >&2; fail "$1 lacks \"$2\""; }; }
+published() { # published DATADIR FILE: the file is in the catalogue
+  grep -q "file: $2" "$1/catalogue.yaml"
+}
+no_part_files() { ! ls -A "$1/patches" | grep -q '^\.' || fail "files left in $1/patches: $(ls -A "$1/patches" | grep '^\.')"; }
+private_dir() { # a data dir without patches: its own tiers, the demo's admin password and macaroon key
+  mkdir -p "$1/patches"
+  cp "$UP/admin-password" "$UP/macaroon-key" "$1/"
+  printf 'tiers: [{name: canary}, stable]\nkernels: []\n' > "$1/catalogue.yaml"
+}
+
+step "upstream: lp_demo 1 published; a sync token for stable, shown once"
+catalogue 1
+mv "$UP/patches/lp_demo-2.tar.xz" "$WORK/lp_demo-2.tar.xz"   # uploaded later
+start up "$UP" --record-dir "$WORK/rec"
+login up
+TOKEN=$(adm up sync-tokens add stable onprem)
+[[ $TOKEN =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] || fail "sync-tokens add printed no UUIDv4: $TOKEN"
+EXPIRED=$(adm up sync-tokens add stable old --valid-until 2020-01-01T00:00:00Z)
+run 1 dup up sync-tokens add stable onprem
+has dup "409"
+run 1 badtier up sync-tokens add nightly x
+has badtier "400: tier: no such tier"
+run 1 badname up sync-tokens add stable 'a/b'
+has badname "400: name: expected"
+run 0 tokens up sync-tokens list
+has tokens "^onprem  *stable  *-  *false"
+has tokens "^old  *stable  *2020-01-01T00:00:00Z  *true"
+grep -qF "$TOKEN" "$WORK/tokens" && fail "sync-tokens list shows the token"
+run 1 noupstream up sync trigger --wait
+has noupstream "400: this server has no upstream"
+umask 077
+echo "$TOKEN" > "$WORK/onprem.token"
+
+step "on-prem mirrors upstream into its first tier (canary); the agent applies it"
+ONP=$WORK/onprem
+private_dir "$ONP"
+start onprem "$ONP" --upstream "https://127.0.0.1:${PORTS[up]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/onprem.token" \
+  --sync-interval 0 --sync-filter "kernels=$KERNEL,architectures=$arch"
+login onprem
+run 0 first onprem sync trigger --wait
+has first "ok  added 1"
+published "$ONP" lp_demo-1.tar.xz || fail "lp_demo-1 not published on-prem"
+cmp "$UP/patches/lp_demo-1.tar.xz" "$ONP/patches/lp_demo-1.tar.xz" || fail "the mirrored file differs"
+run 0 tiers onprem tier list
+has tiers "^canary .*lp_demo@1($KERNEL)"
+run 0 again onprem sync trigger --wait
+has again "ok  added 0"
+CANARY=$(adm onprem auth-token add canary)
+PORT=${PORTS[onprem]}
+configure_agent
+agent enable "$CANARY" > /dev/null
+assert_state applied 1
+
+step "a listing that does not match the file is refused; nothing is published"
+adm up patch upload "$WORK/lp_demo-2.tar.xz" > /dev/null
+PORT=${PORTS[up]} fault wrong-checksum
+run 1 tamper onprem sync trigger --wait
+has tamper "failed"
+has tamper "lp_demo-2.tar.xz: refused: its sha256 differs from the upstream's listing"
+published "$ONP" lp_demo-2.tar.xz && fail "a patch with a wrong checksum was published"
+[[ ! -e $ONP/patches/lp_demo-2.tar.xz ]] || fail "a refused patch was stored"
+no_part_files "$ONP"
+
+step "an interrupted transfer resumes from its .part file with a Range request"
+PORT=${PORTS[up]} fault none
+PORT=${PORTS[up]} fault truncate
+run 1 cut onprem sync trigger --wait
+has cut "interrupted"
+part=$ONP/patches/.sync-lp_demo-2.tar.xz.part
+[[ -s $part ]] || fail "no partial download kept"
+have=$(stat -c %s "$part")
+[[ $have -lt $(stat -c %s "$UP/patches/lp_demo-2.tar.xz") ]] || fail "the part is not partial ($have bytes)"
+PORT=${PORTS[up]} fault none
+run 0 resumed onprem sync trigger --wait
+has resumed "ok  added 1"
+grep -q "sync: resuming lp_demo-2.tar.xz at byte $have" "$WORK/onprem.log" || { cat "$WORK/onprem.log"; fail "the transfer did not resume at byte $have"; }
+cmp "$UP/patches/lp_demo-2.tar.xz" "$ONP/patches/lp_demo-2.tar.xz" || fail "the resumed file differs"
+no_part_files "$ONP"
+
+step "a patch damaged at rest upstream and an unsigned patch are refused"
+cp "$UP/patches/lp_demo-3.tar.xz" "$WORK/lp_demo-3.tar.xz"
+size=$(stat -c %s "$UP/patches/lp_demo-3.tar.xz")
+printf '\xff\xff\xff\xff' | dd of="$UP/patches/lp_demo-3.tar.xz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+cc -c -O1 -DLP_VERSION=4 -DLP_RELEASE='"5.15.0-100-generic"' -o "$WORK/unsigned.ko" "$WORK/demo/work/lp_demo.c"
+handmade lp_demo 4 "$WORK/unsigned.ko" "$UP/patches/lp_demo-4.tar.xz"
+catalogue 1 2 3 4
+run 1 atrest onprem sync trigger --wait
+has atrest "failed"
+grep -q "sync: lp_demo-3.tar.xz: refused: " "$WORK/onprem.log" || { cat "$WORK/onprem.log"; fail "the damaged patch was not refused"; }
+grep -q "sync: lp_demo-4.tar.xz: refused: the module in the patch is not signed" "$WORK/onprem.log" || { cat "$WORK/onprem.log"; fail "the unsigned patch was not refused"; }
+published "$ONP" lp_demo-3.tar.xz && fail "a damaged patch was published"
+published "$ONP" lp_demo-4.tar.xz && fail "an unsigned patch was published"
+[[ ! -e $ONP/patches/lp_demo-3.tar.xz && ! -e $ONP/patches/lp_demo-4.tar.xz ]] || fail "a refused patch was stored"
+no_part_files "$ONP"
+cp "$WORK/lp_demo-3.tar.xz" "$UP/patches/lp_demo-3.tar.xz"
+rm "$UP/patches/lp_demo-4.tar.xz"
+catalogue 1 2
+
+step "a third server mirrors on-prem (chained): filters, then on its interval"
+CHAIN_TOKEN=$(adm onprem sync-tokens add canary chain)
+echo "$CHAIN_TOKEN" > "$WORK/chain.token"
+CH=$WORK/chain
+private_dir "$CH"
+start chain "$CH" --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
+  --sync-interval 0 --sync-filter "kernels=6.1.0-1-other"
+login chain
+run 0 filtered chain sync trigger --wait
+has filtered "ok  added 0"
+published "$CH" lp_demo-1.tar.xz && fail "the kernel filter let a patch through"
+stop chain
+start chain "$CH" --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
+  --sync-interval 1 --sync-filter "architectures=$arch"
+login chain
+for _ in $(seq 100); do published "$CH" lp_demo-2.tar.xz && break; sleep 0.2; done
+published "$CH" lp_demo-1.tar.xz && published "$CH" lp_demo-2.tar.xz || { cat "$WORK/chain.log"; fail "the chained server did not mirror on-prem"; }
+cmp "$UP/patches/lp_demo-2.tar.xz" "$CH/patches/lp_demo-2.tar.xz" || fail "the chained file differs"
+run 0 chainreports chain sync reports
+has chainreports "ok *2"
+runs=$(grep -c '^20' "$WORK/chainreports")
+run 0 queued chain sync trigger
+has queued "sync triggered"
+for _ in $(seq 50); do adm chain sync reports --limit 1000 | grep -c '^20' > "$WORK/runs" || true; (($(cat "$WORK/runs") > runs)) && break; sleep 0.1; done
+(($(cat "$WORK/runs") > runs)) || fail "sync trigger without --wait ran nothing"
+
+step "expired and revoked sync tokens: 401, and the reports say so"
+echo "$EXPIRED" > "$WORK/onprem.token"
+run 1 expired onprem sync trigger --wait
+has expired "the upstream refused the sync token (401: sync token expired)"
+echo "$TOKEN" > "$WORK/onprem.token"
+run 0 revoke up sync-tokens revoke onprem
+has revoke "revoked"
+run 1 revokeagain up sync-tokens revoke onprem
+has revokeagain "no such sync token"
+run 1 revoked onprem sync trigger --wait
+has revoked "401: unknown or revoked sync token"
+code=$($PY - "${PORTS[up]}" "$TOKEN" "$CA" <<'PY'
+import ssl, sys, urllib.request, urllib.error
+port, token, ca = sys.argv[1:4]
+req = urllib.request.Request(f"https://127.0.0.1:{port}/v1/sync/files/lp_demo-1.tar.xz", headers={"Authorization": "Bearer " + token})
+try:
+    urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca)); print(200)
+except urllib.error.HTTPError as e: print(e.code)
+PY
+)
+[[ $code == 401 ]] || fail "a revoked sync token downloaded a patch ($code)"
+run 0 reports onprem sync reports
+has reports "failed .*401: unknown or revoked sync token"
+has reports "failed .*401: sync token expired"
+has reports "failed .*sha256 differs"
+has reports "ok *1"
+
+step "every sync body matches its schema"
+run 0 tokensjson up sync-tokens list --format json
+run 0 reportsjson onprem sync reports --format json
+$PY - "${PORTS[chain]}" "$CA" "$SRC/schemas/api" "$WORK/tokensjson" "$WORK/reportsjson" <<'PY'
+import base64, json, ssl, sys, urllib.request, jsonschema
+port, ca, schemas, tokens, reports = sys.argv[1:6]
+def schema(n): return json.load(open(f"{schemas}/{n}.schema.json"))
+ctx = ssl.create_default_context(cafile=ca)
+def post(path, body):
+    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+          headers={"Authorization": "Basic " + base64.b64encode(b"admin:admin-demo").decode(), "Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, context=ctx))
+jsonschema.validate({"tier": "canary", "name": "schema-check", "valid-until": "2099-01-01T00:00:00Z"}, schema("admin-sync-token-request"))
+jsonschema.validate(post("/admin/sync-tokens", {"tier": "canary", "name": "schema-check", "valid-until": "2099-01-01T00:00:00Z"}),
+                    schema("admin-sync-token-response"))
+jsonschema.validate(post("/admin/sync", {"wait": True}), schema("admin-sync-report"))
+jsonschema.validate(json.load(open(tokens)), schema("admin-sync-tokens-response"))
+jsonschema.validate(json.load(open(reports)), schema("admin-sync-reports-response"))
+PY
+ls "$WORK/rec" | grep -q -- '-sync-patches-response.json$' || fail "no sync listing recorded"
+$PY "$SRC/tools/server/validate-recordings.py" "$WORK/rec" "$SRC/schemas/api" > "$WORK/validate.out" || { cat "$WORK/validate.out"; fail "recorded bodies"; }
+
+step "a sync token file others can read is refused"
+chmod 644 "$WORK/onprem.token"
+run 1 loose onprem sync trigger --wait
+has loose "the sync token file is readable by others"
+chmod 600 "$WORK/onprem.token"
+
+step "no sync token in any server log, nor in the upstream's database (only its SHA-256)"
+if [[ -z ${LP_TEST_POSTGRES_URL:-} ]]; then
+  lacks "$TOKEN" "$UP"/server.db*   # with its WAL
+  cat "$UP"/server.db* | grep -qaF "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" || fail "the sync token's digest is not in the database"
+fi
+lacks "$TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
+lacks "$EXPIRED" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
+lacks "$CHAIN_TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
+agent disable > /dev/null
+echo "sync: all steps passed"
