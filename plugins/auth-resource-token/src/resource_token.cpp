@@ -5,15 +5,15 @@
 #include <memory>
 #include <sstream>
 
+#include "livepatch/macaroon_text.h"
 #include "livepatch/rfc3339.h"
 
 namespace livepatch::plugins {
 
 Result<std::optional<MacaroonFacts>> parseMacaroon(const std::string& token) {
-    if (token.empty() || token.size() > 16384) return std::optional<MacaroonFacts>();
-    for (char c : token)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' || c == '+' || c == '/'))
-            return std::optional<MacaroonFacts>();
+    // Not a macaroon (an auth token's UUID, say), or text on which Debian's
+    // libmacaroons 0.3.0 leaks (livepatch/macaroon_text.h).
+    if (!deserializableMacaroonText(token, 16384)) return std::optional<MacaroonFacts>();
     macaroon_returncode err = MACAROON_SUCCESS;
     std::unique_ptr<macaroon, decltype(&macaroon_destroy)> m(macaroon_deserialize(token.c_str(), &err), &macaroon_destroy);
     if (!m || err != MACAROON_SUCCESS || macaroon_validate(m.get()) != 0) return std::optional<MacaroonFacts>();
