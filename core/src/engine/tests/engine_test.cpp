@@ -54,7 +54,8 @@ TEST(StateSpellings, EveryValueHasItsWireWordAndReadsBack) {
         ASSERT_TRUE(back);
         EXPECT_EQ(back->patchState, v);
     }
-    EXPECT_EQ(spellingsJoined<CheckState>(), "needs-check|checked|check-failed");
+    EXPECT_EQ(spellingsJoined<CheckState>(), "needs-check|checked|check-failed|stale");
+    EXPECT_EQ(spellingsJoined<CatalogueKind>(), "unsigned|signed");
     EXPECT_EQ(spellingsJoined<KernelSupport>(), "supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown");
     EXPECT_EQ(spellingsJoined<RunMode>(), "normal|no-apply|no-refresh|stop");
     for (KernelSupport v : {KernelSupport::Supported, KernelSupport::KernelEndOfLife, KernelSupport::Unsupported}) {
