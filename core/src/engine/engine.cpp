@@ -591,7 +591,8 @@ struct Engine::Impl::Cycle {
             if (cmp < 0 && e.allowRollback) {
                 e.d.logger->warning("operator allowed rollback from " + s.st.applied->version + " to " + best->version);
             } else if (cmp < 0) {
-                s.st.patchError = "server offers patch " + best->version + ", lower than applied " + s.st.applied->version +
+                s.st.patchError = std::string(e.signedCatalogue() ? "the signed catalogue offers" : "server offers") + " patch " +
+                                  best->version + ", lower than applied " + s.st.applied->version +
                                   ": rollback refused (use `refresh --allow-rollback` to accept it)";
                 s.st.etag.clear();  // so an operator override is not answered with a 304
                 LP_TRY(e.save(s.st));
