@@ -15,6 +15,7 @@ const char* kUsage =
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
+    "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
         else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
         else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
         else if (a == "--auto-promote-interval") opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));
+        else if (a == "--tuf-repo") opt.tufRepo = next();
+        else if (a == "--tuf-online-keys") opt.tufOnlineKeys = next();
+        else if (a == "--tuf-resign-interval") opt.tufResignInterval = std::chrono::milliseconds(std::max(1000ul, std::stoul(next())));
         else if (a == "--fault") {
             auto s = lpserver::applyFault(opt.faults, next());
             if (!s) {
@@ -69,7 +73,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty()))) {
+    if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty())) ||
+        (!opt.tufOnlineKeys.empty() && opt.tufRepo.empty())) {
         std::cerr << kUsage;
         return 2;
     }
