@@ -279,3 +279,6 @@ echo
 echo "| measurement | agent | baseline (same run) | ratio | goal |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "## The agent with a pinned TUF trust root (tests/bench/tuf-bench.sh)"
+"$SRC/tests/bench/tuf-bench.sh" "$BUILD"
