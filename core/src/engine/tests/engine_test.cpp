@@ -110,4 +110,7 @@ TEST(Policy, TheNewestOfferThePolicyAllowsIsChosenAndARefusalIsSaid) {
     const std::string before = policyFingerprint(c);
     ASSERT_TRUE(c.apply({"run-mode=no-apply"}));
     EXPECT_NE(policyFingerprint(c), before) << "a 304 taken under another policy must not be trusted";
+    const std::string unsigned_ = policyFingerprint(c);
+    ASSERT_TRUE(c.apply({"trust-root=pinned"}));
+    EXPECT_NE(policyFingerprint(c), unsigned_) << "a 304 taken while the signed catalogue decided says nothing of the server's offer";
 }
