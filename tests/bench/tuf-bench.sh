@@ -21,6 +21,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [[ -n ${KEE
 PY=/usr/bin/python3
 unset SSL_CERT_FILE SSL_CERT_DIR  # as run-bench.sh: as under systemd
 T() { $PY "$SRC/tests/bench/time_cmd.py" "$@"; }
+source "$SRC/tests/bench/shell-baseline.sh"
 die() { echo "tuf-bench: $*" >&2; exit 1; }
 ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN {if (!(a + 0 > 0 && b + 0 > 0)) exit 1; printf "%.2f", a / b}' ||
@@ -52,22 +53,8 @@ reset="rm -rf '$W/agent' '$W/sim' && cp -a '$W/agent.snap' '$W/agent' && cp -a '
 agent_ms=$(T --runs ${RUNS:-11} --setup "$reset" -- "${A[@]}" refresh)
 grep -q "live patched" "$W/sim/proc/cmdline" || die "refresh did not apply the patch"
 "${A[@]}" status | grep -q "^catalogue: signed" || die "the cycle did not use the signed catalogue"
-tar -xOf "$W/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko > "$W/demo.ko"
-$PY - "$W/demo.ko" "$W/demo" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-siglen = struct.unpack(">I", data[-28 - 4:-28])[0]
-body_end = len(data) - 28 - 12 - siglen
-open(sys.argv[2] + ".body", "wb").write(data[:body_end]); open(sys.argv[2] + ".p7s", "wb").write(data[body_end:body_end + siglen])
-PY
 token=$("${A[@]}" status --format json --show-secrets | $PY -c 'import json, sys; print(json.load(sys.stdin)["Credential"])')
-manual_ms=$(T --runs ${RUNS:-11} --setup "rm -rf '$W/x' '$W/dl.tar.xz' '$W/copied.ko' && mkdir -p '$W/x'" -- \
-  curl -sf --cacert "$W/demo/tls/ca.pem" -H "Authorization: Bearer $token" -o "$W/dl.tar.xz" \
-    "https://127.0.0.1:$port/v1/patches/lp_demo-1.tar.xz" --- \
-  sha256sum "$W/dl.tar.xz" --- tar -xJf "$W/dl.tar.xz" -C "$W/x" --- \
-  openssl cms -verify -binary -inform DER -in "$W/demo.p7s" -content "$W/demo.body" -certfile "$W/demo/keyring/signing.pem" \
-    -nointern -noverify -out /dev/null --- \
-  cp "$W/x/lp_demo.ko" "$W/copied.ko")
+manual_ms=$(shell_cycle_ms "$W" "$port" "$token" ${RUNS:-11})
 # The same cycle without a trust root, same run: what the signed catalogue adds.
 cp -a "$W/agent.snap" "$W/agent.unsigned"
 "$BIN/livepatch-agent" --root-dir "$W/agent.unsigned" config trust-root= > /dev/null
