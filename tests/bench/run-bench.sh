@@ -24,6 +24,7 @@ signfile=$(ls /usr/lib/linux-kbuild-*/scripts/sign-file | head -1)
 # T ARGS...: median wall time in ms (tests/bench/time_cmd.py: perf_counter in
 # one Python process, commands run without a shell, setup untimed).
 T() { $PY "$SRC/tests/bench/time_cmd.py" "$@"; }
+source "$SRC/tests/bench/shell-baseline.sh"
 die() { echo "run-bench: $*" >&2; exit 1; }
 # ratio A B: A / B; both must be positive numbers.
 ratio() {
@@ -141,25 +142,11 @@ cp -a "$W/agent" "$W/agent.snap"; cp -a "$W/sim" "$W/sim.snap"
 reset="rm -rf '$W/agent' '$W/sim' && cp -a '$W/agent.snap' '$W/agent' && cp -a '$W/sim.snap' '$W/sim'"
 agent_cycle_ms=$(T --runs 11 --setup "$reset" -- "${A[@]}" refresh)
 grep -q "live patched" "$W/sim/proc/cmdline" || { echo "bench: refresh did not apply the patch" >&2; exit 1; }
-tar -xOf "$W/demo/server/patches/lp_demo-1.tar.xz" lp_demo.ko > "$W/demo.ko"
-$PY - "$W/demo.ko" "$W/demo" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-siglen = struct.unpack(">I", data[-28 - 4:-28])[0]
-body_end = len(data) - 28 - 12 - siglen
-open(sys.argv[2] + ".body", "wb").write(data[:body_end]); open(sys.argv[2] + ".p7s", "wb").write(data[body_end:body_end + siglen])
-PY
 # Downloads are authenticated (the machine's token, as the agent sends it):
 # the baseline's curl sends the same header.
 token=$("${A[@]}" status --format json --show-secrets | $PY -c 'import json, sys; print(json.load(sys.stdin)["Credential"])')
 [[ -n $token ]] || die "no machine token for the baseline download"
-manual_ms=$(T --runs 11 --setup "rm -rf '$W/x' '$W/dl.tar.xz' '$W/copied.ko' && mkdir -p '$W/x'" -- \
-  curl -sf --cacert "$W/demo/tls/ca.pem" -H "Authorization: Bearer $token" -o "$W/dl.tar.xz" \
-    "https://127.0.0.1:$port/v1/patches/lp_demo-1.tar.xz" --- \
-  sha256sum "$W/dl.tar.xz" --- tar -xJf "$W/dl.tar.xz" -C "$W/x" --- \
-  openssl cms -verify -binary -inform DER -in "$W/demo.p7s" -content "$W/demo.body" -certfile "$W/demo/keyring/signing.pem" \
-    -nointern -noverify -out /dev/null --- \
-  cp "$W/x/lp_demo.ko" "$W/copied.ko")
+manual_ms=$(shell_cycle_ms "$W" "$port" "$token" 11)
 r_cycle=$(ratio "$agent_cycle_ms" "$manual_ms")
 row "full refresh cycle (check + download + SHA-256 + unpack + verify + load + report), median of 11" "$agent_cycle_ms ms" \
   "curl + sha256sum + tar + openssl cms + cp: $manual_ms ms" "$r_cycle" "<= 1.2"
@@ -279,3 +266,6 @@ echo
 echo "| measurement | agent | baseline (same run) | ratio | goal |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "## The agent with a pinned TUF trust root (tests/bench/tuf-bench.sh)"
+"$SRC/tests/bench/tuf-bench.sh" "$BUILD"

@@ -10,9 +10,13 @@
 #   OUTDIR/server/patches/lp_demo-3-untrusted.tar.xz  version 3 signed by a key not in the keyring
 #   OUTDIR/auth-token         the auth token (UUIDv4)
 #   OUTDIR/tls/               test PKI (make-test-certs.sh)
+#   OUTDIR/tuf/repo/          TUF repository (livepatch-repo) with patch v1 signed as a target: the
+#                             signed catalogue; agents pin OUTDIR/tuf/repo/metadata/1.root.json
+#   OUTDIR/tuf/offline/, OUTDIR/tuf/online/   its keys: root + targets (offline), snapshot + timestamp
+#                             (online: livepatch-server --tuf-online-keys)
 # KERNEL is the version signature the patches target, RELEASE the uname -r
 # their vermagic names (default: the simulated kernel's 5.15.0-100-generic).
-# Needs: livepatch-pack and livepatch-server on PATH or in $LIVEPATCH_BIN.
+# Needs: livepatch-pack, livepatch-server and livepatch-repo on PATH or in $LIVEPATCH_BIN.
 set -euo pipefail
 out=${1:?usage: make-demo-data.sh OUTDIR [KERNEL] [ARCH] [RELEASE]}
 kernel=${2:-5.15.0-100.110-generic}
@@ -22,6 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${LIVEPATCH_BIN:-}
 pack=${bin:+$bin/}livepatch-pack
 server=${bin:+$bin/}livepatch-server
+repo=${bin:+$bin/}livepatch-repo
 mkdir -p "$out"/{server/patches,keyring,work,tls}
 chmod 700 "$out" "$out/keyring"
 q() { "$@" >/dev/null 2>&1; }
@@ -87,6 +92,9 @@ kernels:
         fixes:
           - {name: cve-2024-1086, description: "nf_tables: use-after-free in nft_verdict_init", bug: "lp#2051234", patched: true}
 EOF2
+"$repo" init --repo "$out/tuf/repo" --offline-keys "$out/tuf/offline" --online-keys "$out/tuf/online" > /dev/null
+"$repo" add --repo "$out/tuf/repo" --offline-keys "$out/tuf/offline" --online-keys "$out/tuf/online" \
+  --published 2026-01-01T00:00:00Z "$out/server/patches/lp_demo-1.tar.xz" > /dev/null
 token=$(cat /proc/sys/kernel/random/uuid)
 echo "$token" > "$out/auth-token"
 chmod 600 "$out/auth-token"

@@ -77,6 +77,11 @@ Poco::JSON::Object::Ptr build(const AgentState& st, const StatusFacts& f, const 
     root->set("Status", kernels);
     root->set("Crash-Guard", st.crashGuard);
     root->set("In-Progress", f.cycleInProgress);
+    Poco::JSON::Object::Ptr catalogue(new Poco::JSON::Object(kJsonOptions));
+    catalogue->set("Kind", std::string(spelling(st.catalogue)));
+    catalogue->set("Version", st.catalogueVersion);
+    catalogue->set("Expires", st.catalogueExpires);
+    root->set("Catalogue", catalogue);
     if (opt.verbose) {
         Poco::JSON::Object::Ptr v(new Poco::JSON::Object(kJsonOptions));
         v->set("Enabled", st.enabled);
@@ -149,6 +154,10 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "kernel: " << shown(st.kernel.empty() ? f.runningKernel : st.kernel) << "\n";
     out << "server check-in: " << spelling(st.checkState);
     if (!st.checkError.empty()) out << " (" << shown(st.checkError) << ")";
+    out << "\n";
+    out << "catalogue: " << spelling(st.catalogue);
+    if (st.catalogue == CatalogueKind::Unsigned) out << " (no trust-root: the server's answer decides)";
+    else if (!st.catalogueExpires.empty()) out << " (TUF, timestamp version " << st.catalogueVersion << ", expires " << shown(st.catalogueExpires) << ")";
     out << "\n";
     out << "kernel support: " << spelling(st.supported);
     if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << shown(st.upgradeRequiredDate) << ")";

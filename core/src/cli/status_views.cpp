@@ -122,8 +122,10 @@ std::string renderPrometheus(const AgentState& st, const std::optional<DaemonCou
         metric(out, "livepatch_agent_last_check_timestamp_seconds", "gauge", "Unix time of the last check with the server.",
                "livepatch_agent_last_check_timestamp_seconds " +
                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count()));
-    metric(out, "livepatch_agent_last_check_failed", "gauge", "1 if the last check with the server failed.",
-           "livepatch_agent_last_check_failed " + std::string(st.checkState == CheckState::CheckFailed ? "1" : "0"));
+    // A stale signed catalogue is a failed check too (the freeze an alert must catch).
+    const bool failed = st.checkState == CheckState::CheckFailed || st.checkState == CheckState::Stale;
+    metric(out, "livepatch_agent_last_check_failed", "gauge", "1 if the last check with the server failed (or found it stale).",
+           "livepatch_agent_last_check_failed " + std::string(failed ? "1" : "0"));
     if (daemon)
         metric(out, "livepatch_agent_check_failures_total", "counter", "Failed checks since the daemon started.",
                "livepatch_agent_check_failures_total " + std::to_string(daemon->checkFailures));

@@ -82,6 +82,18 @@ std::vector<ConfigKey> makeCoreKeys() {
                     return bad(key, "an http(s) URL or file:///path", v);
                 },
                 R"(^(https?://[^/\s]+(/.*)?|file:///.+)$)"),
+        choiceKey("source-type", "server", {"server", "static"},
+                  "server (registers, reports) | static (a plain directory written by livepatch-repo, e.g. nginx or a CDN: "
+                  "needs trust-root; no registration, no reports)"),
+        textKey("trust-root", "",
+                "the pinned TUF root.json of the signed patch catalogue: set with trust-root=@stdin < root.json (kept in "
+                "<state>/tuf/, then changed only by signed root rotation); empty = the catalogue is unsigned",
+                [](const std::string& key, const std::string& v) -> Status {
+                    // The config command turns the root.json read from stdin into "pinned" once it is checked and written.
+                    if (v.empty() || v == "pinned") return {};
+                    return bad(key, "a TUF root.json on stdin (trust-root=@stdin < root.json), or empty", v);
+                },
+                "^(pinned)?$"),
         minutesKey("check-interval", "60", "minutes between checks; 0 disables periodic checks"),
         firstWindow,
         choiceKey("log-level", "info", {"trace", "debug", "info", "warning", "error"}, "trace|debug|info|warning|error"),

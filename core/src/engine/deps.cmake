@@ -1,2 +1,2 @@
-set(COMPONENT_DEPS util crypto config state host package protocol identity)
+set(COMPONENT_DEPS util crypto config state host package protocol identity tuf)
 set(COMPONENT_LIBS Poco::JSON Poco::Foundation)

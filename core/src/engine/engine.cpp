@@ -3,6 +3,7 @@
 #include <Poco/JSON/Object.h>
 
 #include <atomic>
+#include <chrono>
 #include <sstream>
 
 #include "crypto/sha256.h"
@@ -10,6 +11,7 @@
 #include "engine/crash_guard.h"
 #include "engine/patch_cache.h"
 #include "engine/policy.h"
+#include "engine/signed_catalogue.h"
 #include "engine/state_changes.h"
 #include "identity/machine_id.h"
 #include "package/module_identity.h"
@@ -122,6 +124,13 @@ struct Engine::Impl {
     Status save(const AgentState& s) const { return stateFile.save(s.toJson()); }
 
     std::string serverUrl() const { return d.config->getOr("remote-server", ""); }
+    // A pinned TUF root: signed metadata decides which patch is current.
+    bool signedCatalogue() const { return trustRootConfigured(*d.config); }
+    // A plain directory: nobody to register with or report to.
+    bool staticMirror() const { return staticSource(*d.config); }
+    std::int64_t nowSeconds() const {
+        return std::chrono::duration_cast<std::chrono::seconds>(d.clock->now().time_since_epoch()).count();
+    }
 
     Result<Transport*> transport(const std::string& url) const {
         const std::string scheme = schemeOf(url);
@@ -173,6 +182,28 @@ struct Engine::Impl {
         return livepatch::reconcile(st, kernel, *l, now(), *d.logger);
     }
     Status reconcile(Session& s) const { return reconcile(s.st, s.kernel, s.loader); }
+
+    // A static mirror has no server: enabling checks that the catalogue can
+    // be trusted and records the source; no token is needed or kept.
+    Result<Engine::EnableOutcome> enableStatic(Session& s) const {
+        const std::string source = serverUrl();
+        if (s.st.enabled && s.st.serverUrl == source) return Engine::EnableOutcome::AlreadyEnabled;
+        if (s.st.enabled)
+            return Error(ErrorCode::AlreadyEnabled,
+                         "this machine is already enabled with another source; run `livepatch-agent disable` first, then enable again");
+        if (!signedCatalogue())
+            return Error(ErrorCode::ConfigInvalid, "source-type=static needs a trust root: `livepatch-agent config trust-root=@stdin < root.json`");
+        LP_TRY(attachKernel(s));
+        AgentState next;
+        next.enabled = true;
+        next.serverUrl = source;
+        next.kernel = s.kernel.versionSignature;
+        next.architecture = s.kernel.architecture;
+        next.catalogue = CatalogueKind::Signed;
+        LP_TRY(save(next));
+        d.logger->info("machine enabled for the static mirror " + ApiClient::displayUrl(source) + " (no registration; the token is not used)");
+        return Engine::EnableOutcome::Enabled;
+    }
 
     // verify: unpack -> metadata matches the offer -> every configured
     // verifier -> the module's signed identity. Nothing is loaded.
@@ -379,6 +410,7 @@ struct Engine::Impl::Cycle {
     std::string auth;
     const std::string fingerprint = policyFingerprint(*e.d.config);
     bool guarded = false;            // the crash guard holds: check in, load nothing
+    std::vector<SignedOffer> signedOffers;  // with a trust root: the patches for this kernel, as signed
     bool missingFromKernel = false;  // recorded as applied here, not in the kernel now
 
     Result<CycleResult> run() {
@@ -420,22 +452,71 @@ struct Engine::Impl::Cycle {
     // settled answer taken under the same policy.
     Result<UpdatesAnswer> check() {
         if (progress) progress("check", 0, 0);
-        auto client = e.api(s.st.serverUrl);
-        auto authorization = client ? e.authorization(s.st) : Result<std::string>(client.error());
-        const std::string etag = s.st.etagPolicy == fingerprint ? s.st.etag : std::string();
-        Result<UpdatesAnswer> answer = authorization ? client->updates(*authorization, e.report(s.st, s.kernel), etag, cancel)
-                                                     : Result<UpdatesAnswer>(authorization.error());
+        Result<UpdatesAnswer> answer = e.staticMirror() ? staticAnswer() : serverAnswer();
+        if (answer && e.signedCatalogue()) answer = signedAnswer(*answer);
         if (!answer) {
             markCheckFailed(s.st, answer.error(), e.now());
             (void)e.save(s.st);
             return answer.error();
         }
-        api = *client;
-        auth = *authorization;
+        s.st.catalogue = e.signedCatalogue() ? CatalogueKind::Signed : CatalogueKind::Unsigned;
         markChecked(s.st, e.now());
         result.contacted = true;
         missingFromKernel = appliedToKernel(s.st, s.kernel) && !appliedIsInKernel(s.st);
         return answer;
+    }
+
+    Result<UpdatesAnswer> serverAnswer() {
+        auto client = e.api(s.st.serverUrl);
+        auto authorization = client ? e.authorization(s.st) : Result<std::string>(client.error());
+        const std::string etag = s.st.etagPolicy == fingerprint ? s.st.etag : std::string();
+        Result<UpdatesAnswer> answer = authorization ? client->updates(*authorization, e.report(s.st, s.kernel), etag, cancel)
+                                                     : Result<UpdatesAnswer>(authorization.error());
+        if (!answer) return answer;
+        api = *client;
+        auth = *authorization;
+        return answer;
+    }
+
+    // A static mirror has no server to answer: only its signed metadata.
+    Result<UpdatesAnswer> staticAnswer() const {
+        if (!e.signedCatalogue())
+            return Error(ErrorCode::ConfigInvalid, "source-type=static needs a trust root: a plain directory proves nothing "
+                                                   "by itself (`livepatch-agent config trust-root=@stdin < root.json`)");
+        UpdatesAnswer a;
+        a.supported = s.st.supported;
+        return a;
+    }
+
+    // The signed catalogue replaces the server's list of patches: the
+    // server's answer is only a hint (and carries the report); what is
+    // offered, at which version, length and hashes, is what the targets
+    // metadata signs. The server's kernel support, tier and ETag stay.
+    Result<UpdatesAnswer> signedAnswer(UpdatesAnswer answer) {
+        auto transport = e.transport(catalogueBaseUrl(*e.d.config));
+        if (!transport) return transport.error();
+        auto catalogue = readSignedCatalogue(e.d.paths, *e.d.config, **transport, s.kernel.versionSignature,
+                                             s.kernel.architecture, cancel, e.nowSeconds());
+        if (!catalogue) return catalogue.error().wrap("signed catalogue");
+        if (answer.notModified) {  // the hint has not changed since the last full answer
+            answer.notModified = false;
+            answer.supported = s.st.supported;
+            answer.tier = s.st.tier;
+            answer.upgradeRequiredDate = s.st.upgradeRequiredDate;
+            answer.etag = s.st.etag;
+        }
+        answer.patches.clear();
+        signedOffers = std::move(catalogue->offers);
+        for (const auto& o : signedOffers) answer.patches.push_back(o.offer);
+        s.st.catalogueExpires = catalogue->expires;
+        s.st.catalogueVersion = catalogue->timestampVersion;
+        return answer;
+    }
+
+    const SignedOffer* signedEntryOf(const PatchOffer& offer) const {
+        for (const auto& o : signedOffers)
+            if (o.offer.url == offer.url) return &o;
+        return nullptr;
     }
 
     // 304: the same offer as before. Our patch is loaded again from the
@@ -510,7 +591,8 @@ struct Engine::Impl::Cycle {
             if (cmp < 0 && e.allowRollback) {
                 e.d.logger->warning("operator allowed rollback from " + s.st.applied->version + " to " + best->version);
             } else if (cmp < 0) {
-                s.st.patchError = "server offers patch " + best->version + ", lower than applied " + s.st.applied->version +
+                s.st.patchError = std::string(e.signedCatalogue() ? "the signed catalogue offers" : "server offers") + " patch " +
+                                  best->version + ", lower than applied " + s.st.applied->version +
                                   ": rollback refused (use `refresh --allow-rollback` to accept it)";
                 s.st.etag.clear();  // so an operator override is not answered with a 304
                 LP_TRY(e.save(s.st));
@@ -540,28 +622,58 @@ struct Engine::Impl::Cycle {
     Result<std::string> fetch(const PatchOffer& offer) {
         auto part = e.cache.partialDownload(offer.filename);
         if (!part) return part.error();
+        const SignedOffer* signedEntry = e.signedCatalogue() ? signedEntryOf(offer) : nullptr;
+        if (e.signedCatalogue() && !signedEntry) return failed(Error(ErrorCode::Internal, "offer " + offer.filename + " is not in the signed catalogue"));
+        // Signed: the signed length is the limit (endless data), within max-download-size.
+        std::uint64_t limit = static_cast<std::uint64_t>(e.d.config->number("max-download-size"));
+        if (signedEntry && signedEntry->target.length > limit)
+            return failed(Error(ErrorCode::TooLarge, offer.filename + ": the signed length " + std::to_string(signedEntry->target.length) +
+                                                         " is over max-download-size (" + std::to_string(limit) + ")"));
+        if (signedEntry) limit = signedEntry->target.length;
         // Announced before the first byte: a slow server's wait belongs to
         // the download, not to the check before it.
         if (progress) progress("download", 0, offer.size);
-        auto dl = api->download(offer, auth, *part, static_cast<std::uint64_t>(e.d.config->number("max-download-size")),
-                                [&](std::uint64_t done, std::uint64_t total) {
-                                    if (progress) progress("download", done, total);
-                                },
-                                cancel);
+        auto dl = download(offer, *part, limit);
         if (!dl) {
             if (dl.error().code() != ErrorCode::Cancelled) (void)fs::removeFile(*part);
             return failed(dl.error());
         }
-        auto digest = sha256FileHex(*part);
-        if (!digest || !digestEquals(*digest, offer.sha256)) {
-            (void)fs::removeFile(*part);
-            return failed(digest ? Error(ErrorCode::ChecksumMismatch,
-                                         offer.filename + ": SHA-256 of the download does not match the server's; download deleted")
-                                 : digest.error());
+        if (signedEntry) {
+            // Length and every signed hash, before anything unpacks it (arbitrary install).
+            auto v = verifyDownloadedTarget(signedEntry->target, *part);
+            if (!v) {
+                (void)fs::removeFile(*part);
+                return failed(v.error().wrap(offer.filename + ": the download does not match the signed catalogue; download deleted"));
+            }
+        } else {
+            auto digest = sha256FileHex(*part);
+            if (!digest || !digestEquals(*digest, offer.sha256)) {
+                (void)fs::removeFile(*part);
+                return failed(digest ? Error(ErrorCode::ChecksumMismatch,
+                                             offer.filename + ": SHA-256 of the download does not match the server's; download deleted")
+                                     : digest.error());
+            }
         }
         auto kept = e.cache.keep(*part, s.kernel.versionSignature, offer.filename);
         if (!kept) return failed(kept.error());
         return kept;
+    }
+
+    // Through the server's client when there is one (its credential goes
+    // only to its own origin), else straight through the transport.
+    Result<DownloadResult> download(const PatchOffer& offer, const std::string& part, std::uint64_t limit) {
+        auto onBytes = [&](std::uint64_t done, std::uint64_t total) {
+            if (progress) progress("download", done, total);
+        };
+        if (api) return api->download(offer, auth, part, limit, onBytes, cancel);
+        auto transport = e.transport(offer.url);
+        if (!transport) return transport.error();
+        DownloadRequest req;
+        req.url = offer.url;
+        req.destinationPath = part;
+        req.expectedSize = offer.size;
+        req.maxBytes = limit;
+        return (*transport)->download(req, onBytes, cancel);
     }
 
     Error failed(const Error& error) {
@@ -586,6 +698,7 @@ struct Engine::Impl::Cycle {
     // report: the server learns at once what was applied (best effort: the
     // next check carries it too).
     void report() {
+        if (!api) return;  // a static mirror takes no reports
         if (progress) progress("report", 0, 0);
         auto rep = api->updates(auth, e.report(s.st, s.kernel), "", cancel);
         if (!rep) e.d.logger->warning("status report failed: " + rep.error().message());
@@ -602,6 +715,7 @@ Result<Engine::EnableOutcome> Engine::enable(const std::string& token) {
     auto session = impl_->begin();
     if (!session) return session.error();
     const AgentState& st = session->st;
+    if (impl_->staticMirror()) return impl_->enableStatic(*session);
     const std::string digest = sha256Hex(token);
     Auth* chosen = nullptr;
     TokenInfo info;
@@ -782,6 +896,7 @@ Status Engine::healthPing(const CancelToken* cancel) {
             LP_TRY(impl_->save(st));
         }
     }
+    if (impl_->staticMirror()) return {};  // nobody to report to
     auto api = impl_->api(st.serverUrl);
     if (!api) return api.error();
     auto auth = impl_->authorization(st);

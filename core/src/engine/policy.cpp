@@ -44,7 +44,9 @@ OfferChoice chooseOffer(const std::vector<PatchOffer>& offers, const Config& con
 std::string policyFingerprint(const Config& config) {
     std::string f;
     for (const char* k : {"cutoff-date", "patch-delay", "run-mode", "verifiers", "signature-hashes", "loader", "keyring-dir",
-                          "remote-server", "allow-unversioned-modules"})
+                          "remote-server", "allow-unversioned-modules",
+                          // A 304 taken while the signed catalogue decided says nothing of the server's own offer.
+                          "trust-root", "source-type"})
         f += std::string(k) + "=" + config.getOr(k, "") + "\n";
     return sha256Hex(f).substr(0, 16);
 }

@@ -114,7 +114,8 @@ void markChecked(AgentState& st, const std::string& now) {
 
 void markCheckFailed(AgentState& st, const Error& error, const std::string& now) {
     st.lastCheck = now;
-    st.checkState = CheckState::CheckFailed;
+    // An expired signed catalogue is its own state: the message says since when.
+    st.checkState = error.code() == ErrorCode::Stale ? CheckState::Stale : CheckState::CheckFailed;
     st.checkError = oneLine(error.message());
 }
 

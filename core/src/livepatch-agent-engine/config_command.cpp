@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 #include "cli/control_socket.h"
 #include "cli/exit_codes.h"
 #include "config/config.h"
+#include "engine/signed_catalogue.h"
 #include "host/plugin_host.h"
 #include "livepatch-agent-engine/runtime.h"
 
@@ -62,6 +64,19 @@ std::vector<std::string> assignmentsOf(const std::vector<std::string>& args) {
     return out;
 }
 
+// trust-root=<root.json> (from @stdin): the document goes to <state>/tuf/
+// (pinTrustRoot checks it), the config file only says "pinned".
+std::optional<std::string> takeTrustRoot(std::vector<std::string>& assignments) {
+    std::optional<std::string> root;
+    for (auto& a : assignments) {
+        if (a.rfind("trust-root=", 0) != 0) continue;
+        root = a.substr(11);
+        if (*root == "pinned") return std::nullopt;  // unchanged
+        if (!root->empty()) a = "trust-root=pinned";
+    }
+    return root;
+}
+
 }  // namespace
 
 int configCommand(const CommandLine& line) {
@@ -81,11 +96,17 @@ int configCommand(const CommandLine& line) {
         return kExitOk;
     }
     Config next = rt.config;
-    auto s = next.apply(assignmentsOf(line.args));
+    auto assignments = assignmentsOf(line.args);
+    std::optional<std::string> trustRoot = takeTrustRoot(assignments);
+    auto s = next.apply(assignments);
     if (s) s = next.requireDeclared();
     if (!s) return fail(s.error());
     auto ensured = rt.paths.ensure();
     if (!ensured) return fail(ensured.error());
+    // The root file before the key that says it is there; unpinned only by an explicit `trust-root=`.
+    if (trustRoot && !trustRoot->empty()) s = pinTrustRoot(rt.paths, *trustRoot);
+    if (trustRoot && trustRoot->empty()) s = unpinTrustRoot(rt.paths);
+    if (!s) return fail(s.error());
     s = next.save(rt.paths.configFile());
     if (!s) return fail(s.error());
     (void)sendControl(rt.paths.socketPath(), "reload", nullptr);  // a running daemon picks it up

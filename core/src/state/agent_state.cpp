@@ -99,6 +99,9 @@ std::string AgentState::toJson() const {
     o.set("last-check", lastCheck);
     o.set("check-state", std::string(spelling(checkState)));
     o.set("check-error", checkError);
+    o.set("catalogue", std::string(spelling(catalogue)));
+    o.set("catalogue-expires", catalogueExpires);
+    o.set("catalogue-version", catalogueVersion);
     o.set("etag", etag);
     o.set("etag-policy", etagPolicy);
     o.set("supported", std::string(spelling(supported)));
@@ -145,6 +148,9 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         s.lastCheck = o->optValue<std::string>("last-check", "");
         s.checkState = stateField<CheckState>(*o, "check-state", CheckState::NeedsCheck);
         s.checkError = o->optValue<std::string>("check-error", "");
+        s.catalogue = stateField<CatalogueKind>(*o, "catalogue", CatalogueKind::Unsigned);
+        s.catalogueExpires = o->optValue<std::string>("catalogue-expires", "");
+        s.catalogueVersion = o->optValue<long long>("catalogue-version", 0);
         s.etag = o->optValue<std::string>("etag", "");
         s.etagPolicy = o->optValue<std::string>("etag-policy", "");
         s.supported = stateField<KernelSupport>(*o, "supported", KernelSupport::Unknown);

@@ -17,7 +17,12 @@ namespace livepatch {
 // file, the server report and `status` all use these words).
 
 // The last conversation with the server.
-enum class CheckState { NeedsCheck, Checked, CheckFailed };
+// Stale: the signed catalogue (TUF timestamp) has expired, a freeze attack
+// or an unmaintained mirror; never shown as "nothing to apply".
+enum class CheckState { NeedsCheck, Checked, CheckFailed, Stale };
+// Where the patch decision came from: the server's unsigned answer, or the
+// TUF-signed catalogue under the pinned trust root.
+enum class CatalogueKind { Unsigned, Signed };
 
 // Our live patch for the running kernel.
 enum class PatchState { Unapplied, Applying, Applied, AppliedWithBug, ApplyFailed, NothingToApply, KernelUpgradeRequired, Unknown };
@@ -28,7 +33,13 @@ enum class KernelSupport { Supported, KernelUpgradeRequired, KernelEndOfLife, Un
 template <>
 struct Spellings<CheckState> {
     static constexpr std::pair<CheckState, const char*> table[] = {
-        {CheckState::NeedsCheck, "needs-check"}, {CheckState::Checked, "checked"}, {CheckState::CheckFailed, "check-failed"}};
+        {CheckState::NeedsCheck, "needs-check"}, {CheckState::Checked, "checked"}, {CheckState::CheckFailed, "check-failed"},
+        {CheckState::Stale, "stale"}};
+};
+template <>
+struct Spellings<CatalogueKind> {
+    static constexpr std::pair<CatalogueKind, const char*> table[] = {{CatalogueKind::Unsigned, "unsigned"},
+                                                                      {CatalogueKind::Signed, "signed"}};
 };
 
 template <>
@@ -95,6 +106,9 @@ struct AgentState {
     std::string lastCheck;      // RFC 3339, "" if never
     CheckState checkState = CheckState::NeedsCheck;
     std::string checkError;     // one line, no server HTML, no secrets
+    CatalogueKind catalogue = CatalogueKind::Unsigned;  // at the last check
+    std::string catalogueExpires;  // signed: timestamp.json's expiry (RFC 3339) at the last good check
+    long long catalogueVersion = 0;  // signed: timestamp.json's version
     std::string etag;           // for If-None-Match
     std::string etagPolicy;     // fingerprint of the policy config the etag was taken under
 

@@ -385,17 +385,18 @@ Result<std::vector<TargetFile>> Updater::allTargets() {
     return out;
 }
 
+std::string Updater::targetFileName(const TargetFile& target) const {
+    if (!root_->consistentSnapshot) return target.path;
+    // dir/name -> dir/<hash>.name, the hash being sha256 when listed.
+    std::string digest = target.hashes.count("sha256") ? target.hashes.at("sha256") : target.hashes.begin()->second;
+    std::size_t slash = target.path.rfind('/');
+    std::size_t base = slash == std::string::npos ? 0 : slash + 1;
+    return target.path.substr(0, base) + digest + "." + target.path.substr(base);
+}
+
 Result<std::string> Updater::downloadTarget(const TargetFile& target, Fetcher& targets) {
     if (!isSafeTargetPath(target.path)) return Error(ErrorCode::Protocol, "unsafe target path \"" + printable(target.path) + "\"");
-    std::string file = target.path;
-    if (root_->consistentSnapshot) {
-        // dir/name -> dir/<hash>.name, the hash being sha256 when listed.
-        std::string digest = target.hashes.count("sha256") ? target.hashes.at("sha256") : target.hashes.begin()->second;
-        std::size_t slash = file.rfind('/');
-        std::size_t base = slash == std::string::npos ? 0 : slash + 1;
-        file = file.substr(0, base) + digest + "." + file.substr(base);
-    }
-    auto bytes = targets.fetch(file, target.length);
+    auto bytes = targets.fetch(targetFileName(target), target.length);
     if (!bytes) return bytes.error().wrap("target " + printable(target.path));
     auto s = verifyTarget(target, *bytes);
     if (!s) return s.error();

@@ -77,6 +77,11 @@ public:
     // Fetch a target (hash-prefixed name under consistent snapshots) with
     // the signed length as limit; returns the bytes once length and hashes match.
     Result<std::string> downloadTarget(const TargetFile& target, Fetcher& targets);
+    // Where the mirror keeps a target, relative to its targets/ directory
+    // (hash-prefixed under consistent snapshots): for a caller that streams
+    // the download itself (Transport.download) and then calls verifyTarget.
+    // The path must be isSafeTargetPath().
+    std::string targetFileName(const TargetFile& target) const;
 
     const Root& root() const { return *root_; }
     const std::optional<Timestamp>& timestamp() const { return timestamp_; }

@@ -33,7 +33,8 @@ Result<std::string> protocolPath(const std::string& url, const std::optional<std
         Poco::URI u(url);
         if (u.getScheme() != "file" || !u.getHost().empty()) return Error(ErrorCode::InvalidArgument, "expected a file:/// URL");
         const std::string p = u.getPath();
-        if (p.compare(0, root.size(), root) != 0 || p.compare(root.size(), 4, "/v1/") != 0)
+        const std::string rest = p.compare(0, root.size(), root) == 0 ? p.substr(root.size()) : std::string();
+        if (rest.rfind("/v1/", 0) != 0 && rest.rfind("/metadata/", 0) != 0 && rest.rfind("/targets/", 0) != 0)
             return Error(ErrorCode::Permission, "file URL " + displayUrl(url) + " is not under the mirror root " + (root.empty() ? "/" : root));
         return p.substr(root.size());
     } catch (...) {
@@ -179,6 +180,12 @@ Result<std::string> mirrorPathFor(const std::string& method, const std::string& 
         }
     }
     if (method == "GET" && std::regex_match(path, m, patch)) return "v1/patches/" + m[1].str();
+    // A TUF repository as livepatch-repo writes it (metadata/, targets/<kernel>/<arch>/<hash>.<file>), at the
+    // mirror root (source-type=static) or under v1/tuf/ (beside the protocol files); no segment starts with
+    // ".", so none is "." or "..".
+    static const std::regex tuf("^/((v1/tuf/)?(metadata/[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,199}|"
+                                "targets(/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,199}){1,4}))$");
+    if (method == "GET" && std::regex_match(path, m, tuf)) return m[1].str();
     return Error(ErrorCode::NotFound, "the mirror does not serve " + method + " " + path);
 }
 

@@ -241,3 +241,43 @@ TEST_F(FileTransportTest, ADirectorySwappedForASymlinkNeverLeadsOut) {
     flipper.join();
     EXPECT_GT(served + refused, 0);
 }
+
+// A TUF repository as livepatch-repo writes it: metadata/ and targets/ at the
+// mirror root (source-type=static) or under v1/tuf/; nothing else, and no
+// segment that starts with "." (so never "..").
+TEST(FileMirror, MapsTufRepositoryPaths) {
+    EXPECT_EQ(*mirrorPathFor("GET", "/metadata/timestamp.json", ""), "metadata/timestamp.json");
+    EXPECT_EQ(*mirrorPathFor("GET", "/metadata/3.root.json", ""), "metadata/3.root.json");
+    EXPECT_EQ(*mirrorPathFor("GET", "/targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz", ""), "targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz");
+    EXPECT_EQ(*mirrorPathFor("GET", "/v1/tuf/metadata/timestamp.json", ""), "v1/tuf/metadata/timestamp.json");
+    for (const std::string bad : {"/metadata/../v1/register.json", "/targets/../../etc/passwd", "/targets/a/.hidden", "/metadata/a/b",
+                                  "/metadata/", "/keys/timestamp.pem", "/targets/a/b/c/d/e/f"})
+        EXPECT_FALSE(mirrorPathFor("GET", bad, "")) << bad;
+    EXPECT_FALSE(mirrorPathFor("POST", "/metadata/timestamp.json", ""));
+}
+
+TEST_F(FileTransportTest, ServesTufMetadataAnd404sWhatIsMissing) {
+    fsys::create_directories(dir / "mirror/metadata");
+    std::ofstream(dir / "mirror/metadata/timestamp.json") << R"({"signed":{}})";
+    HttpRequest r;
+    r.url = url("/metadata/timestamp.json");
+    r.maxResponseBytes = 100;
+    auto got = t.send(r, nullptr);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(got->body, R"({"signed":{}})");
+    r.url = url("/metadata/2.root.json");
+    got = t.send(r, nullptr);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, 404) << "the end of the root rotation chain";
+    r.url = url("/metadata/timestamp.json");
+    r.maxResponseBytes = 4;
+    got = t.send(r, nullptr);
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().code(), ErrorCode::TooLarge);
+    fsys::create_symlink(dir / "outside/secret", dir / "mirror/metadata/snapshot.json");
+    r.url = url("/metadata/snapshot.json");
+    r.maxResponseBytes = 100;
+    got = t.send(r, nullptr);
+    EXPECT_FALSE(got && got->status == 200 && got->body == "secret") << "a link out of the mirror is never followed";
+}

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <vector>
 
@@ -40,6 +41,7 @@ const char* kUsage =
     "  list      --repo DIR\n"
     "  client    --mirror DIR --trusted DIR [--root ROOT.json] [--download TARGET-PATH -o FILE]\n"
     "            check a mirror exactly as the agent does (ROOT.json pins trust the first time)\n"
+    "Every signing command takes --now RFC3339 (sign as of that time; expiries count from it).\n"
     "Expiry: root 365 days, targets 90 days, snapshot 7 days, timestamp 1 day.\n";
 
 struct Args {
@@ -63,7 +65,10 @@ int usage(const std::string& why) {
     return 2;
 }
 
-std::int64_t nowSeconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+// --now RFC3339 signs as of another time: expiries count from it (a test
+// makes a frozen mirror with a timestamp that has already expired).
+std::optional<std::int64_t> signingTime;
+std::int64_t nowSeconds() { return signingTime ? *signingTime : static_cast<std::int64_t>(std::time(nullptr)); }
 
 // Keys are private files: 0600 in a 0700 directory, written atomically.
 Status saveKey(const std::string& dir, const std::string& name, const SigningKey& key) {
@@ -405,6 +410,11 @@ int main(int argc, char** argv) {
         }
     }
     ::umask(022);
+    if (!a.get("--now").empty()) {
+        auto t = timeutil::parseRfc3339(a.get("--now"));
+        if (!t) return usage("--now must be RFC 3339, e.g. 2026-11-26T00:00:00Z");
+        signingTime = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
+    }
     if (a.command == "init") return cmdInit(a);
     if (a.command == "add") return cmdAdd(a);
     if (a.command == "remove") return cmdRemove(a);

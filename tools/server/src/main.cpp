@@ -17,6 +17,7 @@ const char* kUsage =
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on demand)]\n"
     "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...]]\n"
+    "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -66,7 +67,10 @@ int main(int argc, char** argv) {
                 std::cerr << s.error().message() << "\n";
                 return 2;
             }
-        } else if (a == "--fault") {
+        } else if (a == "--tuf-repo") opt.tufRepo = next();
+        else if (a == "--tuf-online-keys") opt.tufOnlineKeys = next();
+        else if (a == "--tuf-resign-interval") opt.tufResignInterval = std::chrono::milliseconds(std::max(1000ul, std::stoul(next())));
+        else if (a == "--fault") {
             auto s = lpserver::applyFault(opt.faults, next());
             if (!s) {
                 std::cerr << s.error().message() << "\n";
@@ -81,7 +85,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty()))) {
+    if (opt.dataDir.empty() || (!opt.plain && (opt.tlsCert.empty() || opt.tlsKey.empty())) ||
+        (!opt.tufOnlineKeys.empty() && opt.tufRepo.empty())) {
         std::cerr << kUsage;
         return 2;
     }

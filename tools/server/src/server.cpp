@@ -40,6 +40,7 @@
 #include "publish.h"
 #include "package/patch_package.h"
 #include "store.h"
+#include "tuf_service.h"
 #include "livepatch/text.h"
 #include "util/fs.h"
 #include "crypto/sha256.h"
@@ -383,8 +384,20 @@ private:
             return download(req, resp, "sync", m[1], f);
         } else if (path == "/v1/api/kernels/supported" && req.getMethod() == "GET") {
             return supported(uri, resp);
+        } else if (!sh_->opt.tufRepo.empty() && req.getMethod() == "GET") {
+            if (auto rel = tufRepositoryPath(path)) return serveTuf(resp, *rel);
         }
         sendError(resp, 404, "not-found", "no such endpoint");
+    }
+
+    // The repository file as livepatch-repo wrote it: its signatures, not
+    // this server, are what the agent trusts.
+    void serveTuf(HTTPServerResponse& resp, const std::string& rel) {
+        auto data = livepatch::fs::readFile(sh_->opt.tufRepo + "/" + rel, 512u << 20);
+        if (!data) return sendError(resp, 404, "not-found", "no such repository file");
+        resp.setContentType(rel.rfind("metadata/", 0) == 0 ? "application/json" : "application/octet-stream");
+        resp.setContentLength(static_cast<std::streamsize>(data->size()));
+        resp.send().write(data->data(), static_cast<std::streamsize>(data->size()));
     }
 
     // Fault `drip`: a trickle that never lets a client's read time out.
@@ -1068,9 +1081,27 @@ struct Server::Impl {
     std::unique_ptr<Poco::Net::ServerSocket> socket;
     std::unique_ptr<Poco::Net::HTTPServer> http;
     std::thread promoter;
+    std::thread tufSigner;
     std::mutex promoterMu;
     std::condition_variable promoterWake;
     bool promoterStop = false;
+
+    bool keepTufFresh() {
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        auto r = lpserver::keepTufFresh(shared->opt.tufRepo, shared->opt.tufOnlineKeys, now);
+        if (!r) std::cerr << "TUF re-signing failed: " << r.error().message() << std::endl;
+        else if (*r) std::cout << "TUF: re-signed the online metadata of " << shared->opt.tufRepo << std::endl;
+        return static_cast<bool>(r);
+    }
+
+    void tufLoop() {
+        std::unique_lock<std::mutex> l(promoterMu);
+        while (!promoterWake.wait_for(l, shared->opt.tufResignInterval, [&] { return promoterStop; })) {
+            l.unlock();
+            (void)keepTufFresh();
+            l.lock();
+        }
+    }
 
     void promoteLoop() {
         std::unique_lock<std::mutex> l(promoterMu);
@@ -1096,6 +1127,9 @@ Server::~Server() { stop(); }
 
 livepatch::Status Server::start() {
     auto& sh = *impl_->shared;
+    // The repository is fresh before the first agent asks (a server that was
+    // down for a day would otherwise start by serving an expired timestamp).
+    if (!sh.opt.tufOnlineKeys.empty() && !impl_->keepTufFresh()) return Error(ErrorCode::ConfigInvalid, "cannot re-sign the TUF repository " + sh.opt.tufRepo);
     StoreOptions so;
     so.dataDir = sh.opt.dataDir;
     so.database = sh.opt.database;
@@ -1146,6 +1180,7 @@ livepatch::Status Server::start() {
         impl_->http->start();
         if (sh.opt.autoPromoteInterval.count() > 0) impl_->promoter = std::thread([this] { impl_->promoteLoop(); });
         sh.syncer->start();
+        if (!sh.opt.tufOnlineKeys.empty()) impl_->tufSigner = std::thread([this] { impl_->tufLoop(); });
         sh.baseUrl = std::string(sh.opt.plain ? "http" : "https") + "://" + sh.opt.host + ":" + std::to_string(port());
         return {};
     } catch (const Poco::Exception& e) {
@@ -1155,13 +1190,14 @@ livepatch::Status Server::start() {
 
 void Server::stop() {
     if (impl_->shared->syncer) impl_->shared->syncer->stop();
-    if (impl_->promoter.joinable()) {
+    if (impl_->promoter.joinable() || impl_->tufSigner.joinable()) {
         {
             std::lock_guard<std::mutex> l(impl_->promoterMu);
             impl_->promoterStop = true;
         }
         impl_->promoterWake.notify_all();
-        impl_->promoter.join();
+        if (impl_->promoter.joinable()) impl_->promoter.join();
+        if (impl_->tufSigner.joinable()) impl_->tufSigner.join();
     }
     if (impl_->http) {
         impl_->shared->stopping = true;

@@ -43,6 +43,14 @@ struct ServerOptions {
     std::size_t threads = 8;        // request threads (and database connections)
     std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
     std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
+    // A TUF repository written by livepatch-repo, served under /v1/tuf/
+    // (public, like a static mirror: everything in it is signed); with the
+    // online keys (snapshot.pem, timestamp.pem) the server re-signs
+    // timestamp/snapshot before they expire, checked at start and then
+    // every tufResignInterval. Root and targets keys are never given to it.
+    std::string tufRepo;
+    std::string tufOnlineKeys;
+    std::chrono::milliseconds tufResignInterval{3600000};
     Faults faults;
     SyncOptions sync;               // --upstream, --sync-*: mirror an upstream server (sync.h)
 };

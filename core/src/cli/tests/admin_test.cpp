@@ -273,6 +273,15 @@ TEST(Prometheus, GaugesFromTheStateAndTheDaemonCounter) {
     EXPECT_NE(status.find("\nlivepatch_agent_patch_applied 0\n"), std::string::npos);
 }
 
+// A stale signed catalogue (freeze) must raise the same alert as a failed check.
+TEST(Prometheus, AStaleCatalogueIsAFailedCheck) {
+    AgentState st = patchedState();
+    st.checkState = CheckState::Checked;
+    EXPECT_NE(renderPrometheus(st, std::nullopt).find("\nlivepatch_agent_last_check_failed 0\n"), std::string::npos);
+    st.checkState = CheckState::Stale;
+    EXPECT_NE(renderPrometheus(st, std::nullopt).find("\nlivepatch_agent_last_check_failed 1\n"), std::string::npos);
+}
+
 TEST(Prometheus, PassesPromtool) {
     TempDir dir;
     const std::string file = (dir.path / "m.prom").string();

@@ -54,7 +54,8 @@ TEST(StateSpellings, EveryValueHasItsWireWordAndReadsBack) {
         ASSERT_TRUE(back);
         EXPECT_EQ(back->patchState, v);
     }
-    EXPECT_EQ(spellingsJoined<CheckState>(), "needs-check|checked|check-failed");
+    EXPECT_EQ(spellingsJoined<CheckState>(), "needs-check|checked|check-failed|stale");
+    EXPECT_EQ(spellingsJoined<CatalogueKind>(), "unsigned|signed");
     EXPECT_EQ(spellingsJoined<KernelSupport>(), "supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown");
     EXPECT_EQ(spellingsJoined<RunMode>(), "normal|no-apply|no-refresh|stop");
     for (KernelSupport v : {KernelSupport::Supported, KernelSupport::KernelEndOfLife, KernelSupport::Unsupported}) {
@@ -109,4 +110,7 @@ TEST(Policy, TheNewestOfferThePolicyAllowsIsChosenAndARefusalIsSaid) {
     const std::string before = policyFingerprint(c);
     ASSERT_TRUE(c.apply({"run-mode=no-apply"}));
     EXPECT_NE(policyFingerprint(c), before) << "a 304 taken under another policy must not be trusted";
+    const std::string unsigned_ = policyFingerprint(c);
+    ASSERT_TRUE(c.apply({"trust-root=pinned"}));
+    EXPECT_NE(policyFingerprint(c), unsigned_) << "a 304 taken while the signed catalogue decided says nothing of the server's offer";
 }
