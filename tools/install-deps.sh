@@ -11,7 +11,7 @@ pkgs=(
   postgresql wrk nginx-light apache2-utils
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jsonschema python3-yaml
-  tinyproxy binutils curl time clang-14 xz-utils bzip2 gzip procps
+  tinyproxy binutils curl time clang-14 clang-format-14 xz-utils bzip2 gzip procps
   libsystemd-dev scdoc prometheus bash-completion zsh util-linux systemd strace
   snapd squashfs-tools lintian dpkg-dev fakeroot
 )

@@ -20,10 +20,11 @@ static void report(const char* scenario, long agents, long hours, long startSpre
     const auto peakAt = std::max_element(perMinute.begin(), perMinute.end());
     const double mean = static_cast<double>(std::accumulate(perMinute.begin(), perMinute.end(), 0L)) /
                         static_cast<double>(perMinute.size());
-    std::printf("{\"scenario\": \"%s\", \"agents\": %ld, \"hours\": %ld, \"peak_per_minute\": %ld, \"peak_minute\": %ld, "
-                "\"minute0\": %ld, \"mean_per_minute\": %.1f, \"peak_over_mean\": %.3f}\n",
-                scenario, agents, hours, *peakAt, static_cast<long>(peakAt - perMinute.begin()), perMinute.front(), mean,
-                static_cast<double>(*peakAt) / mean);
+    std::printf(
+        "{\"scenario\": \"%s\", \"agents\": %ld, \"hours\": %ld, \"peak_per_minute\": %ld, \"peak_minute\": %ld, "
+        "\"minute0\": %ld, \"mean_per_minute\": %.1f, \"peak_over_mean\": %.3f}\n",
+        scenario, agents, hours, *peakAt, static_cast<long>(peakAt - perMinute.begin()), perMinute.front(), mean,
+        static_cast<double>(*peakAt) / mean);
 }
 
 int main(int argc, char** argv) {

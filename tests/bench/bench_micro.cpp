@@ -18,9 +18,9 @@
 #include <memory>
 #include <string>
 
+#include "crypto/sha256.h"
 #include "module_signature.h"
 #include "util/fs.h"
-#include "crypto/sha256.h"
 
 namespace {
 std::string gModule, gKeyring, gCertFile;
@@ -67,8 +67,8 @@ void BM_OpensslCallsInProcess(benchmark::State& state) {
         benchmark::DoNotOptimize(md);
         std::unique_ptr<BIO, decltype(&BIO_free)> certBio(BIO_new_file(gCertFile.c_str(), "r"), &BIO_free);
         if (!certBio) return state.SkipWithError(("cannot read " + gCertFile).c_str());
-        std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)>
-            certs(sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
+        std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> certs(
+            sk_X509_new_null(), [](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); });
         while (X509* c = PEM_read_bio_X509(certBio.get(), nullptr, nullptr, nullptr)) sk_X509_push(certs.get(), c);
         ERR_clear_error();  // end of the PEM file
         const auto* der = reinterpret_cast<const unsigned char*>(sig->pkcs7.data());

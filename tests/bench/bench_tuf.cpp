@@ -44,7 +44,8 @@ void BM_TufVerifyTopLevel(benchmark::State& state) {
         auto tg = parseTargets(gTargetsBytes, *sn->meta.at("targets.json").length);
         if (!s || !tg) return fail(state, s ? tg.error() : s.error());
         s = verifyThreshold(*tg, root->keys, root->roles.at("targets"), "targets");
-        if (!s || static_cast<int>(tg->targets.size()) != gTargets) return fail(state, s ? Error(ErrorCode::Internal, "count") : s.error());
+        if (!s || static_cast<int>(tg->targets.size()) != gTargets)
+            return fail(state, s ? Error(ErrorCode::Internal, "count") : s.error());
         benchmark::DoNotOptimize(tg);
     }
 }
@@ -61,7 +62,8 @@ void BM_Ed25519Floor(benchmark::State& state) {
         EVP_PKEY* key;
     };
     std::vector<Item> items;
-    for (const Common* md : {static_cast<const Common*>(&*ts), static_cast<const Common*>(&*sn), static_cast<const Common*>(&*tg)}) {
+    for (const Common* md :
+         {static_cast<const Common*>(&*ts), static_cast<const Common*>(&*sn), static_cast<const Common*>(&*tg)}) {
         const std::string& keyid = md->signatures[0].keyid;
         std::string hex = root->keys.at(keyid).json().find("keyval")->find("public")->asString();
         unsigned char pub[32];
@@ -69,13 +71,15 @@ void BM_Ed25519Floor(benchmark::State& state) {
         std::vector<unsigned char> sig;
         for (std::size_t i = 0; i < md->signatures[0].sig.size(); i += 2)
             sig.push_back(static_cast<unsigned char>(std::stoi(md->signatures[0].sig.substr(i, 2), nullptr, 16)));
-        items.push_back({canonicalJson(md->signedJson), sig, EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pub, 32)});
+        items.push_back(
+            {canonicalJson(md->signedJson), sig, EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pub, 32)});
     }
     for (auto _ : state) {
         for (auto& it : items) {
             EVP_MD_CTX* ctx = EVP_MD_CTX_new();
             EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, it.key);
-            int ok = EVP_DigestVerify(ctx, it.sig.data(), it.sig.size(), reinterpret_cast<const unsigned char*>(it.data.data()), it.data.size());
+            int ok = EVP_DigestVerify(ctx, it.sig.data(), it.sig.size(),
+                                      reinterpret_cast<const unsigned char*>(it.data.data()), it.data.size());
             EVP_MD_CTX_free(ctx);
             if (ok != 1) return fail(state, Error(ErrorCode::SignatureInvalid, "floor"));
         }
@@ -104,10 +108,14 @@ int setUp() {
     if (!repo) return 1;
     for (int i = 0; i < gTargets; ++i) {
         std::string v = std::to_string(i + 1);
-        Json custom(Json::Object{{"name", Json("lp_bench")}, {"version", Json(v)}, {"kernel", Json("6.1.0-18-amd64")},
-                                 {"architecture", Json("x86_64")}, {"published", Json("2026-11-01T00:00:00Z")},
+        Json custom(Json::Object{{"name", Json("lp_bench")},
+                                 {"version", Json(v)},
+                                 {"kernel", Json("6.1.0-18-amd64")},
+                                 {"architecture", Json("x86_64")},
+                                 {"published", Json("2026-11-01T00:00:00Z")},
                                  {"fixes", Json(Json::Array{Json(Json::Object{{"name", Json("cve-2026-" + v)}})})}});
-        if (!repo->addTarget("6.1.0-18-amd64/x86_64/lp_bench-" + v + ".tar.xz", "patch " + v, custom, targets, gNow)) return 1;
+        if (!repo->addTarget("6.1.0-18-amd64/x86_64/lp_bench-" + v + ".tar.xz", "patch " + v, custom, targets, gNow))
+            return 1;
     }
     if (!repo->publishOnline(snapshot, timestamp, gNow)) return 1;
     const std::string meta = gDir + "/repo/metadata/";
@@ -121,8 +129,8 @@ int setUp() {
     o.now = [] { return gNow; };
     Updater first(gDir + "/client", mirror, o);  // trust everything once: later refreshes are idle
     if (!first.refresh()) return 1;
-    std::fprintf(stderr, "targets=%d timestamp.json=%zu B snapshot.json=%zu B targets.json=%zu B\n", gTargets, gTimestamp.size(),
-                 gSnapshot.size(), gTargetsBytes.size());
+    std::fprintf(stderr, "targets=%d timestamp.json=%zu B snapshot.json=%zu B targets.json=%zu B\n", gTargets,
+                 gTimestamp.size(), gSnapshot.size(), gTargetsBytes.size());
     return 0;
 }
 }  // namespace

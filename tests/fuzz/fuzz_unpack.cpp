@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)cleanupAtExit;
     fsys::remove_all(parent);
     fsys::create_directories(dest);
-    std::ofstream(archive, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), static_cast<long>(size));
+    std::ofstream(archive, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(data), static_cast<long>(size));
     livepatch::UnpackLimits limits;
     limits.maxEntries = 16;
     limits.maxTotalBytes = 1u << 20;
@@ -65,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)e;
         ++inParent;
     }
-    require(inParent == 1);  // only d/: nothing went up with .. or a link
+    require(inParent == 1);                                                // only d/: nothing went up with .. or a link
     require(!fsys::exists(fsys::symlink_status("/tmp/lp-fuzz-escaped")));  // the absolute-path seeds' target
     require(onlyPlainEntries(dest));
     return 0;

@@ -6,7 +6,8 @@ namespace fixture {
 class Plugin : public livepatch::Verifier {
 public:
     livepatch::PluginInfo info() const noexcept override {
-        livepatch::PluginInfo i{"fixture-good", livepatch::PluginRole::Verifier, "9.9.9", LIVEPATCH_SDK_ABI_VERSION, "test fixture"};
+        livepatch::PluginInfo i{"fixture-good", livepatch::PluginRole::Verifier, "9.9.9", LIVEPATCH_SDK_ABI_VERSION,
+                                "test fixture"};
 #if defined(FIXTURE_INFO_ABI)
         i.name = "fixture-info-abi";
         i.abiVersion = LIVEPATCH_SDK_ABI_VERSION + 1;
@@ -53,7 +54,7 @@ public:
 // What LIVEPATCH_PLUGIN exported up to SDK 2: an int, no build ABI.
 extern "C" __attribute__((visibility("default"))) int livepatch_sdk_abi_version() { return 2; }
 POCO_BEGIN_MANIFEST(livepatch::Plugin)
-    POCO_EXPORT_CLASS(fixture::Plugin)
+POCO_EXPORT_CLASS(fixture::Plugin)
 POCO_END_MANIFEST
 #else
 LIVEPATCH_PLUGIN(fixture::Plugin)

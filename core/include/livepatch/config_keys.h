@@ -89,8 +89,8 @@ inline std::vector<std::string> splitConfigList(const std::string& v) {
 
 // ---- declarations, one line each in a plugin's configKeys() ---------------
 
-inline ConfigKey integerKey(std::string name, std::string defaultValue, long long min, long long max, std::string expected,
-                            std::string description) {
+inline ConfigKey integerKey(std::string name, std::string defaultValue, long long min, long long max,
+                            std::string expected, std::string description) {
     ConfigKey k;
     k.name = std::move(name);
     k.type = ConfigType::Integer;
@@ -111,7 +111,8 @@ inline ConfigKey flagKey(std::string name, std::string description) {
     return k;
 }
 
-inline ConfigKey choiceKey(std::string name, std::string defaultValue, std::vector<std::string> choices, std::string description) {
+inline ConfigKey choiceKey(std::string name, std::string defaultValue, std::vector<std::string> choices,
+                           std::string description) {
     ConfigKey k;
     k.name = std::move(name);
     k.type = ConfigType::Choice;
@@ -130,7 +131,8 @@ inline ConfigKey pathKey(std::string name, std::string description) {
 }
 
 inline ConfigKey textKey(std::string name, std::string defaultValue, std::string description,
-                         std::function<Status(const std::string&, const std::string&)> check, std::string schemaPattern = "") {
+                         std::function<Status(const std::string&, const std::string&)> check,
+                         std::string schemaPattern = "") {
     ConfigKey k;
     k.name = std::move(name);
     k.defaultValue = std::move(defaultValue);
@@ -140,7 +142,8 @@ inline ConfigKey textKey(std::string name, std::string defaultValue, std::string
     return k;
 }
 
-inline ConfigKey pemKey(std::string name, std::string description, std::function<Status(const std::string&, const std::string&)> check) {
+inline ConfigKey pemKey(std::string name, std::string description,
+                        std::function<Status(const std::string&, const std::string&)> check) {
     ConfigKey k;
     k.name = std::move(name);
     k.type = ConfigType::Pem;
@@ -166,8 +169,10 @@ inline Status checkConfigValue(const ConfigKey& k, const std::string& value) {
         if (value != "true" && value != "false") return configValueError(k.name, "true|false", value);
         break;
     case ConfigType::Integer: {
-        const bool digits = value.size() <= 15 && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (!digits || std::stoll(value) < k.min || std::stoll(value) > k.max) return configValueError(k.name, k.expected, value);
+        const bool digits =
+            value.size() <= 15 && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits || std::stoll(value) < k.min || std::stoll(value) > k.max)
+            return configValueError(k.name, k.expected, value);
         break;
     }
     case ConfigType::Choice:
@@ -178,7 +183,8 @@ inline Status checkConfigValue(const ConfigKey& k, const std::string& value) {
         }
         break;
     case ConfigType::AbsolutePath:
-        if (value[0] != '/' || value.find('\0') != std::string::npos) return configValueError(k.name, "an absolute path", value);
+        if (value[0] != '/' || value.find('\0') != std::string::npos)
+            return configValueError(k.name, "an absolute path", value);
         break;
     case ConfigType::Pem:
         if (value.find("PRIVATE KEY") != std::string::npos)

@@ -91,7 +91,9 @@ public:
 
 private:
     DownloadFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-    Error failure(const char* what) const { return Error(ErrorCode::Io, std::string(what) + " " + path_ + ": " + std::strerror(errno)); }
+    Error failure(const char* what) const {
+        return Error(ErrorCode::Io, std::string(what) + " " + path_ + ": " + std::strerror(errno));
+    }
 
     std::string path_;
     int fd_ = -1;

@@ -15,39 +15,39 @@ namespace livepatch {
 // Stable codes. Append only; never renumber or reuse a value.
 enum class ErrorCode : int {
     Ok = 0,
-    InvalidArgument = 1,    // bad command-line input
-    ConfigInvalid = 2,      // a config key or value failed validation
-    StateCorrupt = 3,       // a state file failed its integrity check
-    Io = 4,                 // filesystem error
-    Permission = 5,         // not root, wrong owner/mode, symlink refused
-    NotEnabled = 6,         // machine is not enabled yet
-    AlreadyEnabled = 7,     // enable while enabled with another token
-    TokenInvalid = 8,       // token malformed, expired or refused
-    Network = 9,            // DNS, connect, reset, proxy failure
-    Tls = 10,               // certificate, hostname, protocol version, pin
-    Timeout = 11,           // dial timeout or overall deadline exceeded
-    HttpStatus = 12,        // server answered with an error status
-    Protocol = 13,          // malformed or unexpected server response
-    ChecksumMismatch = 14,  // download does not match the announced SHA-256
-    SignatureInvalid = 15,  // signature present but does not verify
-    Unsigned = 16,          // no signature found
-    UntrustedSigner = 17,   // signature valid but signer not trusted
-    UnsafeArchive = 18,     // archive entry escapes, is a device, bomb, ...
-    Rollback = 19,          // patch version lower than the applied one
-    LoadFailed = 20,        // kernel refused the module
-    TransitionStalled = 21, // livepatch transition did not complete
-    Unsupported = 22,       // kernel or feature unsupported
-    PluginInvalid = 23,     // plugin refused by the host
-    NotFound = 24,          // requested thing does not exist
-    Cancelled = 25,         // stopped by signal or caller
-    Busy = 26,              // another operation holds the lock / EBUSY
-    Internal = 27,          // bug: should never happen
-    InsecureRefused = 28,   // plain http or downgrade refused by policy
-    TooLarge = 29,          // response, file or archive over a size limit
-    CrashGuard = 30,        // crash-safety guard prevents automatic load
-    DaemonUnavailable = 31, // cannot reach the agent daemon
-    PolicyRefused = 32,     // cutoff-date, patch-delay, run mode, no verifier
-    Stale = 33,             // signed catalogue expired: possible freeze attack
+    InvalidArgument = 1,     // bad command-line input
+    ConfigInvalid = 2,       // a config key or value failed validation
+    StateCorrupt = 3,        // a state file failed its integrity check
+    Io = 4,                  // filesystem error
+    Permission = 5,          // not root, wrong owner/mode, symlink refused
+    NotEnabled = 6,          // machine is not enabled yet
+    AlreadyEnabled = 7,      // enable while enabled with another token
+    TokenInvalid = 8,        // token malformed, expired or refused
+    Network = 9,             // DNS, connect, reset, proxy failure
+    Tls = 10,                // certificate, hostname, protocol version, pin
+    Timeout = 11,            // dial timeout or overall deadline exceeded
+    HttpStatus = 12,         // server answered with an error status
+    Protocol = 13,           // malformed or unexpected server response
+    ChecksumMismatch = 14,   // download does not match the announced SHA-256
+    SignatureInvalid = 15,   // signature present but does not verify
+    Unsigned = 16,           // no signature found
+    UntrustedSigner = 17,    // signature valid but signer not trusted
+    UnsafeArchive = 18,      // archive entry escapes, is a device, bomb, ...
+    Rollback = 19,           // patch version lower than the applied one
+    LoadFailed = 20,         // kernel refused the module
+    TransitionStalled = 21,  // livepatch transition did not complete
+    Unsupported = 22,        // kernel or feature unsupported
+    PluginInvalid = 23,      // plugin refused by the host
+    NotFound = 24,           // requested thing does not exist
+    Cancelled = 25,          // stopped by signal or caller
+    Busy = 26,               // another operation holds the lock / EBUSY
+    Internal = 27,           // bug: should never happen
+    InsecureRefused = 28,    // plain http or downgrade refused by policy
+    TooLarge = 29,           // response, file or archive over a size limit
+    CrashGuard = 30,         // crash-safety guard prevents automatic load
+    DaemonUnavailable = 31,  // cannot reach the agent daemon
+    PolicyRefused = 32,      // cutoff-date, patch-delay, run mode, no verifier
+    Stale = 33,              // signed catalogue expired: possible freeze attack
 };
 
 // Stable, kebab-case name of a code ("checksum-mismatch").
@@ -116,7 +116,7 @@ private:
 template <typename T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
+    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT(implicit)
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(implicit)
 
     bool ok() const noexcept { return v_.index() == 0; }
@@ -169,8 +169,8 @@ private:
 }  // namespace livepatch
 
 // Early-return helpers: LP_TRY(status_expr); LP_ASSIGN(var, result_expr);
-#define LP_TRY(expr)                                                  \
-    do {                                                              \
-        auto lp_try_result_ = (expr);                                 \
-        if (!lp_try_result_.ok()) return lp_try_result_.error();      \
+#define LP_TRY(expr)                                             \
+    do {                                                         \
+        auto lp_try_result_ = (expr);                            \
+        if (!lp_try_result_.ok()) return lp_try_result_.error(); \
     } while (0)

@@ -20,7 +20,7 @@ struct KernelInfo {
     std::string architecture;      // "x86_64"
     std::string bootId;            // /proc/sys/kernel/random/boot_id
     bool livepatchSupported = false;
-    std::string unsupportedReason; // why not, when !livepatchSupported
+    std::string unsupportedReason;  // why not, when !livepatchSupported
 };
 
 struct PatchSpec {
@@ -41,8 +41,8 @@ struct LoadedPatch {
 };
 
 struct KernelHealth {
-    std::uint64_t taintMask = 0;   // /proc/sys/kernel/tainted
-    std::uint64_t oopsCount = 0;   // oops/BUG/WARN lines seen in the kernel log
+    std::uint64_t taintMask = 0;  // /proc/sys/kernel/tainted
+    std::uint64_t oopsCount = 0;  // oops/BUG/WARN lines seen in the kernel log
 };
 
 class Loader : public Plugin {

@@ -42,7 +42,8 @@ struct ModInfo {
     // be a guess, so identity keys must be unambiguous).
     Result<std::optional<std::string>> unique(std::string_view key) const {
         auto v = values(key);
-        if (v.size() > 1) return Error(ErrorCode::SignatureInvalid, ".modinfo lists \"" + std::string(key) + "=\" more than once");
+        if (v.size() > 1)
+            return Error(ErrorCode::SignatureInvalid, ".modinfo lists \"" + std::string(key) + "=\" more than once");
         if (v.empty()) return std::optional<std::string>();
         return std::optional<std::string>(v.front());
     }
@@ -55,7 +56,10 @@ class ElfReader {
 public:
     explicit ElfReader(std::string_view data) : d_(data) {}
     bool init() {
-        if (d_.size() < 16 || d_.compare(0, 4, "\x7f" "ELF") != 0) return false;
+        if (d_.size() < 16 || d_.compare(0, 4,
+                                         "\x7f"
+                                         "ELF") != 0)
+            return false;
         const auto cls = static_cast<unsigned char>(d_[4]), enc = static_cast<unsigned char>(d_[5]);
         if ((cls != 1 && cls != 2) || (enc != 1 && enc != 2)) return false;
         is64_ = cls == 2;
@@ -68,7 +72,8 @@ public:
         if (off > d_.size() || d_.size() - off < width) return false;
         out = 0;
         for (unsigned i = 0; i < width; ++i) {
-            const auto byte = static_cast<unsigned char>(d_[static_cast<std::size_t>(off) + (bigEndian_ ? i : width - 1 - i)]);
+            const auto byte =
+                static_cast<unsigned char>(d_[static_cast<std::size_t>(off) + (bigEndian_ ? i : width - 1 - i)]);
             out = (out << 8) | byte;
         }
         return true;
@@ -86,7 +91,9 @@ struct Section {
     std::uint64_t name = 0, type = 0, offset = 0, size = 0, link = 0;
 };
 
-inline Error malformed(const std::string& why) { return Error(ErrorCode::SignatureInvalid, "malformed module: " + why); }
+inline Error malformed(const std::string& why) {
+    return Error(ErrorCode::SignatureInvalid, "malformed module: " + why);
+}
 
 }  // namespace modinfo_detail
 
@@ -101,8 +108,8 @@ inline Result<ModInfo> parseModInfo(std::string_view image) noexcept {
         // Offsets of the header fields that differ between ELF32 and ELF64.
         const bool w = r.is64();
         std::uint64_t shoff = 0, shentsize = 0, shnum = 0, shstrndx = 0;
-        if (!r.word(w ? 0x28 : 0x20, shoff) || !r.uint(w ? 0x3a : 0x2e, 2, shentsize) || !r.uint(w ? 0x3c : 0x30, 2, shnum) ||
-            !r.uint(w ? 0x3e : 0x32, 2, shstrndx))
+        if (!r.word(w ? 0x28 : 0x20, shoff) || !r.uint(w ? 0x3a : 0x2e, 2, shentsize) ||
+            !r.uint(w ? 0x3c : 0x30, 2, shnum) || !r.uint(w ? 0x3e : 0x32, 2, shstrndx))
             return malformed("truncated ELF header");
         const std::uint64_t minEntry = w ? 64 : 40;
         if (shoff == 0 || shentsize < minEntry) return malformed("no section header table");
@@ -125,7 +132,8 @@ inline Result<ModInfo> parseModInfo(std::string_view image) noexcept {
         if (shstrndx >= shnum || !section(shstrndx, strtab)) return malformed("no section name table");
         if (strtab.offset > image.size() || strtab.size > image.size() - strtab.offset)
             return malformed("section name table outside the file");
-        const std::string_view names = image.substr(static_cast<std::size_t>(strtab.offset), static_cast<std::size_t>(strtab.size));
+        const std::string_view names =
+            image.substr(static_cast<std::size_t>(strtab.offset), static_cast<std::size_t>(strtab.size));
         std::optional<Section> modinfo;
         for (std::uint64_t i = 0; i < shnum; ++i) {
             Section s;
@@ -141,7 +149,8 @@ inline Result<ModInfo> parseModInfo(std::string_view image) noexcept {
         if (modinfo->type == 8 /* SHT_NOBITS */) return malformed(".modinfo section has no contents");
         if (modinfo->offset > image.size() || modinfo->size > image.size() - modinfo->offset)
             return malformed(".modinfo section outside the file");
-        const std::string_view body = image.substr(static_cast<std::size_t>(modinfo->offset), static_cast<std::size_t>(modinfo->size));
+        const std::string_view body =
+            image.substr(static_cast<std::size_t>(modinfo->offset), static_cast<std::size_t>(modinfo->size));
         ModInfo out;
         std::size_t pos = 0;
         while (pos < body.size()) {

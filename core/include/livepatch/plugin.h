@@ -38,11 +38,9 @@
 // Expanded where LIVEPATCH_PLUGIN is used, i.e. with the plugin's compiler.
 #define LIVEPATCH_STRINGIFY_(x) #x
 #define LIVEPATCH_STRINGIFY(x) LIVEPATCH_STRINGIFY_(x)
-#define LIVEPATCH_BUILD_ABI                                               \
-    "sdk-abi=" LIVEPATCH_STRINGIFY(LIVEPATCH_SDK_ABI_VERSION)             \
-    " gxx-abi=" LIVEPATCH_STRINGIFY(__GXX_ABI_VERSION)                    \
-    " cxx11-abi=" LIVEPATCH_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)             \
-    " poco=" LIVEPATCH_STRINGIFY(POCO_VERSION)
+#define LIVEPATCH_BUILD_ABI                                                                    \
+    "sdk-abi=" LIVEPATCH_STRINGIFY(LIVEPATCH_SDK_ABI_VERSION) " gxx-abi=" LIVEPATCH_STRINGIFY( \
+        __GXX_ABI_VERSION) " cxx11-abi=" LIVEPATCH_STRINGIFY(_GLIBCXX_USE_CXX11_ABI) " poco=" LIVEPATCH_STRINGIFY(POCO_VERSION)
 
 namespace livepatch {
 
@@ -59,9 +57,9 @@ inline const char* pluginRoleName(PluginRole r) noexcept {
 }
 
 struct PluginInfo {
-    std::string name;         // unique, kebab-case: "transport-https"
+    std::string name;  // unique, kebab-case: "transport-https"
     PluginRole role = PluginRole::Transport;
-    std::string version;      // plugin's own version, "1.0.0"
+    std::string version;  // plugin's own version, "1.0.0"
     int abiVersion = LIVEPATCH_SDK_ABI_VERSION;
     std::string description;  // one line
 };
@@ -117,7 +115,10 @@ public:
     // An Integer key's effective value (0 if unset or undeclared).
     long long integer(const std::string& key) const {
         const std::string v = value(key);
-        return !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stoll(v) : 0;
+        return !v.empty() && v.size() <= 18 &&
+                       std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })
+                   ? std::stoll(v)
+                   : 0;
     }
     // A list key's effective items (comma-separated).
     std::vector<std::string> list(const std::string& key) const { return splitConfigList(value(key)); }
@@ -129,9 +130,9 @@ struct PluginContext {
     const ConfigView* config = nullptr;  // never null when passed to configure()
     Logger* logger = nullptr;            // never null
     Clock* clock = nullptr;              // never null
-    std::string stateDir;   // root-only (0700) directory the plugin may use
-    std::string cacheDir;   // root-only (0700) cache directory
-    std::string rootDir;    // filesystem root for host data ("/" normally)
+    std::string stateDir;                // root-only (0700) directory the plugin may use
+    std::string cacheDir;                // root-only (0700) cache directory
+    std::string rootDir;                 // filesystem root for host data ("/" normally)
 };
 
 // Base of every plugin. Use a role interface, not this, directly.
@@ -163,9 +164,10 @@ using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t to
 // exports `livepatch_plugin_abi` (LIVEPATCH_BUILD_ABI as the plugin was
 // built; the host compares it with its own before anything is instantiated)
 // and a Poco ClassLoader manifest for livepatch::Plugin.
-#define LIVEPATCH_PLUGIN(CLASS)                                               \
-    extern "C" __attribute__((visibility("default"))) const char*             \
-    livepatch_plugin_abi() { return LIVEPATCH_BUILD_ABI; }                    \
-    POCO_BEGIN_MANIFEST(livepatch::Plugin)                                    \
-        POCO_EXPORT_CLASS(CLASS)                                              \
+#define LIVEPATCH_PLUGIN(CLASS)                                                            \
+    extern "C" __attribute__((visibility("default"))) const char* livepatch_plugin_abi() { \
+        return LIVEPATCH_BUILD_ABI;                                                        \
+    }                                                                                      \
+    POCO_BEGIN_MANIFEST(livepatch::Plugin)                                                 \
+    POCO_EXPORT_CLASS(CLASS)                                                               \
     POCO_END_MANIFEST

@@ -18,9 +18,11 @@ namespace livepatch {
 // InvalidArgument for anything else, for a date that does not exist, and
 // for a time std::chrono::system_clock cannot hold (years 1678 to 2261).
 inline Result<std::chrono::system_clock::time_point> parseRfc3339(const std::string& text) {
-    static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
+    static const std::regex re(
+        R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
     std::smatch m;
-    if (!std::regex_match(text, m, re)) return Error(ErrorCode::InvalidArgument, "expected an RFC 3339 time like 2024-01-31T12:00:00Z");
+    if (!std::regex_match(text, m, re))
+        return Error(ErrorCode::InvalidArgument, "expected an RFC 3339 time like 2024-01-31T12:00:00Z");
     struct tm tm = {};
     tm.tm_year = std::stoi(m[1]) - 1900;
     tm.tm_mon = std::stoi(m[2]) - 1;
@@ -40,8 +42,10 @@ inline Result<std::chrono::system_clock::time_point> parseRfc3339(const std::str
     // system_clock counts nanoseconds in 64 bits (years 1678-2261 here):
     // a time outside that would overflow in from_time_t (undefined
     // behaviour, found by fuzz-config with cutoff-date 2999-01-01).
-    const auto limit =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::time_point::max().time_since_epoch()).count() - 1;
+    const auto limit = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::time_point::max().time_since_epoch())
+                           .count() -
+                       1;
     if (t > limit || t < -limit) return Error(ErrorCode::InvalidArgument, "time out of range (years 1678 to 2261)");
     auto tp = std::chrono::system_clock::from_time_t(t);
     if (m[7].matched) {

@@ -31,18 +31,18 @@ inline std::optional<std::string> findHeader(const HeaderList& headers, const st
 
 struct HttpRequest {
     std::string method = "GET";
-    std::string url;             // absolute
-    HeaderList headers;          // may hold Authorization: never log values
+    std::string url;     // absolute
+    HeaderList headers;  // may hold Authorization: never log values
     std::string body;
-    std::string contentType;     // for body, e.g. "application/json"
+    std::string contentType;  // for body, e.g. "application/json"
     std::uint64_t maxResponseBytes = 4u << 20;
 };
 
 struct HttpResponse {
     int status = 0;
     HeaderList headers;
-    std::string body;            // at most maxResponseBytes
-    std::string finalUrl;        // after redirects
+    std::string body;      // at most maxResponseBytes
+    std::string finalUrl;  // after redirects
     std::optional<std::string> header(const std::string& name) const { return findHeader(headers, name); }
 };
 

@@ -96,7 +96,8 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
     std::size_t pos = 1;
     for (;;) {
         struct stat st;
-        if (::fstat(dir.get(), &st) != 0) return Error(code, "cannot stat " + (walked.empty() ? "/" : walked) + ": " + std::strerror(errno));
+        if (::fstat(dir.get(), &st) != 0)
+            return Error(code, "cannot stat " + (walked.empty() ? "/" : walked) + ": " + std::strerror(errno));
         const std::size_t next = path.find('/', pos);
         const std::string name = path.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
         pos = next == std::string::npos ? path.size() : next + 1;
@@ -109,7 +110,8 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
         // remove an entry there, and the entry below is checked to be root's.
         const bool rootSticky = st.st_uid == 0 && (st.st_mode & S_ISVTX);
         if (!rootSticky)
-            LP_TRY(checkRootOnlyStat(st, "directory " + (walked.empty() ? std::string("/") : walked) + " above " + what, code));
+            LP_TRY(checkRootOnlyStat(st, "directory " + (walked.empty() ? std::string("/") : walked) + " above " + what,
+                                     code));
         if (name.empty() || name == ".") {
             if (pos >= path.size()) return Error(code, what + " " + path + " names a directory");
             continue;
@@ -117,7 +119,8 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
         if (name == "..") return Error(code, what + " " + path + " contains \"..\"");
         walked += "/" + name;
         if (pos >= path.size()) {
-            const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (kind == TrustedKind::Directory ? O_DIRECTORY : O_NONBLOCK);
+            const int flags =
+                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (kind == TrustedKind::Directory ? O_DIRECTORY : O_NONBLOCK);
             TrustedFd last(::openat(dir.get(), name.c_str(), flags));
             if (last.get() < 0) {
                 if (errno == ELOOP) return Error(code, what + " " + path + " is a symlink");
@@ -125,7 +128,8 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
                 return Error(code, "cannot open " + what + " " + path + ": " + std::strerror(errno));
             }
             if (::fstat(last.get(), &st) != 0) return Error(code, "cannot stat " + path + ": " + std::strerror(errno));
-            if (kind == TrustedKind::File && !S_ISREG(st.st_mode)) return Error(code, what + " " + path + " is not a regular file");
+            if (kind == TrustedKind::File && !S_ISREG(st.st_mode))
+                return Error(code, what + " " + path + " is not a regular file");
             LP_TRY(checkRootOnlyStat(st, what, code));
             return last;
         }
@@ -149,8 +153,9 @@ struct TrustedFile {
 // enforce (= geteuid() == 0): the directory and each file under the rule
 // above (Permission otherwise); symlinks and other non-regular entries are
 // skipped either way. Each file is read up to maxBytes (TooLarge beyond).
-inline Result<std::vector<TrustedFile>> readTrustedFiles(const std::string& dir, const std::vector<std::string>& suffixes,
-                                                         bool enforce, std::size_t maxBytes = 1u << 20) {
+inline Result<std::vector<TrustedFile>> readTrustedFiles(const std::string& dir,
+                                                         const std::vector<std::string>& suffixes, bool enforce,
+                                                         std::size_t maxBytes = 1u << 20) {
     if (dir.empty()) return Error(ErrorCode::ConfigInvalid, "no keyring-dir configured");
     TrustedFd dirFd;
     if (enforce) {
@@ -182,7 +187,8 @@ inline Result<std::vector<TrustedFile>> readTrustedFiles(const std::string& dir,
         const std::string path = dir + "/" + name;
         if (enforce) LP_TRY(checkRootOnlyStat(st, "keyring file " + path, ErrorCode::Permission));
         if (static_cast<std::size_t>(st.st_size) > maxBytes)
-            return Error(ErrorCode::TooLarge, "keyring file " + path + " is larger than " + std::to_string(maxBytes) + " bytes");
+            return Error(ErrorCode::TooLarge,
+                         "keyring file " + path + " is larger than " + std::to_string(maxBytes) + " bytes");
         std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
         std::size_t got = 0;
         while (got < bytes.size()) {

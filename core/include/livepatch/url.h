@@ -47,7 +47,8 @@ inline bool isValidHost(std::string_view host) {
             label = 0;
             continue;
         }
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        const bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
         if (!ok || ++label > 63) return false;
     }
     return label > 0 || h.back() == '.';  // a trailing dot (fully qualified) is fine, an empty label is not
@@ -73,7 +74,8 @@ inline std::string proxyProblem(const std::string& proxyUrl) {
     try {
         const Poco::URI u(proxyUrl);
         if (u.getScheme() == "https")
-            return "an https:// proxy is not supported (the CONNECT request and proxy credentials would go out unencrypted); "
+            return "an https:// proxy is not supported (the CONNECT request and proxy credentials would go out "
+                   "unencrypted); "
                    "give the proxy as http://host:port: the tunnel to the server is TLS end to end";
         if (u.getScheme() != "http") return "expected a proxy URL like http://proxy:3128";
         return hostProblem(proxyUrl);

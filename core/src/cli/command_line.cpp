@@ -10,15 +10,15 @@
 #include <iostream>
 #include <sstream>
 
-#include "livepatch/version.h"
 #include "cli/command_table.h"
 #include "cli/exit_codes.h"
 #include "cli/status_render.h"
 #include "cli/status_views.h"
 #include "config/config.h"
-#include "state/agent_state.h"
 #include "identity/host_facts.h"
 #include "identity/machine_id.h"
+#include "livepatch/version.h"
+#include "state/agent_state.h"
 #include "state/credential_store.h"
 #include "state/paths.h"
 #include "util/fs.h"
@@ -34,7 +34,8 @@ StatusFacts gatherFacts(const Paths& paths, const AgentState& st, const Config& 
     const std::string server = st.serverUrl.empty() ? cfg.getOr("remote-server", "") : st.serverUrl;
     if (auto id = appSpecificMachineId(paths.hostRoot, server)) f.machineId = *id;
     auto now = std::chrono::system_clock::now();
-    auto facts = readHostFacts(paths.hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    auto facts =
+        readHostFacts(paths.hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
     f.cpuModel = facts.cpuModel;
     f.bootTime = facts.bootTime;
     f.uptimeSeconds = facts.uptimeSeconds;
@@ -118,7 +119,8 @@ std::vector<std::string> normalizeArguments(const std::vector<std::string>& args
     return out;
 }
 
-AgentApplication::AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv) : handler_(std::move(handler)) {
+AgentApplication::AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv)
+    : handler_(std::move(handler)) {
     line_.argv = std::move(rawArgv);
     setUnixOptions(true);
 }
@@ -162,8 +164,9 @@ int AgentApplication::main(const std::vector<std::string>& args) {
         if (std::find(c->formats.begin(), c->formats.end(), line_.format) == c->formats.end()) {
             std::string allowed;
             for (const auto& f : c->formats) allowed += (allowed.empty() ? "" : "|") + f;
-            std::cerr << "error: --format: " << (allowed.empty() ? "`" + c->name + "` has no --format" : "expected " + allowed)
-                      << ", got \"" << line_.format.substr(0, 40) << "\" [invalid-argument]\n";
+            std::cerr << "error: --format: "
+                      << (allowed.empty() ? "`" + c->name + "` has no --format" : "expected " + allowed) << ", got \""
+                      << line_.format.substr(0, 40) << "\" [invalid-argument]\n";
             return kExitUsage;
         }
     }
@@ -210,7 +213,8 @@ int usageError(const std::string& command) {
 }
 
 int dispatch(const CommandLine& line, const std::vector<CommandRoute>& routes, const CommandHandler& otherwise) {
-    auto route = std::find_if(routes.begin(), routes.end(), [&](const CommandRoute& r) { return r.name == line.command; });
+    auto route =
+        std::find_if(routes.begin(), routes.end(), [&](const CommandRoute& r) { return r.name == line.command; });
     if (route == routes.end()) return otherwise(line);
     if (const CommandInfo* c = findCommand(line.command)) {
         if (c->takes == Takes::Nothing && !line.requireNoArgs()) return kExitUsage;

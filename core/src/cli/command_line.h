@@ -39,8 +39,8 @@ struct CommandLine {
     bool verbose = false;
     bool showSecrets = false;
     bool allowRollback = false;
-    bool cves = false;                // status --cves
-    std::optional<std::string> cve;   // status --cve ID
+    bool cves = false;               // status --cves
+    std::optional<std::string> cve;  // status --cve ID
     std::optional<std::string> rootDir;
     std::vector<std::string> argv;  // as given, argv[0] included (for exec)
 
@@ -99,6 +99,5 @@ int fail(const Error& e);
 // Render `st` as `status` does (format and options from `line`); returns the
 // exit code. `cycleInProgress`: a cycle holds the lock right now.
 int showStatus(const CommandLine& line, const Paths& paths, const AgentState& st, bool cycleInProgress);
-
 
 }  // namespace livepatch::cli

@@ -2,7 +2,6 @@
 
 #include <sstream>
 
-
 namespace livepatch::cli {
 
 namespace {
@@ -69,6 +68,8 @@ const std::vector<std::string>& globalFlags() {
 }
 
 const std::vector<CommandInfo>& commandTable() {
+    // One row per command reads better than one field per line.
+    // clang-format off
     static const std::vector<CommandInfo> commands = {
         {"enable", "TOKEN|-", "register with the server (auth token UUID or resource token; '-' reads stdin)", {}, {},
          RunsIn::Engine, NeedsRoot::Yes, Takes::One},
@@ -97,6 +98,7 @@ const std::vector<CommandInfo>& commandTable() {
         {"completion", "bash|zsh", "print the bash or zsh completion script", {}, {}, RunsIn::Engine, NeedsRoot::No,
          Takes::One},
     };
+    // clang-format on
     return commands;
 }
 
@@ -119,7 +121,8 @@ std::string usageText() {
     for (const auto& c : commandTable()) {
         out << wrap(commandSynopsis(c), "  ");
         out << wrap(c.summary, "      ");
-        if (!c.formats.empty()) out << wrap("--format: " + joined(c.formats, ", ") + " (default " + c.formats[0] + ")", "      ");
+        if (!c.formats.empty())
+            out << wrap("--format: " + joined(c.formats, ", ") + " (default " + c.formats[0] + ")", "      ");
     }
     out << "\nFlags:\n";
     for (const auto& f : flagTable()) {
@@ -127,11 +130,12 @@ std::string usageText() {
         out << "  " << head << std::string(head.size() < 22 ? 22 - head.size() : 1, ' ') << f.summary << "\n";
     }
     out << "\n"
-        << wrap("Exit codes: 0 ok; 1 failure, not enabled (status), not patched (status --cve), upgrade required "
-                "(kernel-upgrade-required); 2 usage or invalid value; 3 permission; 4 daemon unavailable; "
-                "5 network/server; 6 verification/policy refused; 7 load failed; 8 state corrupt; "
-                "9 signed catalogue stale.",
-                "");
+        << wrap(
+               "Exit codes: 0 ok; 1 failure, not enabled (status), not patched (status --cve), upgrade required "
+               "(kernel-upgrade-required); 2 usage or invalid value; 3 permission; 4 daemon unavailable; "
+               "5 network/server; 6 verification/policy refused; 7 load failed; 8 state corrupt; "
+               "9 signed catalogue stale.",
+               "");
     out << "See livepatch-agent(8).\n";
     return out.str();
 }
@@ -178,7 +182,8 @@ std::string bashCompletion(const std::vector<std::string>& keys) {
       << "            case $cmd in\n";
     for (const auto& c : commandTable())
         if (!c.formats.empty())
-            s << "                " << c.name << ") COMPREPLY=($(compgen -W \"" << words(c.formats) << "\" -- \"$cur\")) ;;\n";
+            s << "                " << c.name << ") COMPREPLY=($(compgen -W \"" << words(c.formats)
+              << "\" -- \"$cur\")) ;;\n";
     s << "            esac\n"
       << "            return ;;\n"
       << "    esac\n"
@@ -194,7 +199,8 @@ std::string bashCompletion(const std::vector<std::string>& keys) {
               << "            else compopt -o nospace 2>/dev/null; COMPREPLY=($(compgen -S = -W \"" << words(keys)
               << "\" -- \"$cur\")); fi ;;\n";
         } else if (c.name == "completion") {
-            s << "            COMPREPLY=($(compgen -W \"" << kCompletionShells << " " << flagWords << "\" -- \"$cur\")) ;;\n";
+            s << "            COMPREPLY=($(compgen -W \"" << kCompletionShells << " " << flagWords
+              << "\" -- \"$cur\")) ;;\n";
         } else {
             s << "            COMPREPLY=($(compgen -W \"" << flagWords << "\" -- \"$cur\")) ;;\n";
         }

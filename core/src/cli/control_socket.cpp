@@ -43,9 +43,12 @@ bool readLine(int fd, std::string& buffer, std::string& line, std::chrono::stead
             return true;
         }
         if (buffer.size() > 65536) return false;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         if (left <= 0) return false;
-        struct pollfd pfd{fd, POLLIN, 0};
+        struct pollfd pfd {
+            fd, POLLIN, 0
+        };
         int r = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60 * 60 * 1000)));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return false;
@@ -59,10 +62,13 @@ bool readLine(int fd, std::string& buffer, std::string& line, std::chrono::stead
 }  // namespace
 
 std::string progressLine(const std::string& phase, unsigned long long done, unsigned long long total) {
-    return "progress " + oneLine(phase, std::string::npos) + " " + std::to_string(done) + " " + std::to_string(total) + "\n";
+    return "progress " + oneLine(phase, std::string::npos) + " " + std::to_string(done) + " " + std::to_string(total) +
+           "\n";
 }
 
-std::string doneLine(int code, const std::string& message) { return "done " + std::to_string(code) + " " + oneLine(message, std::string::npos) + "\n"; }
+std::string doneLine(int code, const std::string& message) {
+    return "done " + std::to_string(code) + " " + oneLine(message, std::string::npos) + "\n";
+}
 
 bool parseDoneLine(const std::string& line, int& code, std::string& message) {
     if (line.rfind("done ", 0) != 0) return false;
@@ -81,11 +87,12 @@ ControlServer::~ControlServer() { stop(); }
 Status ControlServer::start(const std::string& path, Handler handler) {
     path_ = path;
     handler_ = std::move(handler);
-    struct sockaddr_un addr{};
+    struct sockaddr_un addr {};
     if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::InvalidArgument, "socket path too long: " + path);
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) return Error(ErrorCode::Permission, path + " exists and is not a socket; refusing to replace it");
+        if (!S_ISSOCK(st.st_mode))
+            return Error(ErrorCode::Permission, path + " exists and is not a socket; refusing to replace it");
         // A live daemon answers; a stale socket is replaced.
         int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         addr.sun_family = AF_UNIX;
@@ -170,7 +177,7 @@ void ControlServer::loop() {
         if (r <= 0 || stopping_ || (pfds[1].revents & POLLIN)) continue;
         int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) continue;
-        struct ucred cred{};
+        struct ucred cred {};
         socklen_t len = sizeof cred;
         if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != ::geteuid())) {
             writeAll(c, doneLine(3, "permission denied: only root may control the agent"));
@@ -194,8 +201,9 @@ void ControlServer::loop() {
 
 Result<std::pair<int, std::string>> sendControl(const std::string& path, const std::string& command,
                                                 const std::function<void(const std::string&)>& onLine) {
-    struct sockaddr_un addr{};
-    if (path.size() >= sizeof addr.sun_path) return Error(ErrorCode::DaemonUnavailable, "control socket path too long: " + path);
+    struct sockaddr_un addr {};
+    if (path.size() >= sizeof addr.sun_path)
+        return Error(ErrorCode::DaemonUnavailable, "control socket path too long: " + path);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -216,8 +224,9 @@ Result<std::pair<int, std::string>> sendControl(const std::string& path, const s
         if (onLine) onLine(line);
     }
     ::close(fd);
-    return Error(ErrorCode::DaemonUnavailable,
-                 "the daemon closed the connection without an answer (it stopped or crashed); see its log and `status`");
+    return Error(
+        ErrorCode::DaemonUnavailable,
+        "the daemon closed the connection without an answer (it stopped or crashed); see its log and `status`");
 }
 
 }  // namespace livepatch::cli

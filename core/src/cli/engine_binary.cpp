@@ -37,9 +37,10 @@ Result<std::string> locateEngine(bool enforceOwnership) {
     const std::string path = agentLibDir() + "/" + kEngineName;
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0)
-        return Error(ErrorCode::NotFound, std::string("the engine binary ") + path + " is missing (" + std::strerror(errno) +
-                                              "); reinstall livepatch-agent");
-    if (!S_ISREG(st.st_mode)) return Error(ErrorCode::Permission, "the engine binary " + path + " is not a regular file");
+        return Error(ErrorCode::NotFound, std::string("the engine binary ") + path + " is missing (" +
+                                              std::strerror(errno) + "); reinstall livepatch-agent");
+    if (!S_ISREG(st.st_mode))
+        return Error(ErrorCode::Permission, "the engine binary " + path + " is not a regular file");
     if (enforceOwnership) {
         // The binary and every directory above it: with all of them
         // root-only, nobody else can swap what the daemon later spawns by

@@ -7,15 +7,15 @@ namespace livepatch::cli {
 
 enum ExitCode : int {
     kExitOk = 0,
-    kExitFailure = 1,          // general failure; status: not enabled; kernel-upgrade-required: upgrade needed
-    kExitUsage = 2,            // bad arguments or invalid config value
-    kExitPermission = 3,       // needs root / permission refused
+    kExitFailure = 1,     // general failure; status: not enabled; kernel-upgrade-required: upgrade needed
+    kExitUsage = 2,       // bad arguments or invalid config value
+    kExitPermission = 3,  // needs root / permission refused
     kExitDaemonUnavailable = 4,
-    kExitNetwork = 5,          // network, TLS, timeout, HTTP error from the server
-    kExitVerification = 6,     // checksum, signature, unsafe archive, policy refusal
-    kExitLoad = 7,             // kernel refused the patch / transition stalled
+    kExitNetwork = 5,       // network, TLS, timeout, HTTP error from the server
+    kExitVerification = 6,  // checksum, signature, unsafe archive, policy refusal
+    kExitLoad = 7,          // kernel refused the patch / transition stalled
     kExitStateCorrupt = 8,
-    kExitStale = 9,            // signed catalogue expired (TUF freeze check): not "nothing to apply"
+    kExitStale = 9,  // signed catalogue expired (TUF freeze check): not "nothing to apply"
 };
 
 inline int exitCodeFor(ErrorCode code) {

@@ -40,8 +40,7 @@ void logCheckEvent(AgentLogger& log, const WorkerOutcome& o, const AgentState* s
     const std::string offered = st ? st->availableVersion : "";
     if (o.exitCode == kExitVerification)
         log.event(LogLevel::Warning, LogEvent::PatchRefused, "patch refused: " + o.message, {o.errorCode, offered});
-    else
-        log.event(LogLevel::Warning, LogEvent::CheckFailed, "check failed: " + o.message, {o.errorCode, offered});
+    else log.event(LogLevel::Warning, LogEvent::CheckFailed, "check failed: " + o.message, {o.errorCode, offered});
 }
 
 void publishCheckOutcome(AgentLogger& log, const Paths& paths, const Config& config, const WorkerOutcome& outcome,
@@ -52,9 +51,11 @@ void publishCheckOutcome(AgentLogger& log, const Paths& paths, const Config& con
         log.warning("cannot publish the state to the host: " + st.error().message());
         return;
     }
-    if (auto s = flagRebootIfRequired(paths, *st); !s) log.warning("cannot flag the reboot as required: " + s.error().message());
+    if (auto s = flagRebootIfRequired(paths, *st); !s)
+        log.warning("cannot flag the reboot as required: " + s.error().message());
     if (counters)
-        if (auto s = writeMetricsFile(config, *st, *counters); !s) log.warning("cannot write the metrics file: " + s.error().message());
+        if (auto s = writeMetricsFile(config, *st, *counters); !s)
+            log.warning("cannot write the metrics file: " + s.error().message());
 }
 
 }  // namespace livepatch::cli

@@ -16,7 +16,8 @@ std::string progressBar(const std::string& phase, unsigned long long done, unsig
     if (total > 0) {
         int width = 30;
         int filled = static_cast<int>(width * std::min(done, total) / total);
-        o << "[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << (100 * std::min(done, total) / total) << "% ";
+        o << "[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] "
+          << (100 * std::min(done, total) / total) << "% ";
     }
     o << done / 1024 << " KiB";
     return o.str();
@@ -33,7 +34,8 @@ void ProgressPrinter::operator()(const std::string& phase, std::uint64_t done, s
     if (phase == "download" && tty_) {
         std::cout << progressBar(phase, done, total) << std::flush;  // redrawn in place
     } else if (newPhase) {
-        std::cout << phase << "..." << (phase == "download" && total ? " (" + std::to_string(total / 1024) + " KiB)" : "") << "\n"
+        std::cout << phase << "..."
+                  << (phase == "download" && total ? " (" + std::to_string(total / 1024) + " KiB)" : "") << "\n"
                   << std::flush;
     }
 }

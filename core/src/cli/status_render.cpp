@@ -157,7 +157,8 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "\n";
     out << "catalogue: " << spelling(st.catalogue);
     if (st.catalogue == CatalogueKind::Unsigned) out << " (no trust-root: the server's answer decides)";
-    else if (!st.catalogueExpires.empty()) out << " (TUF, timestamp version " << st.catalogueVersion << ", expires " << shown(st.catalogueExpires) << ")";
+    else if (!st.catalogueExpires.empty())
+        out << " (TUF, timestamp version " << st.catalogueVersion << ", expires " << shown(st.catalogueExpires) << ")";
     out << "\n";
     out << "kernel support: " << spelling(st.supported);
     if (!st.upgradeRequiredDate.empty()) out << " (upgrade required by " << shown(st.upgradeRequiredDate) << ")";
@@ -167,15 +168,17 @@ std::string renderHumane(const AgentState& st, const StatusFacts& f, const Statu
     out << "\n";
     const std::string inKernel = versionInKernel(st);
     out << "patch version: " << (inKernel.empty() ? "none" : inKernel);
-    if (inKernel == "unknown" && st.applied) out << " (the loaded module declares none; recorded " << shown(st.applied->version) << ")";
-    else if (inKernel.empty() && st.applied && st.enabled) out << " (" << shown(st.applied->version) << " is cached, not in the kernel)";
+    if (inKernel == "unknown" && st.applied)
+        out << " (the loaded module declares none; recorded " << shown(st.applied->version) << ")";
+    else if (inKernel.empty() && st.applied && st.enabled)
+        out << " (" << shown(st.applied->version) << " is cached, not in the kernel)";
     out << "\n";
-    if (f.cycleInProgress)
-        out << "in progress: a check or update is running now; this is the state before it\n";
+    if (f.cycleInProgress) out << "in progress: a check or update is running now; this is the state before it\n";
     if (!st.fixes.empty()) {
         out << "fixes:\n";
         for (const auto& fx : st.fixes)
-            out << "  " << (fx.patched ? "* " : "- ") << shown(fx.name) << (fx.description.empty() ? "" : ": " + shown(fx.description)) << "\n";
+            out << "  " << (fx.patched ? "* " : "- ") << shown(fx.name)
+                << (fx.description.empty() ? "" : ": " + shown(fx.description)) << "\n";
     }
     if (st.crashGuard) out << "crash guard: set; automatic loading is off until `livepatch-agent clear-lock`\n";
     if (o.verbose) {

@@ -39,7 +39,8 @@ void metric(std::ostringstream& out, const std::string& name, const std::string&
 
 size_t fixesApplied(const AgentState& st) {
     if (!st.applied) return 0;
-    return static_cast<size_t>(std::count_if(st.fixes.begin(), st.fixes.end(), [](const PatchFix& f) { return f.patched; }));
+    return static_cast<size_t>(
+        std::count_if(st.fixes.begin(), st.fixes.end(), [](const PatchFix& f) { return f.patched; }));
 }
 
 }  // namespace
@@ -53,10 +54,8 @@ namespace {
 std::vector<std::string> columnsOf(const std::string& line) {
     std::vector<std::string> chars;
     for (unsigned char c : line) {
-        if ((c & 0xC0) == 0x80 && !chars.empty())
-            chars.back() += static_cast<char>(c);
-        else
-            chars.push_back(std::string(1, static_cast<char>(c)));
+        if ((c & 0xC0) == 0x80 && !chars.empty()) chars.back() += static_cast<char>(c);
+        else chars.push_back(std::string(1, static_cast<char>(c)));
     }
     return chars;
 }
@@ -119,12 +118,14 @@ std::string renderPrometheus(const AgentState& st, const std::optional<DaemonCou
            "1 if the server says the running kernel must be upgraded.",
            "livepatch_agent_kernel_upgrade_required " + std::string(kernelUpgradeRequired(st) ? "1" : "0"));
     if (auto t = timeutil::parseRfc3339(st.lastCheck))
-        metric(out, "livepatch_agent_last_check_timestamp_seconds", "gauge", "Unix time of the last check with the server.",
+        metric(out, "livepatch_agent_last_check_timestamp_seconds", "gauge",
+               "Unix time of the last check with the server.",
                "livepatch_agent_last_check_timestamp_seconds " +
                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count()));
     // A stale signed catalogue is a failed check too (the freeze an alert must catch).
     const bool failed = st.checkState == CheckState::CheckFailed || st.checkState == CheckState::Stale;
-    metric(out, "livepatch_agent_last_check_failed", "gauge", "1 if the last check with the server failed (or found it stale).",
+    metric(out, "livepatch_agent_last_check_failed", "gauge",
+           "1 if the last check with the server failed (or found it stale).",
            "livepatch_agent_last_check_failed " + std::string(failed ? "1" : "0"));
     if (daemon)
         metric(out, "livepatch_agent_check_failures_total", "counter", "Failed checks since the daemon started.",
@@ -135,16 +136,15 @@ std::string renderPrometheus(const AgentState& st, const std::optional<DaemonCou
 std::string renderMotd(const AgentState& st) {
     if (!st.enabled) return "";
     std::string line;
-    if (st.crashGuard)
-        line = "Live patching is paused after a crash during a load; see `livepatch-agent status`.";
+    if (st.crashGuard) line = "Live patching is paused after a crash during a load; see `livepatch-agent status`.";
     else if (st.applied)
         line = "Live patching is active: patch " + fitColumns(st.applied->version, 20) + " applied, " +
                std::to_string(fixesApplied(st)) + " fixes.";
-    else
-        line = "Live patching is enabled; no live patch is applied (" + fitColumns(spelling(st.patchState), 30) + ").";
+    else line = "Live patching is enabled; no live patch is applied (" + fitColumns(spelling(st.patchState), 30) + ").";
     if (kernelUpgradeRequired(st))
         line += " Kernel upgrade required" +
-                (st.upgradeRequiredDate.empty() ? std::string() : " by " + fitColumns(st.upgradeRequiredDate, 30)) + ".";
+                (st.upgradeRequiredDate.empty() ? std::string() : " by " + fitColumns(st.upgradeRequiredDate, 30)) +
+                ".";
     return line + "\n";
 }
 
@@ -168,7 +168,8 @@ bool isCveId(const std::string& id) {
 bool cvePatched(const AgentState& st, const std::string& id) {
     if (!st.enabled || !st.applied) return false;
     const std::string wanted = lower(id);
-    return std::any_of(st.fixes.begin(), st.fixes.end(), [&](const PatchFix& f) { return f.patched && lower(f.name) == wanted; });
+    return std::any_of(st.fixes.begin(), st.fixes.end(),
+                       [&](const PatchFix& f) { return f.patched && lower(f.name) == wanted; });
 }
 
 }  // namespace livepatch::cli

@@ -11,7 +11,9 @@ namespace livepatch::cli {
 class SystemClock : public Clock {
 public:
     std::chrono::system_clock::time_point now() const noexcept override { return std::chrono::system_clock::now(); }
-    std::chrono::steady_clock::time_point steadyNow() const noexcept override { return std::chrono::steady_clock::now(); }
+    std::chrono::steady_clock::time_point steadyNow() const noexcept override {
+        return std::chrono::steady_clock::now();
+    }
     // Sleeps without periodic wake-ups (an idle daemon must not poll):
     // whoever cancels also calls wake().
     bool sleepFor(std::chrono::milliseconds d, const CancelToken* cancel) noexcept override {

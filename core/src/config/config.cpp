@@ -48,15 +48,16 @@ ConfigKey minutesKey(std::string name, std::string defaultValue, std::string des
 }
 
 ConfigKey nameListKey(std::string name, std::string defaultValue, std::string description, const char* pattern) {
-    return textKey(std::move(name), std::move(defaultValue), std::move(description),
-                   [](const std::string& key, const std::string& v) -> Status {
-                       auto items = splitConfigList(v);
-                       if (items.empty()) return bad(key, "a comma-separated list of plugin names", v);
-                       for (const auto& i : items)
-                           if (!isKeyName(i)) return bad(key, "a comma-separated list of plugin names", v);
-                       return {};
-                   },
-                   pattern);
+    return textKey(
+        std::move(name), std::move(defaultValue), std::move(description),
+        [](const std::string& key, const std::string& v) -> Status {
+            auto items = splitConfigList(v);
+            if (items.empty()) return bad(key, "a comma-separated list of plugin names", v);
+            for (const auto& i : items)
+                if (!isKeyName(i)) return bad(key, "a comma-separated list of plugin names", v);
+            return {};
+        },
+        pattern);
 }
 
 // Core's keys: what the engine itself decides with (policy, schedule, limits,
@@ -74,55 +75,64 @@ std::vector<ConfigKey> makeCoreKeys() {
         },
         "^[0-9]*$");
     return {
-        textKey("remote-server", "https://livepatch.example.invalid",
-                "patch server base URL (https; http only with allow-insecure-http; file:///dir for an air-gapped mirror)",
-                [](const std::string& key, const std::string& v) -> Status {
-                    if (v.rfind("file:///", 0) == 0 && v.size() > 8 && v.find("..") == std::string::npos) return {};
-                    if (validUrl(v, {"https", "http"})) return {};
-                    return bad(key, "an http(s) URL or file:///path", v);
-                },
-                R"(^(https?://[^/\s]+(/.*)?|file:///.+)$)"),
-        choiceKey("source-type", "server", {"server", "static"},
-                  "server (registers, reports) | static (a plain directory written by livepatch-repo, e.g. nginx or a CDN: "
-                  "needs trust-root; no registration, no reports)"),
-        textKey("trust-root", "",
-                "the pinned TUF root.json of the signed patch catalogue: set with trust-root=@stdin < root.json (kept in "
-                "<state>/tuf/, then changed only by signed root rotation); empty = the catalogue is unsigned",
-                [](const std::string& key, const std::string& v) -> Status {
-                    // The config command turns the root.json read from stdin into "pinned" once it is checked and written.
-                    if (v.empty() || v == "pinned") return {};
-                    return bad(key, "a TUF root.json on stdin (trust-root=@stdin < root.json), or empty", v);
-                },
-                "^(pinned)?$"),
+        textKey(
+            "remote-server", "https://livepatch.example.invalid",
+            "patch server base URL (https; http only with allow-insecure-http; file:///dir for an air-gapped mirror)",
+            [](const std::string& key, const std::string& v) -> Status {
+                if (v.rfind("file:///", 0) == 0 && v.size() > 8 && v.find("..") == std::string::npos) return {};
+                if (validUrl(v, {"https", "http"})) return {};
+                return bad(key, "an http(s) URL or file:///path", v);
+            },
+            R"(^(https?://[^/\s]+(/.*)?|file:///.+)$)"),
+        choiceKey(
+            "source-type", "server", {"server", "static"},
+            "server (registers, reports) | static (a plain directory written by livepatch-repo, e.g. nginx or a CDN: "
+            "needs trust-root; no registration, no reports)"),
+        textKey(
+            "trust-root", "",
+            "the pinned TUF root.json of the signed patch catalogue: set with trust-root=@stdin < root.json (kept in "
+            "<state>/tuf/, then changed only by signed root rotation); empty = the catalogue is unsigned",
+            [](const std::string& key, const std::string& v) -> Status {
+                // The config command turns the root.json read from stdin into "pinned" once it is checked and written.
+                if (v.empty() || v == "pinned") return {};
+                return bad(key, "a TUF root.json on stdin (trust-root=@stdin < root.json), or empty", v);
+            },
+            "^(pinned)?$"),
         minutesKey("check-interval", "60", "minutes between checks; 0 disables periodic checks"),
         firstWindow,
-        choiceKey("log-level", "info", {"trace", "debug", "info", "warning", "error"}, "trace|debug|info|warning|error"),
-        pathKey("metrics-dir",
-                "directory of node_exporter's textfile collector: the daemon writes livepatch-agent.prom there after each "
-                "check (empty = off)"),
-        textKey("cutoff-date", "", "ignore patches published after this RFC 3339 time (must be in the past)",
-                [](const std::string& key, const std::string& v) -> Status {
-                    auto t = timeutil::parseRfc3339(v);
-                    if (!t) return bad(key, "an RFC 3339 time like 2024-01-31T00:00:00Z", v);
-                    if (*t > nowFn()()) return bad(key, "a time in the past", v);
-                    return {};
-                },
-                R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$)"),
-        textKey("patch-delay", "", "only apply patches published at least this long ago (s/m/h/d/w)",
-                [](const std::string& key, const std::string& v) -> Status {
-                    if (timeutil::parseDuration(v)) return {};
-                    return bad(key, "a duration like 3d (units s, m, h, d, w)", v);
-                },
-                "^[0-9]+[smhdw]$|^0$"),
+        choiceKey("log-level", "info", {"trace", "debug", "info", "warning", "error"},
+                  "trace|debug|info|warning|error"),
+        pathKey(
+            "metrics-dir",
+            "directory of node_exporter's textfile collector: the daemon writes livepatch-agent.prom there after each "
+            "check (empty = off)"),
+        textKey(
+            "cutoff-date", "", "ignore patches published after this RFC 3339 time (must be in the past)",
+            [](const std::string& key, const std::string& v) -> Status {
+                auto t = timeutil::parseRfc3339(v);
+                if (!t) return bad(key, "an RFC 3339 time like 2024-01-31T00:00:00Z", v);
+                if (*t > nowFn()()) return bad(key, "a time in the past", v);
+                return {};
+            },
+            R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$)"),
+        textKey(
+            "patch-delay", "", "only apply patches published at least this long ago (s/m/h/d/w)",
+            [](const std::string& key, const std::string& v) -> Status {
+                if (timeutil::parseDuration(v)) return {};
+                return bad(key, "a duration like 3d (units s, m, h, d, w)", v);
+            },
+            "^[0-9]+[smhdw]$|^0$"),
         flagKey("allow-insecure-http", "allow plain http:// servers (testing only)"),
-        textKey("plugin-dirs", "", "comma-separated extra plugin directories (root-owned)",
-                [](const std::string& key, const std::string& v) -> Status {
-                    for (const auto& d : splitConfigList(v))
-                        if (!isAbsolutePath(d)) return bad(key, "comma-separated absolute paths", v);
-                    return {};
-                },
-                R"(^/[^,]*(,\s*/[^,]*)*$)"),
-        nameListKey("loader", "loader-klp", "loader plugin: loader-klp (real kernel) or loader-simulated", "^[a-z0-9][a-z0-9-]{0,63}$"),
+        textKey(
+            "plugin-dirs", "", "comma-separated extra plugin directories (root-owned)",
+            [](const std::string& key, const std::string& v) -> Status {
+                for (const auto& d : splitConfigList(v))
+                    if (!isAbsolutePath(d)) return bad(key, "comma-separated absolute paths", v);
+                return {};
+            },
+            R"(^/[^,]*(,\s*/[^,]*)*$)"),
+        nameListKey("loader", "loader-klp", "loader plugin: loader-klp (real kernel) or loader-simulated",
+                    "^[a-z0-9][a-z0-9-]{0,63}$"),
         nameListKey("verifiers", "verify-module-signature", "verifier plugins that must all pass",
                     R"(^[a-z0-9][a-z0-9-]{0,63}(,\s*[a-z0-9][a-z0-9-]{0,63})*$)"),
         pathKey("keyring-dir", "directory of trusted signing certificates / keys (root-owned), read by the verifiers"),
@@ -130,8 +140,9 @@ std::vector<ConfigKey> makeCoreKeys() {
                   "normal|no-apply (check only)|no-refresh (apply cached only)|stop"),
         integerKey("transition-timeout", "60", 1, 3600, "seconds > 0",
                    "seconds to wait for a livepatch transition before it counts as stalled (every loader)"),
-        flagKey("allow-unversioned-modules",
-                "accept modules without a signed version= in .modinfo (rollback protection then trusts unsigned metadata)"),
+        flagKey(
+            "allow-unversioned-modules",
+            "accept modules without a signed version= in .modinfo (rollback protection then trusts unsigned metadata)"),
         integerKey("max-download-size", "268435456", 1, 1LL << 34, "bytes > 0", "largest patch download, bytes"),
         integerKey("unpack-max-entries", "64", 1, 100000, "a number > 0", "most entries in a patch tarball"),
         integerKey("unpack-max-bytes", "268435456", 1, 1LL << 34, "bytes > 0",
@@ -185,9 +196,13 @@ std::vector<std::string> schemaOf(const ConfigKey& k) {
     switch (k.type) {
     case ConfigType::Flag: return {"\"enum\": " + strings({"true", "false"})};
     case ConfigType::Choice: return {"\"enum\": " + strings(k.choices)};
-    case ConfigType::Integer: return {"\"type\": \"string\"", std::string("\"pattern\": ") + (k.min >= 1 ? "\"^[1-9][0-9]*$\"" : "\"^[0-9]+$\"")};
+    case ConfigType::Integer:
+        return {"\"type\": \"string\"",
+                std::string("\"pattern\": ") + (k.min >= 1 ? "\"^[1-9][0-9]*$\"" : "\"^[0-9]+$\"")};
     case ConfigType::AbsolutePath: return {"\"type\": \"string\"", "\"pattern\": \"^/\""};
-    case ConfigType::Pem: return {"\"type\": \"string\"", "\"pattern\": " + jsonString(k.schemaPattern.empty() ? "-----BEGIN " : k.schemaPattern)};
+    case ConfigType::Pem:
+        return {"\"type\": \"string\"",
+                "\"pattern\": " + jsonString(k.schemaPattern.empty() ? "-----BEGIN " : k.schemaPattern)};
     case ConfigType::Text: break;
     }
     if (k.schemaPattern.empty()) return {"\"type\": \"string\""};
@@ -212,15 +227,20 @@ const DeclaredKey* Config::find(const std::string& key) const noexcept {
 }
 
 Status Config::declare(const std::string& owner, const std::vector<ConfigKey>& keys) {
-    auto refuse = [&](const std::string& why) { return Error(ErrorCode::PluginInvalid, "plugin " + owner + ": " + why); };
+    auto refuse = [&](const std::string& why) {
+        return Error(ErrorCode::PluginInvalid, "plugin " + owner + ": " + why);
+    };
     for (size_t i = 0; i < keys.size(); ++i) {
         const ConfigKey& k = keys[i];
-        if (!isKeyName(k.name)) return refuse("config key name \"" + k.name.substr(0, 64) + "\" is not [a-z0-9-], at most 64 characters");
+        if (!isKeyName(k.name))
+            return refuse("config key name \"" + k.name.substr(0, 64) + "\" is not [a-z0-9-], at most 64 characters");
         if (const DeclaredKey* d = find(k.name))
-            return refuse("declares config key \"" + k.name + "\", which " + (d->owner == kCoreOwner ? std::string("core") : "plugin " + d->owner) + " already declares");
+            return refuse("declares config key \"" + k.name + "\", which " +
+                          (d->owner == kCoreOwner ? std::string("core") : "plugin " + d->owner) + " already declares");
         for (size_t j = 0; j < i; ++j)
             if (keys[j].name == k.name) return refuse("declares config key \"" + k.name + "\" twice");
-        if (auto s = checkConfigValue(k, k.defaultValue); !s) return refuse("the default of config key " + s.error().message());
+        if (auto s = checkConfigValue(k, k.defaultValue); !s)
+            return refuse("the default of config key " + s.error().message());
     }
     for (const auto& k : keys) {
         auto it = values_.find(k.name);
@@ -233,9 +253,11 @@ Status Config::declare(const std::string& owner, const std::vector<ConfigKey>& k
 Status Config::requireDeclared() const {
     for (const auto& [key, value] : values_)
         if (!find(key))
-            return Error(ErrorCode::ConfigInvalid, "config key \"" + key.substr(0, 64) +
-                                                       "\" is set, but no loaded plugin declares it (see `livepatch-agent plugins`); "
-                                                       "remove it with `livepatch-agent config " + key.substr(0, 64) + "=`");
+            return Error(ErrorCode::ConfigInvalid,
+                         "config key \"" + key.substr(0, 64) +
+                             "\" is set, but no loaded plugin declares it (see `livepatch-agent plugins`); "
+                             "remove it with `livepatch-agent config " +
+                             key.substr(0, 64) + "=`");
     return {};
 }
 
@@ -263,7 +285,8 @@ Result<Config> Config::parse(const std::string& yamlText, const std::string& ori
     try {
         root = YAML::Load(yamlText);
     } catch (const YAML::Exception& e) {
-        return Error(ErrorCode::ConfigInvalid, origin + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ")");
+        return Error(ErrorCode::ConfigInvalid,
+                     origin + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ")");
     }
     if (root.IsNull()) return c;
     if (!root.IsMap()) return Error(ErrorCode::ConfigInvalid, origin + ": expected a mapping of config keys");
@@ -303,10 +326,8 @@ Status Config::apply(const std::vector<std::string>& assignments) {
         // "key=" clears back to the default; also a key set in the file that
         // nobody declares any more, so it can always be removed.
         if (!(value.empty() && values_.count(key))) LP_TRY(validate(key, value));
-        if (value.empty())
-            next.erase(key);
-        else
-            next[key] = value;
+        if (value.empty()) next.erase(key);
+        else next[key] = value;
     }
     Config candidate = *this;
     candidate.values_ = next;
@@ -330,10 +351,8 @@ std::string Config::toYaml() const {
         // A PEM bundle stays readable; anything else (also a key nobody
         // declares here) is double-quoted, which round-trips any text.
         const DeclaredKey* d = find(key);
-        if (d && d->key.type == ConfigType::Pem && value.find('\n') != std::string::npos)
-            out << YAML::Literal << value;
-        else
-            out << YAML::DoubleQuoted << value;
+        if (d && d->key.type == ConfigType::Pem && value.find('\n') != std::string::npos) out << YAML::Literal << value;
+        else out << YAML::DoubleQuoted << value;
     }
     out << YAML::EndMap;
     std::string s = values_.empty() ? "{}" : out.c_str();
@@ -396,7 +415,6 @@ std::string Config::schemaJson() const {
 }
 
 bool Config::allowInsecureHttp() const { return getOr("allow-insecure-http", "false") == "true"; }
-
 
 long long Config::firstCheckWindowMinutes() const {
     return getOr("first-check-window", "").empty() ? number("check-interval") : number("first-check-window");

@@ -8,10 +8,11 @@
 
 namespace livepatch {
 
-std::string checkInReport(const AgentState& st, const KernelInfo& kernel, const Config& config, const std::string& hostRoot,
-                          std::chrono::system_clock::time_point now) {
+std::string checkInReport(const AgentState& st, const KernelInfo& kernel, const Config& config,
+                          const std::string& hostRoot, std::chrono::system_clock::time_point now) {
     Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
-    auto facts = readHostFacts(hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    auto facts =
+        readHostFacts(hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
     o.set("kernel", kernel.versionSignature);
     o.set("architecture", kernel.architecture);
     if (!facts.bootTime.empty()) o.set("boot-time", facts.bootTime);

@@ -12,7 +12,7 @@
 
 namespace livepatch {
 
-std::string checkInReport(const AgentState& st, const KernelInfo& kernel, const Config& config, const std::string& hostRoot,
-                          std::chrono::system_clock::time_point now);
+std::string checkInReport(const AgentState& st, const KernelInfo& kernel, const Config& config,
+                          const std::string& hostRoot, std::chrono::system_clock::time_point now);
 
 }  // namespace livepatch

@@ -14,17 +14,20 @@ bool crashGuardHolds(AgentState& st, const KernelInfo& kernel, std::chrono::syst
     if (!st.loadingPatch.empty()) {
         // On the same boot an agent process was stopped mid-load (not a
         // crash of the machine): reconcile() finds out what the kernel took.
-        if (st.loadingBootId != kernel.bootId) why = "the machine restarted while patch " + st.loadingPatch + " was being loaded";
+        if (st.loadingBootId != kernel.bootId)
+            why = "the machine restarted while patch " + st.loadingPatch + " was being loaded";
     } else if (st.applied && st.applied->kernel == kernel.versionSignature && !st.applied->bootId.empty() &&
                st.applied->bootId != kernel.bootId) {
         // Same kernel, new boot: did the previous boot end within the
         // window after the load? The current boot began at now - uptime.
-        auto facts = readHostFacts(hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+        auto facts =
+            readHostFacts(hostRoot, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
         auto appliedAt = timeutil::parseRfc3339(st.applied->appliedAt);
         auto bootedAt = timeutil::parseRfc3339(facts.bootTime);
         if (appliedAt && bootedAt && *bootedAt >= *appliedAt && *bootedAt <= *appliedAt + kCrashGuardWindow)
-            why = "the machine restarted less than " + std::to_string(kCrashGuardWindow.count()) + " minutes after patch " +
-                  st.applied->name + " " + st.applied->version + " was loaded (possible crash)";
+            why = "the machine restarted less than " + std::to_string(kCrashGuardWindow.count()) +
+                  " minutes after patch " + st.applied->name + " " + st.applied->version +
+                  " was loaded (possible crash)";
     }
     if (why.empty()) return false;
     st.crashGuard = true;
@@ -35,11 +38,12 @@ bool crashGuardHolds(AgentState& st, const KernelInfo& kernel, std::chrono::syst
 }
 
 Error crashGuardError(const AgentState& st) {
-    return Error(ErrorCode::CrashGuard,
-                 (st.patchError.empty() ? std::string("the crash-safety guard is set") : st.patchError) +
-                     (st.patchError.find("clear-lock") == std::string::npos
-                          ? "; not loading automatically. Run `livepatch-agent clear-lock` after checking the kernel log"
-                          : ""));
+    return Error(
+        ErrorCode::CrashGuard,
+        (st.patchError.empty() ? std::string("the crash-safety guard is set") : st.patchError) +
+            (st.patchError.find("clear-lock") == std::string::npos
+                 ? "; not loading automatically. Run `livepatch-agent clear-lock` after checking the kernel log"
+                 : ""));
 }
 
 void liftCrashGuard(AgentState& st) {
@@ -50,7 +54,8 @@ void liftCrashGuard(AgentState& st) {
     st.loadingRecord.reset();
     // The restart that raised the guard must not raise it again.
     if (st.applied) st.applied->bootId.clear();
-    if (st.patchState == PatchState::ApplyFailed) st.patchState = st.applied ? PatchState::Applied : PatchState::Unapplied;
+    if (st.patchState == PatchState::ApplyFailed)
+        st.patchState = st.applied ? PatchState::Applied : PatchState::Unapplied;
     st.patchError.clear();
 }
 

@@ -135,8 +135,8 @@ struct Engine::Impl {
     Result<Transport*> transport(const std::string& url) const {
         const std::string scheme = schemeOf(url);
         if (scheme == "http" && !d.config->allowInsecureHttp())
-            return Error(ErrorCode::InsecureRefused,
-                         "plain http to " + ApiClient::displayUrl(url) + " is refused; set allow-insecure-http=true to allow it");
+            return Error(ErrorCode::InsecureRefused, "plain http to " + ApiClient::displayUrl(url) +
+                                                         " is refused; set allow-insecure-http=true to allow it");
         Transport* t = plugins->transportFor(scheme);
         if (!t) return Error(ErrorCode::PluginInvalid, "no transport plugin handles \"" + scheme + "\" URLs");
         return t;
@@ -145,7 +145,9 @@ struct Engine::Impl {
     Result<Loader*> loader() const {
         const std::string name = d.config->getOr("loader", "loader-klp");
         Loader* l = plugins->loader(name);
-        if (!l) return Error(ErrorCode::PluginInvalid, "loader plugin \"" + name + "\" is not loaded (see `livepatch-agent plugins`)");
+        if (!l)
+            return Error(ErrorCode::PluginInvalid,
+                         "loader plugin \"" + name + "\" is not loaded (see `livepatch-agent plugins`)");
         return l;
     }
 
@@ -176,7 +178,9 @@ struct Engine::Impl {
         return checkInReport(st, kernel, *d.config, d.paths.hostRoot, d.clock->now());
     }
 
-    bool crashGuarded(Session& s) const { return crashGuardHolds(s.st, s.kernel, d.clock->now(), d.paths.hostRoot, *d.logger); }
+    bool crashGuarded(Session& s) const {
+        return crashGuardHolds(s.st, s.kernel, d.clock->now(), d.paths.hostRoot, *d.logger);
+    }
 
     Status reconcile(AgentState& st, const KernelInfo& kernel, Loader* l) const {
         return livepatch::reconcile(st, kernel, *l, now(), *d.logger);
@@ -190,9 +194,12 @@ struct Engine::Impl {
         if (s.st.enabled && s.st.serverUrl == source) return Engine::EnableOutcome::AlreadyEnabled;
         if (s.st.enabled)
             return Error(ErrorCode::AlreadyEnabled,
-                         "this machine is already enabled with another source; run `livepatch-agent disable` first, then enable again");
+                         "this machine is already enabled with another source; run `livepatch-agent disable` first, "
+                         "then enable again");
         if (!signedCatalogue())
-            return Error(ErrorCode::ConfigInvalid, "source-type=static needs a trust root: `livepatch-agent config trust-root=@stdin < root.json`");
+            return Error(
+                ErrorCode::ConfigInvalid,
+                "source-type=static needs a trust root: `livepatch-agent config trust-root=@stdin < root.json`");
         LP_TRY(attachKernel(s));
         AgentState next;
         next.enabled = true;
@@ -201,15 +208,17 @@ struct Engine::Impl {
         next.architecture = s.kernel.architecture;
         next.catalogue = CatalogueKind::Signed;
         LP_TRY(save(next));
-        d.logger->info("machine enabled for the static mirror " + ApiClient::displayUrl(source) + " (no registration; the token is not used)");
+        d.logger->info("machine enabled for the static mirror " + ApiClient::displayUrl(source) +
+                       " (no registration; the token is not used)");
         return Engine::EnableOutcome::Enabled;
     }
 
     // verify: unpack -> metadata matches the offer -> every configured
     // verifier -> the module's signed identity. Nothing is loaded.
-    Result<VerifiedPatch> verify(const std::string& tarball, const std::string& tarballSha256, const std::string& expectedName,
-                                 const std::string& expectedVersion, const KernelInfo& kernel, const AgentState& st,
-                                 const PhaseCallback& progress, const CancelToken* cancel) const {
+    Result<VerifiedPatch> verify(const std::string& tarball, const std::string& tarballSha256,
+                                 const std::string& expectedName, const std::string& expectedVersion,
+                                 const KernelInfo& kernel, const AgentState& st, const PhaseCallback& progress,
+                                 const CancelToken* cancel) const {
         WorkDir work(cache.workDir(tarball + now()));
         if (progress) progress("unpack", 0, 0);
         UnpackLimits limits;
@@ -219,12 +228,15 @@ struct Engine::Impl {
         if (!pkg) return pkg.error();
         const auto& md = pkg->metadata;
         if (md.name != expectedName || md.version != expectedVersion)
-            return Error(ErrorCode::Protocol, "patch metadata (" + md.name + " " + md.version + ") does not match the server's offer (" +
-                                                  expectedName + " " + expectedVersion + ")");
+            return Error(ErrorCode::Protocol, "patch metadata (" + md.name + " " + md.version +
+                                                  ") does not match the server's offer (" + expectedName + " " +
+                                                  expectedVersion + ")");
         if (!md.kernel.empty() && md.kernel != kernel.versionSignature)
-            return Error(ErrorCode::Unsupported, "patch is built for kernel " + md.kernel + ", running " + kernel.versionSignature);
+            return Error(ErrorCode::Unsupported,
+                         "patch is built for kernel " + md.kernel + ", running " + kernel.versionSignature);
         if (!md.architecture.empty() && md.architecture != kernel.architecture)
-            return Error(ErrorCode::Unsupported, "patch is built for " + md.architecture + ", running " + kernel.architecture);
+            return Error(ErrorCode::Unsupported,
+                         "patch is built for " + md.architecture + ", running " + kernel.architecture);
         if (cancel && cancel->cancelled()) return cancelled("cancelled");
 
         if (progress) progress("verify", 0, 0);
@@ -232,10 +244,12 @@ struct Engine::Impl {
         if (!bytes) return bytes.error();
         ModuleImage image{md.name, pkg->modulePath, *bytes};
         auto names = d.config->list("verifiers");
-        if (names.empty()) return Error(ErrorCode::PolicyRefused, "no verifier configured; refusing to load an unverified patch");
+        if (names.empty())
+            return Error(ErrorCode::PolicyRefused, "no verifier configured; refusing to load an unverified patch");
         for (const auto& n : names) {
             Verifier* v = plugins->verifier(n);
-            if (!v) return Error(ErrorCode::PluginInvalid, "verifier plugin \"" + n + "\" is not loaded; refusing to load");
+            if (!v)
+                return Error(ErrorCode::PluginInvalid, "verifier plugin \"" + n + "\" is not loaded; refusing to load");
             auto r = v->verify(image);
             if (!r) return r.error().wrap("verification by " + n + " failed");
             d.logger->info("patch " + md.name + " " + md.version + " verified by " + n + ": " + r->detail);
@@ -250,7 +264,8 @@ struct Engine::Impl {
         auto identity = checkModuleIdentity(*bytes, md, identityPolicy);
         if (!identity) return identity.error();
         if (identity->version.empty())
-            d.logger->warning("patch " + md.name + " " + md.version + ": the module declares no signed version; accepted because "
+            d.logger->warning("patch " + md.name + " " + md.version +
+                              ": the module declares no signed version; accepted because "
                               "allow-unversioned-modules=true, so rollback protection rests on unsigned metadata");
         if (cancel && cancel->cancelled()) return cancelled("cancelled");
 
@@ -267,8 +282,9 @@ struct Engine::Impl {
         return VerifiedPatch{std::move(work), modulePath, std::move(*bytes), spec, rec};
     }
 
-    Result<AppliedPatchRecord> verifyAndInstall(const std::string& tarball, const std::string& tarballSha256, const std::string& name,
-                                                const std::string& version, const KernelInfo& kernel, Loader* l, AgentState& st,
+    Result<AppliedPatchRecord> verifyAndInstall(const std::string& tarball, const std::string& tarballSha256,
+                                                const std::string& name, const std::string& version,
+                                                const KernelInfo& kernel, Loader* l, AgentState& st,
                                                 const PhaseCallback& progress, const CancelToken* cancel) {
         auto patch = verify(tarball, tarballSha256, name, version, kernel, st, progress, cancel);
         if (!patch) return patch.error();
@@ -302,7 +318,8 @@ struct Engine::Impl {
         std::optional<AppliedPatchRecord> sameName;
         if (appliedToKernel(st, kernel) && st.applied->name == spec.name && st.applied->version != spec.version) {
             auto current = inKernelNow(l, spec.name);
-            if (current && current->enabled && (current->version.empty() || current->version != spec.version)) sameName = *st.applied;
+            if (current && current->enabled && (current->version.empty() || current->version != spec.version))
+                sameName = *st.applied;
         }
         markLoading(st, patch.record, kernel, now());
         LP_TRY(save(st));
@@ -310,12 +327,15 @@ struct Engine::Impl {
         {
             KernelOperation op;
             if (sameName) {
-                d.logger->warning("patch " + spec.name + " version " + spec.version + " has the same livepatch name as the applied version " +
-                                  sameName->version + "; the kernel cannot hold both, so version " + sameName->version +
+                d.logger->warning("patch " + spec.name + " version " + spec.version +
+                                  " has the same livepatch name as the applied version " + sameName->version +
+                                  "; the kernel cannot hold both, so version " + sameName->version +
                                   " is reverted first (give each version its own name for an atomic replace)");
                 if (progress) progress("revert", 0, 0);
                 auto u = l->unload(spec.name, cancel);
-                if (!u) loaded = u.error().wrap("reverting " + spec.name + " version " + sameName->version + " before loading version " + spec.version);
+                if (!u)
+                    loaded = u.error().wrap("reverting " + spec.name + " version " + sameName->version +
+                                            " before loading version " + spec.version);
             }
             if (loaded && progress) progress("load", 0, 0);
             if (loaded) loaded = l->load(patch.image(), spec, cancel);
@@ -330,10 +350,12 @@ struct Engine::Impl {
             if (back) {
                 st.applied->appliedAt = back->appliedAt;
                 st.applied->bootId = back->bootId;
-                return loaded.error().wrap("version " + sameName->version + " restored; loading version " + spec.version + " failed");
+                return loaded.error().wrap("version " + sameName->version + " restored; loading version " +
+                                           spec.version + " failed");
             }
             return loaded.error().wrap("loading version " + spec.version + " failed and version " + sameName->version +
-                                       " could not be restored (" + back.error().message() + "); the next check retries");
+                                       " could not be restored (" + back.error().message() +
+                                       "); the next check retries");
         }
         if (!loaded) return loaded.error();
         clearLoadingMarkers(st);
@@ -351,12 +373,14 @@ struct Engine::Impl {
     // The verified tarball kept for `rec`, loaded again: its SHA-256 must
     // still be the recorded one, then it is unpacked and verified by the whole
     // chain as if just downloaded. No network.
-    Result<AppliedPatchRecord> loadFromCache(const AppliedPatchRecord& rec, const KernelInfo& kernel, Loader* l, AgentState& st,
-                                             const PhaseCallback& progress, const CancelToken* cancel) {
+    Result<AppliedPatchRecord> loadFromCache(const AppliedPatchRecord& rec, const KernelInfo& kernel, Loader* l,
+                                             AgentState& st, const PhaseCallback& progress, const CancelToken* cancel) {
         auto digest = sha256FileHex(rec.cachePath);
         if (!digest || !digestEquals(*digest, rec.tarballSha256))
-            return Error(ErrorCode::ChecksumMismatch, "cached patch " + rec.cachePath + " no longer matches its recorded SHA-256; not loading");
-        return verifyAndInstall(rec.cachePath, rec.tarballSha256, rec.name, rec.version, kernel, l, st, progress, cancel);
+            return Error(ErrorCode::ChecksumMismatch,
+                         "cached patch " + rec.cachePath + " no longer matches its recorded SHA-256; not loading");
+        return verifyAndInstall(rec.cachePath, rec.tarballSha256, rec.name, rec.version, kernel, l, st, progress,
+                                cancel);
     }
 
     // The applied patch, loaded again from the cache and recorded as applied
@@ -386,10 +410,8 @@ struct Engine::Impl {
         if (auto r = reconcile(st, kernel, l); !r) d.logger->warning(r.error().message());
         markFailed(st, e);
         (void)save(st);
-        if (e.code() == ErrorCode::Cancelled)
-            d.logger->warning("update cancelled: " + e.message());
-        else
-            d.logger->error("apply failed: " + e.describe());
+        if (e.code() == ErrorCode::Cancelled) d.logger->warning("update cancelled: " + e.message());
+        else d.logger->error("apply failed: " + e.describe());
     }
 };
 
@@ -409,9 +431,9 @@ struct Engine::Impl::Cycle {
     std::optional<ApiClient> api;
     std::string auth;
     const std::string fingerprint = policyFingerprint(*e.d.config);
-    bool guarded = false;            // the crash guard holds: check in, load nothing
+    bool guarded = false;                   // the crash guard holds: check in, load nothing
     std::vector<SignedOffer> signedOffers;  // with a trust root: the patches for this kernel, as signed
-    bool missingFromKernel = false;  // recorded as applied here, not in the kernel now
+    bool missingFromKernel = false;         // recorded as applied here, not in the kernel now
 
     Result<CycleResult> run() {
         LP_TRY(prepare());
@@ -423,8 +445,8 @@ struct Engine::Impl::Cycle {
         if (!*offer) return result;
         auto tarball = fetch(**offer);
         if (!tarball) return tarball.error();
-        auto rec = e.verifyAndInstall(*tarball, (*offer)->sha256, (*offer)->name, (*offer)->version, s.kernel, s.loader, s.st, progress,
-                                      cancel);
+        auto rec = e.verifyAndInstall(*tarball, (*offer)->sha256, (*offer)->name, (*offer)->version, s.kernel, s.loader,
+                                      s.st, progress, cancel);
         if (!rec) {
             e.recordFailure(s.st, rec.error(), s.kernel, s.loader);
             if (!s.st.applied || s.st.applied->cachePath != *tarball) (void)fs::removeFile(*tarball);
@@ -470,8 +492,9 @@ struct Engine::Impl::Cycle {
         auto client = e.api(s.st.serverUrl);
         auto authorization = client ? e.authorization(s.st) : Result<std::string>(client.error());
         const std::string etag = s.st.etagPolicy == fingerprint ? s.st.etag : std::string();
-        Result<UpdatesAnswer> answer = authorization ? client->updates(*authorization, e.report(s.st, s.kernel), etag, cancel)
-                                                     : Result<UpdatesAnswer>(authorization.error());
+        Result<UpdatesAnswer> answer = authorization
+                                           ? client->updates(*authorization, e.report(s.st, s.kernel), etag, cancel)
+                                           : Result<UpdatesAnswer>(authorization.error());
         if (!answer) return answer;
         api = *client;
         auth = *authorization;
@@ -481,8 +504,9 @@ struct Engine::Impl::Cycle {
     // A static mirror has no server to answer: only its signed metadata.
     Result<UpdatesAnswer> staticAnswer() const {
         if (!e.signedCatalogue())
-            return Error(ErrorCode::ConfigInvalid, "source-type=static needs a trust root: a plain directory proves nothing "
-                                                   "by itself (`livepatch-agent config trust-root=@stdin < root.json`)");
+            return Error(ErrorCode::ConfigInvalid,
+                         "source-type=static needs a trust root: a plain directory proves nothing "
+                         "by itself (`livepatch-agent config trust-root=@stdin < root.json`)");
         UpdatesAnswer a;
         a.supported = s.st.supported;
         return a;
@@ -535,7 +559,8 @@ struct Engine::Impl::Cycle {
         auto r = e.reloadCached(s.st, s.kernel, s.loader, progress, cancel);
         if (!r) return r.error();
         result.applied = true;
-        result.summary = "re-applied patch " + s.st.applied->name + " version " + s.st.applied->version + " from the cache";
+        result.summary =
+            "re-applied patch " + s.st.applied->name + " version " + s.st.applied->version + " from the cache";
         return result;
     }
 
@@ -558,14 +583,17 @@ struct Engine::Impl::Cycle {
         if (!answer.tier.empty()) s.st.tier = answer.tier;
         const OfferChoice choice = chooseOffer(answer.patches, *e.d.config, e.d.clock->now());
         const PatchOffer* best = choice.best;
-        e.cache.cleanInterrupted(s.st, s.kernel.versionSignature, best ? PatchCache::partialName(best->filename) : std::string());
+        e.cache.cleanInterrupted(s.st, s.kernel.versionSignature,
+                                 best ? PatchCache::partialName(best->filename) : std::string());
         if (!best) {
             if (!s.st.applied)
-                s.st.patchState = (s.st.supported == KernelSupport::Supported || s.st.supported == KernelSupport::Unknown)
-                                      ? PatchState::NothingToApply
-                                      : PatchState::KernelUpgradeRequired;
+                s.st.patchState =
+                    (s.st.supported == KernelSupport::Supported || s.st.supported == KernelSupport::Unknown)
+                        ? PatchState::NothingToApply
+                        : PatchState::KernelUpgradeRequired;
             if (!choice.refusal.empty()) s.st.patchError = choice.refusal;
-            LP_TRY(settled(answer.etag, choice.refusal.empty() ? "no patch available for this kernel" : choice.refusal));
+            LP_TRY(
+                settled(answer.etag, choice.refusal.empty() ? "no patch available for this kernel" : choice.refusal));
             return nullptr;
         }
         if (appliedToKernel(s.st, s.kernel)) {
@@ -591,8 +619,8 @@ struct Engine::Impl::Cycle {
             if (cmp < 0 && e.allowRollback) {
                 e.d.logger->warning("operator allowed rollback from " + s.st.applied->version + " to " + best->version);
             } else if (cmp < 0) {
-                s.st.patchError = std::string(e.signedCatalogue() ? "the signed catalogue offers" : "server offers") + " patch " +
-                                  best->version + ", lower than applied " + s.st.applied->version +
+                s.st.patchError = std::string(e.signedCatalogue() ? "the signed catalogue offers" : "server offers") +
+                                  " patch " + best->version + ", lower than applied " + s.st.applied->version +
                                   ": rollback refused (use `refresh --allow-rollback` to accept it)";
                 s.st.etag.clear();  // so an operator override is not answered with a 304
                 LP_TRY(e.save(s.st));
@@ -601,7 +629,8 @@ struct Engine::Impl::Cycle {
         }
         if (mode == RunMode::NoApply) {
             s.st.availableVersion = best->version;
-            LP_TRY(settled(answer.etag, "run-mode is \"no-apply\": patch " + best->version + " is available, not applied"));
+            LP_TRY(settled(answer.etag,
+                           "run-mode is \"no-apply\": patch " + best->version + " is available, not applied"));
             return nullptr;
         }
         if (guarded) {
@@ -610,7 +639,8 @@ struct Engine::Impl::Cycle {
             return crashGuardError(s.st);
         }
         LP_TRY(e.save(s.st));
-        if (cancel && cancel->cancelled()) return failed(cancelled("cancelled before the download of patch " + best->version));
+        if (cancel && cancel->cancelled())
+            return failed(cancelled("cancelled before the download of patch " + best->version));
         return best;
     }
 
@@ -623,11 +653,13 @@ struct Engine::Impl::Cycle {
         auto part = e.cache.partialDownload(offer.filename);
         if (!part) return part.error();
         const SignedOffer* signedEntry = e.signedCatalogue() ? signedEntryOf(offer) : nullptr;
-        if (e.signedCatalogue() && !signedEntry) return failed(Error(ErrorCode::Internal, "offer " + offer.filename + " is not in the signed catalogue"));
+        if (e.signedCatalogue() && !signedEntry)
+            return failed(Error(ErrorCode::Internal, "offer " + offer.filename + " is not in the signed catalogue"));
         // Signed: the signed length is the limit (endless data), within max-download-size.
         std::uint64_t limit = static_cast<std::uint64_t>(e.d.config->number("max-download-size"));
         if (signedEntry && signedEntry->target.length > limit)
-            return failed(Error(ErrorCode::TooLarge, offer.filename + ": the signed length " + std::to_string(signedEntry->target.length) +
+            return failed(Error(ErrorCode::TooLarge, offer.filename + ": the signed length " +
+                                                         std::to_string(signedEntry->target.length) +
                                                          " is over max-download-size (" + std::to_string(limit) + ")"));
         if (signedEntry) limit = signedEntry->target.length;
         // Announced before the first byte: a slow server's wait belongs to
@@ -643,15 +675,18 @@ struct Engine::Impl::Cycle {
             auto v = verifyDownloadedTarget(signedEntry->target, *part);
             if (!v) {
                 (void)fs::removeFile(*part);
-                return failed(v.error().wrap(offer.filename + ": the download does not match the signed catalogue; download deleted"));
+                return failed(v.error().wrap(offer.filename +
+                                             ": the download does not match the signed catalogue; download deleted"));
             }
         } else {
             auto digest = sha256FileHex(*part);
             if (!digest || !digestEquals(*digest, offer.sha256)) {
                 (void)fs::removeFile(*part);
-                return failed(digest ? Error(ErrorCode::ChecksumMismatch,
-                                             offer.filename + ": SHA-256 of the download does not match the server's; download deleted")
-                                     : digest.error());
+                return failed(digest
+                                  ? Error(ErrorCode::ChecksumMismatch,
+                                          offer.filename +
+                                              ": SHA-256 of the download does not match the server's; download deleted")
+                                  : digest.error());
             }
         }
         auto kept = e.cache.keep(*part, s.kernel.versionSignature, offer.filename);
@@ -733,14 +768,18 @@ Result<Engine::EnableOutcome> Engine::enable(const std::string& token) {
         }
     }
     if (!chosen) {
-        if (impl_->plugins->auths().empty()) return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
+        if (impl_->plugins->auths().empty())
+            return Error(ErrorCode::PluginInvalid, "no auth plugin is loaded (see `livepatch-agent plugins`)");
         if (specific) return *specific;
-        return Error(ErrorCode::TokenInvalid, "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon)");
+        return Error(ErrorCode::TokenInvalid,
+                     "the token is neither an auth token (a UUID) nor a valid resource token (a macaroon)");
     }
     if (st.enabled) {
-        if (digestEquals(st.tokenDigest, digest) && st.serverUrl == impl_->serverUrl()) return EnableOutcome::AlreadyEnabled;
+        if (digestEquals(st.tokenDigest, digest) && st.serverUrl == impl_->serverUrl())
+            return EnableOutcome::AlreadyEnabled;
         return Error(ErrorCode::AlreadyEnabled,
-                     "this machine is already enabled with another token or server; run `livepatch-agent disable` first, then enable again");
+                     "this machine is already enabled with another token or server; run `livepatch-agent disable` "
+                     "first, then enable again");
     }
     const std::string server = impl_->serverUrl();
     auto api = impl_->api(server);
@@ -809,7 +848,8 @@ Result<CycleResult> Engine::runCycle(const PhaseCallback& progress, const Cancel
     auto session = impl_->begin();
     if (!session) return session.error();
     Impl::Session& s = *session;
-    if (!s.st.enabled) return Error(ErrorCode::NotEnabled, "this machine is not enabled; run `livepatch-agent enable <token>`");
+    if (!s.st.enabled)
+        return Error(ErrorCode::NotEnabled, "this machine is not enabled; run `livepatch-agent enable <token>`");
     CycleResult result;
     if (auto why = emergencyStopReason(impl_->d.paths)) {
         result.summary = *why + "; no check, nothing applied";

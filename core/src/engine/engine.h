@@ -48,10 +48,10 @@ public:
 };
 
 struct CycleResult {
-    bool contacted = false;     // reached the server
-    bool notModified = false;   // 304
-    bool applied = false;       // a new patch was loaded
-    std::string summary;        // one line for the CLI
+    bool contacted = false;    // reached the server
+    bool notModified = false;  // 304
+    bool applied = false;      // a new patch was loaded
+    std::string summary;       // one line for the CLI
 };
 
 // Progress for `refresh`: phase ("check", "download", "unpack", "verify",

@@ -16,7 +16,8 @@ Result<std::string> PatchCache::partialDownload(const std::string& filename) con
     return fs::join(downloads(), partialName(filename));
 }
 
-Result<std::string> PatchCache::keep(const std::string& part, const std::string& kernel, const std::string& filename) const {
+Result<std::string> PatchCache::keep(const std::string& part, const std::string& kernel,
+                                     const std::string& filename) const {
     const std::string keepDir = fs::join(dir_, kernel);
     LP_TRY(fs::ensurePrivateDir(keepDir));
     const std::string kept = fs::join(keepDir, filename);
@@ -25,11 +26,14 @@ Result<std::string> PatchCache::keep(const std::string& part, const std::string&
     return kept;
 }
 
-std::string PatchCache::workDir(const std::string& seed) const { return fs::join(dir_, "work-" + sha256Hex(seed).substr(0, 12)); }
+std::string PatchCache::workDir(const std::string& seed) const {
+    return fs::join(dir_, "work-" + sha256Hex(seed).substr(0, 12));
+}
 
 void PatchCache::forgetKernel(const std::string& kernel) const { (void)fs::removeTree(fs::join(dir_, kernel)); }
 
-void PatchCache::cleanInterrupted(const AgentState& st, const std::string& kernel, const std::optional<std::string>& keepPart) const {
+void PatchCache::cleanInterrupted(const AgentState& st, const std::string& kernel,
+                                  const std::optional<std::string>& keepPart) const {
     if (auto entries = fs::listDir(dir_))
         for (const auto& e : *entries)
             if (e.rfind("work-", 0) == 0) (void)fs::removeTree(fs::join(dir_, e));
@@ -37,7 +41,9 @@ void PatchCache::cleanInterrupted(const AgentState& st, const std::string& kerne
     if (auto entries = fs::listDir(keepDir))
         for (const auto& e : *entries) {
             const std::string path = fs::join(keepDir, e);
-            if ((st.applied && st.applied->cachePath == path) || (st.loadingRecord && st.loadingRecord->cachePath == path)) continue;
+            if ((st.applied && st.applied->cachePath == path) ||
+                (st.loadingRecord && st.loadingRecord->cachePath == path))
+                continue;
             (void)fs::removeFile(path);
         }
     if (!keepPart) return;

@@ -36,7 +36,8 @@ public:
     // for a load never recorded, and partial downloads of offers that are no
     // longer current (`keepPart`, the one still offered, stays to resume; not
     // known yet: all stay). Under the cycle lock.
-    void cleanInterrupted(const AgentState& st, const std::string& kernel, const std::optional<std::string>& keepPart) const;
+    void cleanInterrupted(const AgentState& st, const std::string& kernel,
+                          const std::optional<std::string>& keepPart) const;
 
 private:
     std::string downloads() const;

@@ -20,8 +20,10 @@ enum class RunMode { Normal, NoApply, NoRefresh, Stop };
 
 template <>
 struct Spellings<RunMode> {
-    static constexpr std::pair<RunMode, const char*> table[] = {
-        {RunMode::Normal, "normal"}, {RunMode::NoApply, "no-apply"}, {RunMode::NoRefresh, "no-refresh"}, {RunMode::Stop, "stop"}};
+    static constexpr std::pair<RunMode, const char*> table[] = {{RunMode::Normal, "normal"},
+                                                                {RunMode::NoApply, "no-apply"},
+                                                                {RunMode::NoRefresh, "no-refresh"},
+                                                                {RunMode::Stop, "stop"}};
 };
 
 // The configured run mode (config validated the word; normal if unset).
@@ -36,9 +38,11 @@ struct OfferChoice {
     const PatchOffer* best = nullptr;  // points into the offers passed in
     std::string refusal;
 };
-OfferChoice chooseOffer(const std::vector<PatchOffer>& offers, const Config& config, std::chrono::system_clock::time_point now);
+OfferChoice chooseOffer(const std::vector<PatchOffer>& offers, const Config& config,
+                        std::chrono::system_clock::time_point now);
 // `best` would dangle once a temporary list is gone (ASan caught a test doing it).
-OfferChoice chooseOffer(std::vector<PatchOffer>&& offers, const Config& config, std::chrono::system_clock::time_point now) = delete;
+OfferChoice chooseOffer(std::vector<PatchOffer>&& offers, const Config& config,
+                        std::chrono::system_clock::time_point now) = delete;
 
 // A 304 is only meaningful if we would decide the same way as when the ETag
 // was taken: any change to a key that steers the decision changes this.

@@ -22,8 +22,9 @@ Result<std::string> signedText(const tuf::Json& custom, const std::string& key, 
         return std::string();
     }
     if (!v->isString() || !isPrintableText(v->asString(), maxBytes))
-        return Error(ErrorCode::Protocol, ctx + ": signed custom field \"" + key + "\" must be printable text of at most " +
-                                              std::to_string(maxBytes) + " bytes");
+        return Error(ErrorCode::Protocol, ctx + ": signed custom field \"" + key +
+                                              "\" must be printable text of at most " + std::to_string(maxBytes) +
+                                              " bytes");
     return v->asString();
 }
 
@@ -33,8 +34,8 @@ std::string baseName(const std::string& path) {
 }
 
 // The offer the decide phase works on, every field from the signed entry.
-Result<std::optional<SignedOffer>> offerFor(const tuf::TargetFile& t, const std::string& kernel, const std::string& architecture,
-                                            const std::string& url) {
+Result<std::optional<SignedOffer>> offerFor(const tuf::TargetFile& t, const std::string& kernel,
+                                            const std::string& architecture, const std::string& url) {
     const std::string ctx = "target " + tuf::printable(t.path);
     if (!t.custom.isObject()) return std::optional<SignedOffer>();  // not a patch (no custom): not ours to load
     auto k = signedText(t.custom, "kernel", true, 128, ctx);
@@ -49,13 +50,16 @@ Result<std::optional<SignedOffer>> offerFor(const tuf::TargetFile& t, const std:
     if (!name) return name.error();
     auto version = signedText(t.custom, "version", true, 64, ctx);
     if (!version) return version.error();
-    if (!isPatchVersion(*version)) return Error(ErrorCode::Protocol, ctx + ": signed version \"" + *version + "\" is not a patch version");
+    if (!isPatchVersion(*version))
+        return Error(ErrorCode::Protocol, ctx + ": signed version \"" + *version + "\" is not a patch version");
     auto published = signedText(t.custom, "published", true, 64, ctx);
     if (!published) return published.error();
-    if (!timeutil::parseRfc3339(*published)) return Error(ErrorCode::Protocol, ctx + ": signed \"published\" is not an RFC 3339 time");
+    if (!timeutil::parseRfc3339(*published))
+        return Error(ErrorCode::Protocol, ctx + ": signed \"published\" is not an RFC 3339 time");
     static const std::regex fileRe("^[A-Za-z0-9._+-]{1,200}$");
     o.filename = baseName(t.path);
-    if (!std::regex_match(o.filename, fileRe)) return Error(ErrorCode::Protocol, ctx + ": the file name is not a plain patch file name");
+    if (!std::regex_match(o.filename, fileRe))
+        return Error(ErrorCode::Protocol, ctx + ": the file name is not a plain patch file name");
     if (!t.hashes.count("sha256")) return Error(ErrorCode::Protocol, ctx + ": the signed entry lists no sha256");
     o.name = *name;
     o.version = *version;
@@ -100,9 +104,12 @@ std::string catalogueBaseUrl(const Config& config) {
 Status pinTrustRoot(const Paths& paths, const std::string& rootJson) {
     const tuf::MetadataLimits limits;
     auto root = tuf::parseRoot(rootJson, limits.rootMaxLength);
-    if (!root) return Error(ErrorCode::ConfigInvalid, "trust-root: expected a TUF root.json (" + root.error().message() + ")");
+    if (!root)
+        return Error(ErrorCode::ConfigInvalid, "trust-root: expected a TUF root.json (" + root.error().message() + ")");
     auto signedBy = tuf::verifyThreshold(*root, root->keys, root->roles.at("root"), "trust-root");
-    if (!signedBy) return Error(ErrorCode::ConfigInvalid, "trust-root: the root is not signed by its own root keys (" + signedBy.error().message() + ")");
+    if (!signedBy)
+        return Error(ErrorCode::ConfigInvalid,
+                     "trust-root: the root is not signed by its own root keys (" + signedBy.error().message() + ")");
     LP_TRY(unpinTrustRoot(paths));
     LP_TRY(fs::ensurePrivateDir(trustDir(paths), 0700));
     return fs::writeFileAtomic(fs::join(trustDir(paths), "root.json"), rootJson, 0600);
@@ -124,11 +131,13 @@ Result<std::string> TransportFetcher::fetch(const std::string& relativePath, std
     if (!r) return r.error();
     if (r->status == 404) return Error(ErrorCode::NotFound, ApiClient::displayUrl(req.url) + " does not exist");
     if (r->status < 200 || r->status > 299)
-        return Error(ErrorCode::HttpStatus, "HTTP " + std::to_string(r->status) + " from " + ApiClient::displayUrl(req.url));
+        return Error(ErrorCode::HttpStatus,
+                     "HTTP " + std::to_string(r->status) + " from " + ApiClient::displayUrl(req.url));
     // A transport must refuse a longer body; checked again so a plugin that
     // does not cannot hand the parser more than the signed length.
     if (r->body.size() > maxLength)
-        return Error(ErrorCode::TooLarge, ApiClient::displayUrl(req.url) + " is larger than " + std::to_string(maxLength) + " bytes");
+        return Error(ErrorCode::TooLarge,
+                     ApiClient::displayUrl(req.url) + " is larger than " + std::to_string(maxLength) + " bytes");
     return std::move(r->body);
 }
 
@@ -137,8 +146,9 @@ Result<SignedCatalogue> readSignedCatalogue(const Paths& paths, const Config& co
                                             const CancelToken* cancel, std::int64_t nowSeconds) {
     const std::string dir = trustDir(paths);
     if (!fs::exists(fs::join(dir, "root.json")))
-        return Error(ErrorCode::ConfigInvalid, "trust-root is set but " + fs::join(dir, "root.json") +
-                                                   " is missing; pin it again with `livepatch-agent config trust-root=@stdin < root.json`");
+        return Error(ErrorCode::ConfigInvalid,
+                     "trust-root is set but " + fs::join(dir, "root.json") +
+                         " is missing; pin it again with `livepatch-agent config trust-root=@stdin < root.json`");
     const std::string base = catalogueBaseUrl(config);
     TransportFetcher metadata(transport, base + "/metadata", cancel);
     tuf::UpdaterOptions options;

@@ -70,7 +70,7 @@ struct SignedOffer {
 struct SignedCatalogue {
     std::vector<SignedOffer> offers;  // for this kernel and architecture
     std::int64_t timestampVersion = 0;
-    std::string expires;              // timestamp.json's expiry, RFC 3339
+    std::string expires;  // timestamp.json's expiry, RFC 3339
 };
 
 // The TUF base URL of a source: <remote-server>/v1/tuf for a server,

@@ -19,8 +19,10 @@ constexpr const char* kKernelNote = "the kernel holds ";
 void settleInterruptedLoad(AgentState& st, const KernelInfo& kernel, const std::optional<LoadedPatch>& inKernel,
                            const std::string& now, Logger& logger) {
     const AppliedPatchRecord& pending = *st.loadingRecord;
-    const bool oldOfSameName = st.applied && st.applied->name == pending.name && st.applied->kernel == kernel.versionSignature;
-    const bool tookIt = inKernel && inKernel->enabled && (inKernel->version.empty() ? !oldOfSameName : inKernel->version == pending.version);
+    const bool oldOfSameName =
+        st.applied && st.applied->name == pending.name && st.applied->kernel == kernel.versionSignature;
+    const bool tookIt = inKernel && inKernel->enabled &&
+                        (inKernel->version.empty() ? !oldOfSameName : inKernel->version == pending.version);
     if (tookIt) {
         if (st.applied && st.applied->cachePath != pending.cachePath) (void)fs::removeFile(st.applied->cachePath);
         st.applied = pending;
@@ -28,7 +30,8 @@ void settleInterruptedLoad(AgentState& st, const KernelInfo& kernel, const std::
         st.applied->bootId = kernel.bootId;
         st.fixes = pending.fixes;
         st.etag.clear();  // our report changes
-        logger.warning("an interrupted load of patch " + pending.name + " " + pending.version + " reached the kernel; recorded as applied");
+        logger.warning("an interrupted load of patch " + pending.name + " " + pending.version +
+                       " reached the kernel; recorded as applied");
     } else if (!st.applied || st.applied->cachePath != pending.cachePath) {
         (void)fs::removeFile(pending.cachePath);  // never loaded: not worth keeping
     }
@@ -45,7 +48,8 @@ Status reconcile(AgentState& st, const KernelInfo& kernel, Loader& loader, const
             if (p.name == name) return p;
         return std::nullopt;
     };
-    if (st.loadingRecord && st.loadingBootId == kernel.bootId) settleInterruptedLoad(st, kernel, find(st.loadingRecord->name), now, logger);
+    if (st.loadingRecord && st.loadingBootId == kernel.bootId)
+        settleInterruptedLoad(st, kernel, find(st.loadingRecord->name), now, logger);
     if (!st.loadingPatch.empty() && st.loadingBootId == kernel.bootId) clearLoadingMarkers(st);
     st.inKernel.reset();
     std::optional<LoadedPatch> p = appliedToKernel(st, kernel) ? find(st.applied->name) : std::nullopt;
@@ -56,7 +60,8 @@ Status reconcile(AgentState& st, const KernelInfo& kernel, Loader& loader, const
     if (!p || (!p->enabled && !p->transitioning)) {
         // Nothing of ours in the kernel (a reboot, a revert, an
         // interrupted same-name upgrade): the next cycle loads it again.
-        for (PatchState claimed : {PatchState::Applied, PatchState::Applying, PatchState::AppliedWithBug, PatchState::Unknown})
+        for (PatchState claimed :
+             {PatchState::Applied, PatchState::Applying, PatchState::AppliedWithBug, PatchState::Unknown})
             if (st.patchState == claimed) st.patchState = PatchState::Unapplied;
     } else if (p->transitioning && !p->enabled) {
         st.patchState = PatchState::Unknown;

@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include "livepatch/text.h"
@@ -131,7 +131,8 @@ Result<fs::UniqueFd> openPluginFile(const std::string& path, bool enforceOwnersh
         return fd;
     }
     fs::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-    if (fd.get() < 0) return refuse(path, errno == ELOOP ? "it is a symlink" : std::string("cannot open: ") + std::strerror(errno));
+    if (fd.get() < 0)
+        return refuse(path, errno == ELOOP ? "it is a symlink" : std::string("cannot open: ") + std::strerror(errno));
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return refuse(path, "not a regular file");
     return fd;
@@ -198,7 +199,8 @@ Status PluginHost::add(std::unique_ptr<Plugin> plugin, const std::string& origin
 
 // The checks every plugin object passes before it is used, whether it came
 // from a library or from add(). `unload` undoes its library when refused.
-Status PluginHost::admit(std::unique_ptr<Plugin> created, const std::string& path, const std::function<void()>& unload) {
+Status PluginHost::admit(std::unique_ptr<Plugin> created, const std::string& path,
+                         const std::function<void()>& unload) {
     Plugin* plugin = created.get();
     PluginInfo info = plugin->info();
     auto reject = [&](const std::string& why) {
@@ -209,8 +211,9 @@ Status PluginHost::admit(std::unique_ptr<Plugin> created, const std::string& pat
     if (info.abiVersion != LIVEPATCH_SDK_ABI_VERSION)
         return reject("reports SDK ABI " + std::to_string(info.abiVersion) + ", this agent has ABI " +
                       std::to_string(LIVEPATCH_SDK_ABI_VERSION));
-    if (info.name.empty() || info.name.size() > 64 ||
-        !std::all_of(info.name.begin(), info.name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }))
+    if (info.name.empty() || info.name.size() > 64 || !std::all_of(info.name.begin(), info.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        }))
         return reject("invalid plugin name \"" + info.name.substr(0, 64) + "\" (use [a-z0-9-])");
     if (!roleMatches(plugin, info.role))
         return reject(std::string("declares role ") + pluginRoleName(info.role) + " but does not implement it");

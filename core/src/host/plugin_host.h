@@ -34,8 +34,8 @@ struct LoadedPluginInfo {
 class PluginHost {
 public:
     struct Options {
-        std::vector<std::string> dirs;   // searched in order for *.so
-        bool enforceOwnership = true;    // default: geteuid() == 0
+        std::vector<std::string> dirs;  // searched in order for *.so
+        bool enforceOwnership = true;   // default: geteuid() == 0
     };
 
     explicit PluginHost(Options options);

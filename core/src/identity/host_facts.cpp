@@ -15,7 +15,8 @@ HostFacts readHostFacts(const std::string& hostRoot, long long nowEpoch) {
         double secs = 0;
         if (in >> secs) {
             f.uptimeSeconds = static_cast<long long>(secs);
-            f.bootTime = timeutil::formatRfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(nowEpoch - f.uptimeSeconds)));
+            f.bootTime = timeutil::formatRfc3339(
+                std::chrono::system_clock::time_point(std::chrono::seconds(nowEpoch - f.uptimeSeconds)));
         }
     }
     if (auto cpu = fs::readFile(fs::join(hostRoot, "proc/cpuinfo"), 4u << 20)) {

@@ -6,9 +6,9 @@
 namespace livepatch {
 
 struct HostFacts {
-    std::string bootTime;      // RFC 3339, "" if unknown
+    std::string bootTime;  // RFC 3339, "" if unknown
     long long uptimeSeconds = 0;
-    std::string cpuModel;      // "" if unknown
+    std::string cpuModel;  // "" if unknown
 };
 
 // nowEpoch: current wall time (seconds) from the injected clock.

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/command_table.h"
@@ -41,9 +41,11 @@ PluginHost::Options shippedPlugins() {
 void printConfig(const Config& config) {
     std::string owner = "\n";  // none printed yet
     for (const auto& e : config.display(false)) {
-        if (e.owner != owner) std::cout << "# " << ((owner = e.owner).empty() ? "declared by no loaded plugin" : owner) << "\n";
+        if (e.owner != owner)
+            std::cout << "# " << ((owner = e.owner).empty() ? "declared by no loaded plugin" : owner) << "\n";
         std::string v = e.value;
-        if (v.find('\n') != std::string::npos) v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
+        if (v.find('\n') != std::string::npos)
+            v = "<" + std::to_string(std::count(v.begin(), v.end(), '\n')) + " lines of PEM>";
         std::cout << e.key << ": " << v << "\n";
     }
 }

@@ -33,8 +33,8 @@ using namespace livepatch::cli;
 
 namespace {
 
-Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool withPlugins, bool withEngine, bool createDirs,
-                   bool interactive = true) {
+Status makeRuntime(Runtime& rt, const std::optional<std::string>& rootDir, bool withPlugins, bool withEngine,
+                   bool createDirs, bool interactive = true) {
     RuntimeOptions o;
     o.plugins = withPlugins;
     o.engine = withEngine;
@@ -78,7 +78,7 @@ ProcessSignals& processSignals() {
             created->clock.wake();
             const auto stopBy = std::chrono::steady_clock::now() + kStopGrace;
             for (;;) {
-                const struct timespec interval{0, 100 * 1000 * 1000};
+                const struct timespec interval { 0, 100 * 1000 * 1000 };
                 siginfo_t info;
                 if (sigtimedwait(&set, &info, &interval) > 0) ::_exit(128 + info.si_signo);
                 if (std::chrono::steady_clock::now() >= stopBy && !KernelOperation::inProgress()) ::_exit(128 + sig);
@@ -240,8 +240,8 @@ int disableCommand(const CommandLine& line) {
     if (!s) return fail(s.error());
     if (before && before->applied)
         AgentLogger(AgentLogger::systemSink(), LogLevel::Info)
-            .event(LogLevel::Info, LogEvent::PatchReverted, "live patch " + before->applied->version + " reverted (disable)",
-                   {"", before->applied->version});
+            .event(LogLevel::Info, LogEvent::PatchReverted,
+                   "live patch " + before->applied->version + " reverted (disable)", {"", before->applied->version});
     (void)sendControl(rt.paths.socketPath(), "reload", nullptr);
     std::cout << "Machine disabled; live patches reverted.\n";
     return kExitOk;
@@ -255,7 +255,8 @@ int refreshCommand(const CommandLine& line) {
     if (!r) return fail(r.error());
     if (line.allowRollback) rt.engine->allowRollbackOnce();
     auto cycle = rt.engine->runCycle(
-        [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); }, &signals.cancel);
+        [&](const std::string& phase, std::uint64_t done, std::uint64_t total) { progress(phase, done, total); },
+        &signals.cancel);
     progress.finish();
     recordCheck(rt, cycle);
     if (!cycle) return fail(cycle.error());
@@ -271,8 +272,8 @@ int workerCommand(const CommandLine& line) {
 
 int notAnEngineCommand(const CommandLine& line) {
     const std::string& cmd = line.command;
-    std::cerr << "error: `" << cmd.substr(0, 40) << "` is not an engine command; use livepatch-agent " << cmd.substr(0, 40)
-              << " [invalid-argument]\n";
+    std::cerr << "error: `" << cmd.substr(0, 40) << "` is not an engine command; use livepatch-agent "
+              << cmd.substr(0, 40) << " [invalid-argument]\n";
     return kExitUsage;
 }
 
@@ -280,10 +281,11 @@ int notAnEngineCommand(const CommandLine& line) {
 
 int engineCommand(const CommandLine& line) {
     static const std::vector<CommandRoute> routes = {
-        {"__worker", workerCommand},       {"__config-schema", configSchemaCommand}, {"config", configCommand},
-        {"completion", completionCommand}, {"plugins", pluginsCommand},              {"status", statusCommand},
-        {"clear-lock", clearLockCommand},  {"enable", enableCommand},                {"disable", disableCommand},
-        {"refresh", refreshCommand},
+        {"__worker", workerCommand},      {"__config-schema", configSchemaCommand},
+        {"config", configCommand},        {"completion", completionCommand},
+        {"plugins", pluginsCommand},      {"status", statusCommand},
+        {"clear-lock", clearLockCommand}, {"enable", enableCommand},
+        {"disable", disableCommand},      {"refresh", refreshCommand},
     };
     return dispatch(line, routes, notAnEngineCommand);
 }

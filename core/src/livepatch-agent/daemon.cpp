@@ -14,12 +14,12 @@
 #include "cli/engine_binary.h"
 #include "cli/exit_codes.h"
 #include "cli/host_notices.h"
-#include "livepatch-agent/job_schedule.h"
-#include "livepatch-agent/service_notify.h"
 #include "cli/system_clock.h"
 #include "config/config.h"
-#include "schedule/schedule.h"
+#include "livepatch-agent/job_schedule.h"
+#include "livepatch-agent/service_notify.h"
 #include "logging/logger.h"
+#include "schedule/schedule.h"
 #include "state/emergency_stop.h"
 #include "state/paths.h"
 
@@ -79,7 +79,8 @@ int runDaemon(const std::optional<std::string>& rootDir) {
                 clock.wake();
                 continue;
             }
-            log.info("received signal " + std::to_string(sig) + (stopSignals++ ? " again; stopping the worker now" : "; stopping"));
+            log.info("received signal " + std::to_string(sig) +
+                     (stopSignals++ ? " again; stopping the worker now" : "; stopping"));
             notifyStopping();
             stop.cancel();
             workers.cancel();
@@ -101,29 +102,32 @@ int runDaemon(const std::optional<std::string>& rootDir) {
         if (job == "health") return o;
         if (job != "start" && o.exitCode != kExitOk && o.errorCode != "cancelled" && o.errorCode != "not-enabled")
             ++counters.checkFailures;
-        publishCheckOutcome(log, paths, config, job == "start" ? WorkerOutcome{} : o, counters);  // re-apply: no check event
+        publishCheckOutcome(log, paths, config, job == "start" ? WorkerOutcome{} : o,
+                            counters);  // re-apply: no check event
         return o;
     };
 
     ControlServer control;
-    auto started = control.start(paths.socketPath(), [&](const std::string& command,
-                                                         const std::function<void(const std::string&)>& emit) -> std::pair<int, std::string> {
-        if (command == "reload") {
-            reloadRequested = true;
-            clock.wake();
-            return {0, "reload scheduled"};
-        }
-        if (command == "refresh" || command == "refresh allow-rollback") {
-            auto o = runJob(command == "refresh" ? "refresh" : "refresh-allow-rollback",
-                            [&](const std::string& line) { emit(line + "\n"); });
-            if (o.exitCode == 0 && o.applied) {
-                appliedByRefresh = true;  // schedule health checks
-                clock.wake();
-            }
-            return {o.exitCode, o.message};
-        }
-        return {kExitUsage, "unknown control command"};
-    });
+    auto started =
+        control.start(paths.socketPath(),
+                      [&](const std::string& command,
+                          const std::function<void(const std::string&)>& emit) -> std::pair<int, std::string> {
+                          if (command == "reload") {
+                              reloadRequested = true;
+                              clock.wake();
+                              return {0, "reload scheduled"};
+                          }
+                          if (command == "refresh" || command == "refresh allow-rollback") {
+                              auto o = runJob(command == "refresh" ? "refresh" : "refresh-allow-rollback",
+                                              [&](const std::string& line) { emit(line + "\n"); });
+                              if (o.exitCode == 0 && o.applied) {
+                                  appliedByRefresh = true;  // schedule health checks
+                                  clock.wake();
+                              }
+                              return {o.exitCode, o.message};
+                          }
+                          return {kExitUsage, "unknown control command"};
+                      });
     if (!started) {
         log.error(started.error().message());
         stop.cancel();
@@ -183,15 +187,17 @@ int runDaemon(const std::optional<std::string>& rootDir) {
             } else if (o.errorCode != "cancelled") {
                 ++failures;  // e.g. no network yet at boot: retry with backoff (logged by runJob)
             }
-            schedule.checked(std::chrono::steady_clock::now(), computeCheckDelay(config.number("check-interval"), failures, rng()));
+            schedule.checked(std::chrono::steady_clock::now(),
+                             computeCheckDelay(config.number("check-interval"), failures, rng()));
             continue;
         }
         case JobSchedule::Job::None: break;
         }
         const auto wakeAt = schedule.wakeAt();
-        auto sleep = wakeAt == JobSchedule::TimePoint::max()
-                         ? std::chrono::milliseconds(24 * 3600 * 1000)
-                         : std::chrono::duration_cast<std::chrono::milliseconds>(wakeAt - std::chrono::steady_clock::now());
+        auto sleep =
+            wakeAt == JobSchedule::TimePoint::max()
+                ? std::chrono::milliseconds(24 * 3600 * 1000)
+                : std::chrono::duration_cast<std::chrono::milliseconds>(wakeAt - std::chrono::steady_clock::now());
         if (sleep.count() > 0) clock.sleepFor(sleep, &stop);
     }
     control.stop();

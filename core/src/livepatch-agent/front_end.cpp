@@ -7,7 +7,6 @@
 
 #include <iostream>
 
-#include "livepatch/version.h"
 #include "cli/command_table.h"
 #include "cli/control_socket.h"
 #include "cli/engine_binary.h"
@@ -15,6 +14,7 @@
 #include "cli/progress.h"
 #include "cli/status_views.h"
 #include "livepatch-agent/daemon.h"
+#include "livepatch/version.h"
 #include "state/agent_state.h"
 #include "state/paths.h"
 #include "util/fs.h"
@@ -75,13 +75,15 @@ int statusCommand(const CommandLine& line) {
                       << (st->upgradeRequiredDate.empty() ? "" : " (by " + st->upgradeRequiredDate + ")") << "\n";
             return kExitFailure;
         }
-        std::cout << (st->enabled ? "No kernel upgrade required\n" : "No kernel upgrade required (machine is not enabled)\n");
+        std::cout << (st->enabled ? "No kernel upgrade required\n"
+                                  : "No kernel upgrade required (machine is not enabled)\n");
         return kExitOk;
     }
     if (line.cve) {
         // One question for scanners and compliance scripts: 0 patched, 1 not.
         bool patched = cvePatched(*st, *line.cve);
-        std::cout << fitColumns(*line.cve, 40) << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
+        std::cout << fitColumns(*line.cve, 40)
+                  << (patched ? " is patched by the applied live patch\n" : " is not patched\n");
         return patched ? kExitOk : kExitFailure;
     }
     if (line.format == "motd") {
@@ -113,7 +115,8 @@ int refreshCommand(const CommandLine& line) {
     if (!viaDaemon && viaDaemon.error().code() == ErrorCode::NotFound) return runInEngine(line);  // no daemon
     if (!viaDaemon) return fail(viaDaemon.error());
     progress.finish();
-    (viaDaemon->first == 0 ? std::cout : std::cerr) << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
+    (viaDaemon->first == 0 ? std::cout : std::cerr)
+        << (viaDaemon->first == 0 ? "" : "error: ") << viaDaemon->second << "\n";
     return viaDaemon->first;
 }
 
@@ -122,7 +125,8 @@ int daemonCommand(const CommandLine& line) { return runDaemon(line.rootDir); }
 // Commands of the table that run in the engine binary are exec'd into it.
 int notAFrontEndCommand(const CommandLine& line) {
     if (const CommandInfo* c = findCommand(line.command); c && c->runsIn == RunsIn::Engine) return runInEngine(line);
-    std::cerr << "error: unknown command \"" << line.command.substr(0, 40) << "\"; see livepatch-agent --help [invalid-argument]\n";
+    std::cerr << "error: unknown command \"" << line.command.substr(0, 40)
+              << "\"; see livepatch-agent --help [invalid-argument]\n";
     return kExitUsage;
 }
 
@@ -130,11 +134,8 @@ int notAFrontEndCommand(const CommandLine& line) {
 
 int frontEndCommand(const CommandLine& line) {
     static const std::vector<CommandRoute> routes = {
-        {"version", versionCommand},
-        {"status", statusCommand},
-        {"kernel-upgrade-required", statusCommand},
-        {"refresh", refreshCommand},
-        {"daemon", daemonCommand},
+        {"version", versionCommand}, {"status", statusCommand}, {"kernel-upgrade-required", statusCommand},
+        {"refresh", refreshCommand}, {"daemon", daemonCommand},
     };
     return dispatch(line, routes, notAFrontEndCommand);
 }

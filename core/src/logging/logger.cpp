@@ -4,7 +4,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
 #include <Poco/FormattingChannel.h>
@@ -89,7 +88,9 @@ AgentLogger::AgentLogger(Sink sink, LogLevel level) : impl_(new Impl), sink_(sin
 
 AgentLogger::~AgentLogger() = default;
 
-AgentLogger::Sink AgentLogger::systemSink() { return ::access(kJournalSocket, W_OK) == 0 ? Sink::Journal : Sink::Syslog; }
+AgentLogger::Sink AgentLogger::systemSink() {
+    return ::access(kJournalSocket, W_OK) == 0 ? Sink::Journal : Sink::Syslog;
+}
 
 AgentLogger::Sink AgentLogger::defaultSink() {
     if (::isatty(STDERR_FILENO)) return Sink::Terminal;
@@ -101,11 +102,13 @@ AgentLogger::Sink AgentLogger::defaultSink() {
 
 void AgentLogger::log(LogLevel level, const std::string& message) noexcept { write(level, message, nullptr, {}); }
 
-void AgentLogger::event(LogLevel level, LogEvent event, const std::string& message, const EventFields& fields) noexcept {
+void AgentLogger::event(LogLevel level, LogEvent event, const std::string& message,
+                        const EventFields& fields) noexcept {
     write(level, message, messageIdOf(event), fields);
 }
 
-void AgentLogger::write(LogLevel level, const std::string& message, const char* messageId, const EventFields& fields) noexcept {
+void AgentLogger::write(LogLevel level, const std::string& message, const char* messageId,
+                        const EventFields& fields) noexcept {
     if (level < level_) return;
     try {
         // Every field passes the redaction: the version comes from the server.
@@ -115,12 +118,14 @@ void AgentLogger::write(LogLevel level, const std::string& message, const char* 
                                                 "SYSLOG_IDENTIFIER=livepatch-agent"};
             if (messageId) entries.push_back(std::string("MESSAGE_ID=") + messageId);
             if (!fields.errorCode.empty()) entries.push_back("LIVEPATCH_ERROR_CODE=" + redactSecrets(fields.errorCode));
-            if (!fields.patchVersion.empty()) entries.push_back("LIVEPATCH_PATCH_VERSION=" + redactSecrets(fields.patchVersion));
+            if (!fields.patchVersion.empty())
+                entries.push_back("LIVEPATCH_PATCH_VERSION=" + redactSecrets(fields.patchVersion));
             std::vector<struct iovec> iov;
             for (auto& e : entries) iov.push_back({e.data(), e.size()});
             if (systemd::journalSend(iov.data(), static_cast<int>(iov.size()))) return;
         }
-        const std::string line = fields.errorCode.empty() ? clean : clean + " [" + redactSecrets(fields.errorCode) + "]";
+        const std::string line =
+            fields.errorCode.empty() ? clean : clean + " [" + redactSecrets(fields.errorCode) + "]";
         switch (level) {
         case LogLevel::Trace: impl_->logger->trace(line); break;
         case LogLevel::Debug: impl_->logger->debug(line); break;

@@ -27,7 +27,8 @@ Error refused(const std::string& why) { return Error(ErrorCode::PolicyRefused, "
 
 }  // namespace
 
-Result<ModuleIdentity> checkModuleIdentity(std::string_view module, const PatchMetadata& md, const IdentityPolicy& policy) {
+Result<ModuleIdentity> checkModuleIdentity(std::string_view module, const PatchMetadata& md,
+                                           const IdentityPolicy& policy) {
     auto info = parseModInfo(module);
     if (!info) return info.error().wrap("module identity");
     auto field = [&](const char* key) -> Result<std::string> {
@@ -40,20 +41,24 @@ Result<ModuleIdentity> checkModuleIdentity(std::string_view module, const PatchM
         if (!*r) return r->error();
     if (*livepatch != "Y") return refused("the module is not a livepatch module (its .modinfo has no livepatch=Y)");
     if (*name != md.name)
-        return refused("the signed module is named " + shown(*name) + " but the patch metadata says \"" + md.name + "\"");
+        return refused("the signed module is named " + shown(*name) + " but the patch metadata says \"" + md.name +
+                       "\"");
     const std::string built = vermagic->substr(0, vermagic->find(' '));
     if (built != policy.kernelRelease)
         return refused("the module is built for kernel " + shown(built) + ", running \"" + policy.kernelRelease + "\"");
     if (version->empty() && !policy.allowUnversioned)
-        return refused("the signed module declares no version (MODULE_VERSION); the patch metadata's version \"" + md.version +
+        return refused("the signed module declares no version (MODULE_VERSION); the patch metadata's version \"" +
+                       md.version +
                        "\" is not signed, so it is not trusted (allow-unversioned-modules=true accepts such modules)");
     // Rollback protection rests on the signed version, never on the metadata's.
     if (!version->empty() && !policy.appliedVersion.empty() && !policy.allowRollback &&
         compareVersions(*version, policy.appliedVersion) < 0)
-        return Error(ErrorCode::Rollback, "the signed module is version " + shown(*version) + ", lower than the applied \"" +
-                                              policy.appliedVersion + "\": rollback refused (use `refresh --allow-rollback` to accept it)");
+        return Error(ErrorCode::Rollback, "the signed module is version " + shown(*version) +
+                                              ", lower than the applied \"" + policy.appliedVersion +
+                                              "\": rollback refused (use `refresh --allow-rollback` to accept it)");
     if (!version->empty() && *version != md.version)
-        return refused("the signed module is version " + shown(*version) + " but the patch metadata says \"" + md.version + "\"");
+        return refused("the signed module is version " + shown(*version) + " but the patch metadata says \"" +
+                       md.version + "\"");
     return ModuleIdentity{*name, *version};
 }
 

@@ -33,6 +33,7 @@ struct IdentityPolicy {
 // version= differs from the metadata's version or is missing (unless
 // allowUnversioned). A signed version lower than the applied one is a
 // Rollback unless allowed. Values from the module are shown escaped.
-Result<ModuleIdentity> checkModuleIdentity(std::string_view module, const PatchMetadata& md, const IdentityPolicy& policy);
+Result<ModuleIdentity> checkModuleIdentity(std::string_view module, const PatchMetadata& md,
+                                           const IdentityPolicy& policy);
 
 }  // namespace livepatch

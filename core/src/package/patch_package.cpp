@@ -82,10 +82,9 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
     // is the uncompressed tar stream consumed so far (index -1 would be the
     // compressed file bytes), so bodies libarchive skips by itself (a GNU
     // dumpdir 'D' entry's) count too, not only what we write.
-    auto tooLarge = [&] {
-        return static_cast<std::uint64_t>(archive_filter_bytes(a, 0)) > limits.maxTotalBytes;
-    };
-    const Error tooLargeError(ErrorCode::TooLarge, "archive expands to more than " + std::to_string(limits.maxTotalBytes) + " bytes");
+    auto tooLarge = [&] { return static_cast<std::uint64_t>(archive_filter_bytes(a, 0)) > limits.maxTotalBytes; };
+    const Error tooLargeError(ErrorCode::TooLarge,
+                              "archive expands to more than " + std::to_string(limits.maxTotalBytes) + " bytes");
     struct archive_entry* e;
     for (;;) {
         int r = archive_read_next_header(a, &e);
@@ -96,7 +95,8 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
         const char* rawName = archive_entry_pathname(e);
         std::string name = rawName ? rawName : "";
         if (++entries > limits.maxEntries)
-            return Error(ErrorCode::TooLarge, "archive has more than " + std::to_string(limits.maxEntries) + " entries");
+            return Error(ErrorCode::TooLarge,
+                         "archive has more than " + std::to_string(limits.maxEntries) + " entries");
         auto parts = components(name);
         if (!parts) return parts.error();
         std::string norm;
@@ -120,7 +120,8 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
         if (!seen.insert(norm).second) return unsafe(name, "duplicate entry");
         auto parent = openParent(root.get(), *parts, name);
         if (!parent) return parent.error();
-        fs::UniqueFd out(::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        fs::UniqueFd out(
+            ::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         parent = fs::UniqueFd();  // only the file is needed from here on
         if (out.get() < 0) return unsafe(name, "cannot create file (exists or not allowed)");
         const void* buf;
@@ -140,7 +141,8 @@ Status unpackInto(struct archive* a, const std::string& destDir, const UnpackLim
                 ssize_t n = ::write(out.get(), p, left);
                 if (n < 0) {
                     if (errno == EINTR) continue;
-                    return Error(ErrorCode::Io, "cannot write " + fs::join(destDir, norm) + ": " + std::strerror(errno));
+                    return Error(ErrorCode::Io,
+                                 "cannot write " + fs::join(destDir, norm) + ": " + std::strerror(errno));
                 }
                 p += n;
                 left -= static_cast<size_t>(n);
@@ -196,7 +198,8 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
     PatchMetadata m;
     try {
         auto fmt = o->get("format");
-        if (!fmt.isInteger() || fmt.convert<int>() != 1) return Error(ErrorCode::Protocol, "livepatch.json: \"format\" must be 1");
+        if (!fmt.isInteger() || fmt.convert<int>() != 1)
+            return Error(ErrorCode::Protocol, "livepatch.json: \"format\" must be 1");
     } catch (...) {
         return Error(ErrorCode::Protocol, "livepatch.json: missing \"format\"");
     }
@@ -206,16 +209,20 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
     static const std::regex fixRe("^[a-z0-9][a-z0-9._-]{0,63}$");
     auto name = field("name", true);
     if (!name) return name.error();
-    if (!std::regex_match(*name, nameRe)) return Error(ErrorCode::Protocol, "livepatch.json: \"name\" must match [a-z0-9_]{1,55}");
+    if (!std::regex_match(*name, nameRe))
+        return Error(ErrorCode::Protocol, "livepatch.json: \"name\" must match [a-z0-9_]{1,55}");
     auto version = field("version", true);
     if (!version) return version.error();
-    if (!isPatchVersion(*version)) return Error(ErrorCode::Protocol, "livepatch.json: \"version\" must be dotted numbers");
+    if (!isPatchVersion(*version))
+        return Error(ErrorCode::Protocol, "livepatch.json: \"version\" must be dotted numbers");
     auto module = field("module", true);
     if (!module) return module.error();
-    if (!std::regex_match(*module, moduleRe)) return Error(ErrorCode::Protocol, "livepatch.json: \"module\" must be a plain .ko file name");
+    if (!std::regex_match(*module, moduleRe))
+        return Error(ErrorCode::Protocol, "livepatch.json: \"module\" must be a plain .ko file name");
     auto kernel = field("kernel", true);
     if (!kernel) return kernel.error();
-    if (kernel->empty() || kernel->size() > 128) return Error(ErrorCode::Protocol, "livepatch.json: invalid \"kernel\"");
+    if (kernel->empty() || kernel->size() > 128)
+        return Error(ErrorCode::Protocol, "livepatch.json: invalid \"kernel\"");
     auto arch = field("architecture", true);
     if (!arch) return arch.error();
     if (!std::regex_match(*arch, archRe)) return Error(ErrorCode::Protocol, "livepatch.json: unknown \"architecture\"");
@@ -234,7 +241,8 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
         if (!arr) return Error(ErrorCode::Protocol, "livepatch.json: \"fixes\" must be an array");
         for (size_t i = 0; i < arr->size(); ++i) {
             auto f = arr->getObject(static_cast<unsigned>(i));
-            if (!f) return Error(ErrorCode::Protocol, "livepatch.json: fixes[" + std::to_string(i) + "] must be an object");
+            if (!f)
+                return Error(ErrorCode::Protocol, "livepatch.json: fixes[" + std::to_string(i) + "] must be an object");
             PatchFix fix;
             try {
                 fix.name = f->getValue<std::string>("name");
@@ -242,17 +250,20 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
                 fix.bug = f->optValue<std::string>("bug", "");
                 fix.patched = f->optValue<bool>("patched", true);
             } catch (...) {
-                return Error(ErrorCode::Protocol, "livepatch.json: fixes[" + std::to_string(i) + "] has invalid fields");
+                return Error(ErrorCode::Protocol,
+                             "livepatch.json: fixes[" + std::to_string(i) + "] has invalid fields");
             }
             if (!std::regex_match(fix.name, fixRe))
-                return Error(ErrorCode::Protocol, "livepatch.json: fixes[" + std::to_string(i) + "].name must be lowercase like cve-2023-6270");
+                return Error(ErrorCode::Protocol, "livepatch.json: fixes[" + std::to_string(i) +
+                                                      "].name must be lowercase like cve-2023-6270");
             m.fixes.push_back(fix);
         }
     }
     return m;
 }
 
-Result<PatchPackage> openPatchPackage(const std::string& archivePath, const std::string& workDir, const UnpackLimits& limits) {
+Result<PatchPackage> openPatchPackage(const std::string& archivePath, const std::string& workDir,
+                                      const UnpackLimits& limits) {
     if (fs::exists(workDir)) return Error(ErrorCode::Io, "work directory " + workDir + " already exists");
     LP_TRY(fs::ensurePrivateDir(workDir));
     LP_TRY(safeUnpack(archivePath, workDir, limits));
@@ -271,7 +282,8 @@ Result<PatchPackage> openPatchPackage(const std::string& archivePath, const std:
     pkg.modulePath = fs::join(workDir, md->module);
     struct stat st;
     if (::lstat(pkg.modulePath.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-        return Error(ErrorCode::Protocol, "patch archive does not contain the module " + md->module + " named in livepatch.json");
+        return Error(ErrorCode::Protocol,
+                     "patch archive does not contain the module " + md->module + " named in livepatch.json");
     if (kos != 1) return Error(ErrorCode::Protocol, "patch archive must contain exactly one .ko module");
     return pkg;
 }

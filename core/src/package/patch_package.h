@@ -29,7 +29,7 @@ struct UnpackLimits {
 Status safeUnpack(const std::string& archivePath, const std::string& destDir, const UnpackLimits& limits);
 
 struct PatchFix {
-    std::string name;         // lowercase "cve-2023-6270"
+    std::string name;  // lowercase "cve-2023-6270"
     std::string description;
     std::string bug;
     bool patched = true;

@@ -27,16 +27,20 @@ std::string str(const Poco::JSON::Object::Ptr& o, const std::string& key, bool r
         return "";
     }
     auto v = o->get(key);
-    if (!v.isString()) throw ErrorException(Error(ErrorCode::Protocol, ctx + ": field \"" + key + "\" must be a string"));
+    if (!v.isString())
+        throw ErrorException(Error(ErrorCode::Protocol, ctx + ": field \"" + key + "\" must be a string"));
     return v.extract<std::string>();
 }
 
-[[noreturn]] void protocolError(const std::string& message) { throw ErrorException(Error(ErrorCode::Protocol, message)); }
+[[noreturn]] void protocolError(const std::string& message) {
+    throw ErrorException(Error(ErrorCode::Protocol, message));
+}
 
 // A string the agent stores and `status` shows (tier, fix names and
 // descriptions): printable UTF-8 of bounded length, or the whole answer is
 // refused. Nothing from a server reaches root's terminal raw.
-std::string text(const Poco::JSON::Object::Ptr& o, const std::string& key, bool required, const std::string& ctx, size_t maxBytes) {
+std::string text(const Poco::JSON::Object::Ptr& o, const std::string& key, bool required, const std::string& ctx,
+                 size_t maxBytes) {
     std::string v = str(o, key, required, ctx);
     if (!isPrintableText(v, maxBytes))
         protocolError(ctx + ": field \"" + key + "\" must be printable UTF-8 of at most " + std::to_string(maxBytes) +
@@ -111,7 +115,8 @@ std::string ApiClient::resolve(const std::string& url) const {
 std::string ApiClient::displayUrl(const std::string& url) { return livepatch::displayUrl(url); }
 
 Error ApiClient::httpError(const HttpResponse& r, const std::string& url) const {
-    std::string reason = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));
+    std::string reason =
+        Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));
     auto ct = r.header("Content-Type").value_or("");
     if (ct.find("application/json") != std::string::npos && r.body.size() < 4096) {
         try {
@@ -126,8 +131,8 @@ Error ApiClient::httpError(const HttpResponse& r, const std::string& url) const 
     return Error(code, "HTTP " + std::to_string(r.status) + " from " + displayUrl(url) + ": " + reason);
 }
 
-Result<RegistrationResponse> ApiClient::registerMachine(const std::string& authorization, const std::string& requestJson,
-                                                        const CancelToken* cancel) {
+Result<RegistrationResponse> ApiClient::registerMachine(const std::string& authorization,
+                                                        const std::string& requestJson, const CancelToken* cancel) {
     HttpRequest req;
     req.method = "POST";
     req.url = baseUrl_ + "/v1/client/" + machineId_;
@@ -171,7 +176,8 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
         const std::string supported = str(o, "supported", true, "updates response");
         auto support = parseSpelling<KernelSupport>(supported);
         if (!support)
-            return Error(ErrorCode::Protocol, "updates response: unknown \"supported\" value \"" + terminalSafe(supported, 40) + "\"");
+            return Error(ErrorCode::Protocol,
+                         "updates response: unknown \"supported\" value \"" + terminalSafe(supported, 40) + "\"");
         a.supported = *support;
         a.upgradeRequiredDate = str(o, "upgrade-required-date", false, "updates response");
         if (!a.upgradeRequiredDate.empty() && !timeutil::parseRfc3339(a.upgradeRequiredDate))
@@ -195,10 +201,14 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
                 const std::string rawUrl = str(po, "url", true, ctx);
                 off.sha256 = str(po, "sha256", true, ctx);
                 off.published = str(po, "published", false, ctx);
-                if (!std::regex_match(off.version, versionRe)) return Error(ErrorCode::Protocol, ctx + ": invalid version");
-                if (!std::regex_match(off.sha256, hexRe)) return Error(ErrorCode::Protocol, ctx + ": sha256 must be 64 lowercase hex digits");
-                if (!std::regex_match(off.name, nameRe)) return Error(ErrorCode::Protocol, ctx + ": invalid patch name");
-                if (!std::regex_match(off.filename, fileRe)) return Error(ErrorCode::Protocol, ctx + ": invalid file name");
+                if (!std::regex_match(off.version, versionRe))
+                    return Error(ErrorCode::Protocol, ctx + ": invalid version");
+                if (!std::regex_match(off.sha256, hexRe))
+                    return Error(ErrorCode::Protocol, ctx + ": sha256 must be 64 lowercase hex digits");
+                if (!std::regex_match(off.name, nameRe))
+                    return Error(ErrorCode::Protocol, ctx + ": invalid patch name");
+                if (!std::regex_match(off.filename, fileRe))
+                    return Error(ErrorCode::Protocol, ctx + ": invalid file name");
                 if (!off.published.empty() && !timeutil::parseRfc3339(off.published))
                     return Error(ErrorCode::Protocol, ctx + ": \"published\" is not an RFC 3339 date");
                 off.url = resolver.resolve(rawUrl);
@@ -207,8 +217,8 @@ Result<UpdatesAnswer> ApiClient::parseUpdates(const std::string& body, const std
                 // local file) for the download.
                 const std::string scheme = Poco::toLower(off.url.substr(0, off.url.find("://")));
                 if (off.url.find("://") == std::string::npos || scheme != baseScheme)
-                    return Error(ErrorCode::Protocol, ctx + ": url " + displayUrl(off.url) + " does not use the server's scheme \"" +
-                                                          baseScheme + "\"");
+                    return Error(ErrorCode::Protocol, ctx + ": url " + displayUrl(off.url) +
+                                                          " does not use the server's scheme \"" + baseScheme + "\"");
                 if (scheme != "file")
                     if (const std::string problem = hostProblem(off.url); !problem.empty())
                         return Error(ErrorCode::Protocol, ctx + ": " + problem);

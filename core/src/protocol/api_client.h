@@ -20,8 +20,8 @@ struct PatchOffer {
     std::string version;
     std::string name;
     std::string filename;
-    std::string url;        // absolute (resolved)
-    std::string sha256;     // 64 lowercase hex
+    std::string url;     // absolute (resolved)
+    std::string sha256;  // 64 lowercase hex
     std::uint64_t size = 0;
     std::string published;  // RFC 3339
     bool replace = true;

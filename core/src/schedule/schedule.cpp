@@ -12,13 +12,15 @@ namespace {
 // A base delay with +-10% jitter so a fleet does not poll in lockstep.
 long long jittered(long long baseMs, std::uint64_t random) {
     const long long span = baseMs / 5;
-    const long long jitter = span > 0 ? static_cast<long long>(random % static_cast<std::uint64_t>(span + 1)) - span / 2 : 0;
+    const long long jitter =
+        span > 0 ? static_cast<long long>(random % static_cast<std::uint64_t>(span + 1)) - span / 2 : 0;
     return baseMs + jitter;
 }
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures, std::uint64_t random) {
+std::optional<std::chrono::milliseconds> computeCheckDelay(long long intervalMinutes, unsigned failures,
+                                                           std::uint64_t random) {
     if (intervalMinutes <= 0) return std::nullopt;
     const long long intervalMs = intervalMinutes * 60 * 1000;
     long long base = intervalMs;

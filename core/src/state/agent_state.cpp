@@ -136,7 +136,8 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         auto o = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
         AgentState s;
         s.format = o->getValue<int>("format");
-        if (s.format != 1) return Error(ErrorCode::StateCorrupt, "state format " + std::to_string(s.format) + " is not supported");
+        if (s.format != 1)
+            return Error(ErrorCode::StateCorrupt, "state format " + std::to_string(s.format) + " is not supported");
         s.enabled = o->getValue<bool>("enabled");
         s.serverUrl = o->optValue<std::string>("server-url", "");
         s.tier = o->optValue<std::string>("tier", "");
@@ -162,8 +163,9 @@ Result<AgentState> AgentState::fromJson(const std::string& json) {
         if (o->has("in-kernel") && !o->isNull("in-kernel")) {
             auto k = o->getObject("in-kernel");
             if (!k) throw std::runtime_error("in-kernel is not an object");
-            s.inKernel = KernelPatchView{k->getValue<std::string>("name"), k->optValue<std::string>("version", ""),
-                                         k->optValue<bool>("enabled", false), k->optValue<bool>("transitioning", false)};
+            s.inKernel =
+                KernelPatchView{k->getValue<std::string>("name"), k->optValue<std::string>("version", ""),
+                                k->optValue<bool>("enabled", false), k->optValue<bool>("transitioning", false)};
         }
         s.loadingPatch = o->optValue<std::string>("loading-patch", "");
         s.loadingBootId = o->optValue<std::string>("loading-boot-id", "");

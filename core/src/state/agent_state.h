@@ -25,16 +25,26 @@ enum class CheckState { NeedsCheck, Checked, CheckFailed, Stale };
 enum class CatalogueKind { Unsigned, Signed };
 
 // Our live patch for the running kernel.
-enum class PatchState { Unapplied, Applying, Applied, AppliedWithBug, ApplyFailed, NothingToApply, KernelUpgradeRequired, Unknown };
+enum class PatchState {
+    Unapplied,
+    Applying,
+    Applied,
+    AppliedWithBug,
+    ApplyFailed,
+    NothingToApply,
+    KernelUpgradeRequired,
+    Unknown
+};
 
 // What the server says of the running kernel ("supported" in its answer).
 enum class KernelSupport { Supported, KernelUpgradeRequired, KernelEndOfLife, Unsupported, Unknown };
 
 template <>
 struct Spellings<CheckState> {
-    static constexpr std::pair<CheckState, const char*> table[] = {
-        {CheckState::NeedsCheck, "needs-check"}, {CheckState::Checked, "checked"}, {CheckState::CheckFailed, "check-failed"},
-        {CheckState::Stale, "stale"}};
+    static constexpr std::pair<CheckState, const char*> table[] = {{CheckState::NeedsCheck, "needs-check"},
+                                                                   {CheckState::Checked, "checked"},
+                                                                   {CheckState::CheckFailed, "check-failed"},
+                                                                   {CheckState::Stale, "stale"}};
 };
 template <>
 struct Spellings<CatalogueKind> {
@@ -66,14 +76,14 @@ struct Spellings<KernelSupport> {
 };
 
 struct AppliedPatchRecord {
-    std::string kernel;        // version signature it was applied to
-    std::string name;          // livepatch name
+    std::string kernel;  // version signature it was applied to
+    std::string name;    // livepatch name
     std::string version;
     std::string tarballSha256;
     std::string moduleSha256;
-    std::string cachePath;     // verified tarball kept in the cache dir
-    std::string appliedAt;     // RFC 3339
-    std::string bootId;        // boot id of the kernel it was (last) loaded into
+    std::string cachePath;  // verified tarball kept in the cache dir
+    std::string appliedAt;  // RFC 3339
+    std::string bootId;     // boot id of the kernel it was (last) loaded into
     std::vector<PatchFix> fixes;
 };
 
@@ -91,32 +101,32 @@ struct KernelPatchView {
 struct AgentState {
     int format = 1;
     bool enabled = false;
-    std::string serverUrl;      // server the machine is registered with
+    std::string serverUrl;  // server the machine is registered with
     std::string tier;
     // Name of the auth plugin that accepted the enable token (e.g. auth-token,
     // auth-resource-token): it makes every later request's authorization.
     // Stored, and shown by `status --verbose`, as "token-kind" (unchanged
     // wire name).
     std::string authPlugin;
-    std::string tokenDigest;    // SHA-256 of the enable token (idempotent re-enable)
+    std::string tokenDigest;       // SHA-256 of the enable token (idempotent re-enable)
     std::string availableVersion;  // newest offer not applied (no-apply mode, policy)
 
-    std::string kernel;         // running kernel (version signature) at the last check
-    std::string architecture;   // its architecture
-    std::string lastCheck;      // RFC 3339, "" if never
+    std::string kernel;        // running kernel (version signature) at the last check
+    std::string architecture;  // its architecture
+    std::string lastCheck;     // RFC 3339, "" if never
     CheckState checkState = CheckState::NeedsCheck;
-    std::string checkError;     // one line, no server HTML, no secrets
+    std::string checkError;                             // one line, no server HTML, no secrets
     CatalogueKind catalogue = CatalogueKind::Unsigned;  // at the last check
-    std::string catalogueExpires;  // signed: timestamp.json's expiry (RFC 3339) at the last good check
+    std::string catalogueExpires;    // signed: timestamp.json's expiry (RFC 3339) at the last good check
     long long catalogueVersion = 0;  // signed: timestamp.json's version
-    std::string etag;           // for If-None-Match
-    std::string etagPolicy;     // fingerprint of the policy config the etag was taken under
+    std::string etag;                // for If-None-Match
+    std::string etagPolicy;          // fingerprint of the policy config the etag was taken under
 
     KernelSupport supported = KernelSupport::Unknown;
     std::string upgradeRequiredDate;
 
     PatchState patchState = PatchState::Unapplied;
-    std::string patchError;     // one line
+    std::string patchError;                     // one line
     std::optional<AppliedPatchRecord> applied;  // for the running kernel
     std::vector<PatchFix> fixes;                // of the applied patch
     std::optional<KernelPatchView> inKernel;    // our patch as the kernel shows it; none = not loaded
@@ -129,7 +139,7 @@ struct AgentState {
     // kernel is touched: if the process dies after the kernel took it, the
     // next reconciliation adopts it as applied (its tarball is in the cache).
     std::optional<AppliedPatchRecord> loadingRecord;
-    bool crashGuard = false;    // set when a crash after load was detected
+    bool crashGuard = false;  // set when a crash after load was detected
 
     // Kernel health snapshot taken right after the last load.
     unsigned long long healthTaint = 0;

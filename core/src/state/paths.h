@@ -21,9 +21,9 @@
 namespace livepatch {
 
 struct Paths {
-    std::string stateDir;     // 0700
-    std::string cacheDir;     // 0700: verified patches, downloads
-    std::string runDir;       // 0700: socket, locks
+    std::string stateDir;  // 0700
+    std::string cacheDir;  // 0700: verified patches, downloads
+    std::string runDir;    // 0700: socket, locks
     std::string hostRoot = "/";
 
     std::string configFile() const { return stateDir + "/config.yaml"; }

@@ -5,8 +5,8 @@
 
 #include <sstream>
 
-#include "util/fs.h"
 #include "util/digest.h"
+#include "util/fs.h"
 
 namespace livepatch {
 
@@ -21,7 +21,7 @@ std::string checksumHex(std::string_view payload) {
     engine.update(payload.data(), static_cast<unsigned>(payload.size()));
     return Poco::DigestEngine::digestToHex(engine.digest());
 }
-}
+}  // namespace
 
 Result<std::optional<std::string>> StateFile::load() const {
     auto raw = fs::readFile(path_, 64u << 20);
@@ -31,9 +31,9 @@ Result<std::optional<std::string>> StateFile::load() const {
     }
     const std::string& data = *raw;
     auto corrupt = [&](const std::string& why) {
-        return Error(ErrorCode::StateCorrupt,
-                     path_ + " is corrupt (" + why + "); it was left in place for inspection. "
-                     "Move it away to start over");
+        return Error(ErrorCode::StateCorrupt, path_ + " is corrupt (" + why +
+                                                  "); it was left in place for inspection. "
+                                                  "Move it away to start over");
     };
     auto nl = data.find('\n');
     if (data.rfind(kMagic, 0) != 0 || nl == std::string::npos) return corrupt("bad header");

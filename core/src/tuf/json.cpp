@@ -32,8 +32,8 @@ public:
 
     Result<Json> parseDocument() {
         if (s_.size() > limits_.maxBytes)
-            return Error(ErrorCode::TooLarge, "JSON document of " + std::to_string(s_.size()) + " bytes is over the limit of " +
-                                                  std::to_string(limits_.maxBytes));
+            return Error(ErrorCode::TooLarge, "JSON document of " + std::to_string(s_.size()) +
+                                                  " bytes is over the limit of " + std::to_string(limits_.maxBytes));
         Json out;
         if (!value(out, 0)) return error();
         skipSpace();
@@ -45,7 +45,9 @@ public:
     }
 
 private:
-    Error error() const { return Error(ErrorCode::Protocol, "invalid JSON at byte " + std::to_string(errPos_) + ": " + err_); }
+    Error error() const {
+        return Error(ErrorCode::Protocol, "invalid JSON at byte " + std::to_string(errPos_) + ": " + err_);
+    }
     bool fail(const char* why) {
         if (err_.empty()) {
             err_ = why;
@@ -54,7 +56,8 @@ private:
         return false;
     }
     void skipSpace() {
-        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+            ++pos_;
     }
     bool literal(std::string_view word) {
         if (s_.substr(pos_, word.size()) != word) return fail("unknown literal");

@@ -26,13 +26,13 @@ public:
     using Object = std::map<std::string, Json>;
 
     Json() = default;
-    Json(bool b) : kind_(Kind::Bool), int_(b ? 1 : 0) {}  // NOLINT(implicit)
-    Json(std::int64_t i) : kind_(Kind::Integer), int_(i) {}  // NOLINT(implicit)
-    Json(int i) : kind_(Kind::Integer), int_(i) {}  // NOLINT(implicit)
+    Json(bool b) : kind_(Kind::Bool), int_(b ? 1 : 0) {}              // NOLINT(implicit)
+    Json(std::int64_t i) : kind_(Kind::Integer), int_(i) {}           // NOLINT(implicit)
+    Json(int i) : kind_(Kind::Integer), int_(i) {}                    // NOLINT(implicit)
     Json(std::string s) : kind_(Kind::String), str_(std::move(s)) {}  // NOLINT(implicit)
-    Json(const char* s) : kind_(Kind::String), str_(s) {}  // NOLINT(implicit)
-    Json(Array a) : kind_(Kind::Array), arr_(std::move(a)) {}  // NOLINT(implicit)
-    Json(Object o) : kind_(Kind::Object), obj_(std::move(o)) {}  // NOLINT(implicit)
+    Json(const char* s) : kind_(Kind::String), str_(s) {}             // NOLINT(implicit)
+    Json(Array a) : kind_(Kind::Array), arr_(std::move(a)) {}         // NOLINT(implicit)
+    Json(Object o) : kind_(Kind::Object), obj_(std::move(o)) {}       // NOLINT(implicit)
 
     Kind kind() const noexcept { return kind_; }
     bool isObject() const noexcept { return kind_ == Kind::Object; }

@@ -83,12 +83,14 @@ bool keyMatchesScheme(EVP_PKEY* key, KeyScheme scheme) {
 bool initContext(EVP_MD_CTX* ctx, EVP_PKEY* key, KeyScheme scheme, bool forSigning) {
     EVP_PKEY_CTX* pctx = nullptr;
     const EVP_MD* md = scheme == KeyScheme::Ed25519 ? nullptr : EVP_sha256();
-    int ok = forSigning ? EVP_DigestSignInit(ctx, &pctx, md, nullptr, key) : EVP_DigestVerifyInit(ctx, &pctx, md, nullptr, key);
+    int ok = forSigning ? EVP_DigestSignInit(ctx, &pctx, md, nullptr, key)
+                        : EVP_DigestVerifyInit(ctx, &pctx, md, nullptr, key);
     if (ok != 1) return false;
     if (scheme == KeyScheme::RsaPssSha256) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1) return false;
         if (EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1) return false;
-        if (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, forSigning ? RSA_PSS_SALTLEN_DIGEST : RSA_PSS_SALTLEN_AUTO) != 1) return false;
+        if (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, forSigning ? RSA_PSS_SALTLEN_DIGEST : RSA_PSS_SALTLEN_AUTO) != 1)
+            return false;
     }
     return true;
 }
@@ -147,7 +149,8 @@ bool PublicKey::verify(std::string_view data, std::string_view sigHex) const {
     if (sigHex.empty() || sigHex.size() > 2048 || !hexDecode(sigHex, sig)) return false;
     MdCtx md;
     if (!md.ctx || !initContext(md.ctx, raw(pkey_), scheme_, false)) return false;
-    return EVP_DigestVerify(md.ctx, sig.data(), sig.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+    return EVP_DigestVerify(md.ctx, sig.data(), sig.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size()) == 1;
 }
 
 Result<SigningKey> SigningKey::generate(KeyScheme scheme) {
@@ -172,7 +175,8 @@ Result<SigningKey> SigningKey::fromPem(const std::string& pem) {
     SigningKey out;
     out.pkey_ = own(key);
     if (EVP_PKEY_is_a(key, "ED25519")) out.scheme_ = KeyScheme::Ed25519;
-    else if (EVP_PKEY_is_a(key, "RSA") && keyMatchesScheme(key, KeyScheme::RsaPssSha256)) out.scheme_ = KeyScheme::RsaPssSha256;
+    else if (EVP_PKEY_is_a(key, "RSA") && keyMatchesScheme(key, KeyScheme::RsaPssSha256))
+        out.scheme_ = KeyScheme::RsaPssSha256;
     else if (keyMatchesScheme(key, KeyScheme::EcdsaP256Sha256)) out.scheme_ = KeyScheme::EcdsaP256Sha256;
     else return Error(ErrorCode::InvalidArgument, "private key is not ed25519, RSA >= 2048 bits or P-256");
     return out;
@@ -207,7 +211,8 @@ Json SigningKey::publicJson() const {
         keytype = scheme_ == KeyScheme::RsaPssSha256 ? "rsa" : "ecdsa";
     }
     Json::Object keyval{{"public", Json(pub)}};
-    return Json(Json::Object{{"keytype", Json(keytype)}, {"scheme", Json(schemeName(scheme_))}, {"keyval", Json(keyval)}});
+    return Json(
+        Json::Object{{"keytype", Json(keytype)}, {"scheme", Json(schemeName(scheme_))}, {"keyval", Json(keyval)}});
 }
 
 std::string SigningKey::keyId() const { return sha256Hex(canonicalJson(publicJson())); }

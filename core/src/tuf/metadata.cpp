@@ -34,7 +34,8 @@ Result<const Json*> member(const Json& obj, const std::string& key, Json::Kind k
     return v;
 }
 
-Result<std::int64_t> positiveInteger(const Json& obj, const std::string& key, const std::string& where, std::int64_t min) {
+Result<std::int64_t> positiveInteger(const Json& obj, const std::string& key, const std::string& where,
+                                     std::int64_t min) {
     auto v = member(obj, key, Json::Kind::Integer, where);
     if (!v) return v.error();
     if ((*v)->asInteger() < min) return bad(where, "\"" + key + "\" must be >= " + std::to_string(min));
@@ -79,7 +80,8 @@ Result<std::vector<std::string>> stringList(const Json& obj, const std::string& 
     std::set<std::string> seen;
     for (const auto& e : (*arr)->asArray()) {
         if (!e.isString()) return bad(where, "\"" + key + "\" must hold strings");
-        if (!seen.insert(e.asString()).second) return bad(where, "\"" + key + "\" lists \"" + e.asString() + "\" twice");
+        if (!seen.insert(e.asString()).second)
+            return bad(where, "\"" + key + "\" lists \"" + e.asString() + "\" twice");
         out.push_back(e.asString());
     }
     return out;
@@ -104,7 +106,8 @@ Result<std::map<std::string, PublicKey>> parseKeys(const Json& obj, const std::s
     for (const auto& [keyid, keyJson] : obj.asObject()) {
         auto key = PublicKey::fromJson(keyJson);
         if (!key) return key.error().wrap(where + ": key " + keyid.substr(0, 16));
-        if (key->computeKeyId() != keyid) return bad(where, "key id " + keyid.substr(0, 16) + " is not the SHA-256 of its key");
+        if (key->computeKeyId() != keyid)
+            return bad(where, "key id " + keyid.substr(0, 16) + " is not the SHA-256 of its key");
         out.emplace(keyid, std::move(*key));
     }
     return out;
@@ -139,7 +142,8 @@ Status parseCommon(std::string_view bytes, std::uint64_t maxLength, RoleType typ
     auto spec = member(body, "spec_version", Json::Kind::String, where);
     if (!spec) return spec.error();
     const std::string& sv = (*spec)->asString();
-    if (sv.rfind("1.", 0) != 0) return bad(where, "unsupported spec_version \"" + sv + "\" (this client implements 1.x)");
+    if (sv.rfind("1.", 0) != 0)
+        return bad(where, "unsupported spec_version \"" + sv + "\" (this client implements 1.x)");
     out.specVersion = sv;
     auto version = positiveInteger(body, "version", where, 1);
     if (!version) return version.error();
@@ -224,7 +228,8 @@ bool DelegatedRole::trustedFor(const std::string& targetPath) const {
         auto parts = segments(pattern);
         if (parts.size() != target.size()) continue;
         bool all = true;
-        for (std::size_t i = 0; i < parts.size() && all; ++i) all = ::fnmatch(parts[i].c_str(), target[i].c_str(), 0) == 0;
+        for (std::size_t i = 0; i < parts.size() && all; ++i)
+            all = ::fnmatch(parts[i].c_str(), target[i].c_str(), 0) == 0;
         if (all) return true;
     }
     return false;
@@ -251,7 +256,9 @@ Result<Root> parseRoot(std::string_view bytes, std::uint64_t maxLength) {
         auto rk = parseRoleKeys(*role, where + ": role " + name);
         if (!rk) return rk.error();
         for (const auto& id : rk->keyids)
-            if (!out.keys.count(id)) return bad(where, std::string("role ") + name + " names key " + id.substr(0, 16) + " that is not in \"keys\"");
+            if (!out.keys.count(id))
+                return bad(where,
+                           std::string("role ") + name + " names key " + id.substr(0, 16) + " that is not in \"keys\"");
         out.roles.emplace(name, std::move(*rk));
     }
     return out;
@@ -334,8 +341,8 @@ Status verifyThreshold(const Common& md, const std::map<std::string, PublicKey>&
         }
     }
     if (valid >= role.threshold) return {};
-    return Error(ErrorCode::SignatureInvalid, what + ": " + std::to_string(valid) + " of " + std::to_string(role.threshold) +
-                                                  " required signatures are valid");
+    return Error(ErrorCode::SignatureInvalid, what + ": " + std::to_string(valid) + " of " +
+                                                  std::to_string(role.threshold) + " required signatures are valid");
 }
 
 Status checkHashes(std::string_view data, const std::map<std::string, std::string>& hashes, const std::string& what) {
@@ -353,7 +360,8 @@ Status checkHashes(std::string_view data, const std::map<std::string, std::strin
         } else {
             continue;  // unknown algorithms are skipped; one known one must match
         }
-        if (!digestEquals(actual, expected)) return Error(ErrorCode::ChecksumMismatch, what + ": " + alg + " does not match the signed metadata");
+        if (!digestEquals(actual, expected))
+            return Error(ErrorCode::ChecksumMismatch, what + ": " + alg + " does not match the signed metadata");
         ++checked;
     }
     if (!checked) return Error(ErrorCode::Protocol, what + ": no sha256 or sha512 hash in the signed metadata");
@@ -370,7 +378,8 @@ Result<std::int64_t> parseExpires(const std::string& text) {
     int y, mo, d, h, mi, s;
     char z = 0;
     int consumed = 0;
-    if (text.size() != 20 || std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &y, &mo, &d, &h, &mi, &s, &z, &consumed) != 7 ||
+    if (text.size() != 20 ||
+        std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &y, &mo, &d, &h, &mi, &s, &z, &consumed) != 7 ||
         consumed != 20 || z != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
         return Error(ErrorCode::Protocol, "\"expires\" is not YYYY-MM-DDTHH:MM:SSZ");
     std::tm tm{};

@@ -46,7 +46,8 @@ std::string hashPrefixedPath(const std::string& path, const std::string& sha256)
 std::string Repository::metadataDir() const { return fs::join(s_.dir, "metadata"); }
 std::string Repository::targetsDir() const { return fs::join(s_.dir, "targets"); }
 
-Result<std::string> Repository::writeVersioned(const std::string& role, std::int64_t version, const std::string& bytes) {
+Result<std::string> Repository::writeVersioned(const std::string& role, std::int64_t version,
+                                               const std::string& bytes) {
     std::string name = (version > 0 ? std::to_string(version) + "." : std::string()) + role + ".json";
     auto s = fs::writeFileAtomic(fs::join(metadataDir(), name), bytes, kPublicFile);
     if (!s) return s.error();
@@ -75,8 +76,8 @@ Status Repository::writeTargets(const SigningKey& key) {
 }
 
 Result<Repository> Repository::create(const std::string& dir, const std::vector<const SigningKey*>& rootKeys,
-                                      const SigningKey& targets, const SigningKey& snapshot, const SigningKey& timestamp,
-                                      std::int64_t now, const Expiries& expiries) {
+                                      const SigningKey& targets, const SigningKey& snapshot,
+                                      const SigningKey& timestamp, std::int64_t now, const Expiries& expiries) {
     Repository repo;
     repo.s_.dir = dir;
     repo.expiries_ = expiries;
@@ -104,8 +105,8 @@ Result<Repository> Repository::create(const std::string& dir, const std::vector<
         return {};
     };
     Status s;
-    if (!(s = addRole("root", rootKeys)) || !(s = addRole("targets", {&targets})) || !(s = addRole("snapshot", {&snapshot})) ||
-        !(s = addRole("timestamp", {&timestamp})))
+    if (!(s = addRole("root", rootKeys)) || !(s = addRole("targets", {&targets})) ||
+        !(s = addRole("snapshot", {&snapshot})) || !(s = addRole("timestamp", {&timestamp})))
         return s.error();
     if (!(s = repo.writeRoot(rootKeys))) return s.error();
     repo.s_.targets.type = RoleType::Targets;
@@ -124,7 +125,9 @@ Result<Repository> Repository::open(const std::string& dir) {
     Repository repo;
     repo.s_.dir = dir;
     const MetadataLimits limits;
-    auto read = [&](const std::string& name, std::uint64_t max) { return fs::readFile(fs::join(repo.metadataDir(), name), max); };
+    auto read = [&](const std::string& name, std::uint64_t max) {
+        return fs::readFile(fs::join(repo.metadataDir(), name), max);
+    };
     auto rootBytes = read("root.json", limits.rootMaxLength);
     if (!rootBytes) return rootBytes.error().wrap("opening the repository");
     auto root = parseRoot(*rootBytes, limits.rootMaxLength);
@@ -135,13 +138,15 @@ Result<Repository> Repository::open(const std::string& dir) {
     auto ts = parseTimestamp(*tsBytes, limits.timestampMaxLength);
     if (!ts) return ts.error();
     repo.s_.timestamp = std::move(*ts);
-    auto snBytes = read(std::to_string(repo.s_.timestamp.snapshot.version) + ".snapshot.json", limits.snapshotMaxLength);
+    auto snBytes =
+        read(std::to_string(repo.s_.timestamp.snapshot.version) + ".snapshot.json", limits.snapshotMaxLength);
     if (!snBytes) return snBytes.error();
     auto sn = parseSnapshot(*snBytes, limits.snapshotMaxLength);
     if (!sn) return sn.error();
     repo.s_.snapshot = std::move(*sn);
     repo.snapshotBytes_ = *snBytes;
-    auto tgBytes = read(std::to_string(repo.s_.snapshot.meta.at("targets.json").version) + ".targets.json", limits.targetsMaxLength);
+    auto tgBytes = read(std::to_string(repo.s_.snapshot.meta.at("targets.json").version) + ".targets.json",
+                        limits.targetsMaxLength);
     if (!tgBytes) return tgBytes.error();
     auto tg = parseTargets(*tgBytes, limits.targetsMaxLength);
     if (!tg) return tg.error();
@@ -161,7 +166,8 @@ Result<Repository> Repository::open(const std::string& dir) {
 }
 
 Result<TargetFile> Repository::storeTargetFile(const std::string& path, const std::string& data, const Json& custom) {
-    if (!isSafeTargetPath(path)) return Error(ErrorCode::InvalidArgument, "unsafe target path \"" + printable(path) + "\"");
+    if (!isSafeTargetPath(path))
+        return Error(ErrorCode::InvalidArgument, "unsafe target path \"" + printable(path) + "\"");
     TargetFile tf;
     tf.path = path;
     tf.length = data.size();
@@ -174,8 +180,8 @@ Result<TargetFile> Repository::storeTargetFile(const std::string& path, const st
     return tf;
 }
 
-Status Repository::addTarget(const std::string& path, const std::string& data, const Json& custom, const SigningKey& targetsKey,
-                             std::int64_t now) {
+Status Repository::addTarget(const std::string& path, const std::string& data, const Json& custom,
+                             const SigningKey& targetsKey, std::int64_t now) {
     auto tf = storeTargetFile(path, data, custom);
     if (!tf) return tf.error();
     s_.targets.targets[path] = std::move(*tf);
@@ -192,11 +198,12 @@ Status Repository::writeDelegated(const std::string& role, const std::vector<con
 }
 
 Status Repository::delegate(const std::string& name, const std::vector<std::string>& paths, bool terminating,
-                            const std::vector<const SigningKey*>& roleKeys, std::int64_t threshold, const SigningKey& targetsKey,
-                            std::int64_t now) {
+                            const std::vector<const SigningKey*>& roleKeys, std::int64_t threshold,
+                            const SigningKey& targetsKey, std::int64_t now) {
     if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") != std::string::npos ||
         name == "root" || name == "timestamp" || name == "snapshot" || name == "targets")
-        return Error(ErrorCode::InvalidArgument, "role name must be [a-z0-9._-] and not a top-level role: \"" + printable(name) + "\"");
+        return Error(ErrorCode::InvalidArgument,
+                     "role name must be [a-z0-9._-] and not a top-level role: \"" + printable(name) + "\"");
     if (s_.delegated.count(name)) return Error(ErrorCode::InvalidArgument, "role " + name + " is already delegated");
     if (roleKeys.empty() || threshold < 1 || threshold > static_cast<std::int64_t>(roleKeys.size()))
         return Error(ErrorCode::InvalidArgument, "threshold must be between 1 and the number of keys");
@@ -223,8 +230,9 @@ Status Repository::delegate(const std::string& name, const std::vector<std::stri
     return resignTargets(targetsKey, now);
 }
 
-Status Repository::addDelegatedTarget(const std::string& role, const std::string& path, const std::string& data, const Json& custom,
-                                      const std::vector<const SigningKey*>& roleKeys, std::int64_t now) {
+Status Repository::addDelegatedTarget(const std::string& role, const std::string& path, const std::string& data,
+                                      const Json& custom, const std::vector<const SigningKey*>& roleKeys,
+                                      std::int64_t now) {
     auto it = s_.delegated.find(role);
     if (it == s_.delegated.end()) return Error(ErrorCode::NotFound, "no delegated role " + printable(role));
     auto tf = storeTargetFile(path, data, custom);
@@ -297,7 +305,8 @@ Status Repository::rotateKeys(const std::string& role, const std::vector<const S
     std::vector<const SigningKey*> signers = currentRootKeys;
     if (role == "root")
         for (const SigningKey* k : newKeys)
-            if (std::find_if(signers.begin(), signers.end(), [&](const SigningKey* s) { return s->keyId() == k->keyId(); }) == signers.end())
+            if (std::find_if(signers.begin(), signers.end(),
+                             [&](const SigningKey* s) { return s->keyId() == k->keyId(); }) == signers.end())
                 signers.push_back(k);
     return resignRoot(signers, now);
 }

@@ -62,11 +62,11 @@ public:
     // signed by `roleKeys` (threshold of them), e.g. one role per tier. The
     // role starts empty; name: [a-z0-9._-], not a top-level role name.
     Status delegate(const std::string& name, const std::vector<std::string>& paths, bool terminating,
-                    const std::vector<const SigningKey*>& roleKeys, std::int64_t threshold, const SigningKey& targetsKey,
-                    std::int64_t now);
+                    const std::vector<const SigningKey*>& roleKeys, std::int64_t threshold,
+                    const SigningKey& targetsKey, std::int64_t now);
     // addTarget for a delegated role, signed by that role's keys.
-    Status addDelegatedTarget(const std::string& role, const std::string& path, const std::string& data, const Json& custom,
-                              const std::vector<const SigningKey*>& roleKeys, std::int64_t now);
+    Status addDelegatedTarget(const std::string& role, const std::string& path, const std::string& data,
+                              const Json& custom, const std::vector<const SigningKey*>& roleKeys, std::int64_t now);
 
     // New snapshot (listing the current targets roles) and timestamp versions.
     Status publishOnline(const SigningKey& snapshotKey, const SigningKey& timestampKey, std::int64_t now);

@@ -42,13 +42,15 @@ bool isSafeTargetPath(const std::string& path) {
 Status verifyTarget(const TargetFile& target, std::string_view data) {
     const std::string what = "target " + printable(target.path);
     if (data.size() != target.length)
-        return Error(ErrorCode::ChecksumMismatch, what + ": " + std::to_string(data.size()) + " bytes, the signed metadata says " +
+        return Error(ErrorCode::ChecksumMismatch, what + ": " + std::to_string(data.size()) +
+                                                      " bytes, the signed metadata says " +
                                                       std::to_string(target.length));
     return checkHashes(data, target.hashes, what);
 }
 
 Result<std::string> DirectoryFetcher::fetch(const std::string& relativePath, std::uint64_t maxLength) {
-    if (!isSafeTargetPath(relativePath)) return Error(ErrorCode::Protocol, "unsafe repository path \"" + printable(relativePath) + "\"");
+    if (!isSafeTargetPath(relativePath))
+        return Error(ErrorCode::Protocol, "unsafe repository path \"" + printable(relativePath) + "\"");
     return fs::readFile(fs::join(base_, relativePath), maxLength);
 }
 
@@ -59,7 +61,8 @@ namespace {
 std::string encodeRoleName(const std::string& role) {
     std::string out;
     for (unsigned char c : role) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-') {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+            c == '-') {
             out += char(c);
         } else {
             char buf[4];
@@ -145,15 +148,18 @@ void Updater::loadLocalTopLevel() {
     const auto& limits = options_.limits;
     if (auto b = fs::readFile(statePath("timestamp"), limits.timestampMaxLength)) {
         auto ts = parseTimestamp(*b, limits.timestampMaxLength);
-        if (ts && verifyThreshold(*ts, root_->keys, root_->roles.at("timestamp"), "timestamp.json")) timestamp_ = std::move(*ts);
+        if (ts && verifyThreshold(*ts, root_->keys, root_->roles.at("timestamp"), "timestamp.json"))
+            timestamp_ = std::move(*ts);
     }
     if (auto b = fs::readFile(statePath("snapshot"), limits.snapshotMaxLength)) {
         auto sn = parseSnapshot(*b, limits.snapshotMaxLength);
-        if (sn && verifyThreshold(*sn, root_->keys, root_->roles.at("snapshot"), "snapshot.json")) snapshot_ = std::move(*sn);
+        if (sn && verifyThreshold(*sn, root_->keys, root_->roles.at("snapshot"), "snapshot.json"))
+            snapshot_ = std::move(*sn);
     }
     if (auto b = fs::readFile(statePath("targets"), limits.targetsMaxLength)) {
         auto tg = parseTargets(*b, limits.targetsMaxLength);
-        if (tg && verifyThreshold(*tg, root_->keys, root_->roles.at("targets"), "targets.json")) targets_.emplace("targets", std::move(*tg));
+        if (tg && verifyThreshold(*tg, root_->keys, root_->roles.at("targets"), "targets.json"))
+            targets_.emplace("targets", std::move(*tg));
     }
 }
 
@@ -191,7 +197,8 @@ Status Updater::updateRoot() {
         if (!s) return s;
         if (!(s = verifyThreshold(*root, root->keys, root->roles.at("root"), what + " (by its own keys)"))) return s;
         if (root->version != next)
-            return Error(ErrorCode::Rollback, what + " has version " + std::to_string(root->version) + ", expected " + std::to_string(next));
+            return Error(ErrorCode::Rollback,
+                         what + " has version " + std::to_string(root->version) + ", expected " + std::to_string(next));
         if (!(s = persist("root", *bytes))) return s;
         root_ = std::move(*root);
     }
@@ -219,11 +226,12 @@ Status Updater::updateTimestamp() {
     if (!s) return s;
     if (timestamp_) {
         if (ts->version < timestamp_->version)
-            return Error(ErrorCode::Rollback, "timestamp.json version " + std::to_string(ts->version) + " is lower than the trusted " +
-                                                  std::to_string(timestamp_->version));
+            return Error(ErrorCode::Rollback, "timestamp.json version " + std::to_string(ts->version) +
+                                                  " is lower than the trusted " + std::to_string(timestamp_->version));
         if (ts->snapshot.version < timestamp_->snapshot.version)
-            return Error(ErrorCode::Rollback, "timestamp.json lists snapshot version " + std::to_string(ts->snapshot.version) +
-                                                  ", lower than the trusted " + std::to_string(timestamp_->snapshot.version));
+            return Error(ErrorCode::Rollback, "timestamp.json lists snapshot version " +
+                                                  std::to_string(ts->snapshot.version) + ", lower than the trusted " +
+                                                  std::to_string(timestamp_->snapshot.version));
         // The same version again: nothing new; the trusted one stays (and
         // its expiry below still catches a mirror that replays it forever).
         if (ts->version == timestamp_->version) return checkFresh(*timestamp_, "timestamp.json");
@@ -239,23 +247,27 @@ Status Updater::updateTimestamp() {
 Status Updater::updateSnapshot() {
     const MetaFile& meta = timestamp_->snapshot;
     if (snapshot_ && snapshot_->version == meta.version) return checkFresh(*snapshot_, "snapshot.json");
-    auto bytes = fetchMetadata("snapshot", root_->consistentSnapshot ? meta.version : 0, &meta, options_.limits.snapshotMaxLength);
+    auto bytes = fetchMetadata("snapshot", root_->consistentSnapshot ? meta.version : 0, &meta,
+                               options_.limits.snapshotMaxLength);
     if (!bytes) return bytes.error();
     auto sn = parseSnapshot(*bytes, meta.length ? *meta.length : options_.limits.snapshotMaxLength);
     if (!sn) return sn.error();
     auto s = verifyThreshold(*sn, root_->keys, root_->roles.at("snapshot"), "snapshot.json");
     if (!s) return s;
     if (sn->version != meta.version)
-        return Error(ErrorCode::Rollback, "snapshot.json has version " + std::to_string(sn->version) + " but timestamp.json lists " +
-                                              std::to_string(meta.version) + " (mix-and-match or rollback)");
+        return Error(ErrorCode::Rollback, "snapshot.json has version " + std::to_string(sn->version) +
+                                              " but timestamp.json lists " + std::to_string(meta.version) +
+                                              " (mix-and-match or rollback)");
     if (snapshot_) {
         for (const auto& [name, old] : snapshot_->meta) {
             auto it = sn->meta.find(name);
             if (it == sn->meta.end())
-                return Error(ErrorCode::Rollback, "snapshot.json no longer lists " + printable(name) + " (rollback of a targets role)");
+                return Error(ErrorCode::Rollback,
+                             "snapshot.json no longer lists " + printable(name) + " (rollback of a targets role)");
             if (it->second.version < old.version)
-                return Error(ErrorCode::Rollback, "snapshot.json lists " + printable(name) + " version " + std::to_string(it->second.version) +
-                                                      ", lower than the trusted " + std::to_string(old.version));
+                return Error(ErrorCode::Rollback, "snapshot.json lists " + printable(name) + " version " +
+                                                      std::to_string(it->second.version) + ", lower than the trusted " +
+                                                      std::to_string(old.version));
         }
     }
     if (!(s = persist("snapshot", *bytes))) return s;
@@ -291,15 +303,17 @@ Result<const Targets*> Updater::loadTargetsRole(const std::string& name, const s
         if (!s) return s.error();
         return &cached->second;
     }
-    auto bytes = fetchMetadata(name, root_->consistentSnapshot ? meta.version : 0, &meta, options_.limits.targetsMaxLength);
+    auto bytes =
+        fetchMetadata(name, root_->consistentSnapshot ? meta.version : 0, &meta, options_.limits.targetsMaxLength);
     if (!bytes) return bytes.error();
     auto tg = parseTargets(*bytes, meta.length ? *meta.length : options_.limits.targetsMaxLength);
     if (!tg) return tg.error().wrap(what);
     auto s = verifyThreshold(*tg, keys, roleKeys, what);
     if (!s) return s.error();
     if (tg->version != meta.version)
-        return Error(ErrorCode::Rollback, what + " has version " + std::to_string(tg->version) + " but snapshot.json lists " +
-                                              std::to_string(meta.version) + " (mix-and-match or rollback)");
+        return Error(ErrorCode::Rollback, what + " has version " + std::to_string(tg->version) +
+                                              " but snapshot.json lists " + std::to_string(meta.version) +
+                                              " (mix-and-match or rollback)");
     if (!(s = persist(name, *bytes))) return s.error();
     targets_[name] = std::move(*tg);
     s = checkFresh(targets_[name], what);
@@ -395,7 +409,8 @@ std::string Updater::targetFileName(const TargetFile& target) const {
 }
 
 Result<std::string> Updater::downloadTarget(const TargetFile& target, Fetcher& targets) {
-    if (!isSafeTargetPath(target.path)) return Error(ErrorCode::Protocol, "unsafe target path \"" + printable(target.path) + "\"");
+    if (!isSafeTargetPath(target.path))
+        return Error(ErrorCode::Protocol, "unsafe target path \"" + printable(target.path) + "\"");
     auto bytes = targets.fetch(targetFileName(target), target.length);
     if (!bytes) return bytes.error().wrap("target " + printable(target.path));
     auto s = verifyTarget(target, *bytes);

@@ -54,8 +54,8 @@ private:
 
 struct UpdaterOptions {
     MetadataLimits limits;
-    int maxRootRotations = 32;  // per refresh
-    int maxDelegations = 32;    // roles visited per target lookup
+    int maxRootRotations = 32;          // per refresh
+    int maxDelegations = 32;            // roles visited per target lookup
     std::function<std::int64_t()> now;  // Unix seconds; default: the system clock
 };
 

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
-#include <cstdlib>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -46,7 +46,10 @@ std::string randomSuffix() {
     static const char* hex = "0123456789abcdef";
     std::string s;
     auto v = rng();
-    for (int i = 0; i < 12; ++i) { s += hex[v & 15]; v >>= 4; }
+    for (int i = 0; i < 12; ++i) {
+        s += hex[v & 15];
+        v >>= 4;
+    }
     return s;
 }
 
@@ -162,7 +165,8 @@ Status ensurePrivateDir(const std::string& path, mode_t mode) {
 
 Status removeFile(const std::string& path) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? Status{} : Status(sysError("cannot stat", path, errno));
+    if (::lstat(path.c_str(), &st) != 0)
+        return errno == ENOENT ? Status{} : Status(sysError("cannot stat", path, errno));
     if (S_ISDIR(st.st_mode)) return Error(ErrorCode::Io, "refusing to unlink directory " + path);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sysError("cannot remove", path, errno);
     return {};
@@ -174,13 +178,17 @@ Status removeTreeAt(int parentFd, const std::string& name, const std::string& di
     if (::fstatat(parentFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
         return errno == ENOENT ? Status{} : Status(sysError("cannot stat", display, errno));
     if (!S_ISDIR(st.st_mode)) {
-        if (::unlinkat(parentFd, name.c_str(), 0) != 0 && errno != ENOENT) return sysError("cannot remove", display, errno);
+        if (::unlinkat(parentFd, name.c_str(), 0) != 0 && errno != ENOENT)
+            return sysError("cannot remove", display, errno);
         return {};
     }
     int fd = ::openat(parentFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return sysError("cannot open", display, errno);
     DIR* d = ::fdopendir(fd);
-    if (!d) { ::close(fd); return sysError("cannot list", display, errno); }
+    if (!d) {
+        ::close(fd);
+        return sysError("cannot list", display, errno);
+    }
     std::vector<std::string> names;
     while (auto* e = ::readdir(d)) {
         std::string n = e->d_name;
@@ -193,7 +201,8 @@ Status removeTreeAt(int parentFd, const std::string& name, const std::string& di
     }
     ::closedir(d);
     if (!result) return result;
-    if (::unlinkat(parentFd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) return sysError("cannot remove", display, errno);
+    if (::unlinkat(parentFd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return sysError("cannot remove", display, errno);
     return {};
 }
 }  // namespace
@@ -238,7 +247,8 @@ Result<FileLock> FileLock::acquire(const std::string& path, bool wait) {
         if (errno == EINTR) continue;
         int err = errno;
         ::close(fd);
-        if (err == EWOULDBLOCK) return Error(ErrorCode::Busy, "another livepatch-agent operation is in progress (" + path + ")");
+        if (err == EWOULDBLOCK)
+            return Error(ErrorCode::Busy, "another livepatch-agent operation is in progress (" + path + ")");
         return sysError("cannot lock", path, err);
     }
     FileLock lock;

@@ -42,7 +42,11 @@ public:
     UniqueFd(const UniqueFd&) = delete;
     UniqueFd& operator=(const UniqueFd&) = delete;
     int get() const noexcept { return fd_; }
-    int release() noexcept { int f = fd_; fd_ = -1; return f; }
+    int release() noexcept {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
 
 private:
     int fd_;

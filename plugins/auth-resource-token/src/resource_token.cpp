@@ -15,7 +15,8 @@ Result<std::optional<MacaroonFacts>> parseMacaroon(const std::string& token) {
     // libmacaroons 0.3.0 leaks (livepatch/macaroon_text.h).
     if (!deserializableMacaroonText(token, 16384)) return std::optional<MacaroonFacts>();
     macaroon_returncode err = MACAROON_SUCCESS;
-    std::unique_ptr<macaroon, decltype(&macaroon_destroy)> m(macaroon_deserialize(token.c_str(), &err), &macaroon_destroy);
+    std::unique_ptr<macaroon, decltype(&macaroon_destroy)> m(macaroon_deserialize(token.c_str(), &err),
+                                                             &macaroon_destroy);
     if (!m || err != MACAROON_SUCCESS || macaroon_validate(m.get()) != 0) return std::optional<MacaroonFacts>();
     MacaroonFacts facts;
     const unsigned char* loc = nullptr;
@@ -74,7 +75,8 @@ Result<TokenInspection> ResourceTokenPlugin::inspect(const std::string& token) c
             auto when = parseRfc3339(*f.expires);
             auto now = clock_ ? clock_->now() : std::chrono::system_clock::now();
             if (when && *when <= now)
-                return Error(ErrorCode::TokenInvalid, "the resource token expired at " + *f.expires + "; ask for a new one");
+                return Error(ErrorCode::TokenInvalid,
+                             "the resource token expired at " + *f.expires + "; ask for a new one");
             info.summary += ", expires " + *f.expires;
         }
         return TokenInspection::mine(std::move(info));

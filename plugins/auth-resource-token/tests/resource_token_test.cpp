@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
+#include <macaroons.h>
 #include <cstdio>
 #include <random>
-#include <macaroons.h>
 
 #include <livepatch/testing/fakes.h>
 
@@ -19,7 +19,8 @@ std::string makeMacaroon(const std::vector<std::string>& caveats) {
                                   reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                                   reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
     for (const auto& c : caveats) {
-        macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
+        macaroon* n =
+            macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
         macaroon_destroy(m);
         m = n;
     }
@@ -44,7 +45,8 @@ TEST(ResourceToken, ParsesCaveatsAndExpiry) {
 
 TEST(ResourceToken, RejectsMalformedBeforeAnyNetwork) {
     ResourceTokenPlugin p;
-    for (const std::string& bad : std::vector<std::string>{"", "abc", "!!!!", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", std::string(20000, 'A')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "abc", "!!!!", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", std::string(20000, 'A')}) {
         auto r = p.inspect(bad);
         ASSERT_TRUE(r) << bad;
         EXPECT_EQ(r->verdict, TokenInspection::Verdict::NotMine) << "not a macaroon: another plugin's token, maybe";
@@ -68,7 +70,8 @@ TEST(ResourceToken, AuthTokenUuidsAreNotMineAndNeverDeserialized) {
         const auto a = rng(), b = rng();
         std::snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
                       static_cast<unsigned>(a & 0xffff), static_cast<unsigned>((a >> 16) & 0xfff),
-                      static_cast<unsigned>(0x8000 | (b >> 48 & 0x3fff)), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+                      static_cast<unsigned>(0x8000 | (b >> 48 & 0x3fff)),
+                      static_cast<unsigned long long>(b & 0xffffffffffffULL));
         auto r = p.inspect(uuid);
         ASSERT_TRUE(r) << uuid;
         ASSERT_EQ(r->verdict, TokenInspection::Verdict::NotMine) << uuid;
@@ -145,12 +148,15 @@ TEST(ResourceToken, ThirdPartyCaveatsAreNotPredicates) {
     macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
                                   reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                                   reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
-    const std::string first = "tier = stable", tpLoc = "https://auth.test", tpKey = "third-party-key", tpId = "time < 2000-01-01T00:00:00Z";
-    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(first.data()), first.size(), &err);
+    const std::string first = "tier = stable", tpLoc = "https://auth.test", tpKey = "third-party-key",
+                      tpId = "time < 2000-01-01T00:00:00Z";
+    macaroon* n =
+        macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(first.data()), first.size(), &err);
     macaroon_destroy(m);
-    macaroon* t = macaroon_add_third_party_caveat(n, reinterpret_cast<const unsigned char*>(tpLoc.data()), tpLoc.size(),
-                                                  reinterpret_cast<const unsigned char*>(tpKey.data()), tpKey.size(),
-                                                  reinterpret_cast<const unsigned char*>(tpId.data()), tpId.size(), &err);
+    macaroon* t =
+        macaroon_add_third_party_caveat(n, reinterpret_cast<const unsigned char*>(tpLoc.data()), tpLoc.size(),
+                                        reinterpret_cast<const unsigned char*>(tpKey.data()), tpKey.size(),
+                                        reinterpret_cast<const unsigned char*>(tpId.data()), tpId.size(), &err);
     macaroon_destroy(n);
     ASSERT_NE(t, nullptr);
     std::string out(macaroon_serialize_size_hint(t), '\0');

@@ -21,9 +21,9 @@ public:
     virtual bool write(const std::string& path, const std::string& value) = 0;
     virtual bool exists(const std::string& path) = 0;
     virtual std::vector<std::string> list(const std::string& dir) = 0;
-    virtual std::string release() = 0;       // uname -r
-    virtual std::string machine() = 0;       // uname -m
-    virtual std::string kernelLog() = 0;     // syslog buffer
+    virtual std::string release() = 0;    // uname -r
+    virtual std::string machine() = 0;    // uname -m
+    virtual std::string kernelLog() = 0;  // syslog buffer
 };
 
 }  // namespace livepatch::plugins::klp

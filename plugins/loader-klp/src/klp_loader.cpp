@@ -93,8 +93,9 @@ KlpLoader::Wait KlpLoader::waitForTransition(const std::string& name, const Canc
             stuckIn = kernel_->read(dir(name) + "/enabled").value_or("") == "1" ? "patched" : "unpatched";
             if (!waitOnStall_ || !honourWaitPolicy) return Wait::Stalled;
             if (!warnedStall) {
-                if (logger_) logger_->warning("livepatch " + name + " stuck in transition to " + stuckIn + " after " +
-                                              std::to_string(timeoutSeconds_) + "s; waiting (stalled-transition-policy=wait)");
+                if (logger_)
+                    logger_->warning("livepatch " + name + " stuck in transition to " + stuckIn + " after " +
+                                     std::to_string(timeoutSeconds_) + "s; waiting (stalled-transition-policy=wait)");
                 warnedStall = true;
             }
         }
@@ -119,8 +120,7 @@ Error KlpLoader::undoLoad(const std::string& module, const Error& why) {
     std::string problem;
     if (kernel_->read(dir(module) + "/enabled").value_or("") == "1") {
         std::string stuckIn;
-        if (!kernel_->write(dir(module) + "/enabled", "0"))
-            problem = "cannot disable livepatch " + module;
+        if (!kernel_->write(dir(module) + "/enabled", "0")) problem = "cannot disable livepatch " + module;
         else if (waitForTransition(module, nullptr, stuckIn, false) != Wait::Done)
             problem = "livepatch " + module + " stuck in transition to " + stuckIn + " while reverting";
     }
@@ -148,7 +148,8 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
         auto declared = info->unique("name");
         if (!declared) return declared.error().wrap("module " + spec.name);
         if (declared->value_or(spec.name) != spec.name)
-            return Error(ErrorCode::LoadFailed, "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
+            return Error(ErrorCode::LoadFailed,
+                         "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
         if (kernel_->read(dir(spec.name) + "/enabled").value_or("") == "1" &&
             kernel_->read(dir(spec.name) + "/transition").value_or("1") == "0")
             return {};  // already applied
@@ -159,15 +160,18 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
         for (int attempt = 0; attempt < 20; ++attempt) {
             e = kernel_->loadModule(image.bytes);
             if (e != EBUSY) break;  // another transition in progress: wait and retry
-            if (!clock_->sleepFor(std::chrono::milliseconds(500), cancel)) return Error(ErrorCode::Cancelled, "cancelled");
+            if (!clock_->sleepFor(std::chrono::milliseconds(500), cancel))
+                return Error(ErrorCode::Cancelled, "cancelled");
         }
         if (e == EEXIST) {
             if (!kernel_->exists(dir(spec.name)))
                 return Error(ErrorCode::LoadFailed, "module " + spec.name + " is loaded but not an enabled livepatch");
             // Still loaded from a revert that was cancelled mid-transition:
             // writing 1 reverses the transition back to patched.
-            if (kernel_->read(dir(spec.name) + "/enabled").value_or("") != "1" && !kernel_->write(dir(spec.name) + "/enabled", "1"))
-                return Error(ErrorCode::LoadFailed, "livepatch " + spec.name + " is being reverted and the kernel refused to re-enable it");
+            if (kernel_->read(dir(spec.name) + "/enabled").value_or("") != "1" &&
+                !kernel_->write(dir(spec.name) + "/enabled", "1"))
+                return Error(ErrorCode::LoadFailed,
+                             "livepatch " + spec.name + " is being reverted and the kernel refused to re-enable it");
         } else if (e == EBUSY) {
             return Error(ErrorCode::Busy, "another livepatch transition kept the kernel busy; try again later");
         } else if (e != 0) {
@@ -178,11 +182,14 @@ Status KlpLoader::load(const ModuleImage& image, const PatchSpec& spec, const Ca
         const bool loadedHere = e == 0;
         auto fail = [&](const Error& why) { return loadedHere ? undoLoad(spec.name, why) : why; };
         if (!kernel_->exists(dir(spec.name)))
-            return fail(Error(ErrorCode::LoadFailed, "module " + spec.name + " loaded but registered no livepatch (is it a livepatch module?)"));
+            return fail(
+                Error(ErrorCode::LoadFailed,
+                      "module " + spec.name + " loaded but registered no livepatch (is it a livepatch module?)"));
 
         std::string stuckIn;
         auto w = waitForTransition(spec.name, cancel, stuckIn);
-        if (w == Wait::Cancelled) return fail(Error(ErrorCode::Cancelled, "cancelled while waiting for the transition"));
+        if (w == Wait::Cancelled)
+            return fail(Error(ErrorCode::Cancelled, "cancelled while waiting for the transition"));
         if (w == Wait::Stalled) {
             const std::string what = "livepatch " + spec.name + " stuck in transition to " + stuckIn + " after " +
                                      std::to_string(timeoutSeconds_) + "s";
@@ -216,13 +223,15 @@ Status KlpLoader::unload(const std::string& name, const CancelToken* cancel) noe
     try {
         if (!std::regex_match(name, kNameRe)) return Error(ErrorCode::InvalidArgument, "invalid livepatch name");
         if (kernel_->exists(dir(name) + "/enabled")) {
-            if (kernel_->read(dir(name) + "/enabled").value_or("") == "1" && !kernel_->write(dir(name) + "/enabled", "0"))
+            if (kernel_->read(dir(name) + "/enabled").value_or("") == "1" &&
+                !kernel_->write(dir(name) + "/enabled", "0"))
                 return Error(ErrorCode::LoadFailed, "cannot disable livepatch " + name);
             std::string stuckIn;
             auto w = waitForTransition(name, cancel, stuckIn);
             if (w == Wait::Cancelled) return Error(ErrorCode::Cancelled, "cancelled");
             if (w == Wait::Stalled)
-                return Error(ErrorCode::TransitionStalled, "livepatch " + name + " stuck in transition to " + stuckIn + " while disabling");
+                return Error(ErrorCode::TransitionStalled,
+                             "livepatch " + name + " stuck in transition to " + stuckIn + " while disabling");
         }
         if (!kernel_->exists("/sys/module/" + name)) return {};
         return removeModule(name, cancel);

@@ -44,7 +44,8 @@ public:
 private:
     enum class Wait { Done, Stalled, Cancelled };
     // honourWaitPolicy=false: stop at transition-timeout even under stalled-transition-policy=wait.
-    Wait waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn, bool honourWaitPolicy = true);
+    Wait waitForTransition(const std::string& name, const CancelToken* cancel, std::string& stuckIn,
+                           bool honourWaitPolicy = true);
     // After a failure past finit_module: disable, wait, delete_module; `why`
     // with what was undone, or LoadFailed naming what is still in the kernel.
     Error undoLoad(const std::string& module, const Error& why);

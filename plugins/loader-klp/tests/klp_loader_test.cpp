@@ -21,15 +21,15 @@ namespace {
 class FakeKernel : public KernelInterface {
 public:
     std::map<std::string, std::string> files;
-    int busyLoads = 0;          // EBUSY for this many finit_module calls
-    int loadErrno = 0;          // fail every load with this
-    bool stall = false;         // transitions never complete
-    int stallPolls = -1;        // with stall: complete after this many polls (-1 = never)
+    int busyLoads = 0;    // EBUSY for this many finit_module calls
+    int loadErrno = 0;    // fail every load with this
+    bool stall = false;   // transitions never complete
+    int stallPolls = -1;  // with stall: complete after this many polls (-1 = never)
     int pollsToComplete = 3;
-    bool registersNoLivepatch = false;  // the module loads but creates no /sys/kernel/livepatch entry
-    int unloadErrno = 0;                // fail every delete_module with this
+    bool registersNoLivepatch = false;    // the module loads but creates no /sys/kernel/livepatch entry
+    int unloadErrno = 0;                  // fail every delete_module with this
     CancelToken* cancelOnPoll = nullptr;  // cancelled at the first poll of a transition
-    bool refuseWrites = false;  // every sysfs write fails (e.g. EPERM under lockdown)
+    bool refuseWrites = false;            // every sysfs write fails (e.g. EPERM under lockdown)
     std::vector<std::string> loads, unloads;
     std::map<std::string, int> pending;  // patch -> polls left
     std::map<std::string, bool> replaces;
@@ -43,7 +43,10 @@ public:
     // (as the kernel reads them), "+replace" appended for a cumulative patch.
     int loadModule(std::string_view bytes) override {
         std::string b(bytes);
-        if (busyLoads > 0) { --busyLoads; return EBUSY; }
+        if (busyLoads > 0) {
+            --busyLoads;
+            return EBUSY;
+        }
         if (loadErrno) return loadErrno;
         bool replace = b.size() > 8 && b.substr(b.size() - 8) == "+replace";
         auto info = parseModInfo(bytes);
@@ -103,7 +106,8 @@ public:
 
 private:
     void tick(const std::string& path) {
-        if (cancelOnPoll && path.size() > 11 && path.compare(path.size() - 11, 11, "/transition") == 0) cancelOnPoll->cancel();
+        if (cancelOnPoll && path.size() > 11 && path.compare(path.size() - 11, 11, "/transition") == 0)
+            cancelOnPoll->cancel();
         for (auto& p : pending) {
             if (path != "/sys/kernel/livepatch/" + p.first + "/transition") continue;
             if (stall && stallPolls != 0) {
@@ -149,10 +153,14 @@ struct Fixture {
                (replace ? "+replace" : "");
     }
     // `bytes`: an ELF image, or a shorthand "<name>[+replace]" for module().
-    Status load(const std::string& bytes, const std::string& name, bool replace = true, const CancelToken* cancel = nullptr) {
-        const bool shorthand = bytes.compare(0, 4, "\x7f" "ELF") != 0;
+    Status load(const std::string& bytes, const std::string& name, bool replace = true,
+                const CancelToken* cancel = nullptr) {
+        const bool shorthand = bytes.compare(0, 4,
+                                             "\x7f"
+                                             "ELF") != 0;
         const bool cumulative = bytes.size() > 8 && bytes.compare(bytes.size() - 8, 8, "+replace") == 0;
-        return loader.load(ModuleImage{name, "", shorthand ? module(name, cumulative) : bytes}, PatchSpec{name, "1", replace}, cancel);
+        return loader.load(ModuleImage{name, "", shorthand ? module(name, cumulative) : bytes},
+                           PatchSpec{name, "1", replace}, cancel);
     }
 };
 
@@ -202,8 +210,10 @@ TEST(KlpLoader, StalledTransitionIsReportedAndReverted) {
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
     EXPECT_NE(s.error().message().find("stuck in transition to patched after 10s; reverted; module lp_a removed again"),
-              std::string::npos) << s.error().message();
-    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_a/force")) << "force never written without the operator flag";
+              std::string::npos)
+        << s.error().message();
+    EXPECT_FALSE(f.kernel->exists("/sys/kernel/livepatch/lp_a/force"))
+        << "force never written without the operator flag";
     EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a")) << "reverted and deleted";
 }
 
@@ -213,19 +223,25 @@ TEST(KlpLoader, ARevertThatStallsTooSaysTheModuleIsStillLoaded) {
     auto s = f.load("lp_a", "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
-    EXPECT_NE(s.error().message().find("stuck in transition to unpatched while reverting: module lp_a is still in the kernel"),
-              std::string::npos) << s.error().message();
+    EXPECT_NE(s.error().message().find(
+                  "stuck in transition to unpatched while reverting: module lp_a is still in the kernel"),
+              std::string::npos)
+        << s.error().message();
 }
 
 // Whatever fails after finit_module, nothing untracked stays in the kernel.
 TEST(KlpLoader, AModuleThatRegistersNoLivepatchIsDeletedAgain) {
     Fixture f;
     f.kernel->registersNoLivepatch = true;
-    auto s = f.load(livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("lp_a", "1", "6.1.0-99-amd64")), "lp_a");
+    auto s =
+        f.load(livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("lp_a", "1", "6.1.0-99-amd64")),
+               "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
-    EXPECT_NE(s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
-              std::string::npos) << s.error().message();
+    EXPECT_NE(
+        s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
+        std::string::npos)
+        << s.error().message();
     EXPECT_EQ(f.kernel->unloads, std::vector<std::string>{"lp_a"});
     EXPECT_FALSE(f.kernel->exists("/sys/module/lp_a"));
 }
@@ -237,8 +253,10 @@ TEST(KlpLoader, AFailedDeleteAfterAFailedLoadIsSurfaced) {
     auto s = f.load("lp_a", "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
-    EXPECT_NE(s.error().message().find("cannot unload module lp_a: Operation not permitted: module lp_a is still in the kernel"),
-              std::string::npos) << s.error().message();
+    EXPECT_NE(s.error().message().find(
+                  "cannot unload module lp_a: Operation not permitted: module lp_a is still in the kernel"),
+              std::string::npos)
+        << s.error().message();
     EXPECT_TRUE(f.log.contains("could not be taken out after a failed load"));
 }
 
@@ -256,7 +274,9 @@ TEST(KlpLoader, CancelDuringTheTransitionRevertsAndDeletes) {
 
 TEST(KlpLoader, AModuleNamingItselfOtherwiseIsNeverLoaded) {
     Fixture f;
-    auto s = f.load(livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("e1000e", "1", "6.1.0-99-amd64")), "lp_a");
+    auto s = f.load(
+        livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo("e1000e", "1", "6.1.0-99-amd64")),
+        "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::LoadFailed);
     EXPECT_NE(s.error().message().find("names itself otherwise"), std::string::npos);
@@ -272,7 +292,8 @@ TEST(KlpLoader, ARevertTheKernelRefusesIsReported) {
     auto s = f.load("lp_a", "lp_a");
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::TransitionStalled);
-    EXPECT_NE(s.error().message().find("cannot disable livepatch lp_a: module lp_a is still in the kernel"), std::string::npos)
+    EXPECT_NE(s.error().message().find("cannot disable livepatch lp_a: module lp_a is still in the kernel"),
+              std::string::npos)
         << s.error().message();
     EXPECT_EQ(f.kernel->files["/sys/kernel/livepatch/lp_a/enabled"], "1") << "still in the kernel, as reported";
     EXPECT_TRUE(f.kernel->unloads.empty());

@@ -73,10 +73,13 @@ Status SimulatedKernelLoader::initializeRoot(const std::string& root) {
         auto p = [&](const std::string& rel) { return root + "/" + rel; };
         if (!fsys::exists(p("proc/version_signature")))
             writeText(p("proc/version_signature"), "Ubuntu 5.15.0-100.110-generic 5.15.149\n");
-        if (!fsys::exists(p("proc/sys/kernel/osrelease"))) writeText(p("proc/sys/kernel/osrelease"), "5.15.0-100-generic\n");
-        if (!fsys::exists(p("proc/sys/kernel/random/boot_id"))) writeText(p("proc/sys/kernel/random/boot_id"), newUuid() + "\n");
+        if (!fsys::exists(p("proc/sys/kernel/osrelease")))
+            writeText(p("proc/sys/kernel/osrelease"), "5.15.0-100-generic\n");
+        if (!fsys::exists(p("proc/sys/kernel/random/boot_id")))
+            writeText(p("proc/sys/kernel/random/boot_id"), newUuid() + "\n");
         if (!fsys::exists(p("proc/sys/kernel/tainted"))) writeText(p("proc/sys/kernel/tainted"), "0\n");
-        if (!fsys::exists(p("proc/cmdline"))) writeText(p("proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
+        if (!fsys::exists(p("proc/cmdline")))
+            writeText(p("proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro\n");
         if (!fsys::exists(p("kmsg.log"))) writeText(p("kmsg.log"), "");
         fsys::create_directories(p("sys/kernel/livepatch"));
         fsys::create_directories(p("sys/module"));
@@ -103,7 +106,9 @@ Status SimulatedKernelLoader::configure(const PluginContext& ctx) noexcept {
 
 Result<KernelInfo> SimulatedKernelLoader::probe() noexcept {
     if (root_.empty())
-        return Error(ErrorCode::ConfigInvalid, "loader-simulated needs simulated-kernel-root (livepatch-agent config simulated-kernel-root=/dir)");
+        return Error(
+            ErrorCode::ConfigInvalid,
+            "loader-simulated needs simulated-kernel-root (livepatch-agent config simulated-kernel-root=/dir)");
     LP_TRY(initializeRoot(root_));
     KernelInfo k;
     std::istringstream sig(readText(path("proc/version_signature")));
@@ -158,10 +163,12 @@ void SimulatedKernelLoader::startTransition(const std::string& name, bool enable
     const std::string dir = path("sys/kernel/livepatch/" + name);
     long long delayMs = 0;
     try {
-        if (fsys::exists(path("control/transition-delay-ms"))) delayMs = std::stoll(readText(path("control/transition-delay-ms")));
+        if (fsys::exists(path("control/transition-delay-ms")))
+            delayMs = std::stoll(readText(path("control/transition-delay-ms")));
     } catch (...) {
     }
-    const long long nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
+    const long long nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
     writeText(dir + "/transition-done-at", std::to_string(nowMs + delayMs) + "\n");
     if (enable) writeText(dir + "/replace", replace ? "1\n" : "0\n");
     writeText(dir + "/enabled", enable ? "1\n" : "0\n");
@@ -176,7 +183,8 @@ void SimulatedKernelLoader::settleTransition(const std::string& name) {
         doneAt = std::stoll(readText(dir + "/transition-done-at"));
     } catch (...) {
     }
-    const long long nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
+    const long long nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_->now().time_since_epoch()).count();
     if (nowMs < doneAt) return;
     writeText(dir + "/transition", "0\n");
     std::error_code ec;
@@ -206,15 +214,16 @@ Status SimulatedKernelLoader::waitTransition(const std::string& name, const Canc
         if (readText(dir + "/transition") != "1") return {};  // done, or the livepatch is gone
         if (clock_->steadyNow() - start >= timeout) {
             std::string target = readText(dir + "/enabled") == "1" ? "patched" : "unpatched";
-            return Error(ErrorCode::TransitionStalled, "livepatch " + name + " stuck in transition to " + target + " after " +
-                                                           std::to_string(timeoutSeconds_) + "s");
+            return Error(ErrorCode::TransitionStalled, "livepatch " + name + " stuck in transition to " + target +
+                                                           " after " + std::to_string(timeoutSeconds_) + "s");
         }
         if (!clock_->sleepFor(std::chrono::milliseconds(100), cancel))
             return Error(ErrorCode::Cancelled, "cancelled while waiting for the transition of " + name);
     }
 }
 
-Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& spec, const CancelToken* cancel) noexcept {
+Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& spec,
+                                   const CancelToken* cancel) noexcept {
     try {
         auto k = probe();
         if (!k) return k.error();
@@ -227,14 +236,18 @@ Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& sp
         if (fsys::exists(dir) && readText(dir + "/enabled") == "1" && readText(dir + "/transition") == "0") return {};
         // What the real kernel decides from the module's own bytes.
         auto info = parseModInfo(image.bytes);
-        if (!info) return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": not a valid module (" + info.error().message() + ")");
+        if (!info)
+            return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": not a valid module (" +
+                                                    info.error().message() + ")");
         auto declared = info->unique("name");
         if (!declared || declared->value_or(spec.name) != spec.name)
-            return Error(ErrorCode::LoadFailed, "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
+            return Error(ErrorCode::LoadFailed,
+                         "module for livepatch " + spec.name + " names itself otherwise in its .modinfo; not loaded");
         auto vermagic = info->unique("vermagic");
         const std::string magic = vermagic && *vermagic ? **vermagic : "";
         if (magic.substr(0, magic.find(' ')) != k->release)
-            return Error(ErrorCode::LoadFailed, "kernel refused module " + spec.name + ": its version magic is not for kernel " + k->release);
+            return Error(ErrorCode::LoadFailed,
+                         "kernel refused module " + spec.name + ": its version magic is not for kernel " + k->release);
         auto livepatch = info->unique("livepatch");
         const bool registers = livepatch && *livepatch && **livepatch == "Y";
         std::ofstream ko(path("modules/" + spec.name + ".ko"), std::ios::binary | std::ios::trunc);
@@ -245,9 +258,10 @@ Status SimulatedKernelLoader::load(const ModuleImage& image, const PatchSpec& sp
         if (!registers) {
             // Like loader-klp after finit_module: nothing untracked stays behind.
             (void)removePatch(spec.name);
-            return Error(ErrorCode::LoadFailed, "module " + spec.name +
-                                                    " loaded but registered no livepatch (is it a livepatch module?); module " +
-                                                    spec.name + " removed again");
+            return Error(ErrorCode::LoadFailed,
+                         "module " + spec.name +
+                             " loaded but registered no livepatch (is it a livepatch module?); module " + spec.name +
+                             " removed again");
         }
         startTransition(spec.name, true, spec.replace);
         kmsg("livepatch: enabling patch '" + spec.name + "'");
@@ -291,7 +305,8 @@ Result<std::vector<LoadedPatch>> SimulatedKernelLoader::list() noexcept {
     std::vector<LoadedPatch> out;
     std::error_code ec;
     std::vector<std::string> names;
-    for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) names.push_back(e.path().filename().string());
+    for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec))
+        names.push_back(e.path().filename().string());
     for (const auto& n : names) settleTransition(n);
     for (auto& e : fsys::directory_iterator(path("sys/kernel/livepatch"), ec)) {
         LoadedPatch p;

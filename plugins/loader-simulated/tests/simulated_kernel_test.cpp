@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "simulated_kernel.h"
 #include "livepatch/testing/files.h"
+#include "simulated_kernel.h"
 
 using namespace livepatch;
 using livepatch::plugins::SimulatedKernelLoader;
@@ -32,12 +32,17 @@ protected:
     // `bytes`: an ELF image, or any other string as shorthand for a livepatch
     // module called `name` built for the simulated kernel.
     Status load(const std::string& name, const std::string& bytes, bool replace = true) {
-        const std::string image = bytes.compare(0, 4, "\x7f" "ELF") == 0 ? bytes : module(name);
+        const std::string image = bytes.compare(0, 4,
+                                                "\x7f"
+                                                "ELF") == 0
+                                      ? bytes
+                                      : module(name);
         ModuleImage img{name, "", image};
         return loader.load(img, PatchSpec{name, "1", replace}, nullptr);
     }
     static std::string module(const std::string& name, const std::string& version = "1") {
-        return livepatch::testing::makeModuleImage(livepatch::testing::livepatchModinfo(name, version, "5.15.0-100-generic"));
+        return livepatch::testing::makeModuleImage(
+            livepatch::testing::livepatchModinfo(name, version, "5.15.0-100-generic"));
     }
     fsys::path root;
     livepatch::testing::MapConfigView cfg;
@@ -150,7 +155,9 @@ TEST_F(SimKernel, ListReportsTheVersionTheModuleDeclares) {
 TEST_F(SimKernel, ModulesAreJudgedByTheirOwnModinfo) {
     using livepatch::testing::livepatchModinfo;
     using livepatch::testing::makeModuleImage;
-    auto s = load("lp_a", std::string("\x7f" "ELF-bytes\0x", 12));
+    auto s = load("lp_a", std::string("\x7f"
+                                      "ELF-bytes\0x",
+                                      12));
     ASSERT_FALSE(s);
     EXPECT_NE(s.error().message().find("not a valid module"), std::string::npos) << s.error().message();
 
@@ -165,8 +172,10 @@ TEST_F(SimKernel, ModulesAreJudgedByTheirOwnModinfo) {
     // Loads, but a plain module registers no livepatch: it is deleted again.
     s = load("lp_a", makeModuleImage({{"name", "lp_a"}, {"vermagic", "5.15.0-100-generic SMP "}}));
     ASSERT_FALSE(s);
-    EXPECT_NE(s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
-              std::string::npos) << s.error().message();
+    EXPECT_NE(
+        s.error().message().find("registered no livepatch (is it a livepatch module?); module lp_a removed again"),
+        std::string::npos)
+        << s.error().message();
     EXPECT_FALSE(fsys::exists(root / "sys/module/lp_a"));
     EXPECT_FALSE(fsys::exists(root / "modules/lp_a.ko"));
     EXPECT_FALSE(fsys::exists(root / "sys/kernel/livepatch/lp_a"));

@@ -27,15 +27,18 @@ namespace {
 // configured mirror root: an offer URL like file:///srv/mirror/../../tmp/v1/x
 // used to make the root whatever came before "/v1/".
 Result<std::string> protocolPath(const std::string& url, const std::optional<std::string>& configuredRoot) {
-    if (!configuredRoot) return Error(ErrorCode::ConfigInvalid, "transport-file: remote-server is not a file:/// mirror");
+    if (!configuredRoot)
+        return Error(ErrorCode::ConfigInvalid, "transport-file: remote-server is not a file:/// mirror");
     const std::string& root = *configuredRoot;
     try {
         Poco::URI u(url);
-        if (u.getScheme() != "file" || !u.getHost().empty()) return Error(ErrorCode::InvalidArgument, "expected a file:/// URL");
+        if (u.getScheme() != "file" || !u.getHost().empty())
+            return Error(ErrorCode::InvalidArgument, "expected a file:/// URL");
         const std::string p = u.getPath();
         const std::string rest = p.compare(0, root.size(), root) == 0 ? p.substr(root.size()) : std::string();
         if (rest.rfind("/v1/", 0) != 0 && rest.rfind("/metadata/", 0) != 0 && rest.rfind("/targets/", 0) != 0)
-            return Error(ErrorCode::Permission, "file URL " + displayUrl(url) + " is not under the mirror root " + (root.empty() ? "/" : root));
+            return Error(ErrorCode::Permission, "file URL " + displayUrl(url) + " is not under the mirror root " +
+                                                    (root.empty() ? "/" : root));
         return p.substr(root.size());
     } catch (...) {
         return Error(ErrorCode::InvalidArgument, "invalid file URL");
@@ -64,7 +67,8 @@ int componentWalk(int dirfd, const std::string& rel) {
             return -1;
         }
         const bool last = slash == std::string::npos;
-        const int flags = last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+        const int flags =
+            last ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
         const int next = ::openat(cur, part.c_str(), flags);
         const int err = errno;
         ::close(cur);
@@ -91,7 +95,8 @@ Result<int> openInMirror(const std::string& root, const std::string& rel, Mirror
     const int err = errno;
     ::close(dirfd);
     if (fd < 0) {
-        if (err == EXDEV || err == ELOOP) return Error(ErrorCode::Permission, "mirror entry " + rel + " leads outside the mirror");
+        if (err == EXDEV || err == ELOOP)
+            return Error(ErrorCode::Permission, "mirror entry " + rel + " leads outside the mirror");
         if (err == ENOENT || err == ENOTDIR) return Error(ErrorCode::NotFound, "mirror has no " + rel);
         return Error(ErrorCode::Io, "cannot read mirror entry " + rel + ": " + std::strerror(err));
     }
@@ -127,14 +132,15 @@ Result<std::string> readBounded(int fd, const std::string& name, std::uint64_t m
 // 0600, never through a symlink or into a FIFO, synced) in 1 MiB steps:
 // bounded memory whatever the patch size, progress and cancellation between
 // steps. Takes over `in` (open mirror entry `from`).
-Result<DownloadResult> copyFile(int in, const std::string& from, const DownloadRequest& request, const ProgressCallback& progress,
-                                const CancelToken* cancel) {
+Result<DownloadResult> copyFile(int in, const std::string& from, const DownloadRequest& request,
+                                const ProgressCallback& progress, const CancelToken* cancel) {
     struct Closer {
         int fd;
         ~Closer() { ::close(fd); }
     } closeIn{in};
     struct stat st;
-    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) return Error(ErrorCode::NotFound, "mirror entry " + from + " is not a file");
+    if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+        return Error(ErrorCode::NotFound, "mirror entry " + from + " is not a file");
     const auto total = static_cast<std::uint64_t>(st.st_size);
     if (request.maxBytes && total > request.maxBytes)
         return Error(ErrorCode::TooLarge, from + " is larger than " + std::to_string(request.maxBytes) + " bytes");
@@ -171,8 +177,10 @@ Result<std::string> mirrorPathFor(const std::string& method, const std::string& 
         try {
             Poco::JSON::Parser p;
             auto o = p.parse(body).extract<Poco::JSON::Object::Ptr>();
-            const std::string kernel = o->getValue<std::string>("kernel"), arch = o->getValue<std::string>("architecture");
-            if (!std::regex_match(kernel, safe) || !std::regex_match(arch, safe) || kernel.find("..") != std::string::npos)
+            const std::string kernel = o->getValue<std::string>("kernel"),
+                              arch = o->getValue<std::string>("architecture");
+            if (!std::regex_match(kernel, safe) || !std::regex_match(arch, safe) ||
+                kernel.find("..") != std::string::npos)
                 return Error(ErrorCode::InvalidArgument, "kernel or architecture not usable as a mirror path");
             return "v1/updates/" + kernel + "/" + arch + ".json";
         } catch (...) {
@@ -183,8 +191,9 @@ Result<std::string> mirrorPathFor(const std::string& method, const std::string& 
     // A TUF repository as livepatch-repo writes it (metadata/, targets/<kernel>/<arch>/<hash>.<file>), at the
     // mirror root (source-type=static) or under v1/tuf/ (beside the protocol files); no segment starts with
     // ".", so none is "." or "..".
-    static const std::regex tuf("^/((v1/tuf/)?(metadata/[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,199}|"
-                                "targets(/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,199}){1,4}))$");
+    static const std::regex tuf(
+        "^/((v1/tuf/)?(metadata/[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,199}|"
+        "targets(/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,199}){1,4}))$");
     if (method == "GET" && std::regex_match(path, m, tuf)) return m[1].str();
     return Error(ErrorCode::NotFound, "the mirror does not serve " + method + " " + path);
 }
@@ -198,7 +207,8 @@ Status FileTransport::configure(const PluginContext& ctx) noexcept {
         std::string root = Poco::URI(server).getPath();
         while (!root.empty() && root.back() == '/') root.pop_back();
         if ((root + "/").find("/../") != std::string::npos || (root + "/").find("/./") != std::string::npos)
-            return Error(ErrorCode::ConfigInvalid, "transport-file: the mirror root " + root + " must not contain . or ..");
+            return Error(ErrorCode::ConfigInvalid,
+                         "transport-file: the mirror root " + root + " must not contain . or ..");
         root_ = root;
         return {};
     } catch (const std::exception& e) {
@@ -207,7 +217,8 @@ Status FileTransport::configure(const PluginContext& ctx) noexcept {
 }
 
 PluginInfo FileTransport::info() const noexcept {
-    return {"transport-file", PluginRole::Transport, "1.0.0", LIVEPATCH_SDK_ABI_VERSION, "file:// mirror for air-gapped machines"};
+    return {"transport-file", PluginRole::Transport, "1.0.0", LIVEPATCH_SDK_ABI_VERSION,
+            "file:// mirror for air-gapped machines"};
 }
 
 Result<HttpResponse> FileTransport::send(const HttpRequest& request, const CancelToken*) noexcept {

@@ -20,10 +20,12 @@ namespace fsys = std::filesystem;
 TEST(FileMirror, MapsProtocolPaths) {
     const std::string id = std::string(32, 'a');
     EXPECT_EQ(*mirrorPathFor("POST", "/v1/client/" + id, "{}"), "v1/register.json");
-    EXPECT_EQ(*mirrorPathFor("POST", "/v1/client/" + id + "/updates", R"({"kernel":"5.15.0-1.2-generic","architecture":"x86_64"})"),
+    EXPECT_EQ(*mirrorPathFor("POST", "/v1/client/" + id + "/updates",
+                             R"({"kernel":"5.15.0-1.2-generic","architecture":"x86_64"})"),
               "v1/updates/5.15.0-1.2-generic/x86_64.json");
     EXPECT_EQ(*mirrorPathFor("GET", "/v1/patches/lp-1.tar.xz", ""), "v1/patches/lp-1.tar.xz");
-    EXPECT_FALSE(mirrorPathFor("POST", "/v1/client/" + id + "/updates", R"({"kernel":"../../etc","architecture":"x"})"));
+    EXPECT_FALSE(
+        mirrorPathFor("POST", "/v1/client/" + id + "/updates", R"({"kernel":"../../etc","architecture":"x"})"));
     EXPECT_FALSE(mirrorPathFor("GET", "/v1/patches/../secret", ""));
     EXPECT_FALSE(mirrorPathFor("GET", "/v1/other", ""));
 }
@@ -35,7 +37,8 @@ protected:
         fsys::remove_all(dir);
         fsys::create_directories(dir / "mirror/v1/patches");
         fsys::create_directories(dir / "outside");
-        std::ofstream(dir / "mirror/v1/register.json") << R"({"machine-token":"offline-mirror-token-0001","tier":"stable"})";
+        std::ofstream(dir / "mirror/v1/register.json")
+            << R"({"machine-token":"offline-mirror-token-0001","tier":"stable"})";
         std::ofstream(dir / "mirror/v1/patches/p.tar.xz") << "tarball";
         std::ofstream(dir / "outside/secret") << "secret";
         fsys::create_symlink(dir / "outside/secret", dir / "mirror/v1/patches/escape.tar.xz");
@@ -75,7 +78,8 @@ TEST_F(FileTransportTest, ServesRegistrationAndDownloads) {
     auto res = t.download(d, nullptr, nullptr);
     ASSERT_TRUE(res) << res.error().message();
     EXPECT_EQ(res->bytes, 7u);
-    EXPECT_EQ((fsys::status(dir / "dl").permissions() & fsys::perms::all), fsys::perms::owner_read | fsys::perms::owner_write);
+    EXPECT_EQ((fsys::status(dir / "dl").permissions() & fsys::perms::all),
+              fsys::perms::owner_read | fsys::perms::owner_write);
 }
 
 TEST_F(FileTransportTest, RefusesEscapesAndLimits) {
@@ -104,17 +108,20 @@ TEST_F(FileTransportTest, LargePatchesAreStreamedWithProgressAndCancel) {
     d.url = url("/v1/patches/big.tar.xz");
     d.destinationPath = (dir / "dl").string();
     std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
-    auto res = t.download(d, [&](std::uint64_t done, std::uint64_t total) { seen.emplace_back(done, total); }, nullptr);
+    auto res = t.download(
+        d, [&](std::uint64_t done, std::uint64_t total) { seen.emplace_back(done, total); }, nullptr);
     ASSERT_TRUE(res) << res.error().message();
     EXPECT_EQ(res->bytes, big.size());
     std::ifstream in(dir / "dl", std::ios::binary);
-    EXPECT_TRUE(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == big) << "byte-exact copy";
+    EXPECT_TRUE(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == big)
+        << "byte-exact copy";
     ASSERT_GE(seen.size(), 4u) << "progress per 1 MiB step";
     for (size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i].first, seen[i - 1].first);
     EXPECT_EQ(seen.back(), std::make_pair(std::uint64_t(big.size()), std::uint64_t(big.size())));
 
     CancelToken cancel;
-    auto r = t.download(d, [&](std::uint64_t, std::uint64_t) { cancel.cancel(); }, &cancel);
+    auto r = t.download(
+        d, [&](std::uint64_t, std::uint64_t) { cancel.cancel(); }, &cancel);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
 
@@ -124,7 +131,8 @@ TEST_F(FileTransportTest, LargePatchesAreStreamedWithProgressAndCancel) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Io);
     std::ifstream secret(dir / "outside/secret");
-    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>()), "secret") << "not written through";
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>()), "secret")
+        << "not written through";
 }
 
 // The destination is written as every transport writes it
@@ -148,14 +156,17 @@ TEST_F(FileTransportTest, TheDestinationIsARegularPrivateFileOrRefused) {
     }
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a FIFO at the destination must be refused at once, status " << status;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a FIFO at the destination must be refused at once, status " << status;
 
     fsys::remove(dir / "dl");
     std::ofstream(dir / "dl") << "old partial";
-    fsys::permissions(dir / "dl", fsys::perms::owner_read | fsys::perms::owner_write | fsys::perms::group_read | fsys::perms::others_read);
+    fsys::permissions(dir / "dl", fsys::perms::owner_read | fsys::perms::owner_write | fsys::perms::group_read |
+                                      fsys::perms::others_read);
     auto r = t.download(d, nullptr, nullptr);
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(fsys::status(dir / "dl").permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
+    EXPECT_EQ(fsys::status(dir / "dl").permissions() & fsys::perms::all,
+              fsys::perms::owner_read | fsys::perms::owner_write);
     std::ifstream in(dir / "dl");
     EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), "tarball");
 }
@@ -165,8 +176,9 @@ TEST_F(FileTransportTest, TheDestinationIsARegularPrivateFileOrRefused) {
 TEST_F(FileTransportTest, OfferUrlsCannotMoveTheMirrorRoot) {
     fsys::create_directories(dir / "outside/v1/patches");
     std::ofstream(dir / "outside/v1/patches/x.tar.xz") << "outside";
-    for (const std::string& u : {url("/../outside/v1/patches/x.tar.xz"), url("/../../../..") + (dir / "outside/v1/patches/x.tar.xz").string(),
-                                 "file://" + (dir / "outside").string() + "/v1/patches/x.tar.xz"}) {
+    for (const std::string& u :
+         {url("/../outside/v1/patches/x.tar.xz"), url("/../../../..") + (dir / "outside/v1/patches/x.tar.xz").string(),
+          "file://" + (dir / "outside").string() + "/v1/patches/x.tar.xz"}) {
         auto r = fetch(u);
         ASSERT_FALSE(r) << u;
         EXPECT_EQ(r.error().code(), ErrorCode::Permission) << r.error().message();
@@ -183,7 +195,8 @@ TEST_F(FileTransportTest, OfferUrlsCannotMoveTheMirrorRoot) {
     DownloadRequest d;
     d.url = url("/v1/patches/p.tar.xz");
     d.destinationPath = (dir / "dl").string();
-    EXPECT_EQ(unconfigured.download(d, nullptr, nullptr).error().code(), ErrorCode::ConfigInvalid) << "no root, nothing read";
+    EXPECT_EQ(unconfigured.download(d, nullptr, nullptr).error().code(), ErrorCode::ConfigInvalid)
+        << "no root, nothing read";
 }
 
 // Both ways of opening keep every step under the root: a symlink inside the
@@ -193,7 +206,8 @@ TEST_F(FileTransportTest, SymlinksOutOfTheMirrorAreRefusedByBothOpeners) {
     fsys::create_directory_symlink(dir / "outside", dir / "mirror/v1/outdir");
     const std::string root = (dir / "mirror").string();
     for (auto how : {MirrorOpen::Openat2, MirrorOpen::ComponentWalk}) {
-        for (const std::string rel : {"v1/patches/escape.tar.xz", "v1/patches/relative.tar.xz", "v1/outdir/secret", "v1/../../outside/secret"}) {
+        for (const std::string rel : {"v1/patches/escape.tar.xz", "v1/patches/relative.tar.xz", "v1/outdir/secret",
+                                      "v1/../../outside/secret"}) {
             auto fd = openInMirror(root, rel, how);
             ASSERT_FALSE(fd) << rel;
             EXPECT_EQ(fd.error().code(), ErrorCode::Permission) << rel << ": " << fd.error().message();
@@ -248,10 +262,11 @@ TEST_F(FileTransportTest, ADirectorySwappedForASymlinkNeverLeadsOut) {
 TEST(FileMirror, MapsTufRepositoryPaths) {
     EXPECT_EQ(*mirrorPathFor("GET", "/metadata/timestamp.json", ""), "metadata/timestamp.json");
     EXPECT_EQ(*mirrorPathFor("GET", "/metadata/3.root.json", ""), "metadata/3.root.json");
-    EXPECT_EQ(*mirrorPathFor("GET", "/targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz", ""), "targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz");
+    EXPECT_EQ(*mirrorPathFor("GET", "/targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz", ""),
+              "targets/5.15.0-1.2-generic/x86_64/ab.lp-1.tar.xz");
     EXPECT_EQ(*mirrorPathFor("GET", "/v1/tuf/metadata/timestamp.json", ""), "v1/tuf/metadata/timestamp.json");
-    for (const std::string bad : {"/metadata/../v1/register.json", "/targets/../../etc/passwd", "/targets/a/.hidden", "/metadata/a/b",
-                                  "/metadata/", "/keys/timestamp.pem", "/targets/a/b/c/d/e/f"})
+    for (const std::string bad : {"/metadata/../v1/register.json", "/targets/../../etc/passwd", "/targets/a/.hidden",
+                                  "/metadata/a/b", "/metadata/", "/keys/timestamp.pem", "/targets/a/b/c/d/e/f"})
         EXPECT_FALSE(mirrorPathFor("GET", bad, "")) << bad;
     EXPECT_FALSE(mirrorPathFor("POST", "/metadata/timestamp.json", ""));
 }

@@ -14,33 +14,33 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/IPAddress.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLException.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/VerificationErrorArgs.h>
 #include <Poco/URI.h>
+#include <livepatch/download_file.h>
+#include <livepatch/url.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <Poco/Net/IPAddress.h>
-#include <livepatch/download_file.h>
-#include <livepatch/url.h>
 
 #include <dirent.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <condition_variable>
-#include <thread>
 #include <random>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 extern char** environ;
 
@@ -84,17 +84,20 @@ int gSubscribers = 0;
 
 void subscribe() {
     std::lock_guard<std::mutex> l(gSubscribeMu);
-    if (gSubscribers++ == 0) Poco::Net::SSLManager::instance().ClientVerificationError += Poco::delegate(&onVerifyError);
+    if (gSubscribers++ == 0)
+        Poco::Net::SSLManager::instance().ClientVerificationError += Poco::delegate(&onVerifyError);
 }
 void unsubscribe() {
     std::lock_guard<std::mutex> l(gSubscribeMu);
-    if (--gSubscribers == 0) Poco::Net::SSLManager::instance().ClientVerificationError -= Poco::delegate(&onVerifyError);
+    if (--gSubscribers == 0)
+        Poco::Net::SSLManager::instance().ClientVerificationError -= Poco::delegate(&onVerifyError);
 }
 
 // The standard phrase for a status, never the server's own text (which a
 // hostile or broken server controls; ours says "404 OK").
 std::string standardReason(int status) {
-    const std::string r = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    const std::string r =
+        Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     return r == "???" ? "unexpected status" : r;
 }
 
@@ -116,10 +119,13 @@ std::string spkiPin(X509* cert) {
 Error tlsError(const std::string& url, const std::string& pocoText) {
     const std::string where = " (" + displayUrl(url) + ")";
     if (int v = verifyError(); v != 0) return Error(ErrorCode::Tls, describeVerifyError(v) + where);
-    if (pocoText.find("Unacceptable certificate") != std::string::npos || pocoText.find("application verification failure") != std::string::npos)
+    if (pocoText.find("Unacceptable certificate") != std::string::npos ||
+        pocoText.find("application verification failure") != std::string::npos)
         return Error(ErrorCode::Tls, "the server certificate does not match the host name" + where);
-    if (pocoText.find("unsupported protocol") != std::string::npos || pocoText.find("no protocols available") != std::string::npos ||
-        pocoText.find("wrong version number") != std::string::npos || pocoText.find("protocol version") != std::string::npos)
+    if (pocoText.find("unsupported protocol") != std::string::npos ||
+        pocoText.find("no protocols available") != std::string::npos ||
+        pocoText.find("wrong version number") != std::string::npos ||
+        pocoText.find("protocol version") != std::string::npos)
         return Error(ErrorCode::Tls, "the server does not support TLS 1.2 or newer" + where);
     return Error(ErrorCode::Tls, "TLS handshake failed: " + terminalSafe(pocoText, kQuotedBytes) + where);
 }
@@ -133,7 +139,8 @@ bool hasHashLinks(const std::string& dir) {
     while (auto* e = ::readdir(d)) {
         const char* n = e->d_name;
         size_t len = std::strlen(n);
-        if (len >= 10 && n[8] == '.' && std::strspn(n, "0123456789abcdef") == 8 && std::strspn(n + 9, "0123456789") == len - 9) {
+        if (len >= 10 && n[8] == '.' && std::strspn(n, "0123456789abcdef") == 8 &&
+            std::strspn(n + 9, "0123456789") == len - 9) {
             found = true;
             break;
         }
@@ -147,7 +154,6 @@ std::string envOr(const std::vector<std::pair<std::string, std::string>>& env, c
         if (kv.first == name && !kv.second.empty()) return kv.second;
     return fallback ? fallback : "";
 }
-
 
 // The host's CA pool, as OpenSSL would find it (SSL_CERT_FILE / SSL_CERT_DIR
 // override the built-in locations). A hashed directory (Debian's
@@ -218,8 +224,9 @@ std::string authorityOf(const ParsedUrl& u) {
 void addProxyCredentials(const ParsedUrl& proxy, Poco::Net::HTTPRequest& request) {
     if (proxy.userInfo.empty()) return;
     const auto colon = proxy.userInfo.find(':');
-    Poco::Net::HTTPBasicCredentials creds(urlDecode(proxy.userInfo.substr(0, colon)),
-                                          colon == std::string::npos ? "" : urlDecode(proxy.userInfo.substr(colon + 1)));
+    Poco::Net::HTTPBasicCredentials creds(
+        urlDecode(proxy.userInfo.substr(0, colon)),
+        colon == std::string::npos ? "" : urlDecode(proxy.userInfo.substr(colon + 1)));
     creds.proxyAuthenticate(request);
 }
 
@@ -238,7 +245,8 @@ struct HttpsTransport::Exchange {
     std::unique_ptr<DeadlineWatch> watch;  // last: stops before the session closes the socket
 
     // Connected: from now on request-timeout ends the connection.
-    void armDeadline(Poco::Net::StreamSocket& socket, std::chrono::steady_clock::duration budget, const Poco::Timespan& io) {
+    void armDeadline(Poco::Net::StreamSocket& socket, std::chrono::steady_clock::duration budget,
+                     const Poco::Timespan& io) {
         watch = std::make_unique<DeadlineWatch>(socket, budget);
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(budget).count();
         const Poco::Timespan t = std::min(io, Poco::Timespan(std::max<long long>(us, 1)));
@@ -277,7 +285,8 @@ Status readCaCerts(const std::string& key, const std::string& pem, X509_STORE* s
     BIO_free(bio);
     ERR_clear_error();  // the end of the bundle leaves a "no start line" error
     if (parsed != expected)
-        return Error(ErrorCode::ConfigInvalid, key + ": " + std::to_string(expected - parsed) + " of " + std::to_string(expected) +
+        return Error(ErrorCode::ConfigInvalid, key + ": " + std::to_string(expected - parsed) + " of " +
+                                                   std::to_string(expected) +
                                                    " PEM certificate(s) do not parse as X.509");
     return {};
 }
@@ -291,21 +300,25 @@ Status proxyUrlCheck(const std::string& key, const std::string& v) {
 }  // namespace
 
 std::vector<ConfigKey> HttpsTransport::configKeys() const noexcept {
-    ConfigKey httpProxy = textKey("http-proxy", "", "proxy for http:// URLs (an http:// proxy URL)", proxyUrlCheck, "^(http://.*)?$");
-    ConfigKey httpsProxy = textKey("https-proxy", "", "proxy for https:// URLs (an http:// proxy URL; the tunnel is TLS)",
-                                   proxyUrlCheck, "^(http://.*)?$");
+    ConfigKey httpProxy =
+        textKey("http-proxy", "", "proxy for http:// URLs (an http:// proxy URL)", proxyUrlCheck, "^(http://.*)?$");
+    ConfigKey httpsProxy =
+        textKey("https-proxy", "", "proxy for https:// URLs (an http:// proxy URL; the tunnel is TLS)", proxyUrlCheck,
+                "^(http://.*)?$");
     httpProxy.secret = httpsProxy.secret = true;  // userinfo = proxy credentials
     return {
         pemKey("ca-certs", "extra trusted CA certificates (PEM) for the server; set with ca-certs=@stdin",
                [](const std::string& key, const std::string& v) { return readCaCerts(key, v, nullptr); }),
-        textKey("server-pins", "", "comma-separated base64 SHA-256 SPKI pins of the server key",
-                [](const std::string& key, const std::string& v) -> Status {
-                    static const std::regex re("^[A-Za-z0-9+/]{43}=$");
-                    for (const auto& p : parsePins(v))
-                        if (!std::regex_match(p, re)) return configValueError(key, "comma-separated base64 SHA-256 pins (44 chars)", v);
-                    return {};
-                },
-                R"(^([A-Za-z0-9+/]{43}=)(,\s*[A-Za-z0-9+/]{43}=)*$)"),
+        textKey(
+            "server-pins", "", "comma-separated base64 SHA-256 SPKI pins of the server key",
+            [](const std::string& key, const std::string& v) -> Status {
+                static const std::regex re("^[A-Za-z0-9+/]{43}=$");
+                for (const auto& p : parsePins(v))
+                    if (!std::regex_match(p, re))
+                        return configValueError(key, "comma-separated base64 SHA-256 pins (44 chars)", v);
+                return {};
+            },
+            R"(^([A-Za-z0-9+/]{43}=)(,\s*[A-Za-z0-9+/]{43}=)*$)"),
         httpProxy,
         httpsProxy,
         textKey("no-proxy", "", "comma-separated hosts/domains that bypass the proxy",
@@ -316,7 +329,8 @@ std::vector<ConfigKey> HttpsTransport::configKeys() const noexcept {
                     return {};
                 }),
         integerKey("dial-timeout", "10", 1, 3600, "seconds > 0", "seconds to wait for a connection"),
-        integerKey("request-timeout", "300", 1, 86400, "seconds > 0", "overall deadline of one request or download, seconds"),
+        integerKey("request-timeout", "300", 1, 86400, "seconds > 0",
+                   "overall deadline of one request or download, seconds"),
     };
 }
 
@@ -325,7 +339,9 @@ PluginInfo HttpsTransport::info() const noexcept {
             "HTTPS (TLS 1.2+, CA pool + ca-certs, pins, proxies, retries)"};
 }
 
-bool HttpsTransport::supportsScheme(const std::string& scheme) const noexcept { return scheme == "https" || scheme == "http"; }
+bool HttpsTransport::supportsScheme(const std::string& scheme) const noexcept {
+    return scheme == "https" || scheme == "http";
+}
 
 Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
     try {
@@ -359,17 +375,17 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
         // A stored session skips the chain check: it is only offered under
         // the trust settings it was verified with (session_store.h).
         const std::string trust = "ca-certs\n" + extra + "\nserver-pins\n" + c.value("server-pins");
-        tls_->sessions = std::make_unique<https::SessionStore>(ctx.stateDir.empty() ? "" : ctx.stateDir + "/transport-https", trust);
+        tls_->sessions =
+            std::make_unique<https::SessionStore>(ctx.stateDir.empty() ? "" : ctx.stateDir + "/transport-https", trust);
         return {};
     } catch (const std::exception& e) {
         return Error(ErrorCode::ConfigInvalid, std::string("transport-https: ") + e.what());
     }
 }
 
-Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std::string& method, const std::string& url,
-                                                                      const HeaderList& headers, const std::string& body,
-                                                                      const std::string& contentType, std::uint64_t rangeStart,
-                                                                      Deadline& deadline) noexcept {
+Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(
+    const std::string& method, const std::string& url, const HeaderList& headers, const std::string& body,
+    const std::string& contentType, std::uint64_t rangeStart, Deadline& deadline) noexcept {
     auto target = parseUrl(url);
     if (!target) return target.error();
     LP_TRY(checkScheme(url, allowInsecure_));
@@ -416,14 +432,18 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                     // proxy (upstream down, overloaded) stays retryable.
                     const int code = resp.getStatus();
                     const bool credentials = code == 407 || code == 401;
-                    return Error(credentials ? ErrorCode::ConfigInvalid : code >= 500 ? ErrorCode::Network : ErrorCode::HttpStatus,
-                                 "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " + std::to_string(code) + " " +
-                                     standardReason(code) + (credentials ? " (check the user and password in https-proxy)" : ""));
+                    return Error(credentials   ? ErrorCode::ConfigInvalid
+                                 : code >= 500 ? ErrorCode::Network
+                                               : ErrorCode::HttpStatus,
+                                 "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " + std::to_string(code) +
+                                     " " + standardReason(code) +
+                                     (credentials ? " (check the user and password in https-proxy)" : ""));
                 }
                 plain = tunnel.detachSocket();
             }
             Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(
-                plain, target->host, tls_->context, tls_->sessions ? tls_->sessions->load(target->host, target->port) : nullptr);
+                plain, target->host, tls_->context,
+                tls_->sessions ? tls_->sessions->load(target->host, target->port) : nullptr);
             if (logger_)
                 logger_->debug((secure.sessionWasReused() ? "TLS session resumed with " : "full TLS handshake with ") +
                                authorityOf(*target));
@@ -438,14 +458,17 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
                 const int match = isIp ? X509_check_ip_asc(x, target->host.c_str(), 0)
                                        : X509_check_host(x, target->host.c_str(), target->host.size(), 0, nullptr);
                 if (match != 1)
-                    return Error(ErrorCode::Tls, "the server certificate does not match the host name " + target->host + " (" + displayUrl(url) + ")");
+                    return Error(ErrorCode::Tls, "the server certificate does not match the host name " + target->host +
+                                                     " (" + displayUrl(url) + ")");
             }
             if (!pins_.empty()) {
                 auto cert = secure.peerCertificate();
                 const std::string pin = spkiPin(const_cast<X509*>(cert.certificate()));
                 bool ok = false;
                 for (const auto& p : pins_) ok = ok || p == pin;
-                if (!ok) return Error(ErrorCode::Tls, "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
+                if (!ok)
+                    return Error(ErrorCode::Tls,
+                                 "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
             }
             // A plain HTTPClientSession over the already-verified TLS socket:
             // HTTPSClientSession(socket) would try to reset the port of a
@@ -453,7 +476,8 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
             ex->session = std::make_unique<Poco::Net::HTTPClientSession>(secure);
         } else {
             ex->session = std::make_unique<Poco::Net::HTTPClientSession>(plain);
-            if (proxyUrl) requestTarget = "http://" + authorityOf(*target) + target->pathAndQuery;  // absolute form for a proxy
+            if (proxyUrl)
+                requestTarget = "http://" + authorityOf(*target) + target->pathAndQuery;  // absolute form for a proxy
         }
         Poco::Net::HTTPRequest req(method, requestTarget, Poco::Net::HTTPMessage::HTTP_1_1);
         req.setHost(target->host, target->port);
@@ -486,34 +510,36 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(const std
     } catch (const Poco::Net::NetException& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
-        return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
+        return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " +
+                                             terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const Poco::Exception& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
-        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
+        return Error(ErrorCode::Network,
+                     "error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const std::exception& e) {
         if (ex->timedOut()) return deadlinePassed(url, deadline);
-        return Error(ErrorCode::Network, "error talking to " + displayUrl(url) + ": " + terminalSafe(e.what(), kQuotedBytes));
+        return Error(ErrorCode::Network,
+                     "error talking to " + displayUrl(url) + ": " + terminalSafe(e.what(), kQuotedBytes));
     }
 }
 
 Error HttpsTransport::deadlinePassed(const std::string& url, Deadline& deadline) const {
     deadline.passed = true;
-    return Error(ErrorCode::Timeout, "no complete answer from " + displayUrl(url) + " within " + std::to_string(requestTimeout_) +
-                                         " s (request-timeout)");
+    return Error(ErrorCode::Timeout, "no complete answer from " + displayUrl(url) + " within " +
+                                         std::to_string(requestTimeout_) + " s (request-timeout)");
 }
 
-Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(const std::string& method, std::string url,
-                                                                               HeaderList headers, const std::string& body,
-                                                                               const std::string& contentType,
-                                                                               std::uint64_t rangeStart,
-                                                                               Deadline& deadline, std::string& finalUrl) noexcept {
+Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(
+    const std::string& method, std::string url, HeaderList headers, const std::string& body,
+    const std::string& contentType, std::uint64_t rangeStart, Deadline& deadline, std::string& finalUrl) noexcept {
     for (int hop = 0; hop < 6; ++hop) {
         auto ex = open(method, url, headers, body, contentType, rangeStart, deadline);
         if (!ex) return ex.error();
         const int status = (*ex)->response.getStatus();
         if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-            if (!(*ex)->response.has("Location")) return Error(ErrorCode::Protocol, "redirect without Location from " + displayUrl(url));
+            if (!(*ex)->response.has("Location"))
+                return Error(ErrorCode::Protocol, "redirect without Location from " + displayUrl(url));
             Poco::URI next(url);
             next.resolve((*ex)->response.get("Location"));
             LP_TRY(checkRedirect(url, next.toString(), allowInsecure_));
@@ -535,7 +561,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::openFollowing(
 }
 
 std::chrono::milliseconds HttpsTransport::retryDelay(unsigned attempt,
-                                                    const std::optional<std::chrono::milliseconds>& retryAfter) {
+                                                     const std::optional<std::chrono::milliseconds>& retryAfter) {
     return retryAfter ? *retryAfter : backoffDelay(attempt, random_());
 }
 
@@ -552,15 +578,16 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
             std::string finalUrl;
-            auto ex = openFollowing(request.method, request.url, request.headers, request.body, request.contentType, 0, deadline,
-                                    finalUrl);
+            auto ex = openFollowing(request.method, request.url, request.headers, request.body, request.contentType, 0,
+                                    deadline, finalUrl);
             std::optional<std::chrono::milliseconds> retryAfter;
             std::optional<HttpResponse> retryableResponse;  // returned as is when retries run out
             Error failure;
             bool retry = false;
             if (!ex) {
                 failure = ex.error();
-                retry = !deadline.passed && (failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout);
+                retry =
+                    !deadline.passed && (failure.code() == ErrorCode::Network || failure.code() == ErrorCode::Timeout);
             } else {
                 HttpResponse r;
                 r.status = (*ex)->response.getStatus();
@@ -618,7 +645,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
         auto pastDeadline = [&](const std::string& url) {
             deadline.passed = true;
             return Error(ErrorCode::Timeout, "download from " + displayUrl(url) + " did not finish within " +
-                                                 std::to_string(requestTimeout_) + " s (request-timeout); it will resume next time");
+                                                 std::to_string(requestTimeout_) +
+                                                 " s (request-timeout); it will resume next time");
         };
         for (unsigned attempt = 0;; ++attempt) {
             if (cancel && cancel->cancelled()) return Error(ErrorCode::Cancelled, "cancelled");
@@ -642,7 +670,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     const std::string range = (*ex)->response.get("Content-Range", "");
                     if (range.rfind("bytes " + std::to_string(have) + "-", 0) != 0) {
                         if (auto emptied = file->restart(); !emptied) return emptied.error();
-                        failure = Error(ErrorCode::Protocol, "server resumed at the wrong offset; restarting the download");
+                        failure =
+                            Error(ErrorCode::Protocol, "server resumed at the wrong offset; restarting the download");
                         retry = true;
                         goto next;
                     }
@@ -652,7 +681,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                 } else {
                     const std::string reason = standardReason(status);
                     failure = Error(status == 401 || status == 403 ? ErrorCode::TokenInvalid : ErrorCode::HttpStatus,
-                                    "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " + terminalSafe(reason, kQuotedBytes));
+                                    "HTTP " + std::to_string(status) + " from " + displayUrl(finalUrl) + ": " +
+                                        terminalSafe(reason, kQuotedBytes));
                     if (status == 416) (void)file->restart();  // what we have is not a prefix of it
                     if (retryableStatus(status) || status == 416) {
                         retry = true;
@@ -663,7 +693,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                 }
                 {
                     const std::int64_t len = (*ex)->response.getContentLength64();
-                    const std::uint64_t total = len >= 0 ? have + static_cast<std::uint64_t>(len) : request.expectedSize;
+                    const std::uint64_t total =
+                        len >= 0 ? have + static_cast<std::uint64_t>(len) : request.expectedSize;
                     if (total > request.maxBytes) {
                         (void)file->restart();
                         return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
@@ -683,7 +714,8 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                         got += static_cast<std::uint64_t>(n);
                         if (got > request.maxBytes) {
                             (void)file->restart();
-                            return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) + " is larger than " +
+                            return Error(ErrorCode::TooLarge, "download from " + displayUrl(finalUrl) +
+                                                                  " is larger than " +
                                                                   std::to_string(request.maxBytes) + " bytes");
                         }
                         written = file->write(buf, static_cast<size_t>(n));
@@ -700,9 +732,11 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                     if (!written) return written.error();
                     if (!synced) return synced.error();
                     if ((*ex)->body->bad() || (len >= 0 && got < have + static_cast<std::uint64_t>(len))) {
-                        const std::string expected = len >= 0 ? " of " + std::to_string(have + static_cast<std::uint64_t>(len)) : "";
-                        failure = Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +
-                                                                std::to_string(got) + expected + " bytes)");
+                        const std::string expected =
+                            len >= 0 ? " of " + std::to_string(have + static_cast<std::uint64_t>(len)) : "";
+                        failure =
+                            Error(ErrorCode::Network, "download from " + displayUrl(finalUrl) + " was truncated (" +
+                                                          std::to_string(got) + expected + " bytes)");
                         retry = true;  // resumes from what we have
                     } else {
                         return DownloadResult{got, finalUrl};

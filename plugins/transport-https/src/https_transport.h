@@ -35,7 +35,10 @@ public:
     // Test seams.
     void setRandom(std::function<std::uint64_t()> random) { random_ = std::move(random); }
     void setMaxAttempts(unsigned n) { maxAttempts_ = n; }
-    void setEnvironment(std::vector<std::pair<std::string, std::string>> env) { env_ = std::move(env); envSet_ = true; }
+    void setEnvironment(std::vector<std::pair<std::string, std::string>> env) {
+        env_ = std::move(env);
+        envSet_ = true;
+    }
 
 private:
     struct Exchange;

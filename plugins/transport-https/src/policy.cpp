@@ -45,8 +45,9 @@ Status checkScheme(const std::string& url, bool allowInsecureHttp) {
     if (p->scheme == "https") return {};
     if (p->scheme == "http") {
         if (allowInsecureHttp) return {};
-        return Error(ErrorCode::InsecureRefused, "plain http to " + displayUrl(url) +
-                                                     " is refused; use https, or set allow-insecure-http=true (testing only)");
+        return Error(ErrorCode::InsecureRefused,
+                     "plain http to " + displayUrl(url) +
+                         " is refused; use https, or set allow-insecure-http=true (testing only)");
     }
     return Error(ErrorCode::InvalidArgument, "unsupported URL scheme \"" + p->scheme + "\"");
 }
@@ -55,11 +56,13 @@ Status checkRedirect(const std::string& from, const std::string& to, bool allowI
     auto f = parseUrl(from), t = parseUrl(to);
     if (!f || !t) return Error(ErrorCode::Protocol, "invalid redirect target");
     if (f->scheme == "https" && t->scheme != "https")
-        return Error(ErrorCode::InsecureRefused, "redirect from " + displayUrl(from) + " to insecure " + displayUrl(to) + " refused");
+        return Error(ErrorCode::InsecureRefused,
+                     "redirect from " + displayUrl(from) + " to insecure " + displayUrl(to) + " refused");
     return checkScheme(to, allowInsecureHttp);
 }
 
-ProxySettings effectiveProxies(const ProxySettings& config, const std::vector<std::pair<std::string, std::string>>& env) {
+ProxySettings effectiveProxies(const ProxySettings& config,
+                               const std::vector<std::pair<std::string, std::string>>& env) {
     auto envGet = [&](const std::string& upper) -> std::string {
         for (const auto& key : {upper, lower(upper)})
             for (const auto& kv : env)
@@ -85,7 +88,8 @@ std::optional<std::string> proxyFor(const ParsedUrl& target, const ProxySettings
         }
         if (!entryHost.empty() && entryHost[0] == '.') entryHost.erase(0, 1);
         if (host == entryHost) return std::nullopt;
-        if (host.size() > entryHost.size() && host.compare(host.size() - entryHost.size(), entryHost.size(), entryHost) == 0 &&
+        if (host.size() > entryHost.size() &&
+            host.compare(host.size() - entryHost.size(), entryHost.size(), entryHost) == 0 &&
             host[host.size() - entryHost.size() - 1] == '.')
             return std::nullopt;
     }
@@ -101,7 +105,8 @@ std::chrono::milliseconds backoffDelay(unsigned attempt, std::uint64_t random, s
     return std::chrono::milliseconds(static_cast<long long>(random % static_cast<std::uint64_t>(ceiling + 1)));
 }
 
-std::optional<std::chrono::milliseconds> parseRetryAfter(const std::string& value, std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> parseRetryAfter(const std::string& value,
+                                                         std::chrono::system_clock::time_point now) {
     const std::chrono::milliseconds cap(10 * 60 * 1000);
     std::string v = value;
     v.erase(0, v.find_first_not_of(" \t"));
@@ -122,7 +127,9 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(const std::string& valu
     }
 }
 
-bool retryableStatus(int status) { return status == 429 || status == 502 || status == 503 || status == 504 || status == 500; }
+bool retryableStatus(int status) {
+    return status == 429 || status == 502 || status == 503 || status == 504 || status == 500;
+}
 
 std::vector<std::string> parsePins(const std::string& value) { return splitConfigList(value); }
 
@@ -135,7 +142,8 @@ std::string describeVerifyError(int e) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return "the server certificate is signed by an unknown certificate authority (add it with `livepatch-agent config ca-certs=@stdin`)";
+        return "the server certificate is signed by an unknown certificate authority (add it with `livepatch-agent "
+               "config ca-certs=@stdin`)";
     case X509_V_ERR_HOSTNAME_MISMATCH: return "the server certificate does not match the host name";
     case X509_V_ERR_CERT_REVOKED: return "the server certificate is revoked";
     default: return std::string("certificate verification failed: ") + X509_verify_cert_error_string(e);

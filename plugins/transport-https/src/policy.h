@@ -28,7 +28,8 @@ struct ProxySettings {
     std::string httpProxy, httpsProxy, noProxy;  // config values ("" = unset)
 };
 // Config first, then environment (HTTPS_PROXY/https_proxy, HTTP_PROXY/http_proxy, NO_PROXY/no_proxy).
-ProxySettings effectiveProxies(const ProxySettings& config, const std::vector<std::pair<std::string, std::string>>& env);
+ProxySettings effectiveProxies(const ProxySettings& config,
+                               const std::vector<std::pair<std::string, std::string>>& env);
 // Proxy URL to use for a target, or nullopt (direct). no-proxy: "*", exact
 // hosts, ".domain"/"domain" suffixes, host:port.
 std::optional<std::string> proxyFor(const ParsedUrl& target, const ProxySettings& proxies);

@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
-#include <algorithm>
 #include <vector>
 
 #include <livepatch/trusted_files.h>
@@ -68,7 +68,8 @@ Poco::Net::Session::Ptr SessionStore::load(const std::string& host, unsigned por
     if (dir.get() < 0 || ::fstat(dir.get(), &st) != 0 || !private_(st)) return nullptr;
     TrustedFd fd(::openat(dir.get(), fileName(host, port).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !private_(st)) return nullptr;
-    if (st.st_size <= static_cast<off_t>(trust_.size()) || st.st_size > static_cast<off_t>(kMaxFileBytes)) return nullptr;
+    if (st.st_size <= static_cast<off_t>(trust_.size()) || st.st_size > static_cast<off_t>(kMaxFileBytes))
+        return nullptr;
     std::string data(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t got = 0;
     while (got < data.size()) {

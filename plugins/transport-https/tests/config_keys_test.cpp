@@ -24,7 +24,8 @@ std::string makeCertificatePem() {
     X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
     X509_set_pubkey(cert, key);
     X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("config test"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("config test"), -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
     X509_sign(cert, key, EVP_sha256());
     BIO* bio = BIO_new(BIO_s_mem());
@@ -97,14 +98,19 @@ TEST(HttpsConfigKeys, WhatIsNotAnX509CertificateIsRefusedBeforeSaving) {
                                    std::string("-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n")})
         EXPECT_NE(refusal("ca-certs", bad), "") << bad;
     EXPECT_EQ(refusal("ca-certs", "not pem"), "ca-certs: expected one or more PEM certificates, got \"not pem\"");
-    const std::string fake = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ0VnT3d8Yl5p4Ckx3t5Hk9nF8p0wCgYIKoZIzj0EAwIw\n"
-                             "-----END CERTIFICATE-----\n";
+    const std::string fake =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ0VnT3d8Yl5p4Ckx3t5Hk9nF8p0wCgYIKoZIzj0EAwIw\n"
+        "-----END CERTIFICATE-----\n";
     EXPECT_EQ(refusal("ca-certs", fake), "ca-certs: 1 of 1 PEM certificate(s) do not parse as X.509");
     // One good and one bad: still refused, and the count says which share.
-    EXPECT_EQ(refusal("ca-certs", makeCertificatePem() + fake), "ca-certs: 1 of 2 PEM certificate(s) do not parse as X.509");
-    EXPECT_NE(refusal("ca-certs", makeCertificatePem() + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-                  .find("contains a private key"),
-              std::string::npos);
+    EXPECT_EQ(refusal("ca-certs", makeCertificatePem() + fake),
+              "ca-certs: 1 of 2 PEM certificate(s) do not parse as X.509");
+    EXPECT_NE(
+        refusal("ca-certs", makeCertificatePem() + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .find("contains a private key"),
+        std::string::npos);
     // fuzz-config found a leak here once (base64 the decoder refuses).
-    EXPECT_NE(refusal("ca-certs", "-----BEGIN CERTIFICATE-----\n  MII" + std::string(83, '+') + "B\n-----END CERTIFICATE-----\n"), "");
+    EXPECT_NE(refusal("ca-certs",
+                      "-----BEGIN CERTIFICATE-----\n  MII" + std::string(83, '+') + "B\n-----END CERTIFICATE-----\n"),
+              "");
 }

@@ -84,7 +84,8 @@ TEST(Download, ResumesAPartialFileWith206) {
     lptest::ScriptedServer s([](auto& req, auto& resp, int) { servePayload(req, resp, true); });
     std::ofstream(e.dest(), std::ios::binary) << kPayload.substr(0, 30000);
     std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
-    auto r = e.t.download(e.request(s), [&](std::uint64_t d, std::uint64_t t) { progress.emplace_back(d, t); }, nullptr);
+    auto r = e.t.download(
+        e.request(s), [&](std::uint64_t d, std::uint64_t t) { progress.emplace_back(d, t); }, nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->bytes, kPayload.size());
     EXPECT_EQ(lptest::readWholeFile(e.dest()), kPayload);
@@ -190,7 +191,8 @@ TEST(Download, CancelKeepsThePartialFileForResume) {
     Env e;
     lptest::ScriptedServer s([](auto& req, auto& resp, int) { servePayload(req, resp, true); });
     CancelToken cancel;
-    auto r = e.t.download(e.request(s), [&](std::uint64_t, std::uint64_t) { cancel.cancel(); }, &cancel);
+    auto r = e.t.download(
+        e.request(s), [&](std::uint64_t, std::uint64_t) { cancel.cancel(); }, &cancel);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Cancelled);
     const auto partial = lptest::fsys::file_size(e.dest());
@@ -312,9 +314,8 @@ TEST(Send, CredentialsDoNotFollowARedirectToAnotherOrigin) {
     Env e;
     lptest::ScriptedServer other([](HTTPServerRequest&, HTTPServerResponse& resp, int) { resp.send() << "ok"; });
     const std::string target = other.base() + "/elsewhere";
-    lptest::ScriptedServer s([&](HTTPServerRequest&, HTTPServerResponse& resp, int) {
-        resp.redirect(target, HTTPResponse::HTTP_FOUND);
-    });
+    lptest::ScriptedServer s(
+        [&](HTTPServerRequest&, HTTPServerResponse& resp, int) { resp.redirect(target, HTTPResponse::HTTP_FOUND); });
     HttpRequest r;
     r.url = s.base() + "/x";
     r.headers = {{"Authorization", kAuth}};
@@ -329,7 +330,8 @@ TEST(Send, CredentialsDoNotFollowARedirectToAnotherOrigin) {
 
 TEST(Send, RedirectLoopsEnd) {
     Env e;
-    lptest::ScriptedServer s([](HTTPServerRequest&, HTTPServerResponse& resp, int) { resp.redirect("/again", HTTPResponse::HTTP_FOUND); });
+    lptest::ScriptedServer s(
+        [](HTTPServerRequest&, HTTPServerResponse& resp, int) { resp.redirect("/again", HTTPResponse::HTTP_FOUND); });
     HttpRequest r;
     r.url = s.base() + "/x";
     auto res = e.t.send(r, nullptr);
@@ -351,13 +353,17 @@ TEST(Download, RequestTimeoutBoundsTheWholeDownloadAndKeepsWhatArrived) {
         resp.send() << big;
     });
     int reads = 0;
-    auto r = e.t.download(e.request(s), [&](std::uint64_t, std::uint64_t) {
-        ++reads;
-        e.clock.advance(std::chrono::seconds(100));
-    }, nullptr);
+    auto r = e.t.download(
+        e.request(s),
+        [&](std::uint64_t, std::uint64_t) {
+            ++reads;
+            e.clock.advance(std::chrono::seconds(100));
+        },
+        nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::Timeout);
-    EXPECT_NE(r.error().message().find("did not finish within 300 s (request-timeout); it will resume next time"), std::string::npos)
+    EXPECT_NE(r.error().message().find("did not finish within 300 s (request-timeout); it will resume next time"),
+              std::string::npos)
         << r.error().message();
     EXPECT_EQ(reads, 3);
     const auto kept = lptest::readWholeFile(e.dest()).size();

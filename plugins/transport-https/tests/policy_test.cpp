@@ -20,7 +20,9 @@ TEST(Policy, SchemeAndRedirects) {
 
 TEST(Policy, ProxyFromConfigThenEnvironmentAndNoProxy) {
     ProxySettings cfg{"", "http://cfgproxy:3128", ""};
-    auto eff = effectiveProxies(cfg, {{"HTTPS_PROXY", "http://envproxy:1"}, {"http_proxy", "http://envhttp:2"}, {"NO_PROXY", ".internal,localhost:8443"}});
+    auto eff = effectiveProxies(cfg, {{"HTTPS_PROXY", "http://envproxy:1"},
+                                      {"http_proxy", "http://envhttp:2"},
+                                      {"NO_PROXY", ".internal,localhost:8443"}});
     EXPECT_EQ(eff.httpsProxy, "http://cfgproxy:3128");
     EXPECT_EQ(eff.httpProxy, "http://envhttp:2");
     auto t = parseUrl("https://patches.example.com/x");
@@ -54,7 +56,7 @@ TEST(Policy, RetryAfterSecondsAndDates) {
 }
 
 TEST(Policy, VerifyErrorsAreSpecific) {
-    EXPECT_NE(describeVerifyError(10).find("expired"), std::string::npos);             // X509_V_ERR_CERT_HAS_EXPIRED
+    EXPECT_NE(describeVerifyError(10).find("expired"), std::string::npos);  // X509_V_ERR_CERT_HAS_EXPIRED
     EXPECT_NE(describeVerifyError(20).find("unknown certificate authority"), std::string::npos);
-    EXPECT_NE(describeVerifyError(62).find("host name"), std::string::npos);          // X509_V_ERR_HOSTNAME_MISMATCH
+    EXPECT_NE(describeVerifyError(62).find("host name"), std::string::npos);  // X509_V_ERR_HOSTNAME_MISMATCH
 }

@@ -62,7 +62,9 @@ struct ProxyEnv {
 
 class Proxy : public ::testing::Test {
 protected:
-    void SetUp() override { ASSERT_TRUE(lptest::haveTinyproxy()) << "tinyproxy is needed (tools/install-deps.sh installs it)"; }
+    void SetUp() override {
+        ASSERT_TRUE(lptest::haveTinyproxy()) << "tinyproxy is needed (tools/install-deps.sh installs it)";
+    }
 };
 
 TEST_F(Proxy, ConnectTunnelWithBasicAuth) {
@@ -174,9 +176,11 @@ TEST(ProxyRefusal, HttpsProxyFromTheEnvironmentIsRefusedBeforeAnyByteIsSent) {
     auto res = t.send(r, nullptr);
     ASSERT_FALSE(res);
     EXPECT_EQ(res.error().code(), ErrorCode::ConfigInvalid) << res.error().message();
-    EXPECT_NE(res.error().message().find("https:// proxy is not supported"), std::string::npos) << res.error().message();
+    EXPECT_NE(res.error().message().find("https:// proxy is not supported"), std::string::npos)
+        << res.error().message();
     EXPECT_EQ(res.error().message().find("s3cret-pw"), std::string::npos);
-    EXPECT_FALSE(listener.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) << "nothing may reach an https:// proxy";
+    EXPECT_FALSE(listener.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ))
+        << "nothing may reach an https:// proxy";
 }
 
 // Regression (security review item 14): Poco::URI accepts CR/LF in a host,

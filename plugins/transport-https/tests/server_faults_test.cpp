@@ -149,7 +149,12 @@ TEST(ServerFaults, InterruptedDownloadResumesWithRange) {
     ASSERT_TRUE(e.server->start());
     d.url = e.server->baseUrl() + "/v1/patches/p.tar.xz";
     std::uint64_t firstProgress = 0;
-    auto second = e.t.download(d, [&](std::uint64_t done, std::uint64_t) { if (!firstProgress) firstProgress = done; }, nullptr);
+    auto second = e.t.download(
+        d,
+        [&](std::uint64_t done, std::uint64_t) {
+            if (!firstProgress) firstProgress = done;
+        },
+        nullptr);
     ASSERT_TRUE(second) << second.error().message();
     EXPECT_EQ(second->bytes, payload.size());
     EXPECT_GT(firstProgress, partial) << "continued after the partial bytes";

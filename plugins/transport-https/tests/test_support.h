@@ -87,7 +87,9 @@ private:
     };
     struct Factory : Poco::Net::HTTPRequestHandlerFactory {
         explicit Factory(ScriptedServer* s) : s(s) {}
-        Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override { return new H(s); }
+        Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+            return new H(s);
+        }
         ScriptedServer* s;
     };
     Handler handler_;
@@ -104,7 +106,8 @@ inline const fsys::path& pki() {
     static fsys::path dir = [] {
         fsys::path d = fsys::temp_directory_path() / ("lph4-pki-" + std::to_string(::getpid()));
         fsys::remove_all(d);
-        const std::string cmd = std::string(LIVEPATCH_SOURCE_DIR) + "/tools/server/make-test-certs.sh " + d.string() + " >/dev/null 2>&1";
+        const std::string cmd =
+            std::string(LIVEPATCH_SOURCE_DIR) + "/tools/server/make-test-certs.sh " + d.string() + " >/dev/null 2>&1";
         if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "make-test-certs.sh failed";
         return d;
     }();
@@ -139,12 +142,14 @@ inline bool waitForPort(unsigned short port) {
 class Tinyproxy {
 public:
     Tinyproxy(const std::string& user, const std::string& password) {
-        dir_ = fsys::temp_directory_path() / ("lph4-proxy-" + std::to_string(::getpid()) + "-" + std::to_string(++counter()));
+        dir_ = fsys::temp_directory_path() /
+               ("lph4-proxy-" + std::to_string(::getpid()) + "-" + std::to_string(++counter()));
         fsys::create_directories(dir_);
         port_ = freePort();
-        std::ofstream(dir_ / "tinyproxy.conf") << "Port " << port_ << "\nListen 127.0.0.1\nTimeout 30\nMaxClients 10\n"
-                                               << "LogLevel Info\nLogFile \"" << (dir_ / "tinyproxy.log").string() << "\"\n"
-                                               << "BasicAuth " << user << " " << password << "\nAllow 127.0.0.1\n";
+        std::ofstream(dir_ / "tinyproxy.conf")
+            << "Port " << port_ << "\nListen 127.0.0.1\nTimeout 30\nMaxClients 10\n"
+            << "LogLevel Info\nLogFile \"" << (dir_ / "tinyproxy.log").string() << "\"\n"
+            << "BasicAuth " << user << " " << password << "\nAllow 127.0.0.1\n";
         pid_ = ::fork();
         if (pid_ == 0) {
             const std::string conf = (dir_ / "tinyproxy.conf").string();

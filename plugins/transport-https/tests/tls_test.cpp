@@ -53,7 +53,8 @@ struct TlsEnv {
         server.reset();
         lptest::fsys::remove_all(dir);
     }
-    Result<HttpResponse> get(const std::string& pathAndQuery = "/v1/api/kernels/supported?kernel-version=6.1.0-1-amd64") {
+    Result<HttpResponse> get(
+        const std::string& pathAndQuery = "/v1/api/kernels/supported?kernel-version=6.1.0-1-amd64") {
         HttpRequest r;
         r.url = server->baseUrl() + pathAndQuery;
         r.headers = {{"Authorization", kSecret}};
@@ -198,7 +199,8 @@ TEST(Tls, HostCaPoolFromAHashedDirectory) {
     e.cfg.set("ca-certs", "");
     const path dir = e.dir / "host-certs";
     lptest::fsys::create_directories(dir);
-    const std::string hash = lptest::run("openssl x509 -noout -subject_hash -in " + (lptest::pki() / "ca.pem").string());
+    const std::string hash =
+        lptest::run("openssl x509 -noout -subject_hash -in " + (lptest::pki() / "ca.pem").string());
     lptest::fsys::copy_file(lptest::pki() / "ca.pem", dir / (hash.substr(0, 8) + ".0"));
     e.t.setEnvironment({{"SSL_CERT_DIR", dir.string()}, {"SSL_CERT_FILE", (e.dir / "no-bundle.pem").string()}});
     ASSERT_TRUE(e.t.configure(e.ctx));
@@ -299,7 +301,8 @@ TEST(TlsResumption, NotOfferedOnceTheTrustSettingsChange) {
     ASSERT_TRUE(first.get(e));
     // Verified under one ca-certs; another list (still trusting the
     // server) must verify the chain again.
-    e.cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem") + lptest::readWholeFile(lptest::pki() / "ca.pem"));
+    e.cfg.set("ca-certs",
+              lptest::readWholeFile(lptest::pki() / "ca.pem") + lptest::readWholeFile(lptest::pki() / "ca.pem"));
     Worker next(e);
     ASSERT_TRUE(next.get(e));
     EXPECT_TRUE(next.log.contains("full TLS handshake"));

@@ -61,7 +61,8 @@ Result<SignatureNote> findSignatureNote(std::string_view elf) {
         if (sh.sh_name >= strtab.sh_size) continue;
         const char* name = elf.data() + strtab.sh_offset + sh.sh_name;
         std::size_t maxLen = strtab.sh_size - sh.sh_name;
-        if (strnlen(name, maxLen) == std::strlen(kSection) && std::strncmp(name, kSection, maxLen) == 0) found.push_back(sh);
+        if (strnlen(name, maxLen) == std::strlen(kSection) && std::strncmp(name, kSection, maxLen) == 0)
+            found.push_back(sh);
     }
     if (found.empty()) return Error(ErrorCode::Unsigned, "no .note.Xen.signature section");
     if (found.size() > 1) return invalid("more than one .note.Xen.signature section");
@@ -77,8 +78,10 @@ Result<SignatureNote> findSignatureNote(std::string_view elf) {
     // it is compared: a 12-15 byte section at the end of the file has none.
     if (sh.sh_size - sizeof nh < align4(nh.n_namesz)) return invalid("note name outside the section");
     if (std::memcmp(elf.data() + nameOff, "Xen\0", 4) != 0) return invalid("note name is not \"Xen\"");
-    if (nh.n_descsz > sh.sh_size || descOff + nh.n_descsz > sh.sh_offset + sh.sh_size) return invalid("descriptor exceeds the section");
-    if (sh.sh_offset + sh.sh_size - (descOff + align4(nh.n_descsz)) != 0) return invalid("more than one note in the section");
+    if (nh.n_descsz > sh.sh_size || descOff + nh.n_descsz > sh.sh_offset + sh.sh_size)
+        return invalid("descriptor exceeds the section");
+    if (sh.sh_offset + sh.sh_size - (descOff + align4(nh.n_descsz)) != 0)
+        return invalid("more than one note in the section");
     SignatureNote n;
     if (nh.n_type != 0) {
         n.layout = Layout::Final;
@@ -134,7 +137,8 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
         int keys = 0;
         for (const auto& f : *files) {
             const std::string& pem = f.bytes;
-            std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+            std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                          &BIO_free);
             EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
             if (!key) {
                 BIO_reset(bio.get());
@@ -153,8 +157,9 @@ Result<VerifyReport> ElfNoteVerifier::verify(const ModuleImage& image) noexcept 
                 EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                                  reinterpret_cast<const unsigned char*>(copy.data()), copy.size()) == 1)
                 return VerifyReport{"verify-elf-note", fsys::path(f.path).filename().string(), "rsa-sha256",
-                                    std::string("Xen ELF note (") + (note->layout == Layout::Final ? "final" : "draft") +
-                                        " layout) signed by " + fsys::path(f.path).filename().string()};
+                                    std::string("Xen ELF note (") +
+                                        (note->layout == Layout::Final ? "final" : "draft") + " layout) signed by " +
+                                        fsys::path(f.path).filename().string()};
         }
         if (keys == 0) return Error(ErrorCode::UntrustedSigner, "keyring " + keyringDir_ + " holds no RSA public keys");
         return Error(ErrorCode::SignatureInvalid, "Xen signature note does not verify with any key in " + keyringDir_);

@@ -36,7 +36,8 @@ protected:
         std::ofstream(dir / "p.c") << "int xen_livepatch_payload(int x) { return x + 41; }\n";
         ASSERT_EQ(sh("cc -c -o " + d + "/p.o " + d + "/p.c"), 0);
         for (const std::string k : {"good", "other"}) {
-            ASSERT_EQ(sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + d + "/" + k + ".key"), 0);
+            ASSERT_EQ(sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + d + "/" + k + ".key"),
+                      0);
             ASSERT_EQ(sh("openssl pkey -in " + d + "/" + k + ".key -pubout -out " + d + "/" + k + ".pub.pem"), 0);
         }
         fsys::copy_file(dir / "good.pub.pem", dir / "keyring/good.pub.pem");
@@ -75,7 +76,8 @@ TEST_F(XenSign, BothLayoutsVerify) {
         auto r = check(elf);
         ASSERT_TRUE(r) << layout << ": " << r.error().message();
         EXPECT_NE(r->detail.find(layout), std::string::npos);
-        ASSERT_EQ(sh("readelf -n " + (dir / (layout + ".o")).string() + " | grep -q Xen"), 0) << "binutils sees the note";
+        ASSERT_EQ(sh("readelf -n " + (dir / (layout + ".o")).string() + " | grep -q Xen"), 0)
+            << "binutils sees the note";
     }
 }
 
@@ -143,13 +145,18 @@ TEST_F(XenSign, UnsafeKeyringRefused) {
 // code also gave the wrong answer without ASan. Also in the fuzz corpus
 // (tests/fuzz/elf-note/corpus/regression-note-name-at-eof.o).
 TEST(XenNote, ANoteNameBeyondTheSectionIsNeverRead) {
-    const std::string header("\x04\0\0\0" "\0\0\0\0" "\x01\0\0\0", 12);  // namesz 4, descsz 0, type 1
+    const std::string header(
+        "\x04\0\0\0"
+        "\0\0\0\0"
+        "\x01\0\0\0",
+        12);  // namesz 4, descsz 0, type 1
     for (size_t extra = 0; extra < 4; ++extra) {
-        const std::string elf =
-            livepatch::testing::makeElfImage({{".note.Xen.signature", 7 /* SHT_NOTE */, header + std::string(extra, 'X')}});
+        const std::string elf = livepatch::testing::makeElfImage(
+            {{".note.Xen.signature", 7 /* SHT_NOTE */, header + std::string(extra, 'X')}});
         const std::string buffer = elf + std::string("Xen\0", 4);
         auto r = findSignatureNote(std::string_view(buffer.data(), elf.size()));
         ASSERT_FALSE(r);
-        EXPECT_NE(r.error().message().find("note name outside the section"), std::string::npos) << extra << ": " << r.error().message();
+        EXPECT_NE(r.error().message().find("note name outside the section"), std::string::npos)
+            << extra << ": " << r.error().message();
     }
 }

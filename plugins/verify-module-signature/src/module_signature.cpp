@@ -26,7 +26,7 @@ constexpr size_t kSigInfoSize = 12;
 constexpr std::uint8_t kPkeyIdPkcs7 = 2;
 
 struct CertStack {
-    STACK_OF(X509)* certs = sk_X509_new_null();
+    STACK_OF(X509) * certs = sk_X509_new_null();
     ~CertStack() { sk_X509_pop_free(certs, X509_free); }
 };
 
@@ -43,7 +43,8 @@ Status loadKeyring(const std::string& dir, bool enforce, CertStack& out) {
     for (const auto& file : *files) {
         const std::string& f = file.path;
         const std::string& data = file.bytes;
-        std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())), &BIO_free);
+        std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())),
+                                                      &BIO_free);
         if (f.size() > 4 && f.compare(f.size() - 4, 4, ".der") == 0) {
             if (X509* c = d2i_X509_bio(bio.get(), nullptr)) sk_X509_push(out.certs, c);
         } else {
@@ -51,7 +52,8 @@ Status loadKeyring(const std::string& dir, bool enforce, CertStack& out) {
         }
     }
     ERR_clear_error();
-    if (sk_X509_num(out.certs) == 0) return Error(ErrorCode::UntrustedSigner, "keyring " + dir + " holds no certificates");
+    if (sk_X509_num(out.certs) == 0)
+        return Error(ErrorCode::UntrustedSigner, "keyring " + dir + " holds no certificates");
     return {};
 }
 
@@ -68,7 +70,8 @@ Result<AppendedSignature> parseAppendedSignature(std::string_view image) {
     AppendedSignature sig;
     sig.idType = info[2];
     if (sig.idType != kPkeyIdPkcs7)
-        return Error(ErrorCode::SignatureInvalid, "not a PKCS#7 signature (id_type " + std::to_string(sig.idType) + ")");
+        return Error(ErrorCode::SignatureInvalid,
+                     "not a PKCS#7 signature (id_type " + std::to_string(sig.idType) + ")");
     if (info[0] != 0 || info[1] != 0 || info[3] != 0 || info[4] != 0)
         return Error(ErrorCode::SignatureInvalid, "malformed signature info for a PKCS#7 signature");
     const std::uint32_t sigLen = (std::uint32_t(info[8]) << 24) | (std::uint32_t(info[9]) << 16) |
@@ -86,15 +89,16 @@ PluginInfo ModuleSignatureVerifier::info() const noexcept {
 }
 
 std::vector<ConfigKey> ModuleSignatureVerifier::configKeys() const noexcept {
-    return {textKey("signature-hashes", "sha512", "allowed module signature digests: sha512[,sha256]",
-                    [](const std::string& key, const std::string& v) -> Status {
-                        auto items = splitConfigList(v);
-                        if (items.empty()) return configValueError(key, "sha512 and/or sha256", v);
-                        for (const auto& i : items)
-                            if (i != "sha512" && i != "sha256") return configValueError(key, "sha512 and/or sha256", v);
-                        return {};
-                    },
-                    R"(^(sha512|sha256)(,\s*(sha512|sha256))*$)")};
+    return {textKey(
+        "signature-hashes", "sha512", "allowed module signature digests: sha512[,sha256]",
+        [](const std::string& key, const std::string& v) -> Status {
+            auto items = splitConfigList(v);
+            if (items.empty()) return configValueError(key, "sha512 and/or sha256", v);
+            for (const auto& i : items)
+                if (i != "sha512" && i != "sha256") return configValueError(key, "sha512 and/or sha256", v);
+            return {};
+        },
+        R"(^(sha512|sha256)(,\s*(sha512|sha256))*$)")};
 }
 
 Status ModuleSignatureVerifier::configure(const PluginContext& ctx) noexcept {
@@ -127,12 +131,15 @@ Result<VerifyReport> ModuleSignatureVerifier::verify(const ModuleImage& image) n
         X509* signerCert = nullptr;
         CMS_SignerInfo_get0_algs(si, &pk, &signerCert, &digestAlg, &sigAlg);
         const int dnid = digestAlg ? OBJ_obj2nid(digestAlg->algorithm) : NID_undef;
-        const std::string digest = dnid == NID_sha512 ? "sha512" : dnid == NID_sha256 ? "sha256"
-                                   : dnid == NID_undef ? "unknown" : OBJ_nid2sn(dnid);
+        const std::string digest = dnid == NID_sha512   ? "sha512"
+                                   : dnid == NID_sha256 ? "sha256"
+                                   : dnid == NID_undef  ? "unknown"
+                                                        : OBJ_nid2sn(dnid);
         if (std::find(allowedHashes_.begin(), allowedHashes_.end(), digest) == allowedHashes_.end()) {
             std::string allowed;
             for (const auto& a : allowedHashes_) allowed += (allowed.empty() ? "" : ",") + a;
-            return Error(ErrorCode::SignatureInvalid, "signature digest " + digest + " is not allowed (allowed: " + allowed + ")");
+            return Error(ErrorCode::SignatureInvalid,
+                         "signature digest " + digest + " is not allowed (allowed: " + allowed + ")");
         }
         const int snid = sigAlg ? OBJ_obj2nid(sigAlg->algorithm) : NID_undef;
         if (snid != NID_rsaEncryption && snid != NID_sha512WithRSAEncryption && snid != NID_sha256WithRSAEncryption)
@@ -140,13 +147,15 @@ Result<VerifyReport> ModuleSignatureVerifier::verify(const ModuleImage& image) n
 
         X509* match = nullptr;
         for (int i = 0; i < sk_X509_num(keyring.certs); ++i)
-            if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(keyring.certs, i)) == 0) match = sk_X509_value(keyring.certs, i);
+            if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(keyring.certs, i)) == 0)
+                match = sk_X509_value(keyring.certs, i);
         if (!match) {
             ASN1_OCTET_STRING* keyid = nullptr;
             X509_NAME* issuer = nullptr;
             ASN1_INTEGER* serial = nullptr;
             CMS_SignerInfo_get0_signer_id(si, &keyid, &issuer, &serial);
-            return Error(ErrorCode::UntrustedSigner, "module is signed by " + (issuer ? nameOf(issuer) : std::string("an unknown key")) +
+            return Error(ErrorCode::UntrustedSigner, "module is signed by " +
+                                                         (issuer ? nameOf(issuer) : std::string("an unknown key")) +
                                                          ", which is not in keyring " + keyringDir_);
         }
         std::unique_ptr<BIO, decltype(&BIO_free)> content(

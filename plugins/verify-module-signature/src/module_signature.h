@@ -20,8 +20,8 @@
 namespace livepatch::plugins {
 
 struct AppendedSignature {
-    std::string_view body;       // signed content
-    std::string_view pkcs7;      // DER
+    std::string_view body;   // signed content
+    std::string_view pkcs7;  // DER
     std::uint8_t idType = 0;
 };
 

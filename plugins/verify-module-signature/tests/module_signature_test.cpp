@@ -6,14 +6,14 @@
 
 #include <livepatch/testing/fakes.h>
 
+#include <glob.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <glob.h>
 #include <sstream>
 
-#include "module_signature.h"
 #include "livepatch/testing/files.h"
+#include "module_signature.h"
 
 using namespace livepatch;
 using livepatch::plugins::ModuleSignatureVerifier;
@@ -46,8 +46,8 @@ protected:
         std::ofstream(dir / "mod.c") << "int livepatch_test_fn(int x) { return x * 3 + 1; }\n";
         run("cc -c -o " + d + "/mod.ko " + d + "/mod.c");
         for (const std::string k : {"trusted", "other"}) {
-            run("openssl req -new -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=livepatch-" + k + "-signer -keyout " + d +
-                "/" + k + ".key -out " + d + "/" + k + ".pem");
+            run("openssl req -new -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=livepatch-" + k +
+                "-signer -keyout " + d + "/" + k + ".key -out " + d + "/" + k + ".pem");
             run("openssl x509 -in " + d + "/" + k + ".pem -outform DER -out " + d + "/" + k + ".der");
         }
         fsys::copy_file(dir / "trusted.pem", dir / "keyring/trusted.pem");

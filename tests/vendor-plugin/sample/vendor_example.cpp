@@ -26,12 +26,12 @@ public:
         return {};
     }
     livepatch::Result<livepatch::VerifyReport> verify(const livepatch::ModuleImage& image) noexcept override {
-        if (image.bytes.size() < 64 || image.bytes.compare(0, 4, "\x7f" "ELF") != 0 || image.bytes[4] != 2)
+        if (image.bytes.size() < 64 || image.bytes.compare(0, 4, "\177ELF") != 0 || image.bytes[4] != 2)
             return livepatch::Error(livepatch::ErrorCode::SignatureInvalid, "not an ELF64 module");
         if (image.bytes.size() > maxBytes_)
-            return livepatch::Error(livepatch::ErrorCode::PolicyRefused, "module of " + std::to_string(image.bytes.size()) +
-                                                                        " bytes is larger than vendor-max-bytes " +
-                                                                        std::to_string(maxBytes_));
+            return livepatch::Error(livepatch::ErrorCode::PolicyRefused,
+                                    "module of " + std::to_string(image.bytes.size()) +
+                                        " bytes is larger than vendor-max-bytes " + std::to_string(maxBytes_));
         return livepatch::VerifyReport{"vendor-example", "", "none", "ELF64 header ok"};
     }
 

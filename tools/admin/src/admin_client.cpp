@@ -50,15 +50,16 @@ livepatch::Result<Session> loadSession() {
     if (!dir) return dir.error();
     const std::string path = *dir + "/session.json";
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return Error(ErrorCode::NotFound, "not logged in: run livepatch-admin login --server URL --auth USER");
+    if (::lstat(path.c_str(), &st) != 0)
+        return Error(ErrorCode::NotFound, "not logged in: run livepatch-admin login --server URL --auth USER");
     if ((st.st_mode & 077) != 0 || st.st_uid != ::getuid())
         return Error(ErrorCode::Permission, path + " is readable by others or not yours: remove it and log in again");
     auto text = livepatch::fs::readFile(path, 64 * 1024);
     if (!text) return text.error();
     try {
         auto o = Poco::JSON::Parser().parse(*text).extract<Poco::JSON::Object::Ptr>();
-        Session s{o->getValue<std::string>("server"), o->optValue<std::string>("ca-file", ""), o->getValue<std::string>("macaroon"),
-                  o->optValue<std::string>("expires", "")};
+        Session s{o->getValue<std::string>("server"), o->optValue<std::string>("ca-file", ""),
+                  o->getValue<std::string>("macaroon"), o->optValue<std::string>("expires", "")};
         return s;
     } catch (...) {
         return Error(ErrorCode::StateCorrupt, path + " is damaged: log in again");
@@ -87,12 +88,15 @@ std::unique_ptr<Poco::Net::HTTPClientSession> connect(const Session& s, const Po
 }
 }  // namespace
 
-livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
-                                     const std::string& body, std::istream* upload, std::uint64_t uploadSize) {
+livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path,
+                                    const std::string& credentials, const std::string& body, std::istream* upload,
+                                    std::uint64_t uploadSize) {
     try {
         Poco::URI base(s.server);
         auto http = connect(s, base);
-        if (!http) return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
+        if (!http)
+            return Error(ErrorCode::ConfigInvalid,
+                         "server URL must start with https:// (or http:// on a trusted network)");
         Poco::Net::HTTPRequest req(method, base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
         if (upload) {
@@ -116,17 +120,21 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
         return r;
     } catch (const Poco::Exception& e) {
         // displayText names the host and the failure, never the headers.
-        return Error(ErrorCode::Network, "cannot reach " + livepatch::terminalSafe(s.server) + ": " + livepatch::terminalSafe(e.displayText()));
+        return Error(ErrorCode::Network, "cannot reach " + livepatch::terminalSafe(s.server) + ": " +
+                                             livepatch::terminalSafe(e.displayText()));
     }
 }
 
-livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials, std::uint64_t from,
-                                     std::uint64_t maxBytes, const std::function<bool(const char*, std::size_t)>& sink) {
+livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials,
+                                     std::uint64_t from, std::uint64_t maxBytes,
+                                     const std::function<bool(const char*, std::size_t)>& sink) {
     FetchResult out;
     try {
         Poco::URI base(s.server);
         auto http = connect(s, base);
-        if (!http) return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
+        if (!http)
+            return Error(ErrorCode::ConfigInvalid,
+                         "server URL must start with https:// (or http:// on a trusted network)");
         Poco::Net::HTTPRequest req("GET", base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
         if (from > 0) req.set("Range", "bytes=" + std::to_string(from) + "-");
@@ -148,7 +156,8 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
         return out;
     } catch (const Poco::Exception& e) {
         // What was received so far is kept by the sink: the caller resumes.
-        return Error(ErrorCode::Network, "transfer from " + livepatch::terminalSafe(s.server) + " interrupted after " + std::to_string(out.received) +
+        return Error(ErrorCode::Network, "transfer from " + livepatch::terminalSafe(s.server) + " interrupted after " +
+                                             std::to_string(out.received) +
                                              " bytes: " + livepatch::terminalSafe(e.displayText()));
     }
 }
@@ -157,15 +166,18 @@ namespace {
 livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     if (!r) return r.error();
     if (r->status >= 200 && r->status < 300) return *r;
-    if (r->status == 401) return Error(ErrorCode::TokenInvalid, "the server refused the credentials (401): log in again with livepatch-admin login");
+    if (r->status == 401)
+        return Error(ErrorCode::TokenInvalid,
+                     "the server refused the credentials (401): log in again with livepatch-admin login");
     std::string message;
     try {
-        message = Poco::JSON::Parser().parse(r->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("message", "");
+        message = Poco::JSON::Parser().parse(r->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>(
+            "message", "");
     } catch (...) {
     }
     if (message.size() > 200) message.resize(200);
-    return Error(ErrorCode::HttpStatus,
-                 "the server answered " + std::to_string(r->status) + (message.empty() ? "" : ": " + livepatch::terminalSafe(message)));
+    return Error(ErrorCode::HttpStatus, "the server answered " + std::to_string(r->status) +
+                                            (message.empty() ? "" : ": " + livepatch::terminalSafe(message)));
 }
 }  // namespace
 

@@ -18,8 +18,8 @@
 namespace lpadmin {
 
 struct Session {
-    std::string server;   // base URL, e.g. https://patches.example:8443
-    std::string caFile;   // "" = the system's CAs
+    std::string server;  // base URL, e.g. https://patches.example:8443
+    std::string caFile;  // "" = the system's CAs
     std::string macaroon;
     std::string expires;  // RFC 3339, shown by login
 };
@@ -38,8 +38,9 @@ struct Response {
 
 // One request. credentials: "Basic ..." or "Macaroon ..." for the
 // Authorization header. A body stream (uploads) is sent with its size.
-livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path, const std::string& credentials,
-                                     const std::string& body = "", std::istream* upload = nullptr, std::uint64_t uploadSize = 0);
+livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path,
+                                    const std::string& credentials, const std::string& body = "",
+                                    std::istream* upload = nullptr, std::uint64_t uploadSize = 0);
 
 // A GET whose body goes to `sink` as it arrives (false from sink: stop),
 // from byte `from` on (a Range request) when from > 0; more than maxBytes is
@@ -48,11 +49,12 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
 // upstream sync: one HTTP client for the admin tool and the server.
 struct FetchResult {
     int status = 0;
-    std::string contentRange;   // the Content-Range header, "" if none
-    std::uint64_t received = 0; // body bytes passed to the sink
+    std::string contentRange;    // the Content-Range header, "" if none
+    std::uint64_t received = 0;  // body bytes passed to the sink
 };
-livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials, std::uint64_t from,
-                                     std::uint64_t maxBytes, const std::function<bool(const char*, std::size_t)>& sink);
+livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials,
+                                     std::uint64_t from, std::uint64_t maxBytes,
+                                     const std::function<bool(const char*, std::size_t)>& sink);
 
 // A 2xx JSON object, or an error that says what went wrong in one line
 // (the server's own message for 4xx, "log in again" for 401).

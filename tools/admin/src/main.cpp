@@ -4,9 +4,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <Poco/JSON/Array.h>
 #include <Poco/Net/HTTPBasicCredentials.h>
 #include <Poco/Net/HTTPRequest.h>
-#include <Poco/JSON/Array.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -54,7 +54,8 @@ struct Args {
     std::vector<std::string> words;
     std::map<std::string, std::string> options;
     // flags: options without a value (--wait), stored as "1".
-    Args(int argc, char** argv, int from, const std::vector<std::string>& allowed, const std::vector<std::string>& flags = {}) {
+    Args(int argc, char** argv, int from, const std::vector<std::string>& allowed,
+         const std::vector<std::string>& flags = {}) {
         for (int i = from; i < argc; ++i) {
             std::string a = argv[i];
             if (a.rfind("--", 0) != 0) {
@@ -75,7 +76,8 @@ struct Args {
             } else {
                 throw UsageError("missing value for " + a);
             }
-            if (std::find(allowed.begin(), allowed.end(), a) == allowed.end()) throw UsageError("unknown option " + terminalSafe(a));
+            if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
+                throw UsageError("unknown option " + terminalSafe(a));
             options[a] = value;
         }
     }
@@ -140,13 +142,15 @@ livepatch::Status login(const Args& a) {
     s.expires = (*r)->optValue<std::string>("expires", "");
     if (s.macaroon.empty()) return Error(ErrorCode::Protocol, "the server's login answer has no macaroon");
     LP_TRY(lpadmin::saveSession(s));
-    std::cout << "logged in to " << terminalSafe(s.server) << " as " << terminalSafe(user) << " until " << terminalSafe(s.expires) << "\n";
+    std::cout << "logged in to " << terminalSafe(s.server) << " as " << terminalSafe(user) << " until "
+              << terminalSafe(s.expires) << "\n";
     return {};
 }
 
 // A call with the stored admin macaroon.
-livepatch::Result<lpadmin::Response> call(const std::string& method, const std::string& path, const std::string& body = "",
-                                          std::istream* upload = nullptr, std::uint64_t size = 0) {
+livepatch::Result<lpadmin::Response> call(const std::string& method, const std::string& path,
+                                          const std::string& body = "", std::istream* upload = nullptr,
+                                          std::uint64_t size = 0) {
     auto s = lpadmin::loadSession();
     if (!s) return s.error();
     return lpadmin::request(*s, method, path, "Macaroon " + s->macaroon, body, upload, size);
@@ -173,7 +177,8 @@ void printTable(const std::vector<std::string>& header, const std::vector<std::v
     }
     auto line = [&](const std::vector<std::string>& cells) {
         for (std::size_t c = 0; c < cells.size(); ++c)
-            std::cout << (c + 1 == cells.size() ? cells[c] : cells[c] + std::string(width[c] - cells[c].size() + 2, ' '));
+            std::cout << (c + 1 == cells.size() ? cells[c]
+                                                : cells[c] + std::string(width[c] - cells[c].size() + 2, ' '));
         std::cout << "\n";
     };
     line(header);
@@ -197,9 +202,10 @@ livepatch::Status tierList(const Args& a) {
         std::string patches;
         auto ps = t->getArray("patches");
         for (std::size_t j = 0; ps && j < ps->size(); ++j)
-            patches += (patches.empty() ? "" : " ") + str(ps->getObject(j), "name") + "@" + str(ps->getObject(j), "version") + "(" +
-                       str(ps->getObject(j), "kernel") + ")";
-        rows.push_back({str(t, "name"), str(t, "soak"), str(t, "machines"), str(t, "auth-tokens"), patches.empty() ? "-" : patches});
+            patches += (patches.empty() ? "" : " ") + str(ps->getObject(j), "name") + "@" +
+                       str(ps->getObject(j), "version") + "(" + str(ps->getObject(j), "kernel") + ")";
+        rows.push_back({str(t, "name"), str(t, "soak"), str(t, "machines"), str(t, "auth-tokens"),
+                        patches.empty() ? "-" : patches});
     }
     printTable({"TIER", "SOAK", "MACHINES", "AUTH-TOKENS", "PATCHES"}, rows);
     return {};
@@ -211,7 +217,8 @@ livepatch::Status patchUpload(const Args& a) {
     const std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     static const std::regex fileRe("^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$");
     if (!std::regex_match(name, fileRe))
-        return Error(ErrorCode::InvalidArgument, "the patch file name must be 1-200 of [A-Za-z0-9._+-], starting with a letter or digit");
+        return Error(ErrorCode::InvalidArgument,
+                     "the patch file name must be 1-200 of [A-Za-z0-9._+-], starting with a letter or digit");
     std::ifstream in(path, std::ios::binary);
     if (!in) return Error(ErrorCode::Io, "cannot read " + terminalSafe(path));
     in.seekg(0, std::ios::end);
@@ -220,13 +227,14 @@ livepatch::Status patchUpload(const Args& a) {
     std::string query;
     if (a.options.count("--tier")) {
         static const std::regex tierRe("^[a-z0-9][a-z0-9._-]{0,31}$");
-        if (!std::regex_match(a.opt("--tier"), tierRe)) return Error(ErrorCode::InvalidArgument, "--tier: expected a tier name ([a-z0-9._-], at most 32)");
+        if (!std::regex_match(a.opt("--tier"), tierRe))
+            return Error(ErrorCode::InvalidArgument, "--tier: expected a tier name ([a-z0-9._-], at most 32)");
         query = "?tier=" + a.opt("--tier");
     }
     auto r = lpadmin::expectJson(call("PUT", "/admin/patches/" + name + query, "", &in, size));
     if (!r) return r.error();
-    std::cout << "uploaded " << str(*r, "name") << " version " << str(*r, "version") << " for " << str(*r, "kernel") << " ("
-              << str(*r, "architecture") << ") to tier " << str(*r, "tier") << "\n";
+    std::cout << "uploaded " << str(*r, "name") << " version " << str(*r, "version") << " for " << str(*r, "kernel")
+              << " (" << str(*r, "architecture") << ") to tier " << str(*r, "tier") << "\n";
     return {};
 }
 
@@ -240,7 +248,8 @@ livepatch::Status patchPromote(const Args& a) {
     auto moved = (*r)->getArray("promoted");
     for (std::size_t i = 0; moved && i < moved->size(); ++i) {
         auto m = moved->getObject(i);
-        std::cout << "promoted " << str(m, "file") << " (" << str(m, "kernel") << ") from " << str(m, "from") << " to " << str(m, "to") << "\n";
+        std::cout << "promoted " << str(m, "file") << " (" << str(m, "kernel") << ") from " << str(m, "from") << " to "
+                  << str(m, "to") << "\n";
     }
     return {};
 }
@@ -306,7 +315,8 @@ livepatch::Status syncTokenRevoke(const Args& a) {
 }
 
 void printReport(const Poco::JSON::Object::Ptr& r) {
-    std::cout << str(r, "started") << "  " << str(r, "finished") << "  " << str(r, "result") << "  added " << str(r, "added");
+    std::cout << str(r, "started") << "  " << str(r, "finished") << "  " << str(r, "result") << "  added "
+              << str(r, "added");
     if (r->has("error") && !r->isNull("error")) std::cout << "  " << str(r, "error");
     std::cout << "\n";
 }
@@ -370,14 +380,16 @@ livepatch::Status machines(const Args& a) {
     Poco::JSON::Array all;
     std::string after;
     for (;;) {
-        auto r = lpadmin::expectJson(call("GET", "/admin/machines?limit=1000" + (after.empty() ? "" : "&after=" + after)));
+        auto r =
+            lpadmin::expectJson(call("GET", "/admin/machines?limit=1000" + (after.empty() ? "" : "&after=" + after)));
         if (!r) return r.error();
         auto page = (*r)->getArray("machines");
         for (std::size_t i = 0; page && i < page->size(); ++i) all.add(page->getObject(i));
         static const std::regex idRe("^[0-9a-f]{32}$");
         const std::string next = (*r)->has("next") && !(*r)->isNull("next") ? (*r)->getValue<std::string>("next") : "";
         if (next.empty()) break;
-        if (!std::regex_match(next, idRe) || next <= after) return Error(ErrorCode::Protocol, "the server's machine listing does not advance");
+        if (!std::regex_match(next, idRe) || next <= after)
+            return Error(ErrorCode::Protocol, "the server's machine listing does not advance");
         after = next;
     }
     if (f == "json") {
@@ -388,8 +400,8 @@ livepatch::Status machines(const Args& a) {
     std::vector<std::vector<std::string>> rows;
     for (std::size_t i = 0; i < all.size(); ++i) {
         auto m = all.getObject(i);
-        rows.push_back({str(m, "id"), str(m, "tier"), str(m, "kernel"), str(m, "patch-state"), str(m, "patch-version"), str(m, "check-state"),
-                        str(m, "last-seen")});
+        rows.push_back({str(m, "id"), str(m, "tier"), str(m, "kernel"), str(m, "patch-state"), str(m, "patch-version"),
+                        str(m, "check-state"), str(m, "last-seen")});
     }
     printTable({"MACHINE", "TIER", "KERNEL", "PATCH-STATE", "PATCH-VERSION", "CHECK-STATE", "LAST-SEEN"}, rows);
     return {};

@@ -1,6 +1,7 @@
 // livepatch-pack sign --key KEY.pem --cert CERT.(pem|der) [--hash sha512|sha256] [--version V] MODULE.ko
 //   --version V: the module's .modinfo must say version=V; added before signing when absent.
-// livepatch-pack pack --name N --version V --kernel K --arch A --module M.ko [--fixes F.yaml] [--no-replace] -o OUT.tar.xz
+// livepatch-pack pack --name N --version V --kernel K --arch A --module M.ko [--fixes F.yaml] [--no-replace] -o
+// OUT.tar.xz
 #include <iostream>
 #include <map>
 
@@ -23,7 +24,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "sign") {
         if (pos.size() != 1 || !o.count("--key") || !o.count("--cert")) {
-            std::cerr << "usage: livepatch-pack sign --key KEY.pem --cert CERT [--hash sha512] [--version V] MODULE.ko\n";
+            std::cerr
+                << "usage: livepatch-pack sign --key KEY.pem --cert CERT [--hash sha512] [--version V] MODULE.ko\n";
             return 2;
         }
         auto mod = livepatch::fs::readFile(pos[0], 512u << 20);
@@ -62,8 +64,10 @@ int main(int argc, char** argv) {
         spec.modulePath = o["--module"];
         spec.fixesYaml = o["--fixes"];
         spec.replace = !o.count("--no-replace");
-        if (spec.name.empty() || spec.version.empty() || spec.kernel.empty() || spec.architecture.empty() || spec.modulePath.empty() || !o.count("-o")) {
-            std::cerr << "usage: livepatch-pack pack --name N --version V --kernel K --arch A --module M.ko [--fixes F.yaml] [--no-replace] -o OUT.tar.xz\n";
+        if (spec.name.empty() || spec.version.empty() || spec.kernel.empty() || spec.architecture.empty() ||
+            spec.modulePath.empty() || !o.count("-o")) {
+            std::cerr << "usage: livepatch-pack pack --name N --version V --kernel K --arch A --module M.ko [--fixes "
+                         "F.yaml] [--no-replace] -o OUT.tar.xz\n";
             return 2;
         }
         auto s = lppack::packPatch(spec, o["-o"]);

@@ -65,18 +65,20 @@ livepatch::Result<std::optional<std::string>> modinfoValue(const std::string& mo
 }  // namespace
 
 livepatch::Result<std::string> embedVersion(const std::string& module, const std::string& version) {
-    if (!livepatch::isPatchVersion(version)) return Error(ErrorCode::InvalidArgument, "--version must be dotted numbers like 3 or 95.1");
+    if (!livepatch::isPatchVersion(version))
+        return Error(ErrorCode::InvalidArgument, "--version must be dotted numbers like 3 or 95.1");
     auto current = modinfoValue(module, "version");
     if (!current) return current.error();
     if (*current && **current == version) return module;
     if (*current)
-        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says version=" + **current + ", not " + version +
-                                                     "; rebuild it with MODULE_VERSION(\"" + version + "\")");
+        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says version=" + **current + ", not " +
+                                                     version + "; rebuild it with MODULE_VERSION(\"" + version + "\")");
     if (isSigned(module))
-        return Error(ErrorCode::InvalidArgument, "the module is already signed and its .modinfo has no version=; adding version=" +
-                                                     version + " would break the signature: sign the unsigned module with "
-                                                     "`livepatch-pack sign --version " + version + "`, or build it with MODULE_VERSION(\"" +
-                                                     version + "\")");
+        return Error(ErrorCode::InvalidArgument,
+                     "the module is already signed and its .modinfo has no version=; adding version=" + version +
+                         " would break the signature: sign the unsigned module with "
+                         "`livepatch-pack sign --version " +
+                         version + "`, or build it with MODULE_VERSION(\"" + version + "\")");
     char tmpl[] = "/tmp/lppack-XXXXXX";
     if (!::mkdtemp(tmpl)) return Error(ErrorCode::Io, "cannot create a temporary directory");
     const std::string dir = tmpl, in = dir + "/in.ko", section = dir + "/modinfo", out = dir + "/out.ko";
@@ -97,7 +99,8 @@ livepatch::Result<std::string> embedVersion(const std::string& module, const std
     auto updated = livepatch::fs::readFile(out, 512u << 20);
     if (!updated) return updated.error();
     auto check = modinfoValue(*updated, "version");
-    if (!check || !*check || **check != version) return Error(ErrorCode::Internal, "objcopy did not add version=" + version);
+    if (!check || !*check || **check != version)
+        return Error(ErrorCode::Internal, "objcopy did not add version=" + version);
     return *updated;
 }
 
@@ -110,15 +113,19 @@ livepatch::Status checkModuleMatches(const std::string& module, const std::strin
     auto livepatch = modinfoValue(module, "livepatch");
     if (!livepatch) return livepatch.error();
     if (!*livepatch || **livepatch != "Y")
-        return Error(ErrorCode::InvalidArgument, "the module's .modinfo has no livepatch=Y: it is not a livepatch module");
+        return Error(ErrorCode::InvalidArgument,
+                     "the module's .modinfo has no livepatch=Y: it is not a livepatch module");
     auto signedVersion = modinfoValue(module, "version");
     if (!signedVersion) return signedVersion.error();
     if (!*signedVersion)
-        return Error(ErrorCode::InvalidArgument, "the module's .modinfo has no version=; the agent trusts only the signed version: "
-                                                 "sign it with `livepatch-pack sign --version " + version +
-                                                 "` (which adds it before signing) or build it with MODULE_VERSION(\"" + version + "\")");
+        return Error(ErrorCode::InvalidArgument,
+                     "the module's .modinfo has no version=; the agent trusts only the signed version: "
+                     "sign it with `livepatch-pack sign --version " +
+                         version + "` (which adds it before signing) or build it with MODULE_VERSION(\"" + version +
+                         "\")");
     if (**signedVersion != version)
-        return Error(ErrorCode::InvalidArgument, "the module's .modinfo says version=" + **signedVersion + ", but --version is " + version);
+        return Error(ErrorCode::InvalidArgument,
+                     "the module's .modinfo says version=" + **signedVersion + ", but --version is " + version);
     return {};
 }
 
@@ -126,10 +133,13 @@ livepatch::Result<std::string> signModule(const std::string& module, const std::
                                           const std::string& hash) {
     const EVP_MD* md = hash == "sha512" ? EVP_sha512() : hash == "sha256" ? EVP_sha256() : nullptr;
     if (!md) return Error(ErrorCode::InvalidArgument, "hash must be sha512 or sha256");
-    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size())), &BIO_free);
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size())),
+                                                 &BIO_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
     if (!key) return Error(ErrorCode::InvalidArgument, "cannot read the private key (PEM)");
-    std::unique_ptr<BIO, decltype(&BIO_free)> cb(BIO_new_mem_buf(cert.data(), static_cast<int>(cert.size())), &BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> cb(BIO_new_mem_buf(cert.data(), static_cast<int>(cert.size())),
+                                                 &BIO_free);
     X509* x = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr);
     if (!x) {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(cert.data());
@@ -139,11 +149,14 @@ livepatch::Result<std::string> signModule(const std::string& module, const std::
     if (!x509) return Error(ErrorCode::InvalidArgument, "cannot read the certificate (PEM or DER)");
     ERR_clear_error();
     // Same flags as the kernel's sign-file: detached, binary, no certs, no attributes.
-    const unsigned flags = CMS_NOCERTS | CMS_PARTIAL | CMS_BINARY | CMS_DETACHED | CMS_STREAM | CMS_NOSMIMECAP | CMS_NOATTR;
-    std::unique_ptr<BIO, decltype(&BIO_free)> data(BIO_new_mem_buf(module.data(), static_cast<int>(module.size())), &BIO_free);
-    std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> cms(CMS_sign(nullptr, nullptr, nullptr, nullptr, flags),
-                                                                          &CMS_ContentInfo_free);
-    if (!cms || !CMS_add1_signer(cms.get(), x509.get(), key.get(), md, flags) || CMS_final(cms.get(), data.get(), nullptr, flags) != 1)
+    const unsigned flags =
+        CMS_NOCERTS | CMS_PARTIAL | CMS_BINARY | CMS_DETACHED | CMS_STREAM | CMS_NOSMIMECAP | CMS_NOATTR;
+    std::unique_ptr<BIO, decltype(&BIO_free)> data(BIO_new_mem_buf(module.data(), static_cast<int>(module.size())),
+                                                   &BIO_free);
+    std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> cms(
+        CMS_sign(nullptr, nullptr, nullptr, nullptr, flags), &CMS_ContentInfo_free);
+    if (!cms || !CMS_add1_signer(cms.get(), x509.get(), key.get(), md, flags) ||
+        CMS_final(cms.get(), data.get(), nullptr, flags) != 1)
         return Error(ErrorCode::Internal, "CMS signing failed");
     std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
     if (i2d_CMS_bio(out.get(), cms.get()) != 1) return Error(ErrorCode::Internal, "cannot encode the signature");
@@ -151,9 +164,18 @@ livepatch::Result<std::string> signModule(const std::string& module, const std::
     long len = BIO_get_mem_data(out.get(), &p);
     std::string result = module;
     result.append(p, static_cast<size_t>(len));
-    unsigned char info[12] = {0, 0, 2 /* PKEY_ID_PKCS7 */, 0, 0, 0, 0, 0,
-                              static_cast<unsigned char>(len >> 24), static_cast<unsigned char>(len >> 16),
-                              static_cast<unsigned char>(len >> 8), static_cast<unsigned char>(len)};
+    unsigned char info[12] = {0,
+                              0,
+                              2 /* PKEY_ID_PKCS7 */,
+                              0,
+                              0,
+                              0,
+                              0,
+                              0,
+                              static_cast<unsigned char>(len >> 24),
+                              static_cast<unsigned char>(len >> 16),
+                              static_cast<unsigned char>(len >> 8),
+                              static_cast<unsigned char>(len)};
     result.append(reinterpret_cast<const char*>(info), sizeof info);
     result += "~Module signature appended~\n";
     return result;
@@ -162,7 +184,8 @@ livepatch::Result<std::string> signModule(const std::string& module, const std::
 livepatch::Status packPatch(const PackSpec& spec, const std::string& outPath) {
     auto module = livepatch::fs::readFile(spec.modulePath, 512u << 20);
     if (!module) return module.error();
-    if (auto matches = checkModuleMatches(*module, spec.name, spec.version); !matches) return matches.error().wrap(spec.modulePath);
+    if (auto matches = checkModuleMatches(*module, spec.name, spec.version); !matches)
+        return matches.error().wrap(spec.modulePath);
     std::string moduleName = spec.modulePath.substr(spec.modulePath.find_last_of('/') + 1);
     Poco::JSON::Object md(Poco::JSON_PRESERVE_KEY_ORDER);
     md.set("format", 1);
@@ -193,11 +216,14 @@ livepatch::Status packPatch(const PackSpec& spec, const std::string& outPath) {
 
     std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), &archive_write_free);
     archive_write_set_format_pax_restricted(a.get());
-    auto ends = [&](const std::string& s) { return outPath.size() >= s.size() && outPath.compare(outPath.size() - s.size(), s.size(), s) == 0; };
+    auto ends = [&](const std::string& s) {
+        return outPath.size() >= s.size() && outPath.compare(outPath.size() - s.size(), s.size(), s) == 0;
+    };
     if (ends(".tar.xz")) archive_write_add_filter_xz(a.get());
     else if (ends(".tar.gz")) archive_write_add_filter_gzip(a.get());
     else if (ends(".tar.bz2")) archive_write_add_filter_bzip2(a.get());
-    else if (!ends(".tar")) return Error(ErrorCode::InvalidArgument, "output must end in .tar.xz, .tar.gz, .tar.bz2 or .tar");
+    else if (!ends(".tar"))
+        return Error(ErrorCode::InvalidArgument, "output must end in .tar.xz, .tar.gz, .tar.bz2 or .tar");
     if (archive_write_open_filename(a.get(), outPath.c_str()) != ARCHIVE_OK)
         return Error(ErrorCode::Io, std::string("cannot write ") + outPath + ": " + archive_error_string(a.get()));
     auto add = [&](const std::string& name, const std::string& data) {

@@ -1,7 +1,7 @@
 // Our signer must produce what the kernel's sign-file produces: same trailer
 // layout, and a PKCS#7 blob that `openssl cms -verify` accepts over the body.
-#include <gtest/gtest.h>
 #include <glob.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,10 +10,10 @@
 #include <sstream>
 
 #include "livepatch/modinfo.h"
+#include "livepatch/testing/files.h"
 #include "pack.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
-#include "livepatch/testing/files.h"
 
 namespace fsys = std::filesystem;
 using livepatch::testing::readWholeFile;
@@ -36,14 +36,20 @@ protected:
         fsys::create_directories(dir);
         d = dir.string();
         // Like a kbuild livepatch module: modpost's name= and vermagic=, MODULE_INFO(livepatch, "Y").
-        std::ofstream(dir / "m.c") << "#define MI(n, s) __attribute__((section(\".modinfo\"), used, aligned(1))) "
-                                      "static const char n[] = s;\n"
-                                      "MI(a, \"name=lp_test\") MI(b, \"livepatch=Y\") MI(c, \"vermagic=5.15.0-100-generic SMP \")\n"
-                                      "int f(void) { return 42; }\n";
+        std::ofstream(dir / "m.c")
+            << "#define MI(n, s) __attribute__((section(\".modinfo\"), used, aligned(1))) "
+               "static const char n[] = s;\n"
+               "MI(a, \"name=lp_test\") MI(b, \"livepatch=Y\") MI(c, \"vermagic=5.15.0-100-generic SMP \")\n"
+               "int f(void) { return 42; }\n";
         ASSERT_EQ(sh("cc -c -o " + d + "/unversioned.ko " + d + "/m.c"), 0);
-        std::ofstream(dir / "v3.c") << "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char v[] = \"version=3\";\n";
-        ASSERT_EQ(sh("cc -c -o " + d + "/v3.o " + d + "/v3.c && ld -r -o " + d + "/m.ko " + d + "/unversioned.ko " + d + "/v3.o"), 0);
-        ASSERT_EQ(sh("openssl req -new -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=pack-test -keyout " + d + "/k.pem -out " + d + "/c.pem"), 0);
+        std::ofstream(dir / "v3.c")
+            << "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char v[] = \"version=3\";\n";
+        ASSERT_EQ(sh("cc -c -o " + d + "/v3.o " + d + "/v3.c && ld -r -o " + d + "/m.ko " + d + "/unversioned.ko " + d +
+                     "/v3.o"),
+                  0);
+        ASSERT_EQ(sh("openssl req -new -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=pack-test -keyout " + d +
+                     "/k.pem -out " + d + "/c.pem"),
+                  0);
         ASSERT_EQ(sh("openssl x509 -in " + d + "/c.pem -outform DER -out " + d + "/c.der"), 0);
     }
     void TearDown() override { fsys::remove_all(dir); }
@@ -62,12 +68,14 @@ TEST_F(Pack, SignatureMatchesKernelSignFileLayoutAndVerifies) {
     EXPECT_EQ(info[2], 2);
     EXPECT_EQ(ours->size(), module.size() + sigLen + 12 + magic.size());
     std::ofstream(dir / "sig.der", std::ios::binary) << ours->substr(module.size(), sigLen);
-    EXPECT_EQ(sh("openssl cms -verify -binary -inform DER -in " + d + "/sig.der -content " + d + "/m.ko -certfile " + d +
-                 "/c.pem -nointern -noverify -out /dev/null"), 0);
+    EXPECT_EQ(sh("openssl cms -verify -binary -inform DER -in " + d + "/sig.der -content " + d + "/m.ko -certfile " +
+                 d + "/c.pem -nointern -noverify -out /dev/null"),
+              0);
     // Tampered content must not verify.
     std::ofstream(dir / "bad.ko", std::ios::binary) << module + "x";
-    EXPECT_NE(sh("openssl cms -verify -binary -inform DER -in " + d + "/sig.der -content " + d + "/bad.ko -certfile " + d +
-                 "/c.pem -nointern -noverify -out /dev/null"), 0);
+    EXPECT_NE(sh("openssl cms -verify -binary -inform DER -in " + d + "/sig.der -content " + d + "/bad.ko -certfile " +
+                 d + "/c.pem -nointern -noverify -out /dev/null"),
+              0);
 
     const std::string tool = signFile();
     if (tool.empty()) GTEST_SKIP() << "kernel sign-file not installed";
@@ -80,7 +88,8 @@ TEST_F(Pack, SignatureMatchesKernelSignFileLayoutAndVerifies) {
 }
 
 TEST_F(Pack, PackedTarballOpensWithTheAgentsUnpacker) {
-    std::ofstream(dir / "fixes.yaml") << "- {name: cve-2024-1086, description: nf_tables use-after-free, bug: lp#1, patched: true}\n";
+    std::ofstream(dir / "fixes.yaml")
+        << "- {name: cve-2024-1086, description: nf_tables use-after-free, bug: lp#1, patched: true}\n";
     lppack::PackSpec spec{"lp_test", "3", "5.15.0-100.110-generic", "x86_64", d + "/m.ko", d + "/fixes.yaml", true};
     for (const std::string ext : {".tar.xz", ".tar.gz", ".tar.bz2"}) {
         const std::string out = d + "/p" + ext;
@@ -111,7 +120,8 @@ TEST_F(Pack, SignWithVersionAddsItToTheModinfoBeforeSigning) {
     auto info = livepatch::parseModInfo(*versioned);
     EXPECT_EQ(info->values("name"), std::vector<std::string>{"lp_test"}) << "the other strings are kept";
     // The signature covers the added string.
-    auto signedMod = lppack::signModule(*versioned, readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
+    auto signedMod =
+        lppack::signModule(*versioned, readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
     ASSERT_TRUE(signedMod);
     EXPECT_EQ(modinfoVersion(*signedMod), "7");
     EXPECT_EQ(signedMod->compare(0, versioned->size(), *versioned), 0);
@@ -125,7 +135,8 @@ TEST_F(Pack, SignRefusesAnotherVersionASignedModuleAndANonModule) {
     auto other = lppack::embedVersion(readWholeFile(dir / "m.ko"), "4");
     ASSERT_FALSE(other);
     EXPECT_NE(other.error().message().find("says version=3, not 4"), std::string::npos) << other.error().message();
-    auto signedPlain = lppack::signModule(readWholeFile(dir / "unversioned.ko"), readWholeFile(dir / "k.pem"), readWholeFile(dir / "c.pem"), "sha512");
+    auto signedPlain = lppack::signModule(readWholeFile(dir / "unversioned.ko"), readWholeFile(dir / "k.pem"),
+                                          readWholeFile(dir / "c.pem"), "sha512");
     ASSERT_TRUE(signedPlain);
     auto r = lppack::embedVersion(*signedPlain, "4");
     ASSERT_FALSE(r);
@@ -145,7 +156,8 @@ TEST_F(Pack, PackRefusesAModuleWhoseModinfoDisagrees) {
     EXPECT_EQ(packWith(d + "/m.ko", "lp_test", "3"), "packed");
     EXPECT_NE(packWith(d + "/m.ko", "lp_test", "999").find("says version=3, but --version is 999"), std::string::npos);
     EXPECT_NE(packWith(d + "/m.ko", "lp_other", "3").find("says name=lp_test, not lp_other"), std::string::npos);
-    EXPECT_NE(packWith(d + "/unversioned.ko", "lp_test", "3").find("has no version=; the agent trusts only the signed version"),
+    EXPECT_NE(packWith(d + "/unversioned.ko", "lp_test", "3")
+                  .find("has no version=; the agent trusts only the signed version"),
               std::string::npos);
     std::ofstream(dir / "plain.c") << "int g(void) { return 1; }\n";
     ASSERT_EQ(sh("cc -c -o " + d + "/plain.ko " + d + "/plain.c"), 0);

@@ -32,12 +32,14 @@ const char* kUsage =
     "usage: livepatch-repo COMMAND [options]\n"
     "  init      --repo DIR --offline-keys DIR --online-keys DIR [--root-keys N] [--scheme ed25519|rsa|ecdsa]\n"
     "  add       --repo DIR --offline-keys DIR --online-keys DIR [--role TIER] [--published RFC3339] PATCH.tar.xz\n"
-    "  delegate  --repo DIR --offline-keys DIR --online-keys DIR --role TIER --paths 'PATTERN,...' [--terminating yes]\n"
+    "  delegate  --repo DIR --offline-keys DIR --online-keys DIR --role TIER --paths 'PATTERN,...' [--terminating "
+    "yes]\n"
     "            a delegated targets role (e.g. one per tier) with its own key offline/TIER.pem\n"
     "  remove    --repo DIR --offline-keys DIR --online-keys DIR TARGET-PATH\n"
     "  publish   --repo DIR --online-keys DIR     new snapshot + timestamp (after add/remove/rotate)\n"
     "  timestamp --repo DIR --online-keys DIR     new timestamp only (run daily: clients call an expired one stale)\n"
-    "  rotate    --repo DIR --offline-keys DIR --online-keys DIR --role root|targets|snapshot|timestamp [--root-keys N]\n"
+    "  rotate    --repo DIR --offline-keys DIR --online-keys DIR --role root|targets|snapshot|timestamp [--root-keys "
+    "N]\n"
     "  list      --repo DIR\n"
     "  client    --mirror DIR --trusted DIR [--root ROOT.json] [--download TARGET-PATH -o FILE]\n"
     "            check a mirror exactly as the agent does (ROOT.json pins trust the first time)\n"
@@ -114,7 +116,8 @@ Result<KeyScheme> schemeOption(const std::string& name) {
 
 Result<int> countOption(const std::string& text) {
     if (text.empty()) return 1;
-    if (text.size() > 2 || text.find_first_not_of("0123456789") != std::string::npos || std::stoi(text) < 1 || std::stoi(text) > 15)
+    if (text.size() > 2 || text.find_first_not_of("0123456789") != std::string::npos || std::stoi(text) < 1 ||
+        std::stoi(text) > 15)
         return Error(ErrorCode::InvalidArgument, "--root-keys must be 1..15");
     return std::stoi(text);
 }
@@ -132,8 +135,11 @@ Result<std::vector<SigningKey>> generateKeys(int n, KeyScheme scheme) {
 int cmdInit(const Args& a) {
     const std::string& offline = a.get("--offline-keys");
     const std::string& online = a.get("--online-keys");
-    if (a.get("--repo").empty() || offline.empty() || online.empty()) return usage("init needs --repo, --offline-keys and --online-keys");
-    if (offline == online) return usage("--offline-keys and --online-keys must be different directories: root keys never go on the server");
+    if (a.get("--repo").empty() || offline.empty() || online.empty())
+        return usage("init needs --repo, --offline-keys and --online-keys");
+    if (offline == online)
+        return usage(
+            "--offline-keys and --online-keys must be different directories: root keys never go on the server");
     auto scheme = schemeOption(a.get("--scheme"));
     if (!scheme) return fail(scheme.error());
     auto n = countOption(a.get("--root-keys"));
@@ -147,14 +153,16 @@ int cmdInit(const Args& a) {
         auto s = saveKey(offline, "root-" + std::to_string(i + 1) + ".pem", (*root)[i]);
         if (!s) return fail(s.error());
     }
-    for (const auto& [dir, name, key] : {std::tuple{offline, "targets.pem", &targets}, std::tuple{online, "snapshot.pem", &snapshot},
-                                         std::tuple{online, "timestamp.pem", &timestamp}}) {
+    for (const auto& [dir, name, key] :
+         {std::tuple{offline, "targets.pem", &targets}, std::tuple{online, "snapshot.pem", &snapshot},
+          std::tuple{online, "timestamp.pem", &timestamp}}) {
         auto s = saveKey(dir, name, *key);
         if (!s) return fail(s.error());
     }
     auto repo = Repository::create(a.get("--repo"), pointers(*root), targets, snapshot, timestamp, nowSeconds());
     if (!repo) return fail(repo.error());
-    std::cout << "repository initialised in " << a.get("--repo") << "; pin " << repo->metadataDir() << "/1.root.json on clients\n";
+    std::cout << "repository initialised in " << a.get("--repo") << "; pin " << repo->metadataDir()
+              << "/1.root.json on clients\n";
     return 0;
 }
 
@@ -204,7 +212,10 @@ bool safeSegment(const std::string& s) {
 Json customFor(const PatchMetadata& m, const std::string& published) {
     Json::Array fixes;
     for (const auto& f : m.fixes)
-        fixes.push_back(Json(Json::Object{{"name", Json(f.name)}, {"description", Json(f.description)}, {"bug", Json(f.bug)}, {"patched", Json(f.patched)}}));
+        fixes.push_back(Json(Json::Object{{"name", Json(f.name)},
+                                          {"description", Json(f.description)},
+                                          {"bug", Json(f.bug)},
+                                          {"patched", Json(f.patched)}}));
     return Json(Json::Object{{"name", Json(m.name)},
                              {"version", Json(m.version)},
                              {"kernel", Json(m.kernel)},
@@ -227,7 +238,8 @@ int cmdAdd(const Args& a) {
     if (!timeutil::parseRfc3339(published)) return usage("--published must be RFC 3339, e.g. 2026-11-26T00:00:00Z");
     // Read livepatch.json from the tarball itself, so the signed custom
     // fields cannot disagree with the package.
-    std::string work = (std::filesystem::temp_directory_path() / ("livepatch-repo-" + std::to_string(::getpid()))).string();
+    std::string work =
+        (std::filesystem::temp_directory_path() / ("livepatch-repo-" + std::to_string(::getpid()))).string();
     auto pkg = openPatchPackage(tarball, work, UnpackLimits{});
     (void)fs::removeTree(work);
     if (!pkg) return fail(pkg.error().wrap(tarball));
@@ -236,12 +248,14 @@ int cmdAdd(const Args& a) {
     std::size_t dot = base.find(".tar");
     if (dot == std::string::npos) return usage("the tarball name must end in .tar, .tar.gz, .tar.xz or .tar.bz2");
     if (!safeSegment(m.kernel) || !safeSegment(m.architecture))
-        return fail(Error(ErrorCode::InvalidArgument, "kernel or architecture in livepatch.json is not a safe path segment"));
+        return fail(
+            Error(ErrorCode::InvalidArgument, "kernel or architecture in livepatch.json is not a safe path segment"));
     const std::string path = m.kernel + "/" + m.architecture + "/" + m.name + "-" + m.version + base.substr(dot);
     auto data = fs::readFile(tarball, 512u << 20);
     if (!data) return fail(data.error());
-    auto s = tier.empty() ? repo->addTarget(path, *data, customFor(m, published), *targetsKey, nowSeconds())
-                          : repo->addDelegatedTarget(tier, path, *data, customFor(m, published), {&*targetsKey}, nowSeconds());
+    auto s = tier.empty()
+                 ? repo->addTarget(path, *data, customFor(m, published), *targetsKey, nowSeconds())
+                 : repo->addDelegatedTarget(tier, path, *data, customFor(m, published), {&*targetsKey}, nowSeconds());
     if (!s) return fail(s.error());
     if (!(s = repo->publishOnline(online->snapshot, online->timestamp, nowSeconds()))) return fail(s.error());
     std::cout << "added " << path << " to " << (tier.empty() ? std::string("targets") : tier) << "\n";
@@ -296,7 +310,8 @@ int cmdPublish(const Args& a, bool timestampOnly) {
     auto s = timestampOnly ? repo->resignTimestamp(online->timestamp, nowSeconds())
                            : repo->publishOnline(online->snapshot, online->timestamp, nowSeconds());
     if (!s) return fail(s.error());
-    std::cout << "timestamp version " << repo->state().timestamp.version << ", snapshot version " << repo->state().snapshot.version << "\n";
+    std::cout << "timestamp version " << repo->state().timestamp.version << ", snapshot version "
+              << repo->state().snapshot.version << "\n";
     return 0;
 }
 
@@ -342,13 +357,15 @@ int cmdRotate(const Args& a) {
         for (int i = *n + 1; fs::exists(fs::join(dir, "root-" + std::to_string(i) + ".pem")); ++i)
             (void)fs::removeFile(fs::join(dir, "root-" + std::to_string(i) + ".pem"));
     for (const auto& [from, to] : renames)
-        if (std::rename(from.c_str(), to.c_str()) != 0) return fail(Error(ErrorCode::Io, "cannot rename " + from + " to " + to));
+        if (std::rename(from.c_str(), to.c_str()) != 0)
+            return fail(Error(ErrorCode::Io, "cannot rename " + from + " to " + to));
     std::cout << "rotated " << role << " keys; root version " << repo->state().root.version << "\n";
     return 0;
 }
 
 void printTarget(const TargetFile& t) {
-    Json entry(Json::Object{{"path", Json(t.path)}, {"length", Json(static_cast<std::int64_t>(t.length))}, {"custom", t.custom}});
+    Json entry(Json::Object{
+        {"path", Json(t.path)}, {"length", Json(static_cast<std::int64_t>(t.length))}, {"custom", t.custom}});
     std::cout << canonicalJson(entry) << "\n";
 }
 
@@ -369,7 +386,8 @@ int cmdClient(const Args& a) {
         auto root = fs::readFile(a.get("--root"), MetadataLimits{}.rootMaxLength);
         if (!root) return fail(root.error());
         auto s = fs::ensurePrivateDir(trusted, 0700);
-        if (s && !fs::exists(fs::join(trusted, "root.json"))) s = fs::writeFileAtomic(fs::join(trusted, "root.json"), *root, 0600);
+        if (s && !fs::exists(fs::join(trusted, "root.json")))
+            s = fs::writeFileAtomic(fs::join(trusted, "root.json"), *root, 0600);
         if (!s) return fail(s.error());
     }
     DirectoryFetcher metadata(fs::join(mirror, "metadata"));

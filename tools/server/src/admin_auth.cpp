@@ -25,12 +25,15 @@ std::string hashAdminPassword(const std::string& password) {
     unsigned char salt[16];
     RAND_bytes(salt, sizeof salt);
     char encoded[256];
-    argon2id_hash_encoded(2, 1 << 15, 1, password.data(), password.size(), salt, sizeof salt, 32, encoded, sizeof encoded);
+    argon2id_hash_encoded(2, 1 << 15, 1, password.data(), password.size(), salt, sizeof salt, 32, encoded,
+                          sizeof encoded);
     return encoded;
 }
 
 namespace {
-bool isBcrypt(const std::string& h) { return h.size() == 60 && (h.rfind("$2y$", 0) == 0 || h.rfind("$2b$", 0) == 0 || h.rfind("$2a$", 0) == 0); }
+bool isBcrypt(const std::string& h) {
+    return h.size() == 60 && (h.rfind("$2y$", 0) == 0 || h.rfind("$2b$", 0) == 0 || h.rfind("$2a$", 0) == 0);
+}
 }  // namespace
 
 bool verifyAdminPassword(const std::string& encoded, const std::string& password) {
@@ -60,12 +63,15 @@ livepatch::Result<AdminUsers> AdminUsers::parse(const std::string& text) {
         std::string user = "admin", hash = line;
         if (line[0] != '$') {
             auto colon = line.find(':');
-            if (colon == std::string::npos || colon == 0) return Error(ErrorCode::ConfigInvalid, "admin-password line " + std::to_string(n) + ": expected HASH or USER:HASH");
+            if (colon == std::string::npos || colon == 0)
+                return Error(ErrorCode::ConfigInvalid,
+                             "admin-password line " + std::to_string(n) + ": expected HASH or USER:HASH");
             user = line.substr(0, colon);
             hash = line.substr(colon + 1);
         }
         if (hash.rfind("$argon2id$", 0) != 0 && !isBcrypt(hash))
-            return Error(ErrorCode::ConfigInvalid, "admin-password line " + std::to_string(n) + ": the hash is neither argon2id nor bcrypt ($2y$)");
+            return Error(ErrorCode::ConfigInvalid, "admin-password line " + std::to_string(n) +
+                                                       ": the hash is neither argon2id nor bcrypt ($2y$)");
         users.hashes_[user] = hash;
     }
     return users;
@@ -84,10 +90,12 @@ bool AdminUsers::verify(const std::string& user, const std::string& password) co
 std::string mintMacaroon(const std::string& key, const std::string& id, const std::vector<std::string>& caveats) {
     static const std::string loc = "livepatch-server";
     macaroon_returncode err;
-    macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(), reinterpret_cast<const unsigned char*>(key.data()),
-                                  key.size(), reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
+    macaroon* m = macaroon_create(reinterpret_cast<const unsigned char*>(loc.data()), loc.size(),
+                                  reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                                  reinterpret_cast<const unsigned char*>(id.data()), id.size(), &err);
     for (const auto& c : caveats) {
-        macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
+        macaroon* n =
+            macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(c.data()), c.size(), &err);
         macaroon_destroy(m);
         m = n;
     }
@@ -98,8 +106,8 @@ std::string mintMacaroon(const std::string& key, const std::string& id, const st
     return out;
 }
 
-bool verifyMacaroon(const std::string& key, const std::string& token, int (*check)(void*, const unsigned char*, size_t), void* ctx,
-                    std::string* idOut) {
+bool verifyMacaroon(const std::string& key, const std::string& token, int (*check)(void*, const unsigned char*, size_t),
+                    void* ctx, std::string* idOut) {
     // Checked first: libmacaroons 0.3.0 leaks on some text a client can send
     // (livepatch/macaroon_text.h), and this server runs for months.
     if (key.empty() || !livepatch::deserializableMacaroonText(token, 8192)) return false;
@@ -124,16 +132,19 @@ std::string adminMacaroonKey(const std::string& rootKey) {
     static const std::string label = "livepatch-server admin macaroon v1";
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), rootKey.data(), static_cast<int>(rootKey.size()), reinterpret_cast<const unsigned char*>(label.data()), label.size(), out,
-         &len);
+    HMAC(EVP_sha256(), rootKey.data(), static_cast<int>(rootKey.size()),
+         reinterpret_cast<const unsigned char*>(label.data()), label.size(), out, &len);
     return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string mintAdminMacaroon(const std::string& rootKey, const std::string& user, std::chrono::system_clock::time_point expires) {
+std::string mintAdminMacaroon(const std::string& rootKey, const std::string& user,
+                              std::chrono::system_clock::time_point expires) {
     unsigned char rid[16];
     RAND_bytes(rid, sizeof rid);
-    const std::string id = "admin-" + livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
-    return mintMacaroon(adminMacaroonKey(rootKey), id, {"admin = " + user, "time < " + livepatch::timeutil::formatRfc3339(expires)});
+    const std::string id =
+        "admin-" + livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
+    return mintMacaroon(adminMacaroonKey(rootKey), id,
+                        {"admin = " + user, "time < " + livepatch::timeutil::formatRfc3339(expires)});
 }
 
 namespace {
@@ -163,7 +174,8 @@ int checkAdminCaveat(void* ctx, const unsigned char* pred, size_t sz) {
 std::optional<std::string> verifyAdminMacaroon(const std::string& rootKey, const std::string& token) {
     if (rootKey.empty()) return std::nullopt;
     AdminCaveats c;
-    if (!verifyMacaroon(adminMacaroonKey(rootKey), token, &checkAdminCaveat, &c) || !c.user || !c.expiry) return std::nullopt;
+    if (!verifyMacaroon(adminMacaroonKey(rootKey), token, &checkAdminCaveat, &c) || !c.user || !c.expiry)
+        return std::nullopt;
     return c.user;
 }
 

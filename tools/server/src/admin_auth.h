@@ -45,12 +45,13 @@ private:
 std::string mintMacaroon(const std::string& key, const std::string& id, const std::vector<std::string>& caveats);
 // Verifies token against key; every caveat goes through check (0 = holds).
 // idOut receives the identifier even when verification fails.
-bool verifyMacaroon(const std::string& key, const std::string& token, int (*check)(void*, const unsigned char*, size_t), void* ctx,
-                    std::string* idOut = nullptr);
+bool verifyMacaroon(const std::string& key, const std::string& token, int (*check)(void*, const unsigned char*, size_t),
+                    void* ctx, std::string* idOut = nullptr);
 
 // The key admin macaroons are signed with: HMAC-SHA256(root key, label).
 std::string adminMacaroonKey(const std::string& rootKey);
-std::string mintAdminMacaroon(const std::string& rootKey, const std::string& user, std::chrono::system_clock::time_point expires);
+std::string mintAdminMacaroon(const std::string& rootKey, const std::string& user,
+                              std::chrono::system_clock::time_point expires);
 // The admin user when the macaroon is valid, unexpired and carries exactly
 // one admin and at least one expiry caveat (anything else: refused).
 std::optional<std::string> verifyAdminMacaroon(const std::string& rootKey, const std::string& token);

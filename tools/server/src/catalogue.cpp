@@ -73,10 +73,12 @@ livepatch::Result<std::vector<TierSpec>> tierSpecs(const std::string& path) {
             const std::string where = "catalogue " + path + ": tiers entry " + std::to_string(n);
             TierSpec spec;
             spec.name = t.IsMap() ? t["name"].as<std::string>("") : t.as<std::string>();
-            if (!std::regex_match(spec.name, tierNameRe())) return Error(ErrorCode::ConfigInvalid, where + ": name must be 1-32 of [a-z0-9._-]");
+            if (!std::regex_match(spec.name, tierNameRe()))
+                return Error(ErrorCode::ConfigInvalid, where + ": name must be 1-32 of [a-z0-9._-]");
             if (t.IsMap() && t["soak"]) {
                 auto d = livepatch::timeutil::parseDuration(t["soak"].as<std::string>());
-                if (!d || d->count() <= 0) return Error(ErrorCode::ConfigInvalid, where + ": soak must be a duration such as 90s, 12h or 3d");
+                if (!d || d->count() <= 0)
+                    return Error(ErrorCode::ConfigInvalid, where + ": soak must be a duration such as 90s, 12h or 3d");
                 spec.soak = *d;
             }
             if (spec.name != "stable") tiers.push_back(spec);
@@ -101,7 +103,8 @@ livepatch::Status editCatalogue(const std::string& path, const std::function<liv
     int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Error(ErrorCode::Io, "cannot open " + lockPath + ": " + std::strerror(errno));
     livepatch::fs::UniqueFd lock(fd);
-    if (::flock(lock.get(), LOCK_EX) != 0) return Error(ErrorCode::Io, "cannot lock " + lockPath + ": " + std::strerror(errno));
+    if (::flock(lock.get(), LOCK_EX) != 0)
+        return Error(ErrorCode::Io, "cannot lock " + lockPath + ": " + std::strerror(errno));
     YAML::Node root;
     try {
         root = YAML::LoadFile(path);
@@ -126,7 +129,8 @@ livepatch::Result<CatalogueSnapshot> cachedCatalogue(const std::string& path) {
     {
         std::lock_guard<std::mutex> l(mu);
         auto it = cache.find(path);
-        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) && std::get<1>(it->second) == st.st_size) return std::get<2>(it->second);
+        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) && std::get<1>(it->second) == st.st_size)
+            return std::get<2>(it->second);
     }
     auto loaded = loadCatalogue(path);
     if (!loaded) return loaded.error();
@@ -140,12 +144,12 @@ livepatch::Result<std::pair<std::string, std::uint64_t>> fileDigest(const std::s
     static std::mutex mu;
     static std::map<std::string, std::tuple<long long, long, std::string>> cache;
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Error(ErrorCode::NotFound, "no patch file " + path);
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        return Error(ErrorCode::NotFound, "no patch file " + path);
     {
         std::lock_guard<std::mutex> l(mu);
         auto it = cache.find(path);
-        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) &&
-            std::get<1>(it->second) == st.st_size)
+        if (it != cache.end() && std::get<0>(it->second) == mtimeNs(st) && std::get<1>(it->second) == st.st_size)
             return std::make_pair(std::get<2>(it->second), static_cast<std::uint64_t>(st.st_size));
     }
     auto d = livepatch::sha256FileHex(path);

@@ -25,10 +25,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <regex>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 

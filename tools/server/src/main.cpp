@@ -15,7 +15,8 @@ const char* kUsage =
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
-    "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on demand)]\n"
+    "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
+    "demand)]\n"
     "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...]]\n"
     "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
@@ -33,53 +34,55 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         try {
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::cerr << "missing value for " << a << "\n" << kUsage;
-                std::exit(2);
+            auto next = [&]() -> std::string {
+                if (i + 1 >= argc) {
+                    std::cerr << "missing value for " << a << "\n" << kUsage;
+                    std::exit(2);
+                }
+                return argv[++i];
+            };
+            if (a == "--data-dir") opt.dataDir = next();
+            else if (a == "--listen") {
+                std::string v = next();
+                auto colon = v.rfind(':');
+                opt.host = v.substr(0, colon);
+                opt.port = static_cast<unsigned short>(std::stoi(v.substr(colon + 1)));
+            } else if (a == "--tls-cert") opt.tlsCert = next();
+            else if (a == "--tls-key") opt.tlsKey = next();
+            else if (a == "--plain") opt.plain = true;
+            else if (a == "--port-file") portFile = next();
+            else if (a == "--record-dir") opt.recordDir = next();
+            else if (a == "--tls-max-version") opt.tlsMaxVersion = next();
+            else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
+            else if (a == "--database") opt.database = next();
+            else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
+            else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
+            else if (a == "--auto-promote-interval")
+                opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));
+            else if (a == "--upstream") opt.sync.upstream = next();
+            else if (a == "--sync-token-file") opt.sync.tokenFile = next();
+            else if (a == "--upstream-ca-file") opt.sync.caFile = next();
+            else if (a == "--sync-interval") opt.sync.interval = std::chrono::seconds(std::stoul(next()));
+            else if (a == "--sync-filter") {
+                auto s = lpserver::parseSyncFilter(next(), opt.sync);
+                if (!s) {
+                    std::cerr << s.error().message() << "\n";
+                    return 2;
+                }
+            } else if (a == "--tuf-repo") opt.tufRepo = next();
+            else if (a == "--tuf-online-keys") opt.tufOnlineKeys = next();
+            else if (a == "--tuf-resign-interval")
+                opt.tufResignInterval = std::chrono::milliseconds(std::max(1000ul, std::stoul(next())));
+            else if (a == "--fault") {
+                auto s = lpserver::applyFault(opt.faults, next());
+                if (!s) {
+                    std::cerr << s.error().message() << "\n";
+                    return 2;
+                }
+            } else {
+                std::cerr << kUsage;
+                return a == "--help" ? 0 : 2;
             }
-            return argv[++i];
-        };
-        if (a == "--data-dir") opt.dataDir = next();
-        else if (a == "--listen") {
-            std::string v = next();
-            auto colon = v.rfind(':');
-            opt.host = v.substr(0, colon);
-            opt.port = static_cast<unsigned short>(std::stoi(v.substr(colon + 1)));
-        } else if (a == "--tls-cert") opt.tlsCert = next();
-        else if (a == "--tls-key") opt.tlsKey = next();
-        else if (a == "--plain") opt.plain = true;
-        else if (a == "--port-file") portFile = next();
-        else if (a == "--record-dir") opt.recordDir = next();
-        else if (a == "--tls-max-version") opt.tlsMaxVersion = next();
-        else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
-        else if (a == "--database") opt.database = next();
-        else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
-        else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
-        else if (a == "--auto-promote-interval") opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));
-        else if (a == "--upstream") opt.sync.upstream = next();
-        else if (a == "--sync-token-file") opt.sync.tokenFile = next();
-        else if (a == "--upstream-ca-file") opt.sync.caFile = next();
-        else if (a == "--sync-interval") opt.sync.interval = std::chrono::seconds(std::stoul(next()));
-        else if (a == "--sync-filter") {
-            auto s = lpserver::parseSyncFilter(next(), opt.sync);
-            if (!s) {
-                std::cerr << s.error().message() << "\n";
-                return 2;
-            }
-        } else if (a == "--tuf-repo") opt.tufRepo = next();
-        else if (a == "--tuf-online-keys") opt.tufOnlineKeys = next();
-        else if (a == "--tuf-resign-interval") opt.tufResignInterval = std::chrono::milliseconds(std::max(1000ul, std::stoul(next())));
-        else if (a == "--fault") {
-            auto s = lpserver::applyFault(opt.faults, next());
-            if (!s) {
-                std::cerr << s.error().message() << "\n";
-                return 2;
-            }
-        } else {
-            std::cerr << kUsage;
-            return a == "--help" ? 0 : 2;
-        }
         } catch (const std::logic_error&) {  // std::stoul and friends
             std::cerr << "invalid value for " << a << ": \"" << argv[i] << "\"\n";
             return 2;

@@ -32,13 +32,14 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
     if (!pkg) return pkg.error();
     auto module = livepatch::fs::readFile(pkg->modulePath, 256u << 20);
     static const std::string kSigned = "~Module signature appended~\n";
-    if (!module || module->size() < kSigned.size() || module->compare(module->size() - kSigned.size(), kSigned.size(), kSigned) != 0)
+    if (!module || module->size() < kSigned.size() ||
+        module->compare(module->size() - kSigned.size(), kSigned.size(), kSigned) != 0)
         return Error(ErrorCode::Unsigned, "the module in the patch is not signed (no appended module signature)");
     return pkg->metadata;
 }
 
-livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file, const std::string& tier,
-                                     const livepatch::PatchMetadata& md) {
+livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file,
+                                     const std::string& tier, const livepatch::PatchMetadata& md) {
     const std::string dir = dataDir + "/patches";
     auto s = editCatalogue(dataDir + "/catalogue.yaml", [&](YAML::Node& root) -> livepatch::Status {
         YAML::Node kernels = root["kernels"];
@@ -46,12 +47,15 @@ livepatch::Status publishStagedPatch(const std::string& dataDir, const std::stri
         for (std::size_t i = 0; i < kernels.size(); ++i) {
             YAML::Node k = kernels[i];
             for (auto p : k["patches"]) {
-                if (p["file"].as<std::string>() == file) return Error(ErrorCode::AlreadyEnabled, "a patch with this file name is already published");
-                if (k["kernel"].as<std::string>() == md.kernel && k["architecture"].as<std::string>() == md.architecture &&
-                    p["name"].as<std::string>() == md.name && p["version"].as<std::string>() == md.version)
+                if (p["file"].as<std::string>() == file)
+                    return Error(ErrorCode::AlreadyEnabled, "a patch with this file name is already published");
+                if (k["kernel"].as<std::string>() == md.kernel &&
+                    k["architecture"].as<std::string>() == md.architecture && p["name"].as<std::string>() == md.name &&
+                    p["version"].as<std::string>() == md.version)
                     return Error(ErrorCode::AlreadyEnabled, "this patch version is already published for its kernel");
             }
-            if (k["kernel"].as<std::string>() == md.kernel && k["architecture"].as<std::string>() == md.architecture) target = k;
+            if (k["kernel"].as<std::string>() == md.kernel && k["architecture"].as<std::string>() == md.architecture)
+                target = k;
         }
         if (!target) {
             YAML::Node k;
@@ -86,7 +90,8 @@ livepatch::Status publishStagedPatch(const std::string& dataDir, const std::stri
         (*target)["patches"].push_back(p);
         return {};
     });
-    if (!s && s.error().code() != ErrorCode::AlreadyEnabled) ::unlink((dir + "/" + file).c_str());  // the catalogue did not take it: no orphan file
+    if (!s && s.error().code() != ErrorCode::AlreadyEnabled)
+        ::unlink((dir + "/" + file).c_str());  // the catalogue did not take it: no orphan file
     return s;
 }
 

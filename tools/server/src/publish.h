@@ -19,7 +19,7 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
 // lists it in the catalogue in `tier`, under the catalogue lock: agents see
 // the whole patch or nothing. An existing file or version is never replaced
 // (AlreadyEnabled). The caller removes `staged`.
-livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file, const std::string& tier,
-                                     const livepatch::PatchMetadata& md);
+livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file,
+                                     const std::string& tier, const livepatch::PatchMetadata& md);
 
 }  // namespace lpserver

@@ -1,9 +1,9 @@
 #include "server.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/JSON/Array.h>
@@ -23,9 +23,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -36,14 +36,14 @@
 
 #include "admin_auth.h"
 #include "catalogue.h"
+#include "crypto/sha256.h"
 #include "input.h"
-#include "publish.h"
+#include "livepatch/text.h"
 #include "package/patch_package.h"
+#include "publish.h"
 #include "store.h"
 #include "tuf_service.h"
-#include "livepatch/text.h"
 #include "util/fs.h"
-#include "crypto/sha256.h"
 #include "util/timeutil.h"
 
 namespace lpserver {
@@ -75,28 +75,34 @@ livepatch::Status applyFault(Faults& f, const std::string& spec) {
     else if (name == "retry-after") f.retryAfter = num(1);
     else if (name == "drip") f.dripMs = num(1000);
     else if (name == "none") f = Faults{};
-    else return Error(ErrorCode::InvalidArgument, "unknown fault \"" + name + "\" (slow[=ms], truncate, wrong-checksum, html-5xx[=code], "
-                                                   "redirect-http, redirect, oversized, wrong-content-type, retry-after[=s], drip[=ms], none)");
+    else
+        return Error(ErrorCode::InvalidArgument,
+                     "unknown fault \"" + name +
+                         "\" (slow[=ms], truncate, wrong-checksum, html-5xx[=code], "
+                         "redirect-http, redirect, oversized, wrong-content-type, retry-after[=s], drip[=ms], none)");
     return {};
 }
 
 void seedDownloadForTests(const std::string& dataDir, const std::string& machineToken, const std::string& file) {
-    std::ofstream(dataDir + "/state.json") << "{\"machines\": {\"00000000000000000000000000000001\": {\"kind\": \"auth-token\", "
-                                              "\"token-sha256\": \"" << livepatch::sha256Hex(machineToken) << "\", \"tier\": \"stable\"}}}";
-    std::ofstream(dataDir + "/catalogue.yaml") << "kernels:\n  - {kernel: test, architecture: x86_64, patches: [{file: " << file
-                                                << ", name: p, version: \"1\"}]}\n";
+    std::ofstream(dataDir + "/state.json")
+        << "{\"machines\": {\"00000000000000000000000000000001\": {\"kind\": \"auth-token\", "
+           "\"token-sha256\": \""
+        << livepatch::sha256Hex(machineToken) << "\", \"tier\": \"stable\"}}}";
+    std::ofstream(dataDir + "/catalogue.yaml")
+        << "kernels:\n  - {kernel: test, architecture: x86_64, patches: [{file: " << file
+        << ", name: p, version: \"1\"}]}\n";
 }
 
 namespace {
 
 const char* kModernCiphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-"
+    "SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 const char* kHtml502 =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n";
-
 
 struct Shared {
     ServerOptions opt;
@@ -130,7 +136,8 @@ void sendJson(HTTPServerResponse& resp, int status, const std::string& body, con
     resp.send() << body;
 }
 
-void sendError(HTTPServerResponse& resp, int status, const std::string& code, const std::string& message, Shared* sh = nullptr) {
+void sendError(HTTPServerResponse& resp, int status, const std::string& code, const std::string& message,
+               Shared* sh = nullptr) {
     Poco::JSON::Object o;
     o.set("error", code);
     o.set("message", message);
@@ -193,8 +200,8 @@ const std::regex kFaultRe("^[a-z0-9-]{1,32}(=[0-9]{1,6})?$");
 
 // A string field of an admin request that matches re; def when absent
 // (BadInput when absent and no default).
-std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re, const std::string& what,
-                  std::optional<std::string> def = std::nullopt) {
+std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re,
+                  const std::string& what, std::optional<std::string> def = std::nullopt) {
     if (!o->has(name)) {
         if (def) return *def;
         throw BadInput(name + ": missing (expected " + what + ")");
@@ -239,7 +246,9 @@ std::optional<std::string> healthFailure(const Poco::JSON::Object::Ptr& report) 
 }
 
 // Stable patches reach every tier; any other tier only its own machines.
-bool visibleTo(const CataloguePatch& p, const std::string& tier) { return p.tier.empty() || p.tier == "stable" || p.tier == tier; }
+bool visibleTo(const CataloguePatch& p, const std::string& tier) {
+    return p.tier.empty() || p.tier == "stable" || p.tier == tier;
+}
 
 class Handler : public Poco::Net::HTTPRequestHandler {
 public:
@@ -287,7 +296,8 @@ private:
         const std::string auth = req.get("Authorization", "");
         if (auth.rfind("Bearer ", 0) == 0) {
             auto m = must(sh_->store->machine(id));
-            if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, livepatch::sha256Hex(auth.substr(7))))
+            if (!m || m->kind != MachineKind::AuthToken ||
+                !livepatch::digestEquals(m->credentialSha256, livepatch::sha256Hex(auth.substr(7))))
                 return false;
             tier = m->tier;
             return true;
@@ -296,7 +306,9 @@ private:
             auto g = verifyMacaroon(auth.substr(9));
             if (!g) return false;
             auto m = must(sh_->store->machine(id));
-            if (!m || m->kind != MachineKind::ResourceToken || !livepatch::digestEquals(m->credentialSha256, g->idSha256)) return false;
+            if (!m || m->kind != MachineKind::ResourceToken ||
+                !livepatch::digestEquals(m->credentialSha256, g->idSha256))
+                return false;
             tier = g->tier;
             return true;
         }
@@ -367,7 +379,8 @@ private:
             if (req.getMethod() == "POST") return registerMachine(req, resp, m[1], body);
             if (req.getMethod() == "DELETE") {
                 std::string tier;
-                if (!authenticate(req, m[1], tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
+                if (!authenticate(req, m[1], tier))
+                    return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
                 must(sh_->store->removeMachine(m[1]));
                 resp.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
                 resp.send();
@@ -413,7 +426,8 @@ private:
         }
     }
 
-    void registerMachine(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body) {
+    void registerMachine(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id,
+                         const std::string& body) {
         sh_->record("register", "request", body);
         const std::string auth = req.get("Authorization", "");
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -444,7 +458,8 @@ private:
         throw StoreUnavailable(e.message());
     }
 
-    void updates(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body, const Faults& f) {
+    void updates(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id, const std::string& body,
+                 const Faults& f) {
         std::string tier;
         if (!authenticate(req, id, tier)) return sendError(resp, 401, "unauthorized", "invalid credentials", sh_);
         sh_->record("updates", "request", body);
@@ -534,7 +549,8 @@ private:
         return false;
     }
 
-    void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file, const Faults& f) {
+    void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file,
+                  const Faults& f) {
         const std::string path = sh_->opt.dataDir + "/patches/" + file;
         std::optional<std::string> tier;
         if (kind == "sync") {  // a downstream server, with its sync token
@@ -548,7 +564,8 @@ private:
         // 404, not 403: a tier does not learn the names of another tier's patches.
         if (!publishedTo(file, *tier)) return sendError(resp, 404, "not-found", "no such patch", sh_);
         if (kind == "patches" && (f.redirectHttp || f.redirect)) {
-            std::string target = f.redirectHttp ? "http://" + sh_->opt.host + ":" + std::to_string(req.serverAddress().port()) + "/v1/files/" + file
+            std::string target = f.redirectHttp ? "http://" + sh_->opt.host + ":" +
+                                                      std::to_string(req.serverAddress().port()) + "/v1/files/" + file
                                                 : "/v1/files/" + file;
             resp.redirect(target, HTTPResponse::HTTP_FOUND);
             return;
@@ -569,7 +586,8 @@ private:
                 return;
             }
             resp.setStatusAndReason(HTTPResponse::HTTP_PARTIAL_CONTENT);
-            resp.set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(data.size() - 1) + "/" + std::to_string(data.size()));
+            resp.set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(data.size() - 1) + "/" +
+                                          std::to_string(data.size()));
         }
         resp.setContentLength(static_cast<std::streamsize>(data.size() - start));
         std::ostream& out = resp.send();
@@ -587,10 +605,13 @@ private:
         SyncAnswer refused;
         auto tier = must(syncTokenTier(*sh_->store, req.get("Authorization", ""), refused));
         if (!tier) return sendJson(resp, refused.status, refused.body);
-        auto a = lpserver::syncListing(sh_->opt.dataDir, [&](const CataloguePatch& p) { return visibleTo(p, *tier); }, *tier);
-        if (f.wrongChecksum && a.status == 200) {  // fault: a listing that does not match the files (tampering on the way)
+        auto a = lpserver::syncListing(
+            sh_->opt.dataDir, [&](const CataloguePatch& p) { return visibleTo(p, *tier); }, *tier);
+        if (f.wrongChecksum &&
+            a.status == 200) {  // fault: a listing that does not match the files (tampering on the way)
             static const std::string key = "\"sha256\":\"";
-            for (auto at = a.body.find(key); at != std::string::npos && at + key.size() < a.body.size(); at = a.body.find(key, at + 1)) {
+            for (auto at = a.body.find(key); at != std::string::npos && at + key.size() < a.body.size();
+                 at = a.body.find(key, at + 1)) {
                 char& c = a.body[at + key.size()];
                 c = c == '0' ? '1' : '0';  // still a well-formed digest, never the right one
             }
@@ -611,7 +632,9 @@ private:
         std::string state = "unknown";
         if (cat)
             for (const auto& k : **cat)
-                if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) && (arch.empty() || k.architecture == arch)) state = k.supported;
+                if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) &&
+                    (arch.empty() || k.architecture == arch))
+                    state = k.supported;
         Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
         o.set("kernel-version", kernel);
         o.set("flavour", flavour);
@@ -653,29 +676,35 @@ private:
         if (!user) {
             resp.set("WWW-Authenticate", "Basic realm=\"livepatch-server admin\"");
             return sendError(resp, 401, "unauthorized",
-                             login ? "admin login needs HTTP Basic credentials of an admin user" : "admin credentials required (log in again)");
+                             login ? "admin login needs HTTP Basic credentials of an admin user"
+                                   : "admin credentials required (log in again)");
         }
         static const std::regex uploadRe("^/admin/patches/([A-Za-z0-9][A-Za-z0-9._+-]{0,199})$");
         std::smatch m;
         try {
-            if (std::regex_match(path, m, uploadRe) && method == "PUT") return uploadPatch(req, resp, m[1], Poco::URI(req.getURI()));
+            if (std::regex_match(path, m, uploadRe) && method == "PUT")
+                return uploadPatch(req, resp, m[1], Poco::URI(req.getURI()));
             if (path == "/admin/tiers" && method == "GET") return listTiers(resp);
             if (path == "/admin/machines" && method == "GET") return listMachines(resp, Poco::URI(req.getURI()));
             if (path == "/admin/fleet" && method == "GET") return fleet(resp);
-            if (path == "/admin/sync" || path.rfind("/admin/sync/", 0) == 0 || path.rfind("/admin/sync-tokens", 0) == 0) {  // sync.cpp
+            if (path == "/admin/sync" || path.rfind("/admin/sync/", 0) == 0 ||
+                path.rfind("/admin/sync-tokens", 0) == 0) {  // sync.cpp
                 std::string body;
                 if (method == "POST" && !readBody(req, resp, body)) return;
                 auto a = must(sh_->syncer->admin(method, path, Poco::URI(req.getURI()).getRawQuery(), body));
                 return sendJson(resp, a.status, a.body);
             }
-            static const std::set<std::string> jsonEndpoints = {"/admin/login", "/admin/tokens", "/admin/tokens/revoke", "/admin/resource-tokens",
-                                                                "/admin/patches/promote", "/admin/faults", "/admin/patches"};
-            if (method != "POST" || !jsonEndpoints.count(path)) return sendError(resp, 404, "not-found", "no such admin endpoint");
+            static const std::set<std::string> jsonEndpoints = {
+                "/admin/login",           "/admin/tokens", "/admin/tokens/revoke", "/admin/resource-tokens",
+                "/admin/patches/promote", "/admin/faults", "/admin/patches"};
+            if (method != "POST" || !jsonEndpoints.count(path))
+                return sendError(resp, 404, "not-found", "no such admin endpoint");
             std::string body;
             if (!readBody(req, resp, body)) return;
             Poco::JSON::Object::Ptr o;
             try {
-                o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+                o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object)
+                                 : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
             } catch (...) {
                 throw BadInput("the request body is not a JSON object");
             }
@@ -696,7 +725,8 @@ private:
                 // {"file": name, "content-base64": ...}: the file only; the
                 // catalogue entry is edited separately (PUT uploads do both).
                 std::string name = field(o, "file", kFileRe, "a file name ([A-Za-z0-9._+-], no path)");
-                if (!o->has("content-base64") || !o->get("content-base64").isString()) throw BadInput("content-base64: expected base64");
+                if (!o->has("content-base64") || !o->get("content-base64").isString())
+                    throw BadInput("content-base64: expected base64");
                 std::istringstream in(o->getValue<std::string>("content-base64"));
                 Poco::Base64Decoder dec(in);
                 std::string data((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
@@ -718,8 +748,10 @@ private:
         if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
         std::chrono::seconds validFor{3600};
         if (o->has("valid-for")) {
-            auto d = livepatch::timeutil::parseDuration(field(o, "valid-for", kDurationRe, "a duration such as 15m or 8h"));
-            if (!d || d->count() < 60 || d->count() > 86400) throw BadInput("valid-for: expected a duration from 1m to 24h");
+            auto d =
+                livepatch::timeutil::parseDuration(field(o, "valid-for", kDurationRe, "a duration such as 15m or 8h"));
+            if (!d || d->count() < 60 || d->count() > 86400)
+                throw BadInput("valid-for: expected a duration from 1m to 24h");
             validFor = *d;
         }
         const auto expires = std::chrono::system_clock::now() + validFor;
@@ -760,7 +792,8 @@ private:
         // Bound to this server's root key, with first-party caveats
         // "tier = X" and optionally "time < RFC3339".
         if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
-        std::vector<std::string> caveats = {"tier = " + field(o, "tier", kTierRe, "a tier name ([a-z0-9._-], at most 32)", std::string("stable"))};
+        std::vector<std::string> caveats = {
+            "tier = " + field(o, "tier", kTierRe, "a tier name ([a-z0-9._-], at most 32)", std::string("stable"))};
         if (o->has("expires")) {
             const std::string expires = field(o, "expires", kRfc3339Re, "an RFC 3339 time");
             if (!livepatch::timeutil::parseRfc3339(expires)) throw BadInput("expires: expected an RFC 3339 time");
@@ -768,7 +801,8 @@ private:
         }
         unsigned char rid[16];
         RAND_bytes(rid, sizeof rid);
-        const std::string id = livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
+        const std::string id =
+            livepatch::sha256Hex(std::string(reinterpret_cast<char*>(rid), sizeof rid)).substr(0, 32);
         Poco::JSON::Object out;
         out.set("token", mintMacaroon(sh_->macaroonKey, id, caveats));
         sendObject(resp, 201, out);
@@ -823,7 +857,9 @@ private:
             for (auto k : root["kernels"]) {
                 if (!kernel.empty() && k["kernel"].as<std::string>() != kernel) continue;
                 for (auto p : k["patches"]) {
-                    if (p["version"].as<std::string>() != version || (!name.empty() && p["name"].as<std::string>() != name)) continue;
+                    if (p["version"].as<std::string>() != version ||
+                        (!name.empty() && p["name"].as<std::string>() != name))
+                        continue;
                     Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
                     e.set("kernel", k["kernel"].as<std::string>());
                     e.set("file", p["file"].as<std::string>());
@@ -860,17 +896,22 @@ private:
             return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
         const std::string dir = sh_->opt.dataDir + "/patches";
         auto staged = stageUpload(req, dir);
-        if (!staged) return sendError(resp, staged.error().code() == ErrorCode::TooLarge ? 413 : 500,
-                                      staged.error().code() == ErrorCode::TooLarge ? "too-large" : "internal", staged.error().message());
+        if (!staged)
+            return sendError(resp, staged.error().code() == ErrorCode::TooLarge ? 413 : 500,
+                             staged.error().code() == ErrorCode::TooLarge ? "too-large" : "internal",
+                             staged.error().message());
         struct Cleanup {
             std::string path;
-            ~Cleanup() { if (!path.empty()) ::unlink(path.c_str()); }
+            ~Cleanup() {
+                if (!path.empty()) ::unlink(path.c_str());
+            }
         } cleanup{*staged};
         auto md = checkSignedPatch(*staged, dir);
         if (!md) return sendError(resp, 400, "bad-patch", md.error().message());
         auto s = publishStagedPatch(sh_->opt.dataDir, *staged, file, tier, *md);
         if (!s) {
-            if (s.error().code() == ErrorCode::AlreadyEnabled) return sendError(resp, 409, "conflict", s.error().message());
+            if (s.error().code() == ErrorCode::AlreadyEnabled)
+                return sendError(resp, 409, "conflict", s.error().message());
             return sendError(resp, 500, "internal", "the catalogue cannot be updated");
         }
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -957,8 +998,10 @@ private:
 
     void listMachines(HTTPServerResponse& resp, const Poco::URI& uri) {
         auto q = queryObject(uri);
-        const std::string after = q->has("after") ? field(q, "after", kMachineIdRe, "a machine id (32 hex digits)") : "";
-        const std::size_t limit = std::stoul(field(q, "limit", kLimitRe, "a page size from 1 to 1000", std::string("100")));
+        const std::string after =
+            q->has("after") ? field(q, "after", kMachineIdRe, "a machine id (32 hex digits)") : "";
+        const std::size_t limit =
+            std::stoul(field(q, "limit", kLimitRe, "a page size from 1 to 1000", std::string("100")));
         if (limit == 0 || limit > 1000) throw BadInput("limit: expected a page size from 1 to 1000");
         must(sh_->store->flush());
         auto page = must(sh_->store->machines(after, limit));
@@ -969,10 +1012,14 @@ private:
             e.set("id", r.id);
             e.set("tier", r.tier);
             e.set("kind", r.kind);
-            e.set("registered", livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.registered)));
-            if (r.lastSeen) e.set("last-seen", livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.lastSeen)));
+            e.set("registered",
+                  livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.registered)));
+            if (r.lastSeen)
+                e.set("last-seen",
+                      livepatch::timeutil::formatRfc3339(std::chrono::system_clock::from_time_t(r.lastSeen)));
             else e.set("last-seen", Poco::Dynamic::Var());
-            for (const char* k : {"kernel", "architecture", "patch-state", "patch-version", "check-state", "client-version"}) {
+            for (const char* k :
+                 {"kernel", "architecture", "patch-state", "patch-version", "check-state", "client-version"}) {
                 auto v = reportField(rep, k);
                 if (v) e.set(k, *v);
                 else e.set(k, Poco::Dynamic::Var());
@@ -1025,16 +1072,20 @@ livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
         if ((*specs)[i].soak) soakThenNext[(*specs)[i].name] = {*(*specs)[i].soak, (*specs)[i + 1].name};
     if (soakThenNext.empty()) return std::vector<std::string>{};
     const auto now = std::chrono::system_clock::now();
-    auto due = [&](const std::string& kernel, const std::string& tier, const std::string& since) -> livepatch::Result<bool> {
+    auto due = [&](const std::string& kernel, const std::string& tier,
+                   const std::string& since) -> livepatch::Result<bool> {
         auto it = soakThenNext.find(tier);
         if (it == soakThenNext.end()) return false;
         auto entered = livepatch::timeutil::parseRfc3339(since);
         if (!entered || now - *entered < it->second.first) return false;  // no known entry time: never automatic
-        auto failed = sh.store->healthFailureSince(tier, kernel, std::chrono::duration_cast<std::chrono::seconds>(entered->time_since_epoch()).count());
+        auto failed = sh.store->healthFailureSince(
+            tier, kernel, std::chrono::duration_cast<std::chrono::seconds>(entered->time_since_epoch()).count());
         if (!failed) return failed.error();
         return !*failed;
     };
-    auto since = [](const std::string& tierSince, const std::string& published) { return tierSince.empty() ? published : tierSince; };
+    auto since = [](const std::string& tierSince, const std::string& published) {
+        return tierSince.empty() ? published : tierSince;
+    };
     // Candidates from the cached catalogue; only then the lock and a re-check.
     auto cat = cachedCatalogue(path);
     if (!cat) return cat.error();
@@ -1051,8 +1102,9 @@ livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
         for (auto k : root["kernels"])
             for (auto p : k["patches"]) {
                 const std::string tier = p["tier"] ? p["tier"].as<std::string>() : "stable";
-                auto d = due(k["kernel"].as<std::string>(), tier, since(p["tier-since"] ? p["tier-since"].as<std::string>() : "",
-                                                                       p["published"] ? p["published"].as<std::string>() : ""));
+                auto d = due(k["kernel"].as<std::string>(), tier,
+                             since(p["tier-since"] ? p["tier-since"].as<std::string>() : "",
+                                   p["published"] ? p["published"].as<std::string>() : ""));
                 if (!d) return d.error();
                 if (!*d) continue;
                 const std::string next = soakThenNext[tier].second;
@@ -1087,7 +1139,9 @@ struct Server::Impl {
     bool promoterStop = false;
 
     bool keepTufFresh() {
-        const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         auto r = lpserver::keepTufFresh(shared->opt.tufRepo, shared->opt.tufOnlineKeys, now);
         if (!r) std::cerr << "TUF re-signing failed: " << r.error().message() << std::endl;
         else if (*r) std::cout << "TUF: re-signed the online metadata of " << shared->opt.tufRepo << std::endl;
@@ -1112,16 +1166,21 @@ struct Server::Impl {
                 // Catalogue problems are the operator's to fix and safe to
                 // show; anything else (the database) only by its kind.
                 std::cerr << "auto-promotion skipped: "
-                          << (moved.error().code() == ErrorCode::ConfigInvalid ? moved.error().message() : "the database is unavailable") << std::endl;
+                          << (moved.error().code() == ErrorCode::ConfigInvalid ? moved.error().message()
+                                                                               : "the database is unavailable")
+                          << std::endl;
             } else {
-                for (const auto& m : *moved) std::cout << "auto-promoted " << m << " (soak time passed, no failed health reports)" << std::endl;
+                for (const auto& m : *moved)
+                    std::cout << "auto-promoted " << m << " (soak time passed, no failed health reports)" << std::endl;
             }
             l.lock();
         }
     }
 };
 
-Server::Server(ServerOptions options) : impl_(new Impl) { impl_->shared = std::make_unique<Shared>(std::move(options)); }
+Server::Server(ServerOptions options) : impl_(new Impl) {
+    impl_->shared = std::make_unique<Shared>(std::move(options));
+}
 
 Server::~Server() { stop(); }
 
@@ -1129,7 +1188,8 @@ livepatch::Status Server::start() {
     auto& sh = *impl_->shared;
     // The repository is fresh before the first agent asks (a server that was
     // down for a day would otherwise start by serving an expired timestamp).
-    if (!sh.opt.tufOnlineKeys.empty() && !impl_->keepTufFresh()) return Error(ErrorCode::ConfigInvalid, "cannot re-sign the TUF repository " + sh.opt.tufRepo);
+    if (!sh.opt.tufOnlineKeys.empty() && !impl_->keepTufFresh())
+        return Error(ErrorCode::ConfigInvalid, "cannot re-sign the TUF repository " + sh.opt.tufRepo);
     StoreOptions so;
     so.dataDir = sh.opt.dataDir;
     so.database = sh.opt.database;
@@ -1167,7 +1227,8 @@ livepatch::Status Server::start() {
             if (legacy) {
                 SSL_CTX_set_security_level(ctx->sslContext(), 0);
                 SSL_CTX_set_min_proto_version(ctx->sslContext(), TLS1_VERSION);
-                SSL_CTX_set_max_proto_version(ctx->sslContext(), sh.opt.tlsMaxVersion == "1.0" ? TLS1_VERSION : TLS1_1_VERSION);
+                SSL_CTX_set_max_proto_version(ctx->sslContext(),
+                                              sh.opt.tlsMaxVersion == "1.0" ? TLS1_VERSION : TLS1_1_VERSION);
             } else {
                 SSL_CTX_set_min_proto_version(ctx->sslContext(), TLS1_2_VERSION);
             }
@@ -1202,7 +1263,8 @@ void Server::stop() {
     if (impl_->http) {
         impl_->shared->stopping = true;
         impl_->http->stopAll(true);
-        for (int i = 0; i < 500 && impl_->shared->active > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        for (int i = 0; i < 500 && impl_->shared->active > 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         impl_->http.reset();
     }
 }

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "admin_auth.h"
-#include "sync.h"
 #include "livepatch/error.h"
+#include "sync.h"
 
 namespace lpserver {
 
@@ -32,16 +32,16 @@ struct Faults {
 struct ServerOptions {
     std::string dataDir;
     std::string host = "127.0.0.1";
-    unsigned short port = 0;        // 0: any free port
-    bool plain = false;             // HTTP instead of HTTPS
+    unsigned short port = 0;  // 0: any free port
+    bool plain = false;       // HTTP instead of HTTPS
     std::string tlsCert, tlsKey;
-    std::string tlsMaxVersion;      // "1.1" for a legacy-only server (fault)
+    std::string tlsMaxVersion;  // "1.1" for a legacy-only server (fault)
     std::string recordDir;
     std::size_t maxRequestBytes = 1u << 20;
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
-    std::string database;           // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
-    std::size_t threads = 8;        // request threads (and database connections)
-    std::chrono::milliseconds flushInterval{1000};  // check-ins are written in batches this often
+    std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
+    std::size_t threads = 8;                    // request threads (and database connections)
+    std::chrono::milliseconds flushInterval{1000};         // check-ins are written in batches this often
     std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
     // A TUF repository written by livepatch-repo, served under /v1/tuf/
     // (public, like a static mirror: everything in it is signed); with the
@@ -52,7 +52,7 @@ struct ServerOptions {
     std::string tufOnlineKeys;
     std::chrono::milliseconds tufResignInterval{3600000};
     Faults faults;
-    SyncOptions sync;               // --upstream, --sync-*: mirror an upstream server (sync.h)
+    SyncOptions sync;  // --upstream, --sync-*: mirror an upstream server (sync.h)
 };
 
 // Parse "name" or "name=value" into faults; error names the switch.
@@ -62,7 +62,7 @@ class Server {
 public:
     explicit Server(ServerOptions options);
     ~Server();
-    livepatch::Status start();      // binds, starts threads
+    livepatch::Status start();  // binds, starts threads
     void stop();
     unsigned short port() const;
     std::string baseUrl() const;

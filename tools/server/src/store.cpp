@@ -40,8 +40,10 @@ const std::vector<Migration>& migrations() {
     static const std::vector<Migration> all = {
         {1,
          {"CREATE TABLE auth_tokens (token_sha256 VARCHAR(64) PRIMARY KEY, tier TEXT NOT NULL)",
-          "CREATE TABLE machines (id VARCHAR(32) PRIMARY KEY, kind TEXT NOT NULL, credential_sha256 VARCHAR(64) NOT NULL,"
-          " tier TEXT NOT NULL, registered BIGINT NOT NULL, last_seen BIGINT NOT NULL DEFAULT 0, last_report TEXT NOT NULL DEFAULT '')",
+          "CREATE TABLE machines (id VARCHAR(32) PRIMARY KEY, kind TEXT NOT NULL, credential_sha256 VARCHAR(64) NOT "
+          "NULL,"
+          " tier TEXT NOT NULL, registered BIGINT NOT NULL, last_seen BIGINT NOT NULL DEFAULT 0, last_report TEXT NOT "
+          "NULL DEFAULT '')",
           // Downloads find the machine by its token alone.
           "CREATE INDEX machines_credential ON machines (credential_sha256)"}},
         // Failed health reports: what holds back automatic promotion.
@@ -52,9 +54,11 @@ const std::vector<Migration>& migrations() {
         // Upstream sync: tokens a downstream server syncs with (hashed, as
         // auth tokens), and this server's own sync runs.
         {3,
-         {"CREATE TABLE sync_tokens (name VARCHAR(64) PRIMARY KEY, token_sha256 VARCHAR(64) NOT NULL UNIQUE, tier TEXT NOT NULL,"
+         {"CREATE TABLE sync_tokens (name VARCHAR(64) PRIMARY KEY, token_sha256 VARCHAR(64) NOT NULL UNIQUE, tier TEXT "
+          "NOT NULL,"
           " valid_until BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL)",
-          "CREATE TABLE sync_reports (id VARCHAR(32) PRIMARY KEY, started_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL,"
+          "CREATE TABLE sync_reports (id VARCHAR(32) PRIMARY KEY, started_ms BIGINT NOT NULL, finished_ms BIGINT NOT "
+          "NULL,"
           " result TEXT NOT NULL, added INTEGER NOT NULL, error TEXT NOT NULL)",
           "CREATE INDEX sync_reports_started ON sync_reports (started_ms)"}},
     };
@@ -64,7 +68,8 @@ const std::vector<Migration>& migrations() {
 const char* kindName(MachineKind k) { return k == MachineKind::AuthToken ? "auth-token" : "resource-token"; }
 
 Poco::Int64 unixNow() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 std::string randomHex(std::size_t bytes) {
@@ -310,7 +315,8 @@ livepatch::Result<std::unique_ptr<Store>> Store::open(const StoreOptions& o) {
         ::close(fd);
         db = std::make_unique<Database>(Dialect::SQLite, "SQLite", path, 1);
     } else {
-        return Error(ErrorCode::ConfigInvalid, "--database: expected sqlite:PATH or postgresql://user:password@host:port/dbname");
+        return Error(ErrorCode::ConfigInvalid,
+                     "--database: expected sqlite:PATH or postgresql://user:password@host:port/dbname");
     }
     LP_TRY(migrate(*db));
     std::unique_ptr<Store> store(new Store(std::move(db), o.flushInterval));
@@ -346,7 +352,8 @@ livepatch::Status Store::importStateJson(const std::string& path) {
     auto r = db_->with("import state.json", [&](Poco::Data::Session& s) {
         s << "BEGIN", now;
         auto addToken = [&](std::string digest, std::string tier) {
-            s << db_->sql("INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT DO NOTHING"), use(digest), use(tier), now;
+            s << db_->sql("INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                use(digest), use(tier), now;
         };
         if (auto plain = o->getObject("auth-tokens"))
             for (const auto& k : plain->getNames()) addToken(livepatch::sha256Hex(k), plain->getValue<std::string>(k));
@@ -355,11 +362,14 @@ livepatch::Status Store::importStateJson(const std::string& path) {
         if (auto machines = o->getObject("machines"))
             for (const auto& id : machines->getNames()) {
                 auto m = machines->getObject(id);
-                std::string mid = id, kind = m->getValue<std::string>("kind"), cred = m->getValue<std::string>("token-sha256"),
-                            tier = m->getValue<std::string>("tier"), report = m->optValue<std::string>("last-report", "");
+                std::string mid = id, kind = m->getValue<std::string>("kind"),
+                            cred = m->getValue<std::string>("token-sha256"), tier = m->getValue<std::string>("tier"),
+                            report = m->optValue<std::string>("last-report", "");
                 Poco::Int64 at = unixNow();
-                s << db_->sql("INSERT INTO machines (id, kind, credential_sha256, tier, registered, last_report) VALUES (?, ?, ?, ?, ?, ?)"
-                              " ON CONFLICT DO NOTHING"),
+                s << db_->sql(
+                    "INSERT INTO machines (id, kind, credential_sha256, tier, registered, last_report) VALUES (?, ?, "
+                    "?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING"),
                     use(mid), use(kind), use(cred), use(tier), use(at), use(report), now;
             }
         s << "COMMIT", now;
@@ -374,7 +384,9 @@ livepatch::Status Store::importStateJson(const std::string& path) {
 livepatch::Status Store::addAuthToken(const std::string& token, const std::string& tier) {
     auto r = db_->with("add auth token", [&](Poco::Data::Session& s) {
         std::string digest = livepatch::sha256Hex(token), t = tier;
-        s << db_->sql("INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT (token_sha256) DO UPDATE SET tier = excluded.tier"),
+        s << db_->sql(
+            "INSERT INTO auth_tokens (token_sha256, tier) VALUES (?, ?) ON CONFLICT (token_sha256) DO UPDATE SET tier "
+            "= excluded.tier"),
             use(digest), use(t), now;
         return 0;
     });
@@ -386,7 +398,8 @@ livepatch::Result<std::optional<std::string>> Store::tierForAuthToken(const std:
     // Looked up by digest: the lookup's timing says nothing about the token.
     return db_->with("auth token", [&](Poco::Data::Session& s) -> std::optional<std::string> {
         std::string digest = livepatch::sha256Hex(token), stored, tier;
-        s << db_->sql("SELECT token_sha256, tier FROM auth_tokens WHERE token_sha256 = ?"), into(stored), into(tier), use(digest), now;
+        s << db_->sql("SELECT token_sha256, tier FROM auth_tokens WHERE token_sha256 = ?"), into(stored), into(tier),
+            use(digest), now;
         if (stored.empty() || !livepatch::digestEquals(stored, digest)) return std::nullopt;
         return tier;
     });
@@ -414,9 +427,13 @@ livepatch::Result<std::map<std::string, std::size_t>> countPerTier(Database& db,
 }
 }  // namespace
 
-livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() { return countPerTier(*db_, "auth_tokens"); }
+livepatch::Result<std::map<std::string, std::size_t>> Store::authTokensPerTier() {
+    return countPerTier(*db_, "auth_tokens");
+}
 
-livepatch::Result<std::map<std::string, std::size_t>> Store::machinesPerTier() { return countPerTier(*db_, "machines"); }
+livepatch::Result<std::map<std::string, std::size_t>> Store::machinesPerTier() {
+    return countPerTier(*db_, "machines");
+}
 
 livepatch::Result<std::vector<MachineRow>> Store::machines(const std::string& after, std::size_t limit) {
     return db_->with("list machines", [&](Poco::Data::Session& s) {
@@ -424,29 +441,34 @@ livepatch::Result<std::vector<MachineRow>> Store::machines(const std::string& af
         std::vector<Poco::Int64> registered, seen;
         std::string from = after;
         Poco::Int64 n = static_cast<Poco::Int64>(limit);
-        s << db_->sql("SELECT id, kind, tier, last_report, registered, last_seen FROM machines WHERE id > ? ORDER BY id LIMIT ?"), into(ids),
-            into(kinds), into(tiers), into(reports), into(registered), into(seen), use(from), use(n), now;
+        s << db_->sql(
+            "SELECT id, kind, tier, last_report, registered, last_seen FROM machines WHERE id > ? ORDER BY id LIMIT ?"),
+            into(ids), into(kinds), into(tiers), into(reports), into(registered), into(seen), use(from), use(n), now;
         std::vector<MachineRow> out(ids.size());
-        for (std::size_t i = 0; i < ids.size(); ++i) out[i] = MachineRow{ids[i], kinds[i], tiers[i], reports[i], registered[i], seen[i]};
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            out[i] = MachineRow{ids[i], kinds[i], tiers[i], reports[i], registered[i], seen[i]};
         return out;
     });
 }
 
 namespace {
 // Inserts the machine unless its id exists; true when inserted.
-bool insertMachine(Database& db, Poco::Data::Session& s, std::string id, MachineKind kind, std::string cred, std::string tier) {
+bool insertMachine(Database& db, Poco::Data::Session& s, std::string id, MachineKind kind, std::string cred,
+                   std::string tier) {
     std::string k = kindName(kind);
     Poco::Int64 at = unixNow();
-    Poco::Data::Statement st = (s << db.sql("INSERT INTO machines (id, kind, credential_sha256, tier, registered) VALUES (?, ?, ?, ?, ?)"
-                                            " ON CONFLICT DO NOTHING"),
-                                use(id), use(k), use(cred), use(tier), use(at));
+    Poco::Data::Statement st =
+        (s << db.sql("INSERT INTO machines (id, kind, credential_sha256, tier, registered) VALUES (?, ?, ?, ?, ?)"
+                     " ON CONFLICT DO NOTHING"),
+         use(id), use(k), use(cred), use(tier), use(at));
     return st.execute() > 0;
 }
 
-std::optional<Machine> selectMachine(Database& db, Poco::Data::Session& s, const std::string& column, std::string value) {
+std::optional<Machine> selectMachine(Database& db, Poco::Data::Session& s, const std::string& column,
+                                     std::string value) {
     std::string kind, cred, tier;
-    s << db.sql("SELECT kind, credential_sha256, tier FROM machines WHERE " + column + " = ?"), into(kind), into(cred), into(tier),
-        use(value), limit(1), now;
+    s << db.sql("SELECT kind, credential_sha256, tier FROM machines WHERE " + column + " = ?"), into(kind), into(cred),
+        into(tier), use(value), limit(1), now;
     if (kind.empty()) return std::nullopt;
     return Machine{kind == "auth-token" ? MachineKind::AuthToken : MachineKind::ResourceToken, cred, tier};
 }
@@ -462,11 +484,15 @@ livepatch::Result<std::string> Store::registerWithAuthToken(const std::string& m
     return token;
 }
 
-livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier, const std::string& macaroonIdSha256) {
+livepatch::Status Store::registerResource(const std::string& machineId, const std::string& tier,
+                                          const std::string& macaroonIdSha256) {
     auto r = db_->with("register", [&](Poco::Data::Session& s) -> int {
         if (insertMachine(*db_, s, machineId, MachineKind::ResourceToken, macaroonIdSha256, tier)) return 1;
         auto m = selectMachine(*db_, s, "id", machineId);
-        return m && m->kind == MachineKind::ResourceToken && livepatch::digestEquals(m->credentialSha256, macaroonIdSha256) ? 1 : 0;
+        return m && m->kind == MachineKind::ResourceToken &&
+                       livepatch::digestEquals(m->credentialSha256, macaroonIdSha256)
+                   ? 1
+                   : 0;
     });
     if (!r) return r.error();
     if (!*r) return alreadyRegistered(machineId);
@@ -476,8 +502,8 @@ livepatch::Status Store::registerResource(const std::string& machineId, const st
 livepatch::Result<std::optional<Machine>> Store::machine(const std::string& machineId) {
     return db_->withConn("machine", [&](Database::Conn& c) -> std::optional<Machine> {
         if (!c.byId)
-            c.byId.emplace((c.session << db_->sql("SELECT kind, credential_sha256, tier FROM machines WHERE id = ?"), into(c.kind),
-                            into(c.cred), into(c.tier), useRef(c.byIdArg)));
+            c.byId.emplace((c.session << db_->sql("SELECT kind, credential_sha256, tier FROM machines WHERE id = ?"),
+                            into(c.kind), into(c.cred), into(c.tier), useRef(c.byIdArg)));
         c.byIdArg = machineId;
         c.kind.clear();
         if (c.byId->execute() == 0 || c.kind.empty()) return std::nullopt;
@@ -489,7 +515,8 @@ livepatch::Result<std::optional<Machine>> Store::machineByToken(const std::strin
     const std::string digest = livepatch::sha256Hex(machineToken);
     return db_->with("machine", [&](Poco::Data::Session& s) -> std::optional<Machine> {
         auto m = selectMachine(*db_, s, "credential_sha256", digest);
-        if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, digest)) return std::nullopt;
+        if (!m || m->kind != MachineKind::AuthToken || !livepatch::digestEquals(m->credentialSha256, digest))
+            return std::nullopt;
         return m;
     });
 }
@@ -511,18 +538,22 @@ void Store::checkIn(const std::string& machineId, const std::string& report) {
     pending_[machineId] = Seen{report, unixNow()};
 }
 
-void Store::recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel, const std::string& reason) {
+void Store::recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel,
+                                const std::string& reason) {
     std::lock_guard<std::mutex> l(pendingMu_);
     // Bounded: a fleet in trouble reports the same thing over and over.
-    if (pendingFailures_.size() < 10000) pendingFailures_.push_back(HealthFailure{machineId, tier, kernel, reason, unixNow()});
+    if (pendingFailures_.size() < 10000)
+        pendingFailures_.push_back(HealthFailure{machineId, tier, kernel, reason, unixNow()});
 }
 
-livepatch::Result<bool> Store::healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since) {
+livepatch::Result<bool> Store::healthFailureSince(const std::string& tier, const std::string& kernel,
+                                                  std::int64_t since) {
     LP_TRY(flush());
     return db_->with("health failures", [&](Poco::Data::Session& s) {
         std::string t = tier, k = kernel;
         Poco::Int64 from = since, count = 0;
-        s << db_->sql("SELECT COUNT(*) FROM health_failures WHERE tier = ? AND kernel = ? AND at >= ?"), into(count), use(t), use(k), use(from), now;
+        s << db_->sql("SELECT COUNT(*) FROM health_failures WHERE tier = ? AND kernel = ? AND at >= ?"), into(count),
+            use(t), use(k), use(from), now;
         return count > 0;
     });
 }
@@ -547,10 +578,11 @@ livepatch::Status Store::flush() {
         s << "BEGIN", now;
         // Row by row inside one transaction: one commit (one fsync) for the batch.
         for (std::size_t i = 0; i < ids.size(); ++i)
-            s << db_->sql("UPDATE machines SET last_report = ?, last_seen = ? WHERE id = ?"), use(reports[i]), use(ats[i]), use(ids[i]), now;
+            s << db_->sql("UPDATE machines SET last_report = ?, last_seen = ? WHERE id = ?"), use(reports[i]),
+                use(ats[i]), use(ids[i]), now;
         for (auto& f : failures)
-            s << db_->sql("INSERT INTO health_failures (machine_id, tier, kernel, reason, at) VALUES (?, ?, ?, ?, ?)"), use(f.machineId),
-                use(f.tier), use(f.kernel), use(f.reason), use(f.at), now;
+            s << db_->sql("INSERT INTO health_failures (machine_id, tier, kernel, reason, at) VALUES (?, ?, ?, ?, ?)"),
+                use(f.machineId), use(f.tier), use(f.kernel), use(f.reason), use(f.at), now;
         s << "COMMIT", now;
         return 0;
     });
@@ -585,13 +617,16 @@ void Store::flusher() {
 
 // Sync tokens: kept as digests and looked up by digest, then compared in
 // constant time, exactly as auth tokens are.
-livepatch::Status Store::addSyncToken(const std::string& name, const std::string& token, const std::string& tier, std::int64_t validUntil) {
+livepatch::Status Store::addSyncToken(const std::string& name, const std::string& token, const std::string& tier,
+                                      std::int64_t validUntil) {
     auto inserted = db_->with("add sync token", [&](Poco::Data::Session& s) {
         std::string n = name, digest = livepatch::sha256Hex(token), t = tier;
         Poco::Int64 until = validUntil, at = unixNow();
-        Poco::Data::Statement st = (s << db_->sql("INSERT INTO sync_tokens (name, token_sha256, tier, valid_until, created) VALUES (?, ?, ?, ?, ?)"
-                                                  " ON CONFLICT DO NOTHING"),
-                                    use(n), use(digest), use(t), use(until), use(at));
+        Poco::Data::Statement st =
+            (s << db_->sql(
+                 "INSERT INTO sync_tokens (name, token_sha256, tier, valid_until, created) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT DO NOTHING"),
+             use(n), use(digest), use(t), use(until), use(at));
         return st.execute() > 0;
     });
     if (!inserted) return inserted.error();
@@ -604,8 +639,8 @@ livepatch::Result<std::optional<SyncTokenRow>> Store::syncToken(const std::strin
         std::string digest = livepatch::sha256Hex(token), stored;
         SyncTokenRow row;
         Poco::Int64 until = 0, created = 0;
-        s << db_->sql("SELECT name, token_sha256, tier, valid_until, created FROM sync_tokens WHERE token_sha256 = ?"), into(row.name),
-            into(stored), into(row.tier), into(until), into(created), use(digest), limit(1), now;
+        s << db_->sql("SELECT name, token_sha256, tier, valid_until, created FROM sync_tokens WHERE token_sha256 = ?"),
+            into(row.name), into(stored), into(row.tier), into(until), into(created), use(digest), limit(1), now;
         if (stored.empty() || !livepatch::digestEquals(stored, digest)) return std::nullopt;
         row.validUntil = until;
         row.created = created;
@@ -617,7 +652,8 @@ livepatch::Result<std::vector<SyncTokenRow>> Store::syncTokens() {
     return db_->with("list sync tokens", [&](Poco::Data::Session& s) {
         std::vector<std::string> names, tiers;
         std::vector<Poco::Int64> until, created;
-        s << "SELECT name, tier, valid_until, created FROM sync_tokens ORDER BY name", into(names), into(tiers), into(until), into(created), now;
+        s << "SELECT name, tier, valid_until, created FROM sync_tokens ORDER BY name", into(names), into(tiers),
+            into(until), into(created), now;
         std::vector<SyncTokenRow> out(names.size());
         for (std::size_t i = 0; i < names.size(); ++i) out[i] = SyncTokenRow{names[i], tiers[i], until[i], created[i]};
         return out;
@@ -637,8 +673,9 @@ livepatch::Status Store::addSyncReport(const SyncReportRow& r) {
         std::string id = randomHex(16), result = r.result, error = r.error;
         Poco::Int64 started = r.startedMs, finished = r.finishedMs;
         int added = r.added;
-        s << db_->sql("INSERT INTO sync_reports (id, started_ms, finished_ms, result, added, error) VALUES (?, ?, ?, ?, ?, ?)"), use(id),
-            use(started), use(finished), use(result), use(added), use(error), now;
+        s << db_->sql(
+            "INSERT INTO sync_reports (id, started_ms, finished_ms, result, added, error) VALUES (?, ?, ?, ?, ?, ?)"),
+            use(id), use(started), use(finished), use(result), use(added), use(error), now;
         return 0;
     });
     if (!done) return done.error();
@@ -651,10 +688,12 @@ livepatch::Result<std::vector<SyncReportRow>> Store::syncReports(std::size_t lim
         std::vector<std::string> results, errors;
         std::vector<int> added;
         Poco::Int64 n = static_cast<Poco::Int64>(limitRows);
-        s << db_->sql("SELECT started_ms, finished_ms, result, added, error FROM sync_reports ORDER BY started_ms DESC LIMIT ?"), into(started),
-            into(finished), into(results), into(added), into(errors), use(n), now;
+        s << db_->sql(
+            "SELECT started_ms, finished_ms, result, added, error FROM sync_reports ORDER BY started_ms DESC LIMIT ?"),
+            into(started), into(finished), into(results), into(added), into(errors), use(n), now;
         std::vector<SyncReportRow> out(started.size());
-        for (std::size_t i = 0; i < started.size(); ++i) out[i] = SyncReportRow{started[i], finished[i], results[i], added[i], errors[i]};
+        for (std::size_t i = 0; i < started.size(); ++i)
+            out[i] = SyncReportRow{started[i], finished[i], results[i], added[i], errors[i]};
         return out;
     });
 }

@@ -13,8 +13,8 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,7 +53,7 @@ struct SyncReportRow {
     std::int64_t startedMs = 0, finishedMs = 0;  // unix milliseconds
     std::string result;                          // "ok" or "failed"
     int added = 0;
-    std::string error;                           // "" when ok
+    std::string error;  // "" when ok
 };
 
 struct StoreOptions {
@@ -85,7 +85,8 @@ public:
     // (a registration never replaces another one: DELETE it first).
     livepatch::Result<std::string> registerWithAuthToken(const std::string& machineId, const std::string& tier);
     // Idempotent for the macaroon that registered the id, AlreadyEnabled for any other.
-    livepatch::Status registerResource(const std::string& machineId, const std::string& tier, const std::string& macaroonIdSha256);
+    livepatch::Status registerResource(const std::string& machineId, const std::string& tier,
+                                       const std::string& macaroonIdSha256);
     livepatch::Result<std::optional<Machine>> machine(const std::string& machineId);
     // The machine whose machine token this is (downloads carry no machine id).
     livepatch::Result<std::optional<Machine>> machineByToken(const std::string& machineToken);
@@ -95,13 +96,15 @@ public:
     // A check-in whose report says the patch failed or the kernel oopsed,
     // kept per tier and kernel (coalesced like check-ins): it holds back the
     // automatic promotion of that tier's patches for that kernel.
-    void recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel, const std::string& reason);
+    void recordHealthFailure(const std::string& machineId, const std::string& tier, const std::string& kernel,
+                             const std::string& reason);
     // Whether a failure was recorded for this tier and kernel at or after
     // `since` (unix seconds). Flushes pending writes first.
     livepatch::Result<bool> healthFailureSince(const std::string& tier, const std::string& kernel, std::int64_t since);
     livepatch::Status flush();
     // AlreadyEnabled when the name is taken.
-    livepatch::Status addSyncToken(const std::string& name, const std::string& token, const std::string& tier, std::int64_t validUntil);
+    livepatch::Status addSyncToken(const std::string& name, const std::string& token, const std::string& tier,
+                                   std::int64_t validUntil);
     // The token's row (expired or not: the caller says why it refuses).
     livepatch::Result<std::optional<SyncTokenRow>> syncToken(const std::string& token);
     livepatch::Result<std::vector<SyncTokenRow>> syncTokens();

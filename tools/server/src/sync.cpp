@@ -16,8 +16,8 @@
 #include <sstream>
 
 #include "admin_client.h"
-#include "input.h"
 #include "crypto/sha256.h"
+#include "input.h"
 #include "livepatch/text.h"
 #include "package/patch_package.h"
 #include "publish.h"
@@ -38,7 +38,8 @@ const std::regex kSha256Re("^[0-9a-f]{64}$");
 const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
 
 std::int64_t nowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 std::string rfc3339Ms(std::int64_t ms) {
@@ -65,7 +66,8 @@ struct BadInput : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re, const std::string& what, bool required = true) {
+std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re,
+                  const std::string& what, bool required = true) {
     if (!o->has(name)) {
         if (!required) return "";
         throw BadInput(name + ": missing (expected " + what + ")");
@@ -94,8 +96,8 @@ std::string randomUuid() {
     r[6] = (r[6] & 0x0F) | 0x40;
     r[8] = (r[8] & 0x3F) | 0x80;
     char buf[40];
-    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+             r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
     return buf;
 }
 
@@ -109,19 +111,26 @@ livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into) {
             const std::string key = item.substr(0, eq);
             if (key == "kernels") current = &into.kernels;
             else if (key == "architectures") current = &into.architectures;
-            else return Error(ErrorCode::ConfigInvalid, "--sync-filter: unknown key (expected kernels= and architectures=)");
+            else
+                return Error(ErrorCode::ConfigInvalid,
+                             "--sync-filter: unknown key (expected kernels= and architectures=)");
             item = item.substr(eq + 1);
         }
-        if (!current) return Error(ErrorCode::ConfigInvalid, "--sync-filter: expected kernels=K1,K2,... and/or architectures=A1,...");
+        if (!current)
+            return Error(ErrorCode::ConfigInvalid,
+                         "--sync-filter: expected kernels=K1,K2,... and/or architectures=A1,...");
         if (item.empty()) continue;
         if (!std::regex_match(item, current == &into.kernels ? kKernelRe : kArchRe))
-            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") + (current == &into.kernels ? "kernel" : "architecture") + " name");
+            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") +
+                                                       (current == &into.kernels ? "kernel" : "architecture") +
+                                                       " name");
         current->insert(item);
     }
     return {};
 }
 
-livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization, SyncAnswer& refused) {
+livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization,
+                                                            SyncAnswer& refused) {
     if (authorization.rfind("Bearer ", 0) != 0 || !std::regex_match(authorization.substr(7), kTokenRe)) {
         refused = errorAnswer(401, "unauthorized", "a sync token is required (Authorization: Bearer)");
         return std::optional<std::string>();
@@ -139,7 +148,8 @@ livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const 
     return std::optional<std::string>((*row)->tier);
 }
 
-SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier) {
+SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible,
+                       const std::string& tier) {
     auto cat = cachedCatalogue(dataDir + "/catalogue.yaml");
     if (!cat) return errorAnswer(500, "internal", "catalogue unavailable");
     Poco::JSON::Array list;
@@ -250,12 +260,17 @@ SyncReportRow Syncer::run() {
         // text, so bounded and made terminal-safe.
         std::string why;
         try {
-            why = Poco::JSON::Parser().parse(resp->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("message", "");
+            why = Poco::JSON::Parser()
+                      .parse(resp->body)
+                      .extract<Poco::JSON::Object::Ptr>()
+                      ->optValue<std::string>("message", "");
         } catch (...) {
         }
-        return done("the upstream refused the sync token (401" + (why.empty() ? std::string() : ": " + livepatch::terminalSafe(why, 100)) + ")");
+        return done("the upstream refused the sync token (401" +
+                    (why.empty() ? std::string() : ": " + livepatch::terminalSafe(why, 100)) + ")");
     }
-    if (resp->status != 200) return done("the upstream answered " + std::to_string(resp->status) + " to the patch listing");
+    if (resp->status != 200)
+        return done("the upstream answered " + std::to_string(resp->status) + " to the patch listing");
     if (resp->body.size() > (16u << 20)) return done("the upstream's patch listing is larger than 16 MiB");
     Poco::JSON::Array::Ptr patches;
     try {
@@ -268,7 +283,8 @@ SyncReportRow Syncer::run() {
     std::string firstError;
     for (std::size_t i = 0; i < patches->size(); ++i) {
         auto entry = patches->getObject(i);
-        auto s = entry ? syncOne(token, entry, tiers->front(), r.added) : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
+        auto s = entry ? syncOne(token, entry, tiers->front(), r.added)
+                       : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
         if (!s) {
             std::cout << "sync: " << s.error().message() << std::endl;
             if (firstError.empty()) firstError = s.error().message();
@@ -277,19 +293,21 @@ SyncReportRow Syncer::run() {
     return done(firstError);
 }
 
-livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Object::Ptr& e, const std::string& firstTier, int& added) {
+livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Object::Ptr& e,
+                                  const std::string& firstTier, int& added) {
     auto str = [&](const char* key, const std::regex& re) -> std::optional<std::string> {
         if (!e->has(key) || !e->get(key).isString()) return std::nullopt;
         std::string v = e->getValue<std::string>(key);
         if (!std::regex_match(v, re)) return std::nullopt;
         return v;
     };
-    auto file = str("file", kFileRe), name = str("name", kPatchNameRe), kernel = str("kernel", kKernelRe), arch = str("architecture", kArchRe),
-         sha = str("sha256", kSha256Re);
+    auto file = str("file", kFileRe), name = str("name", kPatchNameRe), kernel = str("kernel", kKernelRe),
+         arch = str("architecture", kArchRe), sha = str("sha256", kSha256Re);
     auto version = str("version", kVersionRe);
     if (!file || !name || !kernel || !arch || !sha || !version || !livepatch::isPatchVersion(*version))
         return Error(ErrorCode::Protocol, "the upstream listed a patch with a missing or malformed field (skipped)");
-    if (!e->has("length") || !e->get("length").isInteger()) return Error(ErrorCode::Protocol, *file + ": no length in the listing");
+    if (!e->has("length") || !e->get("length").isInteger())
+        return Error(ErrorCode::Protocol, *file + ": no length in the listing");
     const auto lengthSigned = e->get("length").convert<Poco::Int64>();
     if (lengthSigned <= 0 || static_cast<std::uint64_t>(lengthSigned) > maxPatchBytes_)
         return Error(ErrorCode::TooLarge, *file + ": length outside 1 byte to the server's upload limit");
@@ -301,7 +319,9 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");
     for (const auto& k : **cat)
         for (const auto& p : k.patches)
-            if (p.file == *file || (k.kernel == *kernel && k.architecture == *arch && p.name == *name && p.version == *version)) return {};
+            if (p.file == *file ||
+                (k.kernel == *kernel && k.architecture == *arch && p.name == *name && p.version == *version))
+                return {};
 
     // Download into a .part file, continued with a Range request when an
     // earlier run was interrupted. Dot files are never listed in the
@@ -327,33 +347,38 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (have < length) {
         if (have > 0) std::cout << "sync: resuming " << *file << " at byte " << have << std::endl;
         const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
-        auto got = lpadmin::fetch(upstream, "/v1/sync/files/" + *file, "Bearer " + token, have, length - have, [&](const char* b, std::size_t n) {
-            for (std::size_t off = 0; off < n;) {
-                ssize_t w = ::write(fd.get(), b + off, n - off);
-                if (w <= 0) return false;
-                off += static_cast<std::size_t>(w);
-            }
-            return true;
-        });
+        auto got = lpadmin::fetch(upstream, "/v1/sync/files/" + *file, "Bearer " + token, have, length - have,
+                                  [&](const char* b, std::size_t n) {
+                                      for (std::size_t off = 0; off < n;) {
+                                          ssize_t w = ::write(fd.get(), b + off, n - off);
+                                          if (w <= 0) return false;
+                                          off += static_cast<std::size_t>(w);
+                                      }
+                                      return true;
+                                  });
         if (!got) return Error(got.error().code(), *file + ": " + got.error().message());
-        if (got->status == 401) return Error(ErrorCode::TokenInvalid, *file + ": the upstream refused the sync token (401)");
+        if (got->status == 401)
+            return Error(ErrorCode::TokenInvalid, *file + ": the upstream refused the sync token (401)");
         if (got->status == 416) return refuse("the upstream's file is shorter than the resumed download");
-        if (got->status != 200 && got->status != 206) return Error(ErrorCode::HttpStatus, *file + ": the upstream answered " + std::to_string(got->status));
+        if (got->status != 200 && got->status != 206)
+            return Error(ErrorCode::HttpStatus, *file + ": the upstream answered " + std::to_string(got->status));
         // A 200 to a Range request sends the whole file after the part we
         // had: the length check below refuses it and the next run starts over.
         if (have > 0 && got->status == 206 && got->contentRange.rfind("bytes " + std::to_string(have) + "-", 0) != 0)
             return refuse("the upstream answered a different range than asked");
     }
-    if (::fsync(fd.get()) != 0 || ::fstat(fd.get(), &st) != 0) return Error(ErrorCode::Io, *file + ": cannot store the download");
+    if (::fsync(fd.get()) != 0 || ::fstat(fd.get(), &st) != 0)
+        return Error(ErrorCode::Io, *file + ": cannot store the download");
     fd = livepatch::fs::UniqueFd();
     // The connection closed early: keep the part, the next run resumes it.
     if (static_cast<std::uint64_t>(st.st_size) < length)
-        return Error(ErrorCode::Network, *file + ": transfer interrupted at byte " + std::to_string(st.st_size) + " of " + std::to_string(length) +
-                                             "; the next sync resumes it");
+        return Error(ErrorCode::Network, *file + ": transfer interrupted at byte " + std::to_string(st.st_size) +
+                                             " of " + std::to_string(length) + "; the next sync resumes it");
     // Length and sha256 as the listing announced them, from the bytes on disk.
     auto data = livepatch::fs::readFile(part, length + 1);
     if (!data || data->size() != length) return refuse("its length differs from the upstream's listing");
-    if (!livepatch::digestEquals(livepatch::sha256Hex(*data), *sha)) return refuse("its sha256 differs from the upstream's listing");
+    if (!livepatch::digestEquals(livepatch::sha256Hex(*data), *sha))
+        return refuse("its sha256 differs from the upstream's listing");
     // The upload path's verifier: safe unpack, metadata, signed module.
     auto md = checkSignedPatch(part, dir);
     if (!md) return refuse(livepatch::terminalSafe(md.error().message(), 200));
@@ -361,20 +386,23 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
         return refuse("its metadata differs from the upstream's listing");
     auto s = publishStagedPatch(dataDir_, part, *file, firstTier, *md);
     ::unlink(part.c_str());
-    if (!s && s.error().code() != ErrorCode::AlreadyEnabled) return Error(s.error().code(), *file + ": " + s.error().message());
+    if (!s && s.error().code() != ErrorCode::AlreadyEnabled)
+        return Error(s.error().code(), *file + ": " + s.error().message());
     if (s) {
         ++added;
-        std::cout << "sync: added " << *file << " (" << *name << " " << *version << ", " << *kernel << " " << *arch << ") to tier " << firstTier
-                  << std::endl;
+        std::cout << "sync: added " << *file << " (" << *name << " " << *version << ", " << *kernel << " " << *arch
+                  << ") to tier " << firstTier << std::endl;
     }
     return {};
 }
 
-livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std::string& path, const std::string& query, const std::string& body) {
+livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std::string& path,
+                                            const std::string& query, const std::string& body) {
     try {
         Poco::JSON::Object::Ptr o;
         try {
-            o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object) : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+            o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object)
+                             : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
         } catch (...) {
             throw BadInput("the request body is not a JSON object");
         }
@@ -392,7 +420,8 @@ livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std
             }
             const std::string token = randomUuid();
             auto s = store_.addSyncToken(name, token, tier, until);
-            if (!s && s.error().code() == ErrorCode::AlreadyEnabled) return errorAnswer(409, "conflict", s.error().message());
+            if (!s && s.error().code() == ErrorCode::AlreadyEnabled)
+                return errorAnswer(409, "conflict", s.error().message());
             if (!s) return s.error();
             Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
             out.set("name", name);
@@ -431,7 +460,9 @@ livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std
             return SyncAnswer{200, json(out)};
         }
         if (path == "/admin/sync" && method == "POST") {
-            if (opt_.upstream.empty()) return errorAnswer(400, "bad-request", "this server has no upstream (start it with --upstream URL --sync-token-file FILE)");
+            if (opt_.upstream.empty())
+                return errorAnswer(400, "bad-request",
+                                   "this server has no upstream (start it with --upstream URL --sync-token-file FILE)");
             if (o->has("wait") && !o->get("wait").isBoolean()) throw BadInput("wait: expected true or false");
             if (!o->optValue<bool>("wait", false)) {
                 trigger();

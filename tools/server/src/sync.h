@@ -30,10 +30,10 @@
 namespace lpserver {
 
 struct SyncOptions {
-    std::string upstream;       // base URL; "" = this server does not sync
-    std::string tokenFile;      // the sync token, made on the upstream
-    std::string caFile;         // CA for an https upstream ("" = system CAs)
-    std::chrono::seconds interval{3600};  // 0 = only on demand
+    std::string upstream;                          // base URL; "" = this server does not sync
+    std::string tokenFile;                         // the sync token, made on the upstream
+    std::string caFile;                            // CA for an https upstream ("" = system CAs)
+    std::chrono::seconds interval{3600};           // 0 = only on demand
     std::set<std::string> kernels, architectures;  // empty = all
 };
 
@@ -53,10 +53,12 @@ struct SyncAnswer {
 // Upstream side: the tier the sync token in `authorization` grants, or a 401
 // answer saying why not (unknown or revoked, expired). Network errors of the
 // store come back as errors (the caller answers 503).
-livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization, SyncAnswer& refused);
+livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization,
+                                                            SyncAnswer& refused);
 
 // Upstream side: GET /v1/sync/patches for this tier.
-SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier);
+SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible,
+                       const std::string& tier);
 
 class Syncer {
 public:
@@ -70,11 +72,13 @@ public:
     void trigger();
     // /admin/sync, /admin/sync/reports and /admin/sync-tokens[/revoke].
     // body: the request body (POST). Store failures: Network errors.
-    livepatch::Result<SyncAnswer> admin(const std::string& method, const std::string& path, const std::string& query, const std::string& body);
+    livepatch::Result<SyncAnswer> admin(const std::string& method, const std::string& path, const std::string& query,
+                                        const std::string& body);
 
 private:
     SyncReportRow run();
-    livepatch::Status syncOne(const std::string& token, const Poco::JSON::Object::Ptr& entry, const std::string& firstTier, int& added);
+    livepatch::Status syncOne(const std::string& token, const Poco::JSON::Object::Ptr& entry,
+                              const std::string& firstTier, int& added);
     void loop();
 
     SyncOptions opt_;

@@ -13,8 +13,9 @@ using livepatch::Error;
 using livepatch::ErrorCode;
 
 std::optional<std::string> tufRepositoryPath(const std::string& requestPath) {
-    static const std::regex re("^/v1/tuf/(metadata/[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,199}|"
-                               "targets(/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,199}){1,4})$");
+    static const std::regex re(
+        "^/v1/tuf/(metadata/[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,199}|"
+        "targets(/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,199}){1,4})$");
     std::smatch m;
     if (!std::regex_match(requestPath, m, re)) return std::nullopt;
     return m[1].str();
@@ -28,7 +29,8 @@ livepatch::Result<livepatch::tuf::SigningKey> onlineKey(const std::string& dir, 
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) return Error(ErrorCode::NotFound, "online key " + path + " is missing");
     if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
-        return Error(ErrorCode::Permission, "online key " + path + " must be a regular file readable by its owner only (0600)");
+        return Error(ErrorCode::Permission,
+                     "online key " + path + " must be a regular file readable by its owner only (0600)");
     auto pem = livepatch::fs::readFile(path, 64u << 10);
     if (!pem) return pem.error();
     return livepatch::tuf::SigningKey::fromPem(*pem);
@@ -48,7 +50,8 @@ livepatch::Result<bool> keepTufFresh(const std::string& repoDir, const std::stri
     if (!snapshotKey) return snapshotKey.error();
     auto timestampKey = onlineKey(onlineKeysDir, "timestamp.pem");
     if (!timestampKey) return timestampKey.error();
-    auto signedNow = snapshotDue ? repo->publishOnline(*snapshotKey, *timestampKey, now) : repo->resignTimestamp(*timestampKey, now);
+    auto signedNow =
+        snapshotDue ? repo->publishOnline(*snapshotKey, *timestampKey, now) : repo->resignTimestamp(*timestampKey, now);
     if (!signedNow) return signedNow.error();
     return true;
 }

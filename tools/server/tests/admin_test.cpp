@@ -7,7 +7,9 @@
 
 namespace {
 
-Poco::JSON::Object::Ptr json(const std::string& body) { return Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>(); }
+Poco::JSON::Object::Ptr json(const std::string& body) {
+    return Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+}
 
 // The Authorization header value Poco's own client would send.
 std::string basic(const std::string& user, const std::string& password) {
@@ -36,7 +38,8 @@ std::string htpasswdLine(const std::string& user, const std::string& password) {
 class AdminTest : public ServerTest {
 protected:
     std::string login(const std::string& authorization = "") {
-        auto r = call(server->port(), "POST", "/admin/login", "", {{"Authorization", authorization.empty() ? basic("admin", "s3cret") : authorization}});
+        auto r = call(server->port(), "POST", "/admin/login", "",
+                      {{"Authorization", authorization.empty() ? basic("admin", "s3cret") : authorization}});
         EXPECT_EQ(r.status, 200) << r.body;
         return r.status == 200 ? json(r.body)->getValue<std::string>("macaroon") : "";
     }
@@ -58,23 +61,28 @@ protected:
     std::string tarball(const std::string& version, bool isSigned, const std::string& name = "lp_up") {
         const auto work = dir / ("tar-" + version + (isSigned ? "s" : "u"));
         fsys::create_directories(work);
-        std::ofstream(work / "livepatch.json") << R"({"format": 1, "name": ")" << name << R"(", "version": ")" << version
-                                               << R"(", "module": ")" << name << R"(.ko", "kernel": "5.15.0-100.110-generic",
+        std::ofstream(work / "livepatch.json")
+            << R"({"format": 1, "name": ")" << name << R"(", "version": ")" << version << R"(", "module": ")" << name
+            << R"(.ko", "kernel": "5.15.0-100.110-generic",
                                                    "architecture": "x86_64", "replace": true,
                                                    "fixes": [{"name": "cve-2024-1", "description": "d", "bug": "b", "patched": true}]})";
-        std::ofstream(work / (name + ".ko")) << "\x7f" "ELF module body" << (isSigned ? std::string(40, 'S') + "~Module signature appended~\n" : "");
+        std::ofstream(work / (name + ".ko"))
+            << "\x7f"
+               "ELF module body"
+            << (isSigned ? std::string(40, 'S') + "~Module signature appended~\n" : "");
         const auto out = dir / (name + "-" + version + (isSigned ? "" : "-unsigned") + ".tar.xz");
         run("tar -C '" + work.string() + "' -cJf '" + out.string() + "' livepatch.json " + name + ".ko");
         std::ifstream in(out, std::ios::binary);
         return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     }
     void useTiers() {
-        std::ofstream(dir / "catalogue.yaml") << "tiers: [canary, stable]\n"
-                                                 "kernels:\n"
-                                                 "  - kernel: 5.15.0-100.110-generic\n"
-                                                 "    architecture: x86_64\n"
-                                                 "    patches:\n"
-                                                 "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", tier: canary}\n";
+        std::ofstream(dir / "catalogue.yaml")
+            << "tiers: [canary, stable]\n"
+               "kernels:\n"
+               "  - kernel: 5.15.0-100.110-generic\n"
+               "    architecture: x86_64\n"
+               "    patches:\n"
+               "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", tier: canary}\n";
     }
     std::string macaroon;
 };
@@ -82,7 +90,8 @@ protected:
 }  // namespace
 
 TEST_F(AdminTest, LoginReturnsAnExpiringMacaroonThatAuthorizesLaterCalls) {
-    auto r = call(server->port(), "POST", "/admin/login", "{\"valid-for\":\"10m\"}", {{"Authorization", basic("admin", "s3cret")}});
+    auto r = call(server->port(), "POST", "/admin/login", "{\"valid-for\":\"10m\"}",
+                  {{"Authorization", basic("admin", "s3cret")}});
     ASSERT_EQ(r.status, 200) << r.body;
     macaroon = json(r.body)->getValue<std::string>("macaroon");
     auto expires = livepatch::timeutil::parseRfc3339(json(r.body)->getValue<std::string>("expires"));
@@ -91,9 +100,13 @@ TEST_F(AdminTest, LoginReturnsAnExpiringMacaroonThatAuthorizesLaterCalls) {
     EXPECT_EQ(admin("GET", "/admin/tiers").status, 200);
     EXPECT_EQ(admin("POST", "/admin/tokens", "{}").status, 201);
     // Not a login credential itself, not a machine credential, and its caveats only narrow.
-    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", "Macaroon " + macaroon}}).status, 401);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", "Macaroon " + macaroon}}).status,
+              401);
     EXPECT_EQ(registerWith(id, "Macaroon " + macaroon), 401);
-    EXPECT_EQ(call(server->port(), "GET", "/admin/tiers", "", {{"Authorization", "Macaroon " + mintResourceToken("stable")}}).status, 401);
+    EXPECT_EQ(
+        call(server->port(), "GET", "/admin/tiers", "", {{"Authorization", "Macaroon " + mintResourceToken("stable")}})
+            .status,
+        401);
     const std::string key = "server-test-macaroon-root-key-0123456789";
     EXPECT_EQ(verifyAdminMacaroon(key, macaroon), std::optional<std::string>("admin"));
     const auto past = std::chrono::system_clock::now() - std::chrono::seconds(1);
@@ -103,7 +116,8 @@ TEST_F(AdminTest, LoginReturnsAnExpiringMacaroonThatAuthorizesLaterCalls) {
     macaroon_returncode err;
     struct macaroon* m = macaroon_deserialize(macaroon.c_str(), &err);
     const std::string other = "admin = root";
-    struct macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(other.data()), other.size(), &err);
+    struct macaroon* n =
+        macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(other.data()), other.size(), &err);
     std::string widened(macaroon_serialize_size_hint(n), '\0');
     macaroon_serialize(n, &widened[0], widened.size(), &err);
     widened.resize(widened.find('\0'));
@@ -111,13 +125,20 @@ TEST_F(AdminTest, LoginReturnsAnExpiringMacaroonThatAuthorizesLaterCalls) {
     macaroon_destroy(n);
     EXPECT_EQ(call(server->port(), "GET", "/admin/tiers", "", {{"Authorization", "Macaroon " + widened}}).status, 401);
     // A signature over other bytes (forged, or another server's key).
-    EXPECT_EQ(call(server->port(), "GET", "/admin/tiers", "", {{"Authorization", "Macaroon " + mintAdminMacaroon("other-key", "admin",
-        std::chrono::system_clock::now() + std::chrono::hours(1))}}).status, 401);
-    auto tooLong = call(server->port(), "POST", "/admin/login", "{\"valid-for\":\"30d\"}", {{"Authorization", basic("admin", "s3cret")}});
+    EXPECT_EQ(call(server->port(), "GET", "/admin/tiers", "",
+                   {{"Authorization",
+                     "Macaroon " + mintAdminMacaroon("other-key", "admin",
+                                                     std::chrono::system_clock::now() + std::chrono::hours(1))}})
+                  .status,
+              401);
+    auto tooLong = call(server->port(), "POST", "/admin/login", "{\"valid-for\":\"30d\"}",
+                        {{"Authorization", basic("admin", "s3cret")}});
     EXPECT_EQ(tooLong.status, 400);
     EXPECT_NE(tooLong.body.find("valid-for"), std::string::npos) << tooLong.body;
-    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("admin", "wrong")}}).status, 401);
-    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("nobody", "s3cret")}}).status, 401);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("admin", "wrong")}}).status,
+              401);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("nobody", "s3cret")}}).status,
+              401);
 }
 
 TEST_F(AdminTest, HtpasswdBcryptAndArgon2idUsersBothLogIn) {
@@ -132,7 +153,8 @@ TEST_F(AdminTest, HtpasswdBcryptAndArgon2idUsersBothLogIn) {
     start();
     EXPECT_FALSE(login(basic("ops", "b1crypt pw")).empty());
     EXPECT_FALSE(login(basic("admin", "s3cret")).empty());
-    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("ops", "s3cret")}}).status, 401);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/login", "", {{"Authorization", basic("ops", "s3cret")}}).status,
+              401);
 }
 
 TEST_F(AdminTest, AnAdminPasswordFileWithAnUnknownHashStopsTheStart) {
@@ -160,7 +182,8 @@ TEST_F(AdminTest, PromotionMovesAPatchToTheNextTierAndOnlyItsMachinesSeeIt) {
     const std::string canary = enrollWith(canaryId, addToken("canary"));
     const std::string stable = enrollWith(id, addToken("stable"));
     auto sees = [&](const std::string& machine, const std::string& token) {
-        auto u = call(server->port(), "POST", "/v1/client/" + machine + "/updates", report, {{"Authorization", "Bearer " + token}});
+        auto u = call(server->port(), "POST", "/v1/client/" + machine + "/updates", report,
+                      {{"Authorization", "Bearer " + token}});
         EXPECT_EQ(u.status, 200) << u.body;
         return u.body.find("lp_a-1.tar.xz") != std::string::npos;
     };
@@ -169,9 +192,12 @@ TEST_F(AdminTest, PromotionMovesAPatchToTheNextTierAndOnlyItsMachinesSeeIt) {
     auto p = admin("POST", "/admin/patches/promote", R"({"version":"1","tier":"stable"})");
     ASSERT_EQ(p.status, 200) << p.body;
     EXPECT_NE(p.body.find(R"("from":"canary")"), std::string::npos) << p.body;
-    EXPECT_FALSE(loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.at(0).tierSince.empty()) << "soak counts from here";
+    EXPECT_FALSE(loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.at(0).tierSince.empty())
+        << "soak counts from here";
     EXPECT_TRUE(sees(id, stable));
-    EXPECT_EQ(json(admin("GET", "/admin/tiers").body)->getArray("tiers")->getObject(1)->getValue<std::size_t>("machines"), 1u);
+    EXPECT_EQ(
+        json(admin("GET", "/admin/tiers").body)->getArray("tiers")->getObject(1)->getValue<std::size_t>("machines"),
+        1u);
     EXPECT_EQ(admin("POST", "/admin/patches/promote", R"({"version":"9","tier":"stable"})").status, 404);
     auto unknown = admin("POST", "/admin/patches/promote", R"({"version":"1","tier":"nightly"})");
     EXPECT_EQ(unknown.status, 400);
@@ -186,7 +212,8 @@ TEST_F(AdminTest, UploadPublishesASignedPatchToTheFirstTierAtomically) {
     start();
     macaroon = login();
     const std::string bytes = tarball("2", true);
-    auto up = call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", bytes, {{"Authorization", "Macaroon " + macaroon}});
+    auto up = call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", bytes,
+                   {{"Authorization", "Macaroon " + macaroon}});
     ASSERT_EQ(up.status, 201) << up.body;
     EXPECT_EQ(json(up.body)->getValue<std::string>("tier"), "canary");
     auto cat = loadCatalogue((dir / "catalogue.yaml").string());
@@ -195,19 +222,38 @@ TEST_F(AdminTest, UploadPublishesASignedPatchToTheFirstTierAtomically) {
     EXPECT_EQ((*cat)[0].patches[1].file, "lp_up-2.tar.xz");
     EXPECT_EQ((*cat)[0].patches[1].tier, "canary");
     EXPECT_EQ((*cat)[0].patches[1].fixes.at(0).name, "cve-2024-1");
-    EXPECT_EQ(*catalogueTiers((dir / "catalogue.yaml").string()), (std::vector<std::string>{"canary", "stable"})) << "tiers: kept";
+    EXPECT_EQ(*catalogueTiers((dir / "catalogue.yaml").string()), (std::vector<std::string>{"canary", "stable"}))
+        << "tiers: kept";
     // A canary machine downloads it.
     const std::string machine = enrollWith(id, addToken("canary"));
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_up-2.tar.xz", "", {{"Authorization", "Bearer " + machine}}).body, bytes);
+    EXPECT_EQ(
+        call(server->port(), "GET", "/v1/patches/lp_up-2.tar.xz", "", {{"Authorization", "Bearer " + machine}}).body,
+        bytes);
     // Never replaced; unsigned, not a tarball, or a bad name: refused, nothing left behind.
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", tarball("3", true), {{"Authorization", "Macaroon " + macaroon}}).status, 409);
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/other-2.tar.xz", tarball("2", true), {{"Authorization", "Macaroon " + macaroon}}).status, 409);
-    auto unsignedUp = call(server->port(), "PUT", "/admin/patches/lp_up-4.tar.xz", tarball("4", false), {{"Authorization", "Macaroon " + macaroon}});
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", tarball("3", true),
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              409);
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/other-2.tar.xz", tarball("2", true),
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              409);
+    auto unsignedUp = call(server->port(), "PUT", "/admin/patches/lp_up-4.tar.xz", tarball("4", false),
+                           {{"Authorization", "Macaroon " + macaroon}});
     EXPECT_EQ(unsignedUp.status, 400);
     EXPECT_NE(unsignedUp.body.find("not signed"), std::string::npos) << unsignedUp.body;
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-5.tar.xz", "not a tarball", {{"Authorization", "Macaroon " + macaroon}}).status, 400);
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/.hidden", tarball("6", true), {{"Authorization", "Macaroon " + macaroon}}).status, 404);
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-7.tar.xz?tier=..", tarball("7", true), {{"Authorization", "Macaroon " + macaroon}}).status, 400);
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-5.tar.xz", "not a tarball",
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              400);
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/.hidden", tarball("6", true),
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              404);
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-7.tar.xz?tier=..", tarball("7", true),
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              400);
     EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-8.tar.xz", tarball("8", true)).status, 401);
     std::vector<std::string> files;
     for (const auto& e : fsys::directory_iterator(dir / "patches")) files.push_back(e.path().filename().string());
@@ -223,7 +269,10 @@ TEST_F(AdminTest, UploadsBeyondTheLimitAre413) {
     server = std::make_unique<Server>(o);
     ASSERT_TRUE(server->start());
     macaroon = login();
-    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", tarball("2", true), {{"Authorization", "Macaroon " + macaroon}}).status, 413);
+    EXPECT_EQ(call(server->port(), "PUT", "/admin/patches/lp_up-2.tar.xz", tarball("2", true),
+                   {{"Authorization", "Macaroon " + macaroon}})
+                  .status,
+              413);
     EXPECT_FALSE(fsys::exists(dir / "patches/lp_up-2.tar.xz"));
 }
 
@@ -244,9 +293,12 @@ TEST_F(AdminTest, MachinesListTheirLastReportAndFleetCountsThem) {
     const std::string token = addToken("stable");
     const std::string a = enrollWith(id, token);
     enrollWith("0123456789abcdef0123456789abcdf0", token);
-    const std::string rep = R"({"kernel":"5.15.0-100.110-generic","architecture":"x86_64","patch-state":"applied","patch-version":"1",)"
-                            R"("check-state":"checked","client-version":"\u001b[31mevil"})";
-    ASSERT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", rep, {{"Authorization", "Bearer " + a}}).status, 200);
+    const std::string rep =
+        R"({"kernel":"5.15.0-100.110-generic","architecture":"x86_64","patch-state":"applied","patch-version":"1",)"
+        R"("check-state":"checked","client-version":"\u001b[31mevil"})";
+    ASSERT_EQ(
+        call(server->port(), "POST", "/v1/client/" + id + "/updates", rep, {{"Authorization", "Bearer " + a}}).status,
+        200);
     auto page = admin("GET", "/admin/machines?limit=1");
     ASSERT_EQ(page.status, 200) << page.body;
     auto first = json(page.body)->getArray("machines")->getObject(0);
@@ -278,17 +330,22 @@ TEST_F(AdminTest, MachinesListTheirLastReportAndFleetCountsThem) {
 TEST_F(AdminTest, SoakedPatchesMoveOnUnlessTheirTierReportedAFailure) {
     server.reset();
     const auto ago = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now() - std::chrono::seconds(10));
-    std::ofstream(dir / "catalogue.yaml") << "tiers: [{name: canary, soak: 2s}, {name: beta, soak: 1h}, stable]\n"
-                                             "kernels:\n"
-                                             "  - kernel: 5.15.0-100.110-generic\n"
-                                             "    architecture: x86_64\n"
-                                             "    patches:\n"
-                                             "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", tier: canary, tier-since: " << ago << "}\n"
-                                             "  - kernel: 5.15.0-101.111-generic\n"
-                                             "    architecture: x86_64\n"
-                                             "    patches:\n"
-                                             "      - {file: lp_b-1.tar.xz, name: lp_b, version: \"1\", tier: canary, tier-since: " << ago << "}\n"
-                                             "      - {file: lp_c-1.tar.xz, name: lp_c, version: \"1\", tier: canary}\n";
+    std::ofstream(dir / "catalogue.yaml")
+        << "tiers: [{name: canary, soak: 2s}, {name: beta, soak: 1h}, stable]\n"
+           "kernels:\n"
+           "  - kernel: 5.15.0-100.110-generic\n"
+           "    architecture: x86_64\n"
+           "    patches:\n"
+           "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", tier: canary, tier-since: "
+        << ago
+        << "}\n"
+           "  - kernel: 5.15.0-101.111-generic\n"
+           "    architecture: x86_64\n"
+           "    patches:\n"
+           "      - {file: lp_b-1.tar.xz, name: lp_b, version: \"1\", tier: canary, tier-since: "
+        << ago
+        << "}\n"
+           "      - {file: lp_c-1.tar.xz, name: lp_c, version: \"1\", tier: canary}\n";
     // First the reports, with no promotion pass running.
     ServerOptions o = options();
     o.autoPromoteInterval = std::chrono::hours(1);
@@ -298,12 +355,17 @@ TEST_F(AdminTest, SoakedPatchesMoveOnUnlessTheirTierReportedAFailure) {
     const std::string canaryId = "0123456789abcdef0123456789abcde1";
     const std::string canary = enrollWith(canaryId, addToken("canary"));
     const std::string stable = enrollWith(id, addToken("stable"));
-    auto report = [&](const std::string& machine, const std::string& token, const std::string& kernel, const std::string& extra) {
+    auto report = [&](const std::string& machine, const std::string& token, const std::string& kernel,
+                      const std::string& extra) {
         EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + machine + "/updates",
-                       R"({"kernel":")" + kernel + R"(","architecture":"x86_64")" + extra + "}", {{"Authorization", "Bearer " + token}}).status, 200);
+                       R"({"kernel":")" + kernel + R"(","architecture":"x86_64")" + extra + "}",
+                       {{"Authorization", "Bearer " + token}})
+                      .status,
+                  200);
     };
     report(canaryId, canary, "5.15.0-101.111-generic", R"(,"patch-state":"applied","health":{"taint":32768,"oops":1})");
-    report(canaryId, canary, "5.15.0-100.110-generic", R"(,"patch-state":"applied","health":{"taint":32768,"oops":0})");  // taint alone: fine
+    report(canaryId, canary, "5.15.0-100.110-generic",
+           R"(,"patch-state":"applied","health":{"taint":32768,"oops":0})");           // taint alone: fine
     report(id, stable, "5.15.0-100.110-generic", R"(,"patch-state":"apply-failed")");  // another tier's failure
     server.reset();
     o.autoPromoteInterval = std::chrono::milliseconds(100);
@@ -316,7 +378,8 @@ TEST_F(AdminTest, SoakedPatchesMoveOnUnlessTheirTierReportedAFailure) {
                 if (p.file == file) return p.tier;
         return std::string("?");
     };
-    for (int i = 0; i < 100 && tierOf("lp_a-1.tar.xz") == "canary"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && tierOf("lp_a-1.tar.xz") == "canary"; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_EQ(tierOf("lp_a-1.tar.xz"), "beta") << "soaked 10 s in canary (2 s needed), no canary failure on its kernel";
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // several more passes
     EXPECT_EQ(tierOf("lp_a-1.tar.xz"), "beta") << "beta soaks 1 h, counted from the promotion";
@@ -333,7 +396,8 @@ TEST_F(AdminTest, ABadSoakTimeStopsTheStartWithItsPlace) {
     Server s(options());
     auto st = s.start();
     ASSERT_FALSE(st);
-    EXPECT_NE(st.error().message().find("tiers entry 2: soak must be a duration"), std::string::npos) << st.error().message();
+    EXPECT_NE(st.error().message().find("tiers entry 2: soak must be a duration"), std::string::npos)
+        << st.error().message();
 }
 
 namespace {

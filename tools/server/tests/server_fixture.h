@@ -26,10 +26,9 @@
 
 #include "catalogue.h"
 #include "crypto/sha256.h"
+#include "livepatch/testing/files.h"
 #include "server.h"
 #include "store.h"
-#include "livepatch/testing/files.h"
-
 
 namespace fsys = std::filesystem;
 using namespace lpserver;
@@ -53,7 +52,8 @@ Reply call(unsigned short port, const std::string& method, const std::string& pa
     Poco::Net::HTTPResponse resp;
     std::istream& in = s.receiveResponse(resp);
     std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return {resp.getStatus(), out, resp.get("ETag", ""), resp.getContentType(), resp.getReason(), resp.get("Retry-After", "")};
+    return {resp.getStatus(),           out, resp.get("ETag", ""), resp.getContentType(), resp.getReason(),
+            resp.get("Retry-After", "")};
 }
 
 class ServerTest : public ::testing::Test {
@@ -61,13 +61,14 @@ protected:
     void SetUp() override {
         dir = livepatch::testing::freshTestDir("lpserver", {"patches"});
         std::ofstream(dir / "patches/lp_a-1.tar.xz") << "pretend tarball";
-        std::ofstream(dir / "catalogue.yaml") << "kernels:\n"
-                                                 "  - kernel: 5.15.0-100.110-generic\n"
-                                                 "    architecture: x86_64\n"
-                                                 "    supported: supported\n"
-                                                 "    patches:\n"
-                                                 "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", published: 2026-01-01T00:00:00Z,\n"
-                                                 "         fixes: [{name: cve-2023-1, description: d, bug: b, patched: true}]}\n";
+        std::ofstream(dir / "catalogue.yaml")
+            << "kernels:\n"
+               "  - kernel: 5.15.0-100.110-generic\n"
+               "    architecture: x86_64\n"
+               "    supported: supported\n"
+               "    patches:\n"
+               "      - {file: lp_a-1.tar.xz, name: lp_a, version: \"1\", published: 2026-01-01T00:00:00Z,\n"
+               "         fixes: [{name: cve-2023-1, description: d, bug: b, patched: true}]}\n";
         std::ofstream(dir / "admin-password") << hashAdminPassword("s3cret") << "\n";
         std::ofstream(dir / "macaroon-key") << "server-test-macaroon-root-key-0123456789";
         if (onPostgres()) freshPostgresDatabase();
@@ -78,13 +79,16 @@ protected:
     static bool onPostgres() { return std::getenv("LP_TEST_POSTGRES_URL") != nullptr; }
     std::string databaseName() const {
         std::string n = "t_";
-        for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())) n += static_cast<char>(std::tolower(c));
+        for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))
+            n += static_cast<char>(std::tolower(c));
         return n;
     }
     void freshPostgresDatabase() {
         const std::string psql = std::getenv("LP_TEST_POSTGRES_PSQL");
-        ASSERT_EQ(std::system((psql + " -q -d postgres -c 'DROP DATABASE IF EXISTS " + databaseName() + "' -c 'CREATE DATABASE " +
-                               databaseName() + "' > /dev/null").c_str()), 0);
+        ASSERT_EQ(std::system((psql + " -q -d postgres -c 'DROP DATABASE IF EXISTS " + databaseName() +
+                               "' -c 'CREATE DATABASE " + databaseName() + "' > /dev/null")
+                                  .c_str()),
+                  0);
     }
     ServerOptions options() const {
         ServerOptions o;
@@ -112,7 +116,8 @@ protected:
         auto r = call(server->port(), "POST", "/v1/client/" + id, "{\"kernel\":\"k\",\"architecture\":\"x86_64\"}",
                       {{"Authorization", "Bearer " + token}});
         EXPECT_EQ(r.status, 200) << r.body;
-        return Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("machine-token");
+        return Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>(
+            "machine-token");
     }
     std::string mintResourceToken(const std::string& tier) {
         auto t = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"" + tier + "\"}", {}, "s3cret");
@@ -121,10 +126,13 @@ protected:
     }
     int registerWith(const std::string& machine, const std::string& authorization) {
         return call(server->port(), "POST", "/v1/client/" + machine, "{\"kernel\":\"k\",\"architecture\":\"x86_64\"}",
-                    {{"Authorization", authorization}}).status;
+                    {{"Authorization", authorization}})
+            .status;
     }
     int checkIn(const std::string& machine, const std::string& authorization) {
-        return call(server->port(), "POST", "/v1/client/" + machine + "/updates", report, {{"Authorization", authorization}}).status;
+        return call(server->port(), "POST", "/v1/client/" + machine + "/updates", report,
+                    {{"Authorization", authorization}})
+            .status;
     }
     fsys::path dir;
     std::unique_ptr<Server> server;

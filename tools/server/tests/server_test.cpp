@@ -7,7 +7,10 @@ TEST_F(ServerTest, AdminNeedsCorrectPassword) {
 }
 
 TEST_F(ServerTest, RegisterUpdatesEtagAndDownload) {
-    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id, "{}", {{"Authorization", "Bearer 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"}}).status, 401);
+    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id, "{}",
+                   {{"Authorization", "Bearer 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"}})
+                  .status,
+              401);
     auto mt = enroll(id);
     auto u = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
     ASSERT_EQ(u.status, 200) << u.body;
@@ -18,11 +21,14 @@ TEST_F(ServerTest, RegisterUpdatesEtagAndDownload) {
     EXPECT_EQ(again.status, 304);
     EXPECT_EQ(again.reason, "Not Modified");  // not Poco's default "OK" for every status
     EXPECT_TRUE(again.body.empty());
-    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer nope"}}).status, 401);
+    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer nope"}})
+                  .status,
+              401);
     auto d = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(d.status, 200);
     EXPECT_EQ(d.body, "pretend tarball");
-    auto r = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Range", "bytes=8-"}, {"Authorization", "Bearer " + mt}});
+    auto r = call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "",
+                  {{"Range", "bytes=8-"}, {"Authorization", "Bearer " + mt}});
     EXPECT_EQ(r.status, 206);
     EXPECT_EQ(r.reason, "Partial Content");
     EXPECT_EQ(r.body, "tarball");
@@ -35,7 +41,9 @@ TEST_F(ServerTest, RegistrationsSurviveRestart) {
     auto mt = enroll(id);
     server.reset();
     start();
-    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
+    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}})
+                  .status,
+              200);
     server.reset();
     if (onPostgres()) return;  // below: the SQLite files
     for (const auto& e : fsys::directory_iterator(dir)) {
@@ -43,14 +51,17 @@ TEST_F(ServerTest, RegistrationsSurviveRestart) {
         std::ifstream in(e.path(), std::ios::binary);
         std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         EXPECT_EQ(text.find(mt), std::string::npos) << "machine tokens are stored hashed";
-        EXPECT_EQ(fsys::status(e.path()).permissions() & (fsys::perms::group_all | fsys::perms::others_all), fsys::perms::none) << e.path();
+        EXPECT_EQ(fsys::status(e.path()).permissions() & (fsys::perms::group_all | fsys::perms::others_all),
+                  fsys::perms::none)
+            << e.path();
     }
     EXPECT_TRUE(fsys::exists(dir / "server.db"));
 }
 
 TEST_F(ServerTest, RequestSizeIsBounded) {
     auto mt = enroll(id);
-    auto big = call(server->port(), "POST", "/v1/client/" + id + "/updates", std::string(5000, ' '), {{"Authorization", "Bearer " + mt}});
+    auto big = call(server->port(), "POST", "/v1/client/" + id + "/updates", std::string(5000, ' '),
+                    {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(big.status, 413);
 }
 
@@ -65,7 +76,9 @@ TEST_F(ServerTest, FaultSwitchesAreObservable) {
     EXPECT_NE(h.body.find("<html>"), std::string::npos);
     set("none");
     set("wrong-content-type");
-    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).contentType, "text/html");
+    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}})
+                  .contentType,
+              "text/html");
     set("none");
     set("wrong-checksum");
     auto w = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
@@ -73,27 +86,42 @@ TEST_F(ServerTest, FaultSwitchesAreObservable) {
     EXPECT_EQ(w.body.find(good), std::string::npos);
     set("none");
     set("retry-after=7");
-    auto ra = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
+    auto ra =
+        call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(ra.status, 503);
-    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}}).status, 200);
+    EXPECT_EQ(call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}})
+                  .status,
+              200);
     set("redirect-http");
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer " + mt}}).status, 302);
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer " + mt}}).status,
+              302);
     EXPECT_EQ(call(server->port(), "POST", "/admin/faults", "{\"fault\":\"bogus\"}", {}, "s3cret").status, 400);
 }
 
 TEST_F(ServerTest, AdminUploadsPatchesWithValidatedNames) {
     // "new patch" base64 -> bmV3IHBhdGNo
-    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"lp_b-1.tar.xz","content-base64":"bmV3IHBhdGNo"})", {}, "s3cret").status, 201);
+    EXPECT_EQ(call(server->port(), "POST", "/admin/patches",
+                   R"({"file":"lp_b-1.tar.xz","content-base64":"bmV3IHBhdGNo"})", {}, "s3cret")
+                  .status,
+              201);
     std::ifstream in(dir / "patches/lp_b-1.tar.xz");
     std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_EQ(got, "new patch");
-    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"../evil","content-base64":"eA=="})", {}, "s3cret").status, 400);
-    EXPECT_EQ(call(server->port(), "POST", "/admin/patches", R"({"file":"x.tar.xz","content-base64":"eA=="})", {}, "nope").status, 401);
+    EXPECT_EQ(
+        call(server->port(), "POST", "/admin/patches", R"({"file":"../evil","content-base64":"eA=="})", {}, "s3cret")
+            .status,
+        400);
+    EXPECT_EQ(
+        call(server->port(), "POST", "/admin/patches", R"({"file":"x.tar.xz","content-base64":"eA=="})", {}, "nope")
+            .status,
+        401);
     EXPECT_FALSE(fsys::exists(dir / "x.tar.xz"));
 }
 
 TEST_F(ServerTest, KernelsSupportedNeedsNoAuth) {
-    auto r = call(server->port(), "GET", "/v1/api/kernels/supported?kernel-version=5.15.0-100.110&flavour=generic&architecture=x86_64&codename=jammy");
+    auto r = call(
+        server->port(), "GET",
+        "/v1/api/kernels/supported?kernel-version=5.15.0-100.110&flavour=generic&architecture=x86_64&codename=jammy");
     EXPECT_EQ(r.status, 200);
     EXPECT_NE(r.body.find("\"supported\":\"supported\""), std::string::npos);
 }
@@ -102,8 +130,8 @@ TEST_F(ServerTest, ResourceTokenExpiryIsAnInstantNotAString) {
     // Offsets must be honoured: a past instant written with +08:00 reads
     // "later" than now as text, a future one with -08:00 reads "earlier".
     auto mint = [&](const std::string& expires) {
-        auto t = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"" + expires + "\"}", {},
-                      "s3cret");
+        auto t = call(server->port(), "POST", "/admin/resource-tokens",
+                      "{\"tier\":\"stable\",\"expires\":\"" + expires + "\"}", {}, "s3cret");
         EXPECT_EQ(t.status, 201) << t.body;
         return Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
     };
@@ -120,11 +148,13 @@ TEST_F(ServerTest, ResourceTokenExpiryIsAnInstantNotAString) {
     const auto now = std::chrono::system_clock::now();
     auto reg = [&](const std::string& token) {
         return call(server->port(), "POST", "/v1/client/" + id, "{\"kernel\":\"k\",\"architecture\":\"x86_64\"}",
-                    {{"Authorization", "Macaroon " + token}}).status;
+                    {{"Authorization", "Macaroon " + token}})
+            .status;
     };
     EXPECT_EQ(reg(mint(inZone(now - std::chrono::hours(1), 8))), 401) << "expired an hour ago";
     EXPECT_EQ(reg(mint(inZone(now + std::chrono::hours(1), -8))), 200) << "valid for another hour";
-    auto bad = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"tomorrow\"}", {}, "s3cret");
+    auto bad = call(server->port(), "POST", "/admin/resource-tokens", "{\"tier\":\"stable\",\"expires\":\"tomorrow\"}",
+                    {}, "s3cret");
     EXPECT_EQ(bad.status, 400);
 }
 
@@ -134,7 +164,8 @@ std::string appendCaveat(const std::string& token, const std::string& caveat) {
     macaroon_returncode err;
     macaroon* m = macaroon_deserialize(token.c_str(), &err);
     EXPECT_NE(m, nullptr);
-    macaroon* n = macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(caveat.data()), caveat.size(), &err);
+    macaroon* n =
+        macaroon_add_first_party_caveat(m, reinterpret_cast<const unsigned char*>(caveat.data()), caveat.size(), &err);
     macaroon_destroy(m);
     std::string out(macaroon_serialize_size_hint(n), '\0');
     macaroon_serialize(n, &out[0], out.size(), &err);
@@ -146,8 +177,10 @@ std::string appendCaveat(const std::string& token, const std::string& caveat) {
 
 TEST_F(ServerTest, AppendedTierCaveatCannotRaiseTheTier) {
     const std::string stable = mintResourceToken("stable");
-    EXPECT_EQ(registerWith(id, "Macaroon " + appendCaveat(stable, "tier = premium")), 401) << "tier raised by an appended caveat";
-    auto same = call(server->port(), "POST", "/v1/client/" + id, "{}", {{"Authorization", "Macaroon " + appendCaveat(stable, "tier = stable")}});
+    EXPECT_EQ(registerWith(id, "Macaroon " + appendCaveat(stable, "tier = premium")), 401)
+        << "tier raised by an appended caveat";
+    auto same = call(server->port(), "POST", "/v1/client/" + id, "{}",
+                     {{"Authorization", "Macaroon " + appendCaveat(stable, "tier = stable")}});
     EXPECT_EQ(same.status, 200) << "a caveat repeating the tier only narrows";
     EXPECT_NE(same.body.find("\"tier\":\"stable\""), std::string::npos);
 }
@@ -155,23 +188,29 @@ TEST_F(ServerTest, AppendedTierCaveatCannotRaiseTheTier) {
 TEST_F(ServerTest, DownloadNeedsCredentialsAndTheTier) {
     std::ofstream(dir / "patches/lp_p-1.tar.xz") << "premium tarball";
     std::ofstream(dir / "patches/lp_loose-1.tar.xz") << "not in the catalogue";
-    std::ofstream(dir / "catalogue.yaml", std::ios::app) << "      - {file: lp_p-1.tar.xz, name: lp_p, version: \"1\", tier: premium}\n";
+    std::ofstream(dir / "catalogue.yaml", std::ios::app)
+        << "      - {file: lp_p-1.tar.xz, name: lp_p, version: \"1\", tier: premium}\n";
     EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz").status, 401) << "no credentials";
     EXPECT_EQ(call(server->port(), "GET", "/v1/files/lp_a-1.tar.xz").status, 401) << "no credentials";
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer nope"}}).status, 401);
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", {{"Authorization", "Bearer nope"}}).status,
+              401);
     const std::string mt = enroll(id);
     const std::vector<std::pair<std::string, std::string>> stable = {{"Authorization", "Bearer " + mt}};
     EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_a-1.tar.xz", "", stable).status, 200);
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_p-1.tar.xz", "", stable).status, 404) << "premium patch for a stable machine";
-    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_loose-1.tar.xz", "", stable).status, 404) << "unpublished file";
-    const std::vector<std::pair<std::string, std::string>> premium = {{"Authorization", "Macaroon " + mintResourceToken("premium")}};
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_p-1.tar.xz", "", stable).status, 404)
+        << "premium patch for a stable machine";
+    EXPECT_EQ(call(server->port(), "GET", "/v1/patches/lp_loose-1.tar.xz", "", stable).status, 404)
+        << "unpublished file";
+    const std::vector<std::pair<std::string, std::string>> premium = {
+        {"Authorization", "Macaroon " + mintResourceToken("premium")}};
     auto p = call(server->port(), "GET", "/v1/patches/lp_p-1.tar.xz", "", premium);
     EXPECT_EQ(p.status, 200);
     EXPECT_EQ(p.body, "premium tarball");
 }
 
 TEST_F(ServerTest, ResourceTokenActsOnlyOnTheMachinesItRegistered) {
-    const std::string mine = "Macaroon " + mintResourceToken("stable"), other = "Macaroon " + mintResourceToken("stable");
+    const std::string mine = "Macaroon " + mintResourceToken("stable"),
+                      other = "Macaroon " + mintResourceToken("stable");
     ASSERT_EQ(registerWith(id, mine), 200);
     EXPECT_EQ(checkIn(id, mine), 200);
     EXPECT_EQ(checkIn(id, other), 401) << "reports posted for another token's machine";
@@ -185,7 +224,8 @@ TEST_F(ServerTest, ResourceTokenActsOnlyOnTheMachinesItRegistered) {
 TEST_F(ServerTest, ReRegistrationDoesNotTakeOverAMachine) {
     const std::string mt = enroll(id);
     auto t = call(server->port(), "POST", "/admin/tokens", "{\"tier\":\"stable\"}", {}, "s3cret");
-    const std::string token = Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    const std::string token =
+        Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
     auto again = call(server->port(), "POST", "/v1/client/" + id, "{}", {{"Authorization", "Bearer " + token}});
     EXPECT_EQ(again.status, 409);
     EXPECT_EQ(again.body.find("machine-token"), std::string::npos);
@@ -202,7 +242,8 @@ TEST_F(ServerTest, ReRegistrationDoesNotTakeOverAMachine) {
 
 TEST_F(ServerTest, AuthTokensAreStoredHashed) {
     auto t = call(server->port(), "POST", "/admin/tokens", "{\"tier\":\"stable\"}", {}, "s3cret");
-    const std::string token = Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    const std::string token =
+        Poco::JSON::Parser().parse(t.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
     server.reset();
     for (const auto& e : fsys::recursive_directory_iterator(dir)) {
         if (!e.is_regular_file()) continue;
@@ -241,7 +282,9 @@ bool handshakes(unsigned short port, const std::string& ciphers, int maxVersion 
 TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
     const std::string key = (dir / "tls.key").string(), cert = (dir / "tls.pem").string();
     ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
-                           " -days 1 -subj /CN=127.0.0.1 2>/dev/null").c_str()), 0);
+                           " -days 1 -subj /CN=127.0.0.1 2>/dev/null")
+                              .c_str()),
+              0);
     auto tlsServer = [&](const std::string& maxVersion) {
         ServerOptions o = options();
         o.plain = false;
@@ -259,7 +302,8 @@ TEST_F(ServerTest, DefaultTlsOffersOnlyModernSuites) {
     EXPECT_FALSE(handshakes(modern->port(), "ECDHE-RSA-DES-CBC3-SHA:DES-CBC3-SHA")) << "3DES";
     EXPECT_FALSE(handshakes(modern->port(), "aNULL")) << "anonymous";
     auto legacy = tlsServer("1.1");
-    EXPECT_TRUE(handshakes(legacy->port(), "AES128-SHA", TLS1_1_VERSION)) << "the legacy fault mode keeps its old suites";
+    EXPECT_TRUE(handshakes(legacy->port(), "AES128-SHA", TLS1_1_VERSION))
+        << "the legacy fault mode keeps its old suites";
 }
 
 TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
@@ -269,7 +313,8 @@ TEST_F(ServerTest, StateJsonOfEarlierVersionsIsImportedOnce) {
     const std::string token = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
     fsys::remove(dir / "server.db");
     std::ofstream(dir / "state.json") << "{\"auth-tokens\": {\"" << token << "\": \"stable\"}, \"machines\": {\"" << id
-                                      << "\": {\"kind\": \"auth-token\", \"token-sha256\": \"" << livepatch::sha256Hex(mt)
+                                      << "\": {\"kind\": \"auth-token\", \"token-sha256\": \""
+                                      << livepatch::sha256Hex(mt)
                                       << "\", \"tier\": \"stable\", \"last-report\": \"\"}}}";
     start();
     EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "machine registered before the database kept its registration";
@@ -284,7 +329,8 @@ TEST_F(ServerTest, CorruptStateJsonStopsTheStartWithItsName) {
     Server s(options());
     auto st = s.start();
     ASSERT_FALSE(st);
-    EXPECT_NE(st.error().message().find("state.json is not a valid server state file"), std::string::npos) << st.error().message();
+    EXPECT_NE(st.error().message().find("state.json is not a valid server state file"), std::string::npos)
+        << st.error().message();
     EXPECT_TRUE(fsys::exists(dir / "state.json")) << "left in place";
 }
 
@@ -300,7 +346,8 @@ TEST_F(ServerTest, CheckInsAreCoalescedNotWrittenEach) {
     so.database = options().database;
     const auto wal = dir / "server.db-wal";
     const auto before = fsys::exists(wal) ? fsys::file_size(wal) : 0;
-    const auto mtimeBefore = fsys::exists(dir / "server.db") ? fsys::last_write_time(dir / "server.db") : fsys::file_time_type{};
+    const auto mtimeBefore =
+        fsys::exists(dir / "server.db") ? fsys::last_write_time(dir / "server.db") : fsys::file_time_type{};
     for (int i = 0; i < 20; ++i) ASSERT_EQ(checkIn(id, "Bearer " + mt), 200);
     if (!onPostgres()) {
         EXPECT_EQ(fsys::exists(wal) ? fsys::file_size(wal) : 0, before) << "a check-in wrote to the database";
@@ -321,11 +368,13 @@ TEST_F(ServerTest, DatabaseOutageIs503ThenRecoversWithoutRestart) {
     const std::string mt = enroll(id);
     const std::string ctl = std::getenv("LP_TEST_POSTGRES_CTL");
     ASSERT_EQ(std::system((ctl + " stop -m fast > /dev/null").c_str()), 0);
-    auto down = call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
+    auto down =
+        call(server->port(), "POST", "/v1/client/" + id + "/updates", report, {{"Authorization", "Bearer " + mt}});
     EXPECT_EQ(down.status, 503);
     EXPECT_EQ(down.retryAfter, "5");
     EXPECT_NE(down.body.find("database is unavailable"), std::string::npos) << down.body;
-    auto reg = call(server->port(), "POST", "/v1/client/fedcba9876543210fedcba9876543210", "{}", {{"Authorization", "Bearer x"}});
+    auto reg = call(server->port(), "POST", "/v1/client/fedcba9876543210fedcba9876543210", "{}",
+                    {{"Authorization", "Bearer x"}});
     EXPECT_EQ(reg.status, 503);
     ASSERT_EQ(std::system((ctl + " -w start > /dev/null").c_str()), 0);
     EXPECT_EQ(checkIn(id, "Bearer " + mt), 200) << "the same server process reconnected";

@@ -7,7 +7,8 @@ namespace {
 
 TEST(ServerSyncFilter, KeysStartListsAndLaterWordsBelongToThem) {
     lpserver::SyncOptions o;
-    ASSERT_TRUE(lpserver::parseSyncFilter("kernels=5.15.0-100.110-generic,6.1.0-1-amd64,architectures=x86_64,aarch64", o));
+    ASSERT_TRUE(
+        lpserver::parseSyncFilter("kernels=5.15.0-100.110-generic,6.1.0-1-amd64,architectures=x86_64,aarch64", o));
     EXPECT_EQ(o.kernels, (std::set<std::string>{"5.15.0-100.110-generic", "6.1.0-1-amd64"}));
     EXPECT_EQ(o.architectures, (std::set<std::string>{"x86_64", "aarch64"}));
     lpserver::SyncOptions only;

@@ -19,8 +19,9 @@ TEST(TufService, OnlyMetadataAndTargetsUnderV1TufAreServed) {
     EXPECT_EQ(lpserver::tufRepositoryPath("/v1/tuf/metadata/timestamp.json"), "metadata/timestamp.json");
     EXPECT_EQ(lpserver::tufRepositoryPath("/v1/tuf/targets/5.15.0-100.110-generic/x86_64/ab12.lp_demo-1.tar.xz"),
               "targets/5.15.0-100.110-generic/x86_64/ab12.lp_demo-1.tar.xz");
-    for (const std::string bad : {"/v1/tuf/metadata/../../server.db", "/v1/tuf/targets/../macaroon-key", "/v1/tuf/targets/a/.hidden",
-                                  "/v1/tuf/keys/timestamp.pem", "/v1/tuf/metadata/", "/v1/tuf/metadata/a/b", "/v1/tufx/metadata/root.json"})
+    for (const std::string bad :
+         {"/v1/tuf/metadata/../../server.db", "/v1/tuf/targets/../macaroon-key", "/v1/tuf/targets/a/.hidden",
+          "/v1/tuf/keys/timestamp.pem", "/v1/tuf/metadata/", "/v1/tuf/metadata/a/b", "/v1/tufx/metadata/root.json"})
         EXPECT_FALSE(lpserver::tufRepositoryPath(bad)) << bad;
 }
 
@@ -38,7 +39,9 @@ protected:
         ASSERT_TRUE(fs::writeFileAtomic((dir / "online/timestamp.pem").string(), timestamp.toPem(), 0600));
     }
     void TearDown() override { fsys::remove_all(dir); }
-    Result<bool> fresh(std::int64_t now) { return lpserver::keepTufFresh((dir / "repo").string(), (dir / "online").string(), now); }
+    Result<bool> fresh(std::int64_t now) {
+        return lpserver::keepTufFresh((dir / "repo").string(), (dir / "online").string(), now);
+    }
     std::int64_t version(const std::string& role) {
         auto r = tuf::Repository::open((dir / "repo").string());
         EXPECT_TRUE(r);

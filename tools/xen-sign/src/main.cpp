@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
     }
     auto keyPem = livepatch::fs::readFile(keyPath);
     if (!keyPem) return die(keyPem.error().message());
-    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(keyPem->data(), static_cast<int>(keyPem->size())), &BIO_free);
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(keyPem->data(), static_cast<int>(keyPem->size())),
+                                                 &BIO_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
     if (!key || EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) return die("need an RSA private key (PEM)");
     const std::size_t sigSize = static_cast<std::size_t>(EVP_PKEY_get_size(key.get()));
 
@@ -74,15 +76,19 @@ int main(int argc, char** argv) {
         note = findSignatureNote(*data);
     }
     if (!note) return die(note.error().message());
-    if (note->signatureSize != sigSize) return die("the note holds " + std::to_string(note->signatureSize) + " signature bytes, the key needs " + std::to_string(sigSize));
+    if (note->signatureSize != sigSize)
+        return die("the note holds " + std::to_string(note->signatureSize) + " signature bytes, the key needs " +
+                   std::to_string(sigSize));
     std::string bytes = *data;
-    std::fill(bytes.begin() + static_cast<long>(note->signatureOffset), bytes.begin() + static_cast<long>(note->signatureOffset + sigSize), '\0');
+    std::fill(bytes.begin() + static_cast<long>(note->signatureOffset),
+              bytes.begin() + static_cast<long>(note->signatureOffset + sigSize), '\0');
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     std::string sig(sigSize, '\0');
     std::size_t len = sigSize;
     if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(&sig[0]), &len, reinterpret_cast<const unsigned char*>(bytes.data()),
-                       bytes.size()) != 1 || len != sigSize)
+        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(&sig[0]), &len,
+                       reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) != 1 ||
+        len != sigSize)
         return die("signing failed");
     bytes.replace(note->signatureOffset, sigSize, sig);
     if (!livepatch::fs::writeFileAtomic(file, bytes, 0644)) return die("cannot write " + file);

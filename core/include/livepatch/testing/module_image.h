@@ -30,10 +30,11 @@ inline std::string modinfoSection(const std::vector<std::pair<std::string, std::
 }
 
 // The .modinfo a livepatch module built for `release` declares.
-inline std::vector<std::pair<std::string, std::string>> livepatchModinfo(const std::string& name, const std::string& version,
+inline std::vector<std::pair<std::string, std::string>> livepatchModinfo(const std::string& name,
+                                                                         const std::string& version,
                                                                          const std::string& release) {
-    std::vector<std::pair<std::string, std::string>> f{{"livepatch", "Y"}, {"name", name},
-                                                       {"vermagic", release + " SMP preempt mod_unload modversions "}};
+    std::vector<std::pair<std::string, std::string>> f{
+        {"livepatch", "Y"}, {"name", name}, {"vermagic", release + " SMP preempt mod_unload modversions "}};
     if (!version.empty()) f.insert(f.begin(), {"version", version});
     return f;
 }
@@ -70,9 +71,9 @@ inline std::string makeElfImage(const std::vector<ElfSection>& sections, ModuleI
     out[0] = 0x7f, out[1] = 'E', out[2] = 'L', out[3] = 'F';
     out[4] = static_cast<char>(w ? 2 : 1);
     out[5] = static_cast<char>(be ? 2 : 1);
-    out[6] = 1;  // EV_CURRENT
-    put(out, 16, 1, 2);                // ET_REL
-    put(out, 18, w ? 62 : 3, 2);       // x86-64 / i386
+    out[6] = 1;                   // EV_CURRENT
+    put(out, 16, 1, 2);           // ET_REL
+    put(out, 18, w ? 62 : 3, 2);  // x86-64 / i386
     put(out, 20, 1, 4);
     put(out, w ? 0x28 : 0x20, shoff, w ? 8 : 4);
     put(out, w ? 0x34 : 0x28, ehsize, 2);
@@ -99,7 +100,8 @@ inline std::string makeModuleImageRaw(const std::string& modinfoBody, ModuleImag
     return makeElfImage({{".modinfo", 1, modinfoBody}}, o);
 }
 
-inline std::string makeModuleImage(const std::vector<std::pair<std::string, std::string>>& fields, ModuleImageOptions o = {}) {
+inline std::string makeModuleImage(const std::vector<std::pair<std::string, std::string>>& fields,
+                                   ModuleImageOptions o = {}) {
     return makeModuleImageRaw(modinfoSection(fields), o);
 }
 

@@ -30,7 +30,9 @@ class FakeTransport : public Transport {
 public:
     explicit FakeTransport(std::string name = "fake-transport", std::set<std::string> schemes = {"https"})
         : name_(std::move(name)), schemes_(std::move(schemes)) {}
-    PluginInfo info() const noexcept override { return {name_, PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, "test transport"}; }
+    PluginInfo info() const noexcept override {
+        return {name_, PluginRole::Transport, "1", LIVEPATCH_SDK_ABI_VERSION, "test transport"};
+    }
     bool supportsScheme(const std::string& scheme) const noexcept override { return schemes_.count(scheme) > 0; }
 
     Result<HttpResponse> send(const HttpRequest& request, const CancelToken* cancel) noexcept override {
@@ -53,7 +55,8 @@ public:
     }
 
     std::function<Result<HttpResponse>(const HttpRequest&, const CancelToken*)> onSend;
-    std::function<Result<DownloadResult>(const DownloadRequest&, const ProgressCallback&, const CancelToken*)> onDownload;
+    std::function<Result<DownloadResult>(const DownloadRequest&, const ProgressCallback&, const CancelToken*)>
+        onDownload;
     std::vector<HttpRequest> requests;
     std::vector<DownloadRequest> downloads;
 
@@ -67,21 +70,30 @@ private:
 // token>" (afterwards). Any other token is "not an auth token".
 class FakeAuth : public Auth {
 public:
-    explicit FakeAuth(std::string name = "auth-token", std::string prefix = "good-") : name_(std::move(name)), prefix_(std::move(prefix)) {}
-    PluginInfo info() const noexcept override { return {name_, PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, "test auth"}; }
+    explicit FakeAuth(std::string name = "auth-token", std::string prefix = "good-")
+        : name_(std::move(name)), prefix_(std::move(prefix)) {}
+    PluginInfo info() const noexcept override {
+        return {name_, PluginRole::Auth, "1", LIVEPATCH_SDK_ABI_VERSION, "test auth"};
+    }
     // prefix + "early...": its kind of token but not usable yet, in words
     // that start with "not " (the engine must show them, not take them for
     // "not mine").
     Result<TokenInspection> inspect(const std::string& token) const noexcept override {
         if (token.rfind(prefix_, 0) != 0) return TokenInspection::notMine();
-        if (token.rfind(prefix_ + "early", 0) == 0) return Error(ErrorCode::TokenInvalid, "not valid before 2030-01-01T00:00:00Z");
+        if (token.rfind(prefix_ + "early", 0) == 0)
+            return Error(ErrorCode::TokenInvalid, "not valid before 2030-01-01T00:00:00Z");
         return TokenInspection::mine(TokenInfo{name_, std::nullopt, "auth token"});
     }
-    Result<std::string> registrationAuthorization(const std::string& token) const noexcept override { return "Bearer " + token; }
-    Result<Credential> credentialFromRegistration(const std::string&, const RegistrationResponse& r) const noexcept override {
+    Result<std::string> registrationAuthorization(const std::string& token) const noexcept override {
+        return "Bearer " + token;
+    }
+    Result<Credential> credentialFromRegistration(const std::string&,
+                                                  const RegistrationResponse& r) const noexcept override {
         return Credential{name_, r.machineToken.value_or(""), std::nullopt};
     }
-    Result<std::string> requestAuthorization(const Credential& c) const noexcept override { return "Bearer " + c.secret; }
+    Result<std::string> requestAuthorization(const Credential& c) const noexcept override {
+        return "Bearer " + c.secret;
+    }
 
 private:
     std::string name_;
@@ -92,12 +104,16 @@ private:
 // (test modules are "signed" by appending it) and counts its calls.
 class FakeVerifier : public Verifier {
 public:
-    explicit FakeVerifier(std::string name = "fake-verify", std::string mark = "SIGNED") : name_(std::move(name)), mark_(std::move(mark)) {}
-    PluginInfo info() const noexcept override { return {name_, PluginRole::Verifier, "1", LIVEPATCH_SDK_ABI_VERSION, "test verifier"}; }
+    explicit FakeVerifier(std::string name = "fake-verify", std::string mark = "SIGNED")
+        : name_(std::move(name)), mark_(std::move(mark)) {}
+    PluginInfo info() const noexcept override {
+        return {name_, PluginRole::Verifier, "1", LIVEPATCH_SDK_ABI_VERSION, "test verifier"};
+    }
     Result<VerifyReport> verify(const ModuleImage& image) noexcept override {
         ++calls;
         const std::string_view b = image.bytes;
-        if (b.size() < mark_.size() || b.substr(b.size() - mark_.size()) != mark_) return Error(ErrorCode::Unsigned, "module is not signed");
+        if (b.size() < mark_.size() || b.substr(b.size() - mark_.size()) != mark_)
+            return Error(ErrorCode::Unsigned, "module is not signed");
         return VerifyReport{name_, "CN=test", "rsa-sha512", "signed by CN=test"};
     }
     int calls = 0;
@@ -115,11 +131,14 @@ class FakeKernel : public Loader {
 public:
     FakeKernel(std::string release, std::string kernel, std::string name = "fake-loader")
         : release(std::move(release)), kernel(std::move(kernel)), name_(std::move(name)) {}
-    PluginInfo info() const noexcept override { return {name_, PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, "test kernel"}; }
+    PluginInfo info() const noexcept override {
+        return {name_, PluginRole::Loader, "1", LIVEPATCH_SDK_ABI_VERSION, "test kernel"};
+    }
     Result<KernelInfo> probe() noexcept override { return KernelInfo{release, kernel, "x86_64", bootId, true, ""}; }
     Status load(const ModuleImage& image, const PatchSpec& spec, const CancelToken*) noexcept override {
         if (onLoad) onLoad(spec);
-        if (failLoad || spec.version == failVersion) return Error(ErrorCode::LoadFailed, "the kernel refused the module");
+        if (failLoad || spec.version == failVersion)
+            return Error(ErrorCode::LoadFailed, "the kernel refused the module");
         if (loaded.count(spec.name)) return {};
         if (spec.replace) loaded.clear();
         loaded[spec.name] = spec.version;
@@ -140,13 +159,14 @@ public:
     }
     Result<std::vector<LoadedPatch>> list() noexcept override {
         std::vector<LoadedPatch> v;
-        for (const auto& p : loaded) v.push_back({p.first, declaresVersion ? p.second : "", true, transitioning.count(p.first) > 0});
+        for (const auto& p : loaded)
+            v.push_back({p.first, declaresVersion ? p.second : "", true, transitioning.count(p.first) > 0});
         return v;
     }
     Result<KernelHealth> health() noexcept override { return healthNow; }
 
-    std::string release;                        // uname -r
-    std::string kernel;                         // version signature
+    std::string release;  // uname -r
+    std::string kernel;   // version signature
     std::string bootId = "boot-1";
     std::map<std::string, std::string> loaded;  // livepatch name -> version
     std::set<std::string> transitioning;

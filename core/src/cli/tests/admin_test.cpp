@@ -16,8 +16,8 @@
 #include "cli/status_render.h"
 #include "cli/status_views.h"
 #include "config/config.h"
-#include "util/fs.h"
 #include "livepatch/testing/files.h"
+#include "util/fs.h"
 
 using namespace livepatch;
 using livepatch::testing::readWholeFile;
@@ -94,7 +94,8 @@ TEST(CommandTable, CompletionCoversCommandsFlagsFormatsAndConfigKeys) {
     }
     for (const auto& f : flagTable()) EXPECT_NE(script.find("--" + f.name), std::string::npos) << f.name;
     for (const auto& k : keys)
-        EXPECT_TRUE(script.find(" " + k + " ") != std::string::npos || script.find("\"" + k + " ") != std::string::npos ||
+        EXPECT_TRUE(script.find(" " + k + " ") != std::string::npos ||
+                    script.find("\"" + k + " ") != std::string::npos ||
                     script.find(" " + k + "\"") != std::string::npos)
             << k;
 }
@@ -103,7 +104,9 @@ TEST(CommandTable, CompletionCoversCommandsFlagsFormatsAndConfigKeys) {
 
 // A name counts as documented when the scdoc source has it in bold (*name*),
 // i.e. in an item heading or the synopsis, not merely somewhere in prose.
-bool documented(const std::string& page, const std::string& name) { return page.find("*" + name + "*") != std::string::npos; }
+bool documented(const std::string& page, const std::string& name) {
+    return page.find("*" + name + "*") != std::string::npos;
+}
 
 TEST(ManPage, AgentPageNamesEveryCommandFlagAndConfigKey) {
     const std::string page = readWholeFile(LIVEPATCH_SOURCE_DIR "/core/man/livepatch-agent.8.scd");
@@ -150,7 +153,8 @@ TEST(ManPage, AdminPageNamesEveryVerbAndOptionOfItsUsage) {
     ASSERT_FALSE(page.empty());
     std::regex option("--[a-z][a-z0-9-]+"), verbs("^livepatch-admin ([a-z-]+)( [a-z-]+)?");
     int options = 0, lines = 0;
-    for (auto it = std::sregex_iterator(usage.begin(), usage.end(), option); it != std::sregex_iterator(); ++it, ++options)
+    for (auto it = std::sregex_iterator(usage.begin(), usage.end(), option); it != std::sregex_iterator();
+         ++it, ++options)
         EXPECT_TRUE(documented(page, it->str())) << it->str();
     std::istringstream in(usage);
     for (std::string line; std::getline(in, line);) {
@@ -203,7 +207,10 @@ TEST(CveView, ListIsUnder80ColumnsAndTerminalSafe) {
 
 TEST(FitColumns, EscapesControlsAndCutsWholeCharacters) {
     EXPECT_EQ(fitColumns("a\x1b[2Jb", 80), "a\\x1b[2Jb");
-    EXPECT_EQ(fitColumns("x\xc2\x9b" "31m", 80), "x\\x9b31m");  // 8-bit CSI
+    EXPECT_EQ(fitColumns("x\xc2\x9b"
+                         "31m",
+                         80),
+              "x\\x9b31m");  // 8-bit CSI
     EXPECT_EQ(fitColumns("abcdefgh", 6), "abc...");
     EXPECT_EQ(fitColumns("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5), "\xc3\xa9\xc3\xa9...");
     EXPECT_EQ(fitColumns("short", 5), "short");
@@ -225,8 +232,9 @@ TEST(HumaneStatus, LongServerTextWrapsUnder80ColumnsWhole) {
     AgentState st = patchedState();
     st.checkError = "the server answered 503 Service Unavailable: " + std::string(30, 'x') +
                     " maintenance window until tomorrow morning, retry later please";
-    st.fixes[0].description = "nf_tables: use-after-free in nft_verdict_init when a verdict map is released "
-                              "while a rule still jumps to it (local privilege escalation)";
+    st.fixes[0].description =
+        "nf_tables: use-after-free in nft_verdict_init when a verdict map is released "
+        "while a rule still jumps to it (local privilege escalation)";
     StatusOptions verbose;
     verbose.verbose = true;
     const std::string out = renderHumane(st, StatusFacts{}, verbose);
@@ -245,7 +253,8 @@ TEST(Motd, OneLineSayingWhatIsApplied) {
     EXPECT_EQ(renderMotd(st), "Live patching is active: patch 7 applied, 1 fixes.\n");
     st.supported = KernelSupport::KernelUpgradeRequired;
     st.upgradeRequiredDate = "2026-12-31T00:00:00Z";
-    EXPECT_EQ(renderMotd(st), "Live patching is active: patch 7 applied, 1 fixes. Kernel upgrade required by 2026-12-31T00:00:00Z.\n");
+    EXPECT_EQ(renderMotd(st),
+              "Live patching is active: patch 7 applied, 1 fixes. Kernel upgrade required by 2026-12-31T00:00:00Z.\n");
     EXPECT_EQ(renderMotd(AgentState{}), "");  // never enabled: nothing at login
     AgentState none;
     none.enabled = true;
@@ -304,7 +313,8 @@ TEST(Prometheus, MetricsFileIsAtomicWorldReadableAndOffByDefault) {
     EXPECT_EQ(sb.st_mode & 0777, 0644u);  // node_exporter runs as its own user
     EXPECT_NE(readWholeFile(file).find("livepatch_agent_check_failures_total 1"), std::string::npos);
     int entries = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path)) entries += e.path().filename().string().size() > 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path))
+        entries += e.path().filename().string().size() > 0;
     EXPECT_EQ(entries, 1) << "no temporary file left behind";
     TempDir elsewhere;
     std::filesystem::create_symlink(elsewhere.path, dir.path / "evil");

@@ -22,8 +22,10 @@ using namespace livepatch;
 using namespace livepatch::cli;
 
 TEST(Args, ValueOptionsAcceptBothSpellings) {
-    EXPECT_EQ(normalizeArguments({"status", "--format", "json"}), (std::vector<std::string>{"status", "--format=json"}));
-    EXPECT_EQ(normalizeArguments({"--root-dir", "/x", "status"}), (std::vector<std::string>{"--root-dir=/x", "status"}));
+    EXPECT_EQ(normalizeArguments({"status", "--format", "json"}),
+              (std::vector<std::string>{"status", "--format=json"}));
+    EXPECT_EQ(normalizeArguments({"--root-dir", "/x", "status"}),
+              (std::vector<std::string>{"--root-dir=/x", "status"}));
     EXPECT_EQ(normalizeArguments({"status", "--format=yaml"}), (std::vector<std::string>{"status", "--format=yaml"}));
 }
 
@@ -32,9 +34,18 @@ TEST(Args, ValueOptionsAcceptBothSpellings) {
 // a command with no route in this binary goes elsewhere unchecked.
 TEST(Dispatch, TheCommandTableChecksArgumentsBeforeAnyHandler) {
     std::vector<std::string> ran;
-    auto route = [&](const std::string& name) { return CommandRoute{name, [&ran, name](const CommandLine&) { ran.push_back(name); return 42; }}; };
-    const std::vector<CommandRoute> routes = {route("disable"), route("completion"), route("config"), route("__hidden")};
-    auto otherwise = [&](const CommandLine& l) { ran.push_back("otherwise:" + l.command); return 7; };
+    auto route = [&](const std::string& name) {
+        return CommandRoute{name, [&ran, name](const CommandLine&) {
+                                ran.push_back(name);
+                                return 42;
+                            }};
+    };
+    const std::vector<CommandRoute> routes = {route("disable"), route("completion"), route("config"),
+                                              route("__hidden")};
+    auto otherwise = [&](const CommandLine& l) {
+        ran.push_back("otherwise:" + l.command);
+        return 7;
+    };
     auto run = [&](const std::string& cmd, std::vector<std::string> args) {
         CommandLine line;
         line.command = cmd;
@@ -52,7 +63,8 @@ TEST(Dispatch, TheCommandTableChecksArgumentsBeforeAnyHandler) {
     EXPECT_EQ(run("plugins", {"x"}), 7) << "a command this binary has no route for goes elsewhere";
     EXPECT_EQ(ran, (std::vector<std::string>{"disable", "config", "__hidden", "otherwise:plugins"}));
     for (const auto& c : commandTable())
-        EXPECT_TRUE(c.takes != Takes::One || !c.arguments.empty()) << c.name << ": a one-argument command names it in its synopsis";
+        EXPECT_TRUE(c.takes != Takes::One || !c.arguments.empty())
+            << c.name << ": a one-argument command names it in its synopsis";
 }
 
 // Every ErrorCode, against README's exit-code table. A new code fails here
@@ -60,19 +72,38 @@ TEST(Dispatch, TheCommandTableChecksArgumentsBeforeAnyHandler) {
 TEST(ExitCodes, DocumentedMapping) {
     const std::vector<std::pair<ErrorCode, int>> readme = {
         {ErrorCode::Ok, 0},
-        {ErrorCode::InvalidArgument, 2}, {ErrorCode::ConfigInvalid, 2}, {ErrorCode::TokenInvalid, 2},
+        {ErrorCode::InvalidArgument, 2},
+        {ErrorCode::ConfigInvalid, 2},
+        {ErrorCode::TokenInvalid, 2},
         {ErrorCode::StateCorrupt, 8},
-        {ErrorCode::Io, 1}, {ErrorCode::NotEnabled, 1}, {ErrorCode::AlreadyEnabled, 1}, {ErrorCode::Unsupported, 1},
-        {ErrorCode::PluginInvalid, 1}, {ErrorCode::NotFound, 1}, {ErrorCode::Cancelled, 1}, {ErrorCode::Busy, 1},
+        {ErrorCode::Io, 1},
+        {ErrorCode::NotEnabled, 1},
+        {ErrorCode::AlreadyEnabled, 1},
+        {ErrorCode::Unsupported, 1},
+        {ErrorCode::PluginInvalid, 1},
+        {ErrorCode::NotFound, 1},
+        {ErrorCode::Cancelled, 1},
+        {ErrorCode::Busy, 1},
         {ErrorCode::Internal, 1},
         {ErrorCode::Permission, 3},
         {ErrorCode::DaemonUnavailable, 4},
-        {ErrorCode::Network, 5}, {ErrorCode::Tls, 5}, {ErrorCode::Timeout, 5}, {ErrorCode::HttpStatus, 5},
-        {ErrorCode::Protocol, 5}, {ErrorCode::InsecureRefused, 5}, {ErrorCode::TooLarge, 5},
-        {ErrorCode::ChecksumMismatch, 6}, {ErrorCode::SignatureInvalid, 6}, {ErrorCode::Unsigned, 6},
-        {ErrorCode::UntrustedSigner, 6}, {ErrorCode::UnsafeArchive, 6}, {ErrorCode::Rollback, 6},
+        {ErrorCode::Network, 5},
+        {ErrorCode::Tls, 5},
+        {ErrorCode::Timeout, 5},
+        {ErrorCode::HttpStatus, 5},
+        {ErrorCode::Protocol, 5},
+        {ErrorCode::InsecureRefused, 5},
+        {ErrorCode::TooLarge, 5},
+        {ErrorCode::ChecksumMismatch, 6},
+        {ErrorCode::SignatureInvalid, 6},
+        {ErrorCode::Unsigned, 6},
+        {ErrorCode::UntrustedSigner, 6},
+        {ErrorCode::UnsafeArchive, 6},
+        {ErrorCode::Rollback, 6},
         {ErrorCode::PolicyRefused, 6},
-        {ErrorCode::LoadFailed, 7}, {ErrorCode::TransitionStalled, 7}, {ErrorCode::CrashGuard, 7},
+        {ErrorCode::LoadFailed, 7},
+        {ErrorCode::TransitionStalled, 7},
+        {ErrorCode::CrashGuard, 7},
         {ErrorCode::Stale, 9},
     };
     std::set<int> covered;
@@ -82,7 +113,8 @@ TEST(ExitCodes, DocumentedMapping) {
     }
     // The codes are dense from 0; the first unnamed one ends the enum.
     int count = 0;
-    while (std::string(errorCodeName(static_cast<ErrorCode>(count))) != errorCodeName(static_cast<ErrorCode>(-1))) ++count;
+    while (std::string(errorCodeName(static_cast<ErrorCode>(count))) != errorCodeName(static_cast<ErrorCode>(-1)))
+        ++count;
     EXPECT_EQ(static_cast<int>(covered.size()), count) << "an ErrorCode without a documented exit code";
     for (int c = 0; c < count; ++c) EXPECT_TRUE(covered.count(c)) << errorCodeName(static_cast<ErrorCode>(c));
 }
@@ -99,7 +131,7 @@ TEST(Control, NobodyListeningIsNotFoundButNoAnswerIsDaemonUnavailable) {
     EXPECT_EQ(exitCodeFor(none.error().code()), 1);
 
     int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un addr{};
+    struct sockaddr_un addr {};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
@@ -135,7 +167,8 @@ TEST(Redaction, SecretsNeverReachALogLine) {
     const std::string uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
     EXPECT_EQ(redactSecrets("token " + uuid).find(uuid), std::string::npos);
     EXPECT_EQ(redactSecrets("Authorization: Bearer abc123").find("abc123"), std::string::npos);
-    EXPECT_EQ(redactSecrets("Macaroon MDAxY2xvY2F0aW9uIGh0dHBzOi8vbGl2ZXBhdGNoLnRlc3QKMDAx").find("MDAxY2xv"), std::string::npos);
+    EXPECT_EQ(redactSecrets("Macaroon MDAxY2xvY2F0aW9uIGh0dHBzOi8vbGl2ZXBhdGNoLnRlc3QKMDAx").find("MDAxY2xv"),
+              std::string::npos);
     EXPECT_EQ(redactSecrets("proxy http://user:pw@proxy:3128").find("user:pw"), std::string::npos);
     EXPECT_EQ(redactSecrets("applied patch lp_demo version 2"), "applied patch lp_demo version 2");
 }
@@ -170,14 +203,16 @@ StatusFacts sampleFacts() {
 
 TEST(StatusRender, JsonMatchesSchemaAndCanonicalKeys) {
     const std::string json = renderJson(sampleState(), sampleFacts(), {});
-    for (const char* key : {"\"Client-Version\"", "\"Machine-Id\"", "\"Architecture\"", "\"CPU-Model\"", "\"Last-Check\"", "\"Boot-Time\"",
-                            "\"Uptime\"", "\"tier\"", "\"Kernel\"", "\"Running\"", "\"Supported\"", "\"UpgradeRequiredDate\"",
-                            "\"CheckState\"", "\"State\"", "\"Version\"", "\"Fixes\"", "\"Name\"", "\"Patched\""})
+    for (const char* key : {"\"Client-Version\"", "\"Machine-Id\"", "\"Architecture\"", "\"CPU-Model\"",
+                            "\"Last-Check\"", "\"Boot-Time\"", "\"Uptime\"", "\"tier\"", "\"Kernel\"", "\"Running\"",
+                            "\"Supported\"", "\"UpgradeRequiredDate\"", "\"CheckState\"", "\"State\"", "\"Version\"",
+                            "\"Fixes\"", "\"Name\"", "\"Patched\""})
         EXPECT_NE(json.find(key), std::string::npos) << key;
     EXPECT_NE(json.find("1h2m3s"), std::string::npos);
     const std::string path = "/tmp/lp-status-" + std::to_string(::getpid()) + ".json";
     std::ofstream(path) << json;
-    const std::string cmd = "/usr/bin/python3 -m jsonschema -i " + path + " " LIVEPATCH_SOURCE_DIR "/schemas/status.schema.json";
+    const std::string cmd =
+        "/usr/bin/python3 -m jsonschema -i " + path + " " LIVEPATCH_SOURCE_DIR "/schemas/status.schema.json";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     std::remove(path.c_str());
 }
@@ -197,7 +232,8 @@ TEST(StatusRender, YamlAndHumane) {
     EXPECT_NE(y.find("Client-Version: \"0.1.0\""), std::string::npos) << y;
     EXPECT_NE(y.find("Patched: true"), std::string::npos) << y;
     const std::string h = renderHumane(sampleState(), sampleFacts(), {});
-    EXPECT_NE(h.find("server check-in: check-failed (HTTP 502 from https://x/v1: Bad Gateway)"), std::string::npos) << h;
+    EXPECT_NE(h.find("server check-in: check-failed (HTTP 502 from https://x/v1: Bad Gateway)"), std::string::npos)
+        << h;
     EXPECT_NE(h.find("patch version: 2"), std::string::npos);
 }
 
@@ -209,7 +245,9 @@ TEST(StatusRender, ServerTextNeverReachesTheTerminalRaw) {
     st.tier = "premium\x1b]0;owned\x07";
     st.checkError = "HTTP 502: \x1b[2Jgone";
     PatchFix fx;
-    fx.name = "cve\xc2\x9b" "31m";
+    fx.name =
+        "cve\xc2\x9b"
+        "31m";
     fx.description = "line\nforged: ok\xe2\x80\xae";
     st.fixes = {fx};
     StatusOptions verbose;
@@ -274,7 +312,8 @@ TEST(WorkerProtocol, ResultLineRoundTrip) {
 }
 
 TEST(WorkerRunner, RelaysProgressAndReadsTheResult) {
-    FakeEngine engine(R"(echo "progress download 10 20"; echo "noise"; echo "progress verify 0 0"; echo "result 0 ok 1 args: $*")");
+    FakeEngine engine(
+        R"(echo "progress download 10 20"; echo "noise"; echo "progress verify 0 0"; echo "result 0 ok 1 args: $*")");
     WorkerRunner runner(engine.path(), {"--root-dir=/x"});
     std::vector<std::string> progress;
     auto o = runner.run("refresh", [&](const std::string& l) { progress.push_back(l); });
@@ -303,9 +342,10 @@ TEST(WorkerRunner, WorkersStartWithNoSignalBlocked) {
     // The daemon blocks SIGTERM/SIGINT/SIGHUP in every thread (one thread
     // takes them with sigwait). A worker inheriting that mask would ignore
     // the daemon's SIGTERM. awk, unlike sh, leaves its mask as it found it.
-    FakeEngine engine(R"(BEGIN { while ((getline l < "/proc/self/status") > 0) if (l ~ /^SigBlk:/) { split(l, f, "\t"); m = f[2] }
+    FakeEngine engine(
+        R"(BEGIN { while ((getline l < "/proc/self/status") > 0) if (l ~ /^SigBlk:/) { split(l, f, "\t"); m = f[2] }
                                 print "result 0 ok 0 " m })",
-                      "/usr/bin/awk -f");
+        "/usr/bin/awk -f");
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -319,8 +359,9 @@ TEST(WorkerRunner, WorkersStartWithNoSignalBlocked) {
 }
 
 TEST(WorkerRunner, CancelStopsTheRunningWorker) {
-    FakeEngine engine("trap 'echo \"result 1 cancelled 0 stopped\"; exit 1' TERM; echo 'progress check 0 0'; "
-                      "while :; do sleep 0.05; done");
+    FakeEngine engine(
+        "trap 'echo \"result 1 cancelled 0 stopped\"; exit 1' TERM; echo 'progress check 0 0'; "
+        "while :; do sleep 0.05; done");
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -361,7 +402,7 @@ namespace {
 
 int connectTo(const std::string& path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un addr{};
+    struct sockaddr_un addr {};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
@@ -402,12 +443,15 @@ TEST(ControlSocket, SilentOrTricklingClientsCannotStarveAnother) {
     EXPECT_LT(took, std::chrono::milliseconds(2500)) << "a client waited behind silent ones (the old server: 5 s each)";
     // The trickler is cut off at the whole-request deadline, not kept forever.
     char buf[256];
-    struct timeval giveUp{5, 0};  // the old server held it for hours
+    struct timeval giveUp {
+        5, 0
+    };  // the old server held it for hours
     ::setsockopt(trickler, SOL_SOCKET, SO_RCVTIMEO, &giveUp, sizeof giveUp);
     const auto cutStart = std::chrono::steady_clock::now();
     while (::recv(trickler, buf, sizeof buf, 0) > 0) {
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - cutStart, ControlServer::kRequestDeadline + std::chrono::milliseconds(1000));
+    EXPECT_LT(std::chrono::steady_clock::now() - cutStart,
+              ControlServer::kRequestDeadline + std::chrono::milliseconds(1000));
     trickling = false;
     drip.join();
     for (int fd : silent) ::close(fd);

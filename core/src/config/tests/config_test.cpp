@@ -8,8 +8,8 @@
 #include <map>
 
 #include "config/config.h"
-#include "util/fs.h"
 #include "livepatch/testing/files.h"
+#include "util/fs.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -35,7 +35,8 @@ TEST(Config, PreciseMessagesPerKey) {
     EXPECT_EQ(messageOf({"check-interval=abc"}), "check-interval: expected minutes >= 0, got \"abc\"");
     EXPECT_EQ(messageOf({"check-interval=-1"}), "check-interval: expected minutes >= 0, got \"-1\"");
     EXPECT_NE(messageOf({"bogus=1"}).find("unknown config key \"bogus\""), std::string::npos);
-    EXPECT_NE(messageOf({"remote-server=ftp://x"}).find("remote-server: expected an http(s) URL or file:///path"), std::string::npos);
+    EXPECT_NE(messageOf({"remote-server=ftp://x"}).find("remote-server: expected an http(s) URL or file:///path"),
+              std::string::npos);
     EXPECT_NE(messageOf({"remote-server=http://x"}).find("allow-insecure-http"), std::string::npos);
     EXPECT_EQ(messageOf({"remote-server=http://x", "allow-insecure-http=true"}), "");
     EXPECT_NE(messageOf({"log-level=loud"}).find("trace|debug|info|warning|error"), std::string::npos);
@@ -46,7 +47,8 @@ TEST(Config, PreciseMessagesPerKey) {
     // Regression (security review item 14): hosts are host names or IP literals.
     EXPECT_NE(messageOf({"remote-server=https://a%0d%0ab.example"}).find("remote-server: expected"), std::string::npos);
     EXPECT_NE(messageOf({"transition-timeout=0"}).find("seconds > 0"), std::string::npos);
-    EXPECT_NE(messageOf({"verifiers=,"}).find("plugin names"), std::string::npos) << "an empty verifier list is refused";
+    EXPECT_NE(messageOf({"verifiers=,"}).find("plugin names"), std::string::npos)
+        << "an empty verifier list is refused";
     EXPECT_NE(messageOf({"noequals"}).find("key=value"), std::string::npos);
     // Regression (fuzz-config): a URL spanning lines used to pass validation.
     EXPECT_NE(messageOf({"remote-server=https://x.ex\n\nnterval: 25"}).find("single line"), std::string::npos);
@@ -54,7 +56,8 @@ TEST(Config, PreciseMessagesPerKey) {
 }
 
 TEST(Config, FirstCheckWindowFollowsTheIntervalUnlessSet) {
-    EXPECT_EQ(messageOf({"first-check-window=soon"}), "first-check-window: expected minutes >= 0, or empty for check-interval, got \"soon\"");
+    EXPECT_EQ(messageOf({"first-check-window=soon"}),
+              "first-check-window: expected minutes >= 0, or empty for check-interval, got \"soon\"");
     EXPECT_NE(messageOf({"first-check-window=-5"}).find("minutes >= 0"), std::string::npos);
     Config c;
     EXPECT_EQ(c.firstCheckWindowMinutes(), 60) << "default: one check-interval";
@@ -133,13 +136,15 @@ TEST(Config, ADeclarationCannotTakeAnotherOwnersKey) {
     auto s = c.declare("vendor-example", {integerKey("check-interval", "5", 0, 9, "minutes", "mine")});
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::PluginInvalid);
-    EXPECT_EQ(s.error().message(), "plugin vendor-example: declares config key \"check-interval\", which core already declares");
+    EXPECT_EQ(s.error().message(),
+              "plugin vendor-example: declares config key \"check-interval\", which core already declares");
     ASSERT_TRUE(c.declare("vendor-example", vendorKeys()));
     s = c.declare("other", {flagKey("vendor-proxy", "x")});
     ASSERT_FALSE(s);
     EXPECT_NE(s.error().message().find("which plugin vendor-example already declares"), std::string::npos);
     EXPECT_FALSE(c.declare("bad", {flagKey("Bad_Name", "x")}));
-    EXPECT_FALSE(c.declare("bad", {integerKey("bad-default", "0", 1, 9, "n", "x")})) << "a default its own check refuses";
+    EXPECT_FALSE(c.declare("bad", {integerKey("bad-default", "0", 1, 9, "n", "x")}))
+        << "a default its own check refuses";
     EXPECT_FALSE(c.get("bad-default")) << "nothing of a refused declaration is added";
 }
 
@@ -181,23 +186,23 @@ TEST(Config, DisplayNamesEachKeysOwnerAndRedactsSecrets) {
     for (const auto& e : c.display(true))
         if (e.key == "vendor-proxy") EXPECT_EQ(e.value, "http://user:pa55@proxy.example:3128");
     const std::string schema = c.schemaJson();
-    EXPECT_NE(schema.find("\"vendor-max-bytes\": {\n      \"type\": \"string\",\n      \"pattern\": \"^[1-9][0-9]*$\",\n"
-                          "      \"description\": \"largest module\",\n      \"default\": \"67108864\",\n"
-                          "      \"x-owner\": \"vendor-example\"\n    }"),
-              std::string::npos)
+    EXPECT_NE(
+        schema.find("\"vendor-max-bytes\": {\n      \"type\": \"string\",\n      \"pattern\": \"^[1-9][0-9]*$\",\n"
+                    "      \"description\": \"largest module\",\n      \"default\": \"67108864\",\n"
+                    "      \"x-owner\": \"vendor-example\"\n    }"),
+        std::string::npos)
         << schema;
 }
 
 class ConfigFile : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir = livepatch::testing::freshTestDir("lpcfg");
-    }
+    void SetUp() override { dir = livepatch::testing::freshTestDir("lpcfg"); }
     void TearDown() override { fsys::remove_all(dir); }
     bool schemaAccepts(const fsys::path& yaml) {
-        const std::string cmd = "/usr/bin/python3 -c 'import json,sys,yaml,jsonschema; "
-                                "jsonschema.validate(yaml.safe_load(open(sys.argv[1])) or {}, json.load(open(sys.argv[2])))' " +
-                                yaml.string() + " " LIVEPATCH_SOURCE_DIR "/schemas/config.schema.json >/dev/null 2>&1";
+        const std::string cmd =
+            "/usr/bin/python3 -c 'import json,sys,yaml,jsonschema; "
+            "jsonschema.validate(yaml.safe_load(open(sys.argv[1])) or {}, json.load(open(sys.argv[2])))' " +
+            yaml.string() + " " LIVEPATCH_SOURCE_DIR "/schemas/config.schema.json >/dev/null 2>&1";
         return std::system(cmd.c_str()) == 0;
     }
     fsys::path dir;
@@ -236,8 +241,10 @@ TEST_F(ConfigFile, WrittenConfigsValidateAgainstTheSchema) {
     const std::vector<std::vector<std::string>> valid = {
         {},
         {"check-interval=0", "log-level=debug", "run-mode=no-apply"},
-        {"remote-server=http://127.0.0.1:8080", "allow-insecure-http=true", "patch-delay=2w", "cutoff-date=2020-01-01T00:00:00Z"},
-        {"verifiers=verify-module-signature,verify-elf-note", "keyring-dir=/etc/livepatch/keys", "transition-timeout=30"},
+        {"remote-server=http://127.0.0.1:8080", "allow-insecure-http=true", "patch-delay=2w",
+         "cutoff-date=2020-01-01T00:00:00Z"},
+        {"verifiers=verify-module-signature,verify-elf-note", "keyring-dir=/etc/livepatch/keys",
+         "transition-timeout=30"},
     };
     int i = 0;
     for (const auto& a : valid) {
@@ -248,7 +255,8 @@ TEST_F(ConfigFile, WrittenConfigsValidateAgainstTheSchema) {
         EXPECT_TRUE(schemaAccepts(p)) << p;
     }
     // Invalid documents are refused by both the agent and the schema.
-    for (const std::string bad : {"check-interval: abc\n", "bogus-key: \"1\"\n", "log-level: loud\n", "run-mode: fast\n"}) {
+    for (const std::string bad :
+         {"check-interval: abc\n", "bogus-key: \"1\"\n", "log-level: loud\n", "run-mode: fast\n"}) {
         auto p = dir / "bad.yaml";
         std::ofstream(p, std::ios::trunc) << bad;
         auto loaded = Config::load(p.string());  // a key nobody declares: refused by requireDeclared()

@@ -20,12 +20,12 @@
 #include <set>
 #include <sstream>
 
+#include "crypto/sha256.h"
 #include "engine/engine.h"
 #include "livepatch/testing/fakes.h"
 #include "livepatch/testing/module_image.h"
 #include "livepatch/testing/plugins.h"
 #include "state/state_file.h"
-#include "crypto/sha256.h"
 #include "util/timeutil.h"
 
 using namespace livepatch;
@@ -77,8 +77,8 @@ std::string tarball(const std::string& name, const std::string& version, const s
 struct Offer {
     std::string name = "lp_test";
     std::string version;
-    std::string bytes;       // tarball served
-    std::string sha256;      // announced ("" = correct)
+    std::string bytes;   // tarball served
+    std::string sha256;  // announced ("" = correct)
     std::string published = "2026-01-01T00:00:00Z";
 };
 
@@ -87,11 +87,11 @@ struct Offer {
 // records every request.
 class FakeServer {
 public:
-    explicit FakeServer(livepatch::testing::FakeTransport& transport) : requests(transport.requests), transport_(transport) {
+    explicit FakeServer(livepatch::testing::FakeTransport& transport)
+        : requests(transport.requests), transport_(transport) {
         transport.onSend = [this](const HttpRequest& r, const CancelToken*) { return send(r); };
-        transport.onDownload = [this](const DownloadRequest& r, const ProgressCallback& progress, const CancelToken* cancel) {
-            return download(r, progress, cancel);
-        };
+        transport.onDownload = [this](const DownloadRequest& r, const ProgressCallback& progress,
+                                      const CancelToken* cancel) { return download(r, progress, cancel); };
     }
 
     Result<HttpResponse> send(const HttpRequest& r) {
@@ -129,7 +129,8 @@ public:
         return resp;
     }
 
-    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress, const CancelToken* cancel) {
+    Result<DownloadResult> download(const DownloadRequest& r, const ProgressCallback& progress,
+                                    const CancelToken* cancel) {
         if (onDownload) onDownload();
         if (cancelDuringDownload && cancel) const_cast<CancelToken*>(cancel)->cancel();
         for (const auto& o : offers)
@@ -191,8 +192,8 @@ private:
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        root = fsys::temp_directory_path() /
-               ("lpengine-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        root = fsys::temp_directory_path() / ("lpengine-" + std::to_string(::getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fsys::remove_all(root);
         paths.stateDir = (root / "state").string();
         paths.cacheDir = (root / "cache").string();
@@ -221,7 +222,9 @@ protected:
         deps.logger = &logger;
         engine = std::make_unique<Engine>(deps);
     }
-    void setUptime(long long seconds) { std::ofstream(root / "host/proc/uptime", std::ios::trunc) << seconds << ".00 1.00\n"; }
+    void setUptime(long long seconds) {
+        std::ofstream(root / "host/proc/uptime", std::ios::trunc) << seconds << ".00 1.00\n";
+    }
     Offer offer(const std::string& version, const std::string& module = "") {
         Offer o;
         o.version = version;
@@ -274,13 +277,14 @@ protected:
     PluginHost host{PluginHost::Options{}};
     livepatch::testing::FakeTransport& transport = adopt(std::make_unique<livepatch::testing::FakeTransport>());
     livepatch::testing::FakeAuth& auth = adopt(std::make_unique<livepatch::testing::FakeAuth>());
-    livepatch::testing::FakeVerifier& verifier = adopt(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"));
-    livepatch::testing::FakeVerifier& verifier2 = adopt(std::make_unique<livepatch::testing::FakeVerifier>("second-verify"));
+    livepatch::testing::FakeVerifier& verifier =
+        adopt(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"));
+    livepatch::testing::FakeVerifier& verifier2 =
+        adopt(std::make_unique<livepatch::testing::FakeVerifier>("second-verify"));
     livepatch::testing::FakeKernel& loader = adopt(std::make_unique<livepatch::testing::FakeKernel>(kRelease, kKernel));
     FakeServer server{transport};
     std::unique_ptr<Engine> engine;
     int boots = 1;
 };
-
 
 }  // namespace

@@ -10,7 +10,8 @@ TEST_F(EngineTest, EnableRegistersStoresCredentialPrivatelyAndNeverLogsTheToken)
     EXPECT_TRUE(st.enabled);
     EXPECT_EQ(st.authPlugin, "auth-token");
     EXPECT_EQ(st.tokenDigest, sha256Hex(kToken));
-    EXPECT_EQ(fsys::status(paths.credentialFile()).permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
+    EXPECT_EQ(fsys::status(paths.credentialFile()).permissions() & fsys::perms::all,
+              fsys::perms::owner_read | fsys::perms::owner_write);
     ASSERT_EQ(server.count("POST"), 1u);
     const auto& reg = server.requests[0];
     EXPECT_NE(reg.url.find("/v1/client/"), std::string::npos);
@@ -53,9 +54,11 @@ TEST_F(EngineTest, CycleAppliesTheNewestPatchAndReportsIt) {
     server.offers = {offer("1"), offer("3"), offer("2")};
     ASSERT_TRUE(engine->enable(kToken));
     std::vector<std::string> phases;
-    auto r = engine->runCycle([&](const std::string& p, std::uint64_t, std::uint64_t) {
-        if (phases.empty() || phases.back() != p) phases.push_back(p);
-    }, nullptr);
+    auto r = engine->runCycle(
+        [&](const std::string& p, std::uint64_t, std::uint64_t) {
+            if (phases.empty() || phases.back() != p) phases.push_back(p);
+        },
+        nullptr);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_TRUE(r->applied);
     EXPECT_EQ(loader.loaded["lp_test"], "3");
@@ -160,11 +163,13 @@ TEST_F(EngineTest, RollbackIsRefusedUnlessTheOperatorAllowsItOnce) {
 class ModuleIdentityTest : public EngineTest {
 protected:
     // Offer `version` whose signed module has these .modinfo fields.
-    Result<CycleResult> offerModule(const std::string& version, const std::vector<std::pair<std::string, std::string>>& modinfo) {
+    Result<CycleResult> offerModule(const std::string& version,
+                                    const std::vector<std::pair<std::string, std::string>>& modinfo) {
         server.offers = {offer(version, livepatch::testing::makeModuleImage(modinfo) + "SIGNED")};
         return engine->runCycle(nullptr, nullptr);
     }
-    void expectRefused(const Result<CycleResult>& r, ErrorCode code, const std::string& text, const std::string& keptVersion) {
+    void expectRefused(const Result<CycleResult>& r, ErrorCode code, const std::string& text,
+                       const std::string& keptVersion) {
         ASSERT_FALSE(r) << "loaded a module whose signed identity disagrees";
         EXPECT_EQ(r.error().code(), code) << r.error().describe();
         EXPECT_NE(r.error().message().find(text), std::string::npos) << r.error().message();
@@ -181,21 +186,22 @@ protected:
 
 TEST_F(ModuleIdentityTest, AModuleNamedOtherwiseThanTheMetadataIsRefused) {
     ASSERT_TRUE(engine->enable(kToken));
-    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("e1000e", "1", kRelease)), ErrorCode::PolicyRefused,
+    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("e1000e", "1", kRelease)),
+                  ErrorCode::PolicyRefused,
                   "the signed module is named \"e1000e\" but the patch metadata says \"lp_test\"", "");
 }
 
 TEST_F(ModuleIdentityTest, AnOldSignedModuleSoldAsANewVersionIsARollback) {
     enableAndApply("2");
     // The attack: an older, validly signed module packed as "999".
-    expectRefused(offerModule("999", livepatch::testing::livepatchModinfo("lp_test", "1", kRelease)), ErrorCode::Rollback,
-                  "the signed module is version \"1\", lower than the applied \"2\"", "2");
+    expectRefused(offerModule("999", livepatch::testing::livepatchModinfo("lp_test", "1", kRelease)),
+                  ErrorCode::Rollback, "the signed module is version \"1\", lower than the applied \"2\"", "2");
 }
 
 TEST_F(ModuleIdentityTest, ASignedVersionOtherThanTheMetadataIsRefused) {
     ASSERT_TRUE(engine->enable(kToken));
-    expectRefused(offerModule("3", livepatch::testing::livepatchModinfo("lp_test", "2", kRelease)), ErrorCode::PolicyRefused,
-                  "the signed module is version \"2\" but the patch metadata says \"3\"", "");
+    expectRefused(offerModule("3", livepatch::testing::livepatchModinfo("lp_test", "2", kRelease)),
+                  ErrorCode::PolicyRefused, "the signed module is version \"2\" but the patch metadata says \"3\"", "");
 }
 
 TEST_F(ModuleIdentityTest, AModuleThatIsNotALivepatchIsRefused) {
@@ -206,8 +212,8 @@ TEST_F(ModuleIdentityTest, AModuleThatIsNotALivepatchIsRefused) {
 
 TEST_F(ModuleIdentityTest, AModuleForAnotherKernelIsRefused) {
     ASSERT_TRUE(engine->enable(kToken));
-    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("lp_test", "1", "6.1.0-18-amd64")), ErrorCode::PolicyRefused,
-                  "built for kernel \"6.1.0-18-amd64\", running \"" + kRelease + "\"", "");
+    expectRefused(offerModule("1", livepatch::testing::livepatchModinfo("lp_test", "1", "6.1.0-18-amd64")),
+                  ErrorCode::PolicyRefused, "built for kernel \"6.1.0-18-amd64\", running \"" + kRelease + "\"", "");
 }
 
 TEST_F(ModuleIdentityTest, BytesThatAreNoModuleAreRefused) {
@@ -234,8 +240,9 @@ TEST_F(ModuleIdentityTest, AnUnversionedModuleNeedsTheOperatorsExplicitConsent) 
     EXPECT_EQ(loader.loaded["lp_test"], "1");
     EXPECT_TRUE(logger.contains("declares no signed version; accepted because allow-unversioned-modules=true"));
     // The key accepts a missing version, never a different one.
-    expectRefused(offerModule("2", livepatch::testing::livepatchModinfo("lp_test", "5", kRelease)), ErrorCode::PolicyRefused,
-                  "the signed module is version \"5\" but the patch metadata says \"2\"", "1");
+    expectRefused(offerModule("2", livepatch::testing::livepatchModinfo("lp_test", "5", kRelease)),
+                  ErrorCode::PolicyRefused, "the signed module is version \"5\" but the patch metadata says \"2\"",
+                  "1");
 }
 
 TEST_F(EngineTest, CutoffDateAndPatchDelayAreEnforcedOnThePublishDate) {
@@ -301,7 +308,8 @@ TEST_F(EngineTest, LoadFailureKeepsTheOldPatchAndClearsTheGuardMarker) {
     auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::LoadFailed);
-    EXPECT_NE(r.error().message().find("version 1 restored; loading version 2 failed"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("version 1 restored; loading version 2 failed"), std::string::npos)
+        << r.error().message();
     EXPECT_EQ(loader.loaded["lp_test"], "1") << "same name: 1 had to be reverted for 2, and is back";
     auto st = state();
     EXPECT_EQ(st.patchState, PatchState::ApplyFailed);
@@ -328,7 +336,8 @@ TEST_F(EngineTest, SameNameUpgradeThatCannotRestoreSaysSoAndTheNextCheckRecovers
     server.offers = {offer("2")};
     auto r = engine->runCycle(nullptr, nullptr);
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message().find("loading version 2 failed and version 1 could not be restored"), std::string::npos)
+    EXPECT_NE(r.error().message().find("loading version 2 failed and version 1 could not be restored"),
+              std::string::npos)
         << r.error().message();
     EXPECT_TRUE(loader.loaded.empty());
     loader.failLoad = false;
@@ -377,9 +386,11 @@ TEST_F(EngineTest, EmergencyStopFromTheKernelCommandLineOrAFileBlocksReapplyAndC
         EXPECT_TRUE(loader.loaded.empty()) << why;
     };
     fsys::create_directories(fsys::path(paths.hostRoot) / "proc");
-    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline") << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro livepatch_agent.mode=stop quiet\n";
+    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline")
+        << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro livepatch_agent.mode=stop quiet\n";
     expectNothingHappens("kernel command line");
-    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline") << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro xlivepatch_agent.mode=stop\n";
+    std::ofstream(fsys::path(paths.hostRoot) / "proc/cmdline")
+        << "BOOT_IMAGE=/vmlinuz root=/dev/vda ro xlivepatch_agent.mode=stop\n";
     std::ofstream(paths.emergencyStopFile()) << "";
     expectNothingHappens("emergency-stop file");
     // Both gone: the cached patch comes back without the network.
@@ -704,7 +715,8 @@ TEST_F(EngineTest, LeftoversOfInterruptedCyclesAreCleanedKeepingOnlyTheCurrentOf
     EXPECT_FALSE(fsys::exists(cache / "work-0123456789ab"));
     EXPECT_FALSE(fsys::exists(cache / "downloads/lp_test-0.tar.gz.part"));
     EXPECT_FALSE(fsys::exists(cache / kKernel / "lp_test-9.tar.gz"));
-    EXPECT_TRUE(fsys::exists(cache / "downloads/lp_test-2.tar.gz.part")) << "the current offer's part is kept to resume";
+    EXPECT_TRUE(fsys::exists(cache / "downloads/lp_test-2.tar.gz.part"))
+        << "the current offer's part is kept to resume";
     EXPECT_TRUE(fsys::exists(state().applied->cachePath));
 }
 

@@ -15,7 +15,8 @@ protected:
     void SetUp() override {
         EngineTest::SetUp();
         rootKey = newKey(), targetsKey = newKey(), snapshotKey = newKey(), timestampKey = newKey();
-        auto r = tuf::Repository::create((root / "repo").string(), {&rootKey}, targetsKey, snapshotKey, timestampKey, nowSeconds());
+        auto r = tuf::Repository::create((root / "repo").string(), {&rootKey}, targetsKey, snapshotKey, timestampKey,
+                                         nowSeconds());
         ASSERT_TRUE(r) << r.error().describe();
         repo = std::make_unique<tuf::Repository>(std::move(*r));
         auto pinned = pinTrustRoot(paths, read(root / "repo/metadata/1.root.json"));
@@ -30,7 +31,8 @@ protected:
             auto body = mirrorFile(r.url.substr(tufBase.size()));
             resp.status = body ? 200 : 404;
             if (body && body->size() > r.maxResponseBytes)
-                return Error(ErrorCode::TooLarge, "response from " + r.url + " is larger than " + std::to_string(r.maxResponseBytes) + " bytes");
+                return Error(ErrorCode::TooLarge, "response from " + r.url + " is larger than " +
+                                                      std::to_string(r.maxResponseBytes) + " bytes");
             if (body) resp.body = *body;
             return resp;
         };
@@ -40,7 +42,8 @@ protected:
             if (r.url.rfind(tufBase, 0) != 0) return serverDownload(r, p, c);
             auto body = mirrorFile(r.url.substr(tufBase.size()));
             if (!body) return Error(ErrorCode::HttpStatus, "HTTP 404 from " + r.url + ": Not Found");
-            if (body->size() > r.maxBytes) return Error(ErrorCode::TooLarge, r.url + " is larger than " + std::to_string(r.maxBytes) + " bytes");
+            if (body->size() > r.maxBytes)
+                return Error(ErrorCode::TooLarge, r.url + " is larger than " + std::to_string(r.maxBytes) + " bytes");
             std::ofstream(r.destinationPath, std::ios::binary) << *body;
             return DownloadResult{body->size(), r.url};
         };
@@ -62,24 +65,28 @@ protected:
         if (!r) return std::nullopt;
         return *r;
     }
-    std::int64_t nowSeconds() { return std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count(); }
+    std::int64_t nowSeconds() {
+        return std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count();
+    }
 
     static tuf::Json custom(const std::string& version, const std::string& kernel = kKernel) {
         using tuf::Json;
-        return Json(Json::Object{
-            {"name", Json("lp_test")},
-            {"version", Json(version)},
-            {"kernel", Json(kernel)},
-            {"architecture", Json("x86_64")},
-            {"published", Json("2026-01-01T00:00:00Z")},
-            {"fixes", Json(Json::Array{Json(Json::Object{{"name", Json("cve-2026-" + version)}, {"description", Json("signed fix")},
-                                                         {"bug", Json("")}, {"patched", Json(true)}})})}});
+        return Json(Json::Object{{"name", Json("lp_test")},
+                                 {"version", Json(version)},
+                                 {"kernel", Json(kernel)},
+                                 {"architecture", Json("x86_64")},
+                                 {"published", Json("2026-01-01T00:00:00Z")},
+                                 {"fixes", Json(Json::Array{Json(Json::Object{{"name", Json("cve-2026-" + version)},
+                                                                              {"description", Json("signed fix")},
+                                                                              {"bug", Json("")},
+                                                                              {"patched", Json(true)}})})}});
     }
     // Signs patch `version` into the catalogue and publishes it; the bytes
     // are what the mirror serves.
     std::string publish(const std::string& version, const std::string& kernel = kKernel) {
         const std::string bytes = tarball("lp_test", version, signedModule("lp_test", version), kernel);
-        auto s = repo->addTarget(kernel + "/x86_64/lp_test-" + version + ".tar.gz", bytes, custom(version, kernel), targetsKey, nowSeconds());
+        auto s = repo->addTarget(kernel + "/x86_64/lp_test-" + version + ".tar.gz", bytes, custom(version, kernel),
+                                 targetsKey, nowSeconds());
         EXPECT_TRUE(s) << s.error().describe();
         s = repo->publishOnline(snapshotKey, timestampKey, nowSeconds());
         EXPECT_TRUE(s) << s.error().describe();
@@ -110,7 +117,8 @@ TEST_F(SignedCatalogueTest, TheSignedCatalogueDecidesAndTheServersOfferIsOnlyAHi
     ASSERT_EQ(st.fixes.size(), 1u);
     EXPECT_EQ(st.fixes[0].description, "signed fix") << "fixes come from the signed custom field";
     ASSERT_EQ(transport.downloads.size(), 1u);
-    EXPECT_EQ(transport.downloads[0].url.rfind(tufBase + "targets/" + kKernel + "/x86_64/", 0), 0u) << transport.downloads[0].url;
+    EXPECT_EQ(transport.downloads[0].url.rfind(tufBase + "targets/" + kKernel + "/x86_64/", 0), 0u)
+        << transport.downloads[0].url;
     EXPECT_EQ(transport.downloads[0].maxBytes, transport.downloads[0].expectedSize) << "the signed length is the limit";
     EXPECT_EQ(server.count("POST"), 3u) << "register, updates, report: a server source still registers and reports";
 }

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "state/agent_state.h"
 #include "engine/engine.h"
 #include "engine/policy.h"
+#include "state/agent_state.h"
 
 using namespace livepatch;
 
@@ -41,10 +41,14 @@ TEST(AgentStateJson, GarbageIsStateCorrupt) {
 // renamed enum value must not change them.
 TEST(StateSpellings, EveryValueHasItsWireWordAndReadsBack) {
     const std::vector<std::pair<PatchState, std::string>> patch = {
-        {PatchState::Unapplied, "unapplied"},       {PatchState::Applying, "applying"},
-        {PatchState::Applied, "applied"},           {PatchState::AppliedWithBug, "applied-with-bug"},
-        {PatchState::ApplyFailed, "apply-failed"},  {PatchState::NothingToApply, "nothing-to-apply"},
-        {PatchState::KernelUpgradeRequired, "kernel-upgrade-required"}, {PatchState::Unknown, "unknown"}};
+        {PatchState::Unapplied, "unapplied"},
+        {PatchState::Applying, "applying"},
+        {PatchState::Applied, "applied"},
+        {PatchState::AppliedWithBug, "applied-with-bug"},
+        {PatchState::ApplyFailed, "apply-failed"},
+        {PatchState::NothingToApply, "nothing-to-apply"},
+        {PatchState::KernelUpgradeRequired, "kernel-upgrade-required"},
+        {PatchState::Unknown, "unknown"}};
     for (const auto& [v, word] : patch) {
         EXPECT_EQ(spelling(v), word);
         AgentState s;
@@ -56,7 +60,8 @@ TEST(StateSpellings, EveryValueHasItsWireWordAndReadsBack) {
     }
     EXPECT_EQ(spellingsJoined<CheckState>(), "needs-check|checked|check-failed|stale");
     EXPECT_EQ(spellingsJoined<CatalogueKind>(), "unsigned|signed");
-    EXPECT_EQ(spellingsJoined<KernelSupport>(), "supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown");
+    EXPECT_EQ(spellingsJoined<KernelSupport>(),
+              "supported|kernel-upgrade-required|kernel-end-of-life|unsupported|unknown");
     EXPECT_EQ(spellingsJoined<RunMode>(), "normal|no-apply|no-refresh|stop");
     for (KernelSupport v : {KernelSupport::Supported, KernelSupport::KernelEndOfLife, KernelSupport::Unsupported}) {
         AgentState s;
@@ -83,8 +88,10 @@ TEST(StateSpellings, AnAbsentStateIsTheDefaultAndAnUnknownWordIsCorrupt) {
 }
 
 TEST(Policy, RunModeIsReadFromItsWord) {
-    for (const auto& [word, mode] : std::vector<std::pair<std::string, RunMode>>{
-             {"normal", RunMode::Normal}, {"no-apply", RunMode::NoApply}, {"no-refresh", RunMode::NoRefresh}, {"stop", RunMode::Stop}}) {
+    for (const auto& [word, mode] : std::vector<std::pair<std::string, RunMode>>{{"normal", RunMode::Normal},
+                                                                                 {"no-apply", RunMode::NoApply},
+                                                                                 {"no-refresh", RunMode::NoRefresh},
+                                                                                 {"stop", RunMode::Stop}}) {
         Config c;
         ASSERT_TRUE(c.apply({"run-mode=" + word}));
         EXPECT_EQ(runModeOf(c), mode);
@@ -112,5 +119,6 @@ TEST(Policy, TheNewestOfferThePolicyAllowsIsChosenAndARefusalIsSaid) {
     EXPECT_NE(policyFingerprint(c), before) << "a 304 taken under another policy must not be trusted";
     const std::string unsigned_ = policyFingerprint(c);
     ASSERT_TRUE(c.apply({"trust-root=pinned"}));
-    EXPECT_NE(policyFingerprint(c), unsigned_) << "a 304 taken while the signed catalogue decided says nothing of the server's offer";
+    EXPECT_NE(policyFingerprint(c), unsigned_)
+        << "a 304 taken while the signed catalogue decided says nothing of the server's offer";
 }

@@ -21,7 +21,8 @@ protected:
         // Under the build tree, so that a test can loosen a directory above
         // the plugin's own without touching anything shared.
         dir = fsys::path(LIVEPATCH_BINARY_DIR) / "test-plugin-dirs" /
-              ("lphost-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+              ("lphost-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fsys::remove_all(dir);
         fsys::create_directories(dir);
         ::chmod(dir.c_str(), 0755);
@@ -83,13 +84,16 @@ TEST_F(Host, RefusesAPluginBuiltWithAnotherCompilerAbi) {
 
 TEST_F(Host, RefusesAPluginBuiltAgainstAnotherPoco) {
     auto p = put("fixture-poco-version.so", "poco.so");
-    expectOneError(loadAll(), p, "built with Poco version (POCO_VERSION) 0x01090000, this agent with " LIVEPATCH_STRINGIFY(POCO_VERSION));
+    expectOneError(
+        loadAll(), p,
+        "built with Poco version (POCO_VERSION) 0x01090000, this agent with " LIVEPATCH_STRINGIFY(POCO_VERSION));
     EXPECT_TRUE(host->loaded().empty());
 }
 
 TEST_F(Host, RefusesAPluginOfAnOlderSdkByName) {
     auto p = put("fixture-old-sdk.so", "old.so");
-    expectOneError(loadAll(), p, "built with an SDK older than " LIVEPATCH_SDK_VERSION " (no livepatch_plugin_abi export)");
+    expectOneError(loadAll(), p,
+                   "built with an SDK older than " LIVEPATCH_SDK_VERSION " (no livepatch_plugin_abi export)");
 }
 
 TEST_F(Host, RefusesAPluginReportingAnotherAbi) {
@@ -103,7 +107,10 @@ TEST_F(Host, RefusesALibraryThatIsNoPlugin) {
 }
 
 TEST_F(Host, RefusesACorruptLibrary) {
-    std::ofstream(dir / "corrupt.so") << std::string("\x7f" "ELF garbage that will not load", 30);
+    std::ofstream(dir / "corrupt.so") << std::string(
+        "\x7f"
+        "ELF garbage that will not load",
+        30);
     ::chmod((dir / "corrupt.so").c_str(), 0644);
     expectOneError(loadAll(), dir / "corrupt.so", "cannot load library");
 }
@@ -145,7 +152,8 @@ TEST_F(Host, RefusesAWritableDirectoryAnywhereAbove) {
     fsys::copy_file(kFixtures / "fixture-good.so", sub / "good.so");
     ::chmod((sub / "good.so").c_str(), 0644);
     host = std::make_unique<PluginHost>(PluginHost::Options{{sub.string()}, true});
-    expectOneError(host->loadAll(), sub / "good.so", "directory " + (dir / "a").string() + " above the file is group/world-writable");
+    expectOneError(host->loadAll(), sub / "good.so",
+                   "directory " + (dir / "a").string() + " above the file is group/world-writable");
     ::chmod((dir / "a").c_str(), 0755);
     host = std::make_unique<PluginHost>(PluginHost::Options{{sub.string()}, true});
     EXPECT_TRUE(host->loadAll().empty());
@@ -177,7 +185,8 @@ TEST_F(Host, OneBadPluginDoesNotStopTheOthers) {
 // by role like one.
 TEST(HostAdd, AnInProcessPluginPassesTheChecksOfALoadedOne) {
     PluginHost host(PluginHost::Options{});
-    ASSERT_TRUE(host.add(std::make_unique<livepatch::testing::FakeKernel>("6.1.0-1-amd64", "6.1.0-1-amd64"), "in-process"));
+    ASSERT_TRUE(
+        host.add(std::make_unique<livepatch::testing::FakeKernel>("6.1.0-1-amd64", "6.1.0-1-amd64"), "in-process"));
     ASSERT_TRUE(host.add(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"), "in-process"));
     EXPECT_NE(host.loader("fake-loader"), nullptr);
     EXPECT_NE(host.verifier("fake-verify"), nullptr);
@@ -187,7 +196,8 @@ TEST(HostAdd, AnInProcessPluginPassesTheChecksOfALoadedOne) {
 
     auto duplicate = host.add(std::make_unique<livepatch::testing::FakeVerifier>("fake-verify"), "second");
     ASSERT_FALSE(duplicate);
-    EXPECT_NE(duplicate.error().message().find("duplicate plugin name \"fake-verify\""), std::string::npos) << duplicate.error().message();
+    EXPECT_NE(duplicate.error().message().find("duplicate plugin name \"fake-verify\""), std::string::npos)
+        << duplicate.error().message();
     auto badName = host.add(std::make_unique<livepatch::testing::FakeVerifier>("Fake Verify"), "third");
     ASSERT_FALSE(badName);
     EXPECT_NE(badName.error().message().find("invalid plugin name"), std::string::npos) << badName.error().message();

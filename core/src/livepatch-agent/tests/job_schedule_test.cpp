@@ -6,7 +6,6 @@
 
 using namespace livepatch::agent;
 
-
 #include "livepatch-agent/job_schedule.h"
 
 TEST(JobSchedule, FirstCheckWaitsForItsSpreadDelayButAReloadChecksAtOnce) {
@@ -70,4 +69,3 @@ TEST(JobSchedule, HealthComesBeforeADueCheck) {
     EXPECT_EQ(s.take(t0), JobSchedule::Job::Health);
     EXPECT_EQ(s.take(t0), JobSchedule::Job::Check);
 }
-

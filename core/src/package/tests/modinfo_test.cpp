@@ -14,7 +14,8 @@ using namespace std::string_literals;
 namespace {
 
 const std::vector<std::pair<std::string, std::string>> kFields{
-    {"version", "7"}, {"livepatch", "Y"}, {"alias", "a"}, {"alias", "b"}, {"name", "lp_x"}, {"vermagic", "6.1.0-18-amd64 SMP mod_unload "}};
+    {"version", "7"}, {"livepatch", "Y"}, {"alias", "a"},
+    {"alias", "b"},   {"name", "lp_x"},   {"vermagic", "6.1.0-18-amd64 SMP mod_unload "}};
 
 }  // namespace
 
@@ -47,10 +48,11 @@ TEST(ModInfo, ReadsARealCompilerObject) {
     const std::string src = dir + "/modinfo_obj.c", obj = dir + "/modinfo_obj.o";
     FILE* f = std::fopen(src.c_str(), "w");
     ASSERT_TRUE(f);
-    std::fputs("__attribute__((section(\".modinfo\"), used, aligned(1))) static const char a[] = \"version=3\";\n"
-               "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char b[] = \"name=lp_obj\";\n"
-               "int lp_obj_fn(void) { return 1; }\n",
-               f);
+    std::fputs(
+        "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char a[] = \"version=3\";\n"
+        "__attribute__((section(\".modinfo\"), used, aligned(1))) static const char b[] = \"name=lp_obj\";\n"
+        "int lp_obj_fn(void) { return 1; }\n",
+        f);
     std::fclose(f);
     ASSERT_EQ(std::system(("cc -c -o " + obj + " " + src).c_str()), 0);
     FILE* in = std::fopen(obj.c_str(), "rb");
@@ -78,14 +80,17 @@ TEST(ModInfo, RefusesMalformedImagesWithAReason) {
     EXPECT_NE(reason(good.substr(0, 40)).find("truncated ELF header"), std::string::npos);
     // Every truncation of a valid image fails cleanly (section table at the end).
     for (size_t n = 0; n < good.size(); ++n) EXPECT_FALSE(parseModInfo(good.substr(0, n))) << n;
-    EXPECT_NE(reason(makeModuleImageRaw(std::string("name=x\0noequals\0", 16))).find("without key=value"), std::string::npos);
+    EXPECT_NE(reason(makeModuleImageRaw(std::string("name=x\0noequals\0", 16))).find("without key=value"),
+              std::string::npos);
     EXPECT_NE(reason(makeModuleImageRaw("name=x")).find("not NUL-terminated"), std::string::npos);
     std::string renamed = good;
     renamed.replace(renamed.find(".modinfo"), 8, ".modinfX");
     EXPECT_NE(reason(renamed).find("no .modinfo section"), std::string::npos);
-    EXPECT_NE(reason(makeElfImage({{".modinfo", 1, "a=b"s + '\0'}, {".modinfo", 1, "c=d"s + '\0'}})).find("more than one .modinfo"),
+    EXPECT_NE(reason(makeElfImage({{".modinfo", 1, "a=b"s + '\0'}, {".modinfo", 1, "c=d"s + '\0'}}))
+                  .find("more than one .modinfo"),
               std::string::npos);
-    EXPECT_NE(reason(makeElfImage({{".modinfo", 8 /* NOBITS */, "a=b"s + '\0'}})).find("no contents"), std::string::npos);
+    EXPECT_NE(reason(makeElfImage({{".modinfo", 8 /* NOBITS */, "a=b"s + '\0'}})).find("no contents"),
+              std::string::npos);
 }
 
 TEST(ModInfo, SectionBoundsAreCheckedAgainstTheFile) {

@@ -10,9 +10,9 @@
 #include <fstream>
 
 #include "livepatch/testing/fakes.h"
+#include "livepatch/testing/files.h"
 #include "package/patch_package.h"
 #include "util/fs.h"
-#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -50,13 +50,12 @@ void writeTar(const std::string& path, const std::vector<Entry>& entries, const 
     archive_write_free(a);
 }
 
-const char* kMeta = R"({"format":1,"name":"lp_t","version":"2","module":"lp_t.ko","kernel":"5.15.0-100.110-generic","architecture":"x86_64","replace":true,"fixes":[{"name":"cve-2024-1","description":"d","bug":"b","patched":true}]})";
+const char* kMeta =
+    R"({"format":1,"name":"lp_t","version":"2","module":"lp_t.ko","kernel":"5.15.0-100.110-generic","architecture":"x86_64","replace":true,"fixes":[{"name":"cve-2024-1","description":"d","bug":"b","patched":true}]})";
 
 class Package : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir = livepatch::testing::freshTestDir("lppkg", {"out", "outside"});
-    }
+    void SetUp() override { dir = livepatch::testing::freshTestDir("lppkg", {"out", "outside"}); }
     void TearDown() override { fsys::remove_all(dir); }
     Status unpack(const std::vector<Entry>& entries, UnpackLimits limits = {}) {
         writeTar((dir / "t.tar").string(), entries);
@@ -71,11 +70,18 @@ protected:
 TEST_F(Package, AllCompressionsOpen) {
     for (const std::string f : {"", "gz", "xz", "bz2"}) {
         const auto tar = (dir / ("p.tar." + f)).string();
-        writeTar(tar, {{"livepatch.json", kMeta}, {"lp_t.ko", "\x7f" "ELF..."}}, f);
+        writeTar(tar,
+                 {{"livepatch.json", kMeta},
+                  {"lp_t.ko",
+                   "\x7f"
+                   "ELF..."}},
+                 f);
         auto pkg = openPatchPackage(tar, (dir / ("w" + f)).string(), {});
         ASSERT_TRUE(pkg) << f << ": " << pkg.error().message();
         EXPECT_EQ(pkg->metadata.version, "2");
-        EXPECT_EQ(*fs::readFile(pkg->modulePath), "\x7f" "ELF...");
+        EXPECT_EQ(*fs::readFile(pkg->modulePath),
+                  "\x7f"
+                  "ELF...");
     }
 }
 
@@ -126,7 +132,8 @@ TEST_F(Package, LimitsStopBombs) {
 
 TEST_F(Package, CorruptAndTruncatedArchives) {
     std::ofstream(dir / "junk.tar") << "this is not a tar archive at all";
-    EXPECT_EQ(safeUnpack((dir / "junk.tar").string(), (dir / "out").string(), {}).error().code(), ErrorCode::UnsafeArchive);
+    EXPECT_EQ(safeUnpack((dir / "junk.tar").string(), (dir / "out").string(), {}).error().code(),
+              ErrorCode::UnsafeArchive);
     writeTar((dir / "t.tar.gz").string(), {{"livepatch.json", kMeta}, {"lp_t.ko", std::string(100000, 'k')}}, "gz");
     auto size = fsys::file_size(dir / "t.tar.gz");
     fsys::resize_file(dir / "t.tar.gz", size / 2);
@@ -137,7 +144,8 @@ TEST_F(Package, CorruptAndTruncatedArchives) {
 // Regression (fuzz-unpack): libarchive returned no error string and we built
 // a std::string from NULL.
 TEST_F(Package, ArchiveWithoutErrorStringIsAnErrorNotACrash) {
-    auto s = safeUnpack(LIVEPATCH_SOURCE_DIR "/core/src/package/tests/data/fuzz-null-error-string.tar", (dir / "out").string(), {});
+    auto s = safeUnpack(LIVEPATCH_SOURCE_DIR "/core/src/package/tests/data/fuzz-null-error-string.tar",
+                        (dir / "out").string(), {});
     ASSERT_FALSE(s);
     EXPECT_TRUE(outEmpty());
 }
@@ -152,11 +160,16 @@ TEST_F(Package, MetadataValidation) {
     bad("[]", "JSON object");
     bad("{", "JSON object");
     bad(R"({"format":2})", "\"format\" must be 1");
-    bad(R"({"format":1,"name":"Bad-Name","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64"})", "\"name\"");
-    bad(R"({"format":1,"name":"a","version":"1a","module":"a.ko","kernel":"k","architecture":"x86_64"})", "\"version\"");
-    bad(R"({"format":1,"name":"a","version":"1","module":"../a.ko","kernel":"k","architecture":"x86_64"})", "\"module\"");
-    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"vax"})", "\"architecture\"");
-    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64","fixes":[{"name":"CVE-1"}]})", "lowercase");
+    bad(R"({"format":1,"name":"Bad-Name","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64"})",
+        "\"name\"");
+    bad(R"({"format":1,"name":"a","version":"1a","module":"a.ko","kernel":"k","architecture":"x86_64"})",
+        "\"version\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"../a.ko","kernel":"k","architecture":"x86_64"})",
+        "\"module\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"vax"})",
+        "\"architecture\"");
+    bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64","fixes":[{"name":"CVE-1"}]})",
+        "lowercase");
 }
 
 TEST_F(Package, PackageNeedsItsModule) {
@@ -248,7 +261,8 @@ TEST_F(Package, ADumpdirEntryWithABodyIsRefusedBeforeItIsDecompressed) {
     auto s = safeUnpack((dir / "d.tar.xz").string(), (dir / "out").string(), small);
     ASSERT_FALSE(s) << "unpacked a 48 MiB archive under a 1 MiB limit";
     EXPECT_EQ(s.error().code(), ErrorCode::UnsafeArchive) << s.error().describe();
-    EXPECT_NE(s.error().message().find("\"dumpdir\" refused: a non-regular entry with 50331648 bytes of data"), std::string::npos)
+    EXPECT_NE(s.error().message().find("\"dumpdir\" refused: a non-regular entry with 50331648 bytes of data"),
+              std::string::npos)
         << s.error().message();
     EXPECT_TRUE(outEmpty());
 }

@@ -14,9 +14,10 @@ namespace fsys = std::filesystem;
 
 TEST(UpdatesParsing, StrictFields) {
     const std::string sha(64, 'a');
-    auto ok = ApiClient::parseUpdates(R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"lp_a-2.tar.xz","url":"/v1/patches/lp_a-2.tar.xz","sha256":")" +
-                                          sha + R"(","size":10,"fixes":[{"name":"cve-2024-1"}]}]})",
-                                      "https://srv.example/base");
+    auto ok = ApiClient::parseUpdates(
+        R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"lp_a-2.tar.xz","url":"/v1/patches/lp_a-2.tar.xz","sha256":")" +
+            sha + R"(","size":10,"fixes":[{"name":"cve-2024-1"}]}]})",
+        "https://srv.example/base");
     ASSERT_TRUE(ok) << ok.error().message();
     EXPECT_EQ(ok->patches[0].url, "https://srv.example/base/v1/patches/lp_a-2.tar.xz");
     auto bad = [](const std::string& body, const std::string& why) {
@@ -27,24 +28,26 @@ TEST(UpdatesParsing, StrictFields) {
     };
     bad("<html>502</html>", "not valid JSON");
     bad(R"({"supported":"maybe"})", "unknown \"supported\"");
-    bad(R"({"supported":"supported","patches":[{"version":"1","name":"a","filename":"f","url":"u","sha256":"xyz"}]})", "sha256");
-    bad(R"({"supported":"supported","patches":[{"version":"1","name":"../a","filename":"f","url":"u","sha256":")" + sha + R"("}]})",
+    bad(R"({"supported":"supported","patches":[{"version":"1","name":"a","filename":"f","url":"u","sha256":"xyz"}]})",
+        "sha256");
+    bad(R"({"supported":"supported","patches":[{"version":"1","name":"../a","filename":"f","url":"u","sha256":")" +
+            sha + R"("}]})",
         "invalid patch name");
-    bad(R"({"supported":"supported","patches":[{"version":"1","name":"a","filename":"../f","url":"u","sha256":")" + sha + R"("}]})",
+    bad(R"({"supported":"supported","patches":[{"version":"1","name":"a","filename":"../f","url":"u","sha256":")" +
+            sha + R"("}]})",
         "invalid file name");
 }
 
-TEST(DisplayUrl, NoSecrets) {
-    EXPECT_EQ(ApiClient::displayUrl("https://u:p@h:1/x?token=1"), "https://h:1/x");
-}
+TEST(DisplayUrl, NoSecrets) { EXPECT_EQ(ApiClient::displayUrl("https://u:p@h:1/x?token=1"), "https://h:1/x"); }
 
 namespace {
 const std::string kSha(64, 'a');
 std::string offerJson(const std::string& fields) {
-    return R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"lp_a-2.tar.xz","sha256":")" + kSha +
-           R"(",)" + fields + "}]}";
+    return R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"lp_a-2.tar.xz","sha256":")" +
+           kSha + R"(",)" + fields + "}]}";
 }
-void expectProtocolError(const std::string& body, const std::string& why, const std::string& base = "https://srv.example") {
+void expectProtocolError(const std::string& body, const std::string& why,
+                         const std::string& base = "https://srv.example") {
     auto r = ApiClient::parseUpdates(body, base);
     ASSERT_FALSE(r) << body;
     EXPECT_EQ(r.error().code(), ErrorCode::Protocol);
@@ -75,19 +78,23 @@ TEST(UpdatesParsing, EveryFieldIsTypeCheckedWithAPreciseMessage) {
     expectProtocolError(offerJson(R"("url":"/p","size":"10")"), "\"size\" must be an integer");
     expectProtocolError(offerJson(R"("url":"/p","published":"yesterday")"), "\"published\" is not an RFC 3339 date");
     expectProtocolError(offerJson(R"("url":"/p","fixes":["cve-1"])"), "patches[0].fixes[0] must be an object");
-    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","patched":1}])"), "\"patched\" must be true or false");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","patched":1}])"),
+                        "\"patched\" must be true or false");
     expectProtocolError(offerJson(R"("url":5)"), "field \"url\" must be a string");
     expectProtocolError(R"({"supported":"supported","upgrade-required-date":"soon"})", "upgrade-required-date");
-    expectProtocolError(R"({"supported":"supported","patches":[{"version":"../2","name":"lp_a","filename":"f","url":"/p","sha256":")" +
-                            kSha + R"("}]})",
-                        "invalid version");
-    expectProtocolError(R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"..","url":"/p","sha256":")" +
-                            kSha + R"("}]})",
-                        "invalid file name");
+    expectProtocolError(
+        R"({"supported":"supported","patches":[{"version":"../2","name":"lp_a","filename":"f","url":"/p","sha256":")" +
+            kSha + R"("}]})",
+        "invalid version");
+    expectProtocolError(
+        R"({"supported":"supported","patches":[{"version":"2","name":"lp_a","filename":"..","url":"/p","sha256":")" +
+            kSha + R"("}]})",
+        "invalid file name");
 }
 
 TEST(UpdatesParsing, PatchUrlsKeepTheServersScheme) {
-    expectProtocolError(offerJson(R"("url":"http://srv.example/v1/patches/lp_a-2.tar.xz")"), "does not use the server's scheme \"https\"");
+    expectProtocolError(offerJson(R"("url":"http://srv.example/v1/patches/lp_a-2.tar.xz")"),
+                        "does not use the server's scheme \"https\"");
     expectProtocolError(offerJson(R"("url":"file:///etc/shadow")"), "does not use the server's scheme");
     auto ok = ApiClient::parseUpdates(offerJson(R"("url":"https://cdn.example/lp_a-2.tar.xz")"), "https://srv.example");
     ASSERT_TRUE(ok) << ok.error().message();
@@ -154,8 +161,16 @@ TEST(SdkText, PrintableTextIsBoundedUtf8WithoutControls) {
     EXPECT_FALSE(isPrintableText("premium\x1b]0;owned\x07", 64)) << "OSC";
     EXPECT_FALSE(isPrintableText("a\nb", 64));
     EXPECT_FALSE(isPrintableText("a\x7f", 64));
-    EXPECT_FALSE(isPrintableText("a\xc2\x9b" "31m", 64)) << "C1 CSI";
-    EXPECT_FALSE(isPrintableText("\xe2\x80\xae" "evil", 64)) << "bidi override";
+    EXPECT_FALSE(
+        isPrintableText("a\xc2\x9b"
+                        "31m",
+                        64))
+        << "C1 CSI";
+    EXPECT_FALSE(
+        isPrintableText("\xe2\x80\xae"
+                        "evil",
+                        64))
+        << "bidi override";
     EXPECT_FALSE(isPrintableText("\xff\xfe", 64)) << "not UTF-8";
     EXPECT_FALSE(isPrintableText("\xc0\xaf", 64)) << "overlong";
     EXPECT_FALSE(isPrintableText("\xed\xa0\x80", 64)) << "surrogate";
@@ -166,7 +181,9 @@ TEST(SdkText, PrintableTextIsBoundedUtf8WithoutControls) {
 TEST(SdkText, TerminalSafeEscapesEveryControlAndBadByte) {
     EXPECT_EQ(terminalSafe("plain ✓"), "plain ✓");
     EXPECT_EQ(terminalSafe("a\x1b[2Jb\nc\r\td\\"), "a\\x1b[2Jb\\nc\\r\\td\\\\");
-    EXPECT_EQ(terminalSafe("\xc2\x9b" "x"), "\\x9bx");
+    EXPECT_EQ(terminalSafe("\xc2\x9b"
+                           "x"),
+              "\\x9bx");
     EXPECT_EQ(terminalSafe("\xe2\x80\xae"), "\\u202e");
     EXPECT_EQ(terminalSafe("\xff"), "\\xff");
     EXPECT_EQ(terminalSafe(std::string(20, 'a'), 10), std::string(10, 'a') + "...");
@@ -189,7 +206,8 @@ TEST(SdkUrl, HostsAreDnsNamesOrIpLiterals) {
 // Regression (security review item 14): an offer URL's host with CR/LF went
 // to the transport, and from there into a CONNECT line and a Host header.
 TEST(UpdatesParsing, OfferHostsMustBeHostNames) {
-    expectProtocolError(offerJson(R"("url":"https://cdn.example\r\nX-Injected: 1/lp_a-2.tar.xz")"), "is not a valid host name");
+    expectProtocolError(offerJson(R"("url":"https://cdn.example\r\nX-Injected: 1/lp_a-2.tar.xz")"),
+                        "is not a valid host name");
     expectProtocolError(offerJson(R"("url":"https://cdn ex/lp_a-2.tar.xz")"), "is not a valid host name");
 }
 
@@ -198,16 +216,21 @@ TEST(UpdatesParsing, OfferHostsMustBeHostNames) {
 TEST(UpdatesParsing, ServerTextMustBePrintableAndBounded) {
     expectProtocolError(R"({"supported":"supported","tier":"premium\u001b]0;owned\u0007"})",
                         "field \"tier\" must be printable UTF-8 of at most 64 bytes");
-    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1\u001b[2J"}])"), "patches[0].fixes[0]: field \"name\" must be printable");
-    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":"x\ny"}])"), "field \"description\" must be printable");
-    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":")" + std::string(1025, 'd') + R"("}])"),
-                        "at most 1024 bytes");
-    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","bug":"\u009b31m"}])"), "field \"bug\" must be printable");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1\u001b[2J"}])"),
+                        "patches[0].fixes[0]: field \"name\" must be printable");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":"x\ny"}])"),
+                        "field \"description\" must be printable");
+    expectProtocolError(
+        offerJson(R"("url":"/p","fixes":[{"name":"cve-1","description":")" + std::string(1025, 'd') + R"("}])"),
+        "at most 1024 bytes");
+    expectProtocolError(offerJson(R"("url":"/p","fixes":[{"name":"cve-1","bug":"\u009b31m"}])"),
+                        "field \"bug\" must be printable");
     auto r = ApiClient::parseUpdates(R"({"supported":"supported","tier":"premium\u001b[31m"})", "https://srv.example");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message().find('\x1b'), std::string::npos) << "the refusal quotes the text escaped";
-    auto ok = ApiClient::parseUpdates(offerJson(R"("url":"/p","fixes":[{"name":"CVE-2024-1","description":"Fix für ünïcödé"}])"),
-                                      "https://srv.example");
+    auto ok = ApiClient::parseUpdates(
+        offerJson(R"("url":"/p","fixes":[{"name":"CVE-2024-1","description":"Fix für ünïcödé"}])"),
+        "https://srv.example");
     ASSERT_TRUE(ok) << ok.error().message();
 }
 

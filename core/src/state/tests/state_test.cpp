@@ -8,11 +8,11 @@
 #include <fstream>
 #include <random>
 
+#include "livepatch/testing/files.h"
 #include "state/credential_store.h"
 #include "state/paths.h"
 #include "state/state_file.h"
 #include "util/fs.h"
-#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -20,9 +20,7 @@ namespace fsys = std::filesystem;
 namespace {
 class State : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir = livepatch::testing::freshTestDir("lpstate");
-    }
+    void SetUp() override { dir = livepatch::testing::freshTestDir("lpstate"); }
     void TearDown() override { fsys::remove_all(dir); }
     fsys::path dir;
 };
@@ -49,12 +47,12 @@ TEST_F(State, CorruptionIsReportedNotReset) {
         EXPECT_NE(r.error().message().find(f.path()), std::string::npos);
         EXPECT_EQ(*fs::readFile(f.path()), content) << "file left in place";
     };
-    expectCorrupt(good.substr(0, good.size() - 3));            // truncated
+    expectCorrupt(good.substr(0, good.size() - 3));  // truncated
     std::string flipped = good;
     flipped.back() ^= 1;
-    expectCorrupt(flipped);                                    // bit flip
-    expectCorrupt("");                                         // empty
-    expectCorrupt("garbage\n");                                // no header
+    expectCorrupt(flipped);      // bit flip
+    expectCorrupt("");           // empty
+    expectCorrupt("garbage\n");  // no header
 }
 
 // A writer killed at any moment leaves either the old or the new state.
@@ -108,7 +106,8 @@ TEST(Paths, SnapSystemAndTestRoots) {
     EXPECT_EQ(sys.runDir, "/run/livepatch-agent");
     // Nothing in the revisioned $SNAP_DATA: `snap revert` would roll back the
     // applied version, rollback floor and crash guard under a newer kernel patch.
-    auto snap = Paths::resolve({{"SNAP_DATA", "/var/snap/livepatch-agent/12"}, {"SNAP_COMMON", "/var/snap/livepatch-agent/common"}});
+    auto snap = Paths::resolve(
+        {{"SNAP_DATA", "/var/snap/livepatch-agent/12"}, {"SNAP_COMMON", "/var/snap/livepatch-agent/common"}});
     EXPECT_EQ(snap.stateDir, "/var/snap/livepatch-agent/common");
     EXPECT_EQ(snap.stateFile(), "/var/snap/livepatch-agent/common/state");
     EXPECT_EQ(snap.credentialFile(), "/var/snap/livepatch-agent/common/credential");

@@ -36,7 +36,8 @@ TEST_F(TufAttack, HappyPathFindsAndDownloadsTheSignedPatch) {
     ASSERT_TRUE(bytes) << bytes.error().describe();
     EXPECT_EQ(*bytes, "patch one");
     // Trusted metadata kept root-only.
-    EXPECT_EQ(fsys::status(clientDir() / "timestamp.json").permissions() & fsys::perms::all, fsys::perms::owner_read | fsys::perms::owner_write);
+    EXPECT_EQ(fsys::status(clientDir() / "timestamp.json").permissions() & fsys::perms::all,
+              fsys::perms::owner_read | fsys::perms::owner_write);
 }
 
 // Arbitrary installation: a mirror replaces the patch file, or lists a
@@ -63,12 +64,15 @@ TEST_F(TufAttack, ArbitraryInstallationIsRefused) {
     SigningKey attacker = newKey();
     const auto& st = repo->state();
     std::int64_t tv = st.targets.version + 1, sv = st.snapshot.version + 1;
-    writeAll(meta() / (std::to_string(tv) + ".targets.json"), readAll(meta() / (std::to_string(tv - 1) + ".targets.json")));
+    writeAll(meta() / (std::to_string(tv) + ".targets.json"),
+             readAll(meta() / (std::to_string(tv - 1) + ".targets.json")));
     forge(meta() / (std::to_string(tv) + ".targets.json"), attacker, [&](Json& body) {
         body["version"] = Json(tv);
-        body["targets"]["evil.tar.xz"] = Json(Json::Object{{"length", Json(1)}, {"hashes", Json(Json::Object{{"sha256", Json(std::string(64, '0'))}})}});
+        body["targets"]["evil.tar.xz"] = Json(
+            Json::Object{{"length", Json(1)}, {"hashes", Json(Json::Object{{"sha256", Json(std::string(64, '0'))}})}});
     });
-    writeAll(meta() / (std::to_string(sv) + ".snapshot.json"), readAll(meta() / (std::to_string(sv - 1) + ".snapshot.json")));
+    writeAll(meta() / (std::to_string(sv) + ".snapshot.json"),
+             readAll(meta() / (std::to_string(sv - 1) + ".snapshot.json")));
     forge(meta() / (std::to_string(sv) + ".snapshot.json"), snapshotKey, [&](Json& body) {
         body["version"] = Json(sv);
         body["meta"]["targets.json"] = Json(Json::Object{{"version", Json(tv)}});
@@ -263,7 +267,8 @@ TEST_F(TufAttack, MixAndMatchIsRefused) {
     });
     std::string snapBytes = readAll(meta() / (std::to_string(snap) + ".snapshot.json"));
     forge(meta() / "timestamp.json", timestampKey, [&](Json& body) {
-        body["meta"]["snapshot.json"] = Json(Json::Object{{"version", Json(snap)}, {"length", Json(std::int64_t(snapBytes.size()))}});
+        body["meta"]["snapshot.json"] =
+            Json(Json::Object{{"version", Json(snap)}, {"length", Json(std::int64_t(snapBytes.size()))}});
     });
     s = refresh();
     ASSERT_FALSE(s);
@@ -330,7 +335,8 @@ TEST_F(TufAttack, KeyCompromiseIsRecoveredByRootRotation) {
     std::string evilSnapBytes = readAll(evilSnap);
     forge(meta() / "timestamp.json", timestampKey, [&](Json& body) {
         body["version"] = Json(1000);
-        body["meta"]["snapshot.json"] = Json(Json::Object{{"version", Json(1000)}, {"length", Json(std::int64_t(evilSnapBytes.size()))}});
+        body["meta"]["snapshot.json"] =
+            Json(Json::Object{{"version", Json(1000)}, {"length", Json(std::int64_t(evilSnapBytes.size()))}});
     });
     ASSERT_TRUE(refresh());  // the attacker's metadata is validly signed with the stolen keys
     EXPECT_EQ(updater->timestamp()->version, 1000);

@@ -33,9 +33,27 @@ TEST(TufJson, SurrogatePairsDecodeToUtf8) {
 }
 
 TEST(TufJson, RefusesWhatCanonicalJsonCannotRepresent) {
-    for (const char* bad : {"1.5", "1e3", "01", "-", "9223372036854775808", "{\"a\":1,\"a\":2}", "[1,]", "{\"a\" 1}",
-                            "\"\\ud800\"", "\"\\udc00x\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xff\"", "\"a\nb\"",
-                            "\"\\x\"", "tru", "[1] 2", "", "{", "\"unterminated", "nul"}) {
+    for (const char* bad : {"1.5",
+                            "1e3",
+                            "01",
+                            "-",
+                            "9223372036854775808",
+                            "{\"a\":1,\"a\":2}",
+                            "[1,]",
+                            "{\"a\" 1}",
+                            "\"\\ud800\"",
+                            "\"\\udc00x\"",
+                            "\"\xc0\xaf\"",
+                            "\"\xed\xa0\x80\"",
+                            "\"\xff\"",
+                            "\"a\nb\"",
+                            "\"\\x\"",
+                            "tru",
+                            "[1] 2",
+                            "",
+                            "{",
+                            "\"unterminated",
+                            "nul"}) {
         auto v = parseJson(bad);
         EXPECT_FALSE(v) << "accepted: " << bad;
         if (!v) {

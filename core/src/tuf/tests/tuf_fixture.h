@@ -30,7 +30,9 @@ inline std::string readAll(const fsys::path& p) {
     return r ? *r : std::string();
 }
 
-inline void writeAll(const fsys::path& p, const std::string& data) { ASSERT_TRUE(fs::writeFileAtomic(p.string(), data, 0644)); }
+inline void writeAll(const fsys::path& p, const std::string& data) {
+    ASSERT_TRUE(fs::writeFileAtomic(p.string(), data, 0644));
+}
 
 inline Json patchCustom(const std::string& version) {
     return Json(Json::Object{{"name", Json("lp_cve_fix")},
@@ -44,8 +46,8 @@ inline Json patchCustom(const std::string& version) {
 class TufRepo : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() /
-              ("lptuf-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir = fsys::temp_directory_path() / ("lptuf-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fsys::remove_all(dir);
         fsys::create_directories(dir);
         rootKey = newKey();
@@ -76,7 +78,8 @@ protected:
     Status refresh() { return refresh(meta()); }
 
     void addPatch(const std::string& version, const std::string& data) {
-        auto s = repo->addTarget("6.1.0-18-amd64/x86_64/lp_cve_fix-" + version + ".tar.xz", data, patchCustom(version), targetsKey, now);
+        auto s = repo->addTarget("6.1.0-18-amd64/x86_64/lp_cve_fix-" + version + ".tar.xz", data, patchCustom(version),
+                                 targetsKey, now);
         ASSERT_TRUE(s) << s.error().describe();
         s = repo->publishOnline(snapshotKey, timestampKey, now);
         ASSERT_TRUE(s) << s.error().describe();

@@ -52,11 +52,14 @@ TEST_F(TufWorkflow, DelegatedTiersResolveInOrderAndRespectTheirPaths) {
     SigningKey stable = newKey(), beta = newKey();
     ASSERT_TRUE(repo->delegate("stable", {"stable/*/*"}, true, {&stable}, 1, targetsKey, now));
     ASSERT_TRUE(repo->delegate("beta", {"*/*/*"}, false, {&beta}, 1, targetsKey, now));
-    ASSERT_TRUE(repo->addDelegatedTarget("stable", "stable/x86_64/lp-1.tar.xz", "stable one", patchCustom("1"), {&stable}, now));
+    ASSERT_TRUE(repo->addDelegatedTarget("stable", "stable/x86_64/lp-1.tar.xz", "stable one", patchCustom("1"),
+                                         {&stable}, now));
     // beta tries to claim a stable path too (it is trusted for */*/* but
     // stable is terminating and comes first).
-    ASSERT_TRUE(repo->addDelegatedTarget("beta", "stable/x86_64/lp-9.tar.xz", "beta sneaks", patchCustom("9"), {&beta}, now));
-    ASSERT_TRUE(repo->addDelegatedTarget("beta", "beta/x86_64/lp-2.tar.xz", "beta two", patchCustom("2"), {&beta}, now));
+    ASSERT_TRUE(
+        repo->addDelegatedTarget("beta", "stable/x86_64/lp-9.tar.xz", "beta sneaks", patchCustom("9"), {&beta}, now));
+    ASSERT_TRUE(
+        repo->addDelegatedTarget("beta", "beta/x86_64/lp-2.tar.xz", "beta two", patchCustom("2"), {&beta}, now));
     ASSERT_TRUE(repo->publishOnline(snapshotKey, timestampKey, now));
     ASSERT_TRUE(refresh());
     auto s1 = updater->findTarget("stable/x86_64/lp-1.tar.xz");
@@ -80,7 +83,8 @@ TEST_F(TufWorkflow, DelegatedTiersResolveInOrderAndRespectTheirPaths) {
 TEST_F(TufWorkflow, DelegatedRoleSignedByTheWrongKeyIsRefused) {
     SigningKey stable = newKey(), other = newKey();
     ASSERT_TRUE(repo->delegate("stable", {"stable/*/*"}, false, {&stable}, 1, targetsKey, now));
-    ASSERT_TRUE(repo->addDelegatedTarget("stable", "stable/x86_64/lp-1.tar.xz", "one", patchCustom("1"), {&other}, now));
+    ASSERT_TRUE(
+        repo->addDelegatedTarget("stable", "stable/x86_64/lp-1.tar.xz", "one", patchCustom("1"), {&other}, now));
     ASSERT_TRUE(repo->publishOnline(snapshotKey, timestampKey, now));
     ASSERT_TRUE(refresh());
     auto t = updater->findTarget("stable/x86_64/lp-1.tar.xz");

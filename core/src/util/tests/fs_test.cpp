@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "util/fs.h"
+#include "livepatch/testing/files.h"
 #include "livepatch/trusted_files.h"
 #include "util/digest.h"
+#include "util/fs.h"
 #include "util/timeutil.h"
-#include "livepatch/testing/files.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
@@ -18,9 +18,7 @@ namespace fsys = std::filesystem;
 namespace {
 class Fs : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir = livepatch::testing::freshTestDir("lpfs");
-    }
+    void SetUp() override { dir = livepatch::testing::freshTestDir("lpfs"); }
     void TearDown() override { fsys::remove_all(dir); }
     mode_t modeOf(const fsys::path& p) {
         struct stat st;
@@ -142,8 +140,9 @@ TEST(RootOnly, OwnerAndModeWithTheCallersErrorCode) {
     auto s = fs::checkRootOnly(f, "the file", ErrorCode::Permission);
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::Permission);
-    EXPECT_EQ(s.error().message(), ::geteuid() == 0 ? "the file is group/world-writable (mode 0775)"
-                                                    : "the file is owned by uid " + std::to_string(::geteuid()) + ", not root");
+    EXPECT_EQ(s.error().message(), ::geteuid() == 0
+                                       ? "the file is group/world-writable (mode 0775)"
+                                       : "the file is owned by uid " + std::to_string(::geteuid()) + ", not root");
     if (::geteuid() == 0) {
         ::chmod(f.c_str(), 0755);
         ASSERT_EQ(::chown(f.c_str(), 65534, 65534), 0);
@@ -232,11 +231,13 @@ TEST(RootOnly, AKeyringFollowsTheSameRuleAsAPlugin) {
     files = readTrustedFiles(top + "/a/keyring", {".pem"}, true);
     ASSERT_FALSE(files);
     EXPECT_EQ(files.error().code(), ErrorCode::Permission);
-    EXPECT_EQ(files.error().message(), "directory " + top + "/a above keyring directory is group/world-writable (mode 0777)");
+    EXPECT_EQ(files.error().message(),
+              "directory " + top + "/a above keyring directory is group/world-writable (mode 0777)");
     ::chmod((top + "/a").c_str(), 0700);
     ::chmod((top + "/a/keyring/signing.pem").c_str(), 0664);
     files = readTrustedFiles(top + "/a/keyring", {".pem"}, true);
     ASSERT_FALSE(files);
-    EXPECT_EQ(files.error().message(), "keyring file " + top + "/a/keyring/signing.pem is group/world-writable (mode 0664)");
+    EXPECT_EQ(files.error().message(),
+              "keyring file " + top + "/a/keyring/signing.pem is group/world-writable (mode 0664)");
     std::filesystem::remove_all(top);
 }
