@@ -27,22 +27,13 @@ const std::string kPayload = [] {
 }();
 const std::string kAuth = "Bearer 11111111-2222-4333-8444-555555555555";
 
-struct Env {
+struct Env : lptest::TransportUnderTest {
     lptest::fsys::path dir = lptest::fsys::temp_directory_path() / ("lph4-dl-" + std::to_string(::getpid()));
-    livepatch::testing::MapConfigView cfg;
-    livepatch::testing::ManualClock clock;
-    livepatch::testing::CapturingLogger log;
-    PluginContext ctx;
-    plugins::HttpsTransport t;
     Env() {
         lptest::fsys::remove_all(dir);
         lptest::fsys::create_directories(dir);
         cfg.set("allow-insecure-http", "true");
-        cfg.declare(t.configKeys());  // the defaults the agent would give
-        ctx.config = &cfg;
-        ctx.clock = &clock;
-        ctx.logger = &log;
-        t.setEnvironment({});
+        wireLikeTheAgent();  // the defaults the agent would give
         t.setRandom([] { return 123456789u; });
         EXPECT_TRUE(t.configure(ctx));
     }

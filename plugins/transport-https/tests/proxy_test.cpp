@@ -17,14 +17,9 @@ namespace {
 
 const std::string kUser = "lpuser", kPass = "lp-proxy-pass-7731";
 
-struct ProxyEnv {
+struct ProxyEnv : lptest::TransportUnderTest {
     lptest::fsys::path dir = lptest::fsys::temp_directory_path() / ("lph4-px-" + std::to_string(::getpid()));
     std::unique_ptr<lpserver::Server> server;
-    livepatch::testing::MapConfigView cfg;
-    livepatch::testing::ManualClock clock;
-    livepatch::testing::CapturingLogger log;
-    PluginContext ctx;
-    plugins::HttpsTransport t;
     explicit ProxyEnv(bool plain = false) {
         lptest::fsys::remove_all(dir);
         lptest::fsys::create_directories(dir / "patches");
@@ -38,11 +33,7 @@ struct ProxyEnv {
         EXPECT_TRUE(server->start());
         cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem"));
         if (plain) cfg.set("allow-insecure-http", "true");
-        cfg.declare(t.configKeys());  // the defaults the agent would give
-        ctx.config = &cfg;
-        ctx.clock = &clock;
-        ctx.logger = &log;
-        t.setEnvironment({});
+        wireLikeTheAgent();  // the defaults the agent would give
     }
     ~ProxyEnv() {
         server.reset();

@@ -12,19 +12,15 @@
 
 #include "https_transport.h"
 #include "server.h"
+#include "test_support.h"
 
 using namespace livepatch;
 namespace fsys = std::filesystem;
 
 namespace {
-struct Env {
+struct Env : lptest::TransportUnderTest {
     fsys::path dir = fsys::temp_directory_path() / ("lptls-" + std::to_string(::getpid()));
     std::unique_ptr<lpserver::Server> server;
-    livepatch::testing::MapConfigView cfg;
-    livepatch::testing::ManualClock clock;
-    livepatch::testing::CapturingLogger log;
-    PluginContext ctx;
-    plugins::HttpsTransport t;
     explicit Env(lpserver::Faults faults) {
         fsys::remove_all(dir);
         fsys::create_directories(dir / "patches");
@@ -38,11 +34,7 @@ struct Env {
         server = std::make_unique<lpserver::Server>(o);
         EXPECT_TRUE(server->start());
         cfg.set("allow-insecure-http", "true");
-        cfg.declare(t.configKeys());  // the defaults the agent would give
-        ctx.config = &cfg;
-        ctx.clock = &clock;
-        ctx.logger = &log;
-        t.setEnvironment({});
+        wireLikeTheAgent();  // the defaults the agent would give
     }
     ~Env() {
         server.reset();

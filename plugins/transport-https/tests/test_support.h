@@ -27,11 +27,32 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "https_transport.h"
+#include "livepatch/testing/fakes.h"
 #include "livepatch/testing/files.h"
 
 namespace lptest {
 
 namespace fsys = std::filesystem;
+
+// The transport as the agent hands it to a cycle: its declared defaults
+// under the values a test put in cfg, a manual clock, a capturing logger,
+// no proxy environment. Each test's environment derives from it.
+struct TransportUnderTest {
+    livepatch::testing::MapConfigView cfg;
+    livepatch::testing::ManualClock clock;
+    livepatch::testing::CapturingLogger log;
+    livepatch::PluginContext ctx;
+    livepatch::plugins::HttpsTransport t;
+    // Call after the test's cfg.set(...).
+    void wireLikeTheAgent() {
+        cfg.declare(t.configKeys());
+        ctx.config = &cfg;
+        ctx.clock = &clock;
+        ctx.logger = &log;
+        t.setEnvironment({});
+    }
+};
 using livepatch::testing::readWholeFile;
 
 inline std::string run(const std::string& cmd) {

@@ -17,14 +17,9 @@ namespace {
 
 const std::string kSecret = "Bearer 7d9f0c2e-5b1a-4c3d-9e8f-0a1b2c3d4e5f-secret";
 
-struct TlsEnv {
+struct TlsEnv : lptest::TransportUnderTest {
     path dir = lptest::fsys::temp_directory_path() / ("lph4-tls-" + std::to_string(::getpid()));
     std::unique_ptr<lpserver::Server> server;
-    livepatch::testing::MapConfigView cfg;
-    livepatch::testing::ManualClock clock;
-    livepatch::testing::CapturingLogger log;
-    PluginContext ctx;
-    plugins::HttpsTransport t;
 
     // cert: a name from make-test-certs.sh ("server", "expired", ...).
     explicit TlsEnv(const std::string& cert, const std::string& maxVersion = "", lpserver::Faults faults = {}) {
@@ -43,11 +38,7 @@ struct TlsEnv {
         auto st = server->start();
         EXPECT_TRUE(st) << (st ? "" : st.error().message());
         cfg.set("ca-certs", lptest::readWholeFile(lptest::pki() / "ca.pem"));
-        cfg.declare(t.configKeys());  // the defaults the agent would give
-        ctx.config = &cfg;
-        ctx.clock = &clock;
-        ctx.logger = &log;
-        t.setEnvironment({});
+        wireLikeTheAgent();  // the defaults the agent would give
     }
     ~TlsEnv() {
         server.reset();

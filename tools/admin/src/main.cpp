@@ -185,6 +185,30 @@ void printTable(const std::vector<std::string>& header, const std::vector<std::v
     for (const auto& r : rows) line(r);
 }
 
+// A listing as --format asks: the server's JSON as it came, or a table with
+// one row per element of `list`, columns named by their JSON field.
+struct Column {
+    const char* header;
+    const char* field;
+};
+livepatch::Status printListing(const std::string& format, const Poco::JSON::Object::Ptr& document,
+                               const Poco::JSON::Array::Ptr& list, const std::vector<Column>& columns) {
+    if (format == "json") {
+        document->stringify(std::cout);
+        std::cout << "\n";
+        return {};
+    }
+    std::vector<std::string> header;
+    for (const auto& c : columns) header.push_back(c.header);
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+        rows.emplace_back();
+        for (const auto& c : columns) rows.back().push_back(str(list->getObject(i), c.field));
+    }
+    printTable(header, rows);
+    return {};
+}
+
 std::string format(const Args& a) {
     std::string f = a.opt("--format", "table");
     if (f != "table" && f != "json") throw UsageError("--format: expected table or json");
@@ -290,19 +314,12 @@ livepatch::Status syncTokenList(const Args& a) {
     const std::string f = format(a);
     auto r = lpadmin::expectJson(call("GET", "/admin/sync-tokens"));
     if (!r) return r.error();
-    if (f == "json") {
-        (*r)->stringify(std::cout);
-        std::cout << "\n";
-        return {};
-    }
-    std::vector<std::vector<std::string>> rows;
-    auto list = (*r)->getArray("sync-tokens");
-    for (std::size_t i = 0; list && i < list->size(); ++i) {
-        auto t = list->getObject(i);
-        rows.push_back({str(t, "name"), str(t, "tier"), str(t, "valid-until"), str(t, "expired"), str(t, "created")});
-    }
-    printTable({"NAME", "TIER", "VALID-UNTIL", "EXPIRED", "CREATED"}, rows);
-    return {};
+    return printListing(f, *r, (*r)->getArray("sync-tokens"),
+                        {{"NAME", "name"},
+                         {"TIER", "tier"},
+                         {"VALID-UNTIL", "valid-until"},
+                         {"EXPIRED", "expired"},
+                         {"CREATED", "created"}});
 }
 
 livepatch::Status syncTokenRevoke(const Args& a) {
@@ -347,19 +364,12 @@ livepatch::Status syncReports(const Args& a) {
     }
     auto r = lpadmin::expectJson(call("GET", "/admin/sync/reports" + query));
     if (!r) return r.error();
-    if (f == "json") {
-        (*r)->stringify(std::cout);
-        std::cout << "\n";
-        return {};
-    }
-    std::vector<std::vector<std::string>> rows;
-    auto list = (*r)->getArray("reports");
-    for (std::size_t i = 0; list && i < list->size(); ++i) {
-        auto e = list->getObject(i);
-        rows.push_back({str(e, "started"), str(e, "finished"), str(e, "result"), str(e, "added"), str(e, "error")});
-    }
-    printTable({"STARTED", "FINISHED", "RESULT", "ADDED", "ERROR"}, rows);
-    return {};
+    return printListing(f, *r, (*r)->getArray("reports"),
+                        {{"STARTED", "started"},
+                         {"FINISHED", "finished"},
+                         {"RESULT", "result"},
+                         {"ADDED", "added"},
+                         {"ERROR", "error"}});
 }
 
 livepatch::Status resourceTokenMint(const Args& a) {

@@ -186,12 +186,6 @@ int checkMacaroonCaveat(void* ctx, const unsigned char* pred, size_t sz) {
     return -1;
 }
 
-// Admin input that fails validation: 400 with this message (which names
-// the field and what it expects, never echoes the value).
-struct BadInput : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 // Admin input shapes (and input.h): bounded, no path separators or control characters.
 const std::regex& kTierRe = tierNameRe();
 const std::regex kMachineIdRe("^[0-9a-f]{32}$");
@@ -701,13 +695,7 @@ private:
                 return sendError(resp, 404, "not-found", "no such admin endpoint");
             std::string body;
             if (!readBody(req, resp, body)) return;
-            Poco::JSON::Object::Ptr o;
-            try {
-                o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object)
-                                 : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
-            } catch (...) {
-                throw BadInput("the request body is not a JSON object");
-            }
+            const Poco::JSON::Object::Ptr o = parseJsonObject(body);
             if (login && method == "POST") return adminLogin(resp, *user, o);
             if (path == "/admin/tokens" && method == "POST") return addAuthToken(resp, o);
             if (path == "/admin/tokens/revoke" && method == "POST") return revokeAuthToken(resp, o);

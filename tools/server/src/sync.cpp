@@ -61,11 +61,6 @@ SyncAnswer errorAnswer(int status, const std::string& code, const std::string& m
     return {status, json(o)};
 }
 
-// Admin input that fails validation: 400 naming the field, never its value.
-struct BadInput : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 std::string field(const Poco::JSON::Object::Ptr& o, const std::string& name, const std::regex& re,
                   const std::string& what, bool required = true) {
     if (!o->has(name)) {
@@ -399,13 +394,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
 livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std::string& path,
                                             const std::string& query, const std::string& body) {
     try {
-        Poco::JSON::Object::Ptr o;
-        try {
-            o = body.empty() ? Poco::JSON::Object::Ptr(new Poco::JSON::Object)
-                             : Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
-        } catch (...) {
-            throw BadInput("the request body is not a JSON object");
-        }
+        const Poco::JSON::Object::Ptr o = parseJsonObject(body);
         if (path == "/admin/sync-tokens" && method == "POST") {
             const std::string tier = field(o, "tier", tierNameRe(), "a tier name ([a-z0-9._-], at most 32)");
             auto tiers = catalogueTiers(dataDir_ + "/catalogue.yaml");

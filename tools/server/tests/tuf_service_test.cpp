@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "livepatch/testing/files.h"
 #include "tuf/repository.h"
 #include "tuf_service.h"
 #include "util/fs.h"
@@ -28,10 +29,7 @@ TEST(TufService, OnlyMetadataAndTargetsUnderV1TufAreServed) {
 class TufResign : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lpserver-tuf-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir / "online");
+        dir = livepatch::testing::freshTestDir("lpserver-tuf", {"online"});
         auto key = [] { return *tuf::SigningKey::generate(tuf::KeyScheme::Ed25519); };
         root = key(), targets = key(), snapshot = key(), timestamp = key();
         ASSERT_TRUE(tuf::Repository::create((dir / "repo").string(), {&root}, targets, snapshot, timestamp, t0));

@@ -23,6 +23,7 @@
 #include "crypto/sha256.h"
 #include "engine/engine.h"
 #include "livepatch/testing/fakes.h"
+#include "livepatch/testing/files.h"
 #include "livepatch/testing/module_image.h"
 #include "livepatch/testing/plugins.h"
 #include "state/state_file.h"
@@ -192,9 +193,7 @@ private:
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        root = fsys::temp_directory_path() / ("lpengine-" + std::to_string(::getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(root);
+        root = livepatch::testing::freshTestDir("lpengine");
         paths.stateDir = (root / "state").string();
         paths.cacheDir = (root / "cache").string();
         paths.runDir = (root / "run").string();

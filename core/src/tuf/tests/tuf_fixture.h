@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "livepatch/testing/files.h"
 #include "tuf/repository.h"
 #include "tuf/updater.h"
 #include "util/fs.h"
@@ -46,10 +47,7 @@ inline Json patchCustom(const std::string& version) {
 class TufRepo : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fsys::temp_directory_path() / ("lptuf-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir);
-        fsys::create_directories(dir);
+        dir = livepatch::testing::freshTestDir("lptuf");
         rootKey = newKey();
         targetsKey = newKey();
         snapshotKey = newKey();
