@@ -68,8 +68,8 @@ livepatch::Result<Session> loadSession() {
 
 namespace {
 // A connection to the session's server: TLS verified against its CA file
-// (or the system's CAs); nullptr for a URL that is neither https nor http.
-std::unique_ptr<Poco::Net::HTTPClientSession> connect(const Session& s, const Poco::URI& base) {
+// (or the system's CAs); an error for a URL that is neither https nor http.
+livepatch::Result<std::unique_ptr<Poco::Net::HTTPClientSession>> connect(const Session& s, const Poco::URI& base) {
     std::unique_ptr<Poco::Net::HTTPClientSession> http;
     if (base.getScheme() == "https") {
         Poco::Net::Context::Params params;
@@ -81,7 +81,7 @@ std::unique_ptr<Poco::Net::HTTPClientSession> connect(const Session& s, const Po
     } else if (base.getScheme() == "http") {
         http = std::make_unique<Poco::Net::HTTPClientSession>(base.getHost(), base.getPort());
     } else {
-        return nullptr;
+        return Error(ErrorCode::ConfigInvalid, "server URL must start with https:// (or http:// on a trusted network)");
     }
     http->setTimeout(Poco::Timespan(120, 0));
     return http;
@@ -93,10 +93,9 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
                                     std::uint64_t uploadSize) {
     try {
         Poco::URI base(s.server);
-        auto http = connect(s, base);
-        if (!http)
-            return Error(ErrorCode::ConfigInvalid,
-                         "server URL must start with https:// (or http:// on a trusted network)");
+        auto connected = connect(s, base);
+        if (!connected) return connected.error();
+        auto& http = *connected;
         Poco::Net::HTTPRequest req(method, base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
         if (upload) {
@@ -131,10 +130,9 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
     FetchResult out;
     try {
         Poco::URI base(s.server);
-        auto http = connect(s, base);
-        if (!http)
-            return Error(ErrorCode::ConfigInvalid,
-                         "server URL must start with https:// (or http:// on a trusted network)");
+        auto connected = connect(s, base);
+        if (!connected) return connected.error();
+        auto& http = *connected;
         Poco::Net::HTTPRequest req("GET", base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
         if (from > 0) req.set("Range", "bytes=" + std::to_string(from) + "-");
