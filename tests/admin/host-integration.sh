@@ -42,7 +42,7 @@ assert_state applied 1
 [[ $(cat "$WORK/host/run/reboot-required") == "*** System restart required ***" ]] || fail "reboot-required not written"
 [[ $(grep -cx livepatch-agent "$WORK/host/run/reboot-required.pkgs") == 1 ]] || fail "reboot-required.pkgs"
 [[ $(stat -c %a "$WORK/host/run/reboot-required") == 644 ]] || fail "reboot-required mode"
-journal MESSAGE_ID=0c631205989647a6b6065d5f4d56e1c1 LIVEPATCH_PATCH_VERSION=1 -o cat | grep -q "live patch 1 applied" ||
+grep -q "live patch 1 applied" <<< "$(journal MESSAGE_ID=0c631205989647a6b6065d5f4d56e1c1 LIVEPATCH_PATCH_VERSION=1 -o cat)" ||
   fail "CLI enable did not log the applied event: $(journal -o cat)"
 
 step "status --cves / --cve"
@@ -92,13 +92,13 @@ fault none
 agent refresh > /dev/null
 assert_state applied 2
 grep -qx 'livepatch_agent_patch_version_info{version="2"} 1' "$WORK/metrics/livepatch-agent.prom" || fail "metrics not updated"
-journal MESSAGE_ID=0c631205989647a6b6065d5f4d56e1c1 LIVEPATCH_PATCH_VERSION=2 _PID="$DAEMON_PID" -o cat | grep -q "live patch 2 applied" ||
+grep -q "live patch 2 applied" <<< "$(journal MESSAGE_ID=0c631205989647a6b6065d5f4d56e1c1 LIVEPATCH_PATCH_VERSION=2 _PID="$DAEMON_PID" -o cat)" ||
   fail "daemon did not log the applied event"
 kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true; DAEMON_PID=
 
 step "disable logs the revert; no secret reaches the journal"
 agent disable > /dev/null
-journal MESSAGE_ID=9e759210d214489a8eb6917c67026cb1 LIVEPATCH_PATCH_VERSION=2 -o cat | grep -q "reverted" || fail "revert event"
+grep -q "reverted" <<< "$(journal MESSAGE_ID=9e759210d214489a8eb6917c67026cb1 LIVEPATCH_PATCH_VERSION=2 -o cat)" || fail "revert event"
 machine_token=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("machine-token",""))' "$WORK/rec/"*register*response*.json 2>/dev/null | head -1 || true)
 journal -o export > "$WORK/journal.export"
 ! grep -aqF "$token" "$WORK/journal.export" || fail "the auth token reached the journal"
