@@ -20,5 +20,8 @@ end
 function request()
   local i = math.random(0, n - 1)
   return wrk.format(method, string.format("/v1/client/%032x/updates", i),
-    {["Authorization"] = "Bearer bench-token-" .. i, ["Content-Type"] = "application/json"}, body)
+    -- Connection: close: one connection per check-in, as agents make (each
+    -- check is a new worker process), for the server and nginx alike.
+    {["Authorization"] = "Bearer bench-token-" .. i, ["Content-Type"] = "application/json",
+     ["Connection"] = "close"}, body)
 end

@@ -237,11 +237,27 @@ struct HttpsTransport::Tls {
     std::unique_ptr<https::SessionStore> sessions;  // resumption across worker processes
 };
 
+struct HttpsTransport::Request {
+    const std::string& method;
+    const ParsedUrl& target;
+    const std::optional<ParsedUrl>& proxy;
+    const HeaderList& headers;
+    const std::string& body;
+    const std::string& contentType;
+    std::uint64_t rangeStart;
+};
+
+// One connection and the exchange on it. After an answer read to its end it
+// may be kept (keepConnection) for the next request to the same origin.
 struct HttpsTransport::Exchange {
+    Poco::Net::StreamSocket socket;  // TLS (verified) or plain: deadlines and the idle check use it
     std::unique_ptr<Poco::Net::HTTPClientSession> session;
     Poco::Net::HTTPResponse response;
     std::istream* body = nullptr;
     std::string url;
+    std::string key;  // connectionKey(): what the connection may serve again
+    bool tls = false;
+    std::chrono::steady_clock::time_point keptSince;
     std::unique_ptr<DeadlineWatch> watch;  // last: stops before the session closes the socket
 
     // Connected: from now on request-timeout ends the connection.
@@ -345,6 +361,7 @@ bool HttpsTransport::supportsScheme(const std::string& scheme) const noexcept {
 
 Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
     try {
+        kept_.reset();  // verified under the settings being replaced
         clock_ = ctx.clock;
         logger_ = ctx.logger;
         const ConfigView& c = *ctx.config;
@@ -383,6 +400,22 @@ Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
     }
 }
 
+namespace {
+
+// What a kept connection may be used for again: the same scheme, host and
+// port through the same proxy (or none). Anything else gets its own
+// connection, verified from the start.
+std::string connectionKey(const ParsedUrl& target, const std::optional<std::string>& proxy) {
+    return target.scheme + "://" + authorityOf(target) + (proxy ? " via " + *proxy : "");
+}
+
+// A connection idle for longer than this is not reused: servers close idle
+// connections after a few seconds (nginx 75 s, the reference server 5 s),
+// and one cycle's requests follow each other within milliseconds.
+constexpr std::chrono::seconds kMaxIdle{2};
+
+}  // namespace
+
 Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(
     const std::string& method, const std::string& url, const HeaderList& headers, const std::string& body,
     const std::string& contentType, std::uint64_t rangeStart, Deadline& deadline) noexcept {
@@ -390,138 +423,218 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(
     if (!target) return target.error();
     LP_TRY(checkScheme(url, allowInsecure_));
     if (!tls_->context) return Error(ErrorCode::Internal, "transport-https is not configured");
+    const auto proxies = effectiveProxies(proxyConfig_, env_);
+    const auto proxy = proxyFor(*target, proxies);
+    std::optional<ParsedUrl> proxyUrl;
+    if (proxy) {
+        // Also for a proxy from HTTPS_PROXY/HTTP_PROXY, which `config` never saw.
+        if (const std::string problem = proxyProblem(*proxy); !problem.empty())
+            return Error(ErrorCode::ConfigInvalid, "proxy " + displayUrl(*proxy) + ": " + problem);
+        auto p = parseUrl(*proxy);
+        if (!p) return Error(ErrorCode::ConfigInvalid, "invalid proxy URL");
+        proxyUrl = *p;
+    }
+    const Request request{method, *target, proxyUrl, headers, body, contentType, rangeStart};
+    const std::string key = connectionKey(*target, proxy);
+    if (auto kept = takeKeptConnection(key)) {
+        const auto budget = deadline.at - clock_->steadyNow();
+        if (budget <= std::chrono::steady_clock::duration::zero()) return deadlinePassed(url, deadline);
+        Exchange& ex = *kept;
+        ex.url = url;
+        auto sent = guarded(url, deadline, ex, [&]() -> Status {
+            ex.armDeadline(ex.socket, budget, Poco::Timespan(requestTimeout_, 0));
+            return sendOn(ex, request);
+        });
+        if (sent) return kept;
+        if (deadline.passed) return sent.error();
+        // The server closed the kept connection between two requests (its
+        // idle timeout): an ordinary event, so a new connection at once,
+        // not a retry with backoff.
+        if (logger_) logger_->debug("the kept connection to " + authorityOf(*target) + " was closed; reconnecting");
+    }
     const auto budget = deadline.at - clock_->steadyNow();
     if (budget <= std::chrono::steady_clock::duration::zero()) return deadlinePassed(url, deadline);
     auto ex = std::make_unique<Exchange>();
     ex->url = url;
-    const auto proxies = effectiveProxies(proxyConfig_, env_);
-    const auto proxy = proxyFor(*target, proxies);
+    ex->key = key;
+    auto done = guarded(url, deadline, *ex, [&]() -> Status {
+        LP_TRY(connect(*ex, request, budget));
+        return sendOn(*ex, request);
+    });
+    if (!done) return done.error();
+    return ex;
+}
+
+Status HttpsTransport::connect(Exchange& ex, const Request& r, std::chrono::steady_clock::duration budget) {
     const Poco::Timespan dial(dialTimeout_, 0), io(requestTimeout_, 0);
+    const std::string url = r.target.scheme + "://" + authorityOf(r.target) + r.target.pathAndQuery;
+    // Connect ourselves (to the proxy or the server), so the deadline
+    // covers everything after the dial: CONNECT, handshake, request, answer.
+    const ParsedUrl& firstHop = r.proxy ? *r.proxy : r.target;
+    Poco::Net::StreamSocket plain;
+    plain.connect(Poco::Net::SocketAddress(firstHop.host, firstHop.port), dial);
+    plain.setNoDelay(true);
+    ex.armDeadline(plain, budget, io);
+    if (r.target.scheme != "https") {
+        ex.socket = plain;
+        ex.session = std::make_unique<Poco::Net::HTTPClientSession>(plain);
+        ex.session->setKeepAlive(true);
+        return {};
+    }
+    if (r.proxy) {
+        Poco::Net::HTTPClientSession tunnel(plain);
+        Poco::Net::HTTPRequest connect("CONNECT", authorityOf(r.target), Poco::Net::HTTPMessage::HTTP_1_1);
+        connect.setHost(r.target.host, r.target.port);
+        addProxyCredentials(*r.proxy, connect);
+        tunnel.sendRequest(connect);
+        Poco::Net::HTTPResponse resp;
+        tunnel.receiveResponse(resp);
+        if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
+            // Wrong proxy credentials will not get better by retrying:
+            // a configuration error, reported at once. 5xx from the
+            // proxy (upstream down, overloaded) stays retryable.
+            const int code = resp.getStatus();
+            const bool credentials = code == 407 || code == 401;
+            return Error(credentials   ? ErrorCode::ConfigInvalid
+                         : code >= 500 ? ErrorCode::Network
+                                       : ErrorCode::HttpStatus,
+                         "proxy " + displayUrl(r.proxy->scheme + "://" + authorityOf(*r.proxy)) +
+                             " refused the tunnel: HTTP " + std::to_string(code) + " " + standardReason(code) +
+                             (credentials ? " (check the user and password in https-proxy)" : ""));
+        }
+        plain = tunnel.detachSocket();
+    }
+    Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(
+        plain, r.target.host, tls_->context,
+        tls_->sessions ? tls_->sessions->load(r.target.host, r.target.port) : nullptr);
+    if (logger_)
+        logger_->debug((secure.sessionWasReused() ? "TLS session resumed with " : "full TLS handshake with ") +
+                       authorityOf(r.target));
+    {
+        // Host name check with OpenSSL (DNS and IP SANs); Poco only does
+        // it with "extended verification" on, and we want it explicit.
+        auto cert = secure.peerCertificate();
+        X509* x = const_cast<X509*>(cert.certificate());
+        Poco::Net::IPAddress ip;
+        const bool isIp = Poco::Net::IPAddress::tryParse(r.target.host, ip);
+        const int match = isIp ? X509_check_ip_asc(x, r.target.host.c_str(), 0)
+                               : X509_check_host(x, r.target.host.c_str(), r.target.host.size(), 0, nullptr);
+        if (match != 1)
+            return Error(ErrorCode::Tls, "the server certificate does not match the host name " + r.target.host + " (" +
+                                             displayUrl(url) + ")");
+    }
+    if (!pins_.empty()) {
+        auto cert = secure.peerCertificate();
+        const std::string pin = spkiPin(const_cast<X509*>(cert.certificate()));
+        bool ok = false;
+        for (const auto& p : pins_) ok = ok || p == pin;
+        if (!ok)
+            return Error(ErrorCode::Tls,
+                         "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
+    }
+    ex.socket = secure;
+    ex.tls = true;
+    // A plain HTTPClientSession over the already-verified TLS socket:
+    // HTTPSClientSession(socket) would try to reset the port of a
+    // connected session. Made from a socket, it knows no host: should Poco
+    // ever try to re-open it (a kept connection that fails while writing),
+    // that fails ("Host not found") instead of connecting anywhere unverified.
+    ex.session = std::make_unique<Poco::Net::HTTPClientSession>(secure);
+    ex.session->setKeepAlive(true);
+    return {};
+}
+
+Status HttpsTransport::sendOn(Exchange& ex, const Request& r) {
+    std::string requestTarget = r.target.pathAndQuery;
+    if (r.target.scheme == "http" && r.proxy)
+        requestTarget = "http://" + authorityOf(r.target) + r.target.pathAndQuery;  // absolute form for a proxy
+    Poco::Net::HTTPRequest req(r.method, requestTarget, Poco::Net::HTTPMessage::HTTP_1_1);
+    req.setHost(r.target.host, r.target.port);
+    req.set("User-Agent", "livepatch-agent/" LIVEPATCH_SDK_VERSION);
+    for (const auto& h : r.headers) req.set(h.first, h.second);
+    if (r.target.scheme == "http" && r.proxy) addProxyCredentials(*r.proxy, req);
+    if (r.rangeStart > 0) req.set("Range", "bytes=" + std::to_string(r.rangeStart) + "-");
+    if (!r.body.empty() || r.method == "POST" || r.method == "PUT") {
+        req.setContentLength(static_cast<std::streamsize>(r.body.size()));
+        if (!r.contentType.empty()) req.setContentType(r.contentType);
+    }
+    ex.response = Poco::Net::HTTPResponse();  // a kept connection's last answer is not this one's
+    try {
+        std::ostream& out = ex.session->sendRequest(req);
+        out << r.body;
+    } catch (const Poco::Net::HostNotFoundException&) {
+        // Poco's own re-open of a session made from a socket (see connect()).
+        throw Poco::IOException("the connection closed before the request was sent");
+    }
+    ex.body = &ex.session->receiveResponse(ex.response);
+    // The server's ticket came with the answer (TLS 1.3 sends it after
+    // the handshake): kept for the next worker's connection.
+    if (ex.tls && tls_->sessions) {
+        Poco::Net::SecureStreamSocket secure(ex.socket);
+        tls_->sessions->save(r.target.host, r.target.port, secure.currentSession());
+    }
+    return {};
+}
+
+Status HttpsTransport::guarded(const std::string& url, Deadline& deadline, Exchange& ex,
+                               const std::function<Status()>& step) noexcept {
     clearVerifyError();
     try {
-        std::optional<ParsedUrl> proxyUrl;
-        std::optional<Poco::Net::SecureStreamSocket> tlsSocket;
-        if (proxy) {
-            // Also for a proxy from HTTPS_PROXY/HTTP_PROXY, which `config` never saw.
-            if (const std::string problem = proxyProblem(*proxy); !problem.empty())
-                return Error(ErrorCode::ConfigInvalid, "proxy " + displayUrl(*proxy) + ": " + problem);
-            auto p = parseUrl(*proxy);
-            if (!p) return Error(ErrorCode::ConfigInvalid, "invalid proxy URL");
-            proxyUrl = *p;
-        }
-        // Connect ourselves (to the proxy or the server), so the deadline
-        // covers everything after the dial: CONNECT, handshake, request, answer.
-        const ParsedUrl& firstHop = proxyUrl ? *proxyUrl : *target;
-        Poco::Net::StreamSocket plain;
-        plain.connect(Poco::Net::SocketAddress(firstHop.host, firstHop.port), dial);
-        plain.setNoDelay(true);
-        ex->armDeadline(plain, budget, io);
-        std::string requestTarget = target->pathAndQuery;
-        if (target->scheme == "https") {
-            if (proxyUrl) {
-                Poco::Net::HTTPClientSession tunnel(plain);
-                Poco::Net::HTTPRequest connect("CONNECT", authorityOf(*target), Poco::Net::HTTPMessage::HTTP_1_1);
-                connect.setHost(target->host, target->port);
-                addProxyCredentials(*proxyUrl, connect);
-                tunnel.sendRequest(connect);
-                Poco::Net::HTTPResponse resp;
-                tunnel.receiveResponse(resp);
-                if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
-                    // Wrong proxy credentials will not get better by retrying:
-                    // a configuration error, reported at once. 5xx from the
-                    // proxy (upstream down, overloaded) stays retryable.
-                    const int code = resp.getStatus();
-                    const bool credentials = code == 407 || code == 401;
-                    return Error(credentials   ? ErrorCode::ConfigInvalid
-                                 : code >= 500 ? ErrorCode::Network
-                                               : ErrorCode::HttpStatus,
-                                 "proxy " + displayUrl(*proxy) + " refused the tunnel: HTTP " + std::to_string(code) +
-                                     " " + standardReason(code) +
-                                     (credentials ? " (check the user and password in https-proxy)" : ""));
-                }
-                plain = tunnel.detachSocket();
-            }
-            Poco::Net::SecureStreamSocket secure = Poco::Net::SecureStreamSocket::attach(
-                plain, target->host, tls_->context,
-                tls_->sessions ? tls_->sessions->load(target->host, target->port) : nullptr);
-            if (logger_)
-                logger_->debug((secure.sessionWasReused() ? "TLS session resumed with " : "full TLS handshake with ") +
-                               authorityOf(*target));
-            tlsSocket = secure;
-            {
-                // Host name check with OpenSSL (DNS and IP SANs); Poco only does
-                // it with "extended verification" on, and we want it explicit.
-                auto cert = secure.peerCertificate();
-                X509* x = const_cast<X509*>(cert.certificate());
-                Poco::Net::IPAddress ip;
-                const bool isIp = Poco::Net::IPAddress::tryParse(target->host, ip);
-                const int match = isIp ? X509_check_ip_asc(x, target->host.c_str(), 0)
-                                       : X509_check_host(x, target->host.c_str(), target->host.size(), 0, nullptr);
-                if (match != 1)
-                    return Error(ErrorCode::Tls, "the server certificate does not match the host name " + target->host +
-                                                     " (" + displayUrl(url) + ")");
-            }
-            if (!pins_.empty()) {
-                auto cert = secure.peerCertificate();
-                const std::string pin = spkiPin(const_cast<X509*>(cert.certificate()));
-                bool ok = false;
-                for (const auto& p : pins_) ok = ok || p == pin;
-                if (!ok)
-                    return Error(ErrorCode::Tls,
-                                 "the server key does not match any configured server-pins (" + displayUrl(url) + ")");
-            }
-            // A plain HTTPClientSession over the already-verified TLS socket:
-            // HTTPSClientSession(socket) would try to reset the port of a
-            // connected session.
-            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(secure);
-        } else {
-            ex->session = std::make_unique<Poco::Net::HTTPClientSession>(plain);
-            if (proxyUrl)
-                requestTarget = "http://" + authorityOf(*target) + target->pathAndQuery;  // absolute form for a proxy
-        }
-        Poco::Net::HTTPRequest req(method, requestTarget, Poco::Net::HTTPMessage::HTTP_1_1);
-        req.setHost(target->host, target->port);
-        req.set("User-Agent", "livepatch-agent/" LIVEPATCH_SDK_VERSION);
-        for (const auto& h : headers) req.set(h.first, h.second);
-        if (target->scheme == "http" && proxyUrl) addProxyCredentials(*proxyUrl, req);
-        if (rangeStart > 0) req.set("Range", "bytes=" + std::to_string(rangeStart) + "-");
-        if (!body.empty() || method == "POST" || method == "PUT") {
-            req.setContentLength(static_cast<std::streamsize>(body.size()));
-            if (!contentType.empty()) req.setContentType(contentType);
-        }
-        std::ostream& out = ex->session->sendRequest(req);
-        out << body;
-        ex->body = &ex->session->receiveResponse(ex->response);
-        // The server's ticket came with the answer (TLS 1.3 sends it after
-        // the handshake): kept for the next worker's connection.
-        if (tlsSocket && tls_->sessions) tls_->sessions->save(target->host, target->port, tlsSocket->currentSession());
-        return ex;
+        return step();
     } catch (const Poco::Net::SSLException& e) {
-        if (ex->timedOut()) return deadlinePassed(url, deadline);
+        if (ex.timedOut()) return deadlinePassed(url, deadline);
         return tlsError(url, e.displayText());
     } catch (const Poco::TimeoutException&) {
         // Once connected, every socket timeout is at most what is left of the deadline.
-        if (ex->watch) return deadlinePassed(url, deadline);
+        if (ex.watch) return deadlinePassed(url, deadline);
         return Error(ErrorCode::Timeout, "timed out connecting to " + displayUrl(url));
     } catch (const Poco::Net::ConnectionRefusedException&) {
         return Error(ErrorCode::Network, "connection refused by " + displayUrl(url));
     } catch (const Poco::Net::HostNotFoundException&) {
         return Error(ErrorCode::Network, "cannot resolve the host of " + displayUrl(url));
     } catch (const Poco::Net::NetException& e) {
-        if (ex->timedOut()) return deadlinePassed(url, deadline);
+        if (ex.timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network, "network error talking to " + displayUrl(url) + ": " +
                                              terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const Poco::Exception& e) {
-        if (ex->timedOut()) return deadlinePassed(url, deadline);
+        if (ex.timedOut()) return deadlinePassed(url, deadline);
         if (verifyError()) return tlsError(url, e.displayText());
         return Error(ErrorCode::Network,
                      "error talking to " + displayUrl(url) + ": " + terminalSafe(e.displayText(), kQuotedBytes));
     } catch (const std::exception& e) {
-        if (ex->timedOut()) return deadlinePassed(url, deadline);
+        if (ex.timedOut()) return deadlinePassed(url, deadline);
         return Error(ErrorCode::Network,
                      "error talking to " + displayUrl(url) + ": " + terminalSafe(e.what(), kQuotedBytes));
     }
+}
+
+void HttpsTransport::keepConnection(std::unique_ptr<Exchange> ex) noexcept {
+    // Only an answer read to its announced end, from a server that said it
+    // keeps the connection, not cut by the deadline: otherwise bytes of this
+    // answer could be read as the next one's.
+    const bool complete = ex->body && ex->body->eof() && !ex->body->bad() && !ex->timedOut();
+    if (!complete || !ex->response.getKeepAlive() || ex->response.getVersion() != Poco::Net::HTTPMessage::HTTP_1_1)
+        return;
+    ex->watch.reset();  // the next exchange arms its own deadline
+    ex->body = nullptr;
+    ex->keptSince = std::chrono::steady_clock::now();
+    kept_ = std::move(ex);
+}
+
+std::unique_ptr<HttpsTransport::Exchange> HttpsTransport::takeKeptConnection(const std::string& key) noexcept {
+    auto ex = std::move(kept_);
+    if (!ex || ex->key != key || std::chrono::steady_clock::now() - ex->keptSince > kMaxIdle) return nullptr;
+    try {
+        // Readable while idle: the server closed it, or sent bytes nobody
+        // asked for. Either way it is not used again.
+        if (ex->socket.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR))
+            return nullptr;
+    } catch (const Poco::Exception&) {
+        return nullptr;
+    }
+    if (logger_) logger_->debug("reusing the connection to " + ex->key);
+    return ex;
 }
 
 Error HttpsTransport::deadlinePassed(const std::string& url, Deadline& deadline) const {
@@ -611,6 +724,7 @@ Result<HttpResponse> HttpsTransport::send(const HttpRequest& request, const Canc
                     retry = true;
                 } else {
                     r.body = std::move(body);
+                    keepConnection(std::move(*ex));
                     if (!retryableStatus(r.status)) return r;
                     if (auto ra = r.header("Retry-After")) retryAfter = parseRetryAfter(*ra, clock_->now());
                     retryableResponse = std::move(r);
@@ -739,6 +853,7 @@ Result<DownloadResult> HttpsTransport::download(const DownloadRequest& request, 
                                                           std::to_string(got) + expected + " bytes)");
                         retry = true;  // resumes from what we have
                     } else {
+                        keepConnection(std::move(*ex));
                         return DownloadResult{got, finalUrl};
                     }
                 }

@@ -7,8 +7,9 @@
 // environment, with CONNECT tunnels and Basic proxy auth; dial timeout,
 // overall deadline, response size limit; retries with full-jitter
 // exponential backoff honouring Retry-After, all sleeps on the injected
-// clock. Errors carry status, URL (no userinfo/query) and a one-line
-// reason, never a response body.
+// clock; one kept connection per transport, reused for the next request
+// to the same origin (keepConnection). Errors carry status, URL (no
+// userinfo/query) and a one-line reason, never a response body.
 #pragma once
 
 #include <livepatch/transport.h>
@@ -42,6 +43,7 @@ public:
 
 private:
     struct Exchange;
+    struct Request;
     // request-timeout of one send()/download() call, retries and redirects
     // included: `at` is on the injected clock; `passed` is set once an
     // exchange was cut off by it (no retry then).
@@ -58,11 +60,23 @@ private:
                                                     std::uint64_t rangeStart, Deadline& deadline,
                                                     std::string& finalUrl) noexcept;
     Error deadlinePassed(const std::string& url, Deadline& deadline) const;
+    // open()'s steps: a new verified connection; the request and the answer's
+    // headers on a connection; either, with exceptions turned into errors.
+    Status connect(Exchange& ex, const Request& r, std::chrono::steady_clock::duration budget);
+    Status sendOn(Exchange& ex, const Request& r);
+    Status guarded(const std::string& url, Deadline& deadline, Exchange& ex,
+                   const std::function<Status()>& step) noexcept;
+    // One kept connection: a cycle's requests to its server (updates, the
+    // signed catalogue's metadata, the download, the report) share it
+    // instead of a TCP connection and TLS handshake each.
+    void keepConnection(std::unique_ptr<Exchange> ex) noexcept;
+    std::unique_ptr<Exchange> takeKeptConnection(const std::string& key) noexcept;
     std::chrono::milliseconds retryDelay(unsigned attempt, const std::optional<std::chrono::milliseconds>& retryAfter);
     bool waitBeforeRetry(std::chrono::milliseconds delay, const CancelToken* cancel);
 
     struct Tls;
     std::unique_ptr<Tls> tls_;
+    std::unique_ptr<Exchange> kept_;
     Clock* clock_ = nullptr;
     Logger* logger_ = nullptr;
     bool allowInsecure_ = false;

@@ -75,16 +75,19 @@ public:
     };
     using Handler = std::function<void(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse&, int index)>;
 
-    explicit ScriptedServer(Handler h) : handler_(std::move(h)) {
+    // keepAliveMs > 0: connections stay open for further requests until idle that long.
+    explicit ScriptedServer(Handler h, int keepAliveMs = 0) : handler_(std::move(h)) {
         socket_ = std::make_unique<Poco::Net::ServerSocket>(Poco::Net::SocketAddress("127.0.0.1", 0));
         auto* params = new Poco::Net::HTTPServerParams;
-        params->setKeepAlive(false);
+        params->setKeepAlive(keepAliveMs > 0);
+        if (keepAliveMs > 0) params->setKeepAliveTimeout(Poco::Timespan(0, keepAliveMs * 1000));
         params->setMaxThreads(4);
         server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(this), *socket_, params);
         server_->start();
     }
     ~ScriptedServer() { server_->stopAll(true); }
     std::string base() const { return "http://127.0.0.1:" + std::to_string(socket_->address().port()); }
+    int connections() const { return server_->totalConnections(); }  // accepted so far
     std::vector<Seen> seen() const {
         std::lock_guard<std::mutex> l(mu_);
         return seen_;

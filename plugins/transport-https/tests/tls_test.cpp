@@ -320,3 +320,26 @@ TEST(TlsResumption, AnUnsafeOrCorruptStoredSessionMeansAFullHandshake) {
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_TRUE(corrupt.log.contains("full TLS handshake"));
 }
+
+// ---- keep-alive over TLS (keep_alive_test.cpp has the plain-http cases) ---
+// The reference server keeps connections alive: a second request on the
+// same transport neither connects nor handshakes again, and the verified
+// connection it reuses is the one the pins and host name were checked on.
+TEST(TlsKeepAlive, TheVerifiedConnectionIsReusedWithoutAnotherHandshake) {
+    TlsEnv e("server");
+    e.cfg.set("server-pins", lptest::spkiPinOf(lptest::pki() / "server.pem"));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto first = e.get();
+    auto second = e.get();
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_TRUE(second) << second.error().message();
+    EXPECT_EQ(second->status, first->status);
+    int handshakes = 0;
+    for (const auto& line : e.log.lines())
+        if (line.second.find("TLS handshake with") != std::string::npos ||
+            line.second.find("TLS session resumed") != std::string::npos)
+            ++handshakes;
+    EXPECT_EQ(handshakes, 1);
+    EXPECT_TRUE(e.log.contains("reusing the connection to https://"));
+    EXPECT_FALSE(e.log.contains("secret"));
+}

@@ -268,10 +268,28 @@ public:
         } catch (const std::exception& e) {
             if (!resp.sent()) sendError(resp, 500, "internal", "internal server error");
         }
+        finishRequestBody(req, resp);
     }
 
 private:
     Shared* sh_;
+
+    // Keep-alive: the next request on a connection starts where this one's
+    // body ends, and an answer given before reading the body (a 503, a 401,
+    // a 413) leaves it unread. What is left is read, up to a bound;
+    // beyond it, or on a read error, the connection closes after this answer.
+    static void finishRequestBody(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        if (!resp.getKeepAlive()) return;
+        constexpr std::size_t kMaxUnread = 64u << 10;
+        std::istream& in = req.stream();
+        char buf[8192];
+        std::size_t skipped = 0;
+        while (in.good() && skipped <= kMaxUnread) {
+            in.read(buf, sizeof buf);
+            skipped += static_cast<std::size_t>(in.gcount());
+        }
+        if (!in.eof() || in.bad()) resp.setKeepAlive(false);
+    }
 
     // Resource token: verified macaroon -> what it grants.
     std::optional<MacaroonGrant> verifyMacaroon(const std::string& token) {
@@ -1224,7 +1242,13 @@ livepatch::Status Server::start() {
         }
         auto* params = new Poco::Net::HTTPServerParams;
         params->setMaxThreads(static_cast<int>(sh.opt.threads));
-        params->setKeepAlive(false);
+        // Keep-alive: an agent's cycle (updates, the signed catalogue's
+        // metadata, the download, the report) is several requests from one
+        // worker process, which then exits and closes the connection. The
+        // idle timeout bounds how long a quiet client holds a thread.
+        params->setKeepAlive(true);
+        params->setKeepAliveTimeout(Poco::Timespan(5, 0));
+        params->setMaxKeepAliveRequests(100);
         impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(&sh), *impl_->socket, params);
         impl_->http->start();
         if (sh.opt.autoPromoteInterval.count() > 0) impl_->promoter = std::thread([this] { impl_->promoteLoop(); });
