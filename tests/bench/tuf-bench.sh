@@ -7,8 +7,8 @@
 #      removed before each run) vs the shell baseline of run-bench.sh
 #      (curl + sha256sum + tar + openssl cms + cp);
 #   2. bytes per idle check including timestamp.json, HTTP layer, of a
-#      static mirror: nginx's own count of request and response bytes (a
-#      server source adds its updates exchange, run-bench.sh's 304 row);
+#      static mirror and of a server source (the reference server behind an
+#      nginx TLS front): nginx's own count of request and response bytes;
 #   3. CPU per metadata verification: bench-tuf (Google Benchmark).
 # RUNS=N (default 11) for a quick try; KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -72,7 +72,9 @@ row "full refresh cycle with the signed catalogue (updates + root/timestamp/snap
 # sent (headers + body), loopback over HTTPS with the demo CA.
 N=$W/nginx
 mkdir -p "$N"
-nport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+freeport() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+nport=$(freeport)
+fport=$(freeport)
 cat > "$N/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $N/nginx.pid; error_log $N/error.log;
 events { worker_connections 64; }
@@ -85,6 +87,14 @@ http {
     ssl_certificate $W/demo/tls/server.pem;
     ssl_certificate_key $W/demo/tls/server.key;
     location /lp/ { alias $W/demo/tuf/repo/; }
+  }
+  # A TLS front for the reference server: the same byte count for a server
+  # source's idle check (updates + the signed catalogue's requests).
+  server {
+    listen 127.0.0.1:$fport ssl;
+    ssl_certificate $W/demo/tls/server.pem;
+    ssl_certificate_key $W/demo/tls/server.key;
+    location / { proxy_pass https://127.0.0.1:$port; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 CONF
@@ -99,21 +109,38 @@ S=("$BIN/livepatch-agent" --root-dir "$W/agent-static")
 "${S[@]}" config trust-root=@stdin < "$ROOTJSON" > /dev/null
 "${S[@]}" enable static > /dev/null
 grep -q "live patched" "$W/sim-static/proc/cmdline" || die "the static mirror did not apply the patch"
-# idle: one refresh; prints "REQUESTS REQUEST_BYTES RESPONSE_BYTES STATUS:URI,..." of its requests.
+# idle AGENT...: one refresh; prints "REQUESTS REQUEST_BYTES RESPONSE_BYTES STATUS:URI,..." of its requests.
 idle() {
   local before
   before=$(wc -l < "$N/access.log")
-  "${S[@]}" refresh > /dev/null
+  "$@" refresh > /dev/null
   sleep 0.2
   tail -n +$((before + 1)) "$N/access.log" | awk '{n++; up += $1; down += $2; s = s $3 ":" $4 ","} END {print n, up, down, s}'
 }
-read -r _ _ _ _ <<< "$(idle)"  # the first check after the apply
-read -r n up down reqs <<< "$(idle)"
-[[ $n == 2 && $reqs == *"404:/lp/metadata/"*".root.json"* && $reqs == *"200:/lp/metadata/timestamp.json"* ]] ||
-  die "a static idle check should be N+1.root.json (404) + timestamp.json, got: $n $reqs"
+read -r _ _ _ _ <<< "$(idle "${S[@]}")"  # the first check after the apply
+read -r n up down reqs <<< "$(idle "${S[@]}")"
+[[ $n == 2 && $reqs == *"404:/lp/metadata/"*".root.json"* && $reqs == *"304:/lp/metadata/timestamp.json"* ]] ||
+  die "a static idle check should be N+1.root.json (404) + timestamp.json (304, unchanged), got: $n $reqs"
 total=$((up + down))
 ts=$(stat -c %s "$W/demo/tuf/repo/metadata/timestamp.json")
-row "bytes per idle check including timestamp.json ($ts B), static mirror (nginx), HTTP layer: GET N+1.root.json -> 404, GET timestamp.json -> 200" \
+row "bytes per idle check including timestamp.json ($ts B unless unchanged), static mirror (nginx), HTTP layer: GET N+1.root.json -> 404, GET timestamp.json If-None-Match -> 304" \
+  "$total ($up request + $down response)" "goal 1.5 KiB" "$(ratio "$total" 1536)" "<= 1.0"
+
+# The same for a server source (the reference server behind nginx as its
+# TLS front): its updates exchange (304) and the catalogue's two requests.
+P=("$BIN/livepatch-agent" --root-dir "$W/agent-front")
+"${P[@]}" config remote-server="https://127.0.0.1:$fport" loader=loader-simulated simulated-kernel-root="$W/sim-front" \
+  keyring-dir="$W/demo/keyring" check-interval=60 > /dev/null
+"${P[@]}" config ca-certs=@stdin < "$W/demo/tls/ca.pem" > /dev/null
+"${P[@]}" config trust-root=@stdin < "$ROOTJSON" > /dev/null
+"${P[@]}" enable - < "$W/demo/auth-token" > /dev/null
+grep -q "live patched" "$W/sim-front/proc/cmdline" || die "the server source behind nginx did not apply the patch"
+read -r _ _ _ _ <<< "$(idle "${P[@]}")"
+read -r n up down reqs <<< "$(idle "${P[@]}")"
+[[ $reqs == *"304:/v1/client/"*"/updates"* && $reqs == *"304:/v1/tuf/metadata/timestamp.json"* ]] ||
+  die "a server-source idle check should be updates (304) + the catalogue's requests, got: $n $reqs"
+total=$((up + down))
+row "bytes per idle check including timestamp.json, server source (reference server behind an nginx TLS front), HTTP layer: $n requests ($reqs)" \
   "$total ($up request + $down response)" "goal 1.5 KiB" "$(ratio "$total" 1536)" "<= 1.0"
 
 # 3. CPU per metadata verification (timestamp + snapshot + targets, 100 targets)

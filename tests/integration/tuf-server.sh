@@ -33,6 +33,18 @@ repo add "$WORK/demo/server/patches/lp_demo-3.tar.xz" > /dev/null
 agent refresh > /dev/null
 assert_state applied 3
 
+step "timestamp.json carries an ETag; If-None-Match with it is a 304 without a body"
+ts_url="https://127.0.0.1:$PORT/v1/tuf/metadata/timestamp.json"
+etag=$(curl -sS --cacert "$WORK/demo/tls/ca.pem" -D - -o /dev/null "$ts_url" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+[[ $etag =~ ^\"[0-9a-f]{32}\"$ ]] || fail "no ETag on timestamp.json: \"$etag\""
+code=$(curl -sS --cacert "$WORK/demo/tls/ca.pem" -H "If-None-Match: $etag" -o "$WORK/ts-304" -w '%{http_code}' "$ts_url")
+[[ $code == 304 && ! -s $WORK/ts-304 ]] || fail "If-None-Match: HTTP $code, $(stat -c %s "$WORK/ts-304") bytes"
+code=$(curl -sS --cacert "$WORK/demo/tls/ca.pem" -H 'If-None-Match: "other"' -o "$WORK/ts-200" -w '%{http_code}' "$ts_url")
+[[ $code == 200 ]] && cmp -s "$WORK/ts-200" "$REPO/metadata/timestamp.json" || fail "another ETag: HTTP $code"
+agent refresh > /dev/null
+[[ -s $ROOT/state/tuf/timestamp.validator ]] || fail "the agent kept no validator for timestamp.json"
+assert_state applied 3
+
 step "the server re-signs an old timestamp at start, with its online key only"
 stop_server
 "$BIN/livepatch-repo" timestamp --repo "$REPO" --online-keys "$WORK/online" --now "$(date -u -d '-3 days' +%Y-%m-%dT%H:%M:%SZ)" > /dev/null

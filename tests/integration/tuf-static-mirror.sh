@@ -71,6 +71,13 @@ lacks "POST" "$N/access.log"
 grep -q "GET /lp/metadata/timestamp.json" "$N/access.log" || fail "timestamp.json not fetched"
 grep -q "GET /lp/targets/$KERNEL/$ARCH/[0-9a-f]\{64\}.lp_demo-1.tar.xz" "$N/access.log" || fail "hash-prefixed target not fetched"
 
+step "an idle check asks for timestamp.json with If-None-Match: 304 while it is unchanged"
+agent refresh > /dev/null
+tail -n 2 "$N/access.log" | grep -q '"GET /lp/metadata/timestamp.json HTTP/1.1" 304 ' ||
+  fail "the idle check did not get a 304 for timestamp.json: $(tail -n 2 "$N/access.log")"
+[[ $(stat -c %a "$ROOT/state/tuf/timestamp.validator") == 600 ]] || fail "the stored validator is not root-only"
+assert_state applied 1
+
 step "patch 2 signed and published: the agent upgrades"
 repo add "$WORK/demo/server/patches/lp_demo-2.tar.xz" > /dev/null
 agent refresh > /dev/null

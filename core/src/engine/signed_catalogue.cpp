@@ -120,15 +120,18 @@ Status unpinTrustRoot(const Paths& paths) {
     return fs::removeTree(trustDir(paths));
 }
 
-Result<std::string> TransportFetcher::fetch(const std::string& relativePath, std::uint64_t maxLength) {
+Result<HttpResponse> TransportFetcher::get(const std::string& relativePath, std::uint64_t maxLength,
+                                           const std::string& validator) {
     if (!tuf::isSafeTargetPath(relativePath))
         return Error(ErrorCode::Protocol, "unsafe repository path \"" + tuf::printable(relativePath) + "\"");
     HttpRequest req;
     req.method = "GET";
     req.url = base_ + "/" + relativePath;
     req.maxResponseBytes = maxLength;
+    if (!validator.empty()) req.headers.emplace_back("If-None-Match", validator);
     auto r = transport_.send(req, cancel_);
     if (!r) return r.error();
+    if (r->status == 304 && !validator.empty()) return r;
     if (r->status == 404) return Error(ErrorCode::NotFound, ApiClient::displayUrl(req.url) + " does not exist");
     if (r->status < 200 || r->status > 299)
         return Error(ErrorCode::HttpStatus,
@@ -138,7 +141,22 @@ Result<std::string> TransportFetcher::fetch(const std::string& relativePath, std
     if (r->body.size() > maxLength)
         return Error(ErrorCode::TooLarge,
                      ApiClient::displayUrl(req.url) + " is larger than " + std::to_string(maxLength) + " bytes");
+    return r;
+}
+
+Result<std::string> TransportFetcher::fetch(const std::string& relativePath, std::uint64_t maxLength) {
+    auto r = get(relativePath, maxLength, "");
+    if (!r) return r.error();
     return std::move(r->body);
+}
+
+Result<tuf::Fetcher::Fetched> TransportFetcher::fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
+                                                               const std::string& validator) {
+    auto r = get(relativePath, maxLength, validator);
+    if (!r) return r.error();
+    if (r->status == 304) return Fetched{true, "", ""};
+    const auto etag = r->header("ETag");
+    return Fetched{false, std::move(r->body), etag && tuf::isSafeEntityTag(*etag) ? *etag : ""};
 }
 
 Result<SignedCatalogue> readSignedCatalogue(const Paths& paths, const Config& config, Transport& transport,

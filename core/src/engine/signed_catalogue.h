@@ -52,8 +52,12 @@ public:
     TransportFetcher(Transport& transport, std::string baseUrl, const CancelToken* cancel)
         : transport_(transport), base_(std::move(baseUrl)), cancel_(cancel) {}
     Result<std::string> fetch(const std::string& relativePath, std::uint64_t maxLength) override;
+    // If-None-Match with the validator; 304 = not modified.
+    Result<Fetched> fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
+                                   const std::string& validator) override;
 
 private:
+    Result<HttpResponse> get(const std::string& relativePath, std::uint64_t maxLength, const std::string& validator);
     Transport& transport_;
     std::string base_;
     const CancelToken* cancel_;

@@ -48,6 +48,23 @@ Status verifyTarget(const TargetFile& target, std::string_view data) {
     return checkHashes(data, target.hashes, what);
 }
 
+Result<Fetcher::Fetched> Fetcher::fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
+                                                 const std::string&) {
+    auto bytes = fetch(relativePath, maxLength);
+    if (!bytes) return bytes.error();
+    return Fetched{false, std::move(*bytes), ""};
+}
+
+bool isSafeEntityTag(const std::string& tag) {
+    const std::size_t open = tag.rfind("W/", 0) == 0 ? 2 : 0;
+    if (tag.size() > 128 || tag.size() < open + 2 || tag[open] != '"' || tag.back() != '"') return false;
+    for (std::size_t i = open + 1; i + 1 < tag.size(); ++i) {
+        const auto c = static_cast<unsigned char>(tag[i]);
+        if (c <= 0x20 || c >= 0x7F || c == '"') return false;
+    }
+    return true;
+}
+
 Result<std::string> DirectoryFetcher::fetch(const std::string& relativePath, std::uint64_t maxLength) {
     if (!isSafeTargetPath(relativePath))
         return Error(ErrorCode::Protocol, "unsafe repository path \"" + printable(relativePath) + "\"");
@@ -100,8 +117,10 @@ Status Updater::persist(const std::string& role, const std::string& bytes) {
 
 void Updater::forget(const std::string& role) {
     (void)fs::removeFile(statePath(role));
-    if (role == "timestamp") timestamp_.reset();
-    else if (role == "snapshot") snapshot_.reset();
+    if (role == "timestamp") {
+        (void)fs::removeFile(fs::join(dir_, "timestamp.validator"));
+        timestamp_.reset();
+    } else if (role == "snapshot") snapshot_.reset();
     else targets_.erase(role);
 }
 
@@ -216,10 +235,28 @@ Status Updater::updateRoot() {
     return {};
 }
 
-// 5.4
+// 5.4, with a conditional request: the mirror answering "not modified" to
+// the validator of our trusted copy is the same as it sending those bytes
+// again (the same version, below), which is all a replaying mirror can do
+// anyway; the trusted copy's expiry still ends a freeze.
 Status Updater::updateTimestamp() {
-    auto bytes = fetchMetadata("timestamp", 0, nullptr, options_.limits.timestampMaxLength);
-    if (!bytes) return bytes.error();
+    const std::string validatorPath = fs::join(dir_, "timestamp.validator");
+    std::string validator;
+    if (timestamp_) {
+        auto v = fs::readFile(validatorPath, 256);
+        if (v && isSafeEntityTag(*v)) validator = *v;
+    }
+    auto got = fetcher_.fetchIfChanged("timestamp.json", options_.limits.timestampMaxLength, validator);
+    if (!got) return got.error().wrap("timestamp.json");
+    if (got->notModified) {
+        if (validator.empty())
+            return Error(ErrorCode::Protocol, "timestamp.json: \"not modified\" answered to an unconditional request");
+        return checkFresh(*timestamp_, "timestamp.json");
+    }
+    // Whatever happens next, the old validator no longer names the trusted
+    // copy for certain: dropped first, written again once the copy is saved.
+    (void)fs::removeFile(validatorPath);
+    const std::string* bytes = &got->bytes;
     auto ts = parseTimestamp(*bytes, options_.limits.timestampMaxLength);
     if (!ts) return ts.error();
     auto s = verifyThreshold(*ts, root_->keys, root_->roles.at("timestamp"), "timestamp.json");
@@ -234,13 +271,22 @@ Status Updater::updateTimestamp() {
                                                   std::to_string(timestamp_->snapshot.version));
         // The same version again: nothing new; the trusted one stays (and
         // its expiry below still catches a mirror that replays it forever).
-        if (ts->version == timestamp_->version) return checkFresh(*timestamp_, "timestamp.json");
+        if (ts->version == timestamp_->version) {
+            rememberValidator(validatorPath, got->validator);
+            return checkFresh(*timestamp_, "timestamp.json");
+        }
     }
     // Persisted before the expiry check so the rollback baseline advances
     // even when the new file is already expired.
     if (!(s = persist("timestamp", *bytes))) return s;
+    rememberValidator(validatorPath, got->validator);
     timestamp_ = std::move(*ts);
     return checkFresh(*timestamp_, "timestamp.json");
+}
+
+// Best effort: without the file the next check simply fetches the whole file.
+void Updater::rememberValidator(const std::string& path, const std::string& validator) {
+    if (isSafeEntityTag(validator)) (void)fs::writeFileAtomic(path, validator, 0600);
 }
 
 // 5.5

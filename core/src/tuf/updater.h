@@ -40,7 +40,25 @@ class Fetcher {
 public:
     virtual ~Fetcher() = default;
     virtual Result<std::string> fetch(const std::string& relativePath, std::uint64_t maxLength) = 0;
+
+    // A conditional fetch for the file fetched at every check
+    // (timestamp.json): `validator` is what the mirror called the copy we
+    // trust (its ETag, "" for none). notModified = the mirror says that copy
+    // is still current; otherwise the bytes and their new validator (a safe
+    // header value, or ""). A fetcher without conditional requests fetches.
+    struct Fetched {
+        bool notModified = false;
+        std::string bytes;
+        std::string validator;
+    };
+    virtual Result<Fetched> fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
+                                           const std::string& validator);
 };
+
+// An entity tag fit to send back in If-None-Match: "..." or W/"..." of
+// printable ASCII without quotes inside, at most 128 bytes. Anything else
+// from the network is dropped, never stored or echoed in a header.
+bool isSafeEntityTag(const std::string& tag);
 
 // A mirror that is a local directory (file:// sources, tests).
 class DirectoryFetcher : public Fetcher {
@@ -102,6 +120,7 @@ private:
     std::string statePath(const std::string& role) const;
     Status persist(const std::string& role, const std::string& bytes);
     void forget(const std::string& role);
+    void rememberValidator(const std::string& path, const std::string& validator);
 
     std::string dir_;
     Fetcher& fetcher_;

@@ -410,16 +410,25 @@ private:
         } else if (path == "/v1/api/kernels/supported" && req.getMethod() == "GET") {
             return supported(uri, resp);
         } else if (!sh_->opt.tufRepo.empty() && req.getMethod() == "GET") {
-            if (auto rel = tufRepositoryPath(path)) return serveTuf(resp, *rel);
+            if (auto rel = tufRepositoryPath(path)) return serveTuf(req, resp, *rel);
         }
         sendError(resp, 404, "not-found", "no such endpoint");
     }
 
     // The repository file as livepatch-repo wrote it: its signatures, not
     // this server, are what the agent trusts.
-    void serveTuf(HTTPServerResponse& resp, const std::string& rel) {
+    // An ETag (the content's SHA-256) lets an agent's every-check fetch of
+    // timestamp.json be a 304 while it is unchanged.
+    void serveTuf(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& rel) {
         auto data = livepatch::fs::readFile(sh_->opt.tufRepo + "/" + rel, 512u << 20);
         if (!data) return sendError(resp, 404, "not-found", "no such repository file");
+        const std::string etag = "\"" + livepatch::sha256Hex(*data).substr(0, 32) + "\"";
+        resp.set("ETag", etag);
+        if (req.get("If-None-Match", "") == etag) {
+            resp.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
+            resp.send();
+            return;
+        }
         resp.setContentType(rel.rfind("metadata/", 0) == 0 ? "application/json" : "application/octet-stream");
         resp.setContentLength(static_cast<std::streamsize>(data->size()));
         resp.send().write(data->data(), static_cast<std::streamsize>(data->size()));
