@@ -152,6 +152,7 @@ Result<std::string> TransportFetcher::fetch(const std::string& relativePath, std
 
 Result<tuf::Fetcher::Fetched> TransportFetcher::fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
                                                                const std::string& validator) {
+    if (!conditional_) return Fetcher::fetchIfChanged(relativePath, maxLength, "");
     auto r = get(relativePath, maxLength, validator);
     if (!r) return r.error();
     if (r->status == 304) return Fetched{true, "", ""};
@@ -168,7 +169,7 @@ Result<SignedCatalogue> readSignedCatalogue(const Paths& paths, const Config& co
                      "trust-root is set but " + fs::join(dir, "root.json") +
                          " is missing; pin it again with `livepatch-agent config trust-root=@stdin < root.json`");
     const std::string base = catalogueBaseUrl(config);
-    TransportFetcher metadata(transport, base + "/metadata", cancel);
+    TransportFetcher metadata(transport, base + "/metadata", cancel, !staticSource(config));
     tuf::UpdaterOptions options;
     options.now = [nowSeconds] { return nowSeconds; };
     tuf::Updater updater(dir, metadata, options);

@@ -49,8 +49,12 @@ Status unpinTrustRoot(const Paths& paths);
 // bounding a slow mirror.
 class TransportFetcher : public tuf::Fetcher {
 public:
-    TransportFetcher(Transport& transport, std::string baseUrl, const CancelToken* cancel)
-        : transport_(transport), base_(std::move(baseUrl)), cancel_(cancel) {}
+    // conditional: send If-None-Match for timestamp.json. Only for a
+    // patch server, whose ETag is the content's hash (schemas/api/README.md);
+    // a static web server's may not change on every change (nginx: mtime in
+    // seconds + size), which would keep an agent on an older copy.
+    TransportFetcher(Transport& transport, std::string baseUrl, const CancelToken* cancel, bool conditional = false)
+        : transport_(transport), base_(std::move(baseUrl)), cancel_(cancel), conditional_(conditional) {}
     Result<std::string> fetch(const std::string& relativePath, std::uint64_t maxLength) override;
     // If-None-Match with the validator; 304 = not modified.
     Result<Fetched> fetchIfChanged(const std::string& relativePath, std::uint64_t maxLength,
@@ -61,6 +65,7 @@ private:
     Transport& transport_;
     std::string base_;
     const CancelToken* cancel_;
+    bool conditional_;
 };
 
 // One signed patch for this host: the offer the decide phase works on (all

@@ -242,7 +242,10 @@ Status Updater::updateRoot() {
 Status Updater::updateTimestamp() {
     const std::string validatorPath = fs::join(dir_, "timestamp.validator");
     std::string validator;
-    if (timestamp_) {
+    // An expired trusted copy is fetched whole: should a mirror's validator
+    // not have changed with its content, the agent recovers at the latest
+    // when its copy expires, instead of staying stale.
+    if (timestamp_ && timestamp_->expires > now_) {
         auto v = fs::readFile(validatorPath, 256);
         if (v && isSafeEntityTag(*v)) validator = *v;
     }

@@ -72,17 +72,34 @@ TEST_F(TufConditional, ANewTimestampIsFetchedWholeAndItsValidatorReplacesTheOld)
     EXPECT_NE(mirror.sent[2], mirror.sent[1]) << "the validator of the old timestamp was kept";
 }
 
-TEST_F(TufConditional, NotModifiedForeverStillEndsInStaleAtTheTrustedExpiry) {
+TEST_F(TufConditional, AFreezeStillEndsInStaleAtTheTrustedExpiry) {
     addPatch("1", "patch one");
     ConditionalMirror mirror(meta());
     ASSERT_TRUE(refreshThrough(mirror));
-    mirror.answerNotModified = true;  // a freezing mirror
-    ASSERT_TRUE(refreshThrough(mirror));
-    now += 2 * 86400;  // the trusted timestamp expires after one day
+    ASSERT_TRUE(refreshThrough(mirror));  // nobody re-signs: 304
+    now += 2 * 86400;                     // the trusted timestamp expires after one day
     auto s = refreshThrough(mirror);
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::Stale);
     EXPECT_NE(s.error().message().find("timestamp.json expired at"), std::string::npos) << s.error().message();
+    EXPECT_EQ(mirror.sent.back(), "") << "an expired copy is fetched whole";
+}
+
+// A mirror whose validator did not change with the content (nginx's ETag is
+// the mtime in seconds and the size): the agent misses the new timestamp
+// while its copy is valid, and fetches whole once it has expired.
+TEST_F(TufConditional, AValidatorThatMissedAChangeIsIgnoredOnceTheTrustedCopyExpires) {
+    addPatch("1", "patch one");
+    ConditionalMirror mirror(meta());
+    mirror.etag = "\"65a3f2c1-22f\"";
+    ASSERT_TRUE(refreshThrough(mirror));
+    ASSERT_TRUE(repo->resignTimestamp(timestampKey, now + 86400 - 60));  // valid for a day from then
+    ASSERT_TRUE(refreshThrough(mirror));
+    EXPECT_LT(updater->timestamp()->version, repo->state().timestamp.version) << "304: the older copy stays";
+    now += 86400;  // the older copy has expired, the mirror's has not
+    auto s = refreshThrough(mirror);
+    ASSERT_TRUE(s) << s.error().describe();
+    EXPECT_EQ(updater->timestamp()->version, repo->state().timestamp.version);
 }
 
 TEST_F(TufConditional, NotModifiedWithNothingTrustedIsRefused) {
