@@ -255,7 +255,8 @@ struct HttpsTransport::Exchange {
     Poco::Net::HTTPResponse response;
     std::istream* body = nullptr;
     std::string url;
-    std::string key;  // connectionKey(): what the connection may serve again
+    std::string key;     // connectionKey(): what the connection may serve again (may hold proxy credentials)
+    std::string origin;  // scheme://host:port, for the log
     bool tls = false;
     std::chrono::steady_clock::time_point keptSince;
     std::unique_ptr<DeadlineWatch> watch;  // last: stops before the session closes the socket
@@ -457,6 +458,7 @@ Result<std::unique_ptr<HttpsTransport::Exchange>> HttpsTransport::open(
     auto ex = std::make_unique<Exchange>();
     ex->url = url;
     ex->key = key;
+    ex->origin = target->scheme + "://" + authorityOf(*target);
     auto done = guarded(url, deadline, *ex, [&]() -> Status {
         LP_TRY(connect(*ex, request, budget));
         return sendOn(*ex, request);
@@ -633,7 +635,8 @@ std::unique_ptr<HttpsTransport::Exchange> HttpsTransport::takeKeptConnection(con
     } catch (const Poco::Exception&) {
         return nullptr;
     }
-    if (logger_) logger_->debug("reusing the connection to " + ex->key);
+    // The origin only: the key holds the proxy URL, credentials included.
+    if (logger_) logger_->debug("reusing the connection to " + ex->origin);
     return ex;
 }
 

@@ -70,6 +70,27 @@ TEST_F(Proxy, ConnectTunnelWithBasicAuth) {
     EXPECT_NE(proxy.log().find("CONNECT"), std::string::npos) << "did not go through the proxy";
 }
 
+// The kept connection is the tunnel: a second request neither opens another
+// CONNECT nor handshakes again, and the log names the origin, never the
+// proxy URL with its password.
+TEST_F(Proxy, TheTunnelIsKeptForTheNextRequestAndItsCredentialsAreNotLogged) {
+    lptest::Tinyproxy proxy(kUser, kPass);
+    ASSERT_TRUE(proxy.ok());
+    ProxyEnv e;
+    e.cfg.set("https-proxy", ProxyEnv::proxyUrl(proxy, kPass));
+    ASSERT_TRUE(e.t.configure(e.ctx));
+    auto first = e.get();
+    auto second = e.get();
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_TRUE(second) << second.error().message();
+    EXPECT_TRUE(e.log.contains("reusing the connection to https://127.0.0.1:"));
+    EXPECT_FALSE(e.log.contains(kPass));
+    int handshakes = 0;
+    for (const auto& line : e.log.lines())
+        if (line.second.find("TLS handshake with") != std::string::npos) ++handshakes;
+    EXPECT_EQ(handshakes, 1);
+}
+
 TEST_F(Proxy, TlsIsStillVerifiedThroughTheTunnel) {
     lptest::Tinyproxy proxy(kUser, kPass);
     ASSERT_TRUE(proxy.ok());
