@@ -85,10 +85,7 @@ TEST_F(Proxy, TheTunnelIsKeptForTheNextRequestAndItsCredentialsAreNotLogged) {
     ASSERT_TRUE(second) << second.error().message();
     EXPECT_TRUE(e.log.contains("reusing the connection to https://127.0.0.1:"));
     EXPECT_FALSE(e.log.contains(kPass));
-    int handshakes = 0;
-    for (const auto& line : e.log.lines())
-        if (line.second.find("TLS handshake with") != std::string::npos) ++handshakes;
-    EXPECT_EQ(handshakes, 1);
+    EXPECT_EQ(lptest::tlsHandshakes(e.log), 1);
 }
 
 TEST_F(Proxy, TlsIsStillVerifiedThroughTheTunnel) {

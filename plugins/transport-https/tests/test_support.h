@@ -55,6 +55,16 @@ struct TransportUnderTest {
 };
 using livepatch::testing::readWholeFile;
 
+// TLS handshakes (full or resumed) the transport logged: a kept connection adds none.
+inline int tlsHandshakes(const livepatch::testing::CapturingLogger& log) {
+    int n = 0;
+    for (const auto& line : log.lines())
+        if (line.second.find("TLS handshake with") != std::string::npos ||
+            line.second.find("TLS session resumed with") != std::string::npos)
+            ++n;
+    return n;
+}
+
 inline std::string run(const std::string& cmd) {
     std::string out;
     FILE* f = ::popen(cmd.c_str(), "r");

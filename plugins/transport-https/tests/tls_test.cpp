@@ -334,12 +334,7 @@ TEST(TlsKeepAlive, TheVerifiedConnectionIsReusedWithoutAnotherHandshake) {
     ASSERT_TRUE(first) << first.error().message();
     ASSERT_TRUE(second) << second.error().message();
     EXPECT_EQ(second->status, first->status);
-    int handshakes = 0;
-    for (const auto& line : e.log.lines())
-        if (line.second.find("TLS handshake with") != std::string::npos ||
-            line.second.find("TLS session resumed") != std::string::npos)
-            ++handshakes;
-    EXPECT_EQ(handshakes, 1);
+    EXPECT_EQ(lptest::tlsHandshakes(e.log), 1);
     EXPECT_TRUE(e.log.contains("reusing the connection to https://"));
     EXPECT_FALSE(e.log.contains("secret"));
 }
