@@ -2,7 +2,9 @@
 # replicas.sh BUILD_DIR: two livepatch-server processes on one PostgreSQL
 # behind nginx (round-robin, plain HTTP on loopback) serve one fleet: a
 # machine registered on one replica checks in on the other, and ETags/304s
-# agree across replicas. Run under with-postgres.sh (ctest does).
+# agree across replicas; a replica killed (SIGKILL) while registrations run
+# on both loses none that it answered 200 (issue 19, item 8). Run under
+# with-postgres.sh (ctest does).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -35,9 +37,9 @@ CONF
 nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
 pids+=($!)
 for _ in $(seq 50); do [[ -s "$W/nginx/nginx.pid" ]] && break; sleep 0.1; done
-/usr/bin/python3 - "$(cat "$W/a.port")" "$(cat "$W/b.port")" "$nport" "$(cat "$W/demo/auth-token")" "$(uname -m)" <<'PY'
+/usr/bin/python3 - "$(cat "$W/a.port")" "$(cat "$W/b.port")" "$nport" "$(cat "$W/demo/auth-token")" "$(uname -m)" "${pids[0]}" <<'PY'
 import json, sys, urllib.request, urllib.error
-a, b, lb, token, arch = sys.argv[1:6]
+a, b, lb, token, arch, pid_a = sys.argv[1:7]
 mid = "0123456789abcdef0123456789abcdef"
 report = json.dumps({"kernel": "5.15.0-100.110-generic", "architecture": arch}).encode()
 def call(port, method, path, body=None, headers=None):
@@ -78,5 +80,36 @@ st, _, _ = call(a, "DELETE", f"/v1/client/{other}", None, {"Authorization": f"Be
 check(st == 204, f"deregister on a: {st}")
 st, _, _ = call(b, "POST", f"/v1/client/{other}/updates", report, {"Authorization": f"Bearer {mt2}"})
 check(st == 401, f"replica b still accepts a machine deregistered on a: {st}")
+# A replica killed (SIGKILL) while registrations run on both: every
+# registration that was answered 200 was committed, so the surviving
+# replica knows its machine token.
+import os, signal, threading
+from concurrent.futures import ThreadPoolExecutor
+answered, failed_on_a, lock = {}, [0], threading.Lock()
+done = threading.Semaphore(0)
+def register(i):
+    mid_i = "%032x" % (0xa000 + i)
+    port = a if i % 2 == 0 else b
+    try:
+        st, body, _ = call(port, "POST", f"/v1/client/{mid_i}", report, {"Authorization": f"Bearer {token}"})
+        if st == 200:
+            with lock: answered[mid_i] = json.loads(body)["machine-token"]
+        elif port == a:
+            with lock: failed_on_a[0] += 1
+    except OSError:  # refused or reset: the killed replica
+        with lock: failed_on_a[0] += 1
+    done.release()
+with ThreadPoolExecutor(4) as pool:
+    futures = [pool.submit(register, i) for i in range(400)]
+    for _ in range(120): done.acquire()
+    os.kill(int(pid_a), signal.SIGKILL)  # mid-load: requests to a are in flight
+check(failed_on_a[0] > 0, "no request to replica a failed: it was not killed mid-load")
+check(len(answered) >= 180, f"only {len(answered)} registrations answered 200")
+lost = []
+for mid_i, mt_i in answered.items():
+    st, _, _ = call(b, "POST", f"/v1/client/{mid_i}/updates", report, {"Authorization": f"Bearer {mt_i}"})
+    if st != 200: lost.append((mid_i, st))
+check(not lost, f"{len(lost)} registrations answered 200 are unknown to the surviving replica: {lost[:3]}")
+print(f"replica killed mid-load: {len(answered)} registrations answered, none lost ({failed_on_a[0]} refused by the killed replica)")
 print("replicas: 1 passed, 0 failed")
 PY
