@@ -2,8 +2,9 @@
 # replicas.sh BUILD_DIR: two livepatch-server processes on one PostgreSQL
 # behind nginx (round-robin, plain HTTP on loopback) serve one fleet: a
 # machine registered on one replica checks in on the other, and ETags/304s
-# agree across replicas; a replica killed (SIGKILL) while registrations run
-# on both loses none that it answered 200 (issue 19, item 8). Run under
+# agree across replicas; PostgreSQL restarted under load is 503 + Retry-After
+# then recovery, and a replica killed (SIGKILL) while registrations run on
+# both loses none that it answered 200 (issue 19, item 8). Run under
 # with-postgres.sh (ctest does).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
@@ -80,36 +81,65 @@ st, _, _ = call(a, "DELETE", f"/v1/client/{other}", None, {"Authorization": f"Be
 check(st == 204, f"deregister on a: {st}")
 st, _, _ = call(b, "POST", f"/v1/client/{other}/updates", report, {"Authorization": f"Bearer {mt2}"})
 check(st == 401, f"replica b still accepts a machine deregistered on a: {st}")
+# PostgreSQL stopped and started again while registrations run on both
+# replicas: the outage is answered 503 with Retry-After (never a 500 or a
+# hang), both replicas recover without a restart, and every registration
+# answered 200 is there afterwards.
+import os, signal, subprocess, threading, time
+from concurrent.futures import ThreadPoolExecutor
+def register_all(first, count, after, at):
+    answers = {}
+    lock, done = threading.Lock(), threading.Semaphore(0)
+    def one(i):
+        mid_i = "%032x" % (first + i)
+        port = a if i % 2 == 0 else b
+        try:
+            answers_i = call(port, "POST", f"/v1/client/{mid_i}", report, {"Authorization": f"Bearer {token}"})
+        except OSError as e:  # refused or reset
+            answers_i = (None, str(e).encode(), {})
+        with lock: answers[mid_i] = (port,) + answers_i
+        done.release()
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(count): pool.submit(one, i)
+        if after:
+            for _ in range(at): done.acquire()
+            after()
+    return answers
+ctl = os.environ["LP_TEST_POSTGRES_CTL"]
+def outage():
+    subprocess.run(ctl + " stop -m fast > /dev/null", shell=True, check=True)
+    time.sleep(0.5)
+    subprocess.run(ctl + " -w start > /dev/null", shell=True, check=True)
+answers = register_all(0xb000, 300, outage, 60)
+ok = {m: json.loads(r[2])["machine-token"] for m, r in answers.items() if r[1] == 200}
+unavailable = [m for m, r in answers.items() if r[1] == 503]
+other = [(m, r[1], r[2][:80]) for m, r in answers.items() if r[1] not in (200, 503)]
+check(not other, f"answers other than 200/503 during the outage: {other[:3]}")
+check(unavailable, "no 503 while PostgreSQL was down: the outage was not mid-load")
+check(all(answers[m][3].get("Retry-After") for m in unavailable), "a 503 without Retry-After")
+for m in unavailable:  # what an agent does after Retry-After
+    st, body, _ = call(a if int(m, 16) % 2 == 0 else b, "POST", f"/v1/client/{m}", report, {"Authorization": f"Bearer {token}"})
+    check(st in (200, 409), f"retried registration after the outage: {st} {body}")
+    if st == 200: ok[m] = json.loads(body)["machine-token"]
+for m, mt_i in ok.items():
+    for port in (a, b):
+        st, _, _ = call(port, "POST", f"/v1/client/{m}/updates", report, {"Authorization": f"Bearer {mt_i}"})
+        check(st == 200, f"registration answered 200 unknown after the outage on {port}: {st}")
+print(f"PostgreSQL restarted mid-load: {len(unavailable)} answered 503 with Retry-After, {len(ok)} registered, none lost")
+
 # A replica killed (SIGKILL) while registrations run on both: every
 # registration that was answered 200 was committed, so the surviving
 # replica knows its machine token.
-import os, signal, threading
-from concurrent.futures import ThreadPoolExecutor
-answered, failed_on_a, lock = {}, [0], threading.Lock()
-done = threading.Semaphore(0)
-def register(i):
-    mid_i = "%032x" % (0xa000 + i)
-    port = a if i % 2 == 0 else b
-    try:
-        st, body, _ = call(port, "POST", f"/v1/client/{mid_i}", report, {"Authorization": f"Bearer {token}"})
-        if st == 200:
-            with lock: answered[mid_i] = json.loads(body)["machine-token"]
-        elif port == a:
-            with lock: failed_on_a[0] += 1
-    except OSError:  # refused or reset: the killed replica
-        with lock: failed_on_a[0] += 1
-    done.release()
-with ThreadPoolExecutor(4) as pool:
-    futures = [pool.submit(register, i) for i in range(400)]
-    for _ in range(120): done.acquire()
-    os.kill(int(pid_a), signal.SIGKILL)  # mid-load: requests to a are in flight
-check(failed_on_a[0] > 0, "no request to replica a failed: it was not killed mid-load")
+answers = register_all(0xa000, 400, lambda: os.kill(int(pid_a), signal.SIGKILL), 120)
+answered = {m: json.loads(r[2])["machine-token"] for m, r in answers.items() if r[1] == 200}
+failed_on_a = sum(1 for r in answers.values() if r[0] == a and r[1] != 200)
+check(failed_on_a > 0, "no request to replica a failed: it was not killed mid-load")
 check(len(answered) >= 180, f"only {len(answered)} registrations answered 200")
 lost = []
 for mid_i, mt_i in answered.items():
     st, _, _ = call(b, "POST", f"/v1/client/{mid_i}/updates", report, {"Authorization": f"Bearer {mt_i}"})
     if st != 200: lost.append((mid_i, st))
 check(not lost, f"{len(lost)} registrations answered 200 are unknown to the surviving replica: {lost[:3]}")
-print(f"replica killed mid-load: {len(answered)} registrations answered, none lost ({failed_on_a[0]} refused by the killed replica)")
+print(f"replica killed mid-load: {len(answered)} registrations answered, none lost ({failed_on_a} refused by the killed replica)")
 print("replicas: 1 passed, 0 failed")
 PY
