@@ -362,7 +362,10 @@ bool HttpsTransport::supportsScheme(const std::string& scheme) const noexcept {
 
 Status HttpsTransport::configure(const PluginContext& ctx) noexcept {
     try {
-        kept_.reset();  // verified under the settings being replaced
+        {
+            std::lock_guard<std::mutex> l(keptMu_);
+            kept_.reset();  // verified under the settings being replaced
+        }
         clock_ = ctx.clock;
         logger_ = ctx.logger;
         const ConfigView& c = *ctx.config;
@@ -621,11 +624,16 @@ void HttpsTransport::keepConnection(std::unique_ptr<Exchange> ex) noexcept {
     ex->watch.reset();  // the next exchange arms its own deadline
     ex->body = nullptr;
     ex->keptSince = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> l(keptMu_);
     kept_ = std::move(ex);
 }
 
 std::unique_ptr<HttpsTransport::Exchange> HttpsTransport::takeKeptConnection(const std::string& key) noexcept {
-    auto ex = std::move(kept_);
+    std::unique_ptr<Exchange> ex;
+    {
+        std::lock_guard<std::mutex> l(keptMu_);
+        ex = std::move(kept_);
+    }
     if (!ex || ex->key != key || std::chrono::steady_clock::now() - ex->keptSince > kMaxIdle) return nullptr;
     try {
         // Readable while idle: the server closed it, or sent bytes nobody

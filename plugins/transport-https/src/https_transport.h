@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "policy.h"
 
@@ -76,6 +77,7 @@ private:
 
     struct Tls;
     std::unique_ptr<Tls> tls_;
+    std::mutex keptMu_;  // send()/download() from two threads must not share the kept connection
     std::unique_ptr<Exchange> kept_;
     Clock* clock_ = nullptr;
     Logger* logger_ = nullptr;
