@@ -17,7 +17,7 @@ const char* kUsage =
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
     "demand)]\n"
-    "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...]]\n"
+    "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...,flavours=F1,...]]\n"
     "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }

@@ -35,6 +35,7 @@ namespace {
 // catalogue or a log: the shapes uploads accept (input.h), and these.
 const std::regex kArchRe("^[a-z0-9_]{1,32}$");
 const std::regex kSha256Re("^[0-9a-f]{64}$");
+const std::regex kFlavourRe("^[a-z0-9_.+~]{1,32}$");  // no '-': a flavour is what follows the last one
 const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
 
 std::int64_t nowMs() {
@@ -97,31 +98,51 @@ std::string randomUuid() {
 }
 
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into) {
-    std::set<std::string>* current = nullptr;
+    // Each key, its list and the shape of its words.
+    struct Key {
+        const char* key;
+        std::set<std::string>* list;
+        const std::regex* re;
+        const char* what;
+    };
+    const Key keys[] = {{"kernels", &into.kernels, &kKernelRe, "kernel"},
+                        {"architectures", &into.architectures, &kArchRe, "architecture"},
+                        {"flavours", &into.flavours, &kFlavourRe, "flavour"}};
+    const Key* current = nullptr;
     std::stringstream in(spec);
     std::string item;
     while (std::getline(in, item, ',')) {
         auto eq = item.find('=');
         if (eq != std::string::npos) {
             const std::string key = item.substr(0, eq);
-            if (key == "kernels") current = &into.kernels;
-            else if (key == "architectures") current = &into.architectures;
-            else
+            current = nullptr;
+            for (const auto& k : keys)
+                if (key == k.key) current = &k;
+            if (!current)
                 return Error(ErrorCode::ConfigInvalid,
-                             "--sync-filter: unknown key (expected kernels= and architectures=)");
+                             "--sync-filter: unknown key (expected kernels=, architectures= and flavours=)");
             item = item.substr(eq + 1);
         }
         if (!current)
             return Error(ErrorCode::ConfigInvalid,
-                         "--sync-filter: expected kernels=K1,K2,... and/or architectures=A1,...");
+                         "--sync-filter: expected kernels=K1,K2,..., architectures=A1,... and/or flavours=F1,...");
         if (item.empty()) continue;
-        if (!std::regex_match(item, current == &into.kernels ? kKernelRe : kArchRe))
-            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") +
-                                                       (current == &into.kernels ? "kernel" : "architecture") +
-                                                       " name");
-        current->insert(item);
+        if (!std::regex_match(item, *current->re))
+            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") + current->what + " name");
+        current->list->insert(item);
     }
     return {};
+}
+
+std::string kernelFlavour(const std::string& kernel) {
+    const auto dash = kernel.rfind('-');
+    return dash == std::string::npos ? std::string() : kernel.substr(dash + 1);
+}
+
+bool syncFilterAccepts(const SyncOptions& filter, const std::string& kernel, const std::string& architecture) {
+    auto allows = [](const std::set<std::string>& list, const std::string& v) { return list.empty() || list.count(v); };
+    return allows(filter.kernels, kernel) && allows(filter.architectures, architecture) &&
+           allows(filter.flavours, kernelFlavour(kernel));
 }
 
 livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization,
@@ -307,8 +328,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (lengthSigned <= 0 || static_cast<std::uint64_t>(lengthSigned) > maxPatchBytes_)
         return Error(ErrorCode::TooLarge, *file + ": length outside 1 byte to the server's upload limit");
     const auto length = static_cast<std::uint64_t>(lengthSigned);
-    if (!opt_.kernels.empty() && !opt_.kernels.count(*kernel)) return {};
-    if (!opt_.architectures.empty() && !opt_.architectures.count(*arch)) return {};
+    if (!syncFilterAccepts(opt_, *kernel, *arch)) return {};
     // Already here (by file, or the same version for the same kernel): nothing to do.
     auto cat = cachedCatalogue(dataDir_ + "/catalogue.yaml");
     if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");

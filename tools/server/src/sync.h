@@ -3,11 +3,11 @@
 //    GET /v1/sync/files/{file} serves (with Range), the patches published to
 //    the tier of the sync token in "Authorization: Bearer <token>";
 //  - a server started with --upstream mirrors them: on an interval and on
-//    demand (POST /admin/sync), filtered by kernel and architecture, each
-//    download resumed from its .part file, checked (length, sha256, then the
-//    upload path's verifier) and published to its own first tier. Every run
-//    is recorded (GET /admin/sync/reports). Servers chain: a mirror is also
-//    an upstream.
+//    demand (POST /admin/sync), filtered by kernel, architecture and
+//    flavour, each download resumed from its .part file, checked (length,
+//    sha256, then the upload path's verifier) and published to its own first
+//    tier. Every run is recorded (GET /admin/sync/reports, the newest 1000
+//    kept). Servers chain: a mirror is also an upstream.
 //  - sync tokens are made, listed and revoked through /admin/sync-tokens.
 #pragma once
 
@@ -30,16 +30,23 @@
 namespace lpserver {
 
 struct SyncOptions {
-    std::string upstream;                          // base URL; "" = this server does not sync
-    std::string tokenFile;                         // the sync token, made on the upstream
-    std::string caFile;                            // CA for an https upstream ("" = system CAs)
-    std::chrono::seconds interval{3600};           // 0 = only on demand
-    std::set<std::string> kernels, architectures;  // empty = all
+    std::string upstream;                                    // base URL; "" = this server does not sync
+    std::string tokenFile;                                   // the sync token, made on the upstream
+    std::string caFile;                                      // CA for an https upstream ("" = system CAs)
+    std::chrono::seconds interval{3600};                     // 0 = only on demand
+    std::set<std::string> kernels, architectures, flavours;  // empty = all
 };
 
-// "kernels=A,B,architectures=x86_64": a key= starts a list, the words after
-// it belong to it. ConfigInvalid names what is wrong.
+// "kernels=A,B,architectures=x86_64,flavours=generic": a key= starts a
+// list, the words after it belong to it. ConfigInvalid names what is wrong.
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into);
+
+// A kernel release's flavour: what follows its last '-' ("generic" for
+// 5.15.0-100.110-generic, "64k" for 6.8.0-40-generic-64k); "" without a '-'.
+std::string kernelFlavour(const std::string& kernel);
+
+// Whether --sync-filter lets a patch for this kernel and architecture through.
+bool syncFilterAccepts(const SyncOptions& filter, const std::string& kernel, const std::string& architecture);
 
 // A UUIDv4 from OpenSSL's CSPRNG: new auth tokens and sync tokens.
 std::string randomUuid();

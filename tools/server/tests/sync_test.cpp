@@ -19,8 +19,26 @@ TEST(ServerSyncFilter, KeysStartListsAndLaterWordsBelongToThem) {
     EXPECT_EQ(only.architectures, (std::set<std::string>{"s390x"}));
 }
 
+TEST(ServerSyncFilter, FlavoursAreWhatFollowsTheLastDash) {
+    lpserver::SyncOptions o;
+    ASSERT_TRUE(lpserver::parseSyncFilter("flavours=generic,aws,architectures=x86_64", o));
+    EXPECT_EQ(o.flavours, (std::set<std::string>{"generic", "aws"}));
+    EXPECT_EQ(lpserver::kernelFlavour("5.15.0-100.110-generic"), "generic");
+    EXPECT_EQ(lpserver::kernelFlavour("6.8.0-40-generic-64k"), "64k");
+    EXPECT_EQ(lpserver::kernelFlavour("6.1.0"), "");
+    EXPECT_TRUE(lpserver::syncFilterAccepts(o, "5.15.0-100.110-generic", "x86_64"));
+    EXPECT_TRUE(lpserver::syncFilterAccepts(o, "5.15.0-1050.55-aws", "x86_64"));
+    EXPECT_FALSE(lpserver::syncFilterAccepts(o, "5.15.0-100.110-lowlatency", "x86_64"));
+    EXPECT_FALSE(lpserver::syncFilterAccepts(o, "5.15.0-100.110-generic", "aarch64")) << "every key must allow it";
+    EXPECT_FALSE(lpserver::syncFilterAccepts(o, "6.1.0", "x86_64")) << "no flavour is not any flavour";
+    EXPECT_FALSE(lpserver::syncFilterAccepts(o, "5.15.0-100.110-awsx", "x86_64"));
+    lpserver::SyncOptions all;
+    EXPECT_TRUE(lpserver::syncFilterAccepts(all, "6.1.0", "s390x")) << "no filter: everything";
+}
+
 TEST(ServerSyncFilter, RefusesUnknownKeysWordsBeforeAKeyAndBadNames) {
-    for (const char* bad : {"flavours=generic", "x86_64", "kernels=../etc", "architectures=X86 64", "kernels=a\nb"}) {
+    for (const char* bad : {"flavors=generic", "x86_64", "flavours=generic-64k", "flavours=Generic", "kernels=../etc",
+                            "architectures=X86 64", "kernels=a\nb"}) {
         lpserver::SyncOptions o;
         auto s = lpserver::parseSyncFilter(bad, o);
         ASSERT_FALSE(s) << bad;
