@@ -25,7 +25,7 @@ std::string printable(const std::string& text) {
     return out;
 }
 
-Status pinRoot(const std::string& metadataDir, const std::string& rootJson, const std::string& what) {
+Status checkSelfSignedRoot(const std::string& rootJson, const std::string& what) {
     const MetadataLimits limits;
     auto root = parseRoot(rootJson, limits.rootMaxLength);
     if (!root)
@@ -34,6 +34,11 @@ Status pinRoot(const std::string& metadataDir, const std::string& rootJson, cons
     if (!signedBy)
         return Error(ErrorCode::ConfigInvalid,
                      what + ": the root is not signed by its own root keys (" + signedBy.error().message() + ")");
+    return {};
+}
+
+Status pinRoot(const std::string& metadataDir, const std::string& rootJson, const std::string& what) {
+    LP_TRY(checkSelfSignedRoot(rootJson, what));
     if (fs::exists(metadataDir)) LP_TRY(fs::removeTree(metadataDir));
     LP_TRY(fs::ensurePrivateDir(metadataDir, 0700));
     return fs::writeFileAtomic(fs::join(metadataDir, "root.json"), rootJson, 0600);
