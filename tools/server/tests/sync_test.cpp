@@ -2,6 +2,9 @@
 // sync: tests/sync.sh, with real servers).
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "admin_client.h"
 #include "server_fixture.h"
 #include "sync.h"
 
@@ -65,6 +68,47 @@ TEST_F(ServerSyncReports, OnlyTheNewestAreKept) {
     EXPECT_EQ((*rows)[0].added, 5);
     EXPECT_EQ((*rows)[2].added, 3);
     EXPECT_EQ(Store::kSyncReportsKept, 1000u) << "as many as GET /admin/sync/reports can list";
+}
+
+// The sync's HTTP client (lpadmin::fetch: patch files and TUF metadata)
+// drains an error body only so far: an upstream answering 404 with an
+// endless body must not hold a sync run forever.
+TEST(ServerSyncClient, AnEndlessErrorBodyIsNotReadToTheEnd) {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    std::atomic<std::uint64_t> sent{0};
+    std::thread upstream([&] {
+        int c = ::accept(listener, nullptr, nullptr);
+        if (c < 0) return;
+        char req[4096];
+        (void)::recv(c, req, sizeof req, 0);
+        const std::string head = "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n";
+        (void)::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+        const std::string chunk(64u << 10, 'x');
+        // Endless for a client that keeps reading (256 MiB as a bound for
+        // the test itself); the client closing ends it.
+        while (sent < (256u << 20)) {
+            ssize_t n = ::send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+            if (n <= 0) break;
+            sent += static_cast<std::uint64_t>(n);
+        }
+        ::close(c);
+    });
+    const lpadmin::Session up{"http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "", "", ""};
+    auto got = lpadmin::fetch(up, "/v1/tuf/metadata/timestamp.json", "", 0, 1024,
+                              [](const char*, std::size_t) { return true; });
+    upstream.join();
+    ::close(listener);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(got->status, 404);
+    EXPECT_EQ(got->received, 0u);
+    EXPECT_LT(sent.load(), 64u << 20) << "the client read the error body on and on";
 }
 
 }  // namespace
