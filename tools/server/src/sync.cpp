@@ -96,15 +96,19 @@ public:
             return Error(ErrorCode::Protocol,
                          "unsafe repository path \"" + livepatch::tuf::printable(relativePath) + "\"");
         const std::string path = "/v1/tuf/metadata/" + relativePath;
+        // Role names come from signed metadata, which may still be an
+        // attacker's: the path is made printable for the report.
+        const std::string shown = "/v1/tuf/metadata/" + livepatch::tuf::printable(relativePath);
         std::string body;
         auto got = lpadmin::fetch(up_, path, "Bearer " + token_, 0, maxLength, [&](const char* b, std::size_t n) {
             body.append(b, n);
             return true;
         });
-        if (!got) return Error(got.error().code(), path + ": " + got.error().message());
-        if (got->status == 404) return Error(ErrorCode::NotFound, "the upstream has no " + path);
+        if (!got) return Error(got.error().code(), shown + ": " + got.error().message());
+        if (got->status == 404) return Error(ErrorCode::NotFound, "the upstream has no " + shown);
         if (got->status != 200)
-            return Error(ErrorCode::HttpStatus, "the upstream answered " + std::to_string(got->status) + " to " + path);
+            return Error(ErrorCode::HttpStatus,
+                         "the upstream answered " + std::to_string(got->status) + " to " + shown);
         return body;
     }
 
