@@ -1,2 +1,2 @@
-set(COMPONENT_DEPS util)
+set(COMPONENT_DEPS util tuf)
 set(COMPONENT_LIBS LibArchive::LibArchive Poco::JSON Poco::Foundation)

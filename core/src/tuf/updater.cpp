@@ -25,6 +25,25 @@ std::string printable(const std::string& text) {
     return out;
 }
 
+Status checkSelfSignedRoot(const std::string& rootJson, const std::string& what) {
+    const MetadataLimits limits;
+    auto root = parseRoot(rootJson, limits.rootMaxLength);
+    if (!root)
+        return Error(ErrorCode::ConfigInvalid, what + ": expected a TUF root.json (" + root.error().message() + ")");
+    auto signedBy = verifyThreshold(*root, root->keys, root->roles.at("root"), what);
+    if (!signedBy)
+        return Error(ErrorCode::ConfigInvalid,
+                     what + ": the root is not signed by its own root keys (" + signedBy.error().message() + ")");
+    return {};
+}
+
+Status pinRoot(const std::string& metadataDir, const std::string& rootJson, const std::string& what) {
+    LP_TRY(checkSelfSignedRoot(rootJson, what));
+    if (fs::exists(metadataDir)) LP_TRY(fs::removeTree(metadataDir));
+    LP_TRY(fs::ensurePrivateDir(metadataDir, 0700));
+    return fs::writeFileAtomic(fs::join(metadataDir, "root.json"), rootJson, 0600);
+}
+
 bool isSafeTargetPath(const std::string& path) {
     if (path.empty() || path.size() > 1024 || path.front() == '/') return false;
     std::size_t start = 0;

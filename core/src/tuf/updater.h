@@ -133,6 +133,17 @@ private:
     bool refreshed_ = false;
 };
 
+// Start trusting `rootJson` in metadataDir: it must be a TUF root signed by
+// a threshold of its own root keys (ConfigInvalid, prefixed with `what`,
+// otherwise); every file trusted under an earlier pin is forgotten (a new pin
+// is a new start, chosen by the operator); then root.json is written (dir
+// 0700, file 0600, atomic). The agent's `trust-root` and livepatch-server's
+// `--upstream-trust-root` both pin through this.
+Status pinRoot(const std::string& metadataDir, const std::string& rootJson, const std::string& what);
+// pinRoot's check alone: a TUF root signed by a threshold of its own root
+// keys (for a server to refuse a bad --upstream-trust-root at start).
+Status checkSelfSignedRoot(const std::string& rootJson, const std::string& what);
+
 // Whether a target path is safe to use as a relative file name on a mirror:
 // no absolute path, "." / ".." segments, empty segments, backslashes or
 // control characters.

@@ -142,11 +142,18 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
         out.status = resp.getStatus();
         out.contentRange = resp.get("Content-Range", "");
         char buf[65536];
+        std::uint64_t drained = 0;
         while (in.good()) {
             in.read(buf, sizeof buf);
             const auto n = static_cast<std::size_t>(in.gcount());
             if (n == 0) break;
-            if (out.status < 200 || out.status >= 300) continue;  // an error body is drained, not kept
+            // An error body is drained, not kept, and only so far: the
+            // connection is not reused, and an endless one must not hold the
+            // caller (a sync run) forever.
+            if (out.status < 200 || out.status >= 300) {
+                if ((drained += n) > (64u << 10)) break;
+                continue;
+            }
             if (out.received + n > maxBytes) return Error(ErrorCode::TooLarge, "the server sent more than announced");
             out.received += n;
             if (!sink(buf, n)) return Error(ErrorCode::Io, "cannot store the download");

@@ -17,7 +17,8 @@ const char* kUsage =
     "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
     "demand)]\n"
-    "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...]]\n"
+    "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...,flavours=F1,...]\n"
+    "                  [--upstream-trust-root ROOT.JSON (mirror only what the upstream's signed catalogue lists)]]\n"
     "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
             else if (a == "--upstream") opt.sync.upstream = next();
             else if (a == "--sync-token-file") opt.sync.tokenFile = next();
             else if (a == "--upstream-ca-file") opt.sync.caFile = next();
+            else if (a == "--upstream-trust-root") opt.sync.trustRoot = next();
             else if (a == "--sync-interval") opt.sync.interval = std::chrono::seconds(std::stoul(next()));
             else if (a == "--sync-filter") {
                 auto s = lpserver::parseSyncFilter(next(), opt.sync);
@@ -92,6 +94,17 @@ int main(int argc, char** argv) {
         (!opt.tufOnlineKeys.empty() && opt.tufRepo.empty())) {
         std::cerr << kUsage;
         return 2;
+    }
+    if (!opt.sync.trustRoot.empty() && opt.sync.upstream.empty()) {
+        std::cerr << "--upstream-trust-root needs --upstream\n" << kUsage;
+        return 2;
+    }
+    if (!opt.sync.trustRoot.empty()) {  // a wrong file is said now, not at the first sync
+        auto s = lpserver::readSyncTrustRoot(opt.sync.trustRoot);
+        if (!s) {
+            std::cerr << s.error().message() << "\n";
+            return 2;
+        }
     }
     if (!opt.sync.upstream.empty() && opt.sync.tokenFile.empty()) {
         std::cerr << "--upstream needs --sync-token-file\n" << kUsage;

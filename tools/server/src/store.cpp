@@ -262,14 +262,30 @@ private:
 
 namespace {
 
+// fn between `begin` and COMMIT; ROLLBACK (best effort) when it throws, so a
+// pooled session is not handed on inside a half-done transaction.
+template <typename F>
+void inTransaction(Poco::Data::Session& s, const char* begin, F&& fn) {
+    s << begin, now;
+    try {
+        fn();
+        s << "COMMIT", now;
+    } catch (...) {
+        try {
+            s << "ROLLBACK", now;
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
 // Applies the migrations this database lacks, in one transaction; replicas
 // starting together serialize on a lock (PostgreSQL advisory lock, SQLite
 // BEGIN IMMEDIATE).
 livepatch::Status migrate(Database& db) {
     auto r = db.with("migrate", [&](Poco::Data::Session& s) {
         s << "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)", now;
-        s << (db.dialect() == Dialect::SQLite ? "BEGIN IMMEDIATE" : "BEGIN"), now;
-        try {
+        inTransaction(s, db.dialect() == Dialect::SQLite ? "BEGIN IMMEDIATE" : "BEGIN", [&] {
             if (db.dialect() == Dialect::PostgreSQL) s << "SELECT pg_advisory_xact_lock(7104543011)", now;
             int current = 0;
             s << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
@@ -280,14 +296,7 @@ livepatch::Status migrate(Database& db) {
                 int v = m.version;
                 s << db.sql("INSERT INTO schema_migrations (version, applied) VALUES (?, ?)"), use(v), use(at), now;
             }
-            s << "COMMIT", now;
-        } catch (...) {
-            try {
-                s << "ROLLBACK", now;
-            } catch (...) {
-            }
-            throw;
-        }
+        });
         return 0;
     });
     if (!r) return r.error();
@@ -668,14 +677,23 @@ livepatch::Result<bool> Store::removeSyncToken(const std::string& name) {
     });
 }
 
-livepatch::Status Store::addSyncReport(const SyncReportRow& r) {
+livepatch::Status Store::addSyncReport(const SyncReportRow& r, std::size_t keep) {
     auto done = db_->with("add sync report", [&](Poco::Data::Session& s) {
         std::string id = randomHex(16), result = r.result, error = r.error;
-        Poco::Int64 started = r.startedMs, finished = r.finishedMs;
+        Poco::Int64 started = r.startedMs, finished = r.finishedMs, kept = static_cast<Poco::Int64>(keep);
         int added = r.added;
-        s << db_->sql(
-            "INSERT INTO sync_reports (id, started_ms, finished_ms, result, added, error) VALUES (?, ?, ?, ?, ?, ?)"),
-            use(id), use(started), use(finished), use(result), use(added), use(error), now;
+        // One transaction: replicas sharing the database never see more than
+        // `keep` reports, nor lose the one just added.
+        inTransaction(s, "BEGIN", [&] {
+            s << db_->sql(
+                "INSERT INTO sync_reports (id, started_ms, finished_ms, result, added, error) VALUES (?, ?, "
+                "?, ?, ?, ?)"),
+                use(id), use(started), use(finished), use(result), use(added), use(error), now;
+            s << db_->sql(
+                "DELETE FROM sync_reports WHERE id NOT IN "
+                "(SELECT id FROM sync_reports ORDER BY started_ms DESC, id DESC LIMIT ?)"),
+                use(kept), now;
+        });
         return 0;
     });
     if (!done) return done.error();

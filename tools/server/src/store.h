@@ -109,7 +109,12 @@ public:
     livepatch::Result<std::optional<SyncTokenRow>> syncToken(const std::string& token);
     livepatch::Result<std::vector<SyncTokenRow>> syncTokens();
     livepatch::Result<bool> removeSyncToken(const std::string& name);
-    livepatch::Status addSyncReport(const SyncReportRow& report);
+    // Adds the report and, in the same transaction, deletes all but the
+    // newest `keep`: a server syncing every minute for years would otherwise
+    // fill its database with reports nobody can list (the admin API shows at
+    // most 1000).
+    livepatch::Status addSyncReport(const SyncReportRow& report, std::size_t keep = kSyncReportsKept);
+    static constexpr std::size_t kSyncReportsKept = 1000;
     // Newest first.
     livepatch::Result<std::vector<SyncReportRow>> syncReports(std::size_t limit);
     // The last report written for a machine (after a flush), "" if none.

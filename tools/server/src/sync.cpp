@@ -21,6 +21,7 @@
 #include "livepatch/text.h"
 #include "package/patch_package.h"
 #include "publish.h"
+#include "tuf/updater.h"
 #include "util/fs.h"
 #include "util/timeutil.h"
 
@@ -35,6 +36,7 @@ namespace {
 // catalogue or a log: the shapes uploads accept (input.h), and these.
 const std::regex kArchRe("^[a-z0-9_]{1,32}$");
 const std::regex kSha256Re("^[0-9a-f]{64}$");
+const std::regex kFlavourRe("^[a-z0-9_.+~]{1,32}$");  // no '-': a flavour is what follows the last one
 const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
 
 std::int64_t nowMs() {
@@ -83,6 +85,38 @@ Poco::JSON::Object reportJson(const SyncReportRow& r) {
     return o;
 }
 
+// The upstream's TUF metadata (GET /v1/tuf/metadata/<file>) through the
+// sync's own HTTP client: its CA, its sync token, and the Updater's limit
+// for each file as the most it reads.
+class UpstreamFetcher : public livepatch::tuf::Fetcher {
+public:
+    UpstreamFetcher(const lpadmin::Session& upstream, const std::string& token) : up_(upstream), token_(token) {}
+    livepatch::Result<std::string> fetch(const std::string& relativePath, std::uint64_t maxLength) override {
+        if (!livepatch::tuf::isSafeTargetPath(relativePath))
+            return Error(ErrorCode::Protocol,
+                         "unsafe repository path \"" + livepatch::tuf::printable(relativePath) + "\"");
+        const std::string path = "/v1/tuf/metadata/" + relativePath;
+        // Role names come from signed metadata, which may still be an
+        // attacker's: the path is made printable for the report.
+        const std::string shown = "/v1/tuf/metadata/" + livepatch::tuf::printable(relativePath);
+        std::string body;
+        auto got = lpadmin::fetch(up_, path, "Bearer " + token_, 0, maxLength, [&](const char* b, std::size_t n) {
+            body.append(b, n);
+            return true;
+        });
+        if (!got) return Error(got.error().code(), shown + ": " + got.error().message());
+        if (got->status == 404) return Error(ErrorCode::NotFound, "the upstream has no " + shown);
+        if (got->status != 200)
+            return Error(ErrorCode::HttpStatus,
+                         "the upstream answered " + std::to_string(got->status) + " to " + shown);
+        return body;
+    }
+
+private:
+    const lpadmin::Session& up_;
+    const std::string& token_;
+};
+
 }  // namespace
 
 std::string randomUuid() {
@@ -97,31 +131,59 @@ std::string randomUuid() {
 }
 
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into) {
-    std::set<std::string>* current = nullptr;
+    // Each key, its list and the shape of its words.
+    struct Key {
+        const char* key;
+        std::set<std::string>* list;
+        const std::regex* re;
+        const char* what;
+    };
+    const Key keys[] = {{"kernels", &into.kernels, &kKernelRe, "kernel"},
+                        {"architectures", &into.architectures, &kArchRe, "architecture"},
+                        {"flavours", &into.flavours, &kFlavourRe, "flavour"}};
+    const Key* current = nullptr;
     std::stringstream in(spec);
     std::string item;
     while (std::getline(in, item, ',')) {
         auto eq = item.find('=');
         if (eq != std::string::npos) {
             const std::string key = item.substr(0, eq);
-            if (key == "kernels") current = &into.kernels;
-            else if (key == "architectures") current = &into.architectures;
-            else
+            current = nullptr;
+            for (const auto& k : keys)
+                if (key == k.key) current = &k;
+            if (!current)
                 return Error(ErrorCode::ConfigInvalid,
-                             "--sync-filter: unknown key (expected kernels= and architectures=)");
+                             "--sync-filter: unknown key (expected kernels=, architectures= and flavours=)");
             item = item.substr(eq + 1);
         }
         if (!current)
             return Error(ErrorCode::ConfigInvalid,
-                         "--sync-filter: expected kernels=K1,K2,... and/or architectures=A1,...");
+                         "--sync-filter: expected kernels=K1,K2,..., architectures=A1,... and/or flavours=F1,...");
         if (item.empty()) continue;
-        if (!std::regex_match(item, current == &into.kernels ? kKernelRe : kArchRe))
-            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") +
-                                                       (current == &into.kernels ? "kernel" : "architecture") +
-                                                       " name");
-        current->insert(item);
+        if (!std::regex_match(item, *current->re))
+            return Error(ErrorCode::ConfigInvalid, std::string("--sync-filter: not a ") + current->what + " name");
+        current->list->insert(item);
     }
     return {};
+}
+
+livepatch::Result<std::string> readSyncTrustRoot(const std::string& path) {
+    const livepatch::tuf::MetadataLimits limits;
+    auto pin = livepatch::fs::readFile(path, limits.rootMaxLength);
+    if (!pin) return Error(ErrorCode::ConfigInvalid, "--upstream-trust-root: cannot read " + path);
+    LP_TRY(livepatch::tuf::checkSelfSignedRoot(*pin, "--upstream-trust-root"));
+    return pin;
+}
+
+std::string kernelFlavour(const std::string& kernel) {
+    const auto dash = kernel.rfind('-');
+    return dash == std::string::npos ? std::string() : kernel.substr(dash + 1);
+}
+
+bool syncFilterAccepts(const SyncOptions& filter, const std::string& kernel, const std::string& architecture) {
+    auto allows = [](const std::set<std::string>& list, const std::string& v) { return list.empty() || list.count(v); };
+    return allows(filter.kernels, kernel) && allows(filter.architectures, architecture) &&
+           allows(filter.flavours, kernelFlavour(kernel));
 }
 
 livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const std::string& authorization,
@@ -273,12 +335,20 @@ SyncReportRow Syncer::run() {
     } catch (...) {
     }
     if (!patches) return done("the upstream's patch listing is not valid JSON with patches");
+    // The signed catalogue before any download: a freeze (expired
+    // timestamp) or a rollback fails the whole run with the TUF error.
+    std::optional<std::vector<SignedTarget>> signedTargets;
+    if (!opt_.trustRoot.empty()) {
+        auto targets = signedCatalogue(token);
+        if (!targets) return done("the upstream's signed catalogue: " + targets.error().message());
+        signedTargets = std::move(*targets);
+    }
     // Every patch is tried; the run fails with the first error (the others
     // are in the server's log).
     std::string firstError;
     for (std::size_t i = 0; i < patches->size(); ++i) {
         auto entry = patches->getObject(i);
-        auto s = entry ? syncOne(token, entry, tiers->front(), r.added)
+        auto s = entry ? syncOne(token, entry, tiers->front(), signedTargets ? &*signedTargets : nullptr, r.added)
                        : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
         if (!s) {
             std::cout << "sync: " << s.error().message() << std::endl;
@@ -288,8 +358,45 @@ SyncReportRow Syncer::run() {
     return done(firstError);
 }
 
+livepatch::Result<std::vector<Syncer::SignedTarget>> Syncer::signedCatalogue(const std::string& token) {
+    // The operator's root.json is pinned into <data-dir>/sync-tuf once; from
+    // then on only the Updater replaces it (signed root rotation). A changed
+    // file is a new pin, as `config trust-root=` is for the agent.
+    auto pin = readSyncTrustRoot(opt_.trustRoot);
+    if (!pin) return pin.error();
+    const livepatch::tuf::MetadataLimits limits;
+    const std::string dir = dataDir_ + "/sync-tuf", pinned = dataDir_ + "/sync-tuf.pinned-root.json";
+    // Replicas sharing the data dir take turns: a re-pin empties the directory.
+    livepatch::fs::UniqueFd lock(
+        ::open((dataDir_ + "/.sync-tuf.lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (lock.get() < 0 || ::flock(lock.get(), LOCK_EX) != 0)
+        return Error(ErrorCode::Io, "cannot lock " + dataDir_ + "/.sync-tuf.lock");
+    auto last = livepatch::fs::readFile(pinned, limits.rootMaxLength);
+    if (!last || *last != *pin || !livepatch::fs::exists(dir + "/root.json")) {
+        LP_TRY(livepatch::tuf::pinRoot(dir, *pin, "--upstream-trust-root"));
+        LP_TRY(livepatch::fs::writeFileAtomic(pinned, *pin, 0600));
+    }
+    const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
+    UpstreamFetcher fetcher(upstream, token);
+    livepatch::tuf::Updater updater(dir, fetcher);
+    LP_TRY(updater.refresh());
+    auto targets = updater.allTargets();
+    if (!targets) return targets.error();
+    std::vector<SignedTarget> out;
+    for (const auto& t : *targets) {
+        // Only what the filter lets through is read: a malformed entry for a
+        // kernel this site does not run does not stop its sync.
+        auto p = livepatch::readSignedPatch(
+            t, [&](const std::string& k, const std::string& a) { return syncFilterAccepts(opt_, k, a); });
+        if (!p) return p.error();
+        if (*p) out.push_back({std::move(**p), t});
+    }
+    return out;
+}
+
 livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Object::Ptr& e,
-                                  const std::string& firstTier, int& added) {
+                                  const std::string& firstTier, const std::vector<SignedTarget>* signedTargets,
+                                  int& added) {
     auto str = [&](const char* key, const std::regex& re) -> std::optional<std::string> {
         if (!e->has(key) || !e->get(key).isString()) return std::nullopt;
         std::string v = e->getValue<std::string>(key);
@@ -307,8 +414,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (lengthSigned <= 0 || static_cast<std::uint64_t>(lengthSigned) > maxPatchBytes_)
         return Error(ErrorCode::TooLarge, *file + ": length outside 1 byte to the server's upload limit");
     const auto length = static_cast<std::uint64_t>(lengthSigned);
-    if (!opt_.kernels.empty() && !opt_.kernels.count(*kernel)) return {};
-    if (!opt_.architectures.empty() && !opt_.architectures.count(*arch)) return {};
+    if (!syncFilterAccepts(opt_, *kernel, *arch)) return {};
     // Already here (by file, or the same version for the same kernel): nothing to do.
     auto cat = cachedCatalogue(dataDir_ + "/catalogue.yaml");
     if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");
@@ -317,6 +423,24 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
             if (p.file == *file ||
                 (k.kernel == *kernel && k.architecture == *arch && p.name == *name && p.version == *version))
                 return {};
+
+    // With a pinned upstream root: only a patch a signed target describes
+    // exactly, refused before a byte is downloaded.
+    const SignedTarget* signedTarget = nullptr;
+    if (signedTargets) {
+        bool sameIdentity = false;
+        for (const auto& t : *signedTargets) {
+            const auto& p = t.patch;
+            if (p.name != *name || p.version != *version || p.kernel != *kernel || p.architecture != *arch) continue;
+            sameIdentity = true;
+            if (p.length == length && livepatch::digestEquals(p.sha256, *sha)) signedTarget = &t;
+        }
+        if (!signedTarget)
+            return Error(ErrorCode::SignatureInvalid,
+                         *file + ": refused: " +
+                             (sameIdentity ? "its length or sha256 differs from the upstream's signed catalogue"
+                                           : "the upstream's signed catalogue does not list it"));
+    }
 
     // Download into a .part file, continued with a Range request when an
     // earlier run was interrupted. Dot files are never listed in the
@@ -374,6 +498,8 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (!data || data->size() != length) return refuse("its length differs from the upstream's listing");
     if (!livepatch::digestEquals(livepatch::sha256Hex(*data), *sha))
         return refuse("its sha256 differs from the upstream's listing");
+    if (signedTarget && !livepatch::tuf::verifyTarget(signedTarget->target, *data))
+        return refuse("its hashes differ from the upstream's signed catalogue");
     // The upload path's verifier: safe unpack, metadata, signed module.
     auto md = checkSignedPatch(part, dir);
     if (!md) return refuse(livepatch::terminalSafe(md.error().message(), 200));

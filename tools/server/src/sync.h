@@ -3,11 +3,14 @@
 //    GET /v1/sync/files/{file} serves (with Range), the patches published to
 //    the tier of the sync token in "Authorization: Bearer <token>";
 //  - a server started with --upstream mirrors them: on an interval and on
-//    demand (POST /admin/sync), filtered by kernel and architecture, each
-//    download resumed from its .part file, checked (length, sha256, then the
-//    upload path's verifier) and published to its own first tier. Every run
-//    is recorded (GET /admin/sync/reports). Servers chain: a mirror is also
-//    an upstream.
+//    demand (POST /admin/sync), filtered by kernel, architecture and
+//    flavour, each download resumed from its .part file, checked (length,
+//    sha256, then the upload path's verifier) and published to its own first
+//    tier. With --upstream-trust-root only a patch the upstream's TUF-signed
+//    catalogue lists (same name, version, kernel, architecture, length and
+//    sha256) is mirrored, after a full TUF refresh (freeze and rollback fail
+//    the run). Every run is recorded (GET /admin/sync/reports, the newest
+//    1000 kept). Servers chain: a mirror is also an upstream.
 //  - sync tokens are made, listed and revoked through /admin/sync-tokens.
 #pragma once
 
@@ -20,26 +23,43 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <Poco/JSON/Object.h>
 
 #include "catalogue.h"
 #include "livepatch/error.h"
+#include "package/signed_patch.h"
 #include "store.h"
 
 namespace lpserver {
 
 struct SyncOptions {
-    std::string upstream;                          // base URL; "" = this server does not sync
-    std::string tokenFile;                         // the sync token, made on the upstream
-    std::string caFile;                            // CA for an https upstream ("" = system CAs)
-    std::chrono::seconds interval{3600};           // 0 = only on demand
-    std::set<std::string> kernels, architectures;  // empty = all
+    std::string upstream;                                    // base URL; "" = this server does not sync
+    std::string tokenFile;                                   // the sync token, made on the upstream
+    std::string caFile;                                      // CA for an https upstream ("" = system CAs)
+    std::chrono::seconds interval{3600};                     // 0 = only on demand
+    std::set<std::string> kernels, architectures, flavours;  // empty = all
+    // The upstream's TUF root.json, pinned out of band: "" = the listing,
+    // its sha256 and the module signature are the checks; set = only what
+    // the upstream's signed catalogue lists is mirrored.
+    std::string trustRoot;
 };
 
-// "kernels=A,B,architectures=x86_64": a key= starts a list, the words after
-// it belong to it. ConfigInvalid names what is wrong.
+// "kernels=A,B,architectures=x86_64,flavours=generic": a key= starts a
+// list, the words after it belong to it. ConfigInvalid names what is wrong.
 livepatch::Status parseSyncFilter(const std::string& spec, SyncOptions& into);
+
+// The --upstream-trust-root file: readable, at most the TUF root size
+// limit, a root signed by its own root keys. The bytes, or ConfigInvalid.
+livepatch::Result<std::string> readSyncTrustRoot(const std::string& path);
+
+// A kernel release's flavour: what follows its last '-' ("generic" for
+// 5.15.0-100.110-generic, "64k" for 6.8.0-40-generic-64k); "" without a '-'.
+std::string kernelFlavour(const std::string& kernel);
+
+// Whether --sync-filter lets a patch for this kernel and architecture through.
+bool syncFilterAccepts(const SyncOptions& filter, const std::string& kernel, const std::string& architecture);
 
 // A UUIDv4 from OpenSSL's CSPRNG: new auth tokens and sync tokens.
 std::string randomUuid();
@@ -75,10 +95,21 @@ public:
     livepatch::Result<SyncAnswer> admin(const std::string& method, const std::string& path, const std::string& query,
                                         const std::string& body);
 
+    // A patch the upstream's signed catalogue lists, and its signed entry
+    // (the download is verified against all of its hashes).
+    struct SignedTarget {
+        livepatch::SignedPatch patch;
+        livepatch::tuf::TargetFile target;
+    };
+
 private:
     SyncReportRow run();
+    // With --upstream-trust-root: the pin, a TUF refresh over the upstream's
+    // /v1/tuf/ and the signed patches this server's filter lets through.
+    livepatch::Result<std::vector<SignedTarget>> signedCatalogue(const std::string& token);
+    // signedTargets: null without --upstream-trust-root.
     livepatch::Status syncOne(const std::string& token, const Poco::JSON::Object::Ptr& entry,
-                              const std::string& firstTier, int& added);
+                              const std::string& firstTier, const std::vector<SignedTarget>* signedTargets, int& added);
     void loop();
 
     SyncOptions opt_;

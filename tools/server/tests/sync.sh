@@ -7,8 +7,10 @@
 # match the file (fault wrong-checksum), a patch damaged at rest and an
 # unsigned patch are refused with nothing published; an interrupted transfer
 # resumes with Range; expired and revoked tokens get 401 and the reports say
-# so; a third server mirrors on-prem on its interval, honouring filters. No
-# sync token appears in any server log.
+# so; a third server mirrors on-prem on its interval, honouring filters. A
+# server with --upstream-trust-root mirrors only what the upstream's TUF-signed
+# catalogue lists, and nothing while that catalogue is frozen. No sync token
+# appears in any server log.
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
 A=$BIN/livepatch-admin
 CA=$WORK/demo/tls/ca.pem
@@ -189,6 +191,75 @@ has queued "sync triggered"
 for _ in $(seq 50); do adm chain sync reports --limit 1000 | grep -c '^20' > "$WORK/runs" || true; (($(cat "$WORK/runs") > runs)) && break; sleep 0.1; done
 (($(cat "$WORK/runs") > runs)) || fail "sync trigger without --wait ran nothing"
 
+step "with --upstream-trust-root only what the upstream's signed catalogue lists is mirrored"
+# A second upstream process on the same data dir serves the demo's TUF
+# repository (lp_demo 1 signed), with lp_demo 3 signed too; the listing also
+# has lp_demo 2 (not signed) and an lp_demo 3 with other bytes than signed (the
+# same package recompressed: its module signature and listing sha256 are valid,
+# so only the signed catalogue can refuse it).
+TUF=$WORK/tuf
+cp -a "$WORK/demo/tuf" "$TUF"
+"$BIN/livepatch-repo" add --repo "$TUF/repo" --offline-keys "$TUF/offline" --online-keys "$TUF/online" "$UP/patches/lp_demo-3.tar.xz" > /dev/null
+xz -dc "$WORK/lp_demo-3.tar.xz" | xz -0 > "$UP/patches/lp_demo-3.tar.xz"
+cmp -s "$WORK/lp_demo-3.tar.xz" "$UP/patches/lp_demo-3.tar.xz" && fail "recompressing lp_demo-3 did not change its bytes"
+catalogue 1 2 3
+start tufup "$UP" --tuf-repo "$TUF/repo" --tuf-online-keys "$TUF/online"
+login tufup
+SIGNED_TOKEN=$(adm tufup sync-tokens add stable signed)
+echo "$SIGNED_TOKEN" > "$WORK/signed.token"
+SG=$WORK/signed
+private_dir "$SG"
+signed_args=(--upstream-ca-file "$CA" --sync-token-file "$WORK/signed.token" --sync-interval 0
+  --upstream-trust-root "$TUF/repo/metadata/1.root.json")
+for bad in "$TUF/repo/metadata/timestamp.json" "$WORK/no-such-root.json"; do
+  rc=0
+  "$BIN/livepatch-server" --data-dir "$SG" --plain --upstream https://127.0.0.1:1 --sync-token-file "$WORK/signed.token" \
+    --upstream-trust-root "$bad" > "$WORK/badroot" 2>&1 || rc=$?
+  [[ $rc == 2 ]] || { cat "$WORK/badroot"; fail "a server started with --upstream-trust-root $bad (rc $rc)"; }
+  has badroot "^--upstream-trust-root: "
+done
+start signed "$SG" --upstream "https://127.0.0.1:${PORTS[tufup]}" "${signed_args[@]}"
+login signed
+run 1 signedrun signed sync trigger --wait
+has signedrun "failed"
+has signedrun "lp_demo-2.tar.xz: refused: the upstream's signed catalogue does not list it"
+published "$SG" lp_demo-1.tar.xz || { cat "$WORK/signed.log"; fail "the signed patch was not mirrored"; }
+cmp "$UP/patches/lp_demo-1.tar.xz" "$SG/patches/lp_demo-1.tar.xz" || fail "the signed mirrored file differs"
+grep -q "sync: lp_demo-3.tar.xz: refused: its length or sha256 differs from the upstream's signed catalogue" "$WORK/signed.log" ||
+  { cat "$WORK/signed.log"; fail "a patch with other bytes than signed was not refused"; }
+published "$SG" lp_demo-2.tar.xz && fail "a patch the signed catalogue does not list was published"
+published "$SG" lp_demo-3.tar.xz && fail "a patch with other bytes than signed was published"
+[[ ! -e $SG/patches/lp_demo-2.tar.xz && ! -e $SG/patches/lp_demo-3.tar.xz ]] || fail "a refused patch was stored"
+no_part_files "$SG"
+[[ $(stat -c %a "$SG/sync-tuf") == 700 && $(stat -c %a "$SG/sync-tuf/timestamp.json") == 600 ]] ||
+  fail "the trusted upstream metadata is not private: $(stat -c '%a %n' "$SG/sync-tuf" "$SG/sync-tuf/"*)"
+run 0 signedreports signed sync reports
+has signedreports "failed .*the upstream's signed catalogue does not list it"
+
+step "an expired upstream timestamp (freeze) fails the run and mirrors nothing; fresh again, it mirrors"
+stop tufup
+cp "$WORK/lp_demo-3.tar.xz" "$UP/patches/lp_demo-3.tar.xz"   # now the signed bytes: mirrored unless frozen
+"$BIN/livepatch-repo" timestamp --repo "$TUF/repo" --online-keys "$TUF/online" --now "$(date -u -d '-3 days' +%Y-%m-%dT%H:%M:%SZ)" > /dev/null
+start tufup "$UP" --tuf-repo "$TUF/repo"   # without its online keys it cannot re-sign
+stop signed
+start signed "$SG" --upstream "https://127.0.0.1:${PORTS[tufup]}" "${signed_args[@]}"
+login signed
+run 1 frozen signed sync trigger --wait
+has frozen "the upstream's signed catalogue: .*timestamp.json expired at"
+published "$SG" lp_demo-3.tar.xz && fail "a frozen signed catalogue let a patch through"
+stop tufup
+start tufup "$UP" --tuf-repo "$TUF/repo" --tuf-online-keys "$TUF/online"   # re-signs at start
+stop signed
+start signed "$SG" --upstream "https://127.0.0.1:${PORTS[tufup]}" "${signed_args[@]}"
+login signed
+run 1 fresh signed sync trigger --wait
+has fresh "added 1"
+published "$SG" lp_demo-3.tar.xz || { cat "$WORK/signed.log"; fail "the signed lp_demo-3 was not mirrored once fresh"; }
+cmp "$WORK/lp_demo-3.tar.xz" "$SG/patches/lp_demo-3.tar.xz" || fail "the mirrored lp_demo-3 differs from the signed one"
+stop signed
+stop tufup
+catalogue 1 2
+
 step "expired and revoked sync tokens: 401, and the reports say so"
 echo "$EXPIRED" > "$WORK/onprem.token"
 run 1 expired onprem sync trigger --wait
@@ -251,8 +322,10 @@ if [[ -z ${LP_TEST_POSTGRES_URL:-} ]]; then
   # stops at the first match and cat, still writing, gets SIGPIPE (seen in CI).
   grep -qaF "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" "$UP"/server.db* || fail "the sync token's digest is not in the database"
 fi
-lacks "$TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
-lacks "$EXPIRED" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
-lacks "$CHAIN_TOKEN" "$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log"
+logs=("$WORK/up.log" "$WORK/onprem.log" "$WORK/chain.log" "$WORK/tufup.log" "$WORK/signed.log")
+lacks "$TOKEN" "${logs[@]}"
+lacks "$EXPIRED" "${logs[@]}"
+lacks "$CHAIN_TOKEN" "${logs[@]}"
+lacks "$SIGNED_TOKEN" "${logs[@]}"
 agent disable > /dev/null
 echo "sync: all steps passed"
