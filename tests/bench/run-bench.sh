@@ -14,23 +14,15 @@ BIN=$BUILD/bin
 W=$(mktemp -d /tmp/lp-bench.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"' EXIT
-PY=/usr/bin/python3
 # As under systemd or snapd: no SSL_CERT_FILE/SSL_CERT_DIR. Set (as in some
 # shells and CI images), OpenSSL semantics make the agent parse that whole
 # bundle at start (~15 ms here), which `curl --cacert` in the baseline skips;
 # unset, the host pool is the hashed /etc/ssl/certs, read lazily.
 unset SSL_CERT_FILE SSL_CERT_DIR
 signfile=$(ls /usr/lib/linux-kbuild-*/scripts/sign-file | head -1)
-# T ARGS...: median wall time in ms (tests/bench/time_cmd.py: perf_counter in
-# one Python process, commands run without a shell, setup untimed).
-T() { $PY "$SRC/tests/bench/time_cmd.py" "$@"; }
+BENCH=run-bench
+source "$SRC/tests/bench/lib.sh"
 source "$SRC/tests/bench/shell-baseline.sh"
-die() { echo "run-bench: $*" >&2; exit 1; }
-# ratio A B: A / B; both must be positive numbers.
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {if (!(a + 0 > 0 && b + 0 > 0)) exit 1; printf "%.2f", a / b}' ||
-    die "ratio of \"$1\" and \"$2\": not two positive numbers"
-}
 # gbench NAME FIELD: run one bench-micro benchmark on $module and print FIELD
 # of the median of its 5 repetitions (one slow repetition on a shared
 # machine moves a mean, not a median). A non-zero exit, error_occurred, or
@@ -56,8 +48,6 @@ if not isinstance(value, (int, float)) or value <= 0:
 print(value)
 PY
 }
-rows=()
-row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
 
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
 key=$W/demo/work/signing.key

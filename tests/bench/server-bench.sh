@@ -18,11 +18,10 @@ fi
 W=$(mktemp -d /tmp/lp-srvbench.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-PY=/usr/bin/python3
 export LP_BENCH_ARCH=$(uname -m)
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-rows=()
+BENCH=server-bench
+source "$SRC/tests/bench/lib.sh"
 
 # wrk PORT PATH -> "req/s p50 p99 errors"
 run_wrk() {

@@ -1,4 +1,4 @@
-# Sourced by run-bench.sh and tuf-bench.sh: the shell baseline of a full
+# Sourced by run-bench.sh and tuf-bench.sh (after lib.sh): the shell baseline of a full
 # refresh cycle, the same commands an administrator would run by hand.
 # shell_cycle_ms W PORT MACHINE_TOKEN RUNS: median ms of curl (authenticated
 # download from the reference server) + sha256sum + tar + openssl cms -verify

@@ -18,17 +18,10 @@ BIN=$BUILD/bin
 W=$(mktemp -d /tmp/lp-tufbench.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [[ -n ${KEEP:-} ]] || rm -rf "$W"' EXIT
-PY=/usr/bin/python3
 unset SSL_CERT_FILE SSL_CERT_DIR  # as run-bench.sh: as under systemd
-T() { $PY "$SRC/tests/bench/time_cmd.py" "$@"; }
+BENCH=tuf-bench
+source "$SRC/tests/bench/lib.sh"
 source "$SRC/tests/bench/shell-baseline.sh"
-die() { echo "tuf-bench: $*" >&2; exit 1; }
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {if (!(a + 0 > 0 && b + 0 > 0)) exit 1; printf "%.2f", a / b}' ||
-    die "ratio of \"$1\" and \"$2\": not two positive numbers"
-}
-rows=()
-row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
 
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
 ROOTJSON=$W/demo/tuf/repo/metadata/1.root.json
@@ -72,9 +65,8 @@ row "full refresh cycle with the signed catalogue (updates + root/timestamp/snap
 # sent (headers + body), loopback over HTTPS with the demo CA.
 N=$W/nginx
 mkdir -p "$N"
-freeport() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-nport=$(freeport)
-fport=$(freeport)
+nport=$(free_port)
+fport=$(free_port)
 cat > "$N/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $N/nginx.pid; error_log $N/error.log;
 events { worker_connections 64; }
