@@ -128,6 +128,18 @@ struct Shared {
     }
 };
 
+// A strong validator of an answer: its body's SHA-256 (first 128 bits), quoted.
+std::string contentTag(const std::string& body) { return "\"" + livepatch::sha256Hex(body).substr(0, 32) + "\""; }
+
+// If the request's If-None-Match names `etag`: a 304 carrying it is sent, true.
+bool answerNotModified(const HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& etag) {
+    if (req.get("If-None-Match", "") != etag) return false;
+    resp.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
+    resp.set("ETag", etag);
+    resp.send();
+    return true;
+}
+
 void sendJson(HTTPServerResponse& resp, int status, const std::string& body, const std::string& etag = "") {
     resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
     resp.setContentType("application/json");
@@ -422,13 +434,9 @@ private:
     void serveTuf(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& rel) {
         auto data = livepatch::fs::readFile(sh_->opt.tufRepo + "/" + rel, 512u << 20);
         if (!data) return sendError(resp, 404, "not-found", "no such repository file");
-        const std::string etag = "\"" + livepatch::sha256Hex(*data).substr(0, 32) + "\"";
+        const std::string etag = contentTag(*data);
+        if (answerNotModified(req, resp, etag)) return;
         resp.set("ETag", etag);
-        if (req.get("If-None-Match", "") == etag) {
-            resp.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
-            resp.send();
-            return;
-        }
         resp.setContentType(rel.rfind("metadata/", 0) == 0 ? "application/json" : "application/octet-stream");
         resp.setContentLength(static_cast<std::streamsize>(data->size()));
         resp.send().write(data->data(), static_cast<std::streamsize>(data->size()));
@@ -541,13 +549,8 @@ private:
         out.stringify(s);
         std::string json = s.str();
         if (f.oversized) json.insert(json.size() - 1, ",\"padding\":\"" + std::string(9u << 20, 'x') + "\"");
-        const std::string etag = "\"" + livepatch::sha256Hex(json).substr(0, 32) + "\"";
-        if (req.get("If-None-Match", "") == etag) {
-            resp.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
-            resp.set("ETag", etag);
-            resp.send();
-            return;
-        }
+        const std::string etag = contentTag(json);
+        if (answerNotModified(req, resp, etag)) return;
         if (!f.oversized) sh_->record("updates", "response", json);
         if (f.wrongContentType) {
             resp.setStatusAndReason(HTTPResponse::HTTP_OK);
