@@ -4,7 +4,8 @@
 // terminal (tier, fix names, error reasons, URLs). An ESC or OSC sequence in
 // them could rewrite the screen, set the window title or worse, and a
 // newline could forge a line of output. These are the one check and the one
-// escaping every component uses.
+// escaping every component uses; isSafeEntityTag is the one check of a
+// validator that is sent back to a server in a header.
 #pragma once
 
 #include <cstddef>
@@ -120,6 +121,19 @@ inline std::string oneLine(std::string_view s, std::size_t maxBytes = 300) {
         if (c == '\n' || c == '\r') c = ' ';
     if (s.size() > maxBytes) out += "...";
     return out;
+}
+
+// An entity tag fit to store and send back in If-None-Match: "..." or
+// W/"..." of printable ASCII without quotes inside, at most 128 bytes.
+// A tag from the network that is not is dropped, never echoed in a header.
+inline bool isSafeEntityTag(std::string_view tag) {
+    const std::size_t open = tag.substr(0, 2) == "W/" ? 2 : 0;
+    if (tag.size() > 128 || tag.size() < open + 2 || tag[open] != '"' || tag.back() != '"') return false;
+    for (std::size_t i = open + 1; i + 1 < tag.size(); ++i) {
+        const auto c = static_cast<unsigned char>(tag[i]);
+        if (c <= 0x20 || c >= 0x7F || c == '"') return false;
+    }
+    return true;
 }
 
 }  // namespace livepatch

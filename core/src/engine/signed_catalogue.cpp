@@ -1,5 +1,7 @@
 #include "engine/signed_catalogue.h"
 
+#include "livepatch/text.h"
+
 #include "package/signed_patch.h"
 #include "tuf/metadata.h"
 #include "util/fs.h"
@@ -90,7 +92,7 @@ Result<tuf::Fetcher::Fetched> TransportFetcher::fetchIfChanged(const std::string
     if (!r) return r.error();
     if (r->status == 304) return Fetched{true, "", ""};
     const auto etag = r->header("ETag");
-    return Fetched{false, std::move(r->body), etag && tuf::isSafeEntityTag(*etag) ? *etag : ""};
+    return Fetched{false, std::move(r->body), etag && isSafeEntityTag(*etag) ? *etag : ""};
 }
 
 Result<SignedCatalogue> readSignedCatalogue(const Paths& paths, const Config& config, Transport& transport,

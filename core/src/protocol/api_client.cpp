@@ -273,7 +273,8 @@ Result<UpdatesAnswer> ApiClient::updates(const std::string& authorization, const
                                               terminalSafe(ct, 60) + "\", expected application/json");
     auto a = parseUpdates(resp->body, baseUrl_);
     if (!a) return a.error();
-    a->etag = resp->header("ETag").value_or("");
+    // Sent back as If-None-Match next time: only a well-formed tag is kept.
+    if (auto tag = resp->header("ETag"); tag && isSafeEntityTag(*tag)) a->etag = *tag;
     return a;
 }
 

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <set>
 
+#include "livepatch/text.h"
 #include "util/fs.h"
 
 namespace livepatch::tuf {
@@ -72,16 +73,6 @@ Result<Fetcher::Fetched> Fetcher::fetchIfChanged(const std::string& relativePath
     auto bytes = fetch(relativePath, maxLength);
     if (!bytes) return bytes.error();
     return Fetched{false, std::move(*bytes), ""};
-}
-
-bool isSafeEntityTag(const std::string& tag) {
-    const std::size_t open = tag.rfind("W/", 0) == 0 ? 2 : 0;
-    if (tag.size() > 128 || tag.size() < open + 2 || tag[open] != '"' || tag.back() != '"') return false;
-    for (std::size_t i = open + 1; i + 1 < tag.size(); ++i) {
-        const auto c = static_cast<unsigned char>(tag[i]);
-        if (c <= 0x20 || c >= 0x7F || c == '"') return false;
-    }
-    return true;
 }
 
 Result<std::string> DirectoryFetcher::fetch(const std::string& relativePath, std::uint64_t maxLength) {

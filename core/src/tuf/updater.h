@@ -55,11 +55,6 @@ public:
                                            const std::string& validator);
 };
 
-// An entity tag fit to send back in If-None-Match: "..." or W/"..." of
-// printable ASCII without quotes inside, at most 128 bytes. Anything else
-// from the network is dropped, never stored or echoed in a header.
-bool isSafeEntityTag(const std::string& tag);
-
 // A mirror that is a local directory (file:// sources, tests).
 class DirectoryFetcher : public Fetcher {
 public:

@@ -153,8 +153,35 @@ TEST(ApiClientErrors, StatusUrlAndOneSanitisedLineNeverTheBody) {
     EXPECT_FALSE(findHeader(t.last().headers, "If-None-Match"));
 }
 
+// The updates ETag is sent back as If-None-Match: a malformed one (control
+// characters, no quotes, too long) is not kept, so it never reaches a header.
+TEST(ApiClientUpdates, AMalformedETagIsNotKept) {
+    CannedServer t;
+    ApiClient api(&t.transport, "https://s", std::string(32, 'a'));
+    t.response.status = 200;
+    t.response.body = R"({"supported":"supported"})";
+    for (const std::string bad :
+         {std::string("\"e\x1b[2J\""), std::string("e2"), "\"" + std::string(200, 'a') + "\""}) {
+        t.response.headers = {{"Content-Type", "application/json"}, {"ETag", bad}};
+        auto r = api.updates("Bearer s", "{}", "", nullptr);
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_EQ(r->etag, "") << bad;
+    }
+}
+
 // The SDK's one check and one escaping for text that reaches a terminal
 // (livepatch/text.h), and its one host check (livepatch/url.h).
+TEST(SdkText, OnlyQuotedPrintableEntityTagsAreSafe) {
+    EXPECT_TRUE(isSafeEntityTag("\"abc\""));
+    EXPECT_TRUE(isSafeEntityTag("W/\"6578-6a3\""));
+    EXPECT_FALSE(isSafeEntityTag(""));
+    EXPECT_FALSE(isSafeEntityTag("\""));
+    EXPECT_FALSE(isSafeEntityTag("abc"));
+    EXPECT_FALSE(isSafeEntityTag("\"a b\""));
+    EXPECT_FALSE(isSafeEntityTag("\"a\nb\""));
+    EXPECT_FALSE(isSafeEntityTag("\"" + std::string(127, 'a') + "\""));
+}
+
 TEST(SdkText, PrintableTextIsBoundedUtf8WithoutControls) {
     EXPECT_TRUE(isPrintableText("stable", 64));
     EXPECT_TRUE(isPrintableText("Fix für CVE-2024-1 — ünïcödé ✓", 64));

@@ -137,14 +137,3 @@ TEST_F(TufConditional, NewTimestampKeysForgetTheValidatorWithTheTimestamp) {
     ASSERT_TRUE(refreshThrough(mirror));
     EXPECT_EQ(mirror.sent.back(), "") << "a validator of the timestamp signed by the old keys was sent";
 }
-
-TEST(TufEntityTag, OnlyQuotedPrintableTagsAreSafe) {
-    EXPECT_TRUE(isSafeEntityTag("\"abc\""));
-    EXPECT_TRUE(isSafeEntityTag("W/\"6578-6a3\""));
-    EXPECT_FALSE(isSafeEntityTag(""));
-    EXPECT_FALSE(isSafeEntityTag("\""));
-    EXPECT_FALSE(isSafeEntityTag("abc"));
-    EXPECT_FALSE(isSafeEntityTag("\"a b\""));
-    EXPECT_FALSE(isSafeEntityTag("\"a\nb\""));
-    EXPECT_FALSE(isSafeEntityTag("\"" + std::string(127, 'a') + "\""));
-}
