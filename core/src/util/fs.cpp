@@ -111,18 +111,26 @@ Result<std::string> readFile(const std::string& path, std::uint64_t maxBytes) {
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return sysError("cannot stat", path, errno);
     if (!S_ISREG(st.st_mode)) return Error(ErrorCode::Io, "cannot read " + path + ": not a regular file");
+    // Read straight into the string, sized from fstat when it knows (not
+    // for /proc files). A 64 KiB stack buffer here cost every process 16
+    // page faults (stack-clash protection probes each page of the frame),
+    // a tenth of `status`'s whole run on a VM where a fault costs 13 us.
+    const std::uint64_t limit = maxBytes < UINT64_MAX ? maxBytes + 1 : maxBytes;  // one more tells "too large"
+    size_t chunk = static_cast<size_t>(std::min<std::uint64_t>(st.st_size > 0 ? st.st_size + 1 : 4096, limit));
     std::string out;
-    char buf[65536];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        const size_t had = out.size();
+        out.resize(had + chunk);
+        ssize_t n = ::read(fd.get(), out.data() + had, chunk);
+        out.resize(had + (n > 0 ? static_cast<size_t>(n) : 0));
         if (n < 0) {
             if (errno == EINTR) continue;
             return sysError("cannot read", path, errno);
         }
         if (n == 0) break;
-        if (out.size() + static_cast<size_t>(n) > maxBytes)
+        if (out.size() > maxBytes)
             return Error(ErrorCode::TooLarge, path + " is larger than " + std::to_string(maxBytes) + " bytes");
-        out.append(buf, static_cast<size_t>(n));
+        chunk = static_cast<size_t>(std::min<std::uint64_t>({std::max<size_t>(chunk, 4096) * 2, 1u << 20, limit}));
     }
     return out;
 }

@@ -60,6 +60,23 @@ TEST_F(Fs, ReadFileBoundsAndTypes) {
     EXPECT_FALSE(fs::readFile(dir.string()));
 }
 
+// The read is sized from fstat: exactly the limit is fine, one byte over is
+// not, and files whose size fstat does not know (/proc) are read whole.
+TEST_F(Fs, ReadFileReadsExactlyUpToItsLimitAndProcFilesWhole) {
+    const std::string body(3 * 65536 + 7, 'y');
+    std::ofstream(dir / "exact") << body;
+    EXPECT_EQ(*fs::readFile((dir / "exact").string(), body.size()), body);
+    EXPECT_EQ(fs::readFile((dir / "exact").string(), body.size() - 1).error().code(), ErrorCode::TooLarge);
+    EXPECT_EQ(*fs::readFile((dir / "exact").string(), UINT64_MAX), body);
+    std::ofstream(dir / "empty");
+    EXPECT_EQ(*fs::readFile((dir / "empty").string()), "");
+    auto maps = fs::readFile("/proc/self/maps");  // st_size 0, usually well over 4 KiB
+    ASSERT_TRUE(maps);
+    EXPECT_GT(maps->size(), 0u);
+    EXPECT_NE(maps->find("[stack]"), std::string::npos) << "the last lines are there too";
+    EXPECT_EQ(fs::readFile("/proc/self/maps", 16).error().code(), ErrorCode::TooLarge);
+}
+
 TEST_F(Fs, PrivateDirsAre0700AndSymlinkedDirsRefused) {
     auto p = (dir / "a/b/c").string();
     ASSERT_TRUE(fs::ensurePrivateDir(p));
