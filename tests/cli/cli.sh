@@ -13,9 +13,10 @@ run() { set +e; OUT=$(a "$@" 2>&1); RC=$?; set -e; }
 # The front-end stays light: `status` and the idle daemon must not load the
 # TLS stack, libarchive or Poco Net (tests/bench/RESULTS.md); those belong to
 # the engine binary it execs for enable/disable/refresh/config changes;
-# libsystemd (and its six dependencies) is loaded only when used.
+# libsystemd (and its six dependencies) is loaded only when used; PocoUtil
+# (with PocoXML and expat) is not needed: getopt_long parses the options.
 needed=$(readelf -d "$BIN/livepatch-agent" | awk '/NEEDED/ {print $NF}')
-for heavy in libcrypto libssl libarchive libPocoNet libPocoCrypto libsystemd; do
+for heavy in libcrypto libssl libarchive libPocoNet libPocoCrypto libPocoUtil libsystemd; do
   [[ $needed != *"[$heavy"* ]] || fail "livepatch-agent links $heavy; keep it in livepatch-agent-engine"
 done
 engine=$BIN/../lib/livepatch-agent/livepatch-agent-engine

@@ -1,10 +1,8 @@
 #include "cli/command_line.h"
 
+#include <getopt.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-#include <Poco/Util/Option.h>
-#include <Poco/Util/OptionException.h>
 
 #include <algorithm>
 #include <iostream>
@@ -96,109 +94,112 @@ int fail(const Error& e) {
     return exitCodeFor(e.code());
 }
 
-std::vector<std::string> normalizeArguments(const std::vector<std::string>& args) {
-    static const std::vector<std::string> withValue = [] {
-        std::vector<std::string> v;
-        for (const auto& f : flagTable())
-            if (!f.argument.empty()) v.push_back("--" + f.name);
-        return v;
-    }();
-    std::vector<std::string> out;
-    for (size_t i = 0; i < args.size(); ++i) {
-        bool joined = false;
-        for (const auto& opt : withValue) {
-            if (args[i] == opt && i + 1 < args.size()) {
-                out.push_back(opt + "=" + args[i + 1]);
-                ++i;
-                joined = true;
-                break;
-            }
+namespace {
+
+// The value of a flag into the command line (names from flagTable()).
+void applyFlag(ParsedArguments& p, const std::string& name, const char* value) {
+    CommandLine& l = p.line;
+    if (name == "help") p.help = true;
+    else if (name == "version") p.version = true;
+    else if (name == "format") l.format = value;
+    else if (name == "verbose") l.verbose = true;
+    else if (name == "show-secrets") l.showSecrets = true;
+    else if (name == "root-dir") l.rootDir = value;
+    else if (name == "allow-rollback") l.allowRollback = true;
+    else if (name == "cves") l.cves = true;
+    else if (name == "cve") l.cve = value;
+}
+
+Error optionError(const std::string& what) {
+    return Error(ErrorCode::InvalidArgument, what + "; see livepatch-agent --help");
+}
+
+}  // namespace
+
+Result<ParsedArguments> parseArguments(const std::vector<std::string>& argv) {
+    ParsedArguments parsed;
+    parsed.line.argv = argv;
+    const auto& flags = flagTable();
+    std::vector<option> longOptions;
+    // "-": every non-option comes back in order as code 1 (no permutation,
+    // whatever POSIXLY_CORRECT says); ":": a missing value is ':' not '?'.
+    std::string shortOptions = "-:";
+    for (size_t i = 0; i < flags.size(); ++i) {
+        const int hasArg = flags[i].argument.empty() ? no_argument : required_argument;
+        longOptions.push_back({flags[i].name.c_str(), hasArg, nullptr, 0});
+        if (!flags[i].shortName.empty()) shortOptions += flags[i].shortName + (hasArg ? ":" : "");
+    }
+    longOptions.push_back({nullptr, 0, nullptr, 0});
+    std::vector<std::string> words = argv.empty() ? std::vector<std::string>{"livepatch-agent"} : argv;
+    std::vector<char*> cargv;
+    for (auto& w : words) cargv.push_back(w.data());
+    cargv.push_back(nullptr);
+
+    std::vector<std::string> positional;
+    std::vector<bool> seen(flags.size(), false);
+    optind = 0;  // glibc: start over (a second parse in one process, as in tests)
+    opterr = 0;  // errors are ours, in the project's format
+    for (;;) {
+        int index = -1;
+        const int c = getopt_long(static_cast<int>(cargv.size() - 1), cargv.data(), shortOptions.c_str(),
+                                  longOptions.data(), &index);
+        if (c == -1) break;
+        if (c == 1) {
+            positional.emplace_back(optarg);
+            continue;
         }
-        if (!joined) out.push_back(args[i]);
+        const std::string given = cargv[optind - 1] ? cargv[optind - 1] : "";
+        if (c == '?') return optionError("unknown or ambiguous option \"" + given.substr(0, 40) + "\"");
+        if (c == ':') return optionError("option \"" + given.substr(0, 40) + "\" needs a value");
+        if (index < 0) {  // a short option: find its row
+            for (size_t i = 0; i < flags.size(); ++i)
+                if (flags[i].shortName == std::string(1, static_cast<char>(c))) index = static_cast<int>(i);
+        }
+        if (index < 0) return optionError("unknown option \"" + given.substr(0, 40) + "\"");
+        if (seen[index]) return optionError("--" + flags[index].name + " given more than once");
+        seen[index] = true;
+        applyFlag(parsed, flags[index].name, optarg);
     }
-    return out;
-}
-
-AgentApplication::AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv)
-    : handler_(std::move(handler)) {
-    line_.argv = std::move(rawArgv);
-    setUnixOptions(true);
-}
-
-void AgentApplication::defineOptions(Poco::Util::OptionSet& options) {
-    using Poco::Util::Option;
-    for (const auto& f : flagTable()) {
-        Option o(f.name, f.shortName, f.summary);
-        o.required(false).repeatable(false);
-        if (!f.argument.empty()) o.argument(f.argument);
-        options.addOption(o);
+    for (int i = optind; i < static_cast<int>(cargv.size() - 1); ++i) positional.emplace_back(cargv[i]);  // after "--"
+    if (!positional.empty()) {
+        parsed.line.command = positional[0];
+        parsed.line.args.assign(positional.begin() + 1, positional.end());
     }
+    return parsed;
 }
 
-void AgentApplication::handleOption(const std::string& name, const std::string& value) {
-    Application::handleOption(name, value);
-    if (name == "help") helpRequested_ = true;
-    else if (name == "version") versionRequested_ = true;
-    else if (name == "format") line_.format = value;
-    else if (name == "verbose") line_.verbose = true;
-    else if (name == "show-secrets") line_.showSecrets = true;
-    else if (name == "root-dir") line_.rootDir = value;
-    else if (name == "allow-rollback") line_.allowRollback = true;
-    else if (name == "cves") line_.cves = true;
-    else if (name == "cve") line_.cve = value;
-}
-
-int AgentApplication::main(const std::vector<std::string>& args) {
-    if (versionRequested_ && !helpRequested_) {
-        line_.command = "version";  // --version is `version` (what sos report and similar collectors call)
-        line_.args = args;
-        return handler_(line_);
+int runApplication(int argc, char** argv, const CommandHandler& handler) {
+    auto parsed = parseArguments(std::vector<std::string>(argv, argv + argc));
+    if (!parsed) return fail(parsed.error());
+    CommandLine& line = parsed->line;
+    if (parsed->version && !parsed->help) {
+        // --version is `version` (what sos report and similar collectors call)
+        if (!line.command.empty()) line.args.insert(line.args.begin(), line.command);
+        line.command = "version";
+        return handler(line);
     }
-    if (helpRequested_ || args.empty()) {
+    if (parsed->help || line.command.empty()) {
         std::cout << usageText();
-        return args.empty() && !helpRequested_ ? kExitUsage : kExitOk;
+        return parsed->help ? kExitOk : kExitUsage;
     }
-    line_.command = args[0];
-    line_.args.assign(args.begin() + 1, args.end());
-    if (const CommandInfo* c = findCommand(line_.command); c && line_.format != "humane") {
-        if (std::find(c->formats.begin(), c->formats.end(), line_.format) == c->formats.end()) {
+    if (const CommandInfo* c = findCommand(line.command); c && line.format != "humane") {
+        if (std::find(c->formats.begin(), c->formats.end(), line.format) == c->formats.end()) {
             std::string allowed;
             for (const auto& f : c->formats) allowed += (allowed.empty() ? "" : "|") + f;
             std::cerr << "error: --format: "
                       << (allowed.empty() ? "`" + c->name + "` has no --format" : "expected " + allowed) << ", got \""
-                      << line_.format.substr(0, 40) << "\" [invalid-argument]\n";
+                      << line.format.substr(0, 40) << "\" [invalid-argument]\n";
             return kExitUsage;
         }
     }
-    if (line_.rootDir && line_.rootDir->empty()) {
+    if (line.rootDir && line.rootDir->empty()) {
         // An empty value used to mean "no override" and silently used the
         // system's state: a typo in a script must not touch the real machine.
         std::cerr << "error: --root-dir: expected a directory, got an empty value [invalid-argument]\n";
         return kExitUsage;
     }
-    return handler_(line_);
-}
-
-int runApplication(int argc, char** argv, const CommandHandler& handler) {
-    std::vector<std::string> raw(argv, argv + argc);
-    if (raw.empty()) raw.push_back("livepatch-agent");
-    std::vector<std::string> norm = normalizeArguments(std::vector<std::string>(raw.begin() + 1, raw.end()));
-    norm.insert(norm.begin(), raw[0]);
-    std::vector<char*> cargv;
-    for (auto& s : norm) cargv.push_back(s.data());
-    cargv.push_back(nullptr);
-    AgentApplication app(handler, raw);
     try {
-        app.init(static_cast<int>(norm.size()), cargv.data());
-    } catch (const Poco::Util::OptionException& e) {
-        std::cerr << "error: " << e.displayText() << "; see livepatch-agent --help [invalid-argument]\n";
-        return kExitUsage;
-    } catch (const Poco::Exception& e) {
-        std::cerr << "error: " << e.displayText() << " [internal]\n";
-        return kExitFailure;
-    }
-    try {
-        return app.run();
+        return handler(line);
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << " [internal]\n";
         return kExitFailure;

@@ -14,9 +14,6 @@
 // a short-lived process.
 #pragma once
 
-#include <Poco/Util/Application.h>
-#include <Poco/Util/OptionSet.h>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -70,27 +67,23 @@ int dispatch(const CommandLine& line, const std::vector<CommandRoute>& routes, c
 // as an invalid-argument error and return the usage exit code.
 int usageError(const std::string& command);
 
-class AgentApplication : public Poco::Util::Application {
-public:
-    AgentApplication(CommandHandler handler, std::vector<std::string> rawArgv);
-
-protected:
-    void defineOptions(Poco::Util::OptionSet& options) override;
-    void handleOption(const std::string& name, const std::string& value) override;
-    int main(const std::vector<std::string>& args) override;
-
-private:
-    CommandHandler handler_;
-    CommandLine line_;
-    bool helpRequested_ = false;
-    bool versionRequested_ = false;
+// What argv asks for: a command line, or --help / --version.
+struct ParsedArguments {
+    CommandLine line;  // argv kept as given
+    bool help = false;
+    bool version = false;
 };
 
-// Turn "--opt value" into "--opt=value" for options that take a value, so
-// both spellings work with Poco's option processor.
-std::vector<std::string> normalizeArguments(const std::vector<std::string>& args);
+// Parse argv with glibc's getopt_long over flagTable(): options anywhere,
+// "--opt value" and "--opt=value", unique prefixes of long names, "--" ends
+// the options. An unknown, ambiguous, repeated or valueless option is an
+// invalid-argument error. Poco::Util's option processor did this before;
+// it cost `status` three more shared libraries at every start (PocoUtil,
+// PocoXML, expat: tests/bench/RESULTS.md).
+Result<ParsedArguments> parseArguments(const std::vector<std::string>& argv);
 
-// Parse argv with AgentApplication and run handler; returns the exit code.
+// Parse argv and run handler (help, version and the --format and --root-dir
+// checks first); returns the exit code.
 int runApplication(int argc, char** argv, const CommandHandler& handler);
 
 // Print "error: <message> [<code>]" and return the documented exit code.

@@ -1,2 +1,2 @@
 set(COMPONENT_DEPS util config state logging identity schedule)
-set(COMPONENT_LIBS Poco::Util Poco::JSON Poco::Foundation yaml-cpp)
+set(COMPONENT_LIBS Poco::JSON Poco::Foundation yaml-cpp)

@@ -21,12 +21,74 @@
 using namespace livepatch;
 using namespace livepatch::cli;
 
-TEST(Args, ValueOptionsAcceptBothSpellings) {
-    EXPECT_EQ(normalizeArguments({"status", "--format", "json"}),
-              (std::vector<std::string>{"status", "--format=json"}));
-    EXPECT_EQ(normalizeArguments({"--root-dir", "/x", "status"}),
-              (std::vector<std::string>{"--root-dir=/x", "status"}));
-    EXPECT_EQ(normalizeArguments({"status", "--format=yaml"}), (std::vector<std::string>{"status", "--format=yaml"}));
+namespace {
+ParsedArguments parsed(std::vector<std::string> args) {
+    args.insert(args.begin(), "livepatch-agent");
+    auto p = parseArguments(args);
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+    return p.ok() ? *p : ParsedArguments{};
+}
+std::string refused(std::vector<std::string> args) {
+    args.insert(args.begin(), "livepatch-agent");
+    auto p = parseArguments(args);
+    if (p.ok()) return "accepted";
+    EXPECT_EQ(p.error().code(), ErrorCode::InvalidArgument);
+    return p.error().message();
+}
+}  // namespace
+
+TEST(Args, ValueOptionsAcceptBothSpellingsAnywhere) {
+    for (const auto& args : std::vector<std::vector<std::string>>{{"status", "--format", "json", "--root-dir", "/x"},
+                                                                  {"--root-dir=/x", "status", "--format=json"},
+                                                                  {"--format", "json", "--root-dir", "/x", "status"}}) {
+        auto p = parsed(args);
+        EXPECT_EQ(p.line.command, "status");
+        EXPECT_TRUE(p.line.args.empty());
+        EXPECT_EQ(p.line.format, "json");
+        EXPECT_EQ(p.line.rootDir.value_or(""), "/x");
+    }
+    auto p = parsed({"status", "-v", "--cve", "CVE-2024-1086", "--show-secrets"});
+    EXPECT_TRUE(p.line.verbose);
+    EXPECT_TRUE(p.line.showSecrets);
+    EXPECT_EQ(p.line.cve.value_or(""), "CVE-2024-1086");
+    EXPECT_EQ(p.line.argv.size(), 6u) << "argv is kept as given, for exec";
+}
+
+TEST(Args, PositionalArgumentsKeepTheirOrderAndDoubleDashEndsOptions) {
+    auto p = parsed({"config", "a=1", "--verbose", "b=2", "--", "--format", "-"});
+    EXPECT_EQ(p.line.command, "config");
+    EXPECT_EQ(p.line.args, (std::vector<std::string>{"a=1", "b=2", "--format", "-"}));
+    EXPECT_TRUE(p.line.verbose);
+    EXPECT_EQ(p.line.format, "humane") << "after --, --format is an argument";
+    EXPECT_EQ(parsed({"enable", "-"}).line.args, (std::vector<std::string>{"-"})) << "'-' (stdin) is an argument";
+}
+
+TEST(Args, POSIXLY_CORRECTDoesNotChangeTheParse) {
+    ::setenv("POSIXLY_CORRECT", "1", 1);
+    auto p = parsed({"status", "--format", "yaml"});
+    ::unsetenv("POSIXLY_CORRECT");
+    EXPECT_EQ(p.line.command, "status");
+    EXPECT_EQ(p.line.format, "yaml");
+}
+
+TEST(Args, HelpAndVersion) {
+    EXPECT_TRUE(parsed({"--help"}).help);
+    EXPECT_TRUE(parsed({"-h", "status"}).help);
+    EXPECT_TRUE(parsed({"--version"}).version);
+    EXPECT_TRUE(parsed({"--vers"}).version) << "a unique prefix of a long option is that option";
+}
+
+TEST(Args, BadOptionsAreRefusedWithTheOptionNamed) {
+    EXPECT_NE(refused({"status", "--frobnicate"}).find("unknown or ambiguous option \"--frobnicate\""),
+              std::string::npos);
+    EXPECT_NE(refused({"status", "-x"}).find("\"-x\""), std::string::npos);
+    EXPECT_NE(refused({"status", "--c"}).find("ambiguous"), std::string::npos) << "--cve or --cves";
+    EXPECT_NE(refused({"status", "--format"}).find("\"--format\" needs a value"), std::string::npos);
+    EXPECT_NE(refused({"status", "--format=json", "--format", "yaml"}).find("--format given more than once"),
+              std::string::npos);
+    EXPECT_NE(refused({"status", "--verbose=yes"}).find("unknown or ambiguous"), std::string::npos)
+        << "a switch takes no value";
+    EXPECT_NE(refused({"status", "--frobnicate"}).find("see livepatch-agent --help"), std::string::npos);
 }
 
 // Both binaries dispatch through the one command table: its row decides the
