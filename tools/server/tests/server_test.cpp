@@ -363,6 +363,37 @@ TEST_F(ServerTest, CheckInsAreCoalescedNotWrittenEach) {
     EXPECT_EQ(*(*store)->lastReport(id), report);
 }
 
+// The flush writes many machines per UPDATE statement: every machine of a
+// batch larger than one statement (and of the short last statement) gets
+// its own report and time, and no other machine's.
+TEST_F(ServerTest, AFlushOfMoreMachinesThanOneStatementWritesEachItsOwnReport) {
+    server.reset();
+    StoreOptions so;
+    so.dataDir = dir.string();
+    so.database = options().database;
+    so.flushInterval = std::chrono::hours(1);
+    auto store = Store::open(so);
+    ASSERT_TRUE(store) << store.error().message();
+    const int n = 1203;  // two full statements of 500 and a short one
+    auto idOf = [](int i) {
+        char b[33];
+        std::snprintf(b, sizeof b, "%032x", i + 0x100);
+        return std::string(b);
+    };
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*store)->registerWithAuthToken(idOf(i), "stable"));
+    ASSERT_TRUE((*store)->registerWithAuthToken(idOf(n), "stable"));  // never checks in
+    for (int i = 0; i < n; ++i) (*store)->checkIn(idOf(i), "{\"n\":" + std::to_string(i) + "}");
+    ASSERT_TRUE((*store)->flush());
+    for (int i : {0, 1, 499, 500, 501, 999, 1000, 1001, n - 1})
+        EXPECT_EQ(*(*store)->lastReport(idOf(i)), "{\"n\":" + std::to_string(i) + "}") << i;
+    EXPECT_EQ(*(*store)->lastReport(idOf(n)), "");
+    auto rows = (*store)->machines("", 2000);
+    ASSERT_TRUE(rows);
+    int seen = 0;
+    for (const auto& r : *rows) seen += r.lastSeen > 0;
+    EXPECT_EQ(seen, n);
+}
+
 TEST_F(ServerTest, DatabaseOutageIs503ThenRecoversWithoutRestart) {
     if (!onPostgres()) GTEST_SKIP() << "needs tools/server/tests/with-postgres.sh";
     const std::string mt = enroll(id);
