@@ -14,7 +14,8 @@ const char* kUsage =
     "livepatch-server --data-dir DIR [--listen HOST:PORT] (--tls-cert PEM --tls-key PEM | --plain)\n"
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
-    "                 [--threads N] [--flush-interval MS] [--auto-promote-interval MS (0: off)]\n"
+    "                 [--threads N] [--database-connections N] [--flush-interval MS] [--auto-promote-interval MS (0: "
+    "off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
     "demand)]\n"
     "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...,flavours=F1,...]\n"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
             else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
             else if (a == "--database") opt.database = next();
             else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
+            else if (a == "--database-connections") opt.databaseConnections = std::max(1ul, std::stoul(next()));
             else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));
             else if (a == "--auto-promote-interval")
                 opt.autoPromoteInterval = std::chrono::milliseconds(std::stoul(next()));

@@ -1211,7 +1211,9 @@ livepatch::Status Server::start() {
     StoreOptions so;
     so.dataDir = sh.opt.dataDir;
     so.database = sh.opt.database;
-    so.connections = sh.opt.threads;
+    so.connections = sh.opt.databaseConnections
+                         ? sh.opt.databaseConnections
+                         : std::max<std::size_t>(2, 2 * std::max(1u, std::thread::hardware_concurrency()));
     so.flushInterval = sh.opt.flushInterval;
     auto store = Store::open(so);
     if (!store) return store.error();
