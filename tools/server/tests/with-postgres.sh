@@ -4,7 +4,8 @@
 # a free port, as a non-root user), then removes it.
 #   LP_TEST_POSTGRES_URL  postgresql://lptest@127.0.0.1:PORT/  (append a database name)
 #   LP_TEST_POSTGRES_CTL  "pg_ctl -D ..." prefix, e.g. "$LP_TEST_POSTGRES_CTL stop -m fast"
-# Set LP_PG_FSYNC=on to keep PostgreSQL's durable defaults (benchmarks).
+# Set LP_PG_FSYNC=on to keep PostgreSQL's durable defaults (benchmarks), and
+# LP_PG_CONF to lines appended to postgresql.conf (a benchmark's tuning).
 set -euo pipefail
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 [[ -x $PGBIN/initdb ]] || { echo "with-postgres: no initdb (apt-get install postgresql)" >&2; exit 1; }
@@ -25,6 +26,7 @@ port = $port
 unix_socket_directories = '$W'
 max_connections = 200
 fsync = ${LP_PG_FSYNC:-off}
+${LP_PG_CONF:-}
 CONF
 "${ctl[@]}" -w start > /dev/null || { cat "$W/log"; exit 1; }
 export PGOPTIONS="-c client_min_messages=warning"
