@@ -66,6 +66,13 @@ livepatch::Result<Session> loadSession() {
     }
 }
 
+bool validSsoAssertion(const std::string& assertion) {
+    if (assertion.empty() || assertion.size() > kMaxSsoAssertionBytes) return false;
+    for (unsigned char c : assertion)
+        if (c < 0x21 || c > 0x7e) return false;
+    return true;
+}
+
 namespace {
 // A connection to the session's server: TLS verified against its CA file
 // (or the system's CAs); an error for a URL that is neither https nor http.

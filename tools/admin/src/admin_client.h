@@ -6,6 +6,7 @@
 
 #include <Poco/JSON/Object.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <istream>
@@ -35,6 +36,14 @@ struct Response {
     int status = 0;
     std::string body;
 };
+
+// An SSO assertion (OIDC token, SAML artefact: opaque) as it travels in
+// "Authorization: Bearer <assertion>": 1 to kMaxSsoAssertionBytes of printable
+// ASCII without spaces, so it cannot break the header. The bound is what fits
+// in the 8192 bytes the server's HTTP layer takes for a header value. One
+// check for livepatch-admin (before the header is built) and the server.
+inline constexpr std::size_t kMaxSsoAssertionBytes = 8192 - 7;
+bool validSsoAssertion(const std::string& assertion);
 
 // One request. credentials: "Basic ..." or "Macaroon ..." for the
 // Authorization header. A body stream (uploads) is sent with its size.
