@@ -174,6 +174,17 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
     }
 }
 
+std::string serverMessage(const Response& r) {
+    std::string message;
+    try {
+        message =
+            Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("message", "");
+    } catch (...) {
+    }
+    if (message.size() > 200) message.resize(200);
+    return livepatch::terminalSafe(message);
+}
+
 namespace {
 livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     if (!r) return r.error();
@@ -181,15 +192,9 @@ livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     if (r->status == 401)
         return Error(ErrorCode::TokenInvalid,
                      "the server refused the credentials (401): log in again with livepatch-admin login");
-    std::string message;
-    try {
-        message = Poco::JSON::Parser().parse(r->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>(
-            "message", "");
-    } catch (...) {
-    }
-    if (message.size() > 200) message.resize(200);
-    return Error(ErrorCode::HttpStatus, "the server answered " + std::to_string(r->status) +
-                                            (message.empty() ? "" : ": " + livepatch::terminalSafe(message)));
+    const std::string message = serverMessage(*r);
+    return Error(ErrorCode::HttpStatus,
+                 "the server answered " + std::to_string(r->status) + (message.empty() ? "" : ": " + message));
 }
 }  // namespace
 

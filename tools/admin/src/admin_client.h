@@ -65,6 +65,10 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
                                      std::uint64_t from, std::uint64_t maxBytes,
                                      const std::function<bool(const char*, std::size_t)>& sink);
 
+// The "message" of the server's error body (error.schema.json), at most 200
+// bytes and safe for a terminal; "" if there is none.
+std::string serverMessage(const Response& r);
+
 // A 2xx JSON object, or an error that says what went wrong in one line
 // (the server's own message for 4xx, "log in again" for 401).
 livepatch::Result<Poco::JSON::Object::Ptr> expectJson(const livepatch::Result<Response>& r);
