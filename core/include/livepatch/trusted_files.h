@@ -30,9 +30,12 @@
 namespace livepatch {
 
 // "<what> is owned by uid N, not root" / "<what> is group/world-writable
-// (mode 0775)", with `code`; ok if neither.
-inline Status checkRootOnlyStat(const struct stat& st, const std::string& what, ErrorCode code) {
-    if (st.st_uid != 0) return Error(code, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root");
+// (mode 0775)", with `code`; ok if neither. alsoOwner: a second owner that
+// may be trusted (a service's own user, e.g. livepatch-server's hook); 0 = root only.
+inline Status checkRootOnlyStat(const struct stat& st, const std::string& what, ErrorCode code, uid_t alsoOwner = 0) {
+    if (st.st_uid != 0 && st.st_uid != alsoOwner)
+        return Error(code, what + " is owned by uid " + std::to_string(st.st_uid) + ", not root" +
+                               (alsoOwner ? " or uid " + std::to_string(alsoOwner) : ""));
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -73,9 +76,10 @@ enum class TrustedKind { File, Directory };
 
 // Opens the absolute `given` under the rule above (a regular file, or a
 // directory). Use the descriptor, never the path again. Errors name `what`
-// and carry `code`.
+// and carry `code`. alsoOwner: as for checkRootOnlyStat, for the file and
+// every directory above it.
 inline Result<TrustedFd> openRootOnly(const std::string& given, const std::string& what, ErrorCode code,
-                                      TrustedKind kind = TrustedKind::File) {
+                                      TrustedKind kind = TrustedKind::File, uid_t alsoOwner = 0) {
     if (given.empty() || given[0] != '/') return Error(code, what + " " + given + " is not an absolute path");
     // Directory symlinks on the way (merged /usr, a snap's revision link) are
     // resolved first; they can only be changed by whoever may write the
@@ -102,7 +106,7 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
         const std::string name = path.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
         pos = next == std::string::npos ? path.size() : next + 1;
         if (name.empty() && kind == TrustedKind::Directory && pos >= path.size()) {  // "/" itself
-            LP_TRY(checkRootOnlyStat(st, what, code));
+            LP_TRY(checkRootOnlyStat(st, what, code, alsoOwner));
             return dir;
         }
         // A root-owned sticky directory (/tmp) is safe above us although
@@ -111,7 +115,7 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
         const bool rootSticky = st.st_uid == 0 && (st.st_mode & S_ISVTX);
         if (!rootSticky)
             LP_TRY(checkRootOnlyStat(st, "directory " + (walked.empty() ? std::string("/") : walked) + " above " + what,
-                                     code));
+                                     code, alsoOwner));
         if (name.empty() || name == ".") {
             if (pos >= path.size()) return Error(code, what + " " + path + " names a directory");
             continue;
@@ -130,7 +134,7 @@ inline Result<TrustedFd> openRootOnly(const std::string& given, const std::strin
             if (::fstat(last.get(), &st) != 0) return Error(code, "cannot stat " + path + ": " + std::strerror(errno));
             if (kind == TrustedKind::File && !S_ISREG(st.st_mode))
                 return Error(code, what + " " + path + " is not a regular file");
-            LP_TRY(checkRootOnlyStat(st, what, code));
+            LP_TRY(checkRootOnlyStat(st, what, code, alsoOwner));
             return last;
         }
         TrustedFd sub(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

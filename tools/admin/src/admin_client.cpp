@@ -66,6 +66,13 @@ livepatch::Result<Session> loadSession() {
     }
 }
 
+bool validSsoAssertion(const std::string& assertion) {
+    if (assertion.empty() || assertion.size() > kMaxSsoAssertionBytes) return false;
+    for (unsigned char c : assertion)
+        if (c < 0x21 || c > 0x7e) return false;
+    return true;
+}
+
 namespace {
 // A connection to the session's server: TLS verified against its CA file
 // (or the system's CAs); an error for a URL that is neither https nor http.
@@ -167,6 +174,17 @@ livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, 
     }
 }
 
+std::string serverMessage(const Response& r) {
+    std::string message;
+    try {
+        message =
+            Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("message", "");
+    } catch (...) {
+    }
+    if (message.size() > 200) message.resize(200);
+    return livepatch::terminalSafe(message);
+}
+
 namespace {
 livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     if (!r) return r.error();
@@ -174,15 +192,9 @@ livepatch::Result<Response> checked(const livepatch::Result<Response>& r) {
     if (r->status == 401)
         return Error(ErrorCode::TokenInvalid,
                      "the server refused the credentials (401): log in again with livepatch-admin login");
-    std::string message;
-    try {
-        message = Poco::JSON::Parser().parse(r->body).extract<Poco::JSON::Object::Ptr>()->optValue<std::string>(
-            "message", "");
-    } catch (...) {
-    }
-    if (message.size() > 200) message.resize(200);
-    return Error(ErrorCode::HttpStatus, "the server answered " + std::to_string(r->status) +
-                                            (message.empty() ? "" : ": " + livepatch::terminalSafe(message)));
+    const std::string message = serverMessage(*r);
+    return Error(ErrorCode::HttpStatus,
+                 "the server answered " + std::to_string(r->status) + (message.empty() ? "" : ": " + message));
 }
 }  // namespace
 

@@ -6,6 +6,7 @@
 
 #include <Poco/JSON/Object.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <istream>
@@ -36,6 +37,14 @@ struct Response {
     std::string body;
 };
 
+// An SSO assertion (OIDC token, SAML artefact: opaque) as it travels in
+// "Authorization: Bearer <assertion>": 1 to kMaxSsoAssertionBytes of printable
+// ASCII without spaces, so it cannot break the header. The bound is what fits
+// in the 8192 bytes the server's HTTP layer takes for a header value. One
+// check for livepatch-admin (before the header is built) and the server.
+inline constexpr std::size_t kMaxSsoAssertionBytes = 8192 - 7;
+bool validSsoAssertion(const std::string& assertion);
+
 // One request. credentials: "Basic ..." or "Macaroon ..." for the
 // Authorization header. A body stream (uploads) is sent with its size.
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path,
@@ -55,6 +64,10 @@ struct FetchResult {
 livepatch::Result<FetchResult> fetch(const Session& s, const std::string& path, const std::string& credentials,
                                      std::uint64_t from, std::uint64_t maxBytes,
                                      const std::function<bool(const char*, std::size_t)>& sink);
+
+// The "message" of the server's error body (error.schema.json), at most 200
+// bytes and safe for a terminal; "" if there is none.
+std::string serverMessage(const Response& r);
 
 // A 2xx JSON object, or an error that says what went wrong in one line
 // (the server's own message for 4xx, "log in again" for 401).

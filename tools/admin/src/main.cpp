@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPBasicCredentials.h>
 #include <Poco/Net/HTTPRequest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "admin_client.h"
+#include "util/fs.h"
 
 namespace {
 
@@ -29,6 +31,8 @@ using livepatch::terminalSafe;
 const char* kUsage =
     "livepatch-admin login --server URL --auth USER[:PASSWORD] [--ca-file PEM] [--valid-for 1h]\n"
     "                (no :PASSWORD: read from the terminal or stdin)\n"
+    "livepatch-admin login --server URL --sso [--sso-assertion-file FILE] [--ca-file PEM] [--valid-for 1h]\n"
+    "                (the IdP's assertion from FILE, else from the terminal or stdin)\n"
     "livepatch-admin tier list\n"
     "livepatch-admin patch upload FILE [--tier TIER]\n"
     "livepatch-admin patch promote VERSION TIER [--name NAME] [--kernel KERNEL]\n"
@@ -123,11 +127,33 @@ livepatch::Status login(const Args& a) {
     if (s.server.empty()) throw UsageError("login needs --server URL (or LIVEPATCH_ADMIN_SERVER)");
     while (!s.server.empty() && s.server.back() == '/') s.server.pop_back();
     s.caFile = a.opt("--ca-file");
+    const bool sso = a.options.count("--sso") || a.options.count("--sso-assertion-file");
     const std::string auth = a.opt("--auth");
-    if (auth.empty()) throw UsageError("login needs --auth USER[:PASSWORD]");
-    const auto colon = auth.find(':');
-    const std::string user = auth.substr(0, colon);
-    const std::string password = colon == std::string::npos ? readSecretLine("password: ") : auth.substr(colon + 1);
+    if (sso == !auth.empty()) throw UsageError("login needs either --auth USER[:PASSWORD] or --sso");
+    std::string user, credentials;
+    if (sso) {
+        // Never from argv or the environment, which other users can read in /proc.
+        std::string assertion;
+        if (a.options.count("--sso-assertion-file")) {
+            auto text = livepatch::fs::readFile(a.opt("--sso-assertion-file"), 64 * 1024);
+            if (!text) return text.error().wrap("--sso-assertion-file");
+            assertion = *text;
+            while (!assertion.empty() && std::isspace(static_cast<unsigned char>(assertion.back())))
+                assertion.pop_back();
+        } else {
+            assertion = readSecretLine("SSO assertion: ");
+        }
+        if (!lpadmin::validSsoAssertion(assertion))
+            return Error(ErrorCode::InvalidArgument, "the SSO assertion must be 1 to " +
+                                                         std::to_string(lpadmin::kMaxSsoAssertionBytes) +
+                                                         " printable ASCII characters without spaces");
+        credentials = "Bearer " + assertion;
+    } else {
+        const auto colon = auth.find(':');
+        user = auth.substr(0, colon);
+        credentials =
+            basicCredentials(user, colon == std::string::npos ? readSecretLine("password: ") : auth.substr(colon + 1));
+    }
     std::string body;
     if (a.options.count("--valid-for")) {
         Poco::JSON::Object o;
@@ -136,14 +162,19 @@ livepatch::Status login(const Args& a) {
         o.stringify(out);
         body = out.str();
     }
-    auto r = lpadmin::expectJson(lpadmin::request(s, "POST", "/admin/login", basicCredentials(user, password), body));
+    auto answer = lpadmin::request(s, "POST", "/admin/login", credentials, body);
+    // Why an SSO login was refused (not configured, a malformed assertion) is the server's to say.
+    if (sso && answer && answer->status == 401)
+        return Error(ErrorCode::TokenInvalid,
+                     "the server refused the SSO login (401): " + lpadmin::serverMessage(*answer));
+    auto r = lpadmin::expectJson(answer);
     if (!r) return r.error();
     s.macaroon = (*r)->optValue<std::string>("macaroon", "");
     s.expires = (*r)->optValue<std::string>("expires", "");
     if (s.macaroon.empty()) return Error(ErrorCode::Protocol, "the server's login answer has no macaroon");
     LP_TRY(lpadmin::saveSession(s));
-    std::cout << "logged in to " << terminalSafe(s.server) << " as " << terminalSafe(user) << " until "
-              << terminalSafe(s.expires) << "\n";
+    std::cout << "logged in to " << terminalSafe(s.server) << (sso ? " by SSO" : " as " + terminalSafe(user))
+              << " until " << terminalSafe(s.expires) << "\n";
     return {};
 }
 
@@ -450,7 +481,9 @@ int main(int argc, char** argv) {
     };
     try {
         livepatch::Status s;
-        if (is({"login"})) s = login(Args(argc, argv, 2, {"--server", "--auth", "--ca-file", "--valid-for"}));
+        if (is({"login"}))
+            s = login(Args(argc, argv, 2, {"--server", "--auth", "--ca-file", "--valid-for", "--sso-assertion-file"},
+                           {"--sso"}));
         else if (is({"tier", "list"})) s = tierList(Args(argc, argv, 3, {}));
         else if (is({"patch", "upload"})) s = patchUpload(Args(argc, argv, 3, {"--tier"}));
         else if (is({"patch", "promote"})) s = patchPromote(Args(argc, argv, 3, {"--name", "--kernel"}));

@@ -11,7 +11,7 @@ SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 W=$(mktemp -d /tmp/lp-admin-cli.XXXXXX)
 pid= tlspid=
 trap 'for p in $pid $tlspid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"   # fail, expect, has
 A=$BUILD/bin/livepatch-admin
 LIVEPATCH_BIN=$BUILD/bin "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
 data=$W/demo/server
@@ -32,18 +32,6 @@ for _ in $(seq 100); do [[ -s "$W/port" ]] && break; sleep 0.05; done
 [[ -s "$W/port" ]] || { cat "$W/server.log"; fail "server did not start"; }
 URL=http://127.0.0.1:$(cat "$W/port")
 export LIVEPATCH_ADMIN_DIR=$W/admin
-n=0
-# expect RC OUTFILE CMD...: runs CMD (stdin from $IN if set), output in OUTFILE, exit code must be RC.
-expect() {
-  local want=$1 out=$2; shift 2
-  n=$((n + 1))
-  set +e
-  if [[ -n ${IN:-} ]]; then printf '%s\n' "$IN" | "$@" > "$W/$out" 2>&1; else "$@" < /dev/null > "$W/$out" 2>&1; fi
-  local rc=$?
-  set -e
-  [[ $rc -eq $want ]] || { cat "$W/$out" >&2; fail "$* exited $rc, expected $want"; }
-}
-has() { grep -q -- "$2" "$W/$1" || { cat "$W/$1" >&2; fail "$1 lacks \"$2\""; }; }
 
 expect 1 notloggedin "$A" tier list
 has notloggedin "not logged in"

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <regex>
 #include <sstream>
 
 #include "livepatch/macaroon_text.h"
@@ -51,6 +52,11 @@ bool verifyAdminPassword(const std::string& encoded, const std::string& password
     return false;
 }
 
+bool isAdminUserName(const std::string& user) {
+    static const std::regex re("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$");
+    return std::regex_match(user, re);
+}
+
 livepatch::Result<AdminUsers> AdminUsers::parse(const std::string& text) {
     AdminUsers users;
     std::istringstream in(text);
@@ -68,6 +74,9 @@ livepatch::Result<AdminUsers> AdminUsers::parse(const std::string& text) {
                              "admin-password line " + std::to_string(n) + ": expected HASH or USER:HASH");
             user = line.substr(0, colon);
             hash = line.substr(colon + 1);
+            if (!isAdminUserName(user))
+                return Error(ErrorCode::ConfigInvalid, "admin-password line " + std::to_string(n) +
+                                                           ": the user name must be " + kAdminUserNameRule);
         }
         if (hash.rfind("$argon2id$", 0) != 0 && !isBcrypt(hash))
             return Error(ErrorCode::ConfigInvalid, "admin-password line " + std::to_string(n) +

@@ -28,6 +28,12 @@ std::string hashAdminPassword(const std::string& password);
 // in the password (the final comparison is CRYPTO_memcmp / argon2's own).
 bool verifyAdminPassword(const std::string& encoded, const std::string& password);
 
+// The one rule for an admin user name, from the admin-password file or an
+// SSO hook (sso_hook.h): 1-64 of [A-Za-z0-9._@-], starting with a letter or
+// digit. It goes into the macaroon's "admin = " caveat and the server's log.
+bool isAdminUserName(const std::string& user);
+inline const char* kAdminUserNameRule = "1-64 of [A-Za-z0-9._@-], starting with a letter or digit";
+
 class AdminUsers {
 public:
     // Empty file or no file: no admin at all (every admin call is 401).

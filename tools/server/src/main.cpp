@@ -21,6 +21,7 @@ const char* kUsage =
     "                  [--sync-filter kernels=K1,K2,...,architectures=A1,...,flavours=F1,...]\n"
     "                  [--upstream-trust-root ROOT.JSON (mirror only what the upstream's signed catalogue lists)]]\n"
     "                 [--tuf-repo DIR [--tuf-online-keys DIR] [--tuf-resign-interval MS]]\n"
+    "                 [--admin-sso-hook PATH [--admin-sso-timeout SECONDS (1-300, default 10)]]\n"
     "livepatch-server hash-password        (reads a password on stdin, prints an argon2id hash)\n";
 }
 
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
             else if (a == "--tuf-online-keys") opt.tufOnlineKeys = next();
             else if (a == "--tuf-resign-interval")
                 opt.tufResignInterval = std::chrono::milliseconds(std::max(1000ul, std::stoul(next())));
+            else if (a == "--admin-sso-hook") opt.adminSsoHook = next();
+            else if (a == "--admin-sso-timeout")
+                opt.adminSsoTimeout = std::chrono::seconds(std::clamp(std::stoul(next()), 1ul, 300ul));
             else if (a == "--fault") {
                 auto s = lpserver::applyFault(opt.faults, next());
                 if (!s) {

@@ -41,6 +41,7 @@
 #include "livepatch/text.h"
 #include "package/patch_package.h"
 #include "publish.h"
+#include "sso_hook.h"
 #include "store.h"
 #include "tuf_service.h"
 #include "util/fs.h"
@@ -115,6 +116,7 @@ struct Shared {
     AdminUsers adminUsers;
     std::string baseUrl;
     std::unique_ptr<Syncer> syncer;
+    std::unique_ptr<SsoHook> ssoHook;  // --admin-sso-hook
     explicit Shared(ServerOptions o) : opt(std::move(o)) {}
     Faults faults() {
         std::lock_guard<std::mutex> l(faultMu);
@@ -693,10 +695,49 @@ private:
         return user;
     }
 
+    // POST /admin/login with "Authorization: Bearer <assertion>": the site's
+    // SSO hook decides (sso_hook.h). Refusals are answered here and logged
+    // with their reason, never with the assertion.
+    std::optional<SsoHookAnswer> ssoLogin(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        auto refuse = [&](const std::string& message) {
+            resp.set("WWW-Authenticate", "Bearer realm=\"livepatch-server admin\"");
+            sendError(resp, 401, "unauthorized", message);
+            return std::nullopt;
+        };
+        if (!sh_->ssoHook)
+            return refuse("SSO login is not configured on this server (livepatch-server --admin-sso-hook)");
+        const std::string assertion = req.get("Authorization").substr(7);
+        if (!validSsoAssertion(assertion))
+            return refuse("the SSO assertion must be 1 to " + std::to_string(kMaxSsoAssertionBytes) +
+                          " printable ASCII characters without spaces");
+        auto verdict = sh_->ssoHook->run(assertion);
+        if (verdict.outcome == SsoHook::Outcome::Busy) {
+            resp.set("Retry-After", "1");
+            sendError(resp, 503, "unavailable", "too many SSO logins at once; try again later");
+            return std::nullopt;
+        }
+        const std::string client = req.clientAddress().host().toString();
+        if (verdict.outcome == SsoHook::Outcome::Refused) {
+            std::cerr << "admin SSO login from " << client << " refused: " << verdict.why << std::endl;
+            return refuse("the SSO login was refused");
+        }
+        std::cout << "admin SSO login from " << client << " accepted for " << verdict.answer.user << std::endl;
+        return verdict.answer;
+    }
+
     void admin(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& path) {
         const std::string method = req.getMethod();
         const bool login = path == "/admin/login";
-        auto user = adminCaller(req, login);
+        std::optional<std::string> user;
+        std::optional<std::chrono::seconds> lifetime;  // an SSO hook's "expires="
+        if (login && method == "POST" && req.get("Authorization", "").rfind("Bearer ", 0) == 0) {
+            auto sso = ssoLogin(req, resp);
+            if (!sso) return;
+            user = sso->user;
+            lifetime = sso->lifetime;
+        } else {
+            user = adminCaller(req, login);
+        }
         if (!user) {
             resp.set("WWW-Authenticate", "Basic realm=\"livepatch-server admin\"");
             return sendError(resp, 401, "unauthorized",
@@ -726,7 +767,7 @@ private:
             std::string body;
             if (!readBody(req, resp, body)) return;
             const Poco::JSON::Object::Ptr o = parseJsonObject(body);
-            if (login && method == "POST") return adminLogin(resp, *user, o);
+            if (login && method == "POST") return adminLogin(resp, *user, o, lifetime);
             if (path == "/admin/tokens" && method == "POST") return addAuthToken(resp, o);
             if (path == "/admin/tokens/revoke" && method == "POST") return revokeAuthToken(resp, o);
             if (path == "/admin/resource-tokens" && method == "POST") return mintResourceToken(resp, o);
@@ -762,7 +803,9 @@ private:
         sendError(resp, 404, "not-found", "no such admin endpoint");
     }
 
-    void adminLogin(HTTPServerResponse& resp, const std::string& user, const Poco::JSON::Object::Ptr& o) {
+    // maxLifetime: an SSO hook's limit, which shortens and never lengthens.
+    void adminLogin(HTTPServerResponse& resp, const std::string& user, const Poco::JSON::Object::Ptr& o,
+                    std::optional<std::chrono::seconds> maxLifetime) {
         if (sh_->macaroonKey.empty()) return sendError(resp, 500, "internal", "no macaroon-key in the data dir");
         std::chrono::seconds validFor{3600};
         if (o->has("valid-for")) {
@@ -772,6 +815,7 @@ private:
                 throw BadInput("valid-for: expected a duration from 1m to 24h");
             validFor = *d;
         }
+        if (maxLifetime) validFor = std::min(validFor, *maxLifetime);
         const auto expires = std::chrono::system_clock::now() + validFor;
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         out.set("macaroon", mintAdminMacaroon(sh_->macaroonKey, user, expires));
@@ -1204,6 +1248,13 @@ Server::~Server() { stop(); }
 
 livepatch::Status Server::start() {
     auto& sh = *impl_->shared;
+    if (!sh.opt.adminSsoHook.empty()) {
+        LP_TRY(checkSsoHook(sh.opt.adminSsoHook));
+        SsoHook::Options ho;
+        ho.path = sh.opt.adminSsoHook;
+        ho.timeout = sh.opt.adminSsoTimeout;
+        sh.ssoHook = std::make_unique<SsoHook>(ho);
+    }
     // The repository is fresh before the first agent asks (a server that was
     // down for a day would otherwise start by serving an expired timestamp).
     if (!sh.opt.tufOnlineKeys.empty() && !impl_->keepTufFresh())

@@ -56,6 +56,10 @@ struct ServerOptions {
     std::string tufRepo;
     std::string tufOnlineKeys;
     std::chrono::milliseconds tufResignInterval{3600000};
+    // Admin login with "Authorization: Bearer <assertion>" is decided by
+    // this program of the site's (sso_hook.h); "" = SSO login off.
+    std::string adminSsoHook;
+    std::chrono::milliseconds adminSsoTimeout{10000};
     Faults faults;
     SyncOptions sync;  // --upstream, --sync-*: mirror an upstream server (sync.h)
 };
