@@ -248,6 +248,9 @@ Result<PatchMetadata> parsePatchMetadata(std::string_view json) {
                 fix.name = f->getValue<std::string>("name");
                 fix.description = f->optValue<std::string>("description", "");
                 fix.bug = f->optValue<std::string>("bug", "");
+                // A JSON boolean or absent (patched): Poco would turn the
+                // string "no" into true.
+                if (f->has("patched") && !f->get("patched").isBoolean()) throw std::invalid_argument("patched");
                 fix.patched = f->optValue<bool>("patched", true);
             } catch (...) {
                 return Error(ErrorCode::Protocol,

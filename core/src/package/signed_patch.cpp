@@ -76,8 +76,13 @@ Result<std::optional<SignedPatch>> readSignedPatch(
             auto b = signedText(f, "bug", false, 256, ctx + " fix");
             if (!b) return b.error();
             fix.name = *n, fix.description = *d, fix.bug = *b;
+            // Absent means patched (the fix is what the patch is for); any
+            // value but a JSON boolean is refused: "no" or 0 must never
+            // read as patched in `status --cve`.
             const tuf::Json* patched = f.find("patched");
-            fix.patched = !patched || !patched->isBool() || patched->asBool();
+            if (patched && !patched->isBool())
+                return Error(ErrorCode::Protocol, ctx + " fix: \"patched\" must be true or false");
+            fix.patched = !patched || patched->asBool();
             p.fixes.push_back(fix);
         }
     }

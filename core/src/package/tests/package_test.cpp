@@ -12,6 +12,7 @@
 #include "livepatch/testing/fakes.h"
 #include "livepatch/testing/files.h"
 #include "package/patch_package.h"
+#include "package/signed_patch.h"
 #include "util/fs.h"
 
 using namespace livepatch;
@@ -170,6 +171,11 @@ TEST_F(Package, MetadataValidation) {
         "\"architecture\"");
     bad(R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64","fixes":[{"name":"CVE-1"}]})",
         "lowercase");
+    for (const char* notABool : {R"("no")", R"("false")", "0", "1", "null", "[]"})
+        bad(std::string(
+                R"({"format":1,"name":"a","version":"1","module":"a.ko","kernel":"k","architecture":"x86_64",)") +
+                R"("fixes":[{"name":"cve-1","patched":)" + notABool + "}]}",
+            "invalid fields");
 }
 
 TEST_F(Package, PackageNeedsItsModule) {
@@ -279,4 +285,38 @@ TEST_F(Package, TheLimitCountsTheDecompressedStreamNotOnlyWrittenData) {
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), ErrorCode::TooLarge);
     EXPECT_TRUE(outEmpty());
+}
+
+// The signed catalogue's fixes: "patched" is a JSON boolean or absent
+// (patched); anything else is refused, never read as patched.
+TEST(SignedPatchFixes, PatchedIsABooleanOrAbsentNeverAnythingElse) {
+    auto target = [](tuf::Json patched) {
+        tuf::TargetFile t;
+        t.path = "k/x86_64/lp_a-1.tar.gz";
+        t.length = 10;
+        t.hashes["sha256"] = std::string(64, 'a');
+        tuf::Json::Object fix{{"name", tuf::Json("cve-2026-1")}};
+        if (patched.kind() != tuf::Json::Kind::Null) fix.emplace("patched", patched);
+        t.custom = tuf::Json(tuf::Json::Object{{"name", tuf::Json("lp_a")},
+                                               {"version", tuf::Json("1")},
+                                               {"kernel", tuf::Json("k")},
+                                               {"architecture", tuf::Json("x86_64")},
+                                               {"published", tuf::Json("2026-01-01T00:00:00Z")},
+                                               {"fixes", tuf::Json(tuf::Json::Array{tuf::Json(fix)})}});
+        return readSignedPatch(t, [](const std::string&, const std::string&) { return true; });
+    };
+    auto absent = target(tuf::Json());
+    ASSERT_TRUE(absent) << absent.error().describe();
+    EXPECT_TRUE((*absent)->fixes.at(0).patched);
+    auto no = target(tuf::Json(false));
+    ASSERT_TRUE(no);
+    EXPECT_FALSE((*no)->fixes.at(0).patched);
+    for (const tuf::Json& v :
+         {tuf::Json("no"), tuf::Json("false"), tuf::Json(std::int64_t{0}), tuf::Json(tuf::Json::Array{})}) {
+        auto r = target(v);
+        ASSERT_FALSE(r) << "a non-boolean \"patched\" was accepted";
+        EXPECT_EQ(r.error().code(), ErrorCode::Protocol);
+        EXPECT_NE(r.error().message().find("\"patched\" must be true or false"), std::string::npos)
+            << r.error().message();
+    }
 }
