@@ -42,6 +42,7 @@ export LP_BENCH_ARCH=$(uname -m)
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
 BENCH=server-bench
 source "$SRC/tests/bench/lib.sh"
+source "$SRC/tests/lib/nginx.sh"
 
 # wrk PORT PATH -> "req/s p50 p99 errors"
 run_wrk() {
@@ -61,19 +62,13 @@ PYEOF
 }
 
 # The upper bound: nginx, a static file the size of an updates answer.
-mkdir -p "$W/nginx/html" "$W/nginx/logs"
+mkdir -p "$W/nginx/html"
 head -c 600 /dev/zero | tr '\0' x > "$W/nginx/html/updates"
 nport=$(free_port)
-cat > "$W/nginx/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $W/nginx/nginx.pid; error_log $W/nginx/logs/error.log;
-events { worker_connections 1024; }
-http { access_log off; keepalive_timeout 0; client_body_temp_path $W/nginx; proxy_temp_path $W/nginx;
-  fastcgi_temp_path $W/nginx; uwsgi_temp_path $W/nginx; scgi_temp_path $W/nginx;
-  server { listen 127.0.0.1:$nport; root $W/nginx/html; location / { try_files /updates =404; } } }
-CONF
-nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
-pids+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$nport/" && break; sleep 0.1; done
+start_nginx "$W/nginx" "access_log off; keepalive_timeout 0;
+  server { listen 127.0.0.1:$nport; root $W/nginx/html; location / { try_files /updates =404; } }" ||
+  die "nginx did not start"
+pids+=("$NGINX_PID")
 read -r nrps np50 np99 nbad <<< "$(LP_BENCH_METHOD=GET run_wrk "$nport" /)"
 rows+=("| nginx static file (upper bound) | - | $nrps | $np50 | $np99 | $nbad | 1.00 |")
 

@@ -21,6 +21,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [[ -n ${KEE
 unset SSL_CERT_FILE SSL_CERT_DIR  # as run-bench.sh: as under systemd
 BENCH=tuf-bench
 source "$SRC/tests/bench/lib.sh"
+source "$SRC/tests/lib/nginx.sh"
 source "$SRC/tests/bench/shell-baseline.sh"
 
 LIVEPATCH_BIN=$BIN "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
@@ -64,16 +65,11 @@ row "full refresh cycle with the signed catalogue (updates + root/timestamp/snap
 # server such a mirror runs on) logs each request's length and the bytes it
 # sent (headers + body), loopback over HTTPS with the demo CA.
 N=$W/nginx
-mkdir -p "$N"
 nport=$(free_port)
 fport=$(free_port)
-cat > "$N/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $N/nginx.pid; error_log $N/error.log;
-events { worker_connections 64; }
-http {
+start_nginx "$N" "
   log_format bytes '\$request_length \$bytes_sent \$status \$uri';
   access_log $N/access.log bytes;
-  client_body_temp_path $N; proxy_temp_path $N; fastcgi_temp_path $N; uwsgi_temp_path $N; scgi_temp_path $N;
   server {
     listen 127.0.0.1:$nport ssl;
     ssl_certificate $W/demo/tls/server.pem;
@@ -86,14 +82,9 @@ http {
     listen 127.0.0.1:$fport ssl;
     ssl_certificate $W/demo/tls/server.pem;
     ssl_certificate_key $W/demo/tls/server.key;
-    location / { proxy_pass https://127.0.0.1:$port; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
-nginx -p "$N" -c "$N/nginx.conf" > "$N/stdout.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [[ -s "$N/nginx.pid" ]] && break; sleep 0.1; done
-[[ -s "$N/nginx.pid" ]] || { cat "$N/error.log" >&2; die "nginx did not start"; }
+    location / { proxy_pass https://127.0.0.1:$port; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }" || die "nginx did not start"
+pids+=("$NGINX_PID")
 S=("$BIN/livepatch-agent" --root-dir "$W/agent-static")
 "${S[@]}" config source-type=static remote-server="https://127.0.0.1:$nport/lp/" loader=loader-simulated \
   simulated-kernel-root="$W/sim-static" keyring-dir="$W/demo/keyring" check-interval=60 > /dev/null

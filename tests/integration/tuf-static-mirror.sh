@@ -10,6 +10,7 @@
 # threshold, and key compromise recovered by root rotation. Last, the same
 # repository as a file:// mirror.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/nginx.sh"
 command -v nginx > /dev/null || fail "nginx is missing (Debian package nginx-light, tools/install-deps.sh)"
 REPO=$WORK/repo
 repo() { "$BIN/livepatch-repo" "$1" --repo "$REPO" --offline-keys "$WORK/offline" --online-keys "$WORK/online" "${@:2}"; }
@@ -23,14 +24,9 @@ repo add "$WORK/demo/server/patches/lp_demo-1.tar.xz" > /dev/null
 
 step "nginx serves it unchanged on loopback (HTTPS, demo CA)"
 N=$WORK/nginx
-mkdir -p "$N"
 NGINX_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$N/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $N/nginx.pid; error_log $N/error.log;
-events { worker_connections 64; }
-http {
+start_nginx "$N" "
   access_log $N/access.log;
-  client_body_temp_path $N; proxy_temp_path $N; fastcgi_temp_path $N; uwsgi_temp_path $N; scgi_temp_path $N;
   server {
     listen 127.0.0.1:$NGINX_PORT ssl;
     ssl_certificate $WORK/demo/tls/server.pem;
@@ -38,14 +34,8 @@ http {
     location /lp/ { alias $REPO/; }
     location /evil/ { alias $WORK/evil/; }
     location /slow/ { alias $REPO/; limit_rate 1; }
-  }
-}
-CONF
-nginx -p "$N" -c "$N/nginx.conf" > "$N/stdout.log" 2>&1 &
-NGINX_PID=$!
+  }" || fail "nginx did not start"
 trap 'rc=$?; kill "$NGINX_PID" 2> /dev/null; cleanup "$rc"' EXIT
-for _ in $(seq 50); do [[ -s "$N/nginx.pid" ]] && break; sleep 0.1; done
-[[ -s "$N/nginx.pid" ]] || { cat "$N/error.log" >&2; fail "nginx did not start"; }
 MIRROR=https://127.0.0.1:$NGINX_PORT
 
 step "configure: source-type=static, trust-root=@stdin (root-only)"
