@@ -40,7 +40,9 @@ struct ServerOptions {
     std::size_t maxRequestBytes = 1u << 20;
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
-    std::size_t threads = 8;                    // request threads (and database connections)
+    std::string patchStore = "filesystem";  // or "database": patch files where every replica sees them (patch_store.h)
+    std::string catalogue;    // "" = <dataDir>/catalogue.yaml (replicas with their own data dirs share one)
+    std::size_t threads = 8;  // request threads (and database connections)
     std::chrono::milliseconds flushInterval{1000};         // check-ins are written in batches this often
     std::chrono::milliseconds autoPromoteInterval{60000};  // soaked patches are promoted this often; 0 = never
     // A TUF repository written by livepatch-repo, served under /v1/tuf/
