@@ -929,10 +929,17 @@ private:
             return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
         const std::string& dir = sh_->patches->stagingDir();
         auto staged = stageUpload(req, dir);
-        if (!staged)
-            return sendError(resp, staged.error().code() == ErrorCode::TooLarge ? 413 : 500,
-                             staged.error().code() == ErrorCode::TooLarge ? "too-large" : "internal",
+        if (!staged) {
+            const ErrorCode c = staged.error().code();
+            return sendError(resp,
+                             c == ErrorCode::TooLarge   ? 413
+                             : c == ErrorCode::Protocol ? 400
+                                                        : 500,
+                             c == ErrorCode::TooLarge   ? "too-large"
+                             : c == ErrorCode::Protocol ? "bad-request"
+                                                        : "internal",
                              staged.error().message());
+        }
         struct Cleanup {
             std::string path;
             ~Cleanup() {
@@ -965,6 +972,14 @@ private:
         int fd = ::mkstemp(&path[0]);
         if (fd < 0) return Error(ErrorCode::Io, "cannot store the upload");
         livepatch::fs::UniqueFd out(fd);
+        // Removed on every way out but success, a connection reset (an
+        // exception from the stream) included: nothing half-received stays.
+        struct Discard {
+            std::string path;
+            ~Discard() {
+                if (!path.empty()) ::unlink(path.c_str());
+            }
+        } discard{path};
         ::fchmod(out.get(), 0644);
         char buf[65536];
         std::uint64_t total = 0;
@@ -972,23 +987,21 @@ private:
             req.stream().read(buf, sizeof buf);
             auto n = static_cast<std::size_t>(req.stream().gcount());
             total += n;
-            if (total > sh_->opt.maxUploadBytes) {
-                ::unlink(path.c_str());
+            if (total > sh_->opt.maxUploadBytes)
                 return Error(ErrorCode::TooLarge, "patch larger than the server's upload limit");
-            }
             for (std::size_t off = 0; off < n;) {
                 ssize_t w = ::write(out.get(), buf + off, n - off);
-                if (w <= 0) {
-                    ::unlink(path.c_str());
-                    return Error(ErrorCode::Io, "cannot store the upload");
-                }
+                if (w <= 0) return Error(ErrorCode::Io, "cannot store the upload");
                 off += static_cast<std::size_t>(w);
             }
         }
-        if (::fsync(out.get()) != 0) {
-            ::unlink(path.c_str());
-            return Error(ErrorCode::Io, "cannot store the upload");
-        }
+        // A client that went away mid-body leaves an EOF, not an error:
+        // what arrived is less than announced and is not a patch.
+        if (req.getContentLength() != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
+            total != static_cast<std::uint64_t>(req.getContentLength()))
+            return Error(ErrorCode::Protocol, "the upload ended before its Content-Length");
+        if (::fsync(out.get()) != 0) return Error(ErrorCode::Io, "cannot store the upload");
+        discard.path.clear();
         return path;
     }
 
