@@ -174,7 +174,7 @@ livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string&
     }
     if (kind == "database") {
         const std::string cache = dataDir + "/patch-cache";
-        LP_TRY(livepatch::fs::ensurePrivateDir(cache, 0700));
+        LP_TRY(ensureDir(cache, 0700));  // (ensurePrivateDir would refuse a relative --data-dir)
         std::unique_ptr<PatchStore> db(new DatabasePatchStore(cache, store, maxBytes));
         LP_TRY(importPatchDir(*db, patches));
         return db;

@@ -177,7 +177,7 @@ TEST_P(DatabasePatchStoreTest, PatchesOfTheDataDirAreImportedAtOpen) {
 
 INSTANTIATE_TEST_SUITE_P(Database, DatabasePatchStoreTest, ::testing::Values("database"));
 
-TEST(PatchStoreKind, OnlyFilesystemOrDatabase) {
+TEST(PatchStoreKind, OnlyFilesystemOrDatabaseAnyDataDir) {
     auto root = livepatch::testing::freshTestDir("lppatchstorekind");
     lpserver::StoreOptions o;
     o.dataDir = root.string();
@@ -186,6 +186,13 @@ TEST(PatchStoreKind, OnlyFilesystemOrDatabase) {
     auto p = openPatchStore("s3", o.dataDir, **s, 1024);
     ASSERT_FALSE(p);
     EXPECT_EQ(p.error().message(), "--patch-store: expected filesystem or database");
+    // --data-dir as the operator typed it: relative paths work for either store.
+    const std::string relative = fsys::relative(root, fsys::current_path()).string();
+    for (const char* kind : {"filesystem", "database"}) {
+        auto r = openPatchStore(kind, relative, **s, 1024);
+        EXPECT_TRUE(r) << kind << ": " << r.error().message();
+    }
+    EXPECT_TRUE(fsys::is_directory(root / "patch-cache"));
     s->reset();
     fsys::remove_all(root);
 }
