@@ -30,7 +30,7 @@ std::string slurp(const fsys::path& p) {
 class PatchStoreTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        root = livepatch::testing::freshTestDir("lppatchstore", {"a", "b"});
+        root = livepatch::testing::freshTestDir("lppatchstore", {"a", "b", "c"});
         if (const char* pg = std::getenv("LP_TEST_POSTGRES_URL")) {
             std::string name = "ps_";
             for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))
