@@ -14,6 +14,7 @@ const char* kUsage =
     "livepatch-server --data-dir DIR [--listen HOST:PORT] (--tls-cert PEM --tls-key PEM | --plain)\n"
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
+    "                 [--patch-store filesystem|database] [--catalogue FILE]\n"
     "                 [--threads N] [--database-connections N] [--flush-interval MS] [--auto-promote-interval MS (0: "
     "off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
@@ -58,6 +59,13 @@ int main(int argc, char** argv) {
             else if (a == "--tls-max-version") opt.tlsMaxVersion = next();
             else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
             else if (a == "--database") opt.database = next();
+            else if (a == "--patch-store") {
+                opt.patchStore = next();
+                if (opt.patchStore != "filesystem" && opt.patchStore != "database") {
+                    std::cerr << "--patch-store: expected filesystem or database\n";
+                    return 2;
+                }
+            } else if (a == "--catalogue") opt.catalogue = next();
             else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
             else if (a == "--database-connections") opt.databaseConnections = std::max(1ul, std::stoul(next()));
             else if (a == "--flush-interval") opt.flushInterval = std::chrono::milliseconds(std::stoul(next()));

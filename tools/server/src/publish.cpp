@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <optional>
 
@@ -38,10 +37,11 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
     return pkg->metadata;
 }
 
-livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file,
-                                     const std::string& tier, const livepatch::PatchMetadata& md) {
-    const std::string dir = dataDir + "/patches";
-    auto s = editCatalogue(dataDir + "/catalogue.yaml", [&](YAML::Node& root) -> livepatch::Status {
+livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& catalogue, const std::string& staged,
+                                     const std::string& file, const std::string& tier,
+                                     const livepatch::PatchMetadata& md) {
+    bool stored = false;
+    auto s = editCatalogue(catalogue, [&](YAML::Node& root) -> livepatch::Status {
         YAML::Node kernels = root["kernels"];
         std::optional<YAML::Node> target;
         for (std::size_t i = 0; i < kernels.size(); ++i) {
@@ -84,14 +84,12 @@ livepatch::Status publishStagedPatch(const std::string& dataDir, const std::stri
             fixes.push_back(fx);
         }
         p["fixes"] = fixes;
-        if (::link(staged.c_str(), (dir + "/" + file).c_str()) != 0)
-            return Error(errno == EEXIST ? ErrorCode::AlreadyEnabled : ErrorCode::Io,
-                         errno == EEXIST ? "a patch file with this name already exists" : "cannot store the patch");
+        LP_TRY(patches.put(file, staged));
+        stored = true;
         (*target)["patches"].push_back(p);
         return {};
     });
-    if (!s && s.error().code() != ErrorCode::AlreadyEnabled)
-        ::unlink((dir + "/" + file).c_str());  // the catalogue did not take it: no orphan file
+    if (!s && stored) (void)patches.remove(file);  // the catalogue did not take it: no orphan file
     return s;
 }
 

@@ -6,6 +6,7 @@
 
 #include "livepatch/error.h"
 #include "package/patch_package.h"
+#include "patch_store.h"
 
 namespace lpserver {
 
@@ -15,11 +16,14 @@ namespace lpserver {
 // agent's keyring's decision.
 livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& archive, const std::string& dir);
 
-// Links the checked file `staged` (in dataDir/patches) to patches/<file> and
-// lists it in the catalogue in `tier`, under the catalogue lock: agents see
-// the whole patch or nothing. An existing file or version is never replaced
-// (AlreadyEnabled). The caller removes `staged`.
-livepatch::Status publishStagedPatch(const std::string& dataDir, const std::string& staged, const std::string& file,
-                                     const std::string& tier, const livepatch::PatchMetadata& md);
+// Puts the checked file `staged` (in patches.stagingDir()) into the patch
+// store as <file> and lists it in the catalogue in `tier`, under the
+// catalogue lock: the file is stored completely before the catalogue names
+// it, and removed again if the catalogue does not take it, so agents (on any
+// replica) see the whole patch or nothing. An existing file or version is
+// never replaced (AlreadyEnabled). The caller removes `staged`.
+livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& catalogue, const std::string& staged,
+                                     const std::string& file, const std::string& tier,
+                                     const livepatch::PatchMetadata& md);
 
 }  // namespace lpserver

@@ -40,6 +40,7 @@
 #include "input.h"
 #include "livepatch/text.h"
 #include "package/patch_package.h"
+#include "patch_store.h"
 #include "publish.h"
 #include "sso_hook.h"
 #include "store.h"
@@ -109,6 +110,7 @@ struct Shared {
     ServerOptions opt;
     std::mutex faultMu;
     std::unique_ptr<Store> store;
+    std::unique_ptr<PatchStore> patches;
     std::atomic<unsigned> seq{0};
     std::atomic<int> active{0};         // handlers running now
     std::atomic<bool> stopping{false};  // server is shutting down
@@ -507,7 +509,7 @@ private:
         }
         sh_->store->checkIn(id, body);
         if (failure && kernel.size() <= 128) sh_->store->recordHealthFailure(id, tier, kernel, *failure);
-        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(catalogue());
         if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         Poco::JSON::Array::Ptr patches(new Poco::JSON::Array);
@@ -518,15 +520,16 @@ private:
             upgradeDate = k.upgradeRequiredDate;
             for (const auto& p : k.patches) {
                 if (!visibleTo(p, tier)) continue;
-                auto d = fileDigest(sh_->opt.dataDir + "/patches/" + p.file);
+                auto d = sh_->patches->info(p.file);
+                if (!d && d.error().code() == ErrorCode::Network) throw StoreUnavailable(d.error().message());
                 if (!d) continue;
                 Poco::JSON::Object::Ptr po(new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER));
                 po->set("version", p.version);
                 po->set("name", p.name);
                 po->set("filename", p.file);
                 po->set("url", "/v1/patches/" + p.file);
-                po->set("sha256", f.wrongChecksum ? livepatch::sha256Hex("wrong" + d->first) : d->first);
-                po->set("size", d->second);
+                po->set("sha256", f.wrongChecksum ? livepatch::sha256Hex("wrong" + d->sha256) : d->sha256);
+                po->set("size", d->length);
                 if (!p.published.empty()) po->set("published", p.published);
                 po->set("replace", p.replace);
                 Poco::JSON::Array::Ptr fixes(new Poco::JSON::Array);
@@ -567,7 +570,7 @@ private:
     // Whether a patch file is published to this tier in the catalogue (a
     // file the catalogue does not list is not served at all).
     bool publishedTo(const std::string& file, const std::string& tier) {
-        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(catalogue());
         if (!cat) return false;
         for (const auto& k : **cat)
             for (const auto& p : k.patches)
@@ -577,7 +580,6 @@ private:
 
     void download(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& kind, const std::string& file,
                   const Faults& f) {
-        const std::string path = sh_->opt.dataDir + "/patches/" + file;
         std::optional<std::string> tier;
         if (kind == "sync") {  // a downstream server, with its sync token
             SyncAnswer refused;
@@ -596,9 +598,12 @@ private:
             resp.redirect(target, HTTPResponse::HTTP_FOUND);
             return;
         }
-        auto text = livepatch::fs::readFile(path, 512u << 20);
-        if (!text) return sendError(resp, 404, "not-found", "no such patch");
-        std::string data = *text;
+        auto text = sh_->patches->read(file);
+        if (!text && text.error().code() == ErrorCode::Network) throw StoreUnavailable(text.error().message());
+        if (!text && text.error().code() == ErrorCode::NotFound)
+            return sendError(resp, 404, "not-found", "no such patch");
+        if (!text) return sendError(resp, 500, "internal", "the patch file cannot be read");
+        const std::string& data = *text;
         std::size_t start = 0;
         const std::string range = req.get("Range", "");
         static const std::regex rangeRe("^bytes=([0-9]+)-$");
@@ -632,7 +637,7 @@ private:
         auto tier = must(syncTokenTier(*sh_->store, req.get("Authorization", ""), refused));
         if (!tier) return sendJson(resp, refused.status, refused.body);
         auto a = lpserver::syncListing(
-            sh_->opt.dataDir, [&](const CataloguePatch& p) { return visibleTo(p, *tier); }, *tier);
+            catalogue(), *sh_->patches, [&](const CataloguePatch& p) { return visibleTo(p, *tier); }, *tier);
         if (f.wrongChecksum &&
             a.status == 200) {  // fault: a listing that does not match the files (tampering on the way)
             static const std::string key = "\"sha256\":\"";
@@ -643,6 +648,7 @@ private:
             }
         }
         if (a.status == 200) sh_->record("sync-patches", "response", a.body);
+        if (a.status == 503) resp.set("Retry-After", "5");  // the patch store's database: as StoreUnavailable
         sendJson(resp, a.status, a.body);
     }
 
@@ -654,7 +660,7 @@ private:
             else if (kv.first == "architecture") arch = kv.second;
             else if (kv.first == "codename") codename = kv.second;
         }
-        auto cat = cachedCatalogue(sh_->opt.dataDir + "/catalogue.yaml");
+        auto cat = cachedCatalogue(catalogue());
         std::string state = "unknown";
         if (cat)
             for (const auto& k : **cat)
@@ -789,7 +795,16 @@ private:
                 std::istringstream in(o->getValue<std::string>("content-base64"));
                 Poco::Base64Decoder dec(in);
                 std::string data((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
-                auto s = livepatch::fs::writeFileAtomic(sh_->opt.dataDir + "/patches/" + name, data, 0644);
+                if (data.size() > sh_->opt.maxUploadBytes)
+                    return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
+                // Staged under a dot name, then put as an upload is.
+                const std::string staged = sh_->patches->stagingDir() + "/.admin-" + name;
+                auto s = livepatch::fs::writeFileAtomic(staged, data, 0644);
+                if (s) s = sh_->patches->put(name, staged);
+                ::unlink(staged.c_str());
+                if (!s && s.error().code() == ErrorCode::AlreadyEnabled)
+                    return sendError(resp, 409, "conflict", s.error().message());
+                if (!s && s.error().code() == ErrorCode::Network) throw StoreUnavailable(s.error().message());
                 if (!s) return sendError(resp, 500, "internal", "cannot store patch");
                 return sendJson(resp, 201, "{}");
             }
@@ -956,12 +971,19 @@ private:
         const std::string tier = knownTier(q, "tier", tiers->front());
         if (req.getContentLength() > static_cast<std::streamsize>(sh_->opt.maxUploadBytes))
             return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
-        const std::string dir = sh_->opt.dataDir + "/patches";
+        const std::string& dir = sh_->patches->stagingDir();
         auto staged = stageUpload(req, dir);
-        if (!staged)
-            return sendError(resp, staged.error().code() == ErrorCode::TooLarge ? 413 : 500,
-                             staged.error().code() == ErrorCode::TooLarge ? "too-large" : "internal",
+        if (!staged) {
+            const ErrorCode c = staged.error().code();
+            return sendError(resp,
+                             c == ErrorCode::TooLarge   ? 413
+                             : c == ErrorCode::Protocol ? 400
+                                                        : 500,
+                             c == ErrorCode::TooLarge   ? "too-large"
+                             : c == ErrorCode::Protocol ? "bad-request"
+                                                        : "internal",
                              staged.error().message());
+        }
         struct Cleanup {
             std::string path;
             ~Cleanup() {
@@ -970,10 +992,11 @@ private:
         } cleanup{*staged};
         auto md = checkSignedPatch(*staged, dir);
         if (!md) return sendError(resp, 400, "bad-patch", md.error().message());
-        auto s = publishStagedPatch(sh_->opt.dataDir, *staged, file, tier, *md);
+        auto s = publishStagedPatch(*sh_->patches, catalogue(), *staged, file, tier, *md);
         if (!s) {
             if (s.error().code() == ErrorCode::AlreadyEnabled)
                 return sendError(resp, 409, "conflict", s.error().message());
+            if (s.error().code() == ErrorCode::Network) throw StoreUnavailable(s.error().message());
             return sendError(resp, 500, "internal", "the catalogue cannot be updated");
         }
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -993,6 +1016,14 @@ private:
         int fd = ::mkstemp(&path[0]);
         if (fd < 0) return Error(ErrorCode::Io, "cannot store the upload");
         livepatch::fs::UniqueFd out(fd);
+        // Removed on every way out but success, a connection reset (an
+        // exception from the stream) included: nothing half-received stays.
+        struct Discard {
+            std::string path;
+            ~Discard() {
+                if (!path.empty()) ::unlink(path.c_str());
+            }
+        } discard{path};
         ::fchmod(out.get(), 0644);
         char buf[65536];
         std::uint64_t total = 0;
@@ -1000,23 +1031,21 @@ private:
             req.stream().read(buf, sizeof buf);
             auto n = static_cast<std::size_t>(req.stream().gcount());
             total += n;
-            if (total > sh_->opt.maxUploadBytes) {
-                ::unlink(path.c_str());
+            if (total > sh_->opt.maxUploadBytes)
                 return Error(ErrorCode::TooLarge, "patch larger than the server's upload limit");
-            }
             for (std::size_t off = 0; off < n;) {
                 ssize_t w = ::write(out.get(), buf + off, n - off);
-                if (w <= 0) {
-                    ::unlink(path.c_str());
-                    return Error(ErrorCode::Io, "cannot store the upload");
-                }
+                if (w <= 0) return Error(ErrorCode::Io, "cannot store the upload");
                 off += static_cast<std::size_t>(w);
             }
         }
-        if (::fsync(out.get()) != 0) {
-            ::unlink(path.c_str());
-            return Error(ErrorCode::Io, "cannot store the upload");
-        }
+        // A client that went away mid-body leaves an EOF, not an error:
+        // what arrived is less than announced and is not a patch.
+        if (req.getContentLength() != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
+            total != static_cast<std::uint64_t>(req.getContentLength()))
+            return Error(ErrorCode::Protocol, "the upload ended before its Content-Length");
+        if (::fsync(out.get()) != 0) return Error(ErrorCode::Io, "cannot store the upload");
+        discard.path.clear();
         return path;
     }
 
@@ -1117,7 +1146,7 @@ private:
         sendObject(resp, 200, out);
     }
 
-    std::string catalogue() const { return sh_->opt.dataDir + "/catalogue.yaml"; }
+    const std::string& catalogue() const { return sh_->opt.catalogue; }
 };
 
 // Automatic promotion: a patch in a tier with a soak time moves on to the
@@ -1126,7 +1155,7 @@ private:
 // replica runs it; the catalogue lock and the re-check under it make a
 // second replica's pass a no-op. Returns what moved, "file: from -> to".
 livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
-    const std::string path = sh.opt.dataDir + "/catalogue.yaml";
+    const std::string& path = sh.opt.catalogue;
     auto specs = tierSpecs(path);
     if (!specs) return specs.error();
     std::map<std::string, std::pair<std::chrono::seconds, std::string>> soakThenNext;
@@ -1241,6 +1270,7 @@ struct Server::Impl {
 };
 
 Server::Server(ServerOptions options) : impl_(new Impl) {
+    if (options.catalogue.empty()) options.catalogue = options.dataDir + "/catalogue.yaml";
     impl_->shared = std::make_unique<Shared>(std::move(options));
 }
 
@@ -1269,9 +1299,13 @@ livepatch::Status Server::start() {
     auto store = Store::open(so);
     if (!store) return store.error();
     sh.store = std::move(*store);
-    sh.syncer = std::make_unique<Syncer>(sh.opt.sync, sh.opt.dataDir, sh.opt.maxUploadBytes, *sh.store);
-    if (livepatch::fs::exists(sh.opt.dataDir + "/catalogue.yaml")) {
-        auto tiers = tierSpecs(sh.opt.dataDir + "/catalogue.yaml");
+    auto patches = openPatchStore(sh.opt.patchStore, sh.opt.dataDir, *sh.store, sh.opt.maxUploadBytes);
+    if (!patches) return patches.error();
+    sh.patches = std::move(*patches);
+    sh.syncer = std::make_unique<Syncer>(sh.opt.sync, sh.opt.dataDir, sh.opt.catalogue, sh.opt.maxUploadBytes,
+                                         *sh.store, *sh.patches);
+    if (livepatch::fs::exists(sh.opt.catalogue)) {
+        auto tiers = tierSpecs(sh.opt.catalogue);
         if (!tiers) return tiers.error();
     }
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;

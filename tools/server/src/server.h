@@ -40,7 +40,9 @@ struct ServerOptions {
     std::size_t maxRequestBytes = 1u << 20;
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
-    std::size_t threads = 8;                    // request threads
+    std::string patchStore = "filesystem";  // or "database": patch files where every replica sees them (patch_store.h)
+    std::string catalogue;    // "" = <dataDir>/catalogue.yaml (replicas with their own data dirs share one)
+    std::size_t threads = 8;  // request threads
     // Database connections, 0 = two per core. Fewer than request threads on
     // purpose: a check-in spends most of its time in the database, and more
     // busy backends than cores only queue in the scheduler (on 2 cores, 8

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <Poco/Data/LOB.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
@@ -74,6 +75,13 @@ const std::vector<Migration>& migrations() {
         // pages of a million-row fleet. Applies to pages written from now
         // on (VACUUM FULL machines rewrites an existing table).
         {4, {}, {"ALTER TABLE machines SET (fillfactor = 70)"}},
+        // Patch files for --patch-store database: replicas with their own
+        // data dirs serve the same files. ${BLOB}: BLOB on SQLite, BYTEA on
+        // PostgreSQL.
+        {5,
+         {"CREATE TABLE patch_files (name VARCHAR(200) PRIMARY KEY, sha256 VARCHAR(64) NOT NULL, length BIGINT NOT "
+          "NULL,"
+          " content ${BLOB} NOT NULL, created BIGINT NOT NULL)"}},
     };
     return all;
 }
@@ -304,7 +312,12 @@ livepatch::Status migrate(Database& db) {
             s << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
             for (const auto& m : migrations()) {
                 if (m.version <= current) continue;
-                for (const auto& stmt : m.statements) s << stmt, now;
+                for (std::string stmt : m.statements) {
+                    const auto at = stmt.find("${BLOB}");
+                    if (at != std::string::npos)
+                        stmt.replace(at, 7, db.dialect() == Dialect::SQLite ? "BLOB" : "BYTEA");
+                    s << stmt, now;
+                }
                 if (db.dialect() == Dialect::PostgreSQL)
                     for (const auto& stmt : m.postgresqlOnly) s << stmt, now;
                 Poco::Int64 at = unixNow();
@@ -635,6 +648,54 @@ livepatch::Result<std::string> Store::lastReport(const std::string& machineId) {
         std::string id = machineId, report;
         s << db_->sql("SELECT last_report FROM machines WHERE id = ?"), into(report), use(id), now;
         return report;
+    });
+}
+
+livepatch::Result<bool> Store::addPatchFile(const std::string& name, const std::string& sha256,
+                                            const std::string& content) {
+    return db_->with("add patch file", [&](Poco::Data::Session& s) {
+        std::string n = name, digest = sha256;
+        Poco::Int64 length = static_cast<Poco::Int64>(content.size()), at = unixNow();
+        Poco::Data::BLOB bytes(reinterpret_cast<const unsigned char*>(content.data()), content.size());
+        Poco::Data::Statement st =
+            (s << db_->sql("INSERT INTO patch_files (name, sha256, length, content, created) VALUES (?, ?, ?, ?, ?)"
+                           " ON CONFLICT DO NOTHING"),
+             use(n), use(digest), use(length), use(bytes), use(at));
+        return st.execute() > 0;
+    });
+}
+
+livepatch::Result<std::optional<PatchFileInfo>> Store::patchFileInfo(const std::string& name) {
+    return db_->with("patch file", [&](Poco::Data::Session& s) -> std::optional<PatchFileInfo> {
+        std::string n = name, digest;
+        Poco::Int64 length = -1;
+        s << db_->sql("SELECT sha256, length FROM patch_files WHERE name = ?"), into(digest), into(length), use(n),
+            limit(1), now;
+        if (digest.empty() || length < 0) return std::nullopt;
+        return PatchFileInfo{digest, static_cast<std::uint64_t>(length)};
+    });
+}
+
+livepatch::Result<std::optional<std::string>> Store::patchFileContent(const std::string& name, std::uint64_t maxBytes) {
+    auto info = patchFileInfo(name);
+    if (!info) return info.error();
+    if (!*info) return std::optional<std::string>();
+    // Bounded before a byte of it is fetched.
+    if ((*info)->length > maxBytes) return Error(ErrorCode::TooLarge, "patch file " + name + " over the size limit");
+    return db_->with("patch file content", [&](Poco::Data::Session& s) -> std::optional<std::string> {
+        std::string n = name;
+        std::vector<Poco::Data::BLOB> bytes;
+        s << db_->sql("SELECT content FROM patch_files WHERE name = ?"), into(bytes), use(n), limit(1), now;
+        if (bytes.empty()) return std::nullopt;
+        return std::string(reinterpret_cast<const char*>(bytes[0].rawContent()), bytes[0].size());
+    });
+}
+
+livepatch::Result<bool> Store::removePatchFile(const std::string& name) {
+    return db_->with("remove patch file", [&](Poco::Data::Session& s) {
+        std::string n = name;
+        Poco::Data::Statement st = (s << db_->sql("DELETE FROM patch_files WHERE name = ?"), use(n));
+        return st.execute() > 0;
     });
 }
 

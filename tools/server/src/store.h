@@ -56,6 +56,12 @@ struct SyncReportRow {
     std::string error;  // "" when ok
 };
 
+// A patch file kept in the database (--patch-store database).
+struct PatchFileInfo {
+    std::string sha256;  // lowercase hex
+    std::uint64_t length = 0;
+};
+
 struct StoreOptions {
     std::string dataDir;
     std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
@@ -119,6 +125,17 @@ public:
     livepatch::Result<std::vector<SyncReportRow>> syncReports(std::size_t limit);
     // The last report written for a machine (after a flush), "" if none.
     livepatch::Result<std::string> lastReport(const std::string& machineId);
+
+    // Patch files in the database (patch_store.h): one row per file name,
+    // its bytes with their SHA-256 and length, written in one statement so
+    // every replica sees the whole file or none. Never replaced: false when
+    // the name is taken.
+    livepatch::Result<bool> addPatchFile(const std::string& name, const std::string& sha256,
+                                         const std::string& content);
+    livepatch::Result<std::optional<PatchFileInfo>> patchFileInfo(const std::string& name);
+    // The stored bytes; TooLarge (nothing read) when the row is longer than maxBytes.
+    livepatch::Result<std::optional<std::string>> patchFileContent(const std::string& name, std::uint64_t maxBytes);
+    livepatch::Result<bool> removePatchFile(const std::string& name);
 
 private:
     explicit Store(std::unique_ptr<Database> db, std::chrono::milliseconds flushInterval);

@@ -205,15 +205,17 @@ livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const 
     return std::optional<std::string>((*row)->tier);
 }
 
-SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible,
-                       const std::string& tier) {
-    auto cat = cachedCatalogue(dataDir + "/catalogue.yaml");
+SyncAnswer syncListing(const std::string& catalogue, PatchStore& patches,
+                       const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier) {
+    auto cat = cachedCatalogue(catalogue);
     if (!cat) return errorAnswer(500, "internal", "catalogue unavailable");
     Poco::JSON::Array list;
     for (const auto& k : **cat)
         for (const auto& p : k.patches) {
             if (!visible(p)) continue;
-            auto d = fileDigest(dataDir + "/patches/" + p.file);
+            auto d = patches.info(p.file);
+            if (!d && d.error().code() == ErrorCode::Network)
+                return errorAnswer(503, "unavailable", "the server's database is unavailable; try again later");
             if (!d) continue;
             Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
             e.set("file", p.file);
@@ -221,8 +223,8 @@ SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(cons
             e.set("version", p.version);
             e.set("kernel", k.kernel);
             e.set("architecture", k.architecture);
-            e.set("sha256", d->first);
-            e.set("length", d->second);
+            e.set("sha256", d->sha256);
+            e.set("length", d->length);
             list.add(e);
         }
     Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -231,8 +233,14 @@ SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(cons
     return {200, json(out)};
 }
 
-Syncer::Syncer(SyncOptions options, std::string dataDir, std::uint64_t maxPatchBytes, Store& store)
-    : opt_(std::move(options)), dataDir_(std::move(dataDir)), maxPatchBytes_(maxPatchBytes), store_(store) {}
+Syncer::Syncer(SyncOptions options, std::string dataDir, std::string catalogue, std::uint64_t maxPatchBytes,
+               Store& store, PatchStore& patches)
+    : opt_(std::move(options)),
+      dataDir_(std::move(dataDir)),
+      catalogue_(std::move(catalogue)),
+      maxPatchBytes_(maxPatchBytes),
+      store_(store),
+      patches_(patches) {}
 
 Syncer::~Syncer() { stop(); }
 
@@ -307,7 +315,7 @@ SyncReportRow Syncer::run() {
     std::string token = *text;
     while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
     if (!std::regex_match(token, kTokenRe)) return done("the sync token file holds no sync token");
-    auto tiers = catalogueTiers(dataDir_ + "/catalogue.yaml");
+    auto tiers = catalogueTiers(catalogue_);
     if (!tiers || tiers->empty()) return done("this server's catalogue cannot be read");
     const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
     auto resp = lpadmin::request(upstream, "GET", "/v1/sync/patches", "Bearer " + token);
@@ -416,7 +424,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     const auto length = static_cast<std::uint64_t>(lengthSigned);
     if (!syncFilterAccepts(opt_, *kernel, *arch)) return {};
     // Already here (by file, or the same version for the same kernel): nothing to do.
-    auto cat = cachedCatalogue(dataDir_ + "/catalogue.yaml");
+    auto cat = cachedCatalogue(catalogue_);
     if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");
     for (const auto& k : **cat)
         for (const auto& p : k.patches)
@@ -445,7 +453,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     // Download into a .part file, continued with a Range request when an
     // earlier run was interrupted. Dot files are never listed in the
     // catalogue, so nothing serves a partial file.
-    const std::string dir = dataDir_ + "/patches";
+    const std::string dir = patches_.stagingDir();
     const std::string part = dir + "/.sync-" + *file + ".part";
     livepatch::fs::UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Error(ErrorCode::Io, *file + ": cannot create the download file");
@@ -505,7 +513,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (!md) return refuse(livepatch::terminalSafe(md.error().message(), 200));
     if (md->name != *name || md->version != *version || md->kernel != *kernel || md->architecture != *arch)
         return refuse("its metadata differs from the upstream's listing");
-    auto s = publishStagedPatch(dataDir_, part, *file, firstTier, *md);
+    auto s = publishStagedPatch(patches_, catalogue_, part, *file, firstTier, *md);
     ::unlink(part.c_str());
     if (!s && s.error().code() != ErrorCode::AlreadyEnabled)
         return Error(s.error().code(), *file + ": " + s.error().message());
@@ -523,7 +531,7 @@ livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std
         const Poco::JSON::Object::Ptr o = parseJsonObject(body);
         if (path == "/admin/sync-tokens" && method == "POST") {
             const std::string tier = field(o, "tier", tierNameRe(), "a tier name ([a-z0-9._-], at most 32)");
-            auto tiers = catalogueTiers(dataDir_ + "/catalogue.yaml");
+            auto tiers = catalogueTiers(catalogue_);
             if (!tiers) return errorAnswer(500, "internal", "the catalogue cannot be read");
             if (std::find(tiers->begin(), tiers->end(), tier) == tiers->end()) throw BadInput("tier: no such tier");
             const std::string name = field(o, "name", kSyncTokenNameRe, "a name of 1-64 [A-Za-z0-9._-]");

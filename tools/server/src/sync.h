@@ -30,6 +30,7 @@
 #include "catalogue.h"
 #include "livepatch/error.h"
 #include "package/signed_patch.h"
+#include "patch_store.h"
 #include "store.h"
 
 namespace lpserver {
@@ -77,12 +78,16 @@ livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const 
                                                             SyncAnswer& refused);
 
 // Upstream side: GET /v1/sync/patches for this tier.
-SyncAnswer syncListing(const std::string& dataDir, const std::function<bool(const CataloguePatch&)>& visible,
-                       const std::string& tier);
+// catalogue: the catalogue file; digests from the patch store.
+SyncAnswer syncListing(const std::string& catalogue, PatchStore& patches,
+                       const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier);
 
 class Syncer {
 public:
-    Syncer(SyncOptions options, std::string dataDir, std::uint64_t maxPatchBytes, Store& store);
+    // dataDir keeps the upstream's trusted TUF metadata; downloads are
+    // staged in patches.stagingDir() and published through `catalogue`.
+    Syncer(SyncOptions options, std::string dataDir, std::string catalogue, std::uint64_t maxPatchBytes, Store& store,
+           PatchStore& patches);
     ~Syncer();
     void start();  // the interval thread (when an upstream and an interval are set)
     void stop();
@@ -114,8 +119,10 @@ private:
 
     SyncOptions opt_;
     std::string dataDir_;
+    std::string catalogue_;
     std::uint64_t maxPatchBytes_;
     Store& store_;
+    PatchStore& patches_;
     std::mutex runMu_;
     std::mutex loopMu_;
     std::condition_variable wake_;

@@ -46,6 +46,12 @@ protected:
     Reply admin(const std::string& method, const std::string& path, const std::string& body = "") {
         return call(server->port(), method, path, body, {{"Authorization", "Macaroon " + macaroon}});
     }
+    std::string addTokenWith(const std::string& authorization) {
+        auto t =
+            call(server->port(), "POST", "/admin/tokens", "{\"tier\":\"stable\"}", {{"Authorization", authorization}});
+        EXPECT_EQ(t.status, 201) << t.body;
+        return json(t.body)->getValue<std::string>("token");
+    }
     std::string addToken(const std::string& tier) {
         auto t = admin("POST", "/admin/tokens", "{\"tier\":\"" + tier + "\"}");
         EXPECT_EQ(t.status, 201) << t.body;
@@ -260,6 +266,65 @@ TEST_F(AdminTest, UploadPublishesASignedPatchToTheFirstTierAtomically) {
     std::sort(files.begin(), files.end());
     EXPECT_EQ(files, (std::vector<std::string>{"lp_a-1.tar.xz", "lp_up-2.tar.xz"}));
     EXPECT_EQ(loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.size(), 2u);
+}
+
+// The first half of an upload, then the client stops sending (its end of
+// the connection shut, as when it is killed); the server's answer.
+std::string cutOffUpload(unsigned short port, const std::string& file, const std::string& body,
+                         const std::string& authorization) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return "";
+    }
+    const std::string req = "PUT /admin/patches/" + file + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + authorization +
+                            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                            body.substr(0, body.size() / 2);
+    (void)!::write(fd, req.data(), req.size());
+    ::shutdown(fd, SHUT_WR);
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return answer;
+}
+
+// Patch uploads are atomic on either patch store: an upload cut off
+// mid-body is refused for what it is and leaves no file, no database row
+// (the name stays free) and no catalogue entry.
+TEST_F(AdminTest, AnUploadCutOffMidBodyLeavesNothingOnEitherPatchStore) {
+    for (const std::string store : {"filesystem", "database"}) {
+        SCOPED_TRACE(store);
+        server.reset();
+        ServerOptions o = options();
+        o.patchStore = store;
+        server = std::make_unique<Server>(o);
+        ASSERT_TRUE(server->start());
+        const std::string file = "lp_up-" + store + ".tar.xz", bytes = tarball("2", true, "lp_" + store);
+        const auto listed = loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.size();
+        const std::string answer = cutOffUpload(server->port(), file, bytes, basic("admin", "s3cret"));
+        EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+        EXPECT_NE(answer.find("the upload ended before its Content-Length"), std::string::npos) << answer;
+        const fsys::path staging = dir / (store == "database" ? "patch-cache" : "patches");
+        for (const auto& e : fsys::directory_iterator(staging))
+            EXPECT_NE(e.path().filename().string()[0], '.') << "left behind: " << e.path();
+        EXPECT_FALSE(fsys::exists(dir / "patches" / file));
+        EXPECT_EQ(loadCatalogue((dir / "catalogue.yaml").string())->at(0).patches.size(), listed);
+        // The name is free: the whole upload is stored and served.
+        auto up =
+            call(server->port(), "PUT", "/admin/patches/" + file, bytes, {{"Authorization", basic("admin", "s3cret")}});
+        ASSERT_EQ(up.status, 201) << up.body;
+        const std::string machine = enrollWith(store == "database" ? id : "0123456789abcdef0123456789abcde2",
+                                               addTokenWith(basic("admin", "s3cret")));
+        auto got = call(server->port(), "GET", "/v1/patches/" + file, "", {{"Authorization", "Bearer " + machine}});
+        EXPECT_EQ(got.status, 200);
+        EXPECT_EQ(got.body, bytes);
+        EXPECT_EQ(fsys::exists(dir / "patches" / file), store == "filesystem");
+    }
 }
 
 TEST_F(AdminTest, UploadsBeyondTheLimitAre413) {

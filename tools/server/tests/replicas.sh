@@ -4,8 +4,11 @@
 # machine registered on one replica checks in on the other, and ETags/304s
 # agree across replicas; PostgreSQL restarted under load is 503 + Retry-After
 # then recovery, and a replica killed (SIGKILL) while registrations run on
-# both loses none that it answered 200 (issue 19, item 8). Run under
-# with-postgres.sh (ctest does).
+# both loses none that it answered 200 (issue 19, item 8). Two more replicas
+# with their own data dirs and --patch-store database (sharing only the
+# catalogue file) serve each other's uploads: same bytes, a damaged cache file
+# is fetched again and never served, an upload cut off mid-body leaves no row
+# and no file. Run under with-postgres.sh (ctest does).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -16,15 +19,26 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 fail() { echo "FAIL: $*" >&2; exit 1; }
 LIVEPATCH_BIN=$BUILD/bin "$SRC/tools/server/make-demo-data.sh" "$W/demo" > /dev/null
 $LP_TEST_POSTGRES_PSQL -q -d postgres -c "CREATE DATABASE replicas" > /dev/null
-replica() { # replica NAME: starts it, sets PORT_NAME
-  "$BUILD/bin/livepatch-server" --data-dir "$W/demo/server" --plain --listen 127.0.0.1:0 --port-file "$W/$1.port" \
-    --database "${LP_TEST_POSTGRES_URL}replicas" > "$W/$1.log" 2>&1 &
+replica() { # replica NAME [ARGS...]: starts it on $W/NAME.port (data dir: the demo's unless ARGS say)
+  local name=$1
+  shift
+  "$BUILD/bin/livepatch-server" --data-dir "$W/demo/server" --plain --listen 127.0.0.1:0 --port-file "$W/$name.port" \
+    --database "${LP_TEST_POSTGRES_URL}replicas" "$@" > "$W/$name.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do [[ -s "$W/$1.port" ]] && break; sleep 0.05; done
-  [[ -s "$W/$1.port" ]] || { cat "$W/$1.log"; fail "replica $1 did not start"; }
+  for _ in $(seq 100); do [[ -s "$W/$name.port" ]] && break; sleep 0.05; done
+  [[ -s "$W/$name.port" ]] || { cat "$W/$name.log"; fail "replica $name did not start"; }
 }
 replica a   # imports the demo state.json (the auth token) into the shared database
 replica b
+# c and d: their own data dirs (admin password and macaroon key copied), one
+# catalogue file, patch files in the database. c starts with lp_demo-1 in
+# its patches/ (imported into the database at start); d with none.
+mkdir -p "$W/c/patches" "$W/d" "$W/shared"
+cp "$W/demo/server/catalogue.yaml" "$W/shared/"
+cp "$W/demo/server/patches/lp_demo-1.tar.xz" "$W/c/patches/"
+for r in c d; do cp "$W/demo/server/admin-password" "$W/demo/server/macaroon-key" "$W/$r/"; done
+replica c --data-dir "$W/c" --patch-store database --catalogue "$W/shared/catalogue.yaml"
+replica d --data-dir "$W/d" --patch-store database --catalogue "$W/shared/catalogue.yaml"
 nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$W/nginx/logs"
 cat > "$W/nginx/nginx.conf" <<CONF
@@ -38,9 +52,10 @@ CONF
 nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
 pids+=($!)
 for _ in $(seq 50); do [[ -s "$W/nginx/nginx.pid" ]] && break; sleep 0.1; done
-/usr/bin/python3 - "$(cat "$W/a.port")" "$(cat "$W/b.port")" "$nport" "$(cat "$W/demo/auth-token")" "$(uname -m)" "${pids[0]}" <<'PY'
+/usr/bin/python3 - "$(cat "$W/a.port")" "$(cat "$W/b.port")" "$nport" "$(cat "$W/demo/auth-token")" "$(uname -m)" "${pids[0]}" \
+  "$(cat "$W/c.port")" "$(cat "$W/d.port")" "$W" <<'PY'
 import json, sys, urllib.request, urllib.error
-a, b, lb, token, arch, pid_a = sys.argv[1:7]
+a, b, lb, token, arch, pid_a, c, d, W = sys.argv[1:10]
 mid = "0123456789abcdef0123456789abcdef"
 report = json.dumps({"kernel": "5.15.0-100.110-generic", "architecture": arch}).encode()
 def call(port, method, path, body=None, headers=None):
@@ -81,11 +96,69 @@ st, _, _ = call(a, "DELETE", f"/v1/client/{other}", None, {"Authorization": f"Be
 check(st == 204, f"deregister on a: {st}")
 st, _, _ = call(b, "POST", f"/v1/client/{other}/updates", report, {"Authorization": f"Bearer {mt2}"})
 check(st == 401, f"replica b still accepts a machine deregistered on a: {st}")
+# --patch-store database: a patch uploaded through c is served by d, whose
+# data dir never had it, byte for byte and as the updates answer announces.
+import base64, hashlib, os, socket, subprocess, time
+basic = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-demo").decode()}
+patch = open(f"{W}/demo/server/patches/lp_demo-2.tar.xz", "rb").read()
+st, body, _ = call(c, "PUT", "/admin/patches/lp_demo-2.tar.xz", patch, basic)
+check(st == 201, f"upload through replica c: {st} {body}")
+st, body, _ = call(d, "POST", f"/v1/client/{mid}/updates", report, auth)
+check(st == 200, f"check-in on replica d: {st} {body}")
+offered = {p["filename"]: p for p in json.loads(body)["patches"]}
+check("lp_demo-1.tar.xz" in offered, "replica d does not offer the patch c imported from its patches/ at start")
+check(offered.get("lp_demo-2.tar.xz", {}).get("sha256") == hashlib.sha256(patch).hexdigest(),
+      f"replica d announces lp_demo-2 with another digest: {offered.get('lp_demo-2.tar.xz')}")
+st, got, _ = call(d, "GET", "/v1/patches/lp_demo-2.tar.xz", None, auth)
+check(st == 200 and got == patch, f"download through replica d: {st}, {len(got)} bytes, same: {got == patch}")
+check(not os.path.exists(f"{W}/d/patches/lp_demo-2.tar.xz"), "replica d wrote the patch into its patches/")
+cached = f"{W}/d/patch-cache/{hashlib.sha256(patch).hexdigest()}"
+check(open(cached, "rb").read() == patch, "replica d keeps no cache file of the patch")
+st, got, h = call(d, "GET", "/v1/patches/lp_demo-2.tar.xz", None, {**auth, "Range": "bytes=100-"})
+check(st == 206 and got == patch[100:], f"a Range download through replica d: {st}")
+# A damaged cache file (same length, one byte flipped) is noticed by its
+# sha256 and fetched again from the database: never served.
+damaged = bytearray(patch)
+damaged[len(damaged) // 2] ^= 0xff
+open(cached, "wb").write(bytes(damaged))
+st, got, _ = call(d, "GET", "/v1/patches/lp_demo-2.tar.xz", None, auth)
+check(st == 200 and got == patch, f"replica d served its damaged cache file: {st}, same: {got == patch}")
+check(open(cached, "rb").read() == patch, "replica d did not repair its cache file")
+check("does not match its sha256" in open(f"{W}/d.log").read(), "replica d did not say its cache was damaged")
+# An upload cut off mid-body: the client stops sending (its end shut, which
+# the server sees as a killed client's EOF). Its answer says the handler is
+# done; then no row, no file, no catalogue entry, and the name stays free.
+patch3 = open(f"{W}/demo/server/patches/lp_demo-3.tar.xz", "rb").read()
+s = socket.create_connection(("127.0.0.1", int(c)))
+s.sendall((f"PUT /admin/patches/lp_demo-3.tar.xz HTTP/1.1\r\nHost: x\r\nAuthorization: {basic['Authorization']}\r\n"
+           f"Content-Length: {len(patch3)}\r\n\r\n").encode() + patch3[: len(patch3) // 2])
+s.shutdown(socket.SHUT_WR)
+s.settimeout(30)
+answer = b""
+while chunk := s.recv(4096): answer += chunk
+s.close()
+check(answer.startswith(b"HTTP/1.1 400") and b"ended before its Content-Length" in answer,
+      f"the cut-off upload was answered {answer[:200]!r}")
+psql = os.environ["LP_TEST_POSTGRES_PSQL"]
+def rows(name):
+    return subprocess.run(f"{psql} -d replicas -tAc \"SELECT COUNT(*) FROM patch_files WHERE name = '{name}'\"",
+                          shell=True, check=True, capture_output=True, text=True).stdout.strip()
+leftovers = [f for f in os.listdir(f"{W}/c/patch-cache") if f.startswith(".")]
+check(not leftovers, f"files left by the cut-off upload: {leftovers}")
+check(rows("lp_demo-3.tar.xz") == "0", "a row for the cut-off upload")
+check("lp_demo-3.tar.xz" not in open(f"{W}/shared/catalogue.yaml").read(), "the cut-off upload is in the catalogue")
+st, body, _ = call(d, "PUT", "/admin/patches/lp_demo-3.tar.xz", patch3, basic)
+check(st == 201, f"the complete upload after the cut-off one: {st} {body}")
+check(rows("lp_demo-3.tar.xz") == "1", "no row for the complete upload")
+st, got, _ = call(c, "GET", "/v1/patches/lp_demo-3.tar.xz", None, auth)
+check(st == 200 and got == patch3, f"download of d's upload through c: {st}")
+print("patch store database: uploads on one replica served by the other, damaged cache refetched, cut-off upload left nothing")
+
 # PostgreSQL stopped and started again while registrations run on both
 # replicas: the outage is answered 503 with Retry-After (never a 500 or a
 # hang), both replicas recover without a restart, and every registration
 # answered 200 is there afterwards.
-import os, signal, subprocess, threading, time
+import signal, threading
 from concurrent.futures import ThreadPoolExecutor
 def register_all(first, count, after, at):
     answers = {}

@@ -7,7 +7,8 @@
 # match the file (fault wrong-checksum), a patch damaged at rest and an
 # unsigned patch are refused with nothing published; an interrupted transfer
 # resumes with Range; expired and revoked tokens get 401 and the reports say
-# so; a third server mirrors on-prem on its interval, honouring filters. A
+# so; a third server (--patch-store database) mirrors on-prem on its
+# interval, honouring filters. A
 # server with --upstream-trust-root mirrors only what the upstream's TUF-signed
 # catalogue lists, and nothing while that catalogue is frozen. No sync token
 # appears in any server log.
@@ -165,24 +166,30 @@ cp "$WORK/lp_demo-3.tar.xz" "$UP/patches/lp_demo-3.tar.xz"
 rm "$UP/patches/lp_demo-4.tar.xz"
 catalogue 1 2
 
-step "a third server mirrors on-prem (chained): filters, then on its interval"
+step "a third server mirrors on-prem (chained, its patch files in its database): filters, then on its interval"
 CHAIN_TOKEN=$(adm onprem sync-tokens add canary chain)
 echo "$CHAIN_TOKEN" > "$WORK/chain.token"
 CH=$WORK/chain
 private_dir "$CH"
-start chain "$CH" --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
+start chain "$CH" --patch-store database --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
   --sync-interval 0 --sync-filter "kernels=6.1.0-1-other"
 login chain
 run 0 filtered chain sync trigger --wait
 has filtered "ok  added 0"
 published "$CH" lp_demo-1.tar.xz && fail "the kernel filter let a patch through"
 stop chain
-start chain "$CH" --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
+start chain "$CH" --patch-store database --upstream "https://127.0.0.1:${PORTS[onprem]}" --upstream-ca-file "$CA" --sync-token-file "$WORK/chain.token" \
   --sync-interval 1 --sync-filter "architectures=$arch"
 login chain
 for _ in $(seq 100); do published "$CH" lp_demo-2.tar.xz && break; sleep 0.2; done
 published "$CH" lp_demo-1.tar.xz && published "$CH" lp_demo-2.tar.xz || { cat "$WORK/chain.log"; fail "the chained server did not mirror on-prem"; }
-cmp "$UP/patches/lp_demo-2.tar.xz" "$CH/patches/lp_demo-2.tar.xz" || fail "the chained file differs"
+# Mirrored into the database through the patch store (its .part staged in
+# patch-cache/, gone once published), and cached under its sha256.
+cmp "$UP/patches/lp_demo-2.tar.xz" "$CH/patch-cache/$(sha256sum < "$UP/patches/lp_demo-2.tar.xz" | cut -d' ' -f1)" ||
+  fail "the chained file differs"
+[[ ! -e $CH/patches/lp_demo-2.tar.xz ]] || fail "the chained server wrote into patches/ with --patch-store database"
+for _ in $(seq 20); do ls -A "$CH/patch-cache" | grep -q '^\.' || break; sleep 0.1; done   # the run unlinks its .part just after publishing
+! ls -A "$CH/patch-cache" | grep -q '^\.' || fail "files left in $CH/patch-cache: $(ls -A "$CH/patch-cache" | grep '^\.')"
 run 0 chainreports chain sync reports
 has chainreports "ok *2"
 runs=$(grep -c '^20' "$WORK/chainreports")

@@ -1,0 +1,53 @@
+// Where the server keeps patch files, behind one interface so that every
+// reader and writer (uploads, downloads with Range, the updates answer's
+// digests, upstream sync and its listing) works the same on either store:
+//
+//   filesystem (default): <data-dir>/patches/<file>, published by a hard
+//     link of the checked, fsync'ed staged file (atomic: whole or absent).
+//   database: the bytes in the database's patch_files table with their
+//     SHA-256 and length, so replicas with their own data dirs serve the
+//     same files. Each replica keeps a content-addressed cache,
+//     <data-dir>/patch-cache/<sha256> (0700 directory), written atomically
+//     and checked against the row's SHA-256 before every use: a damaged
+//     cache file is fetched again, never served.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "livepatch/error.h"
+#include "store.h"
+
+namespace lpserver {
+
+class PatchStore {
+public:
+    virtual ~PatchStore() = default;
+    // A local directory where a patch is received and checked before put()
+    // (upload bodies, sync .part files, the checker's scratch space). Dot
+    // files in it are never served.
+    virtual const std::string& stagingDir() const = 0;
+    // Stores the complete, checked file `staged` (in stagingDir()) as `name`:
+    // all of it or nothing, never replacing a stored file (AlreadyEnabled).
+    // The caller still removes `staged`.
+    virtual livepatch::Status put(const std::string& name, const std::string& staged) = 0;
+    // Undoes a put() whose publication failed.
+    virtual livepatch::Status remove(const std::string& name) = 0;
+    // SHA-256 and length; NotFound when there is no such file, Network when
+    // the database is unavailable.
+    virtual livepatch::Result<PatchFileInfo> info(const std::string& name) = 0;
+    // The file's bytes (the same errors as info()).
+    virtual livepatch::Result<std::string> read(const std::string& name) = 0;
+};
+
+// "filesystem" or "database" (--patch-store); ConfigInvalid otherwise.
+// maxBytes bounds what the database store accepts and fetches (the upload
+// limit). Files in <data-dir>/patches/ that the database lacks are imported
+// at start, so a server switched to the database store keeps its patches.
+livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string& kind, const std::string& dataDir,
+                                                              Store& store, std::uint64_t maxBytes);
+
+}  // namespace lpserver
