@@ -14,6 +14,7 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 [[ -n ${LP_TEST_POSTGRES_URL:-} ]] || exec "$SRC/tools/server/tests/with-postgres.sh" "$0" "$@"
 W=$(mktemp -d /tmp/lp-replicas.XXXXXX)
+source "$SRC/tests/lib/nginx.sh"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -40,18 +41,11 @@ for r in c d; do cp "$W/demo/server/admin-password" "$W/demo/server/macaroon-key
 replica c --data-dir "$W/c" --patch-store database --catalogue "$W/shared/catalogue.yaml"
 replica d --data-dir "$W/d" --patch-store database --catalogue "$W/shared/catalogue.yaml"
 nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$W/nginx/logs"
-cat > "$W/nginx/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $W/nginx/nginx.pid; error_log $W/nginx/logs/error.log;
-events { worker_connections 64; }
-http { access_log off; client_body_temp_path $W/nginx; proxy_temp_path $W/nginx;
-  fastcgi_temp_path $W/nginx; uwsgi_temp_path $W/nginx; scgi_temp_path $W/nginx;
+start_nginx "$W/nginx" "access_log off;
   upstream replicas { server 127.0.0.1:$(cat "$W/a.port"); server 127.0.0.1:$(cat "$W/b.port"); }
-  server { listen 127.0.0.1:$nport; location / { proxy_pass http://replicas; proxy_next_upstream off; } } }
-CONF
-nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
-pids+=($!)
-for _ in $(seq 50); do [[ -s "$W/nginx/nginx.pid" ]] && break; sleep 0.1; done
+  server { listen 127.0.0.1:$nport; location / { proxy_pass http://replicas; proxy_next_upstream off; } }" ||
+  { echo "FAIL: nginx did not start" >&2; exit 1; }
+pids+=("$NGINX_PID")
 /usr/bin/python3 - "$(cat "$W/a.port")" "$(cat "$W/b.port")" "$nport" "$(cat "$W/demo/auth-token")" "$(uname -m)" "${pids[0]}" \
   "$(cat "$W/c.port")" "$(cat "$W/d.port")" "$W" <<'PY'
 import json, sys, urllib.request, urllib.error
