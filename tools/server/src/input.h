@@ -19,6 +19,7 @@ inline const std::regex kPatchNameRe("^[a-z0-9_]{1,55}$");
 inline const std::regex kKernelRe("^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$");
 inline const std::regex kLimitRe("^[0-9]{1,4}$");
 inline const std::regex kRfc3339Re("^[0-9T:.Z+-]{10,40}$");
+inline const std::regex kSha256Re("^[0-9a-f]{64}$");  // a hex SHA-256, as listed or stored
 
 // Admin input that fails validation: 400 with this message (which names the
 // field and what it expects, never echoes the value).

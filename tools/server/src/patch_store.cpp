@@ -98,7 +98,6 @@ public:
         if (!row) return row.error();
         if (!*row) return Error(ErrorCode::NotFound, "no patch file " + name);
         // From the database, but it becomes a path: only a digest's shape.
-        static const std::regex kSha256Re("^[0-9a-f]{64}$");
         if (!std::regex_match((*row)->sha256, kSha256Re))
             return Error(ErrorCode::StateCorrupt, "patch file " + name + ": malformed sha256 in the database");
         remember(name, **row);

@@ -35,7 +35,6 @@ namespace {
 // What the upstream sends is checked before it reaches a path, the
 // catalogue or a log: the shapes uploads accept (input.h), and these.
 const std::regex kArchRe("^[a-z0-9_]{1,32}$");
-const std::regex kSha256Re("^[0-9a-f]{64}$");
 const std::regex kFlavourRe("^[a-z0-9_.+~]{1,32}$");  // no '-': a flavour is what follows the last one
 const std::regex kSyncTokenNameRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
 
