@@ -21,19 +21,17 @@ if [[ -z ${LP_TEST_POSTGRES_URL:-} ]]; then
   # 420 MB for 1M machines), in huge pages. Without huge pages every
   # backend maps that memory 4 KiB at a time: on this VM (a page fault
   # costs 13 us) that alone made a check-in with 1M machines 1.3-1.5x the
-  # cost of one with 10k; with them, 0.94x (RESULTS.md).
+  # cost of one with 10k; with them, 0.94-1.10x (RESULTS.md).
   hp=/proc/sys/vm/nr_hugepages
   conf=${LP_PG_CONF-"shared_buffers = 1GB"}
-  old_hp=
   if [[ -z ${LP_PG_CONF+set} && -w $hp ]]; then
     old_hp=$(cat "$hp")
+    trap 'echo "$old_hp" > "$hp"' EXIT   # the machine's setting back, however the run ends
     (( old_hp >= 600 )) || echo 600 > "$hp"   # 1 GiB of buffers + PostgreSQL's other shared memory
     [[ $(cat "$hp") -ge 600 ]] && conf+=$'\nhuge_pages = on' || echo "server-bench: no huge pages; PostgreSQL uses 4 KiB pages" >&2
   fi
-  rc=0
-  LP_PG_FSYNC=on LP_PG_CONF=$conf "$SRC/tools/server/tests/with-postgres.sh" "$0" "$@" || rc=$?
-  [[ -z $old_hp ]] || echo "$old_hp" > "$hp"
-  exit $rc
+  LP_PG_FSYNC=on LP_PG_CONF=$conf "$SRC/tools/server/tests/with-postgres.sh" "$0" "$@"
+  exit  # with the run's status (set -e), after the EXIT trap
 fi
 W=$(mktemp -d /tmp/lp-srvbench.XXXXXX)
 pids=()
