@@ -148,14 +148,17 @@ Result<ParsedArguments> parseArguments(const std::vector<std::string>& argv) {
             positional.emplace_back(optarg);
             continue;
         }
-        const std::string given = cargv[optind - 1] ? cargv[optind - 1] : "";
-        if (c == '?') return optionError("unknown or ambiguous option \"" + given.substr(0, 40) + "\"");
-        if (c == ':') return optionError("option \"" + given.substr(0, 40) + "\" needs a value");
+        // The option as given, without any "=value": a mistyped option may
+        // carry a secret (--token=...), and this goes to the terminal.
+        std::string given = cargv[optind - 1] ? cargv[optind - 1] : "";
+        given = given.substr(0, std::min<size_t>(given.find('='), 40));
+        if (c == '?') return optionError("unknown or ambiguous option \"" + given + "\"");
+        if (c == ':') return optionError("option \"" + given + "\" needs a value");
         if (index < 0) {  // a short option: find its row
             for (size_t i = 0; i < flags.size(); ++i)
                 if (flags[i].shortName == std::string(1, static_cast<char>(c))) index = static_cast<int>(i);
         }
-        if (index < 0) return optionError("unknown option \"" + given.substr(0, 40) + "\"");
+        if (index < 0) return optionError("unknown option \"" + given + "\"");
         if (seen[index]) return optionError("--" + flags[index].name + " given more than once");
         seen[index] = true;
         applyFlag(parsed, flags[index].name, optarg);

@@ -89,6 +89,9 @@ TEST(Args, BadOptionsAreRefusedWithTheOptionNamed) {
     EXPECT_NE(refused({"status", "--verbose=yes"}).find("unknown or ambiguous"), std::string::npos)
         << "a switch takes no value";
     EXPECT_NE(refused({"status", "--frobnicate"}).find("see livepatch-agent --help"), std::string::npos);
+    const std::string typo = refused({"enable", "--tokn=s3cret-value"});
+    EXPECT_NE(typo.find("\"--tokn\""), std::string::npos) << typo;
+    EXPECT_EQ(typo.find("s3cret"), std::string::npos) << "the value of a mistyped option is not echoed: " << typo;
 }
 
 // Both binaries dispatch through the one command table: its row decides the
