@@ -97,7 +97,7 @@ livepatch::Result<std::unique_ptr<Poco::Net::HTTPClientSession>> connect(const S
 
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path,
                                     const std::string& credentials, const std::string& body, std::istream* upload,
-                                    std::uint64_t uploadSize) {
+                                    std::uint64_t uploadSize, const Headers& headers) {
     try {
         Poco::URI base(s.server);
         auto connected = connect(s, base);
@@ -105,12 +105,13 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
         auto& http = *connected;
         Poco::Net::HTTPRequest req(method, base.getPath() + path, Poco::Net::HTTPMessage::HTTP_1_1);
         if (!credentials.empty()) req.set("Authorization", credentials);
+        for (const auto& h : headers) req.set(h.first, h.second);
         if (upload) {
             req.setContentType("application/octet-stream");
             req.setContentLength(static_cast<std::streamsize>(uploadSize));
             Poco::StreamCopier::copyStream(*upload, http->sendRequest(req));
         } else {
-            if (!body.empty()) req.setContentType("application/json");
+            if (!body.empty() && !req.has("Content-Type")) req.setContentType("application/json");
             req.setContentLength(static_cast<std::streamsize>(body.size()));
             http->sendRequest(req) << body;
         }
@@ -118,6 +119,7 @@ livepatch::Result<Response> request(const Session& s, const std::string& method,
         std::istream& in = http->receiveResponse(resp);
         Response r;
         r.status = resp.getStatus();
+        r.etag = resp.get("ETag", "");
         char buf[8192];
         while (in.good() && r.body.size() < (64u << 20)) {
             in.read(buf, sizeof buf);

@@ -12,6 +12,8 @@
 #include <istream>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "livepatch/error.h"
 #include "livepatch/text.h"
@@ -35,6 +37,7 @@ livepatch::Result<Session> loadSession();
 struct Response {
     int status = 0;
     std::string body;
+    std::string etag;  // the ETag header, "" if none
 };
 
 // An SSO assertion (OIDC token, SAML artefact: opaque) as it travels in
@@ -47,9 +50,13 @@ bool validSsoAssertion(const std::string& assertion);
 
 // One request. credentials: "Basic ..." or "Macaroon ..." for the
 // Authorization header. A body stream (uploads) is sent with its size.
+// headers: more request headers (If-Match, Content-Type), set by the caller
+// from values it checked.
+using Headers = std::vector<std::pair<std::string, std::string>>;
 livepatch::Result<Response> request(const Session& s, const std::string& method, const std::string& path,
                                     const std::string& credentials, const std::string& body = "",
-                                    std::istream* upload = nullptr, std::uint64_t uploadSize = 0);
+                                    std::istream* upload = nullptr, std::uint64_t uploadSize = 0,
+                                    const Headers& headers = {});
 
 // A GET whose body goes to `sink` as it arrives (false from sink: stop),
 // from byte `from` on (a Range request) when from > 0; more than maxBytes is

@@ -1,6 +1,7 @@
 // livepatch-admin: administer a livepatch-server through its admin API.
 // Verbs follow the established on-prem product's admin tool (login --auth,
 // tier list, patch promote, auth-token add) so its admins feel at home.
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ const char* kUsage =
     "livepatch-admin login --server URL --sso [--sso-assertion-file FILE] [--ca-file PEM] [--valid-for 1h]\n"
     "                (the IdP's assertion from FILE, else from the terminal or stdin)\n"
     "livepatch-admin tier list\n"
+    "livepatch-admin catalogue get          (the YAML document on stdout, its etag on stderr)\n"
+    "livepatch-admin catalogue put FILE (--if-match ETAG | --force)\n"
+    "livepatch-admin catalogue edit         (in $VISUAL or $EDITOR, then put if it changed)\n"
     "livepatch-admin patch upload FILE [--tier TIER]\n"
     "livepatch-admin patch promote VERSION TIER [--name NAME] [--kernel KERNEL]\n"
     "livepatch-admin auth-token add TIER\n"
@@ -181,10 +185,10 @@ livepatch::Status login(const Args& a) {
 // A call with the stored admin macaroon.
 livepatch::Result<lpadmin::Response> call(const std::string& method, const std::string& path,
                                           const std::string& body = "", std::istream* upload = nullptr,
-                                          std::uint64_t size = 0) {
+                                          std::uint64_t size = 0, const lpadmin::Headers& headers = {}) {
     auto s = lpadmin::loadSession();
     if (!s) return s.error();
-    return lpadmin::request(*s, method, path, "Macaroon " + s->macaroon, body, upload, size);
+    return lpadmin::request(*s, method, path, "Macaroon " + s->macaroon, body, upload, size, headers);
 }
 
 std::string jsonBody(const std::map<std::string, std::string>& fields) {
@@ -290,6 +294,104 @@ livepatch::Status patchUpload(const Args& a) {
     if (!r) return r.error();
     std::cout << "uploaded " << str(*r, "name") << " version " << str(*r, "version") << " for " << str(*r, "kernel")
               << " (" << str(*r, "architecture") << ") to tier " << str(*r, "tier") << "\n";
+    return {};
+}
+
+// The catalogue as a document (GET/PUT /admin/catalogue): edited by hand
+// on any catalogue store, replaced only if nobody changed it meanwhile.
+struct CatalogueCopy {
+    std::string text, etag;
+};
+
+livepatch::Result<CatalogueCopy> fetchCatalogue() {
+    auto r = call("GET", "/admin/catalogue");
+    LP_TRY(lpadmin::expectSuccess(r));
+    static const std::regex etagRe("^\"([0-9a-f]{64})\"$");
+    std::smatch m;
+    if (!std::regex_match(r->etag, m, etagRe))
+        return Error(ErrorCode::Protocol, "the server's catalogue came without a valid ETag");
+    return CatalogueCopy{r->body, m[1]};
+}
+
+// ifMatch: the etag the edit started from, or "" for any (--force).
+livepatch::Status putCatalogue(const std::string& text, const std::string& ifMatch) {
+    auto r = call("PUT", "/admin/catalogue", text, nullptr, 0,
+                  {{"If-Match", ifMatch.empty() ? "*" : "\"" + ifMatch + "\""}, {"Content-Type", "application/yaml"}});
+    if (r && r->status == 412)
+        return Error(ErrorCode::Stale,
+                     "the catalogue changed since it was read (someone else edited it): get it again");
+    LP_TRY(lpadmin::expectSuccess(r));
+    std::cout << "catalogue replaced\n";
+    return {};
+}
+
+livepatch::Status catalogueGet(const Args& a) {
+    a.expectWords(0);
+    auto c = fetchCatalogue();
+    if (!c) return c.error();
+    std::cout << c->text;
+    std::cerr << "etag: " << c->etag << "\n";
+    return {};
+}
+
+livepatch::Status cataloguePut(const Args& a) {
+    a.expectWords(1);
+    const bool force = a.options.count("--force") > 0;
+    static const std::regex etagRe("^[0-9a-f]{64}$");
+    if (force == a.options.count("--if-match") > 0)
+        throw UsageError(
+            "say which catalogue this edit is based on: --if-match ETAG (as catalogue get printed it), "
+            "or --force to replace whatever is there");
+    if (!force && !std::regex_match(a.opt("--if-match"), etagRe))
+        throw UsageError("--if-match: expected the 64 hex digits catalogue get printed");
+    auto text = livepatch::fs::readFile(a.words[0], 16u << 20);
+    if (!text) return Error(text.error().code(), "cannot read " + terminalSafe(a.words[0]));
+    return putCatalogue(*text, force ? "" : a.opt("--if-match"));
+}
+
+// kubectl-edit style: a 0600 temporary copy in the editor; put with the
+// etag it was read with; a refused edit keeps the file for another try.
+livepatch::Status catalogueEdit(const Args& a) {
+    a.expectWords(0);
+    auto c = fetchCatalogue();
+    if (!c) return c.error();
+    const char* tmp = std::getenv("TMPDIR");
+    std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/livepatch-catalogue-XXXXXX.yaml";
+    int fd = ::mkstemps(&path[0], 5);
+    if (fd < 0) return Error(ErrorCode::Io, "cannot create a temporary file for the edit");
+    ::close(fd);
+    LP_TRY(livepatch::fs::writeFileAtomic(path, c->text, 0600));
+    const char* visual = std::getenv("VISUAL");
+    const char* editor = std::getenv("EDITOR");
+    std::string command = visual && *visual ? visual : editor && *editor ? editor : "vi";
+    // The editor may carry arguments ("code -w"): split on spaces, no shell.
+    std::vector<std::string> words;
+    std::istringstream split(command);
+    for (std::string w; split >> w;) words.push_back(w);
+    words.push_back(path);
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(&w[0]);
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::execvp(argv[0], argv.data());
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        ::unlink(path.c_str());
+        return Error(ErrorCode::Cancelled, "the editor (" + terminalSafe(words[0]) + ") failed; nothing changed");
+    }
+    auto edited = livepatch::fs::readFile(path, 16u << 20);
+    if (!edited) return edited.error();
+    if (*edited == c->text) {
+        ::unlink(path.c_str());
+        std::cout << "no change\n";
+        return {};
+    }
+    auto s = putCatalogue(*edited, c->etag);
+    if (!s) return Error(s.error().code(), s.error().message() + "; your edit is kept in " + path);
+    ::unlink(path.c_str());
     return {};
 }
 
@@ -485,6 +587,9 @@ int main(int argc, char** argv) {
             s = login(Args(argc, argv, 2, {"--server", "--auth", "--ca-file", "--valid-for", "--sso-assertion-file"},
                            {"--sso"}));
         else if (is({"tier", "list"})) s = tierList(Args(argc, argv, 3, {}));
+        else if (is({"catalogue", "get"})) s = catalogueGet(Args(argc, argv, 3, {}));
+        else if (is({"catalogue", "put"})) s = cataloguePut(Args(argc, argv, 3, {"--if-match"}, {"--force"}));
+        else if (is({"catalogue", "edit"})) s = catalogueEdit(Args(argc, argv, 3, {}));
         else if (is({"patch", "upload"})) s = patchUpload(Args(argc, argv, 3, {"--tier"}));
         else if (is({"patch", "promote"})) s = patchPromote(Args(argc, argv, 3, {"--name", "--kernel"}));
         else if (is({"auth-token", "add"})) s = authTokenAdd(Args(argc, argv, 3, {}));

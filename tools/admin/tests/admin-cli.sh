@@ -55,7 +55,7 @@ STABLE=$("$A" auth-token add stable)
 expect 0 upload "$A" patch upload "$W/lp_demo-2.tar.xz"
 has upload "uploaded lp_demo version 2 for .* to tier canary"
 expect 1 reupload "$A" patch upload "$W/lp_demo-2.tar.xz"
-has reupload "409: a patch with this file name is already published"
+has reupload "409: a patch file with this name already exists"
 cp /etc/hostname "$W/not-a-patch.tar.xz"
 expect 1 notpatch "$A" patch upload "$W/not-a-patch.tar.xz"
 has notpatch "answered 400"
@@ -133,6 +133,14 @@ jsonschema.validate(get("/admin/tiers"), schema("admin-tiers-response"))
 jsonschema.validate(get("/admin/machines?limit=1"), schema("admin-machines-response"))
 jsonschema.validate({"machines": json.load(open(machines)), "next": None}, schema("admin-machines-response"))
 jsonschema.validate(json.load(open(fleet)), schema("admin-fleet-response"))
+req = urllib.request.Request(url + "/admin/catalogue", headers={"Authorization": "Macaroon " + mac})
+with urllib.request.urlopen(req) as r: doc, etag = r.read(), r.headers["ETag"]
+req = urllib.request.Request(url + "/admin/catalogue", data=doc, method="PUT",
+                             headers={"Authorization": "Macaroon " + mac, "If-Match": etag})
+with urllib.request.urlopen(req) as r:
+    answer = json.loads(r.read())
+jsonschema.validate(answer, schema("admin-catalogue-put-response"))
+assert f'"{answer["etag"]}"' == etag, "the same document has another etag"
 print("schemas ok")
 PY
 
@@ -168,6 +176,33 @@ PY
 expect 1 mintbad "$A" resource-token mint --tier 'Bad/Tier'
 has mintbad "400: tier: expected a tier name"
 expect 2 unknownverb "$A" patch delete 2
+
+# The catalogue as a document: get (the etag on stderr), put based on that
+# etag; a stale etag, a document the server could not use, and a put that
+# names no base are refused with the catalogue unchanged; edit runs $EDITOR.
+"$A" catalogue get > "$W/cat.yaml" 2> "$W/cat.err" || fail "catalogue get failed: $(cat "$W/cat.err")"
+grep -q "^tiers:" "$W/cat.yaml" || fail "catalogue get printed no tiers: $(head -3 "$W/cat.yaml")"
+ETAG=$(sed -n 's/^etag: \([0-9a-f]\{64\}\)$/\1/p' "$W/cat.err")
+[[ -n $ETAG ]] || fail "catalogue get printed no etag: $(cat "$W/cat.err")"
+sed 's/supported: supported/supported: kernel-end-of-life/' "$W/cat.yaml" > "$W/cat-eol.yaml"
+expect 2 catputnobase "$A" catalogue put "$W/cat-eol.yaml"
+has catputnobase "say which catalogue this edit is based on"
+expect 0 catput "$A" catalogue put "$W/cat-eol.yaml" --if-match "$ETAG"
+has catput "catalogue replaced"
+grep -q "supported: kernel-end-of-life" "$data/catalogue.yaml" || fail "catalogue put did not reach the file"
+expect 1 catputstale "$A" catalogue put "$W/cat.yaml" --if-match "$ETAG"
+has catputstale "changed since it was read"
+printf 'tiers: ["No Such/Tier"]\n' > "$W/cat-bad.yaml"
+expect 1 catputbad "$A" catalogue put "$W/cat-bad.yaml" --force
+has catputbad "400: .*tiers entry 1: name must be"
+grep -q "supported: kernel-end-of-life" "$data/catalogue.yaml" || fail "a refused put changed the catalogue"
+printf '#!/bin/sh\nsed -i "s/kernel-end-of-life/supported/" "$1"\n' > "$W/editor.sh" && chmod 755 "$W/editor.sh"
+EDITOR=$W/editor.sh expect 0 catedit "$A" catalogue edit
+has catedit "catalogue replaced"
+grep -q "supported: kernel-end-of-life" "$data/catalogue.yaml" && fail "catalogue edit did not put the edited document"
+EDITOR=true expect 0 catnoedit "$A" catalogue edit
+has catnoedit "no change"
+ls /tmp/livepatch-catalogue-* 2> /dev/null && fail "catalogue edit left its temporary file"
 # Over TLS: a second server on the same data, verified against the test CA.
 "$BUILD/bin/livepatch-server" --data-dir "$data" --listen 127.0.0.1:0 --port-file "$W/tls.port" "${db[@]}" \
   --tls-cert "$W/demo/tls/server.pem" --tls-key "$W/demo/tls/server.key" > "$W/tls-server.log" 2>&1 &

@@ -15,6 +15,7 @@ const char* kUsage =
     "                 [--port-file FILE] [--record-dir DIR] [--fault NAME[=VALUE]]... [--tls-max-version 1.1]\n"
     "                 [--max-request-bytes N] [--database sqlite:PATH | postgresql://USER[:PW]@HOST:PORT/DB]\n"
     "                 [--patch-store filesystem|database] [--catalogue FILE]\n"
+    "                 [--catalogue-store file|database]\n"
     "                 [--threads N] [--database-connections N] [--flush-interval MS] [--auto-promote-interval MS (0: "
     "off)]\n"
     "                 [--upstream URL --sync-token-file FILE [--upstream-ca-file PEM] [--sync-interval SECONDS (0: on "
@@ -65,6 +66,14 @@ int main(int argc, char** argv) {
                     std::cerr << "--patch-store: expected filesystem or database\n";
                     return 2;
                 }
+            } else if (a == "--catalogue-store") {
+                const std::string v = next();
+                if (v != "file" && v != "database") {
+                    std::cerr << "--catalogue-store: expected file or database\n";
+                    return 2;
+                }
+                opt.catalogueStore =
+                    v == "database" ? lpserver::CatalogueStoreKind::Database : lpserver::CatalogueStoreKind::File;
             } else if (a == "--catalogue") opt.catalogue = next();
             else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
             else if (a == "--database-connections") opt.databaseConnections = std::max(1ul, std::stoul(next()));

@@ -37,11 +37,16 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
     return pkg->metadata;
 }
 
-livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& catalogue, const std::string& staged,
+livepatch::Status publishStagedPatch(PatchStore& patches, CatalogueStore& catalogue, const std::string& staged,
                                      const std::string& file, const std::string& tier,
                                      const livepatch::PatchMetadata& md) {
-    bool stored = false;
-    auto s = editCatalogue(catalogue, [&](YAML::Node& root) -> livepatch::Status {
+    // The file first (put() never replaces one, so a second upload of the
+    // name stops here), then the catalogue entry that makes it visible: a
+    // file the catalogue does not list is never served, and the edit itself
+    // has no side effect, so the database catalogue may redo it.
+    LP_TRY(patches.put(file, staged));
+    const std::string published = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
+    auto s = catalogue.edit([&](YAML::Node& root) -> livepatch::Status {
         YAML::Node kernels = root["kernels"];
         std::optional<YAML::Node> target;
         for (std::size_t i = 0; i < kernels.size(); ++i) {
@@ -70,9 +75,9 @@ livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& cat
         p["file"] = file;
         p["name"] = md.name;
         p["version"] = md.version;
-        p["published"] = livepatch::timeutil::formatRfc3339(std::chrono::system_clock::now());
+        p["published"] = published;
         p["tier"] = tier;
-        p["tier-since"] = p["published"].as<std::string>();
+        p["tier-since"] = published;
         p["replace"] = md.replace;
         YAML::Node fixes(YAML::NodeType::Sequence);
         for (const auto& f : md.fixes) {
@@ -84,12 +89,10 @@ livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& cat
             fixes.push_back(fx);
         }
         p["fixes"] = fixes;
-        LP_TRY(patches.put(file, staged));
-        stored = true;
         (*target)["patches"].push_back(p);
         return {};
     });
-    if (!s && stored) (void)patches.remove(file);  // the catalogue did not take it: no orphan file
+    if (!s) (void)patches.remove(file);  // the catalogue did not take it: no orphan file
     return s;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "catalogue.h"
 #include "livepatch/error.h"
 #include "package/patch_package.h"
 #include "patch_store.h"
@@ -17,12 +18,12 @@ namespace lpserver {
 livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& archive, const std::string& dir);
 
 // Puts the checked file `staged` (in patches.stagingDir()) into the patch
-// store as <file> and lists it in the catalogue in `tier`, under the
-// catalogue lock: the file is stored completely before the catalogue names
-// it, and removed again if the catalogue does not take it, so agents (on any
-// replica) see the whole patch or nothing. An existing file or version is
-// never replaced (AlreadyEnabled). The caller removes `staged`.
-livepatch::Status publishStagedPatch(PatchStore& patches, const std::string& catalogue, const std::string& staged,
+// store as <file> and lists it in the catalogue in `tier`: the file is
+// stored completely before the catalogue names it, and removed again if the
+// catalogue does not take it, so agents (on any replica) see the whole patch
+// or nothing. An existing file or version is never replaced (AlreadyEnabled).
+// The caller removes `staged`.
+livepatch::Status publishStagedPatch(PatchStore& patches, CatalogueStore& catalogue, const std::string& staged,
                                      const std::string& file, const std::string& tier,
                                      const livepatch::PatchMetadata& md);
 

@@ -111,6 +111,7 @@ struct Shared {
     std::mutex faultMu;
     std::unique_ptr<Store> store;
     std::unique_ptr<PatchStore> patches;
+    std::unique_ptr<CatalogueStore> catalogue;
     std::atomic<unsigned> seq{0};
     std::atomic<int> active{0};         // handlers running now
     std::atomic<bool> stopping{false};  // server is shutting down
@@ -253,6 +254,25 @@ std::optional<std::string> healthFailure(const Poco::JSON::Object::Ptr& report) 
         if (oops.isInteger() && oops.convert<long long>() > 0) return std::string("kernel oops");
     }
     return std::nullopt;
+}
+
+// The catalogue now. Its database being down is a 503 like any other store
+// failure; a broken catalogue is the operator's to fix: a 500, and its
+// reason in the log (once per reason, not once per request).
+CatalogueSnapshot catalogueNow(CatalogueStore& catalogue) {
+    auto cat = catalogue.snapshot();
+    if (cat) return *cat;
+    if (cat.error().code() == ErrorCode::Network) throw StoreUnavailable(cat.error().message());
+    static std::mutex mu;
+    static std::string logged;
+    {
+        std::lock_guard<std::mutex> l(mu);
+        if (logged != cat.error().message()) {
+            logged = cat.error().message();
+            std::cerr << "the catalogue cannot be used: " << logged << std::endl;
+        }
+    }
+    throw std::runtime_error("catalogue unavailable");
 }
 
 // Stable patches reach every tier; any other tier only its own machines.
@@ -509,12 +529,11 @@ private:
         }
         sh_->store->checkIn(id, body);
         if (failure && kernel.size() <= 128) sh_->store->recordHealthFailure(id, tier, kernel, *failure);
-        auto cat = cachedCatalogue(catalogue());
-        if (!cat) return sendError(resp, 500, "internal", "catalogue unavailable", sh_);
+        const auto cat = catalogueNow(catalogue());
         Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
         Poco::JSON::Array::Ptr patches(new Poco::JSON::Array);
         std::string supportedState = "unsupported", upgradeDate;
-        for (const auto& k : **cat) {
+        for (const auto& k : cat->kernels) {
             if (k.kernel != kernel || k.architecture != arch) continue;
             supportedState = k.supported;
             upgradeDate = k.upgradeRequiredDate;
@@ -570,9 +589,7 @@ private:
     // Whether a patch file is published to this tier in the catalogue (a
     // file the catalogue does not list is not served at all).
     bool publishedTo(const std::string& file, const std::string& tier) {
-        auto cat = cachedCatalogue(catalogue());
-        if (!cat) return false;
-        for (const auto& k : **cat)
+        for (const auto& k : catalogueNow(catalogue())->kernels)
             for (const auto& p : k.patches)
                 if (p.file == file && visibleTo(p, tier)) return true;
         return false;
@@ -660,13 +677,10 @@ private:
             else if (kv.first == "architecture") arch = kv.second;
             else if (kv.first == "codename") codename = kv.second;
         }
-        auto cat = cachedCatalogue(catalogue());
         std::string state = "unknown";
-        if (cat)
-            for (const auto& k : **cat)
-                if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) &&
-                    (arch.empty() || k.architecture == arch))
-                    state = k.supported;
+        for (const auto& k : catalogueNow(catalogue())->kernels)
+            if ((k.kernel == kernel || k.kernel == kernel + "-" + flavour) && (arch.empty() || k.architecture == arch))
+                state = k.supported;
         Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
         o.set("kernel-version", kernel);
         o.set("flavour", flavour);
@@ -756,6 +770,8 @@ private:
             if (std::regex_match(path, m, uploadRe) && method == "PUT")
                 return uploadPatch(req, resp, m[1], Poco::URI(req.getURI()));
             if (path == "/admin/tiers" && method == "GET") return listTiers(resp);
+            if (path == "/admin/catalogue" && method == "GET") return getCatalogue(resp);
+            if (path == "/admin/catalogue" && method == "PUT") return putCatalogue(req, resp);
             if (path == "/admin/machines" && method == "GET") return listMachines(resp, Poco::URI(req.getURI()));
             if (path == "/admin/fleet" && method == "GET") return fleet(resp);
             if (path == "/admin/sync" || path.rfind("/admin/sync/", 0) == 0 ||
@@ -841,10 +857,9 @@ private:
     // Tier of an admin request, which must be one of the catalogue's tiers.
     std::string knownTier(const Poco::JSON::Object::Ptr& o, const std::string& name, std::optional<std::string> def) {
         std::string tier = field(o, name, kTierRe, "a tier name ([a-z0-9._-], at most 32)", std::move(def));
-        auto tiers = catalogueTiers(catalogue());
-        if (!tiers) throw std::runtime_error("catalogue unreadable");
-        if (std::find(tiers->begin(), tiers->end(), tier) == tiers->end())
-            throw BadInput(name + ": no such tier (the catalogue's tiers: are " + joined(*tiers) + ")");
+        const auto tiers = catalogueNow(catalogue())->tierNames();
+        if (std::find(tiers.begin(), tiers.end(), tier) == tiers.end())
+            throw BadInput(name + ": no such tier (the catalogue's tiers: are " + joined(tiers) + ")");
         return tier;
     }
 
@@ -886,13 +901,11 @@ private:
     }
 
     void listTiers(HTTPServerResponse& resp) {
-        auto tiers = tierSpecs(catalogue());
-        if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
+        const auto cat = catalogueNow(catalogue());
         auto tokens = must(sh_->store->authTokensPerTier());
         auto machines = must(sh_->store->machinesPerTier());
-        auto cat = cachedCatalogue(catalogue());
         Poco::JSON::Array list;
-        for (const auto& spec : *tiers) {
+        for (const auto& spec : cat->tiers) {
             const std::string& t = spec.name;
             Poco::JSON::Object e(Poco::JSON_PRESERVE_KEY_ORDER);
             e.set("name", t);
@@ -901,23 +914,65 @@ private:
             e.set("machines", machines[t]);
             e.set("auth-tokens", tokens[t]);
             Poco::JSON::Array patches;
-            if (cat)
-                for (const auto& k : **cat)
-                    for (const auto& p : k.patches)
-                        if ((p.tier.empty() ? "stable" : p.tier) == t) {
-                            Poco::JSON::Object pe(Poco::JSON_PRESERVE_KEY_ORDER);
-                            pe.set("kernel", k.kernel);
-                            pe.set("architecture", k.architecture);
-                            pe.set("name", p.name);
-                            pe.set("version", p.version);
-                            pe.set("file", p.file);
-                            patches.add(pe);
-                        }
+            for (const auto& k : cat->kernels)
+                for (const auto& p : k.patches)
+                    if ((p.tier.empty() ? "stable" : p.tier) == t) {
+                        Poco::JSON::Object pe(Poco::JSON_PRESERVE_KEY_ORDER);
+                        pe.set("kernel", k.kernel);
+                        pe.set("architecture", k.architecture);
+                        pe.set("name", p.name);
+                        pe.set("version", p.version);
+                        pe.set("file", p.file);
+                        patches.add(pe);
+                    }
             e.set("patches", patches);
             list.add(e);
         }
         Poco::JSON::Object out;
         out.set("tiers", list);
+        sendObject(resp, 200, out);
+    }
+
+    // GET /admin/catalogue: the whole document, with its entity tag for a
+    // later PUT (edit it by hand on any catalogue store).
+    void getCatalogue(HTTPServerResponse& resp) {
+        auto doc = catalogue().document();
+        if (!doc && doc.error().code() == ErrorCode::Network) throw StoreUnavailable(doc.error().message());
+        if (!doc) return sendError(resp, 500, "internal", "the catalogue cannot be read");
+        resp.set("ETag", "\"" + doc->etag + "\"");
+        resp.setStatusAndReason(HTTPResponse::HTTP_OK);
+        resp.setContentType("application/yaml");
+        resp.setContentLength(static_cast<std::streamsize>(doc->text.size()));
+        resp.send() << doc->text;
+    }
+
+    // PUT /admin/catalogue with If-Match: the tag of the document the edit
+    // started from (or * to replace whatever is there). Checked by the one
+    // catalogue parser first: a document the server could not use is never
+    // stored. 412 when someone else changed it meanwhile (read it again).
+    void putCatalogue(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        static const std::regex ifMatchRe("^(\\*|\"([0-9a-f]{64})\")$");
+        std::smatch m;
+        const std::string ifMatch = req.get("If-Match", "");
+        if (!std::regex_match(ifMatch, m, ifMatchRe))
+            return sendError(resp, 428, "precondition-required",
+                             "If-Match: the ETag of GET /admin/catalogue (quoted), or * to replace it unconditionally");
+        std::string body;
+        if (!readBody(req, resp, body)) return;
+        auto s = catalogue().replace(body, m[2].matched ? m[2].str() : "*");
+        if (!s) {
+            const ErrorCode c = s.error().code();
+            if (c == ErrorCode::Network) throw StoreUnavailable(s.error().message());
+            if (c == ErrorCode::Stale)
+                return sendError(resp, 412, "precondition-failed",
+                                 "the catalogue changed since it was read: get it again and redo the edit");
+            if (c == ErrorCode::ConfigInvalid)
+                return sendError(resp, 400, "bad-request", livepatch::terminalSafe(s.error().message(), 400));
+            return sendError(resp, 500, "internal", "the catalogue cannot be updated");
+        }
+        std::cout << "catalogue replaced through the admin API (" << catalogue().name() << ")" << std::endl;
+        Poco::JSON::Object out;
+        out.set("etag", livepatch::sha256Hex(body));
         sendObject(resp, 200, out);
     }
 
@@ -930,7 +985,8 @@ private:
         const std::string name = o->has("name") ? field(o, "name", kPatchNameRe, "a livepatch name ([a-z0-9_])") : "";
         const std::string kernel = o->has("kernel") ? field(o, "kernel", kKernelRe, "a kernel version") : "";
         Poco::JSON::Array moved;
-        auto s = editCatalogue(catalogue(), [&](YAML::Node& root) -> livepatch::Status {
+        auto s = catalogue().edit([&](YAML::Node& root) -> livepatch::Status {
+            moved.clear();  // the edit may run again on a newer catalogue
             for (auto k : root["kernels"]) {
                 if (!kernel.empty() && k["kernel"].as<std::string>() != kernel) continue;
                 for (auto p : k["patches"]) {
@@ -952,6 +1008,7 @@ private:
         });
         if (!s) {
             if (s.error().code() == ErrorCode::NotFound) return sendError(resp, 404, "not-found", s.error().message());
+            if (s.error().code() == ErrorCode::Network) throw StoreUnavailable(s.error().message());
             return sendError(resp, 500, "internal", "the catalogue cannot be updated");
         }
         Poco::JSON::Object out;
@@ -966,9 +1023,7 @@ private:
     // nothing. An existing file or version is never replaced.
     void uploadPatch(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& file, const Poco::URI& uri) {
         auto q = queryObject(uri);
-        auto tiers = catalogueTiers(catalogue());
-        if (!tiers) return sendError(resp, 500, "internal", "the catalogue cannot be read");
-        const std::string tier = knownTier(q, "tier", tiers->front());
+        const std::string tier = knownTier(q, "tier", catalogueNow(catalogue())->tiers.front().name);
         if (req.getContentLength() > static_cast<std::streamsize>(sh_->opt.maxUploadBytes))
             return sendError(resp, 413, "too-large", "patch larger than the server's upload limit");
         const std::string& dir = sh_->patches->stagingDir();
@@ -1146,7 +1201,7 @@ private:
         sendObject(resp, 200, out);
     }
 
-    const std::string& catalogue() const { return sh_->opt.catalogue; }
+    CatalogueStore& catalogue() const { return *sh_->catalogue; }
 };
 
 // Automatic promotion: a patch in a tier with a soak time moves on to the
@@ -1155,12 +1210,13 @@ private:
 // replica runs it; the catalogue lock and the re-check under it make a
 // second replica's pass a no-op. Returns what moved, "file: from -> to".
 livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
-    const std::string& path = sh.opt.catalogue;
-    auto specs = tierSpecs(path);
-    if (!specs) return specs.error();
+    CatalogueStore& catalogue = *sh.catalogue;
+    auto cat = catalogue.snapshot();
+    if (!cat) return cat.error();
+    const auto& specs = (*cat)->tiers;
     std::map<std::string, std::pair<std::chrono::seconds, std::string>> soakThenNext;
-    for (std::size_t i = 0; i + 1 < specs->size(); ++i)
-        if ((*specs)[i].soak) soakThenNext[(*specs)[i].name] = {*(*specs)[i].soak, (*specs)[i + 1].name};
+    for (std::size_t i = 0; i + 1 < specs.size(); ++i)
+        if (specs[i].soak) soakThenNext[specs[i].name] = {*specs[i].soak, specs[i + 1].name};
     if (soakThenNext.empty()) return std::vector<std::string>{};
     const auto now = std::chrono::system_clock::now();
     auto due = [&](const std::string& kernel, const std::string& tier,
@@ -1177,11 +1233,9 @@ livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
     auto since = [](const std::string& tierSince, const std::string& published) {
         return tierSince.empty() ? published : tierSince;
     };
-    // Candidates from the cached catalogue; only then the lock and a re-check.
-    auto cat = cachedCatalogue(path);
-    if (!cat) return cat.error();
+    // Candidates from the cached catalogue; only then the edit, which checks again.
     bool any = false;
-    for (const auto& k : **cat)
+    for (const auto& k : (*cat)->kernels)
         for (const auto& p : k.patches) {
             auto d = due(k.kernel, p.tier.empty() ? "stable" : p.tier, since(p.tierSince, p.published));
             if (!d) return d.error();
@@ -1189,7 +1243,8 @@ livepatch::Result<std::vector<std::string>> autoPromote(Shared& sh) {
         }
     std::vector<std::string> moved;
     if (!any) return moved;
-    LP_TRY(editCatalogue(path, [&](YAML::Node& root) -> livepatch::Status {
+    LP_TRY(catalogue.edit([&](YAML::Node& root) -> livepatch::Status {
+        moved.clear();  // the edit may run again on a newer catalogue
         for (auto k : root["kernels"])
             for (auto p : k["patches"]) {
                 const std::string tier = p["tier"] ? p["tier"].as<std::string>() : "stable";
@@ -1302,12 +1357,11 @@ livepatch::Status Server::start() {
     auto patches = openPatchStore(sh.opt.patchStore, sh.opt.dataDir, *sh.store, sh.opt.maxUploadBytes);
     if (!patches) return patches.error();
     sh.patches = std::move(*patches);
-    sh.syncer = std::make_unique<Syncer>(sh.opt.sync, sh.opt.dataDir, sh.opt.catalogue, sh.opt.maxUploadBytes,
-                                         *sh.store, *sh.patches);
-    if (livepatch::fs::exists(sh.opt.catalogue)) {
-        auto tiers = tierSpecs(sh.opt.catalogue);
-        if (!tiers) return tiers.error();
-    }
+    auto catalogue = openCatalogueStore(sh.opt.catalogueStore, sh.opt.catalogue, *sh.store);
+    if (!catalogue) return catalogue.error();
+    sh.catalogue = std::move(*catalogue);
+    sh.syncer = std::make_unique<Syncer>(sh.opt.sync, sh.opt.dataDir, *sh.catalogue, sh.opt.maxUploadBytes, *sh.store,
+                                         *sh.patches);
     if (auto key = livepatch::fs::readFile(sh.opt.dataDir + "/macaroon-key", 4096)) sh.macaroonKey = *key;
     if (auto h = livepatch::fs::readFile(sh.opt.dataDir + "/admin-password", 1u << 20)) {
         auto users = AdminUsers::parse(*h);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "admin_auth.h"
+#include "catalogue.h"
 #include "livepatch/error.h"
 #include "sync.h"
 
@@ -41,7 +42,11 @@ struct ServerOptions {
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
     std::string patchStore = "filesystem";  // or "database": patch files where every replica sees them (patch_store.h)
-    std::string catalogue;    // "" = <dataDir>/catalogue.yaml (replicas with their own data dirs share one)
+    // Where the catalogue is kept (catalogue.h): a file others may edit, or
+    // the database, which replicas share. `catalogue` is the file, and on
+    // the database store the file imported at the first start.
+    CatalogueStoreKind catalogueStore = CatalogueStoreKind::File;
+    std::string catalogue;    // "" = <dataDir>/catalogue.yaml
     std::size_t threads = 8;  // request threads
     // Database connections, 0 = two per core. Fewer than request threads on
     // purpose: a check-in spends most of its time in the database, and more

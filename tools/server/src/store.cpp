@@ -82,6 +82,12 @@ const std::vector<Migration>& migrations() {
          {"CREATE TABLE patch_files (name VARCHAR(200) PRIMARY KEY, sha256 VARCHAR(64) NOT NULL, length BIGINT NOT "
           "NULL,"
           " content ${BLOB} NOT NULL, created BIGINT NOT NULL)"}},
+        // The catalogue for --catalogue-store database, one row per edit:
+        // replicas share it, and an edit is one INSERT of the next
+        // generation, which fails if another replica wrote that generation
+        // first (optimistic locking: no lock is held while an edit runs).
+        {6,
+         {"CREATE TABLE catalogue (generation BIGINT PRIMARY KEY, document TEXT NOT NULL, created BIGINT NOT NULL)"}},
     };
     return all;
 }
@@ -696,6 +702,43 @@ livepatch::Result<bool> Store::removePatchFile(const std::string& name) {
         std::string n = name;
         Poco::Data::Statement st = (s << db_->sql("DELETE FROM patch_files WHERE name = ?"), use(n));
         return st.execute() > 0;
+    });
+}
+
+livepatch::Result<CatalogueRevision> Store::catalogueHead() {
+    return db_->with("read the catalogue", [&](Poco::Data::Session& s) {
+        std::vector<Poco::Int64> generation;
+        std::vector<std::string> document;
+        s << "SELECT generation, document FROM catalogue ORDER BY generation DESC", into(generation), into(document),
+            limit(1), now;
+        CatalogueRevision r;
+        if (!generation.empty()) r = CatalogueRevision{generation[0], document[0]};
+        return r;
+    });
+}
+
+livepatch::Result<std::int64_t> Store::catalogueGeneration() {
+    return db_->with("read the catalogue generation", [&](Poco::Data::Session& s) {
+        Poco::Int64 generation = 0;
+        s << "SELECT COALESCE(MAX(generation), 0) FROM catalogue", into(generation), now;
+        return static_cast<std::int64_t>(generation);
+    });
+}
+
+livepatch::Result<bool> Store::addCatalogueRevision(std::int64_t generation, const std::string& document) {
+    return db_->with("write the catalogue", [&](Poco::Data::Session& s) {
+        Poco::Int64 g = generation, at = unixNow(), oldest = generation - kCatalogueRevisionsKept;
+        std::string doc = document;
+        bool added = false;
+        inTransaction(s, "BEGIN", [&] {
+            Poco::Data::Statement st =
+                (s << db_->sql("INSERT INTO catalogue (generation, document, created) VALUES (?, ?, ?)"
+                               " ON CONFLICT DO NOTHING"),
+                 use(g), use(doc), use(at));
+            added = st.execute() > 0;
+            if (added) s << db_->sql("DELETE FROM catalogue WHERE generation <= ?"), use(oldest), now;
+        });
+        return added;
     });
 }
 

@@ -62,6 +62,13 @@ struct PatchFileInfo {
     std::uint64_t length = 0;
 };
 
+// One revision of the catalogue kept in the database (--catalogue-store
+// database); generation 0 and an empty document when there is none yet.
+struct CatalogueRevision {
+    std::int64_t generation = 0;
+    std::string document;
+};
+
 struct StoreOptions {
     std::string dataDir;
     std::string database;  // "" = sqlite in dataDir; "sqlite:PATH"; "postgresql://user:pw@host:port/db"
@@ -136,6 +143,16 @@ public:
     // The stored bytes; TooLarge (nothing read) when the row is longer than maxBytes.
     livepatch::Result<std::optional<std::string>> patchFileContent(const std::string& name, std::uint64_t maxBytes);
     livepatch::Result<bool> removePatchFile(const std::string& name);
+
+    // The catalogue in the database (catalogue.h): the newest revision, its
+    // generation alone (what a replica polls), and the next revision, added
+    // only if no writer added that generation first (false: read again and
+    // redo the edit). The newest kCatalogueRevisionsKept stay, as a record
+    // of recent edits.
+    livepatch::Result<CatalogueRevision> catalogueHead();
+    livepatch::Result<std::int64_t> catalogueGeneration();
+    livepatch::Result<bool> addCatalogueRevision(std::int64_t generation, const std::string& document);
+    static constexpr std::int64_t kCatalogueRevisionsKept = 100;
 
 private:
     explicit Store(std::unique_ptr<Database> db, std::chrono::milliseconds flushInterval);

@@ -204,12 +204,14 @@ livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const 
     return std::optional<std::string>((*row)->tier);
 }
 
-SyncAnswer syncListing(const std::string& catalogue, PatchStore& patches,
+SyncAnswer syncListing(CatalogueStore& catalogue, PatchStore& patches,
                        const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier) {
-    auto cat = cachedCatalogue(catalogue);
+    auto cat = catalogue.snapshot();
+    if (!cat && cat.error().code() == ErrorCode::Network)
+        return errorAnswer(503, "unavailable", "the server's database is unavailable; try again later");
     if (!cat) return errorAnswer(500, "internal", "catalogue unavailable");
     Poco::JSON::Array list;
-    for (const auto& k : **cat)
+    for (const auto& k : (*cat)->kernels)
         for (const auto& p : k.patches) {
             if (!visible(p)) continue;
             auto d = patches.info(p.file);
@@ -232,11 +234,11 @@ SyncAnswer syncListing(const std::string& catalogue, PatchStore& patches,
     return {200, json(out)};
 }
 
-Syncer::Syncer(SyncOptions options, std::string dataDir, std::string catalogue, std::uint64_t maxPatchBytes,
+Syncer::Syncer(SyncOptions options, std::string dataDir, CatalogueStore& catalogue, std::uint64_t maxPatchBytes,
                Store& store, PatchStore& patches)
     : opt_(std::move(options)),
       dataDir_(std::move(dataDir)),
-      catalogue_(std::move(catalogue)),
+      catalogue_(catalogue),
       maxPatchBytes_(maxPatchBytes),
       store_(store),
       patches_(patches) {}
@@ -314,8 +316,9 @@ SyncReportRow Syncer::run() {
     std::string token = *text;
     while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
     if (!std::regex_match(token, kTokenRe)) return done("the sync token file holds no sync token");
-    auto tiers = catalogueTiers(catalogue_);
-    if (!tiers || tiers->empty()) return done("this server's catalogue cannot be read");
+    auto cat = catalogue_.snapshot();
+    if (!cat) return done("this server's catalogue cannot be read");
+    const auto tiers = (*cat)->tierNames();
     const lpadmin::Session upstream{opt_.upstream, opt_.caFile, "", ""};
     auto resp = lpadmin::request(upstream, "GET", "/v1/sync/patches", "Bearer " + token);
     if (!resp) return done(resp.error().message());
@@ -355,7 +358,7 @@ SyncReportRow Syncer::run() {
     std::string firstError;
     for (std::size_t i = 0; i < patches->size(); ++i) {
         auto entry = patches->getObject(i);
-        auto s = entry ? syncOne(token, entry, tiers->front(), signedTargets ? &*signedTargets : nullptr, r.added)
+        auto s = entry ? syncOne(token, entry, tiers.front(), signedTargets ? &*signedTargets : nullptr, r.added)
                        : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
         if (!s) {
             std::cout << "sync: " << s.error().message() << std::endl;
@@ -423,9 +426,9 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     const auto length = static_cast<std::uint64_t>(lengthSigned);
     if (!syncFilterAccepts(opt_, *kernel, *arch)) return {};
     // Already here (by file, or the same version for the same kernel): nothing to do.
-    auto cat = cachedCatalogue(catalogue_);
-    if (!cat) return Error(ErrorCode::ConfigInvalid, "this server's catalogue cannot be read");
-    for (const auto& k : **cat)
+    auto cat = catalogue_.snapshot();
+    if (!cat) return Error(cat.error().code(), "this server's catalogue cannot be read");
+    for (const auto& k : (*cat)->kernels)
         for (const auto& p : k.patches)
             if (p.file == *file ||
                 (k.kernel == *kernel && k.architecture == *arch && p.name == *name && p.version == *version))
@@ -530,9 +533,11 @@ livepatch::Result<SyncAnswer> Syncer::admin(const std::string& method, const std
         const Poco::JSON::Object::Ptr o = parseJsonObject(body);
         if (path == "/admin/sync-tokens" && method == "POST") {
             const std::string tier = field(o, "tier", tierNameRe(), "a tier name ([a-z0-9._-], at most 32)");
-            auto tiers = catalogueTiers(catalogue_);
-            if (!tiers) return errorAnswer(500, "internal", "the catalogue cannot be read");
-            if (std::find(tiers->begin(), tiers->end(), tier) == tiers->end()) throw BadInput("tier: no such tier");
+            auto cat = catalogue_.snapshot();
+            if (!cat && cat.error().code() == ErrorCode::Network) return cat.error();
+            if (!cat) return errorAnswer(500, "internal", "the catalogue cannot be read");
+            const auto tiers = (*cat)->tierNames();
+            if (std::find(tiers.begin(), tiers.end(), tier) == tiers.end()) throw BadInput("tier: no such tier");
             const std::string name = field(o, "name", kSyncTokenNameRe, "a name of 1-64 [A-Za-z0-9._-]");
             std::int64_t until = 0;
             if (o->has("valid-until")) {

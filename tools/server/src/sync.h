@@ -79,15 +79,15 @@ livepatch::Result<std::optional<std::string>> syncTokenTier(Store& store, const 
 
 // Upstream side: GET /v1/sync/patches for this tier.
 // catalogue: the catalogue file; digests from the patch store.
-SyncAnswer syncListing(const std::string& catalogue, PatchStore& patches,
+SyncAnswer syncListing(CatalogueStore& catalogue, PatchStore& patches,
                        const std::function<bool(const CataloguePatch&)>& visible, const std::string& tier);
 
 class Syncer {
 public:
     // dataDir keeps the upstream's trusted TUF metadata; downloads are
     // staged in patches.stagingDir() and published through `catalogue`.
-    Syncer(SyncOptions options, std::string dataDir, std::string catalogue, std::uint64_t maxPatchBytes, Store& store,
-           PatchStore& patches);
+    Syncer(SyncOptions options, std::string dataDir, CatalogueStore& catalogue, std::uint64_t maxPatchBytes,
+           Store& store, PatchStore& patches);
     ~Syncer();
     void start();  // the interval thread (when an upstream and an interval are set)
     void stop();
@@ -119,7 +119,7 @@ private:
 
     SyncOptions opt_;
     std::string dataDir_;
-    std::string catalogue_;
+    CatalogueStore& catalogue_;
     std::uint64_t maxPatchBytes_;
     Store& store_;
     PatchStore& patches_;

@@ -13,6 +13,7 @@
 #include "livepatch/testing/files.h"
 #include "patch_store.h"
 #include "store.h"
+#include "test_database.h"
 
 namespace {
 
@@ -31,19 +32,7 @@ class PatchStoreTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
         root = livepatch::testing::freshTestDir("lppatchstore", {"a", "b", "c"});
-        if (const char* pg = std::getenv("LP_TEST_POSTGRES_URL")) {
-            std::string name = "ps_";
-            for (char c : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
-            const std::string psql = std::getenv("LP_TEST_POSTGRES_PSQL");
-            ASSERT_EQ(std::system((psql + " -q -d postgres -c 'DROP DATABASE IF EXISTS " + name +
-                                   "' -c 'CREATE DATABASE " + name + "' > /dev/null")
-                                      .c_str()),
-                      0);
-            database = pg + name;
-        } else {
-            database = "sqlite:" + (root / "shared.db").string();
-        }
+        database = lpserver::testing::freshTestDatabase("ps_", root);
     }
     void TearDown() override {
         patches.clear();

@@ -5,10 +5,11 @@
 # agree across replicas; PostgreSQL restarted under load is 503 + Retry-After
 # then recovery, and a replica killed (SIGKILL) while registrations run on
 # both loses none that it answered 200 (issue 19, item 8). Two more replicas
-# with their own data dirs and --patch-store database (sharing only the
-# catalogue file) serve each other's uploads: same bytes, a damaged cache file
-# is fetched again and never served, an upload cut off mid-body leaves no row
-# and no file. Run under with-postgres.sh (ctest does).
+# with their own data dirs, --patch-store database and --catalogue-store
+# database (sharing nothing but PostgreSQL) serve each other's uploads and
+# catalogue edits: same bytes, a damaged cache file is fetched again and never
+# served, an upload cut off mid-body leaves no row, no file and no catalogue
+# entry. Run under with-postgres.sh (ctest does).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -31,15 +32,17 @@ replica() { # replica NAME [ARGS...]: starts it on $W/NAME.port (data dir: the d
 }
 replica a   # imports the demo state.json (the auth token) into the shared database
 replica b
-# c and d: their own data dirs (admin password and macaroon key copied), one
-# catalogue file, patch files in the database. c starts with lp_demo-1 in
-# its patches/ (imported into the database at start); d with none.
-mkdir -p "$W/c/patches" "$W/d" "$W/shared"
-cp "$W/demo/server/catalogue.yaml" "$W/shared/"
+# c and d: their own data dirs (admin password and macaroon key copied),
+# patch files and the catalogue in the database. c starts with lp_demo-1 in
+# its patches/ and the demo's catalogue.yaml (both imported into the database
+# at start); d with neither.
+mkdir -p "$W/c/patches" "$W/d"
+cp "$W/demo/server/catalogue.yaml" "$W/c/"
 cp "$W/demo/server/patches/lp_demo-1.tar.xz" "$W/c/patches/"
 for r in c d; do cp "$W/demo/server/admin-password" "$W/demo/server/macaroon-key" "$W/$r/"; done
-replica c --data-dir "$W/c" --patch-store database --catalogue "$W/shared/catalogue.yaml"
-replica d --data-dir "$W/d" --patch-store database --catalogue "$W/shared/catalogue.yaml"
+replica c --data-dir "$W/c" --patch-store database --catalogue-store database
+replica d --data-dir "$W/d" --patch-store database --catalogue-store database
+grep -q "imported $W/c/catalogue.yaml into the database" "$W/c.log" || { cat "$W/c.log"; fail "c did not import its catalogue"; }
 nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_nginx "$W/nginx" "access_log off;
   upstream replicas { server 127.0.0.1:$(cat "$W/a.port"); server 127.0.0.1:$(cat "$W/b.port"); }
@@ -97,9 +100,19 @@ basic = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-demo").decod
 patch = open(f"{W}/demo/server/patches/lp_demo-2.tar.xz", "rb").read()
 st, body, _ = call(c, "PUT", "/admin/patches/lp_demo-2.tar.xz", patch, basic)
 check(st == 201, f"upload through replica c: {st} {body}")
-st, body, _ = call(d, "POST", f"/v1/client/{mid}/updates", report, auth)
-check(st == 200, f"check-in on replica d: {st} {body}")
-offered = {p["filename"]: p for p in json.loads(body)["patches"]}
+def offered_by(port, want, seconds=5):
+    """The patches a replica offers, once `want` is among them (another
+    replica's catalogue edit shows within its poll interval, 1 s)."""
+    for _ in range(seconds * 10):
+        st, body, _ = call(port, "POST", f"/v1/client/{mid}/updates", report, auth)
+        check(st == 200, f"check-in on replica {port}: {st} {body}")
+        answer = json.loads(body)
+        if want(answer):
+            return answer
+        time.sleep(0.1)
+    check(False, f"replica {port} never offered what was expected: {answer}")
+offered = {p["filename"]: p for p in
+           offered_by(d, lambda a: "lp_demo-2.tar.xz" in [p["filename"] for p in a["patches"]])["patches"]}
 check("lp_demo-1.tar.xz" in offered, "replica d does not offer the patch c imported from its patches/ at start")
 check(offered.get("lp_demo-2.tar.xz", {}).get("sha256") == hashlib.sha256(patch).hexdigest(),
       f"replica d announces lp_demo-2 with another digest: {offered.get('lp_demo-2.tar.xz')}")
@@ -140,13 +153,30 @@ def rows(name):
 leftovers = [f for f in os.listdir(f"{W}/c/patch-cache") if f.startswith(".")]
 check(not leftovers, f"files left by the cut-off upload: {leftovers}")
 check(rows("lp_demo-3.tar.xz") == "0", "a row for the cut-off upload")
-check("lp_demo-3.tar.xz" not in open(f"{W}/shared/catalogue.yaml").read(), "the cut-off upload is in the catalogue")
+def catalogue_row():
+    return subprocess.run(f"{psql} -d replicas -tAc \"SELECT document FROM catalogue ORDER BY generation DESC LIMIT 1\"",
+                          shell=True, check=True, capture_output=True, text=True).stdout
+check("lp_demo-2.tar.xz" in catalogue_row(), "the database's catalogue does not list c's upload")
+check("lp_demo-3.tar.xz" not in catalogue_row(), "the cut-off upload is in the catalogue")
 st, body, _ = call(d, "PUT", "/admin/patches/lp_demo-3.tar.xz", patch3, basic)
 check(st == 201, f"the complete upload after the cut-off one: {st} {body}")
 check(rows("lp_demo-3.tar.xz") == "1", "no row for the complete upload")
+offered_by(c, lambda a: "lp_demo-3.tar.xz" in [p["filename"] for p in a["patches"]])
 st, got, _ = call(c, "GET", "/v1/patches/lp_demo-3.tar.xz", None, auth)
 check(st == 200 and got == patch3, f"download of d's upload through c: {st}")
-print("patch store database: uploads on one replica served by the other, damaged cache refetched, cut-off upload left nothing")
+# The catalogue edited by hand through d (GET, change, PUT with If-Match):
+# c answers from the new document; a PUT from a stale copy is refused.
+st, doc, h = call(d, "GET", "/admin/catalogue", None, basic)
+check(st == 200 and b"lp_demo-3.tar.xz" in doc, f"GET /admin/catalogue on d: {st}")
+edited = doc.replace(b"supported: supported", b"supported: kernel-upgrade-required", 1)
+check(edited != doc, "the demo catalogue has no supported: supported line")
+st, body, _ = call(d, "PUT", "/admin/catalogue", edited, {**basic, "If-Match": h["ETag"]})
+check(st == 200, f"PUT /admin/catalogue on d: {st} {body}")
+st, body, _ = call(c, "PUT", "/admin/catalogue", doc, {**basic, "If-Match": h["ETag"]})
+check(st == 412, f"a PUT from a copy older than d's edit, on c: {st} {body}")
+offered_by(c, lambda a: a["supported"] == "kernel-upgrade-required")
+print("patch store and catalogue in the database: uploads and catalogue edits on one replica seen by the other,"
+      " damaged cache refetched, cut-off upload left nothing")
 
 # PostgreSQL stopped and started again while registrations run on both
 # replicas: the outage is answered 503 with Retry-After (never a 500 or a

@@ -29,11 +29,29 @@
 #include "livepatch/testing/files.h"
 #include "server.h"
 #include "store.h"
+#include "util/fs.h"
 
 namespace fsys = std::filesystem;
 using namespace lpserver;
 
 namespace {
+
+// A catalogue file as the server parses it (the one parser).
+livepatch::Result<Catalogue> catalogueFile(const std::string& path) {
+    auto text = livepatch::fs::readFile(path);
+    if (!text) return text.error();
+    return parseCatalogue(*text, path);
+}
+livepatch::Result<std::vector<CatalogueKernel>> loadCatalogue(const std::string& path) {
+    auto c = catalogueFile(path);
+    if (!c) return c.error();
+    return c->kernels;
+}
+livepatch::Result<std::vector<std::string>> catalogueTiers(const std::string& path) {
+    auto c = catalogueFile(path);
+    if (!c) return c.error();
+    return c->tierNames();
+}
 
 struct Reply {
     int status;
