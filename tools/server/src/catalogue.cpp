@@ -103,6 +103,13 @@ livepatch::Result<Catalogue> parseCatalogue(const std::string& text, const std::
                 if (p["tier"]) cp.tier = p["tier"].as<std::string>();
                 if (p["tier-since"]) cp.tierSince = p["tier-since"].as<std::string>();
                 if (p["replace"]) cp.replace = p["replace"].as<bool>();
+                if (p["source"]) {
+                    const std::string source = p["source"].as<std::string>();
+                    if (source != "upload" && source != "upstream")
+                        throw std::runtime_error("patch " + cp.file + ": source must be upload or upstream");
+                    cp.source = source == "upstream" ? PatchSource::Upstream : PatchSource::Upload;
+                }
+                if (p["verified-by"]) cp.verifiedBy = p["verified-by"].as<std::string>();
                 for (const auto& f : p["fixes"]) {
                     CatalogueFix cf;
                     cf.name = f["name"].as<std::string>();

@@ -28,6 +28,10 @@
 //         tier-since: 2026-11-02T00:00:00Z  # when it entered its tier (upload, promotion)
 //         replace: true
 //         fixes: [{name: cve-2023-6270, description: "...", bug: "lp#1", patched: true}]
+//         source: upstream             # mirrored by upstream sync (absent: uploaded here)
+//         verified-by: listing         # what vouched for a mirrored patch's bytes: the
+//                                      # upstream's listing alone, or "signed-catalogue:<pin>",
+//                                      # its TUF-signed catalogue under the pinned root <pin>
 #pragma once
 
 #include <chrono>
@@ -52,10 +56,14 @@ struct CatalogueFix {
     bool patched = true;
 };
 
+enum class PatchSource { Upload, Upstream };
+
 struct CataloguePatch {
     std::string file, name, version, published, tier, tierSince;
     bool replace = true;
     std::vector<CatalogueFix> fixes;
+    PatchSource source = PatchSource::Upload;
+    std::string verifiedBy;  // mirrored patches: "listing" or "signed-catalogue:<pin>"
 };
 
 struct CatalogueKernel {

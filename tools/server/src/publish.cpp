@@ -39,7 +39,7 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
 
 livepatch::Status publishStagedPatch(PatchStore& patches, CatalogueStore& catalogue, const std::string& staged,
                                      const std::string& file, const std::string& tier,
-                                     const livepatch::PatchMetadata& md) {
+                                     const livepatch::PatchMetadata& md, const std::string& verifiedBy) {
     // The file first (put() never replaces one, so a second upload of the
     // name stops here), then the catalogue entry that makes it visible: a
     // file the catalogue does not list is never served, and the edit itself
@@ -89,6 +89,10 @@ livepatch::Status publishStagedPatch(PatchStore& patches, CatalogueStore& catalo
             fixes.push_back(fx);
         }
         p["fixes"] = fixes;
+        if (!verifiedBy.empty()) {
+            p["source"] = "upstream";
+            p["verified-by"] = verifiedBy;
+        }
         (*target)["patches"].push_back(p);
         return {};
     });

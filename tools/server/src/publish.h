@@ -23,8 +23,10 @@ livepatch::Result<livepatch::PatchMetadata> checkSignedPatch(const std::string& 
 // catalogue does not take it, so agents (on any replica) see the whole patch
 // or nothing. An existing file or version is never replaced (AlreadyEnabled).
 // The caller removes `staged`.
+// verifiedBy: for a mirrored patch, what vouched for its bytes (recorded as
+// source: upstream, verified-by: ...); "" for an upload.
 livepatch::Status publishStagedPatch(PatchStore& patches, CatalogueStore& catalogue, const std::string& staged,
                                      const std::string& file, const std::string& tier,
-                                     const livepatch::PatchMetadata& md);
+                                     const livepatch::PatchMetadata& md, const std::string& verifiedBy = "");
 
 }  // namespace lpserver

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <iostream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "admin_client.h"
@@ -348,23 +349,37 @@ SyncReportRow Syncer::run() {
     // The signed catalogue before any download: a freeze (expired
     // timestamp) or a rollback fails the whole run with the TUF error.
     std::optional<std::vector<SignedTarget>> signedTargets;
+    std::string verifiedBy = "listing", withdrawal;
     if (!opt_.trustRoot.empty()) {
         auto targets = signedCatalogue(token);
         if (!targets) return done("the upstream's signed catalogue: " + targets.error().message());
         signedTargets = std::move(*targets);
+        auto pin = readSyncTrustRoot(opt_.trustRoot);
+        if (!pin) return done(pin.error().message());
+        verifiedBy = "signed-catalogue:" + livepatch::sha256Hex(*pin).substr(0, 16);
+        auto withdrawn = recheckMirrored(*signedTargets, verifiedBy);
+        if (!withdrawn) return done("re-checking the patches mirrored before: " + withdrawn.error().message());
+        for (const auto& file : *withdrawn) withdrawal += (withdrawal.empty() ? "" : ", ") + file;
+        if (!withdrawal.empty())
+            withdrawal = "withdrew " + std::to_string(withdrawn->size()) +
+                         " patch(es) mirrored before this trust root was pinned that the upstream's signed catalogue "
+                         "does not vouch for: " +
+                         withdrawal;
     }
     // Every patch is tried; the run fails with the first error (the others
-    // are in the server's log).
+    // are in the server's log), and with any withdrawal.
     std::string firstError;
     for (std::size_t i = 0; i < patches->size(); ++i) {
         auto entry = patches->getObject(i);
-        auto s = entry ? syncOne(token, entry, tiers.front(), signedTargets ? &*signedTargets : nullptr, r.added)
-                       : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
+        auto s =
+            entry ? syncOne(token, entry, tiers.front(), signedTargets ? &*signedTargets : nullptr, verifiedBy, r.added)
+                  : livepatch::Status(Error(ErrorCode::Protocol, "a listing entry is not an object"));
         if (!s) {
             std::cout << "sync: " << s.error().message() << std::endl;
             if (firstError.empty()) firstError = s.error().message();
         }
     }
+    if (!withdrawal.empty()) firstError += (firstError.empty() ? "" : "; ") + withdrawal;
     return done(firstError);
 }
 
@@ -404,9 +419,62 @@ livepatch::Result<std::vector<Syncer::SignedTarget>> Syncer::signedCatalogue(con
     return out;
 }
 
+// Patches this server mirrored before the current trust root was pinned
+// (vouched for by the listing alone, or under another root) are checked
+// against the signed catalogue now, as if mirrored today: a match is marked
+// verified under this pin; anything else is taken out of the catalogue and
+// the patch store (so the signed bytes can be mirrored under the same name).
+// Kernels outside --sync-filter are not in signedTargets and are left alone.
+livepatch::Result<std::vector<std::string>> Syncer::recheckMirrored(const std::vector<SignedTarget>& signedTargets,
+                                                                    const std::string& verifiedBy) {
+    auto cat = catalogue_.snapshot();
+    if (!cat) return cat.error();
+    std::set<std::string> confirmed, withdrawn;
+    for (const auto& k : (*cat)->kernels)
+        for (const auto& p : k.patches) {
+            if (p.source != PatchSource::Upstream || p.verifiedBy == verifiedBy) continue;
+            if (!syncFilterAccepts(opt_, k.kernel, k.architecture)) continue;
+            auto stored = patches_.info(p.file);
+            if (!stored && stored.error().code() == ErrorCode::Network) return stored.error();
+            bool vouched = false;
+            for (const auto& t : signedTargets) {
+                const auto& sp = t.patch;
+                vouched = vouched || (stored && sp.name == p.name && sp.version == p.version && sp.kernel == k.kernel &&
+                                      sp.architecture == k.architecture && sp.length == stored->length &&
+                                      livepatch::digestEquals(sp.sha256, stored->sha256));
+            }
+            (vouched ? confirmed : withdrawn).insert(p.file);
+        }
+    if (confirmed.empty() && withdrawn.empty()) return std::vector<std::string>{};
+    LP_TRY(catalogue_.edit([&](YAML::Node& root) -> livepatch::Status {
+        for (auto k : root["kernels"]) {
+            YAML::Node kept(YAML::NodeType::Sequence);
+            for (auto p : k["patches"]) {
+                const std::string file = p["file"].as<std::string>();
+                if (withdrawn.count(file)) continue;
+                if (confirmed.count(file)) p["verified-by"] = verifiedBy;
+                kept.push_back(p);
+            }
+            k["patches"] = kept;
+        }
+        return {};
+    }));
+    for (const auto& file : confirmed)
+        std::cout << "sync: " << file << ": mirrored before this trust root was pinned; the upstream's signed "
+                  << "catalogue vouches for it" << std::endl;
+    for (const auto& file : withdrawn) {
+        auto removed = patches_.remove(file);
+        std::cout << "sync: withdrew " << file << ": mirrored before this trust root was pinned, and the upstream's "
+                  << "signed catalogue does not vouch for its bytes"
+                  << (removed ? "" : " (its file could not be removed: " + removed.error().message() + ")")
+                  << std::endl;
+    }
+    return std::vector<std::string>(withdrawn.begin(), withdrawn.end());
+}
+
 livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Object::Ptr& e,
                                   const std::string& firstTier, const std::vector<SignedTarget>* signedTargets,
-                                  int& added) {
+                                  const std::string& verifiedBy, int& added) {
     auto str = [&](const char* key, const std::regex& re) -> std::optional<std::string> {
         if (!e->has(key) || !e->get(key).isString()) return std::nullopt;
         std::string v = e->getValue<std::string>(key);
@@ -515,7 +583,7 @@ livepatch::Status Syncer::syncOne(const std::string& token, const Poco::JSON::Ob
     if (!md) return refuse(livepatch::terminalSafe(md.error().message(), 200));
     if (md->name != *name || md->version != *version || md->kernel != *kernel || md->architecture != *arch)
         return refuse("its metadata differs from the upstream's listing");
-    auto s = publishStagedPatch(patches_, catalogue_, part, *file, firstTier, *md);
+    auto s = publishStagedPatch(patches_, catalogue_, part, *file, firstTier, *md, verifiedBy);
     ::unlink(part.c_str());
     if (!s && s.error().code() != ErrorCode::AlreadyEnabled)
         return Error(s.error().code(), *file + ": " + s.error().message());

@@ -112,9 +112,15 @@ private:
     // With --upstream-trust-root: the pin, a TUF refresh over the upstream's
     // /v1/tuf/ and the signed patches this server's filter lets through.
     livepatch::Result<std::vector<SignedTarget>> signedCatalogue(const std::string& token);
-    // signedTargets: null without --upstream-trust-root.
+    // signedTargets: null without --upstream-trust-root. verifiedBy: what
+    // vouches for what this run mirrors, recorded in its catalogue entry.
     livepatch::Status syncOne(const std::string& token, const Poco::JSON::Object::Ptr& entry,
-                              const std::string& firstTier, const std::vector<SignedTarget>* signedTargets, int& added);
+                              const std::string& firstTier, const std::vector<SignedTarget>* signedTargets,
+                              const std::string& verifiedBy, int& added);
+    // Withdraws what was mirrored before this pin unless the signed
+    // catalogue vouches for it; returns the withdrawn files.
+    livepatch::Result<std::vector<std::string>> recheckMirrored(const std::vector<SignedTarget>& signedTargets,
+                                                                const std::string& verifiedBy);
     void loop();
 
     SyncOptions opt_;

@@ -225,11 +225,35 @@ for bad in "$TUF/repo/metadata/timestamp.json" "$WORK/no-such-root.json"; do
   [[ $rc == 2 ]] || { cat "$WORK/badroot"; fail "a server started with --upstream-trust-root $bad (rc $rc)"; }
   has badroot "^--upstream-trust-root: "
 done
+# First without the pin: the listing alone vouches, so all three are
+# mirrored, each recorded as such in the catalogue.
+start signed "$SG" --upstream "https://127.0.0.1:${PORTS[tufup]}" "${signed_args[@]:0:6}"
+login signed
+run 0 unpinnedrun signed sync trigger --wait
+has unpinnedrun "added 3"
+for v in 1 2 3; do published "$SG" "lp_demo-$v.tar.xz" || fail "lp_demo-$v was not mirrored without a pin"; done
+provenance() { # provenance DATADIR: "file source verified-by" per catalogue entry
+  $PY -c 'import sys, yaml
+for k in yaml.safe_load(open(sys.argv[1]))["kernels"]:
+    for p in k["patches"]: print(p["file"], p.get("source", "-"), p.get("verified-by", "-"))' "$1/catalogue.yaml"
+}
+provenance "$SG" > "$WORK/provenance"
+[[ $(grep -c " upstream listing$" "$WORK/provenance") == 3 ]] || { cat "$WORK/provenance"; fail "mirrored patches lack their provenance"; }
+stop signed
+# Pinned: what was mirrored before is checked against the signed catalogue,
+# as if mirrored now. lp_demo-1 is vouched for; lp_demo-2 (not signed) and
+# lp_demo-3 (other bytes than signed) are withdrawn, their files removed.
 start signed "$SG" --upstream "https://127.0.0.1:${PORTS[tufup]}" "${signed_args[@]}"
 login signed
 run 1 signedrun signed sync trigger --wait
 has signedrun "failed"
 has signedrun "lp_demo-2.tar.xz: refused: the upstream's signed catalogue does not list it"
+has signedrun "withdrew 2 patch(es) mirrored before this trust root was pinned .*: lp_demo-2.tar.xz, lp_demo-3.tar.xz"
+grep -q "sync: withdrew lp_demo-3.tar.xz: mirrored before this trust root was pinned" "$WORK/signed.log" ||
+  { cat "$WORK/signed.log"; fail "the withdrawal is not in the log"; }
+provenance "$SG" > "$WORK/provenance"
+grep -q "^lp_demo-1.tar.xz upstream signed-catalogue:[0-9a-f]\{16\}$" "$WORK/provenance" ||
+  { cat "$WORK/provenance"; fail "lp_demo-1 is not marked as vouched for by the signed catalogue"; }
 published "$SG" lp_demo-1.tar.xz || { cat "$WORK/signed.log"; fail "the signed patch was not mirrored"; }
 cmp "$UP/patches/lp_demo-1.tar.xz" "$SG/patches/lp_demo-1.tar.xz" || fail "the signed mirrored file differs"
 grep -q "sync: lp_demo-3.tar.xz: refused: its length or sha256 differs from the upstream's signed catalogue" "$WORK/signed.log" ||
