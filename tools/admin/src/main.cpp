@@ -9,6 +9,7 @@
 #include <Poco/Net/HTTPBasicCredentials.h>
 #include <Poco/Net/HTTPRequest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -310,6 +311,13 @@ livepatch::Result<CatalogueCopy> fetchCatalogue() {
     std::smatch m;
     if (!std::regex_match(r->etag, m, etagRe))
         return Error(ErrorCode::Protocol, "the server's catalogue came without a valid ETag");
+    // It goes to a terminal or an editor as it is: lines of UTF-8 text
+    // without control characters (escape sequences), or nothing.
+    std::string lines = r->body;
+    std::replace_if(
+        lines.begin(), lines.end(), [](char c) { return c == '\n' || c == '\t'; }, ' ');
+    if (!livepatch::isPrintableText(lines, 16u << 20))
+        return Error(ErrorCode::Protocol, "the server's catalogue is not plain text (control characters); not shown");
     return CatalogueCopy{r->body, m[1]};
 }
 

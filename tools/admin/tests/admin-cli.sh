@@ -203,6 +203,16 @@ grep -q "supported: kernel-end-of-life" "$data/catalogue.yaml" && fail "catalogu
 EDITOR=true expect 0 catnoedit "$A" catalogue edit
 has catnoedit "no change"
 ls /tmp/livepatch-catalogue-* 2> /dev/null && fail "catalogue edit left its temporary file"
+# A catalogue with a raw escape sequence (hand-edited, or a hostile server)
+# never reaches the terminal or the editor.
+cp "$data/catalogue.yaml" "$W/cat-saved.yaml"
+sed -i "0,/description: /s/description: /description: $(printf '\033')[2J/" "$data/catalogue.yaml"
+grep -q "$(printf '\033')" "$data/catalogue.yaml" || fail "no escape byte was put into the catalogue"
+expect 1 catesc "$A" catalogue get
+has catesc "not plain text (control characters); not shown"
+grep -q "$(printf '\033')" "$W/catesc" && fail "catalogue get printed the escape byte"
+EDITOR=true expect 1 catescedit "$A" catalogue edit
+cp "$W/cat-saved.yaml" "$data/catalogue.yaml"
 # Over TLS: a second server on the same data, verified against the test CA.
 "$BUILD/bin/livepatch-server" --data-dir "$data" --listen 127.0.0.1:0 --port-file "$W/tls.port" "${db[@]}" \
   --tls-cert "$W/demo/tls/server.pem" --tls-key "$W/demo/tls/server.key" > "$W/tls-server.log" 2>&1 &
