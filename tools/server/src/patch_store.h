@@ -20,8 +20,16 @@
 
 #include "livepatch/error.h"
 #include "store.h"
+#include "util/fs.h"
 
 namespace lpserver {
+
+// A stored patch file open for reading: a descriptor of a local regular
+// file and its length (as fstat saw it once opened). Read it with pread.
+struct OpenPatchFile {
+    livepatch::fs::UniqueFd fd;
+    std::uint64_t length = 0;
+};
 
 class PatchStore {
 public:
@@ -39,8 +47,10 @@ public:
     // SHA-256 and length; NotFound when there is no such file, Network when
     // the database is unavailable.
     virtual livepatch::Result<PatchFileInfo> info(const std::string& name) = 0;
-    // The file's bytes (the same errors as info()).
-    virtual livepatch::Result<std::string> read(const std::string& name) = 0;
+    // The file, opened for a download (the same errors as info()). The
+    // database store's is its cache file, fetched first if need be and
+    // checked against the row's SHA-256 through this very descriptor.
+    virtual livepatch::Result<OpenPatchFile> open(const std::string& name) = 0;
 };
 
 // "filesystem" or "database" (--patch-store); ConfigInvalid otherwise.

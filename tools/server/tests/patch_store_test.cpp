@@ -4,6 +4,7 @@
 // cache, the size bound, the import of patches/) have their own tests.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +26,20 @@ using lpserver::Store;
 std::string slurp(const fsys::path& p) {
     std::ifstream in(p, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A stored file's bytes as a download reads them: through open()'s
+// descriptor, up to the length it gave.
+livepatch::Result<std::string> readAll(PatchStore& p, const std::string& name) {
+    auto f = p.open(name);
+    if (!f) return f.error();
+    std::string out(f->length, '\0');
+    for (std::size_t at = 0; at < out.size();) {
+        ssize_t n = ::pread(f->fd.get(), &out[at], out.size() - at, static_cast<off_t>(at));
+        if (n <= 0) return livepatch::Error(ErrorCode::Io, "short read");
+        at += static_cast<std::size_t>(n);
+    }
+    return out;
 }
 
 class PatchStoreTest : public ::testing::TestWithParam<std::string> {
@@ -88,7 +103,7 @@ TEST_P(PatchStoreTest, PutFileIsReadWithItsDigest) {
     ASSERT_TRUE(i) << i.error().message();
     EXPECT_EQ(i->sha256, livepatch::sha256Hex(bytes));
     EXPECT_EQ(i->length, bytes.size());
-    auto r = p.read("lp_x-1.tar.xz");
+    auto r = readAll(p, "lp_x-1.tar.xz");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(*r, bytes);
 }
@@ -99,18 +114,36 @@ TEST_P(PatchStoreTest, AStoredFileIsNeverReplaced) {
     auto again = p.put("lp_x-1.tar.xz", stage(p, "second"));
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code(), ErrorCode::AlreadyEnabled);
-    EXPECT_EQ(*p.read("lp_x-1.tar.xz"), "first");
+    EXPECT_EQ(*readAll(p, "lp_x-1.tar.xz"), "first");
 }
 
 TEST_P(PatchStoreTest, UnknownAndRemovedFilesAreNotFound) {
     auto& p = open("a");
     EXPECT_EQ(p.info("nothing.tar.xz").error().code(), ErrorCode::NotFound);
-    EXPECT_EQ(p.read("nothing.tar.xz").error().code(), ErrorCode::NotFound);
+    EXPECT_EQ(readAll(p, "nothing.tar.xz").error().code(), ErrorCode::NotFound);
     ASSERT_TRUE(p.put("lp_x-1.tar.xz", stage(p, "bytes")));
     ASSERT_TRUE(p.remove("lp_x-1.tar.xz"));
     EXPECT_EQ(p.info("lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
-    EXPECT_EQ(p.read("lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
+    EXPECT_EQ(readAll(p, "lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
     EXPECT_TRUE(p.put("lp_x-1.tar.xz", stage(p, "again"))) << "a removed name can be stored again";
+}
+
+TEST_P(PatchStoreTest, AnOpenedFileIsTheOneServedEvenIfReplaced) {
+    auto& p = open("a");
+    const std::string bytes = "the bytes that were checked";
+    ASSERT_TRUE(p.put("lp_x-1.tar.xz", stage(p, bytes)));
+    auto f = p.open("lp_x-1.tar.xz");
+    ASSERT_TRUE(f) << f.error().message();
+    // The file a download reads (the filesystem store's, the database
+    // store's cache file), replaced as a writer would: by a rename.
+    const std::string local =
+        p.stagingDir() + "/" + (GetParam() == "filesystem" ? "lp_x-1.tar.xz" : livepatch::sha256Hex(bytes));
+    ASSERT_TRUE(fsys::exists(local));
+    std::ofstream(local + ".new", std::ios::binary) << "other bytes, other length";
+    fsys::rename(local + ".new", local);
+    std::string got(f->length, '\0');
+    ASSERT_EQ(::pread(f->fd.get(), &got[0], got.size(), 0), static_cast<ssize_t>(bytes.size()));
+    EXPECT_EQ(got, bytes) << "half old, half new";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, PatchStoreTest, ::testing::Values("filesystem", "database"));
@@ -123,7 +156,7 @@ TEST_P(DatabasePatchStoreTest, AnotherReplicaServesTheFileFromTheDatabase) {
     auto& b = open("b");
     const std::string bytes = "uploaded through replica a";
     ASSERT_TRUE(a.put("lp_x-1.tar.xz", stage(a, bytes)));
-    auto r = b.read("lp_x-1.tar.xz");
+    auto r = readAll(b, "lp_x-1.tar.xz");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(*r, bytes);
     const fsys::path cached = root / "b/patch-cache" / livepatch::sha256Hex(bytes);
@@ -143,13 +176,13 @@ TEST_P(DatabasePatchStoreTest, ADamagedCacheFileIsFetchedAgainNeverServed) {
     ASSERT_EQ(slurp(cached), bytes);
     for (const std::string damage : {"the real patch bytez", "short", "the real patch bytes and more"}) {
         std::ofstream(cached, std::ios::binary | std::ios::trunc) << damage;
-        auto r = a.read("lp_x-1.tar.xz");
+        auto r = readAll(a, "lp_x-1.tar.xz");
         ASSERT_TRUE(r) << r.error().message();
         EXPECT_EQ(*r, bytes) << "served a damaged cache file: " << damage;
         EXPECT_EQ(slurp(cached), bytes) << "the cache file was not repaired";
     }
     fsys::remove(cached);
-    EXPECT_EQ(*a.read("lp_x-1.tar.xz"), bytes);
+    EXPECT_EQ(*readAll(a, "lp_x-1.tar.xz"), bytes);
 }
 
 TEST_P(DatabasePatchStoreTest, FilesOverTheUploadLimitAreRefused) {
@@ -162,7 +195,7 @@ TEST_P(DatabasePatchStoreTest, FilesOverTheUploadLimitAreRefused) {
     auto& large = open("b", 1024);
     ASSERT_TRUE(large.put("lp_y-1.tar.xz", stage(large, "twelve bytes")));
     auto& other = open("c", 8);
-    EXPECT_EQ(other.read("lp_y-1.tar.xz").error().code(), ErrorCode::TooLarge);
+    EXPECT_EQ(readAll(other, "lp_y-1.tar.xz").error().code(), ErrorCode::TooLarge);
 }
 
 TEST_P(DatabasePatchStoreTest, PatchesOfTheDataDirAreImportedAtOpen) {
@@ -171,7 +204,7 @@ TEST_P(DatabasePatchStoreTest, PatchesOfTheDataDirAreImportedAtOpen) {
     std::ofstream(root / "a/patches/.upload-x") << "staging, not a patch";
     open("a");
     auto& b = open("b");
-    EXPECT_EQ(*b.read("lp_old-1.tar.xz"), "from before");
+    EXPECT_EQ(*readAll(b, "lp_old-1.tar.xz"), "from before");
     EXPECT_EQ(b.info(".upload-x").error().code(), ErrorCode::NotFound);
 }
 
