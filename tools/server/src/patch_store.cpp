@@ -190,21 +190,24 @@ livepatch::Status importPatchDir(PatchStore& store, const std::string& dir) {
 
 }  // namespace
 
-livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string& kind, const std::string& dataDir,
+livepatch::Result<PatchStoreKind> parsePatchStoreKind(const std::string& text) {
+    if (text == "filesystem") return PatchStoreKind::Filesystem;
+    if (text == "database") return PatchStoreKind::Database;
+    return Error(ErrorCode::ConfigInvalid, "--patch-store: expected filesystem or database");
+}
+
+livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(PatchStoreKind kind, const std::string& dataDir,
                                                               Store& store, std::uint64_t maxBytes) {
     const std::string patches = dataDir + "/patches";
-    if (kind == "filesystem") {
+    if (kind == PatchStoreKind::Filesystem) {
         LP_TRY(ensureDir(patches, 0755));
         return std::unique_ptr<PatchStore>(new FilesystemPatchStore(patches));
     }
-    if (kind == "database") {
-        const std::string cache = dataDir + "/patch-cache";
-        LP_TRY(ensureDir(cache, 0700));  // (ensurePrivateDir would refuse a relative --data-dir)
-        std::unique_ptr<PatchStore> db(new DatabasePatchStore(cache, store, maxBytes));
-        LP_TRY(importPatchDir(*db, patches));
-        return db;
-    }
-    return Error(ErrorCode::ConfigInvalid, "--patch-store: expected filesystem or database");
+    const std::string cache = dataDir + "/patch-cache";
+    LP_TRY(ensureDir(cache, 0700));  // (ensurePrivateDir would refuse a relative --data-dir)
+    std::unique_ptr<PatchStore> db(new DatabasePatchStore(cache, store, maxBytes));
+    LP_TRY(importPatchDir(*db, patches));
+    return db;
 }
 
 }  // namespace lpserver

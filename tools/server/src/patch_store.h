@@ -31,6 +31,13 @@ struct OpenPatchFile {
     std::uint64_t length = 0;
 };
 
+// --patch-store: where patch files are kept (see above).
+enum class PatchStoreKind { Filesystem, Database };
+
+// "filesystem" or "database"; ConfigInvalid otherwise (the one parser of
+// --patch-store's value).
+livepatch::Result<PatchStoreKind> parsePatchStoreKind(const std::string& text);
+
 class PatchStore {
 public:
     virtual ~PatchStore() = default;
@@ -53,11 +60,10 @@ public:
     virtual livepatch::Result<OpenPatchFile> open(const std::string& name) = 0;
 };
 
-// "filesystem" or "database" (--patch-store); ConfigInvalid otherwise.
 // maxBytes bounds what the database store accepts and fetches (the upload
 // limit). Files in <data-dir>/patches/ that the database lacks are imported
 // at start, so a server switched to the database store keeps its patches.
-livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string& kind, const std::string& dataDir,
+livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(PatchStoreKind kind, const std::string& dataDir,
                                                               Store& store, std::uint64_t maxBytes);
 
 }  // namespace lpserver

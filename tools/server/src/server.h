@@ -11,6 +11,7 @@
 
 #include "admin_auth.h"
 #include "livepatch/error.h"
+#include "patch_store.h"
 #include "sync.h"
 
 namespace lpserver {
@@ -40,7 +41,7 @@ struct ServerOptions {
     std::size_t maxRequestBytes = 1u << 20;
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
-    std::string patchStore = "filesystem";  // or "database": patch files where every replica sees them (patch_store.h)
+    PatchStoreKind patchStore = PatchStoreKind::Filesystem;  // Database: where every replica sees them (patch_store.h)
     std::string catalogue;    // "" = <dataDir>/catalogue.yaml (replicas with their own data dirs share one)
     std::size_t threads = 8;  // request threads
     // Database connections, 0 = two per core. Fewer than request threads on

@@ -301,7 +301,7 @@ TEST_F(AdminTest, AnUploadCutOffMidBodyLeavesNothingOnEitherPatchStore) {
         SCOPED_TRACE(store);
         server.reset();
         ServerOptions o = options();
-        o.patchStore = store;
+        o.patchStore = *parsePatchStoreKind(store);
         server = std::make_unique<Server>(o);
         ASSERT_TRUE(server->start());
         const std::string file = "lp_up-" + store + ".tar.xz", bytes = tarball("2", true, "lp_" + store);

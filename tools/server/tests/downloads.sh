@@ -11,6 +11,9 @@ W=$(mktemp -d /tmp/lp-downloads.XXXXXX)
 pid=
 trap '[[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# (And a --patch-store the server does not know is refused before it starts.)
+if out=$("$BUILD/bin/livepatch-server" --data-dir "$W" --plain --patch-store s3 2>&1); then fail "--patch-store s3 started"; fi
+[[ $out == "--patch-store: expected filesystem or database" ]] || fail "--patch-store s3: $out"
 head -c $((48 << 20)) /dev/urandom > "$W/lp_big-1.tar.xz"
 token=$(cat /proc/sys/kernel/random/uuid)
 db=0

@@ -74,7 +74,7 @@ protected:
         auto s = Store::open(o);
         EXPECT_TRUE(s) << s.error().message();
         stores.push_back(std::move(*s));
-        auto p = openPatchStore(GetParam(), o.dataDir, *stores.back(), maxBytes);
+        auto p = openPatchStore(*lpserver::parsePatchStoreKind(GetParam()), o.dataDir, *stores.back(), maxBytes);
         EXPECT_TRUE(p) << p.error().message();
         patches.push_back(std::move(*p));
         return *patches.back();
@@ -216,13 +216,18 @@ TEST(PatchStoreKind, OnlyFilesystemOrDatabaseAnyDataDir) {
     o.dataDir = root.string();
     auto s = Store::open(o);
     ASSERT_TRUE(s);
-    auto p = openPatchStore("s3", o.dataDir, **s, 1024);
-    ASSERT_FALSE(p);
-    EXPECT_EQ(p.error().message(), "--patch-store: expected filesystem or database");
+    for (const char* bad : {"s3", "", "Filesystem", "database "}) {
+        auto k = lpserver::parsePatchStoreKind(bad);
+        ASSERT_FALSE(k) << bad;
+        EXPECT_EQ(k.error().code(), ErrorCode::ConfigInvalid);
+        EXPECT_EQ(k.error().message(), "--patch-store: expected filesystem or database");
+    }
+    EXPECT_EQ(*lpserver::parsePatchStoreKind("filesystem"), lpserver::PatchStoreKind::Filesystem);
+    EXPECT_EQ(*lpserver::parsePatchStoreKind("database"), lpserver::PatchStoreKind::Database);
     // --data-dir as the operator typed it: relative paths work for either store.
     const std::string relative = fsys::relative(root, fsys::current_path()).string();
     for (const char* kind : {"filesystem", "database"}) {
-        auto r = openPatchStore(kind, relative, **s, 1024);
+        auto r = openPatchStore(*lpserver::parsePatchStoreKind(kind), relative, **s, 1024);
         EXPECT_TRUE(r) << kind << ": " << r.error().message();
     }
     EXPECT_TRUE(fsys::is_directory(root / "patch-cache"));
