@@ -128,24 +128,6 @@ TEST_P(PatchStoreTest, UnknownAndRemovedFilesAreNotFound) {
     EXPECT_TRUE(p.put("lp_x-1.tar.xz", stage(p, "again"))) << "a removed name can be stored again";
 }
 
-TEST_P(PatchStoreTest, AnOpenedFileIsTheOneServedEvenIfReplaced) {
-    auto& p = open("a");
-    const std::string bytes = "the bytes that were checked";
-    ASSERT_TRUE(p.put("lp_x-1.tar.xz", stage(p, bytes)));
-    auto f = p.open("lp_x-1.tar.xz");
-    ASSERT_TRUE(f) << f.error().message();
-    // The file a download reads (the filesystem store's, the database
-    // store's cache file), replaced as a writer would: by a rename.
-    const std::string local =
-        p.stagingDir() + "/" + (GetParam() == "filesystem" ? "lp_x-1.tar.xz" : livepatch::sha256Hex(bytes));
-    ASSERT_TRUE(fsys::exists(local));
-    std::ofstream(local + ".new", std::ios::binary) << "other bytes, other length";
-    fsys::rename(local + ".new", local);
-    std::string got(f->length, '\0');
-    ASSERT_EQ(::pread(f->fd.get(), &got[0], got.size(), 0), static_cast<ssize_t>(bytes.size()));
-    EXPECT_EQ(got, bytes) << "half old, half new";
-}
-
 INSTANTIATE_TEST_SUITE_P(Stores, PatchStoreTest, ::testing::Values("filesystem", "database"));
 
 // The database store's own promises.
