@@ -34,28 +34,32 @@ std::string sha256Hex(std::string_view data) {
     return toHex(md, len);
 }
 
-Result<std::string> sha256FileHex(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(errno));
+Result<std::string> sha256FdHex(int fd, const std::string& what) {
     MdCtx ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
     std::unique_ptr<char[]> buf(new char[1 << 20]);
-    for (;;) {
-        ssize_t n = ::read(fd, buf.get(), 1 << 20);
+    for (off_t at = 0;;) {
+        ssize_t n = ::pread(fd, buf.get(), 1 << 20, at);
         if (n < 0) {
             if (errno == EINTR) continue;
-            int err = errno;
-            ::close(fd);
-            return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(err));
+            return Error(ErrorCode::Io, "cannot read " + what + ": " + std::strerror(errno));
         }
         if (n == 0) break;
         EVP_DigestUpdate(ctx.get(), buf.get(), static_cast<size_t>(n));
+        at += n;
     }
-    ::close(fd);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), md, &len);
     return toHex(md, len);
+}
+
+Result<std::string> sha256FileHex(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Error(ErrorCode::Io, "cannot read " + path + ": " + std::strerror(errno));
+    auto d = sha256FdHex(fd, path);
+    ::close(fd);
+    return d;
 }
 
 }  // namespace livepatch

@@ -327,6 +327,12 @@ private:
 
 }  // namespace
 
+livepatch::Result<CatalogueStoreKind> parseCatalogueStoreKind(const std::string& text) {
+    if (text == "file") return CatalogueStoreKind::File;
+    if (text == "database") return CatalogueStoreKind::Database;
+    return Error(ErrorCode::ConfigInvalid, "--catalogue-store: expected file or database");
+}
+
 livepatch::Result<std::unique_ptr<CatalogueStore>> openCatalogueStore(CatalogueStoreKind kind, const std::string& path,
                                                                       Store& store) {
     if (kind == CatalogueStoreKind::File) {

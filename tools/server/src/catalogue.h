@@ -97,6 +97,9 @@ using CatalogueSnapshot = std::shared_ptr<const Catalogue>;
 
 enum class CatalogueStoreKind { File, Database };
 
+// "file" or "database" (--catalogue-store); ConfigInvalid otherwise.
+livepatch::Result<CatalogueStoreKind> parseCatalogueStoreKind(const std::string& text);
+
 // The whole document as stored, with an entity tag for a conditional
 // replace (the SHA-256 of the text).
 struct CatalogueDocument {

@@ -61,19 +61,19 @@ int main(int argc, char** argv) {
             else if (a == "--max-request-bytes") opt.maxRequestBytes = std::stoul(next());
             else if (a == "--database") opt.database = next();
             else if (a == "--patch-store") {
-                opt.patchStore = next();
-                if (opt.patchStore != "filesystem" && opt.patchStore != "database") {
-                    std::cerr << "--patch-store: expected filesystem or database\n";
+                auto kind = lpserver::parsePatchStoreKind(next());
+                if (!kind) {
+                    std::cerr << kind.error().message() << "\n";
                     return 2;
                 }
+                opt.patchStore = *kind;
             } else if (a == "--catalogue-store") {
-                const std::string v = next();
-                if (v != "file" && v != "database") {
-                    std::cerr << "--catalogue-store: expected file or database\n";
+                auto kind = lpserver::parseCatalogueStoreKind(next());
+                if (!kind) {
+                    std::cerr << kind.error().message() << "\n";
                     return 2;
                 }
-                opt.catalogueStore =
-                    v == "database" ? lpserver::CatalogueStoreKind::Database : lpserver::CatalogueStoreKind::File;
+                opt.catalogueStore = *kind;
             } else if (a == "--catalogue") opt.catalogue = next();
             else if (a == "--threads") opt.threads = std::max(1ul, std::stoul(next()));
             else if (a == "--database-connections") opt.databaseConnections = std::max(1ul, std::stoul(next()));

@@ -1,9 +1,11 @@
 #include "patch_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <regex>
 
@@ -19,14 +21,23 @@ using livepatch::ErrorCode;
 
 namespace {
 
-// Operators may drop files into patches/ by hand, so reads there keep the
-// server's historical bound rather than the upload limit.
-constexpr std::uint64_t kMaxFilesystemPatchBytes = 512u << 20;
-
 // The directory `path` (mode for a new one); an existing one is kept as it is.
 livepatch::Status ensureDir(const std::string& path, mode_t mode) {
     if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return {};
     return Error(ErrorCode::Io, "cannot create " + path);
+}
+
+// A regular file opened once (O_NOFOLLOW), with its length from fstat of
+// that descriptor: what is served is what was opened, even if the path is
+// replaced meanwhile. NotFound if absent.
+livepatch::Result<OpenPatchFile> openRegular(const std::string& path) {
+    livepatch::fs::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0 && errno == ENOENT) return Error(ErrorCode::NotFound, "no patch file " + path);
+    if (fd.get() < 0) return Error(ErrorCode::Io, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Error(ErrorCode::Io, "cannot stat " + path);
+    if (!S_ISREG(st.st_mode)) return Error(ErrorCode::Io, path + " is not a regular file");
+    return OpenPatchFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)};
 }
 
 class FilesystemPatchStore : public PatchStore {
@@ -45,9 +56,7 @@ public:
         if (!d) return d.error();
         return PatchFileInfo{d->first, d->second};
     }
-    livepatch::Result<std::string> read(const std::string& name) override {
-        return livepatch::fs::readFile(path(name), kMaxFilesystemPatchBytes);
-    }
+    livepatch::Result<OpenPatchFile> open(const std::string& name) override { return openRegular(path(name)); }
 
 private:
     std::string path(const std::string& name) const { return dir_ + "/" + name; }
@@ -72,7 +81,7 @@ public:
         if (!added) return added.error();
         if (!*added) return Error(ErrorCode::AlreadyEnabled, "a patch file with this name already exists");
         remember(name, PatchFileInfo{digest, data->size()});
-        (void)cache(digest, *data);  // best effort: read() fetches it again
+        (void)cache(digest, *data);  // best effort: open() fetches it again
         return {};
     }
 
@@ -104,28 +113,44 @@ public:
         return **row;
     }
 
-    livepatch::Result<std::string> read(const std::string& name) override {
+    livepatch::Result<OpenPatchFile> open(const std::string& name) override {
         auto i = info(name);
         if (!i) return i.error();
         const std::string path = cacheDir_ + "/" + i->sha256;
-        if (auto cached = livepatch::fs::readFile(path, i->length)) {
-            if (matches(*cached, *i)) return cached;
+        auto cached = openChecked(path, *i);
+        if (cached) return cached;
+        if (cached.error().code() == ErrorCode::ChecksumMismatch)
             std::cerr << "patch cache: " << path << " does not match its sha256; fetched again from the database"
                       << std::endl;
+        // A fetch holds the whole file in memory (a database value comes
+        // whole): one at a time, so concurrent downloads of files not yet
+        // cached hold one file's bytes, not one each.
+        std::lock_guard<std::mutex> l(fetchMu_);
+        cached = openChecked(path, *i);  // fetched by another download meanwhile
+        if (cached) return cached;
+        {
+            auto content = store_.patchFileContent(name, maxBytes_);
+            if (!content) return content.error();
+            if (!*content) return Error(ErrorCode::NotFound, "no patch file " + name);
+            if ((*content)->size() != i->length || !livepatch::digestEquals(livepatch::sha256Hex(**content), i->sha256))
+                return Error(ErrorCode::ChecksumMismatch,
+                             "patch file " + name + ": the database's bytes do not match their sha256");
+            LP_TRY(cache(i->sha256, **content));
         }
-        auto content = store_.patchFileContent(name, maxBytes_);
-        if (!content) return content.error();
-        if (!*content) return Error(ErrorCode::NotFound, "no patch file " + name);
-        if (!matches(**content, *i))
-            return Error(ErrorCode::ChecksumMismatch,
-                         "patch file " + name + ": the database's bytes do not match their sha256");
-        (void)cache(i->sha256, **content);
-        return std::move(**content);
+        return openChecked(path, *i);
     }
 
 private:
-    static bool matches(const std::string& data, const PatchFileInfo& i) {
-        return data.size() == i.length && livepatch::digestEquals(livepatch::sha256Hex(data), i.sha256);
+    // The cache file, opened once and checked through that descriptor, so
+    // that what is served is what was checked. ChecksumMismatch if damaged.
+    static livepatch::Result<OpenPatchFile> openChecked(const std::string& path, const PatchFileInfo& i) {
+        auto f = openRegular(path);
+        if (!f) return f;
+        if (f->length != i.length) return Error(ErrorCode::ChecksumMismatch, path + " has the wrong length");
+        auto d = livepatch::sha256FdHex(f->fd.get(), path);
+        if (!d) return d.error();
+        if (!livepatch::digestEquals(*d, i.sha256)) return Error(ErrorCode::ChecksumMismatch, path + " is damaged");
+        return f;
     }
     livepatch::Status cache(const std::string& digest, const std::string& data) {
         auto s = livepatch::fs::writeFileAtomic(cacheDir_ + "/" + digest, data, 0600);
@@ -142,6 +167,7 @@ private:
     std::uint64_t maxBytes_;
     std::mutex mu_;
     std::map<std::string, PatchFileInfo> known_;
+    std::mutex fetchMu_;
 };
 
 // Files of <data-dir>/patches/ the database lacks, put into it.
@@ -164,21 +190,24 @@ livepatch::Status importPatchDir(PatchStore& store, const std::string& dir) {
 
 }  // namespace
 
-livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string& kind, const std::string& dataDir,
+livepatch::Result<PatchStoreKind> parsePatchStoreKind(const std::string& text) {
+    if (text == "filesystem") return PatchStoreKind::Filesystem;
+    if (text == "database") return PatchStoreKind::Database;
+    return Error(ErrorCode::ConfigInvalid, "--patch-store: expected filesystem or database");
+}
+
+livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(PatchStoreKind kind, const std::string& dataDir,
                                                               Store& store, std::uint64_t maxBytes) {
     const std::string patches = dataDir + "/patches";
-    if (kind == "filesystem") {
+    if (kind == PatchStoreKind::Filesystem) {
         LP_TRY(ensureDir(patches, 0755));
         return std::unique_ptr<PatchStore>(new FilesystemPatchStore(patches));
     }
-    if (kind == "database") {
-        const std::string cache = dataDir + "/patch-cache";
-        LP_TRY(ensureDir(cache, 0700));  // (ensurePrivateDir would refuse a relative --data-dir)
-        std::unique_ptr<PatchStore> db(new DatabasePatchStore(cache, store, maxBytes));
-        LP_TRY(importPatchDir(*db, patches));
-        return db;
-    }
-    return Error(ErrorCode::ConfigInvalid, "--patch-store: expected filesystem or database");
+    const std::string cache = dataDir + "/patch-cache";
+    LP_TRY(ensureDir(cache, 0700));  // (ensurePrivateDir would refuse a relative --data-dir)
+    std::unique_ptr<PatchStore> db(new DatabasePatchStore(cache, store, maxBytes));
+    LP_TRY(importPatchDir(*db, patches));
+    return db;
 }
 
 }  // namespace lpserver

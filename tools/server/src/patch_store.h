@@ -20,8 +20,23 @@
 
 #include "livepatch/error.h"
 #include "store.h"
+#include "util/fs.h"
 
 namespace lpserver {
+
+// A stored patch file open for reading: a descriptor of a local regular
+// file and its length (as fstat saw it once opened). Read it with pread.
+struct OpenPatchFile {
+    livepatch::fs::UniqueFd fd;
+    std::uint64_t length = 0;
+};
+
+// --patch-store: where patch files are kept (see above).
+enum class PatchStoreKind { Filesystem, Database };
+
+// "filesystem" or "database"; ConfigInvalid otherwise (the one parser of
+// --patch-store's value).
+livepatch::Result<PatchStoreKind> parsePatchStoreKind(const std::string& text);
 
 class PatchStore {
 public:
@@ -39,15 +54,16 @@ public:
     // SHA-256 and length; NotFound when there is no such file, Network when
     // the database is unavailable.
     virtual livepatch::Result<PatchFileInfo> info(const std::string& name) = 0;
-    // The file's bytes (the same errors as info()).
-    virtual livepatch::Result<std::string> read(const std::string& name) = 0;
+    // The file, opened for a download (the same errors as info()). The
+    // database store's is its cache file, fetched first if need be and
+    // checked against the row's SHA-256 through this very descriptor.
+    virtual livepatch::Result<OpenPatchFile> open(const std::string& name) = 0;
 };
 
-// "filesystem" or "database" (--patch-store); ConfigInvalid otherwise.
 // maxBytes bounds what the database store accepts and fetches (the upload
 // limit). Files in <data-dir>/patches/ that the database lacks are imported
 // at start, so a server switched to the database store keeps its patches.
-livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(const std::string& kind, const std::string& dataDir,
+livepatch::Result<std::unique_ptr<PatchStore>> openPatchStore(PatchStoreKind kind, const std::string& dataDir,
                                                               Store& store, std::uint64_t maxBytes);
 
 }  // namespace lpserver

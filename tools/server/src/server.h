@@ -12,6 +12,7 @@
 #include "admin_auth.h"
 #include "catalogue.h"
 #include "livepatch/error.h"
+#include "patch_store.h"
 #include "sync.h"
 
 namespace lpserver {
@@ -41,7 +42,7 @@ struct ServerOptions {
     std::size_t maxRequestBytes = 1u << 20;
     std::uint64_t maxUploadBytes = 256u << 20;  // PUT /admin/patches/{file}
     std::string database;                       // "" = SQLite <dataDir>/server.db; "sqlite:PATH"; "postgresql://..."
-    std::string patchStore = "filesystem";  // or "database": patch files where every replica sees them (patch_store.h)
+    PatchStoreKind patchStore = PatchStoreKind::Filesystem;  // Database: where every replica sees them (patch_store.h)
     // Where the catalogue is kept (catalogue.h): a file others may edit, or
     // the database, which replicas share. `catalogue` is the file, and on
     // the database store the file imported at the first start.

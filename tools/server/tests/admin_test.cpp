@@ -18,16 +18,6 @@ std::string basic(const std::string& user, const std::string& password) {
     return req.get("Authorization");
 }
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return out;
-    char buf[512];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    EXPECT_EQ(::pclose(p), 0) << cmd;
-    return out;
-}
-
 // What `htpasswd -bnBC 10 user pass` prints, as the established server takes it.
 std::string htpasswdLine(const std::string& user, const std::string& password) {
     std::string line = run("htpasswd -bnBC 10 '" + user + "' '" + password + "'");
@@ -301,7 +291,7 @@ TEST_F(AdminTest, AnUploadCutOffMidBodyLeavesNothingOnEitherPatchStore) {
         SCOPED_TRACE(store);
         server.reset();
         ServerOptions o = options();
-        o.patchStore = store;
+        o.patchStore = *parsePatchStoreKind(store);
         server = std::make_unique<Server>(o);
         ASSERT_TRUE(server->start());
         const std::string file = "lp_up-" + store + ".tar.xz", bytes = tarball("2", true, "lp_" + store);

@@ -4,6 +4,7 @@
 // cache, the size bound, the import of patches/) have their own tests.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -28,6 +29,20 @@ std::string slurp(const fsys::path& p) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// A stored file's bytes as a download reads them: through open()'s
+// descriptor, up to the length it gave.
+livepatch::Result<std::string> readAll(PatchStore& p, const std::string& name) {
+    auto f = p.open(name);
+    if (!f) return f.error();
+    std::string out(f->length, '\0');
+    for (std::size_t at = 0; at < out.size();) {
+        ssize_t n = ::pread(f->fd.get(), &out[at], out.size() - at, static_cast<off_t>(at));
+        if (n <= 0) return livepatch::Error(ErrorCode::Io, "short read");
+        at += static_cast<std::size_t>(n);
+    }
+    return out;
+}
+
 class PatchStoreTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
@@ -48,7 +63,7 @@ protected:
         auto s = Store::open(o);
         EXPECT_TRUE(s) << s.error().message();
         stores.push_back(std::move(*s));
-        auto p = openPatchStore(GetParam(), o.dataDir, *stores.back(), maxBytes);
+        auto p = openPatchStore(*lpserver::parsePatchStoreKind(GetParam()), o.dataDir, *stores.back(), maxBytes);
         EXPECT_TRUE(p) << p.error().message();
         patches.push_back(std::move(*p));
         return *patches.back();
@@ -77,7 +92,7 @@ TEST_P(PatchStoreTest, PutFileIsReadWithItsDigest) {
     ASSERT_TRUE(i) << i.error().message();
     EXPECT_EQ(i->sha256, livepatch::sha256Hex(bytes));
     EXPECT_EQ(i->length, bytes.size());
-    auto r = p.read("lp_x-1.tar.xz");
+    auto r = readAll(p, "lp_x-1.tar.xz");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(*r, bytes);
 }
@@ -88,17 +103,17 @@ TEST_P(PatchStoreTest, AStoredFileIsNeverReplaced) {
     auto again = p.put("lp_x-1.tar.xz", stage(p, "second"));
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code(), ErrorCode::AlreadyEnabled);
-    EXPECT_EQ(*p.read("lp_x-1.tar.xz"), "first");
+    EXPECT_EQ(*readAll(p, "lp_x-1.tar.xz"), "first");
 }
 
 TEST_P(PatchStoreTest, UnknownAndRemovedFilesAreNotFound) {
     auto& p = open("a");
     EXPECT_EQ(p.info("nothing.tar.xz").error().code(), ErrorCode::NotFound);
-    EXPECT_EQ(p.read("nothing.tar.xz").error().code(), ErrorCode::NotFound);
+    EXPECT_EQ(readAll(p, "nothing.tar.xz").error().code(), ErrorCode::NotFound);
     ASSERT_TRUE(p.put("lp_x-1.tar.xz", stage(p, "bytes")));
     ASSERT_TRUE(p.remove("lp_x-1.tar.xz"));
     EXPECT_EQ(p.info("lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
-    EXPECT_EQ(p.read("lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
+    EXPECT_EQ(readAll(p, "lp_x-1.tar.xz").error().code(), ErrorCode::NotFound);
     EXPECT_TRUE(p.put("lp_x-1.tar.xz", stage(p, "again"))) << "a removed name can be stored again";
 }
 
@@ -112,7 +127,7 @@ TEST_P(DatabasePatchStoreTest, AnotherReplicaServesTheFileFromTheDatabase) {
     auto& b = open("b");
     const std::string bytes = "uploaded through replica a";
     ASSERT_TRUE(a.put("lp_x-1.tar.xz", stage(a, bytes)));
-    auto r = b.read("lp_x-1.tar.xz");
+    auto r = readAll(b, "lp_x-1.tar.xz");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(*r, bytes);
     const fsys::path cached = root / "b/patch-cache" / livepatch::sha256Hex(bytes);
@@ -132,13 +147,13 @@ TEST_P(DatabasePatchStoreTest, ADamagedCacheFileIsFetchedAgainNeverServed) {
     ASSERT_EQ(slurp(cached), bytes);
     for (const std::string damage : {"the real patch bytez", "short", "the real patch bytes and more"}) {
         std::ofstream(cached, std::ios::binary | std::ios::trunc) << damage;
-        auto r = a.read("lp_x-1.tar.xz");
+        auto r = readAll(a, "lp_x-1.tar.xz");
         ASSERT_TRUE(r) << r.error().message();
         EXPECT_EQ(*r, bytes) << "served a damaged cache file: " << damage;
         EXPECT_EQ(slurp(cached), bytes) << "the cache file was not repaired";
     }
     fsys::remove(cached);
-    EXPECT_EQ(*a.read("lp_x-1.tar.xz"), bytes);
+    EXPECT_EQ(*readAll(a, "lp_x-1.tar.xz"), bytes);
 }
 
 TEST_P(DatabasePatchStoreTest, FilesOverTheUploadLimitAreRefused) {
@@ -151,7 +166,7 @@ TEST_P(DatabasePatchStoreTest, FilesOverTheUploadLimitAreRefused) {
     auto& large = open("b", 1024);
     ASSERT_TRUE(large.put("lp_y-1.tar.xz", stage(large, "twelve bytes")));
     auto& other = open("c", 8);
-    EXPECT_EQ(other.read("lp_y-1.tar.xz").error().code(), ErrorCode::TooLarge);
+    EXPECT_EQ(readAll(other, "lp_y-1.tar.xz").error().code(), ErrorCode::TooLarge);
 }
 
 TEST_P(DatabasePatchStoreTest, PatchesOfTheDataDirAreImportedAtOpen) {
@@ -160,7 +175,7 @@ TEST_P(DatabasePatchStoreTest, PatchesOfTheDataDirAreImportedAtOpen) {
     std::ofstream(root / "a/patches/.upload-x") << "staging, not a patch";
     open("a");
     auto& b = open("b");
-    EXPECT_EQ(*b.read("lp_old-1.tar.xz"), "from before");
+    EXPECT_EQ(*readAll(b, "lp_old-1.tar.xz"), "from before");
     EXPECT_EQ(b.info(".upload-x").error().code(), ErrorCode::NotFound);
 }
 
@@ -172,13 +187,18 @@ TEST(PatchStoreKind, OnlyFilesystemOrDatabaseAnyDataDir) {
     o.dataDir = root.string();
     auto s = Store::open(o);
     ASSERT_TRUE(s);
-    auto p = openPatchStore("s3", o.dataDir, **s, 1024);
-    ASSERT_FALSE(p);
-    EXPECT_EQ(p.error().message(), "--patch-store: expected filesystem or database");
+    for (const char* bad : {"s3", "", "Filesystem", "database "}) {
+        auto k = lpserver::parsePatchStoreKind(bad);
+        ASSERT_FALSE(k) << bad;
+        EXPECT_EQ(k.error().code(), ErrorCode::ConfigInvalid);
+        EXPECT_EQ(k.error().message(), "--patch-store: expected filesystem or database");
+    }
+    EXPECT_EQ(*lpserver::parsePatchStoreKind("filesystem"), lpserver::PatchStoreKind::Filesystem);
+    EXPECT_EQ(*lpserver::parsePatchStoreKind("database"), lpserver::PatchStoreKind::Database);
     // --data-dir as the operator typed it: relative paths work for either store.
     const std::string relative = fsys::relative(root, fsys::current_path()).string();
     for (const char* kind : {"filesystem", "database"}) {
-        auto r = openPatchStore(kind, relative, **s, 1024);
+        auto r = openPatchStore(*lpserver::parsePatchStoreKind(kind), relative, **s, 1024);
         EXPECT_TRUE(r) << kind << ": " << r.error().message();
     }
     EXPECT_TRUE(fsys::is_directory(root / "patch-cache"));

@@ -18,6 +18,7 @@
 #include <Poco/Net/HTTPResponse.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,17 @@ livepatch::Result<std::vector<std::string>> catalogueTiers(const std::string& pa
     auto c = catalogueFile(path);
     if (!c) return c.error();
     return c->tierNames();
+}
+
+// What a shell command prints on stdout (it must succeed).
+std::string run(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[512];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    EXPECT_EQ(::pclose(p), 0) << cmd;
+    return out;
 }
 
 struct Reply {
