@@ -370,7 +370,30 @@ def module_signature():
     shutil.rmtree(tmp)
 
 
+def catalogue():
+    """The server's catalogue document (tools/server/src/catalogue.h)."""
+    d = corpus("catalogue")
+    patch = ('{file: lp_a-1.tar.xz, name: lp_a, version: "1", published: 2026-11-01T00:00:00Z, tier: canary, '
+             'tier-since: 2026-11-02T00:00:00Z, replace: true, source: upstream, verified-by: listing, '
+             'fixes: [{name: cve-2024-1, description: "x", bug: "lp#1", patched: true}]}')
+    kernel = "{kernel: 6.1.0-1-amd64, architecture: x86_64, supported: supported, patches: [%s]}"
+    write(d, "full.yaml", "tiers: [{name: canary, soak: 3d}, stable]\nkernels: [%s]\n" % (kernel % patch))
+    write(d, "block.yaml", "tiers:\n  - canary\n  - stable\nkernels:\n  - kernel: k\n    architecture: x86_64\n"
+                           "    patches:\n      - file: f.tar.xz\n        name: p\n        version: \"2\"\n")
+    write(d, "empty.yaml", "")
+    write(d, "null.yaml", "~\n")
+    for bad in ("../x", "a/b", ".hidden", "x" * 201):
+        write(d, "file-" + str(len(bad)) + ".yaml", "kernels: [%s]\n" % (kernel % patch.replace("lp_a-1.tar.xz", bad)))
+    for soak in ("0s", "-1d", "soon", "99999999999999999999d"):
+        write(d, "soak-" + soak.replace("-", "m") + ".yaml", "tiers: [{name: c, soak: %s}]\n" % soak)
+    write(d, "flags.yaml", "kernels: [%s]\n" % (kernel % patch.replace("replace: true", "replace: maybe")))
+    write(d, "source.yaml", "kernels: [%s]\n" % (kernel % patch.replace("source: upstream", "source: mars")))
+    write(d, "deep.yaml", "[" * 300 + "]" * 300 + "\n")
+    write(d, "anchors.yaml", "a: &a [x, x]\nb: &b [*a, *a]\nkernels: [*b]\n")
+
+
 if __name__ == "__main__":
+    catalogue()
     patch_metadata()
     updates()
     config()

@@ -19,7 +19,7 @@ export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
 seconds=${2:-30}
 jobs=${LIVEPATCH_FUZZ_JOBS:-$(nproc)}
 mkdir -p "$build/fuzz-artifacts"
-targets=(module-signature module-verify elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata)
+targets=(module-signature module-verify elf-note patch-metadata unpack config updates modinfo tuf-json tuf-metadata catalogue)
 for target in "${targets[@]}"; do
   [[ -x $build/bin/fuzz-$target ]] || { echo "missing $build/bin/fuzz-$target"; exit 1; }
 done

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -79,6 +80,16 @@ std::vector<std::string> Catalogue::tierNames() const {
 }
 
 livepatch::Result<Catalogue> parseCatalogue(const std::string& text, const std::string& where) {
+    // Lines of UTF-8 text without control characters: what livepatch-admin
+    // shows and edits as it is, and what every edit re-emits unchanged in
+    // form (bytes that are not UTF-8 came back from yaml-cpp's emitter as a
+    // document it could not load again: found by fuzz-catalogue).
+    std::string lines = text;
+    std::replace_if(
+        lines.begin(), lines.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+    if (!livepatch::isPrintableText(lines, kMaxCatalogueBytes))
+        return Error(ErrorCode::ConfigInvalid,
+                     where + ": not UTF-8 text without control characters, or larger than 16 MiB");
     try {
         const YAML::Node root = loadDocument(text);
         Catalogue out;

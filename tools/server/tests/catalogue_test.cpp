@@ -210,6 +210,12 @@ TEST(CatalogueParse, PatchFilesArePlainNamesAndFlagsBooleans) {
         "t");
     ASSERT_FALSE(traversal);
     EXPECT_NE(traversal.error().message().find("plain file name"), std::string::npos);
+    for (const char* notText : {"tiers: [stable]\n# \xff\xfe\n", "tiers: [stable] # \x1b[2J\n"}) {
+        auto bytes = lpserver::parseCatalogue(notText, "t");
+        ASSERT_FALSE(bytes) << "not UTF-8 text: an edit would re-emit it as a document yaml-cpp cannot load";
+        EXPECT_NE(bytes.error().message().find("not UTF-8 text"), std::string::npos);
+    }
+    EXPECT_TRUE(lpserver::parseCatalogue("# caf\xc3\xa9\ntiers: [stable]\r\n", "t")) << "UTF-8 and CRLF are text";
     auto soak = lpserver::parseCatalogue("tiers: [{name: canary, soak: soon}, stable]\n", "t");
     ASSERT_FALSE(soak);
     EXPECT_NE(soak.error().message().find("tiers entry 1"), std::string::npos) << soak.error().message();
