@@ -248,8 +248,12 @@ public:
         std::lock_guard<std::mutex> l(mu_);  // one poll at a time; the others wait for its answer
         if (cached_ && now - polled_ < kDatabasePoll) return cached_;
         auto generation = store_.catalogueGeneration();
-        if (!generation) return generation.error();
         polled_ = now;
+        // The database unreachable: the last catalogue read stays in use
+        // until the next poll (nobody can edit it meanwhile), rather than
+        // every request taking this lock to try the database in turn.
+        if (!generation && cached_) return cached_;
+        if (!generation) return generation.error();
         if (cached_ && *generation == generation_) return cached_;
         auto head = store_.catalogueHead();
         if (!head) return head.error();

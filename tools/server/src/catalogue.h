@@ -112,7 +112,8 @@ public:
     // The parsed catalogue, cheap enough for every check-in: re-read only
     // when it changed (file: its mtime or size; database: its generation,
     // polled at most every kDatabasePoll, so replicas see another replica's
-    // edit within that time and this replica's own at once).
+    // edit within that time and this replica's own at once; while the
+    // database is unreachable, the last one read).
     virtual livepatch::Result<CatalogueSnapshot> snapshot() = 0;
     // Read-modify-write of the document, atomic against every other writer
     // (file: under an exclusive lock on <file>.lock; database: the next
