@@ -65,6 +65,25 @@ inline bool isPrintableText(std::string_view s, std::size_t maxBytes) {
     return true;
 }
 
+// Like isPrintableText, for a multi-line document shown or edited as it is:
+// line feeds and tabs are allowed too, and carriage returns only if
+// allowCarriageReturn (one on its own moves a terminal's cursor back over
+// what the line showed).
+inline bool isPrintableLines(std::string_view s, std::size_t maxBytes, bool allowCarriageReturn) {
+    if (s.size() > maxBytes) return false;
+    for (std::size_t i = 0; i < s.size();) {
+        if (s[i] == '\n' || s[i] == '\t' || (allowCarriageReturn && s[i] == '\r')) {
+            ++i;
+            continue;
+        }
+        std::uint32_t cp = 0;
+        const std::size_t n = text_detail::utf8Length(s, i, cp);
+        if (n == 0 || text_detail::isControl(cp)) return false;
+        i += n;
+    }
+    return true;
+}
+
 // s as one line a terminal shows literally: control characters and bytes
 // that are not UTF-8 become visible escapes (\n, \x1b, \u202e), and the
 // result is cut at about maxBytes with "...". For every string that did not

@@ -313,10 +313,7 @@ livepatch::Result<CatalogueCopy> fetchCatalogue() {
         return Error(ErrorCode::Protocol, "the server's catalogue came without a valid ETag");
     // It goes to a terminal or an editor as it is: lines of UTF-8 text
     // without control characters (escape sequences), or nothing.
-    std::string lines = r->body;
-    std::replace_if(
-        lines.begin(), lines.end(), [](char c) { return c == '\n' || c == '\t'; }, ' ');
-    if (!livepatch::isPrintableText(lines, 16u << 20))
+    if (!livepatch::isPrintableLines(r->body, 16u << 20, /*allowCarriageReturn=*/false))
         return Error(ErrorCode::Protocol, "the server's catalogue is not plain text (control characters); not shown");
     return CatalogueCopy{r->body, m[1]};
 }

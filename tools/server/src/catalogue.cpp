@@ -6,7 +6,6 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -84,10 +83,7 @@ livepatch::Result<Catalogue> parseCatalogue(const std::string& text, const std::
     // shows and edits as it is, and what every edit re-emits unchanged in
     // form (bytes that are not UTF-8 came back from yaml-cpp's emitter as a
     // document it could not load again: found by fuzz-catalogue).
-    std::string lines = text;
-    std::replace_if(
-        lines.begin(), lines.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-    if (!livepatch::isPrintableText(lines, kMaxCatalogueBytes))
+    if (!livepatch::isPrintableLines(text, kMaxCatalogueBytes, /*allowCarriageReturn=*/true))
         return Error(ErrorCode::ConfigInvalid,
                      where + ": not UTF-8 text without control characters, or larger than 16 MiB");
     try {
@@ -141,12 +137,16 @@ livepatch::Result<Catalogue> parseCatalogue(const std::string& text, const std::
 
 namespace {
 
-std::string etagOf(const std::string& text) { return livepatch::sha256Hex(text); }
+// A document edited: its text, and the catalogue the one parser read from it
+// before anything is written.
+struct EditedDocument {
+    std::string text;
+    Catalogue parsed;
+};
 
-// Applies `edit` to `text` and returns the new document, checked by the one
-// parser before anything is written.
-livepatch::Result<std::string> editedDocument(const std::string& text, const std::string& where,
-                                              const std::function<livepatch::Status(YAML::Node&)>& edit) {
+// Applies `edit` to `text`.
+livepatch::Result<EditedDocument> editedDocument(const std::string& text, const std::string& where,
+                                                 const std::function<livepatch::Status(YAML::Node&)>& edit) {
     YAML::Node root;
     try {
         root = loadDocument(text);
@@ -157,7 +157,7 @@ livepatch::Result<std::string> editedDocument(const std::string& text, const std
     std::string out = emit(root);
     auto parsed = parseCatalogue(out, where);
     if (!parsed) return parsed.error();
-    return out;
+    return EditedDocument{std::move(out), std::move(*parsed)};
 }
 
 class FileCatalogue : public CatalogueStore {
@@ -191,13 +191,13 @@ public:
         if (!text) return text.error();
         auto out = editedDocument(*text, name_, edit);
         if (!out) return out.error();
-        return livepatch::fs::writeFileAtomic(path_, *out, 0644);
+        return livepatch::fs::writeFileAtomic(path_, out->text, 0644);
     }
 
     livepatch::Result<CatalogueDocument> document() override {
         auto text = read();
         if (!text) return text.error();
-        return CatalogueDocument{*text, etagOf(*text)};
+        return CatalogueDocument{*text, catalogueEtag(*text)};
     }
 
     livepatch::Status replace(const std::string& text, const std::string& ifMatch) override {
@@ -207,7 +207,7 @@ public:
         if (!lock) return lock.error();
         auto current = read();
         if (!current) return current.error();
-        if (ifMatch != "*" && ifMatch != etagOf(*current))
+        if (ifMatch != "*" && ifMatch != catalogueEtag(*current))
             return Error(ErrorCode::Stale, "the catalogue changed since it was read");
         return livepatch::fs::writeFileAtomic(path_, text, 0644);
     }
@@ -270,9 +270,12 @@ public:
             if (!head) return head.error();
             auto out = editedDocument(head->document, name_, edit);
             if (!out) return out.error();
-            auto added = store_.addCatalogueRevision(head->generation + 1, *out);
+            auto added = store_.addCatalogueRevision(head->generation + 1, out->text);
             if (!added) return added.error();
-            if (*added) return remember(head->generation + 1, *out);
+            if (*added) {
+                remember(head->generation + 1, std::move(out->parsed));
+                return {};
+            }
             // Another replica wrote this generation first: redo the edit on its document.
         }
         return Error(ErrorCode::Busy, "the catalogue is being edited by others; try again");
@@ -281,7 +284,7 @@ public:
     livepatch::Result<CatalogueDocument> document() override {
         auto head = store_.catalogueHead();
         if (!head) return head.error();
-        return CatalogueDocument{head->document, etagOf(head->document)};
+        return CatalogueDocument{head->document, catalogueEtag(head->document)};
     }
 
     livepatch::Status replace(const std::string& text, const std::string& ifMatch) override {
@@ -289,12 +292,13 @@ public:
         if (!parsed) return parsed.error();
         auto head = store_.catalogueHead();
         if (!head) return head.error();
-        if (ifMatch != "*" && ifMatch != etagOf(head->document))
+        if (ifMatch != "*" && ifMatch != catalogueEtag(head->document))
             return Error(ErrorCode::Stale, "the catalogue changed since it was read");
         auto added = store_.addCatalogueRevision(head->generation + 1, text);
         if (!added) return added.error();
         if (!*added) return Error(ErrorCode::Stale, "the catalogue changed since it was read");
-        return remember(head->generation + 1, text);
+        remember(head->generation + 1, std::move(*parsed));
+        return {};
     }
 
     const std::string& name() const override { return name_; }
@@ -319,16 +323,13 @@ public:
 
 private:
     // This replica sees its own edit at once, without waiting for a poll.
-    livepatch::Status remember(std::int64_t generation, const std::string& text) {
-        auto parsed = parseCatalogue(text, name_);
-        if (!parsed) return parsed.error();
+    void remember(std::int64_t generation, Catalogue parsed) {
         std::lock_guard<std::mutex> l(mu_);
         if (generation > generation_) {
-            cached_ = std::make_shared<const Catalogue>(std::move(*parsed));
+            cached_ = std::make_shared<const Catalogue>(std::move(parsed));
             generation_ = generation;
             polled_ = std::chrono::steady_clock::now();
         }
-        return {};
     }
 
     static constexpr int kAttempts = 16;
@@ -341,6 +342,8 @@ private:
 };
 
 }  // namespace
+
+std::string catalogueEtag(const std::string& text) { return livepatch::sha256Hex(text); }
 
 livepatch::Result<CatalogueStoreKind> parseCatalogueStoreKind(const std::string& text) {
     if (text == "file") return CatalogueStoreKind::File;

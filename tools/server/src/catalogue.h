@@ -100,8 +100,11 @@ enum class CatalogueStoreKind { File, Database };
 // "file" or "database" (--catalogue-store); ConfigInvalid otherwise.
 livepatch::Result<CatalogueStoreKind> parseCatalogueStoreKind(const std::string& text);
 
-// The whole document as stored, with an entity tag for a conditional
-// replace (the SHA-256 of the text).
+// The entity tag of a catalogue document for a conditional replace: the
+// SHA-256 of its text (hex).
+std::string catalogueEtag(const std::string& text);
+
+// The whole document as stored, with its entity tag.
 struct CatalogueDocument {
     std::string text, etag;
 };

@@ -990,7 +990,7 @@ private:
         }
         std::cout << "catalogue replaced through the admin API (" << catalogue().name() << ")" << std::endl;
         Poco::JSON::Object out;
-        out.set("etag", livepatch::sha256Hex(body));
+        out.set("etag", catalogueEtag(body));
         sendObject(resp, 200, out);
     }
 

@@ -47,13 +47,7 @@ protected:
     // A replica: its own data dir and connections, the shared database (and,
     // for the file store, the shared file).
     CatalogueStore& open(const std::string& dataDir) {
-        lpserver::StoreOptions o;
-        o.dataDir = (root / dataDir).string();
-        o.database = database;
-        o.connections = 2;
-        auto s = Store::open(o);
-        EXPECT_TRUE(s) << s.error().message();
-        stores.push_back(std::move(*s));
+        stores.push_back(lpserver::testing::openReplicaStore(root / dataDir, database));
         auto c = lpserver::openCatalogueStore(GetParam(), file, *stores.back());
         EXPECT_TRUE(c) << c.error().message();
         catalogues.push_back(std::move(*c));

@@ -56,14 +56,9 @@ protected:
     }
     // A replica: its own data dir, the shared database.
     PatchStore& open(const std::string& dataDir, std::uint64_t maxBytes = 1u << 20) {
-        lpserver::StoreOptions o;
-        o.dataDir = (root / dataDir).string();
-        o.database = database;
-        o.connections = 2;
-        auto s = Store::open(o);
-        EXPECT_TRUE(s) << s.error().message();
-        stores.push_back(std::move(*s));
-        auto p = openPatchStore(*lpserver::parsePatchStoreKind(GetParam()), o.dataDir, *stores.back(), maxBytes);
+        stores.push_back(lpserver::testing::openReplicaStore(root / dataDir, database));
+        auto p = openPatchStore(*lpserver::parsePatchStoreKind(GetParam()), (root / dataDir).string(), *stores.back(),
+                                maxBytes);
         EXPECT_TRUE(p) << p.error().message();
         patches.push_back(std::move(*p));
         return *patches.back();

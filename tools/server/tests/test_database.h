@@ -8,7 +8,10 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "store.h"
 
 namespace lpserver::testing {
 
@@ -24,6 +27,18 @@ inline std::string freshTestDatabase(const std::string& prefix, const std::files
                               .c_str()),
               0);
     return pg + name;
+}
+
+// A replica's Store: its own data dir (made by the test) and two
+// connections, on the shared database.
+inline std::unique_ptr<Store> openReplicaStore(const std::filesystem::path& dataDir, const std::string& database) {
+    StoreOptions o;
+    o.dataDir = dataDir.string();
+    o.database = database;
+    o.connections = 2;
+    auto s = Store::open(o);
+    EXPECT_TRUE(s) << s.error().message();
+    return s ? std::move(*s) : nullptr;
 }
 
 }  // namespace lpserver::testing

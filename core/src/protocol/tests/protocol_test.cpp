@@ -205,6 +205,16 @@ TEST(SdkText, PrintableTextIsBoundedUtf8WithoutControls) {
     EXPECT_FALSE(isPrintableText(std::string(65, 'a'), 64));
 }
 
+TEST(SdkText, PrintableLinesAllowLineBreaksAndTabsOnly) {
+    EXPECT_TRUE(isPrintableLines("tiers:\n\t- stable\n", 64, false));
+    EXPECT_FALSE(isPrintableLines("a\r\nb", 64, false)) << "a carriage return moves the cursor back";
+    EXPECT_TRUE(isPrintableLines("a\r\nb", 64, true));
+    EXPECT_FALSE(isPrintableLines("a\n\x1b[2J", 64, true)) << "escape sequence";
+    EXPECT_FALSE(isPrintableLines("a\n\xc2\x9b", 64, true)) << "C1 CSI";
+    EXPECT_FALSE(isPrintableLines("a\n\xff", 64, true)) << "not UTF-8";
+    EXPECT_FALSE(isPrintableLines(std::string(65, '\n'), 64, true));
+}
+
 TEST(SdkText, TerminalSafeEscapesEveryControlAndBadByte) {
     EXPECT_EQ(terminalSafe("plain ✓"), "plain ✓");
     EXPECT_EQ(terminalSafe("a\x1b[2Jb\nc\r\td\\"), "a\\x1b[2Jb\\nc\\r\\td\\\\");
